@@ -1,0 +1,44 @@
+# Two entry points for a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP_API := $(VENV)/.installed-api
+STAMP_DEV := $(VENV)/.installed-dev
+
+.PHONY: run test lint typecheck pytest clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP_API): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[api]"
+	touch $@
+
+$(STAMP_DEV): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@ $(STAMP_API)
+
+## Start the service on the embedded tier at http://127.0.0.1:8765 (docs at /docs).
+run: $(STAMP_API)
+	$(PY) -m ww.api.server
+
+## Lint, type-check and run the whole test suite.
+test: $(STAMP_DEV)
+	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
+	$(PY) -m mypy
+	$(PY) -m pytest
+
+lint: $(STAMP_DEV)
+	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
+
+typecheck: $(STAMP_DEV)
+	$(PY) -m mypy
+
+pytest: $(STAMP_DEV)
+	$(PY) -m pytest $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

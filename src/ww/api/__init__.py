@@ -1,0 +1,5 @@
+"""The REST API."""
+
+from ww.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,56 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ww import __version__
+from ww.api.errors import install_error_handlers
+from ww.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from ww.api.routers import episodes, sessions, system
+from ww.config import Settings, load_settings
+from ww.engine import MemoryEngine, build_engine
+from ww.engine.maintenance import Maintenance
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, engine: MemoryEngine | None = None) -> FastAPI:
+    """Build the app; the engine is opened at start-up and closed at shutdown.
+
+    Pass ``engine`` to serve one built elsewhere (tests inject a clock this way).
+    """
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        eng = engine or build_engine(settings)
+        await eng.open()
+        maintenance = Maintenance(eng)
+        maintenance.start()
+        app.state.engine = eng
+        try:
+            yield
+        finally:
+            await maintenance.stop()
+            await eng.close()
+
+    app = FastAPI(
+        title="World Weaver",
+        version=__version__,
+        description="Long-term memory for AI agents: store episodes, recall them by meaning, "
+        "keywords and time. Every request acts in the session named by `X-Session-ID`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(system.router)
+    app.include_router(episodes.router)
+    app.include_router(sessions.router)
+    # Outermost last: the request id must exist before the body limit can answer.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

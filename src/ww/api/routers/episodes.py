@@ -1,0 +1,128 @@
+"""``/api/v1/episodes``: what happened, and recalling it."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+from pydantic import ValidationError
+
+from ww.api.deps import EngineDep, SessionDep
+from ww.api.errors import ApiError, ErrorEnvelope
+from ww.api.schemas import BatchCreate, BatchCreated, EpisodeList, ImportanceBody, RecallRequest
+from ww.models import Episode, EpisodeCreate, EpisodeFilter, EpisodeUpdate, Outcome, RecallResult
+
+__all__ = ["router"]
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorEnvelope},
+    404: {"model": ErrorEnvelope},
+    413: {"model": ErrorEnvelope},
+    422: {"model": ErrorEnvelope},
+    503: {"model": ErrorEnvelope},
+}
+
+router = APIRouter(prefix="/api/v1/episodes", tags=["episodes"], responses=_ERRORS)
+
+_NOT_FOUND = "episode not found"
+
+
+@router.post("", status_code=201, response_model=Episode)
+async def create_episode(body: EpisodeCreate, engine: EngineDep, session: SessionDep) -> Episode:
+    (episode,) = await engine.create_episodes(session, [body])
+    return episode
+
+
+@router.post("/batch", status_code=201, response_model=BatchCreated)
+async def create_episodes(
+    body: BatchCreate, engine: EngineDep, session: SessionDep
+) -> BatchCreated:
+    episodes = await engine.create_episodes(session, body.episodes)
+    return BatchCreated(count=len(episodes), episodes=episodes)
+
+
+@router.get("", response_model=EpisodeList)
+async def list_episodes(
+    engine: EngineDep,
+    session: SessionDep,
+    time_from: datetime | None = None,
+    time_to: datetime | None = None,
+    outcome: Outcome | None = None,
+    project: Annotated[str | None, Query(max_length=512)] = None,
+    speaker: Annotated[str | None, Query(max_length=512)] = None,
+    metadata: Annotated[
+        str | None,
+        Query(max_length=4096, description='Exact-match filter as a JSON object: {"k": "v"}'),
+    ] = None,
+    include_archived: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> EpisodeList:
+    try:
+        meta = json.loads(metadata) if metadata else {}
+        flt = EpisodeFilter(
+            time_from=time_from,
+            time_to=time_to,
+            outcome=outcome,
+            project=project,
+            speaker=speaker,
+            metadata=meta,
+            include_archived=include_archived,
+        )
+    except (ValueError, ValidationError) as exc:
+        raise ApiError(400, f"invalid filter: {exc}".splitlines()[0]) from None
+    page = await engine.list_episodes(session, flt, limit, cursor)
+    return EpisodeList(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.post("/recall", response_model=RecallResult)
+async def recall_episodes(
+    body: RecallRequest, engine: EngineDep, session: SessionDep
+) -> RecallResult:
+    return await engine.recall_episodes(
+        session,
+        body.query,
+        limit=body.limit,
+        flt=body.filters,
+        preset=body.preset,
+        learn=body.learn,
+    )
+
+
+@router.get("/{episode_id}", response_model=Episode)
+async def get_episode(episode_id: UUID, engine: EngineDep, session: SessionDep) -> Episode:
+    episode = await engine.get_episode(session, episode_id)
+    if episode is None:
+        raise ApiError(404, _NOT_FOUND)
+    return episode
+
+
+@router.patch("/{episode_id}", response_model=Episode)
+async def update_episode(
+    episode_id: UUID, body: EpisodeUpdate, engine: EngineDep, session: SessionDep
+) -> Episode:
+    episode = await engine.update_episode(session, episode_id, body)
+    if episode is None:
+        raise ApiError(404, _NOT_FOUND)
+    return episode
+
+
+@router.delete("/{episode_id}", status_code=204, response_class=Response)
+async def delete_episode(episode_id: UUID, engine: EngineDep, session: SessionDep) -> Response:
+    if not await engine.delete_episode(session, episode_id):
+        raise ApiError(404, _NOT_FOUND)
+    return Response(status_code=204)
+
+
+@router.post("/{episode_id}/mark-important", response_model=Episode)
+async def mark_important(
+    episode_id: UUID, engine: EngineDep, session: SessionDep, body: ImportanceBody | None = None
+) -> Episode:
+    importance = (body or ImportanceBody()).importance
+    episode = await engine.mark_important(session, episode_id, importance)
+    if episode is None:
+        raise ApiError(404, _NOT_FOUND)
+    return episode

@@ -1,0 +1,46 @@
+"""``/`` and ``/api/v1/health``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from ww import __version__
+from ww.api.deps import EngineDep
+from ww.api.schemas import HealthReport
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/", summary="Describe the API")
+async def root(request: Request) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = request.app.openapi()["paths"]
+    routes = sorted(f"{method.upper()} {path}" for path, ops in paths.items() for method in ops)
+    return {
+        "name": "World Weaver",
+        "description": "Long-term memory for AI agents",
+        "version": __version__,
+        "docs": "/docs",
+        "redoc": "/redoc",
+        "openapi": "/openapi.json",
+        "health": "/api/v1/health",
+        "endpoints": routes,
+    }
+
+
+@router.get(
+    "/api/v1/health",
+    response_model=HealthReport,
+    responses={503: {"model": HealthReport, "description": "a component is failing"}},
+)
+async def health(engine: EngineDep) -> JSONResponse:
+    components = await engine.health()
+    ok = all(v == "ok" for v in components.values())
+    report = HealthReport(
+        status="ok" if ok else "unavailable", version=__version__, components=components
+    )
+    return JSONResponse(report.model_dump(), status_code=200 if ok else 503)

@@ -1,0 +1,92 @@
+"""Memory dynamics as pure functions: FSRS retrievability and reviews, recency decay.
+
+FSRS formulas come from the ``fsrs`` package (FSRS-6); World Weaver keeps only the card
+state it needs (stability, difficulty, last review, counts) and always treats a memory as a
+card in the Review state, since a memory has no learning steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+from functools import cached_property
+
+from fsrs import Card, Rating, Scheduler, State
+
+from ww.models import FSRSState, as_utc
+
+__all__ = ["Fsrs", "ReviewRating", "recency"]
+
+_INITIAL_DIFFICULTY = 5.0
+_SECONDS_PER_DAY = 86_400.0
+
+
+class ReviewRating(IntEnum):
+    AGAIN = 1
+    HARD = 2
+    GOOD = 3
+    EASY = 4
+
+
+@dataclass(frozen=True)
+class Fsrs:
+    """FSRS with World Weaver's defaults (``WW_FSRS_*``)."""
+
+    default_stability: float = 1.0
+    retention_target: float = 0.9
+
+    @cached_property
+    def _scheduler(self) -> Scheduler:
+        # No fuzzing: the core must be deterministic given inputs and a clock.
+        return Scheduler(desired_retention=self.retention_target, enable_fuzzing=False)
+
+    def new_state(self, now: datetime) -> FSRSState:
+        return FSRSState(
+            stability=self.default_stability,
+            difficulty=_INITIAL_DIFFICULTY,
+            last_review=now,
+            reps=0,
+            lapses=0,
+        )
+
+    def _card(self, state: FSRSState) -> Card:
+        return Card(
+            card_id=1,
+            state=State.Review,
+            step=None,
+            stability=max(state.stability, 1e-3),
+            difficulty=state.difficulty,
+            due=state.last_review,
+            last_review=state.last_review,
+        )
+
+    def retrievability(self, state: FSRSState, now: datetime) -> float:
+        """Probability of recall now, in [0, 1]; 1 at the moment of the last review."""
+        if as_utc(now) <= state.last_review:
+            return 1.0
+        r = self._scheduler.get_card_retrievability(self._card(state), as_utc(now))
+        return float(min(1.0, max(0.0, r)))
+
+    def review(self, state: FSRSState, rating: ReviewRating, now: datetime) -> FSRSState:
+        now = as_utc(now)
+        if now < state.last_review:
+            # A caller-set clock behind the last review must not rewind the memory.
+            now = state.last_review
+        card, _ = self._scheduler.review_card(self._card(state), Rating(int(rating)), now)
+        stability = state.stability if card.stability is None else float(card.stability)
+        difficulty = state.difficulty if card.difficulty is None else float(card.difficulty)
+        return FSRSState(
+            stability=stability,
+            difficulty=min(10.0, max(1.0, difficulty)),
+            last_review=now,
+            reps=state.reps + 1,
+            lapses=state.lapses + (1 if rating == ReviewRating.AGAIN else 0),
+        )
+
+
+def recency(event_time: datetime, now: datetime, half_life_days: float = 30.0) -> float:
+    """1 for an event happening now, halving every ``half_life_days`` (future counts as now)."""
+    age_days = max(0.0, (as_utc(now) - as_utc(event_time)).total_seconds() / _SECONDS_PER_DAY)
+    return math.exp(-math.log(2.0) * age_days / half_life_days)

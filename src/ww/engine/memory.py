@@ -1,0 +1,356 @@
+"""MemoryEngine: the one facade the API, the SDK in-process mode and the CLI use.
+
+It owns the two-store write protocol (record pending -> vector upserted -> record indexed),
+the reconciler that repairs whatever a crash left between the two, and recall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from ww.embedding import EmbeddingService
+from ww.engine.dynamics import Fsrs, ReviewRating
+from ww.engine.recall import PRESETS, Preset, fuse
+from ww.models import (
+    Episode,
+    EpisodeCreate,
+    EpisodeFilter,
+    EpisodeUpdate,
+    IndexState,
+    RecallHit,
+    RecallResult,
+    SessionStats,
+)
+from ww.storage.payload import episode_payload
+from ww.storage.ports import (
+    AccessUpdate,
+    EpisodePage,
+    RecordStore,
+    ScoredId,
+    StoreUnavailableError,
+    Vector,
+    VectorIndex,
+    VectorItem,
+)
+
+__all__ = ["Clock", "EmbeddingMismatchError", "MemoryEngine", "ReconcileReport", "utc_now"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EmbeddingMismatchError(RuntimeError):
+    """The data directory was written with another embedding model or dimension."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    indexed: int
+    orphans_removed: int
+
+
+class MemoryEngine:
+    def __init__(
+        self,
+        *,
+        records: RecordStore,
+        vectors: VectorIndex,
+        embedder: EmbeddingService,
+        fsrs: Fsrs | None = None,
+        clock: Clock = utc_now,
+        candidates: int = 100,
+    ) -> None:
+        self.records = records
+        self.vectors = vectors
+        self.embedder = embedder
+        self.fsrs = fsrs or Fsrs()
+        self.clock = clock
+        self.candidates = candidates
+        self._last_write = clock()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def open(self) -> ReconcileReport:
+        await self.records.open()
+        await self.vectors.open()
+        await self._check_embedding_lock()
+        return await self.reconcile()
+
+    async def close(self) -> None:
+        await self.vectors.close()
+        await self.records.close()
+        await self.embedder.aclose()
+
+    async def _check_embedding_lock(self) -> None:
+        model, dim = self.embedder.model_id, self.embedder.dimension
+        if dim != self.vectors.dimension:
+            raise EmbeddingMismatchError(
+                f"embedder {model!r} produces {dim}-dimensional vectors but the vector index "
+                f"holds {self.vectors.dimension}"
+            )
+        stored_model = await self.records.get_meta("embedding_model")
+        stored_dim = await self.records.get_meta("embedding_dimension")
+        if stored_model is None:
+            await self.records.set_meta("embedding_model", model)
+            await self.records.set_meta("embedding_dimension", str(dim))
+            return
+        if stored_model != model or stored_dim != str(dim):
+            raise EmbeddingMismatchError(
+                f"this data directory was created with embedding model {stored_model!r} "
+                f"({stored_dim} dimensions) and cannot be opened with {model!r} ({dim}); "
+                f"set WW_EMBEDDING_MODEL={stored_model} and WW_EMBEDDING_DIMENSION={stored_dim},"
+                " or point WW_DATA_DIR at another directory"
+            )
+
+    async def reconcile(self) -> ReconcileReport:
+        """Index records left pending and drop vectors whose record is gone."""
+        indexed = removed = 0
+        for session_id in await self.records.list_sessions():
+            while batch := await self.records.pending_episodes(session_id, 256):
+                await self._index(session_id, batch)
+                indexed += len(batch)
+            vector_ids = await self.vectors.ids(session_id)
+            orphans = vector_ids - await self.records.existing_ids(session_id, list(vector_ids))
+            if orphans:
+                await self.vectors.delete(session_id, list(orphans))
+                removed += len(orphans)
+        if indexed or removed:
+            log.info("reconciled: %d indexed, %d orphan vectors removed", indexed, removed)
+        return ReconcileReport(indexed, removed)
+
+    async def _index(self, session_id: str, episodes: Sequence[Episode]) -> None:
+        vectors = await self.embedder.embed_many([ep.content for ep in episodes])
+        items = [
+            VectorItem(ep.id, vectors[i], episode_payload(ep)) for i, ep in enumerate(episodes)
+        ]
+        await self.vectors.upsert(session_id, items)
+        await self.records.mark_indexed(session_id, [ep.id for ep in episodes])
+
+    async def health(self) -> dict[str, str]:
+        """Status per component: ``ok`` or the error that makes it unavailable."""
+        report: dict[str, str] = {}
+        for name, check in (("records", self.records.check), ("vectors", self.vectors.check)):
+            try:
+                await check()
+                report[name] = "ok"
+            except Exception as exc:  # health must describe, never raise
+                report[name] = f"error: {exc}"
+        try:
+            vec = await self.embedder.embed_one("health check")
+            report["embedder"] = "ok" if vec.shape == (self.embedder.dimension,) else "bad shape"
+        except Exception as exc:
+            report["embedder"] = f"error: {exc}"
+        return report
+
+    # -- episodes ---------------------------------------------------------------------------
+    async def create_episodes(
+        self, session_id: str, items: Sequence[EpisodeCreate]
+    ) -> list[Episode]:
+        """Store episodes; once this returns they survive a crash of the process."""
+        now = self.clock()
+        vectors = await self.embedder.embed_many([i.content for i in items])
+        episodes = [
+            Episode(
+                id=uuid4(),
+                session_id=session_id,
+                content=item.content,
+                timestamp=item.timestamp or now,
+                ingested_at=now,
+                speaker=item.speaker,
+                source=item.source,
+                context=item.context,
+                metadata=item.metadata,
+                external_id=item.external_id,
+                outcome=item.outcome,
+                importance=item.importance,
+                fsrs=self.fsrs.new_state(now),
+            )
+            for item in items
+        ]
+        await self.records.ensure_session(session_id, now)
+        await self.records.insert_episodes(session_id, episodes)
+        self._last_write = now
+        try:
+            await self.vectors.upsert(
+                session_id,
+                [
+                    VectorItem(ep.id, vectors[i], episode_payload(ep))
+                    for i, ep in enumerate(episodes)
+                ],
+            )
+            await self.records.mark_indexed(session_id, [ep.id for ep in episodes])
+        except StoreUnavailableError as exc:
+            # The records are committed: the reconciler indexes them once the index is back.
+            log.warning("vector index unavailable, %d episodes left pending: %s", len(items), exc)
+            return episodes
+        return [ep.model_copy(update={"index_state": IndexState.INDEXED}) for ep in episodes]
+
+    async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
+        return await self.records.get_episode(session_id, episode_id)
+
+    async def list_episodes(
+        self, session_id: str, flt: EpisodeFilter, limit: int, cursor: str | None
+    ) -> EpisodePage:
+        return await self.records.list_episodes(session_id, flt, limit, cursor)
+
+    async def update_episode(
+        self, session_id: str, episode_id: UUID, patch: EpisodeUpdate
+    ) -> Episode | None:
+        current = await self.records.get_episode(session_id, episode_id)
+        if current is None:
+            return None
+        changes = patch.model_dump(exclude_unset=True)
+        if changes.get("content") is None:
+            changes.pop("content", None)
+        updated = current.model_validate({**current.model_dump(), **changes})
+        content_changed = updated.content != current.content
+        if content_changed:
+            vector = (await self.embedder.embed_many([updated.content]))[0]
+            updated = updated.model_copy(update={"index_state": IndexState.PENDING})
+        if not await self.records.update_episode(session_id, updated):
+            return None
+        self._last_write = self.clock()
+        try:
+            if content_changed:
+                item = VectorItem(updated.id, vector, episode_payload(updated))
+                await self.vectors.upsert(session_id, [item])
+                await self.records.mark_indexed(session_id, [updated.id])
+                updated = updated.model_copy(update={"index_state": IndexState.INDEXED})
+            else:
+                await self.vectors.set_payload(session_id, updated.id, episode_payload(updated))
+        except StoreUnavailableError as exc:
+            log.warning("vector index unavailable during update of %s: %s", updated.id, exc)
+            if not content_changed:
+                # The payload must follow the record: mark it for the reconciler to redo.
+                updated = updated.model_copy(update={"index_state": IndexState.PENDING})
+                await self.records.update_episode(session_id, updated)
+        return updated
+
+    async def delete_episode(self, session_id: str, episode_id: UUID) -> bool:
+        if await self.records.get_episode(session_id, episode_id) is None:
+            return False
+        # Vector first: a crash in between leaves a record the reconciler re-indexes,
+        # never a vector that points at nothing.
+        await self.vectors.delete(session_id, [episode_id])
+        self._last_write = self.clock()
+        return await self.records.delete_episode(session_id, episode_id)
+
+    async def mark_important(
+        self, session_id: str, episode_id: UUID, importance: float
+    ) -> Episode | None:
+        current = await self.records.get_episode(session_id, episode_id)
+        if current is None:
+            return None
+        now = self.clock()
+        updated = current.model_copy(
+            update={
+                "importance": max(current.importance, importance),
+                "fsrs": self.fsrs.review(current.fsrs, ReviewRating.EASY, now),
+            }
+        )
+        await self.records.update_episode(session_id, updated)
+        return updated
+
+    # -- recall -----------------------------------------------------------------------------
+    async def recall_episodes(
+        self,
+        session_id: str,
+        query: str,
+        *,
+        limit: int = 10,
+        flt: EpisodeFilter | None = None,
+        preset: Preset = Preset.BALANCED,
+        learn: bool = True,
+    ) -> RecallResult:
+        flt = flt or EpisodeFilter()
+        now = self.clock()
+        n = max(self.candidates, limit)
+        query_vector = await self.embedder.embed_one(query)
+        dense_or_none, keyword = await asyncio.gather(
+            self._dense(session_id, query_vector, flt, n),
+            self.records.keyword_search(session_id, query, flt, n),
+        )
+        degraded = dense_or_none is None
+        dense = dense_or_none or []
+        candidate_ids = list(dict.fromkeys([s.id for s in dense] + [s.id for s in keyword]))
+        episodes = await self.records.get_episodes(session_id, candidate_ids)
+        dense_ids = {s.id for s in dense}
+        extra_ids = [s.id for s in keyword if s.id not in dense_ids]
+        extra_vectors = {}
+        if extra_ids and not degraded:
+            extra_vectors = await self.vectors.get_vectors(session_id, extra_ids)
+        scored = fuse(
+            episodes=episodes,
+            dense=dense,
+            keyword=keyword,
+            extra_vectors=extra_vectors,
+            query_vector=query_vector,
+            weights=PRESETS[preset],
+            fsrs=self.fsrs,
+            now=now,
+            limit=limit,
+        )
+        hits = [
+            RecallHit(
+                id=s.episode.id,
+                external_id=s.episode.external_id,
+                score=s.score,
+                score_parts=s.parts,
+                episode=s.episode,
+            )
+            for s in scored
+        ]
+        result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
+        if learn and hits:
+            await self._learn_from_recall(session_id, [s.episode for s in scored], now)
+        return result
+
+    async def _dense(
+        self, session_id: str, vector: Vector, flt: EpisodeFilter, n: int
+    ) -> list[ScoredId] | None:
+        try:
+            return await self.vectors.search(session_id, vector, flt, n)
+        except StoreUnavailableError as exc:
+            log.warning("recall degraded to keyword only: %s", exc)
+            return None
+
+    async def _learn_from_recall(
+        self, session_id: str, episodes: Sequence[Episode], now: datetime
+    ) -> None:
+        # A memory retrieved into the top-k counts as a successful review.
+        updates = [
+            AccessUpdate(
+                id=ep.id,
+                fsrs=self.fsrs.review(ep.fsrs, ReviewRating.GOOD, now),
+                access_count=ep.access_count + 1,
+                last_accessed=now,
+            )
+            for ep in episodes
+        ]
+        await self.records.record_access(session_id, updates)
+
+    # -- sessions ---------------------------------------------------------------------------
+    async def list_sessions(self) -> list[str]:
+        return await self.records.list_sessions()
+
+    async def session_stats(self, session_id: str) -> SessionStats | None:
+        return await self.records.session_stats(session_id)
+
+    async def delete_session(self, session_id: str) -> int | None:
+        if await self.records.session_stats(session_id) is None:
+            return None
+        await self.vectors.delete_session(session_id)
+        return await self.records.delete_session(session_id)
+
+    # -- maintenance ------------------------------------------------------------------------
+    def seconds_since_last_write(self) -> float:
+        return (self.clock() - self._last_write).total_seconds()

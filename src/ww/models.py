@@ -1,0 +1,203 @@
+"""Domain types shared by the engine, the stores and the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "MAX_CONTENT_CHARS",
+    "MAX_FIELD_CHARS",
+    "METADATA_KEY_PATTERN",
+    "Episode",
+    "EpisodeContext",
+    "EpisodeCreate",
+    "EpisodeFilter",
+    "EpisodeUpdate",
+    "FSRSState",
+    "IndexState",
+    "MemoryType",
+    "MetadataFilterValue",
+    "MetadataValue",
+    "Outcome",
+    "RecallHit",
+    "RecallResult",
+    "ScoreParts",
+    "SessionStats",
+    "as_utc",
+]
+
+MAX_CONTENT_CHARS = 32_000
+MAX_FIELD_CHARS = 512
+METADATA_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+MetadataValue = str | int | float | bool | None
+# Filters match exactly, so floats (which never compare exactly) are not filterable.
+MetadataFilterValue = str | int | bool
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+ShortText = Annotated[str, Field(max_length=MAX_FIELD_CHARS)]
+
+
+class MemoryType(StrEnum):
+    EPISODE = "episode"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    PARTIAL = "partial"
+    NEUTRAL = "neutral"
+
+
+class IndexState(StrEnum):
+    """Where a record stands between the record store and the vector index."""
+
+    PENDING = "pending"
+    INDEXED = "indexed"
+
+
+class EpisodeContext(BaseModel):
+    """Where an episode happened; ``project`` is filterable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: ShortText | None = None
+    file: ShortText | None = None
+    tool: ShortText | None = None
+    cwd: ShortText | None = None
+    git_branch: ShortText | None = None
+    extra: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
+
+
+class FSRSState(BaseModel):
+    """Spaced-repetition memory state (FSRS-6): stability in days, difficulty in [1, 10]."""
+
+    stability: float = Field(ge=0.0)
+    difficulty: float = Field(ge=1.0, le=10.0)
+    last_review: UtcDatetime
+    reps: int = Field(0, ge=0)
+    lapses: int = Field(0, ge=0)
+
+
+class Episode(BaseModel):
+    """Something that happened, as the agent experienced it."""
+
+    id: UUID
+    session_id: str
+    content: str
+    timestamp: UtcDatetime
+    ingested_at: UtcDatetime
+    speaker: str | None = None
+    source: str | None = None
+    context: EpisodeContext = Field(default_factory=EpisodeContext)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    external_id: str | None = None
+    outcome: Outcome = Outcome.NEUTRAL
+    importance: float = Field(0.5, ge=0.0, le=1.0)
+    fsrs: FSRSState
+    access_count: int = Field(0, ge=0)
+    last_accessed: UtcDatetime | None = None
+    value: float = Field(0.5, ge=0.0, le=1.0)
+    archived: bool = False
+    index_state: IndexState = IndexState.PENDING
+
+
+class EpisodeFilter(BaseModel):
+    """Filters applied inside the stores, before ranking."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    time_from: UtcDatetime | None = None
+    time_to: UtcDatetime | None = None
+    outcome: Outcome | None = None
+    speaker: ShortText | None = None
+    project: ShortText | None = None
+    metadata: dict[Annotated[str, Field(pattern=METADATA_KEY_PATTERN)], MetadataFilterValue] = (
+        Field(default_factory=dict, max_length=16)
+    )
+    include_archived: bool = False
+
+
+class ScoreParts(BaseModel):
+    """The components of a recall score: each in [0, 1], then weighted into ``score``."""
+
+    semantic: float = 0.0
+    keyword: float = 0.0
+    retrievability: float = 0.0
+    recency: float = 0.0
+    importance: float = 0.0
+
+
+class RecallHit(BaseModel):
+    memory_type: MemoryType = MemoryType.EPISODE
+    id: UUID
+    external_id: str | None
+    score: float
+    score_parts: ScoreParts
+    episode: Episode
+
+
+class RecallResult(BaseModel):
+    recall_id: UUID
+    query: str
+    hits: list[RecallHit]
+    degraded: bool = False
+
+
+class SessionStats(BaseModel):
+    session_id: str
+    created_at: UtcDatetime
+    episodes: int
+    archived: int
+    pending: int
+    last_activity: UtcDatetime | None
+
+
+class EpisodeCreate(BaseModel):
+    """A new episode as a caller describes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(min_length=1, max_length=MAX_CONTENT_CHARS)
+    timestamp: UtcDatetime | None = None
+    speaker: ShortText | None = None
+    source: ShortText | None = None
+    context: EpisodeContext = Field(default_factory=EpisodeContext)
+    metadata: dict[Annotated[str, Field(pattern=METADATA_KEY_PATTERN)], MetadataValue] = Field(
+        default_factory=dict, max_length=64
+    )
+    external_id: ShortText | None = None
+    outcome: Outcome = Outcome.NEUTRAL
+    importance: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class EpisodeUpdate(BaseModel):
+    """A partial update: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str | None = Field(None, min_length=1, max_length=MAX_CONTENT_CHARS)
+    timestamp: UtcDatetime | None = None
+    speaker: ShortText | None = None
+    source: ShortText | None = None
+    context: EpisodeContext | None = None
+    metadata: dict[Annotated[str, Field(pattern=METADATA_KEY_PATTERN)], MetadataValue] | None = (
+        Field(None, max_length=64)
+    )
+    external_id: ShortText | None = None
+    outcome: Outcome | None = None
+    importance: float | None = Field(None, ge=0.0, le=1.0)
+    archived: bool | None = None

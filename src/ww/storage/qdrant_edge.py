@@ -1,0 +1,223 @@
+"""Embedded vector index: one Qdrant Edge shard in-process, filtered by payload indexes.
+
+Qdrant Edge 0.9's shard is driven from one dedicated thread. ``optimize()`` (the HNSW
+build) holds the GIL while it runs, so the engine schedules it only when writes have gone
+quiet; until a segment is indexed, search is an exact scan of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+import numpy as np
+import qdrant_edge as qe
+
+from ww.models import EpisodeFilter
+from ww.storage.payload import metadata_tag, to_micros
+from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
+
+__all__ = ["QdrantEdgeIndex"]
+
+T = TypeVar("T")
+
+_PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = (
+    ("session_id", qe.PayloadSchemaType.Keyword),
+    ("memory_type", qe.PayloadSchemaType.Keyword),
+    ("timestamp", qe.PayloadSchemaType.Integer),
+    ("outcome", qe.PayloadSchemaType.Keyword),
+    ("project", qe.PayloadSchemaType.Keyword),
+    ("speaker", qe.PayloadSchemaType.Keyword),
+    ("archived", qe.PayloadSchemaType.Integer),
+)
+_SCROLL_PAGE = 10_000
+
+
+def _match(key: str, value: Any) -> Any:
+    return qe.FieldCondition(key=key, match=qe.MatchValue(value=value))
+
+
+def _session_filter(session_id: str, *extra: Any) -> Any:
+    return qe.Filter(must=[_match("session_id", session_id), *extra])
+
+
+def build_filter(session_id: str, flt: EpisodeFilter) -> Any:
+    conds: list[Any] = []
+    if not flt.include_archived:
+        conds.append(_match("archived", 0))
+    if flt.time_from is not None or flt.time_to is not None:
+        conds.append(
+            qe.FieldCondition(
+                key="timestamp",
+                range=qe.RangeFloat(
+                    gte=float(to_micros(flt.time_from)) if flt.time_from else None,
+                    lt=float(to_micros(flt.time_to)) if flt.time_to else None,
+                ),
+            )
+        )
+    if flt.outcome is not None:
+        conds.append(_match("outcome", flt.outcome.value))
+    if flt.project is not None:
+        conds.append(_match("project", flt.project))
+    if flt.speaker is not None:
+        conds.append(_match("speaker", flt.speaker))
+    conds.extend(_match(f"metadata.{k}", metadata_tag(v)) for k, v in flt.metadata.items())
+    return _session_filter(session_id, *conds)
+
+
+def _as_uuid(point_id: Any) -> UUID:
+    return point_id if isinstance(point_id, UUID) else UUID(str(point_id))
+
+
+class QdrantEdgeIndex:
+    """``VectorIndex`` on a Qdrant Edge shard stored in ``path``."""
+
+    def __init__(self, path: Path, dimension: int) -> None:
+        self._path = Path(path)
+        self._dimension = dimension
+        self._shard: Any = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ww-qdrant-edge")
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    async def _run(self, fn: Callable[[Any], T]) -> T:
+        def call() -> T:
+            if self._shard is None:
+                raise StoreUnavailableError("qdrant_edge", "index is closed")
+            try:
+                return fn(self._shard)
+            except StoreUnavailableError:
+                raise
+            except (OSError, RuntimeError) as exc:
+                raise StoreUnavailableError("qdrant_edge", str(exc)) from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def open(self) -> None:
+        def load() -> None:
+            config = qe.EdgeConfig(
+                vectors=qe.EdgeVectorParams(size=self._dimension, distance=qe.Distance.Cosine)
+            )
+            if (self._path / "edge_config.json").exists() or any(self._path.glob("segments*")):
+                try:
+                    shard = qe.EdgeShard.load(str(self._path), config)
+                except Exception as exc:
+                    raise RuntimeError(
+                        f"vector index at {self._path} does not match dimension "
+                        f"{self._dimension}: {exc}"
+                    ) from exc
+            else:
+                self._path.mkdir(parents=True, exist_ok=True)
+                shard = qe.EdgeShard.create(str(self._path), config)
+            for field, schema in _PAYLOAD_INDEXES:
+                shard.update(qe.UpdateOperation.create_field_index(field, schema))
+            self._shard = shard
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, load)
+
+    async def close(self) -> None:
+        def shut() -> None:
+            if self._shard is not None:
+                self._shard.flush()
+                self._shard.close()
+                self._shard = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, shut)
+        self._executor.shutdown(wait=True)
+
+    async def check(self) -> None:
+        await self._run(lambda s: s.info())
+
+    async def upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
+        if not items:
+            return
+        for item in items:
+            if item.payload.get("session_id") != session_id:
+                raise ValueError("vector payload belongs to another session")
+            if item.vector.shape != (self._dimension,):
+                raise ValueError(f"vector has shape {item.vector.shape}, not ({self._dimension},)")
+        points = [
+            qe.Point(id=str(i.id), vector=i.vector.astype(float).tolist(), payload=i.payload)
+            for i in items
+        ]
+        await self._run(lambda s: s.update(qe.UpdateOperation.upsert_points(points)))
+
+    async def search(
+        self, session_id: str, vector: Vector, flt: EpisodeFilter, limit: int
+    ) -> list[ScoredId]:
+        request = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(vector.astype(float).tolist()),
+            filter=build_filter(session_id, flt),
+            with_payload=False,
+        )
+        hits = await self._run(lambda s: s.query(request))
+        return [ScoredId(_as_uuid(h.id), float(h.score)) for h in hits]
+
+    async def get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
+        if not ids:
+            return {}
+        keys = [str(i) for i in dict.fromkeys(ids)]
+
+        def fetch(s: Any) -> dict[UUID, Vector]:
+            out: dict[UUID, Vector] = {}
+            for rec in s.retrieve(keys, with_payload=["session_id"], with_vector=True):
+                if (rec.payload or {}).get("session_id") == session_id and rec.vector:
+                    out[_as_uuid(rec.id)] = np.asarray(rec.vector, dtype=np.float32)
+            return out
+
+        return await self._run(fetch)
+
+    async def set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
+        if payload.get("session_id", session_id) != session_id:
+            raise ValueError("payload belongs to another session")
+        flt = _session_filter(session_id, qe.HasIdCondition({str(item_id)}))
+        await self._run(lambda s: s.update(qe.UpdateOperation.set_payload_by_filter(flt, payload)))
+
+    async def delete(self, session_id: str, ids: Sequence[UUID]) -> None:
+        if not ids:
+            return
+        flt = _session_filter(session_id, qe.HasIdCondition({str(i) for i in ids}))
+        await self._run(lambda s: s.update(qe.UpdateOperation.delete_points_by_filter(flt)))
+
+    async def delete_session(self, session_id: str) -> None:
+        flt = _session_filter(session_id)
+        await self._run(lambda s: s.update(qe.UpdateOperation.delete_points_by_filter(flt)))
+
+    async def ids(self, session_id: str) -> set[UUID]:
+        def scan(s: Any) -> set[UUID]:
+            found: set[UUID] = set()
+            offset: Any = None
+            while True:
+                records, offset = s.scroll(
+                    qe.ScrollRequest(
+                        offset=offset,
+                        limit=_SCROLL_PAGE,
+                        filter=_session_filter(session_id),
+                        with_payload=False,
+                        with_vector=False,
+                    )
+                )
+                found.update(_as_uuid(r.id) for r in records)
+                if offset is None:
+                    return found
+
+        return await self._run(scan)
+
+    async def count(self, session_id: str) -> int:
+        request = qe.CountRequest(exact=True, filter=_session_filter(session_id))
+        return int(await self._run(lambda s: s.count(request)))
+
+    async def optimize(self) -> bool:
+        return bool(await self._run(lambda s: s.optimize()))
+
+    async def unindexed(self) -> int:
+        """Points not yet in an HNSW index (drives when to optimise)."""
+        info = await self._run(lambda s: s.info())
+        return max(0, int(info.points_count) - int(info.indexed_vectors_count))

@@ -1,0 +1,543 @@
+"""Embedded record store: one SQLite file in WAL mode with an FTS5 keyword index.
+
+All statements run on one dedicated thread: SQLite serialises writers anyway, and a single
+connection keeps the event loop free without a connection pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+from ww.models import Episode, EpisodeContext, EpisodeFilter, FSRSState, SessionStats
+from ww.storage.payload import from_micros, to_micros
+from ww.storage.ports import (
+    AccessUpdate,
+    EpisodePage,
+    InvalidCursorError,
+    ScoredId,
+    StoreUnavailableError,
+)
+from ww.storage.sqlite_schema import migrate
+
+__all__ = ["SQLiteRecordStore", "keyword_terms"]
+
+T = TypeVar("T")
+
+_EPISODE_COLUMNS = (
+    "id, session_id, content, timestamp, ingested_at, speaker, source, project, context, "
+    "metadata, external_id, outcome, importance, stability, difficulty, last_review, reps, "
+    "lapses, access_count, last_accessed, value, archived, index_state"
+)
+
+# Common function words carry no signal for recall but make FTS5 walk huge posting lists.
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "too",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
+)
+_TERM = re.compile(r"\w+", re.UNICODE)
+_MAX_TERMS = 32
+
+
+def keyword_terms(query: str) -> list[str]:
+    """Distinct, lower-cased content words of a query, in order of appearance."""
+    seen: dict[str, None] = {}
+    for term in _TERM.findall(query.lower()):
+        if term not in _STOPWORDS and term not in seen:
+            seen[term] = None
+    return list(seen)[:_MAX_TERMS]
+
+
+def _row_to_episode(row: sqlite3.Row) -> Episode:
+    return Episode(
+        id=UUID(row["id"]),
+        session_id=row["session_id"],
+        content=row["content"],
+        timestamp=from_micros(row["timestamp"]),
+        ingested_at=from_micros(row["ingested_at"]),
+        speaker=row["speaker"],
+        source=row["source"],
+        context=EpisodeContext.model_validate_json(row["context"]),
+        metadata=json.loads(row["metadata"]),
+        external_id=row["external_id"],
+        outcome=row["outcome"],
+        importance=row["importance"],
+        fsrs=FSRSState(
+            stability=row["stability"],
+            difficulty=row["difficulty"],
+            last_review=from_micros(row["last_review"]),
+            reps=row["reps"],
+            lapses=row["lapses"],
+        ),
+        access_count=row["access_count"],
+        last_accessed=from_micros(row["last_accessed"]) if row["last_accessed"] else None,
+        value=row["value"],
+        archived=bool(row["archived"]),
+        index_state=row["index_state"],
+    )
+
+
+def _episode_params(ep: Episode) -> tuple[Any, ...]:
+    return (
+        str(ep.id),
+        ep.session_id,
+        ep.content,
+        to_micros(ep.timestamp),
+        to_micros(ep.ingested_at),
+        ep.speaker,
+        ep.source,
+        ep.context.project,
+        ep.context.model_dump_json(),
+        json.dumps(ep.metadata, separators=(",", ":")),
+        ep.external_id,
+        ep.outcome.value,
+        ep.importance,
+        ep.fsrs.stability,
+        ep.fsrs.difficulty,
+        to_micros(ep.fsrs.last_review),
+        ep.fsrs.reps,
+        ep.fsrs.lapses,
+        ep.access_count,
+        to_micros(ep.last_accessed) if ep.last_accessed else None,
+        ep.value,
+        int(ep.archived),
+        ep.index_state.value,
+    )
+
+
+def _filter_sql(flt: EpisodeFilter, alias: str = "e") -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if not flt.include_archived:
+        clauses.append(f"{alias}.archived = 0")
+    if flt.time_from is not None:
+        clauses.append(f"{alias}.timestamp >= ?")
+        params.append(to_micros(flt.time_from))
+    if flt.time_to is not None:
+        clauses.append(f"{alias}.timestamp < ?")
+        params.append(to_micros(flt.time_to))
+    if flt.outcome is not None:
+        clauses.append(f"{alias}.outcome = ?")
+        params.append(flt.outcome.value)
+    if flt.project is not None:
+        clauses.append(f"{alias}.project = ?")
+        params.append(flt.project)
+    if flt.speaker is not None:
+        clauses.append(f"{alias}.speaker = ?")
+        params.append(flt.speaker)
+    for key, value in flt.metadata.items():
+        # Keys are validated against METADATA_KEY_PATTERN upstream; quoting keeps '.' literal.
+        path = f'$."{key}"'
+        if isinstance(value, bool):
+            clauses.append(f"json_type({alias}.metadata, ?) = ?")
+            params += [path, "true" if value else "false"]
+        else:
+            kind = "integer" if isinstance(value, int) else "text"
+            clauses.append(
+                f"json_type({alias}.metadata, ?) = ? AND json_extract({alias}.metadata, ?) = ?"
+            )
+            params += [path, kind, path, value]
+    return (" AND ".join(clauses) or "1=1"), params
+
+
+def _encode_cursor(ep: Episode) -> str:
+    raw = json.dumps([to_micros(ep.timestamp), str(ep.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        ts, ident = json.loads(raw)
+        return int(ts), str(UUID(str(ident)))
+    except (ValueError, TypeError) as exc:
+        raise InvalidCursorError("invalid cursor") from exc
+
+
+class SQLiteRecordStore:
+    """``RecordStore`` on SQLite. ``path`` may be ``":memory:"`` for throwaway stores."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._path = str(path)
+        self._conn: sqlite3.Connection | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ww-sqlite")
+
+    # -- plumbing ---------------------------------------------------------------------------
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            if self._conn is None:
+                raise StoreUnavailableError("sqlite", "store is closed")
+            try:
+                return fn(self._conn)
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailableError("sqlite", str(exc)) from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def tx(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._run(tx)
+
+    async def open(self) -> None:
+        def connect() -> None:
+            if self._path != ":memory:":
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode keeps every committed transaction across a process kill;
+            # only a power loss can drop the last ones.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            migrate(conn)
+            self._conn = conn
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+
+    async def close(self) -> None:
+        def disconnect() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
+        self._executor.shutdown(wait=True)
+
+    async def check(self) -> None:
+        await self._run(lambda c: c.execute("SELECT 1").fetchone())
+
+    # -- meta -------------------------------------------------------------------------------
+    async def get_meta(self, key: str) -> str | None:
+        def q(c: sqlite3.Connection) -> str | None:
+            row = c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._run(q)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        )
+
+    # -- sessions ---------------------------------------------------------------------------
+    async def ensure_session(self, session_id: str, now: datetime) -> None:
+        ts = to_micros(now)
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO sessions(session_id, created_at, last_activity) VALUES (?, ?, ?) "
+                "ON CONFLICT(session_id) DO UPDATE SET last_activity = excluded.last_activity",
+                (session_id, ts, ts),
+            )
+        )
+
+    async def list_sessions(self) -> list[str]:
+        return await self._run(
+            lambda c: [
+                r[0] for r in c.execute("SELECT session_id FROM sessions ORDER BY session_id")
+            ]
+        )
+
+    async def session_stats(self, session_id: str) -> SessionStats | None:
+        def q(c: sqlite3.Connection) -> SessionStats | None:
+            s = c.execute(
+                "SELECT created_at, last_activity FROM sessions WHERE session_id = ?",
+                (session_id,),
+            ).fetchone()
+            if s is None:
+                return None
+            counts = c.execute(
+                "SELECT COUNT(*), COALESCE(SUM(archived), 0), "
+                "COALESCE(SUM(index_state = 'pending'), 0) FROM episodes WHERE session_id = ?",
+                (session_id,),
+            ).fetchone()
+            return SessionStats(
+                session_id=session_id,
+                created_at=from_micros(s[0]),
+                last_activity=from_micros(s[1]) if s[1] is not None else None,
+                episodes=counts[0],
+                archived=counts[1],
+                pending=counts[2],
+            )
+
+        return await self._run(q)
+
+    async def delete_session(self, session_id: str) -> int:
+        def tx(c: sqlite3.Connection) -> int:
+            n = c.execute("DELETE FROM episodes WHERE session_id = ?", (session_id,)).rowcount
+            c.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            return int(n)
+
+        return await self._write(tx)
+
+    # -- episodes ---------------------------------------------------------------------------
+    async def insert_episodes(self, session_id: str, episodes: Sequence[Episode]) -> None:
+        _check_session(session_id, episodes)
+        if not episodes:
+            return
+        rows = [_episode_params(ep) for ep in episodes]
+        marks = ", ".join("?" * len(rows[0]))
+        await self._write(
+            lambda c: c.executemany(
+                f"INSERT INTO episodes({_EPISODE_COLUMNS}) VALUES ({marks})", rows
+            )
+        )
+
+    async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
+        def q(c: sqlite3.Connection) -> Episode | None:
+            row = c.execute(
+                f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE id = ? AND session_id = ?",
+                (str(episode_id), session_id),
+            ).fetchone()
+            return None if row is None else _row_to_episode(row)
+
+        return await self._run(q)
+
+    async def get_episodes(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Episode]:
+        keys = [str(i) for i in dict.fromkeys(ids)]
+        if not keys:
+            return {}
+
+        def q(c: sqlite3.Connection) -> dict[UUID, Episode]:
+            out: dict[UUID, Episode] = {}
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in c.execute(
+                    f"SELECT {_EPISODE_COLUMNS} FROM episodes "
+                    f"WHERE session_id = ? AND id IN ({marks})",
+                    (session_id, *chunk),
+                ):
+                    ep = _row_to_episode(row)
+                    out[ep.id] = ep
+            return out
+
+        return await self._run(q)
+
+    async def list_episodes(
+        self, session_id: str, flt: EpisodeFilter, limit: int, cursor: str | None
+    ) -> EpisodePage:
+        where, params = _filter_sql(flt)
+        if cursor is not None:
+            ts, ident = _decode_cursor(cursor)
+            where += " AND (e.timestamp < ? OR (e.timestamp = ? AND e.id < ?))"
+            params += [ts, ts, ident]
+
+        def q(c: sqlite3.Connection) -> EpisodePage:
+            rows = c.execute(
+                f"SELECT {_EPISODE_COLUMNS} FROM episodes e WHERE e.session_id = ? AND {where} "
+                "ORDER BY e.timestamp DESC, e.id DESC LIMIT ?",
+                (session_id, *params, limit + 1),
+            ).fetchall()
+            items = [_row_to_episode(r) for r in rows[:limit]]
+            more = len(rows) > limit
+            return EpisodePage(items, _encode_cursor(items[-1]) if more and items else None)
+
+        return await self._run(q)
+
+    async def update_episode(self, session_id: str, episode: Episode) -> bool:
+        if episode.session_id != session_id:
+            raise ValueError("episode belongs to another session")
+        params = _episode_params(episode)
+        columns = [c.strip() for c in _EPISODE_COLUMNS.split(",")][2:]
+        assignments = ", ".join(f"{col} = ?" for col in columns)
+
+        def tx(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                f"UPDATE episodes SET {assignments} WHERE id = ? AND session_id = ?",
+                (*params[2:], str(episode.id), session_id),
+            )
+            return cur.rowcount == 1
+
+        return await self._write(tx)
+
+    async def delete_episode(self, session_id: str, episode_id: UUID) -> bool:
+        return await self._write(
+            lambda c: (
+                c.execute(
+                    "DELETE FROM episodes WHERE id = ? AND session_id = ?",
+                    (str(episode_id), session_id),
+                ).rowcount
+                == 1
+            )
+        )
+
+    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
+        rows = [(session_id, str(i)) for i in ids]
+        await self._write(
+            lambda c: c.executemany(
+                "UPDATE episodes SET index_state = 'indexed' WHERE session_id = ? AND id = ?",
+                rows,
+            )
+        )
+
+    async def pending_episodes(self, session_id: str, limit: int) -> list[Episode]:
+        return await self._run(
+            lambda c: [
+                _row_to_episode(r)
+                for r in c.execute(
+                    f"SELECT {_EPISODE_COLUMNS} FROM episodes "
+                    "WHERE session_id = ? AND index_state = 'pending' LIMIT ?",
+                    (session_id, limit),
+                )
+            ]
+        )
+
+    async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]:
+        keys = [str(i) for i in dict.fromkeys(ids)]
+
+        def q(c: sqlite3.Connection) -> set[UUID]:
+            found: set[UUID] = set()
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    UUID(r[0])
+                    for r in c.execute(
+                        f"SELECT id FROM episodes WHERE session_id = ? AND id IN ({marks})",
+                        (session_id, *chunk),
+                    )
+                )
+            return found
+
+        return await self._run(q)
+
+    async def keyword_search(
+        self, session_id: str, query: str, flt: EpisodeFilter, limit: int
+    ) -> list[ScoredId]:
+        terms = keyword_terms(query)
+        if not terms:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        where, params = _filter_sql(flt)
+
+        def q(c: sqlite3.Connection) -> list[ScoredId]:
+            rows = c.execute(
+                "SELECT e.id, bm25(episodes_fts) AS rank FROM episodes_fts "
+                "JOIN episodes e ON e.rowid = episodes_fts.rowid "
+                f"WHERE episodes_fts MATCH ? AND e.session_id = ? AND {where} "
+                "ORDER BY rank LIMIT ?",
+                (match, session_id, *params, limit),
+            ).fetchall()
+            # FTS5's bm25() is negative, smaller is better.
+            return [ScoredId(UUID(r[0]), -float(r[1])) for r in rows]
+
+        return await self._run(q)
+
+    async def record_access(self, session_id: str, updates: Sequence[AccessUpdate]) -> None:
+        rows = [
+            (
+                u.fsrs.stability,
+                u.fsrs.difficulty,
+                to_micros(u.fsrs.last_review),
+                u.fsrs.reps,
+                u.fsrs.lapses,
+                u.access_count,
+                to_micros(u.last_accessed),
+                str(u.id),
+                session_id,
+            )
+            for u in updates
+        ]
+        await self._write(
+            lambda c: c.executemany(
+                "UPDATE episodes SET stability = ?, difficulty = ?, last_review = ?, reps = ?, "
+                "lapses = ?, access_count = ?, last_accessed = ? WHERE id = ? AND session_id = ?",
+                rows,
+            )
+        )
+
+
+def _check_session(session_id: str, episodes: Sequence[Episode]) -> None:
+    if any(ep.session_id != session_id for ep in episodes):
+        raise ValueError("episode belongs to another session")

@@ -1,0 +1,106 @@
+"""Versioned schema of the SQLite record store.
+
+Each migration runs once, in order, inside one transaction, and bumps ``user_version``; a
+database written by a newer release is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: meta, sessions, episodes with their FTS5 keyword index
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE sessions (
+        session_id TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        last_activity INTEGER
+    );
+    CREATE TABLE episodes (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        session_id TEXT NOT NULL,
+        content TEXT NOT NULL,
+        timestamp INTEGER NOT NULL,
+        ingested_at INTEGER NOT NULL,
+        speaker TEXT,
+        source TEXT,
+        project TEXT,
+        context TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        external_id TEXT,
+        outcome TEXT NOT NULL,
+        importance REAL NOT NULL,
+        stability REAL NOT NULL,
+        difficulty REAL NOT NULL,
+        last_review INTEGER NOT NULL,
+        reps INTEGER NOT NULL,
+        lapses INTEGER NOT NULL,
+        access_count INTEGER NOT NULL,
+        last_accessed INTEGER,
+        value REAL NOT NULL,
+        archived INTEGER NOT NULL,
+        index_state TEXT NOT NULL
+    );
+    CREATE INDEX ix_episodes_session_time ON episodes (session_id, timestamp DESC, id DESC);
+    CREATE INDEX ix_episodes_pending ON episodes (session_id) WHERE index_state = 'pending';
+    CREATE INDEX ix_episodes_external ON episodes (session_id, external_id);
+    CREATE VIRTUAL TABLE episodes_fts USING fts5 (
+        content, content='episodes', content_rowid='rowid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER episodes_fts_insert AFTER INSERT ON episodes BEGIN
+        INSERT INTO episodes_fts (rowid, content) VALUES (new.rowid, new.content);
+    END;
+    CREATE TRIGGER episodes_fts_delete AFTER DELETE ON episodes BEGIN
+        INSERT INTO episodes_fts (episodes_fts, rowid, content)
+        VALUES ('delete', old.rowid, old.content);
+    END;
+    CREATE TRIGGER episodes_fts_update AFTER UPDATE OF content ON episodes BEGIN
+        INSERT INTO episodes_fts (episodes_fts, rowid, content)
+        VALUES ('delete', old.rowid, old.content);
+        INSERT INTO episodes_fts (rowid, content) VALUES (new.rowid, new.content);
+    END;
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to ``SCHEMA_VERSION``; return the version found before."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {found} is newer than this release supports "
+            f"({SCHEMA_VERSION}); upgrade World Weaver"
+        )
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        script = MIGRATIONS[version - 1]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return found
+
+
+def _statements(script: str) -> list[str]:
+    # sqlite3.complete_statement tells where a statement (triggers included) really ends.
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

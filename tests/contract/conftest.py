@@ -1,0 +1,32 @@
+"""Every backend of a port runs the same contract suite: add a backend to the params."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ww.storage import QdrantEdgeIndex, RecordStore, SQLiteRecordStore, VectorIndex
+
+DIM = 8
+
+
+@pytest.fixture(params=["sqlite"])
+async def records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RecordStore]:
+    store: RecordStore
+    if request.param == "sqlite":
+        store = SQLiteRecordStore(tmp_path / "ww.sqlite3")
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=["qdrant_edge"])
+async def vectors(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VectorIndex]:
+    index: VectorIndex
+    if request.param == "qdrant_edge":
+        index = QdrantEdgeIndex(tmp_path / "vectors", DIM)
+    await index.open()
+    yield index
+    await index.close()

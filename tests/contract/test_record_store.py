@@ -1,0 +1,193 @@
+"""Contract of the RecordStore port."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import uuid4
+
+import pytest
+
+from tests.factories import T0, at, make_episode
+from ww.engine.dynamics import Fsrs, ReviewRating
+from ww.models import EpisodeContext, EpisodeFilter, IndexState, Outcome
+from ww.storage import AccessUpdate, InvalidCursorError, RecordStore
+
+
+async def test_meta_roundtrip(records: RecordStore) -> None:
+    assert await records.get_meta("k") is None
+    await records.set_meta("k", "v1")
+    await records.set_meta("k", "v2")
+    assert await records.get_meta("k") == "v2"
+
+
+async def test_insert_get_roundtrip_keeps_every_field(records: RecordStore) -> None:
+    ep = make_episode(
+        content="Deployed the billing service",
+        timestamp=at(5).replace(microsecond=123457),
+        speaker="alice",
+        source="chat",
+        context=EpisodeContext(project="billing", git_branch="main", extra={"n": 1}),
+        metadata={"ticket": "B-1", "n": 3, "ok": True, "nested": {"a": [1, 2]}},
+        external_id="D1:3",
+        outcome=Outcome.SUCCESS,
+        importance=0.8,
+    )
+    await records.ensure_session("s1", T0)
+    await records.insert_episodes("s1", [ep])
+    got = await records.get_episode("s1", ep.id)
+    assert got == ep
+
+
+async def test_other_session_sees_nothing(records: RecordStore) -> None:
+    ep = make_episode("s1")
+    await records.insert_episodes("s1", [ep])
+    assert await records.get_episode("s2", ep.id) is None
+    assert await records.get_episodes("s2", [ep.id]) == {}
+    assert await records.existing_ids("s2", [ep.id]) == set()
+    assert not await records.delete_episode("s2", ep.id)
+    assert not await records.update_episode("s2", ep.model_copy(update={"session_id": "s2"}))
+    assert await records.keyword_search("s2", "hello", EpisodeFilter(), 10) == []
+    assert (await records.list_episodes("s2", EpisodeFilter(), 10, None)).items == []
+    assert await records.get_episode("s1", ep.id) == ep
+
+
+async def test_insert_refuses_foreign_session(records: RecordStore) -> None:
+    with pytest.raises(ValueError):
+        await records.insert_episodes("s1", [make_episode("s2")])
+
+
+async def test_update_and_delete(records: RecordStore) -> None:
+    ep = make_episode("s1", content="old words")
+    await records.insert_episodes("s1", [ep])
+    changed = ep.model_copy(update={"content": "brand new words", "importance": 0.9})
+    assert await records.update_episode("s1", changed)
+    assert await records.get_episode("s1", ep.id) == changed
+    # the keyword index follows the content
+    assert await records.keyword_search("s1", "old", EpisodeFilter(), 10) == []
+    assert [s.id for s in await records.keyword_search("s1", "brand", EpisodeFilter(), 10)] == [
+        ep.id
+    ]
+    assert await records.delete_episode("s1", ep.id)
+    assert await records.get_episode("s1", ep.id) is None
+    assert await records.keyword_search("s1", "brand", EpisodeFilter(), 10) == []
+    assert not await records.delete_episode("s1", ep.id)
+
+
+async def test_pending_then_indexed(records: RecordStore) -> None:
+    eps = [make_episode("s1", content=f"e{i}") for i in range(3)]
+    await records.insert_episodes("s1", eps)
+    assert {e.id for e in await records.pending_episodes("s1", 10)} == {e.id for e in eps}
+    await records.mark_indexed("s1", [eps[0].id])
+    assert {e.id for e in await records.pending_episodes("s1", 10)} == {eps[1].id, eps[2].id}
+    assert (await records.get_episode("s1", eps[0].id)).index_state == IndexState.INDEXED  # type: ignore[union-attr]
+    assert len(await records.pending_episodes("s1", 1)) == 1
+
+
+async def test_list_newest_first_with_cursor(records: RecordStore) -> None:
+    eps = [make_episode("s1", content=f"e{i}", timestamp=at(i % 4)) for i in range(9)]
+    await records.insert_episodes("s1", eps)
+    expected = sorted(eps, key=lambda e: (e.timestamp, str(e.id)), reverse=True)
+    seen = []
+    cursor = None
+    while True:
+        page = await records.list_episodes("s1", EpisodeFilter(), 4, cursor)
+        seen += page.items
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert [e.id for e in seen] == [e.id for e in expected]
+    with pytest.raises(InvalidCursorError):
+        await records.list_episodes("s1", EpisodeFilter(), 4, "not-a-cursor")
+
+
+async def test_filters(records: RecordStore) -> None:
+    a = make_episode(
+        "s1",
+        content="alpha deploy",
+        timestamp=at(10),
+        speaker="alice",
+        outcome=Outcome.SUCCESS,
+        context=EpisodeContext(project="p1"),
+        metadata={"kind": "x", "n": 1, "flag": True},
+    )
+    b = make_episode(
+        "s1",
+        content="beta deploy",
+        timestamp=at(20),
+        speaker="bob",
+        outcome=Outcome.FAILURE,
+        context=EpisodeContext(project="p2"),
+        metadata={"kind": "y", "n": "1", "flag": 1},
+    )
+    c = make_episode("s1", content="gamma deploy", timestamp=at(30), archived=True)
+    await records.insert_episodes("s1", [a, b, c])
+
+    async def ids(**kw: object) -> set[object]:
+        flt = EpisodeFilter(**kw)  # type: ignore[arg-type]
+        listed = {e.id for e in (await records.list_episodes("s1", flt, 50, None)).items}
+        found = {s.id for s in await records.keyword_search("s1", "deploy", flt, 50)}
+        assert listed == found
+        return listed
+
+    assert await ids() == {a.id, b.id}
+    assert await ids(include_archived=True) == {a.id, b.id, c.id}
+    assert await ids(time_from=at(15)) == {b.id}
+    assert await ids(time_to=at(20)) == {a.id}
+    assert await ids(outcome=Outcome.FAILURE) == {b.id}
+    assert await ids(project="p1") == {a.id}
+    assert await ids(speaker="bob") == {b.id}
+    assert await ids(metadata={"kind": "x"}) == {a.id}
+    assert await ids(metadata={"n": 1}) == {a.id}
+    assert await ids(metadata={"n": "1"}) == {b.id}
+    assert await ids(metadata={"flag": True}) == {a.id}
+    assert await ids(metadata={"missing": "x"}) == set()
+
+
+async def test_keyword_search_ranks_and_ignores_syntax(records: RecordStore) -> None:
+    eps = [
+        make_episode("s1", content="the cat sat on the mat"),
+        make_episode("s1", content="cats and dogs, cats everywhere"),
+        make_episode("s1", content="an unrelated sentence"),
+    ]
+    await records.insert_episodes("s1", eps)
+    hits = await records.keyword_search("s1", 'cat" OR NEAR(* -', EpisodeFilter(), 10)
+    assert {h.id for h in hits} == {eps[0].id, eps[1].id}
+    assert all(h.score > 0 for h in hits)
+    assert hits == sorted(hits, key=lambda h: -h.score)
+    assert await records.keyword_search("s1", "the of and", EpisodeFilter(), 10) == []
+
+
+async def test_sessions_and_stats(records: RecordStore) -> None:
+    await records.ensure_session("s1", T0)
+    await records.ensure_session("s2", T0)
+    await records.insert_episodes("s1", [make_episode("s1"), make_episode("s1", archived=True)])
+    assert await records.list_sessions() == ["s1", "s2"]
+    stats = await records.session_stats("s1")
+    assert stats is not None
+    assert (stats.episodes, stats.archived, stats.pending) == (2, 1, 2)
+    assert await records.session_stats("nope") is None
+    assert await records.delete_session("s1") == 2
+    assert await records.list_sessions() == ["s2"]
+    assert (
+        await records.list_episodes("s1", EpisodeFilter(include_archived=True), 9, None)
+    ).items == []
+
+
+async def test_record_access(records: RecordStore) -> None:
+    ep = make_episode("s1")
+    await records.insert_episodes("s1", [ep])
+    fsrs = Fsrs()
+    later = T0 + timedelta(days=2)
+    new_state = fsrs.review(ep.fsrs, ReviewRating.GOOD, later)
+    await records.record_access("s1", [AccessUpdate(ep.id, new_state, 4, later)])
+    await records.record_access("s2", [AccessUpdate(ep.id, ep.fsrs, 99, later)])  # no effect
+    got = await records.get_episode("s1", ep.id)
+    assert got is not None
+    assert got.fsrs == new_state
+    assert (got.access_count, got.last_accessed) == (4, later)
+
+
+async def test_existing_ids(records: RecordStore) -> None:
+    ep = make_episode("s1")
+    await records.insert_episodes("s1", [ep])
+    assert await records.existing_ids("s1", [ep.id, uuid4()]) == {ep.id}

@@ -1,0 +1,126 @@
+"""Contract of the VectorIndex port."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import numpy as np
+import pytest
+
+from tests.contract.conftest import DIM
+from tests.factories import at, make_episode, unit
+from ww.models import EpisodeContext, EpisodeFilter, Outcome
+from ww.storage import VectorIndex, VectorItem
+from ww.storage.payload import episode_payload
+
+
+def item(session: str, seed: int, **kw: object) -> VectorItem:
+    ep = make_episode(session, **kw)  # type: ignore[arg-type]
+    return VectorItem(ep.id, unit(DIM, seed), episode_payload(ep))
+
+
+async def test_search_orders_by_cosine(vectors: VectorIndex) -> None:
+    items = [item("s1", i) for i in range(20)]
+    await vectors.upsert("s1", items)
+    query = items[3].vector
+    hits = await vectors.search("s1", query, EpisodeFilter(), 5)
+    assert hits[0].id == items[3].id
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    expected = sorted(items, key=lambda i: -float(np.dot(i.vector, query)))[:5]
+    assert [h.id for h in hits] == [i.id for i in expected]
+    for h, e in zip(hits, expected, strict=True):
+        assert h.score == pytest.approx(float(np.dot(e.vector, query)), abs=1e-4)
+
+
+async def test_sessions_are_isolated(vectors: VectorIndex) -> None:
+    a, b = item("s1", 1), item("s2", 1)
+    await vectors.upsert("s1", [a])
+    await vectors.upsert("s2", [b])
+    assert [h.id for h in await vectors.search("s1", a.vector, EpisodeFilter(), 10)] == [a.id]
+    assert await vectors.get_vectors("s2", [a.id]) == {}
+    await vectors.delete("s2", [a.id])  # cannot delete another session's point
+    assert await vectors.ids("s1") == {a.id}
+    await vectors.set_payload("s2", a.id, {"archived": 1})
+    assert len(await vectors.search("s1", a.vector, EpisodeFilter(), 10)) == 1
+    await vectors.delete_session("s2")
+    assert await vectors.count("s2") == 0
+    assert await vectors.count("s1") == 1
+
+
+async def test_upsert_refuses_foreign_payload_and_bad_shape(vectors: VectorIndex) -> None:
+    with pytest.raises(ValueError):
+        await vectors.upsert("s1", [item("s2", 1)])
+    bad = item("s1", 1)
+    with pytest.raises(ValueError):
+        await vectors.upsert("s1", [VectorItem(bad.id, np.ones(DIM + 1, np.float32), bad.payload)])
+
+
+async def test_get_vectors_and_ids(vectors: VectorIndex) -> None:
+    items = [item("s1", i) for i in range(3)]
+    await vectors.upsert("s1", items)
+    got = await vectors.get_vectors("s1", [items[0].id, uuid4()])
+    assert set(got) == {items[0].id}
+    np.testing.assert_allclose(got[items[0].id], items[0].vector, atol=1e-5)
+    assert await vectors.ids("s1") == {i.id for i in items}
+    await vectors.delete("s1", [items[0].id])
+    assert await vectors.ids("s1") == {items[1].id, items[2].id}
+    assert await vectors.count("s1") == 2
+
+
+async def test_filters_match_record_store_semantics(vectors: VectorIndex) -> None:
+    a = item(
+        "s1",
+        1,
+        timestamp=at(10),
+        speaker="alice",
+        outcome=Outcome.SUCCESS,
+        context=EpisodeContext(project="p1"),
+        metadata={"kind": "x", "n": 1, "flag": True},
+    )
+    b = item(
+        "s1",
+        2,
+        timestamp=at(20),
+        speaker="bob",
+        outcome=Outcome.FAILURE,
+        context=EpisodeContext(project="p2"),
+        metadata={"kind": "y", "n": "1", "flag": 1},
+    )
+    c = item("s1", 3, timestamp=at(30), archived=True)
+    await vectors.upsert("s1", [a, b, c])
+
+    async def ids(**kw: object) -> set[object]:
+        hits = await vectors.search("s1", a.vector, EpisodeFilter(**kw), 10)  # type: ignore[arg-type]
+        return {h.id for h in hits}
+
+    assert await ids() == {a.id, b.id}
+    assert await ids(include_archived=True) == {a.id, b.id, c.id}
+    assert await ids(time_from=at(15)) == {b.id}
+    assert await ids(time_to=at(20)) == {a.id}
+    assert await ids(outcome=Outcome.FAILURE) == {b.id}
+    assert await ids(project="p1") == {a.id}
+    assert await ids(speaker="bob") == {b.id}
+    assert await ids(metadata={"kind": "x"}) == {a.id}
+    assert await ids(metadata={"n": 1}) == {a.id}
+    assert await ids(metadata={"n": "1"}) == {b.id}
+    assert await ids(metadata={"flag": True}) == {a.id}
+    assert await ids(metadata={"missing": "x"}) == set()
+
+
+async def test_set_payload_moves_filters(vectors: VectorIndex) -> None:
+    a = item("s1", 1)
+    await vectors.upsert("s1", [a])
+    await vectors.set_payload("s1", a.id, {**a.payload, "archived": 1})
+    assert await vectors.search("s1", a.vector, EpisodeFilter(), 10) == []
+    assert len(await vectors.search("s1", a.vector, EpisodeFilter(include_archived=True), 10)) == 1
+
+
+async def test_optimize_keeps_results(vectors: VectorIndex) -> None:
+    items = [item("s1", i) for i in range(50)]
+    await vectors.upsert("s1", items)
+    before = await vectors.search("s1", items[7].vector, EpisodeFilter(), 5)
+    assert await vectors.unindexed() >= 0
+    await vectors.optimize()
+    after = await vectors.search("s1", items[7].vector, EpisodeFilter(), 5)
+    assert [h.id for h in after] == [h.id for h in before]
+    await vectors.check()
