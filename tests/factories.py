@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+import hashlib
+from collections.abc import Sequence
 from typing import Any
 from uuid import uuid4
 
@@ -34,3 +36,29 @@ def unit(dim: int, seed: int) -> np.ndarray:
 
 def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
+
+
+class HashEmbedder:
+    """A real, deterministic ``Embedder``: a unit vector seeded by the text's hash.
+
+    Used where a second model identity or another dimension is the point of the test.
+    """
+
+    def __init__(self, dimension: int = 384, model_id: str = "hash-embedder") -> None:
+        self._dimension = dimension
+        self._model_id = model_id
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        rows = [
+            unit(self._dimension, int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "big"))
+            for t in texts
+        ]
+        return np.stack(rows) if rows else np.zeros((0, self._dimension), np.float32)

@@ -125,10 +125,11 @@ def _download(repo_id: str, use_fp16: bool) -> Path:
     try:
         local = snapshot_download(repo_id=repo_id, allow_patterns=patterns)
     except Exception as exc:
+        reason = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
         raise EmbeddingError(
             f"WW_EMBEDDING_MODEL={repo_id!r}: could not fetch it from the Hugging Face Hub "
-            f"({type(exc).__name__}: {exc}). Offline or behind a firewall? Download the model "
-            "elsewhere and set WW_EMBEDDING_MODEL to a local folder holding model.onnx (or "
+            f"({reason}). Offline or behind a firewall? Download the model elsewhere "
+            "and set WW_EMBEDDING_MODEL to a local folder holding model.onnx (or "
             "onnx/model.onnx) and tokenizer.json"
         ) from exc
     if not isinstance(local, str):

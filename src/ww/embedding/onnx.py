@@ -58,9 +58,10 @@ class OnnxEmbedder:
 
     ``per_text`` chooses between running each text on its own and padding texts into batches.
     ``None`` (the default) picks per-text runs for graphs that quantise activations
-    dynamically, such as the vendored int8 model: batching those makes a text's vector depend
-    on its batch mates by up to ~0.03 per component, so the same text would get a different
-    vector at ingest than as a query. Other graphs are batched, which is faster.
+    dynamically, such as the vendored int8 model: batched, a text's vector depends on its batch
+    mates and padding (cosine to the unbatched vector down to about 0.95 for short texts), so
+    the same text would get different vectors at ingest and as a query, or under different
+    concurrent load. Other graphs are batched, which is faster.
     """
 
     def __init__(

@@ -132,9 +132,9 @@ class EmbeddingService:
         self._check_open()
         if not isinstance(text, str):
             raise TypeError(f"text must be str, got {type(text).__name__}")
-        cached = self._lookup([text])[0]
-        if text in cached:
-            return cached[text].copy()
+        found, _ = self._lookup([text])
+        if text in found:
+            return found[text].copy()
         batcher = self._batcher_for_running_loop()
         future: asyncio.Future[_Vector] = batcher.loop.create_future()
         batcher.queue.put_nowait((text, future))
@@ -257,12 +257,14 @@ class EmbeddingService:
                 await self._serve(groups)
                 taken.clear()
         finally:
-            # Cancelled by aclose() or by the loop shutting down: nobody will answer these.
-            leftovers = [*taken, *([carry] if carry else [])]
+            # Stopped by aclose() or by the loop shutting down: fail whoever still waits, so
+            # no caller hangs. (A loop shutdown has already cancelled its waiting callers.)
+            leftovers = [*taken, *([carry] if carry is not None else [])]
             while not queue.empty():
                 leftovers.append(queue.get_nowait())
             for _, future in leftovers:
-                future.cancel()
+                if not future.done():
+                    future.set_exception(EmbeddingError("the embedding service was closed"))
 
     async def _serve(self, groups: dict[str, list[asyncio.Future[_Vector]]]) -> None:
         # A concurrent embed_many may have cached some texts since they were queued.

@@ -64,9 +64,15 @@ class Fsrs:
 
     def retrievability(self, state: FSRSState, now: datetime) -> float:
         """Probability of recall now, in [0, 1]; 1 at the moment of the last review."""
-        if as_utc(now) <= state.last_review:
+        elapsed_days = (as_utc(now) - state.last_review).total_seconds() / _SECONDS_PER_DAY
+        if elapsed_days <= 0:
             return 1.0
-        r = self._scheduler.get_card_retrievability(self._card(state), as_utc(now))
+        # The FSRS-6 forgetting curve with the package's decay parameter (w20), evaluated on
+        # fractional days: the package itself floors to whole days, which would make every
+        # memory younger than a day look perfectly retained.
+        decay = -float(self._scheduler.parameters[20])
+        factor = 0.9 ** (1.0 / decay) - 1.0
+        r = (1.0 + factor * elapsed_days / max(state.stability, 1e-3)) ** decay
         return float(min(1.0, max(0.0, r)))
 
     def review(self, state: FSRSState, rating: ReviewRating, now: datetime) -> FSRSState:

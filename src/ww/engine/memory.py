@@ -81,8 +81,10 @@ class MemoryEngine:
     # -- lifecycle --------------------------------------------------------------------------
     async def open(self) -> ReconcileReport:
         await self.records.open()
-        await self.vectors.open()
+        # The lock is checked before the vector index opens so a model change is reported
+        # as such, not as an index that fails to load.
         await self._check_embedding_lock()
+        await self.vectors.open()
         return await self.reconcile()
 
     async def close(self) -> None:

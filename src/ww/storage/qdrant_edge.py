@@ -80,6 +80,7 @@ class QdrantEdgeIndex:
         self._path = Path(path)
         self._dimension = dimension
         self._shard: Any = None
+        self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ww-qdrant-edge")
 
     @property
@@ -97,6 +98,8 @@ class QdrantEdgeIndex:
             except (OSError, RuntimeError) as exc:
                 raise StoreUnavailableError("qdrant_edge", str(exc)) from exc
 
+        if self._closed:
+            raise StoreUnavailableError("qdrant_edge", "store is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def open(self) -> None:
@@ -122,6 +125,10 @@ class QdrantEdgeIndex:
         await asyncio.get_running_loop().run_in_executor(self._executor, load)
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
         def shut() -> None:
             if self._shard is not None:
                 self._shard.flush()

@@ -237,6 +237,7 @@ class SQLiteRecordStore:
     def __init__(self, path: Path | str) -> None:
         self._path = str(path)
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ww-sqlite")
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -249,6 +250,8 @@ class SQLiteRecordStore:
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailableError("sqlite", str(exc)) from exc
 
+        if self._closed:
+            raise StoreUnavailableError("sqlite", "store is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -282,6 +285,10 @@ class SQLiteRecordStore:
         await asyncio.get_running_loop().run_in_executor(self._executor, connect)
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
         def disconnect() -> None:
             if self._conn is not None:
                 self._conn.close()

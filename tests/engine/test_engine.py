@@ -1,0 +1,182 @@
+"""The engine over the real embedded stores: write protocol, reconciler, lock, degradation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ww.config import Settings
+from ww.embedding import EmbeddingService, OnnxEmbedder
+from ww.engine import EmbeddingMismatchError, MemoryEngine, build_engine
+from ww.models import EpisodeCreate, EpisodeFilter, IndexState
+from ww.storage import QdrantEdgeIndex
+
+from tests.conftest import ManualClock
+from tests.factories import HashEmbedder
+
+
+def service(embedder: object) -> EmbeddingService:
+    return EmbeddingService(embedder, cache_size=64, batch_size=16)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def engine(
+    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> AsyncIterator[MemoryEngine]:
+    eng = build_engine(settings, clock=clock, embedder=service(onnx_embedder))
+    await eng.open()
+    yield eng
+    await eng.close()
+
+
+def new(content: str, **kw: object) -> EpisodeCreate:
+    return EpisodeCreate(content=content, **kw)  # type: ignore[arg-type]
+
+
+async def test_created_episodes_are_indexed_and_recallable(engine: MemoryEngine) -> None:
+    created = await engine.create_episodes(
+        "s1", [new("The deploy of the billing service failed on Friday"), new("I like tea")]
+    )
+    assert all(ep.index_state is IndexState.INDEXED for ep in created)
+    result = await engine.recall_episodes("s1", "billing deploy failure", limit=2, learn=False)
+    assert result.hits[0].id == created[0].id
+    assert not result.degraded
+
+
+async def test_learning_recall_reviews_hits(engine: MemoryEngine, clock: ManualClock) -> None:
+    (ep,) = await engine.create_episodes("s1", [new("Postgres upgrade notes")])
+    clock.advance(days=2)
+    before = await engine.get_episode("s1", ep.id)
+    await engine.recall_episodes("s1", "postgres", limit=1, learn=False)
+    assert await engine.get_episode("s1", ep.id) == before
+    await engine.recall_episodes("s1", "postgres", limit=1, learn=True)
+    after = await engine.get_episode("s1", ep.id)
+    assert after is not None and before is not None
+    assert after.access_count == 1
+    assert after.last_accessed == clock.now
+    assert after.fsrs.reps == 1
+    assert after.fsrs.stability > before.fsrs.stability
+
+
+async def test_retrievability_decays_with_the_clock(
+    engine: MemoryEngine, clock: ManualClock
+) -> None:
+    await engine.create_episodes("s1", [new("kubernetes ingress controller config")])
+    first = await engine.recall_episodes("s1", "ingress", limit=1, learn=False)
+    clock.advance(days=10)
+    later = await engine.recall_episodes("s1", "ingress", limit=1, learn=False)
+    assert first.hits[0].score_parts.retrievability == 1.0
+    assert later.hits[0].score_parts.retrievability < 0.9
+    assert later.hits[0].score < first.hits[0].score
+
+
+async def test_vector_outage_keeps_writes_pending_and_recall_degraded(
+    engine: MemoryEngine, settings: Settings
+) -> None:
+    (kept,) = await engine.create_episodes("s1", [new("quarterly report on the ZX-4471 sensor")])
+    await engine.vectors.close()  # the index goes away for real
+    (pending,) = await engine.create_episodes("s1", [new("ZX-4471 sensor recall notice")])
+    assert pending.index_state is IndexState.PENDING
+    stored = await engine.get_episode("s1", pending.id)
+    assert stored is not None and stored.index_state is IndexState.PENDING
+
+    degraded = await engine.recall_episodes("s1", "ZX-4471", limit=5, learn=False)
+    assert degraded.degraded
+    assert {h.id for h in degraded.hits} == {kept.id, pending.id}  # keyword path still works
+
+    engine.vectors = QdrantEdgeIndex(settings.data_dir / "vectors", settings.embedding_dimension)
+    await engine.vectors.open()
+    report = await engine.reconcile()
+    assert report.indexed == 1
+    stored = await engine.get_episode("s1", pending.id)
+    assert stored is not None and stored.index_state is IndexState.INDEXED
+    healed = await engine.recall_episodes("s1", "sensor recall notice", limit=1, learn=False)
+    assert not healed.degraded
+    assert healed.hits[0].id == pending.id
+
+
+async def test_reconcile_removes_orphan_vectors(engine: MemoryEngine) -> None:
+    (ep,) = await engine.create_episodes("s1", [new("orphan to be")])
+    # A crash between the two deletes of delete_episode leaves exactly this state.
+    assert await engine.records.delete_episode("s1", ep.id)
+    assert await engine.vectors.ids("s1") == {ep.id}
+    report = await engine.reconcile()
+    assert report.orphans_removed == 1
+    assert await engine.vectors.ids("s1") == set()
+
+
+async def test_update_content_reembeds_and_metadata_moves_filters(engine: MemoryEngine) -> None:
+    from ww.models import EpisodeUpdate
+
+    (ep,) = await engine.create_episodes("s1", [new("talked about gardening", metadata={"k": "a"})])
+    await engine.update_episode("s1", ep.id, EpisodeUpdate(content="debugged a segfault in C"))
+    hits = await engine.recall_episodes("s1", "segfault debugging", limit=1, learn=False)
+    assert hits.hits[0].id == ep.id
+    assert hits.hits[0].score_parts.semantic > 0.4
+    await engine.update_episode("s1", ep.id, EpisodeUpdate(metadata={"k": "b"}))
+    only_b = await engine.recall_episodes(
+        "s1", "segfault", limit=5, learn=False, flt=EpisodeFilter(metadata={"k": "b"})
+    )
+    only_a = await engine.recall_episodes(
+        "s1", "segfault", limit=5, learn=False, flt=EpisodeFilter(metadata={"k": "a"})
+    )
+    assert [h.id for h in only_b.hits] == [ep.id]
+    assert only_a.hits == []
+
+
+async def test_delete_session_removes_vectors_and_records(engine: MemoryEngine) -> None:
+    await engine.create_episodes("s1", [new("one"), new("two")])
+    await engine.create_episodes("s2", [new("three")])
+    assert await engine.delete_session("s1") == 2
+    assert await engine.vectors.count("s1") == 0
+    assert await engine.vectors.count("s2") == 1
+    assert await engine.delete_session("s1") is None
+
+
+async def test_reopening_with_another_model_is_refused(
+    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> None:
+    first = build_engine(settings, clock=clock, embedder=service(onnx_embedder))
+    await first.open()
+    await first.create_episodes("s1", [new("hello")])
+    await first.close()
+
+    other = build_engine(settings, clock=clock, embedder=service(HashEmbedder(384, "other-model")))
+    with pytest.raises(EmbeddingMismatchError, match="WW_EMBEDDING_MODEL=all-MiniLM-L6-v2-int8"):
+        await other.open()
+    await other.close()
+
+    wide = settings.model_copy(update={"embedding_dimension": 16})
+    smaller = build_engine(wide, clock=clock, embedder=service(HashEmbedder(16, "tiny")))
+    with pytest.raises(EmbeddingMismatchError, match="WW_EMBEDDING_DIMENSION=384"):
+        await smaller.open()
+    await smaller.close()
+
+    again = build_engine(settings, clock=clock, embedder=service(onnx_embedder))
+    await again.open()
+    assert (await again.recall_episodes("s1", "hello", learn=False)).hits
+    await again.close()
+
+
+async def test_restart_keeps_memories_and_state(
+    tmp_path: Path, settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> None:
+    eng = build_engine(settings, clock=clock, embedder=service(onnx_embedder))
+    await eng.open()
+    await eng.create_episodes("s1", [new(f"fact number {i} about rivers") for i in range(20)])
+    await eng.recall_episodes("s1", "rivers", limit=5, learn=True)
+    clock.advance(hours=3)
+    before = await eng.recall_episodes("s1", "fact about rivers", limit=10, learn=False)
+    await eng.close()
+
+    eng = build_engine(settings, clock=clock, embedder=service(onnx_embedder))
+    await eng.open()
+    after = await eng.recall_episodes("s1", "fact about rivers", limit=10, learn=False)
+    await eng.close()
+    assert [(h.id, h.score, h.score_parts) for h in after.hits] == [
+        (h.id, h.score, h.score_parts) for h in before.hits
+    ]
+    assert clock.now - timedelta(hours=3) < clock.now

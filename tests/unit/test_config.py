@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ww.config import ConfigError, Environment, load_settings
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    s = load_settings()
+    assert (s.api_host, s.api_port, s.api_workers) == ("127.0.0.1", 8765, 1)
+    assert s.session_id == "default"
+    assert s.embedding_model == "all-MiniLM-L6-v2-int8"
+    assert s.embedding_dimension == 384
+    assert (s.fsrs_default_stability, s.fsrs_retention_target) == (1.0, 0.9)
+    assert s.hebbian_learning_rate == 0.1
+    assert s.environment is Environment.DEVELOPMENT
+
+
+def test_reads_every_guide_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env = {
+        "WW_SESSION_ID": "production",
+        "WW_API_HOST": "0.0.0.0",
+        "WW_API_PORT": "9000",
+        "WW_EMBEDDING_MODEL": "BAAI/bge-m3",
+        "WW_EMBEDDING_DIMENSION": "1024",
+        "WW_EMBEDDING_DEVICE": "cuda:0",
+        "WW_EMBEDDING_BATCH_SIZE": "16",
+        "WW_EMBEDDING_CACHE_SIZE": "500",
+        "WW_EMBEDDING_USE_FP16": "true",
+        "WW_FSRS_DEFAULT_STABILITY": "2.5",
+        "WW_FSRS_RETENTION_TARGET": "0.85",
+        "WW_HEBBIAN_LEARNING_RATE": "0.2",
+        "WW_ENVIRONMENT": "staging",
+        "WW_DATA_DIR": str(tmp_path / "d"),
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    s = load_settings()
+    assert s.session_id == "production"
+    assert (s.api_host, s.api_port) == ("0.0.0.0", 9000)
+    assert (s.embedding_model, s.embedding_dimension, s.embedding_device) == (
+        "BAAI/bge-m3",
+        1024,
+        "cuda:0",
+    )
+    assert (s.embedding_batch_size, s.embedding_cache_size, s.embedding_use_fp16) == (16, 500, True)
+    assert (s.fsrs_default_stability, s.fsrs_retention_target) == (2.5, 0.85)
+    assert s.hebbian_learning_rate == 0.2
+    assert s.environment is Environment.STAGING
+    assert s.data_dir == tmp_path / "d"
+
+
+def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("WW_API_PORT=9123\nWW_SESSION_ID=from-dotenv\n")
+    s = load_settings()
+    assert (s.api_port, s.session_id) == (9123, "from-dotenv")
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "fragment"),
+    [
+        ("WW_API_WORKERS", "33", "less than or equal to 32"),
+        ("WW_API_WORKERS", "0", "greater than or equal to 1"),
+        ("WW_API_PORT", "70000", "65535"),
+        ("WW_FSRS_RETENTION_TARGET", "1.5", "less than 1"),
+        ("WW_HEBBIAN_LEARNING_RATE", "-1", "greater than 0"),
+        ("WW_EMBEDDING_DEVICE", "tpu", "pattern"),
+        ("WW_SESSION_ID", "bad id", "pattern"),
+        ("WW_ENVIRONMENT", "prod", "development"),
+        ("WW_EMBEDDING_BATCH_SIZE", "lots", "integer"),
+    ],
+)
+def test_invalid_value_names_variable_and_range(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert var in message
+    assert fragment in message
+
+
+def test_many_workers_need_server_backends(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WW_API_WORKERS", "4")
+    with pytest.raises(ConfigError, match=r"WW_API_WORKERS=4.*single-process.*WW_NEO4J_URI"):
+        load_settings()
