@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ManualClock
+from tests.factories import HashEmbedder
 from ww.config import Settings
 from ww.embedding import EmbeddingService, OnnxEmbedder
 from ww.engine import EmbeddingMismatchError, MemoryEngine, build_engine
 from ww.models import EpisodeCreate, EpisodeFilter, IndexState
 from ww.storage import QdrantEdgeIndex
-
-from tests.conftest import ManualClock
-from tests.factories import HashEmbedder
 
 
 def service(embedder: object) -> EmbeddingService:

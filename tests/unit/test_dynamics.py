@@ -6,9 +6,8 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ww.engine.dynamics import Fsrs, ReviewRating, recency
-
 from tests.factories import T0
+from ww.engine.dynamics import Fsrs, ReviewRating, recency
 
 
 def test_new_state_uses_configured_stability() -> None:
