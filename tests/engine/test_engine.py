@@ -179,3 +179,29 @@ async def test_restart_keeps_memories_and_state(
         (h.id, h.score, h.score_parts) for h in before.hits
     ]
     assert clock.now - timedelta(hours=3) < clock.now
+
+
+async def test_maintenance_optimises_only_when_writes_are_quiet(
+    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> None:
+    from ww.engine.maintenance import Maintenance
+
+    engine = build_engine(settings, clock=clock, embedder=service(onnx_embedder))
+    # A 1 KB indexing threshold makes Qdrant Edge index even this small segment.
+    engine.vectors = QdrantEdgeIndex(
+        settings.data_dir / "vectors", settings.embedding_dimension, indexing_threshold_kb=1
+    )
+    await engine.open()
+    try:
+        await engine.create_episodes("s1", [new(f"maintenance note {i}") for i in range(30)])
+        upkeep = Maintenance(engine, quiet_s=60.0, indexing_threshold=10)
+        assert await engine.vectors.unindexed() == 30
+        await upkeep.run_once()  # writes are not quiet yet: no optimisation
+        assert await engine.vectors.unindexed() == 30
+        clock.advance(seconds=61)
+        await upkeep.run_once()
+        assert await engine.vectors.unindexed() == 0
+        hits = await engine.recall_episodes("s1", "maintenance note 7", limit=1, learn=False)
+        assert hits.hits[0].episode.content == "maintenance note 7"
+    finally:
+        await engine.close()

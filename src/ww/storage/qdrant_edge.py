@@ -76,9 +76,13 @@ def _as_uuid(point_id: Any) -> UUID:
 class QdrantEdgeIndex:
     """``VectorIndex`` on a Qdrant Edge shard stored in ``path``."""
 
-    def __init__(self, path: Path, dimension: int) -> None:
+    def __init__(
+        self, path: Path, dimension: int, *, indexing_threshold_kb: int | None = None
+    ) -> None:
         self._path = Path(path)
         self._dimension = dimension
+        # Segments smaller than this (Qdrant's default: 10 MB) stay unindexed: exact scan.
+        self._indexing_threshold_kb = indexing_threshold_kb
         self._shard: Any = None
         self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ww-qdrant-edge")
@@ -104,8 +108,12 @@ class QdrantEdgeIndex:
 
     async def open(self) -> None:
         def load() -> None:
+            optimizers = None
+            if self._indexing_threshold_kb is not None:
+                optimizers = qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb)
             config = qe.EdgeConfig(
-                vectors=qe.EdgeVectorParams(size=self._dimension, distance=qe.Distance.Cosine)
+                vectors=qe.EdgeVectorParams(size=self._dimension, distance=qe.Distance.Cosine),
+                optimizers=optimizers,
             )
             if (self._path / "edge_config.json").exists() or any(self._path.glob("segments*")):
                 try:
