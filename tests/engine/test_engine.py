@@ -205,3 +205,16 @@ async def test_maintenance_optimises_only_when_writes_are_quiet(
         assert hits.hits[0].episode.content == "maintenance note 7"
     finally:
         await engine.close()
+
+
+async def test_reconcile_restores_a_lost_vector(engine: MemoryEngine) -> None:
+    (ep,) = await engine.create_episodes("s1", [new("a memory whose vector goes missing")])
+    await engine.vectors.delete("s1", [ep.id])
+    assert (await engine.recall_episodes("s1", "vector goes missing", learn=False)).hits[
+        0
+    ].score_parts.semantic == 0.0
+    report = await engine.reconcile()
+    assert report.indexed == 1
+    assert await engine.vectors.ids("s1") == {ep.id}
+    hit = (await engine.recall_episodes("s1", "vector goes missing", learn=False)).hits[0]
+    assert hit.id == ep.id and hit.score_parts.semantic > 0.5

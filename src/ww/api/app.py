@@ -24,10 +24,11 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     Pass ``engine`` to serve one built elsewhere (tests inject a clock this way).
     """
     settings = settings or load_settings()
+    # Built here, not in the lifespan, so a model that will not load fails before serving.
+    eng = engine or build_engine(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        eng = engine or build_engine(settings)
         await eng.open()
         maintenance = Maintenance(eng)
         maintenance.start()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
 import uvicorn
 
-from ww.config import ConfigError, load_settings
+from ww.config import ConfigError, Settings, load_settings
+from ww.embedding import EmbeddingError
+from ww.engine import MemoryEngine
+from ww.engine.memory import check_embedding_lock
+from ww.storage import build_stores
 
 __all__ = ["main"]
 
@@ -20,10 +25,13 @@ def main() -> int:
         print(f"world-weaver: {exc}", file=sys.stderr)
         return 2
     from ww.api.app import create_app
+    from ww.engine import build_engine
 
     try:
-        app = create_app(settings)
-    except ConfigError as exc:
+        engine = build_engine(settings)
+        asyncio.run(_check_data_dir(settings, engine))
+        app = create_app(settings, engine)
+    except (ConfigError, EmbeddingError) as exc:
         print(f"world-weaver: {exc}", file=sys.stderr)
         return 2
     config = uvicorn.Config(
@@ -33,6 +41,16 @@ def main() -> int:
     server.run()
     # uvicorn reports a failed start-up (e.g. a store that will not open) by not starting.
     return 0 if server.started else 3
+
+
+async def _check_data_dir(settings: Settings, engine: MemoryEngine) -> None:
+    """Refuse a data directory written with another embedding model, in one clear line."""
+    records, _ = build_stores(settings)
+    await records.open()
+    try:
+        await check_embedding_lock(records, engine.embedder.model_id, engine.embedder.dimension)
+    finally:
+        await records.close()
 
 
 if __name__ == "__main__":

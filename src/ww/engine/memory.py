@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
+from ww.config import ConfigError
 from ww.embedding import EmbeddingService
 from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.engine.recall import PRESETS, Preset, fuse
@@ -38,7 +39,14 @@ from ww.storage.ports import (
     VectorItem,
 )
 
-__all__ = ["Clock", "EmbeddingMismatchError", "MemoryEngine", "ReconcileReport", "utc_now"]
+__all__ = [
+    "Clock",
+    "EmbeddingMismatchError",
+    "MemoryEngine",
+    "ReconcileReport",
+    "check_embedding_lock",
+    "utc_now",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +57,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class EmbeddingMismatchError(RuntimeError):
+class EmbeddingMismatchError(ConfigError):
     """The data directory was written with another embedding model or dimension."""
+
+
+async def check_embedding_lock(records: RecordStore, model: str, dim: int) -> None:
+    """Record the model on first use; refuse a store written with another model or size."""
+    stored_model = await records.get_meta("embedding_model")
+    stored_dim = await records.get_meta("embedding_dimension")
+    if stored_model is None:
+        await records.set_meta("embedding_model", model)
+        await records.set_meta("embedding_dimension", str(dim))
+        return
+    if stored_model != model or stored_dim != str(dim):
+        raise EmbeddingMismatchError(
+            f"this data directory was created with embedding model {stored_model!r} "
+            f"({stored_dim} dimensions) and cannot be opened with {model!r} ({dim}); "
+            f"set WW_EMBEDDING_MODEL={stored_model} and WW_EMBEDDING_DIMENSION={stored_dim},"
+            " or point WW_DATA_DIR at another directory"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,31 +121,23 @@ class MemoryEngine:
         model, dim = self.embedder.model_id, self.embedder.dimension
         if dim != self.vectors.dimension:
             raise EmbeddingMismatchError(
-                f"embedder {model!r} produces {dim}-dimensional vectors but the vector index "
-                f"holds {self.vectors.dimension}"
+                f"embedder {model!r} produces {dim}-dimensional vectors but "
+                f"WW_EMBEDDING_DIMENSION={self.vectors.dimension}"
             )
-        stored_model = await self.records.get_meta("embedding_model")
-        stored_dim = await self.records.get_meta("embedding_dimension")
-        if stored_model is None:
-            await self.records.set_meta("embedding_model", model)
-            await self.records.set_meta("embedding_dimension", str(dim))
-            return
-        if stored_model != model or stored_dim != str(dim):
-            raise EmbeddingMismatchError(
-                f"this data directory was created with embedding model {stored_model!r} "
-                f"({stored_dim} dimensions) and cannot be opened with {model!r} ({dim}); "
-                f"set WW_EMBEDDING_MODEL={stored_model} and WW_EMBEDDING_DIMENSION={stored_dim},"
-                " or point WW_DATA_DIR at another directory"
-            )
+        await check_embedding_lock(self.records, model, dim)
 
     async def reconcile(self) -> ReconcileReport:
-        """Index records left pending and drop vectors whose record is gone."""
+        """Index records left pending, re-index records whose vector is missing, and drop
+        vectors whose record is gone."""
         indexed = removed = 0
         for session_id in await self.records.list_sessions():
+            vector_ids = await self.vectors.ids(session_id)
+            lost = await self.records.indexed_ids(session_id) - vector_ids
+            if lost:
+                await self.records.mark_pending(session_id, list(lost))
             while batch := await self.records.pending_episodes(session_id, 256):
                 await self._index(session_id, batch)
                 indexed += len(batch)
-            vector_ids = await self.vectors.ids(session_id)
             orphans = vector_ids - await self.records.existing_ids(session_id, list(vector_ids))
             if orphans:
                 await self.vectors.delete(session_id, list(orphans))

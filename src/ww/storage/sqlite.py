@@ -468,6 +468,26 @@ class SQLiteRecordStore:
             )
         )
 
+    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None:
+        rows = [(session_id, str(i)) for i in ids]
+        await self._write(
+            lambda c: c.executemany(
+                "UPDATE episodes SET index_state = 'pending' WHERE session_id = ? AND id = ?",
+                rows,
+            )
+        )
+
+    async def indexed_ids(self, session_id: str) -> set[UUID]:
+        return await self._run(
+            lambda c: {
+                UUID(r[0])
+                for r in c.execute(
+                    "SELECT id FROM episodes WHERE session_id = ? AND index_state = 'indexed'",
+                    (session_id,),
+                )
+            }
+        )
+
     async def pending_episodes(self, session_id: str, limit: int) -> list[Episode]:
         return await self._run(
             lambda c: [
