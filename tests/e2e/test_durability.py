@@ -251,8 +251,9 @@ def test_reopening_with_another_embedding_dimension_or_model_is_refused(
     server.stop()
 
     done = _start_expecting_failure(data_dir, WW_EMBEDDING_DIMENSION="768")
-    assert done.returncode != 0
+    assert done.returncode == 2, done.stderr[-2000:]
     assert "WW_EMBEDDING_DIMENSION=768" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
 
     # The data directory remembers its model: a mismatch there is refused too.
     async def pretend_other_model() -> None:
@@ -265,5 +266,6 @@ def test_reopening_with_another_embedding_dimension_or_model_is_refused(
 
     asyncio.run(pretend_other_model())
     done = _start_expecting_failure(data_dir)
-    assert done.returncode != 0
+    assert done.returncode == 2, done.stderr[-2000:]
     assert "WW_EMBEDDING_MODEL=some-other-model" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
