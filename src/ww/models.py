@@ -132,13 +132,19 @@ class EpisodeFilter(BaseModel):
 
 
 class ScoreParts(BaseModel):
-    """The components of a recall score: each in [0, 1], then weighted into ``score``."""
+    """The components of a recall score, each in [0, 1], weighted into ``score``.
+
+    ``neighbour`` is the best base score among the memory's temporal neighbours that were
+    also candidates; ``speaker`` is 1 when the query names the memory's speaker.
+    """
 
     semantic: float = 0.0
     keyword: float = 0.0
     retrievability: float = 0.0
     recency: float = 0.0
     importance: float = 0.0
+    neighbour: float = 0.0
+    speaker: float = 0.0
 
 
 class RecallHit(BaseModel):

@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 from ww.config import ConfigError
 from ww.embedding import EmbeddingService
 from ww.engine.dynamics import Fsrs, ReviewRating
-from ww.engine.recall import PRESETS, Preset, fuse
+from ww.engine.recall import PRESETS, Preset, fuse, query_words
 from ww.models import (
     Episode,
     EpisodeCreate,
@@ -307,6 +307,7 @@ class MemoryEngine:
         extra_vectors = {}
         if extra_ids and not degraded:
             extra_vectors = await self.vectors.get_vectors(session_id, extra_ids)
+        neighbours = await self.records.neighbours(session_id, list(episodes.values()))
         scored = fuse(
             episodes=episodes,
             dense=dense,
@@ -317,6 +318,8 @@ class MemoryEngine:
             fsrs=self.fsrs,
             now=now,
             limit=limit,
+            neighbours=neighbours,
+            words=query_words(query),
         )
         hits = [
             RecallHit(

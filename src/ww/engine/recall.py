@@ -1,13 +1,22 @@
 """Fused scoring of recall candidates.
 
-Candidates come from the dense index and the keyword index; each gets a vector of features
-in [0, 1] and the preset's weights turn it into one score. Ties break on the id, so a recall
-is reproducible given the stores and the clock.
+Candidates come from the dense index and the keyword index. Each gets features in [0, 1];
+the preset's weights turn the direct evidence (semantic, keyword) and the memory's state
+(retrievability, recency, importance) into a base score. Two contextual terms follow:
+
+- ``neighbour``: the best base score among the candidate's temporal neighbours (the
+  episodes just before and after it in the session). An answer often sits in the turn next
+  to the one that matches the question's words.
+- ``speaker``: 1 when every word of the candidate's speaker appears in the query, so "what
+  did Ana say…" prefers Ana's turns.
+
+Ties break on the id, so a recall is reproducible given the stores and the clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -19,7 +28,9 @@ from ww.engine.dynamics import Fsrs, recency
 from ww.models import Episode, ScoreParts
 from ww.storage.ports import ScoredId, Vector
 
-__all__ = ["PRESETS", "Preset", "Scored", "Weights", "fuse"]
+__all__ = ["PRESETS", "Preset", "Scored", "Weights", "fuse", "query_words"]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 class Preset(StrEnum):
@@ -36,13 +47,16 @@ class Weights:
     retrievability: float
     recency: float
     importance: float
+    neighbour: float = 0.0
+    speaker: float = 0.0
 
 
+# Weights were chosen on the LoCoMo public split (bench/locomo.py); see docs/benchmarks.md.
 PRESETS: Mapping[Preset, Weights] = {
-    Preset.BALANCED: Weights(0.60, 0.25, 0.05, 0.05, 0.05),
-    Preset.SEMANTIC: Weights(0.85, 0.05, 0.04, 0.03, 0.03),
-    Preset.KEYWORD: Weights(0.30, 0.60, 0.04, 0.03, 0.03),
-    Preset.RECENT: Weights(0.45, 0.15, 0.05, 0.30, 0.05),
+    Preset.BALANCED: Weights(0.60, 0.25, 0.05, 0.05, 0.05, neighbour=0.10, speaker=0.07),
+    Preset.SEMANTIC: Weights(0.85, 0.05, 0.04, 0.03, 0.03, neighbour=0.05, speaker=0.03),
+    Preset.KEYWORD: Weights(0.30, 0.60, 0.04, 0.03, 0.03, neighbour=0.05, speaker=0.03),
+    Preset.RECENT: Weights(0.45, 0.15, 0.05, 0.30, 0.05, neighbour=0.05, speaker=0.03),
 }
 
 
@@ -51,6 +65,27 @@ class Scored:
     episode: Episode
     score: float
     parts: ScoreParts
+
+
+def query_words(query: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(query.lower()))
+
+
+def _names_speaker(speaker: str | None, words: Collection[str]) -> bool:
+    if not speaker:
+        return False
+    tokens = _WORD.findall(speaker.lower())
+    return bool(tokens) and all(t in words for t in tokens)
+
+
+def _min_max(values: Mapping[UUID, float]) -> dict[UUID, float]:
+    # bm25 has no fixed scale; stretching the candidates' range to [0, 1] keeps a weak best
+    # match from looking as strong as a decisive one relative to the rest.
+    if not values:
+        return {}
+    lo, hi = min(values.values()), max(values.values())
+    span = hi - lo
+    return {i: (v - lo) / span if span > 0 else 1.0 for i, v in values.items()}
 
 
 def fuse(
@@ -64,30 +99,41 @@ def fuse(
     fsrs: Fsrs,
     now: datetime,
     limit: int,
+    neighbours: Mapping[UUID, Sequence[UUID]] | None = None,
+    words: Collection[str] = frozenset(),
 ) -> list[Scored]:
     """Score every candidate that still exists and return the best ``limit``."""
     cosine = {s.id: s.score for s in dense}
     for ident, vec in extra_vectors.items():
         cosine.setdefault(ident, float(np.dot(vec, query_vector)))
-    best_kw = max((s.score for s in keyword), default=0.0)
-    kw_norm = {s.id: (s.score / best_kw if best_kw > 0 else 0.0) for s in keyword}
+    kw_norm = _min_max({s.id: s.score for s in keyword if s.id in episodes})
 
-    scored: list[Scored] = []
+    parts: dict[UUID, ScoreParts] = {}
+    base: dict[UUID, float] = {}
     for ident, ep in episodes.items():
-        parts = ScoreParts(
+        p = ScoreParts(
             semantic=min(1.0, max(0.0, cosine.get(ident, 0.0))),
             keyword=kw_norm.get(ident, 0.0),
             retrievability=fsrs.retrievability(ep.fsrs, now),
             recency=recency(ep.timestamp, now),
             importance=ep.importance,
+            speaker=1.0 if _names_speaker(ep.speaker, words) else 0.0,
         )
-        score = (
-            weights.semantic * parts.semantic
-            + weights.keyword * parts.keyword
-            + weights.retrievability * parts.retrievability
-            + weights.recency * parts.recency
-            + weights.importance * parts.importance
+        parts[ident] = p
+        base[ident] = (
+            weights.semantic * p.semantic
+            + weights.keyword * p.keyword
+            + weights.retrievability * p.retrievability
+            + weights.recency * p.recency
+            + weights.importance * p.importance
         )
-        scored.append(Scored(ep, score, parts))
+
+    scored: list[Scored] = []
+    adjacency = neighbours or {}
+    for ident, ep in episodes.items():
+        near = max((base[n] for n in adjacency.get(ident, ()) if n in base), default=0.0)
+        p = parts[ident].model_copy(update={"neighbour": min(1.0, near)})
+        score = base[ident] + weights.neighbour * p.neighbour + weights.speaker * p.speaker
+        scored.append(Scored(ep, score, p))
     scored.sort(key=lambda s: (-s.score, str(s.episode.id)))
     return scored[:limit]

@@ -113,6 +113,11 @@ class RecordStore(Protocol):
         """Best keyword matches first; scores are positive, larger is better."""
 
     async def record_access(self, session_id: str, updates: Sequence[AccessUpdate]) -> None: ...
+    async def neighbours(
+        self, session_id: str, episodes: Sequence[Episode]
+    ) -> dict[UUID, tuple[UUID, ...]]:
+        """The episodes just before and after each one in the session's timeline
+        (ordered by timestamp, then id), archived ones included."""
 
 
 class VectorIndex(Protocol):

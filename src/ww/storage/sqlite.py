@@ -541,6 +541,29 @@ class SQLiteRecordStore:
 
         return await self._run(q)
 
+    async def neighbours(
+        self, session_id: str, episodes: Sequence[Episode]
+    ) -> dict[UUID, tuple[UUID, ...]]:
+        keys = [(ep.id, to_micros(ep.timestamp)) for ep in episodes]
+
+        def q(c: sqlite3.Connection) -> dict[UUID, tuple[UUID, ...]]:
+            out: dict[UUID, tuple[UUID, ...]] = {}
+            for ident, ts in keys:
+                found = []
+                for op, order in (("<", "DESC"), (">", "ASC")):
+                    row = c.execute(
+                        "SELECT id FROM episodes WHERE session_id = ? AND "
+                        f"(timestamp {op} ? OR (timestamp = ? AND id {op} ?)) "
+                        f"ORDER BY timestamp {order}, id {order} LIMIT 1",
+                        (session_id, ts, ts, str(ident)),
+                    ).fetchone()
+                    if row is not None:
+                        found.append(UUID(row[0]))
+                out[ident] = tuple(found)
+            return out
+
+        return await self._run(q)
+
     async def record_access(self, session_id: str, updates: Sequence[AccessUpdate]) -> None:
         rows = [
             (

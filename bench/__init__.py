@@ -1,0 +1,1 @@
+"""Benchmarks for World Weaver (run them as scripts, e.g. ``python bench/locomo.py``)."""
