@@ -7,7 +7,8 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 __all__ = [
     "MAX_CONTENT_CHARS",
@@ -44,7 +45,11 @@ def as_utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent; pydantic turns this into a 422.
+        raise ValueError("datetime is out of range once converted to UTC") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
@@ -190,20 +195,37 @@ class EpisodeCreate(BaseModel):
     importance: float = Field(0.5, ge=0.0, le=1.0)
 
 
+_NOT_NULLABLE = ("content", "timestamp", "context", "metadata", "outcome", "importance", "archived")
+
+
 class EpisodeUpdate(BaseModel):
-    """A partial update: only the fields given change."""
+    """A partial update: only the fields given change.
+
+    ``speaker``, ``source`` and ``external_id`` may be set to null to clear them; the other
+    fields may be left out but not nulled.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    content: str | None = Field(None, min_length=1, max_length=MAX_CONTENT_CHARS)
-    timestamp: UtcDatetime | None = None
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulled = [k for k in _NOT_NULLABLE if k in data and data[k] is None]
+            if nulled:
+                raise ValueError(f"{', '.join(nulled)} cannot be null")
+        return data
+
+    content: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=MAX_CONTENT_CHARS)
+    timestamp: UtcDatetime | SkipJsonSchema[None] = None
     speaker: ShortText | None = None
     source: ShortText | None = None
-    context: EpisodeContext | None = None
-    metadata: dict[Annotated[str, Field(pattern=METADATA_KEY_PATTERN)], MetadataValue] | None = (
-        Field(None, max_length=64)
-    )
+    context: EpisodeContext | SkipJsonSchema[None] = None
+    metadata: (
+        dict[Annotated[str, Field(pattern=METADATA_KEY_PATTERN)], MetadataValue]
+        | SkipJsonSchema[None]
+    ) = Field(None, max_length=64)
     external_id: ShortText | None = None
-    outcome: Outcome | None = None
-    importance: float | None = Field(None, ge=0.0, le=1.0)
-    archived: bool | None = None
+    outcome: Outcome | SkipJsonSchema[None] = None
+    importance: float | SkipJsonSchema[None] = Field(None, ge=0.0, le=1.0)
+    archived: bool | SkipJsonSchema[None] = None

@@ -191,3 +191,18 @@ async def test_existing_ids(records: RecordStore) -> None:
     ep = make_episode("s1")
     await records.insert_episodes("s1", [ep])
     assert await records.existing_ids("s1", [ep.id, uuid4()]) == {ep.id}
+
+
+async def test_keyword_scores_ignore_other_sessions(records: RecordStore) -> None:
+    mine = [make_episode("s1", content=f"rare word zebra in note {i}") for i in range(3)]
+    mine.append(make_episode("s1", content="nothing about that animal"))
+    await records.insert_episodes("s1", mine)
+    before = await records.keyword_search("s1", "zebra note", EpisodeFilter(), 10)
+    # Another session floods the corpus with the same words.
+    await records.insert_episodes(
+        "s2", [make_episode("s2", content=f"zebra zebra note {i}") for i in range(50)]
+    )
+    after = await records.keyword_search("s1", "zebra note", EpisodeFilter(), 10)
+    assert after == before
+    await records.delete_session("s2")
+    assert await records.keyword_search("s1", "zebra note", EpisodeFilter(), 10) == before

@@ -228,8 +228,6 @@ class MemoryEngine:
         if current is None:
             return None
         changes = patch.model_dump(exclude_unset=True)
-        if changes.get("content") is None:
-            changes.pop("content", None)
         updated = current.model_validate({**current.model_dump(), **changes})
         content_changed = updated.content != current.content
         if content_changed:

@@ -1,4 +1,4 @@
-"""Embedded record store: one SQLite file in WAL mode with an FTS5 keyword index.
+"""Embedded record store: one SQLite file in WAL mode with FTS5 keyword indexes.
 
 All statements run on one dedicated thread: SQLite serialises writers anyway, and a single
 connection keeps the event loop free without a connection pool.
@@ -26,6 +26,14 @@ from ww.storage.ports import (
     InvalidCursorError,
     ScoredId,
     StoreUnavailableError,
+)
+from ww.storage.sqlite_fts import (
+    fts_delete,
+    fts_drop,
+    fts_ensure,
+    fts_exists,
+    fts_index_ids,
+    fts_table,
 )
 from ww.storage.sqlite_schema import migrate
 
@@ -226,8 +234,10 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         ts, ident = json.loads(raw)
-        return int(ts), str(UUID(str(ident)))
-    except (ValueError, TypeError) as exc:
+        if type(ts) is not int or not -(2**63) <= ts < 2**63:
+            raise ValueError("cursor timestamp out of range")
+        return ts, str(UUID(str(ident)))
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidCursorError("invalid cursor") from exc
 
 
@@ -320,13 +330,16 @@ class SQLiteRecordStore:
     # -- sessions ---------------------------------------------------------------------------
     async def ensure_session(self, session_id: str, now: datetime) -> None:
         ts = to_micros(now)
-        await self._write(
-            lambda c: c.execute(
+
+        def tx(c: sqlite3.Connection) -> None:
+            c.execute(
                 "INSERT INTO sessions(session_id, created_at, last_activity) VALUES (?, ?, ?) "
                 "ON CONFLICT(session_id) DO UPDATE SET last_activity = excluded.last_activity",
                 (session_id, ts, ts),
             )
-        )
+            fts_ensure(c, session_id)
+
+        await self._write(tx)
 
     async def list_sessions(self) -> list[str]:
         return await self._run(
@@ -361,6 +374,7 @@ class SQLiteRecordStore:
 
     async def delete_session(self, session_id: str) -> int:
         def tx(c: sqlite3.Connection) -> int:
+            fts_drop(c, session_id)
             n = c.execute("DELETE FROM episodes WHERE session_id = ?", (session_id,)).rowcount
             c.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
             return int(n)
@@ -374,11 +388,13 @@ class SQLiteRecordStore:
             return
         rows = [_episode_params(ep) for ep in episodes]
         marks = ", ".join("?" * len(rows[0]))
-        await self._write(
-            lambda c: c.executemany(
-                f"INSERT INTO episodes({_EPISODE_COLUMNS}) VALUES ({marks})", rows
-            )
-        )
+        ids = [str(ep.id) for ep in episodes]
+
+        def tx(c: sqlite3.Connection) -> None:
+            c.executemany(f"INSERT INTO episodes({_EPISODE_COLUMNS}) VALUES ({marks})", rows)
+            fts_index_ids(c, session_id, ids)
+
+        await self._write(tx)
 
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
         def q(c: sqlite3.Connection) -> Episode | None:
@@ -440,11 +456,17 @@ class SQLiteRecordStore:
         assignments = ", ".join(f"{col} = ?" for col in columns)
 
         def tx(c: sqlite3.Connection) -> bool:
-            cur = c.execute(
-                f"UPDATE episodes SET {assignments} WHERE id = ? AND session_id = ?",
-                (*params[2:], str(episode.id), session_id),
-            )
-            return cur.rowcount == 1
+            old = c.execute(
+                "SELECT rowid, content FROM episodes WHERE id = ? AND session_id = ?",
+                (str(episode.id), session_id),
+            ).fetchone()
+            if old is None:
+                return False
+            c.execute(f"UPDATE episodes SET {assignments} WHERE rowid = ?", (*params[2:], old[0]))
+            if old[1] != episode.content:
+                fts_delete(c, session_id, old[0], old[1])
+                fts_index_ids(c, session_id, [str(episode.id)])
+            return True
 
         return await self._write(tx)
 
@@ -528,11 +550,15 @@ class SQLiteRecordStore:
         match = " OR ".join(f'"{t}"' for t in terms)
         where, params = _filter_sql(flt)
 
+        fts = fts_table(session_id)
+
         def q(c: sqlite3.Connection) -> list[ScoredId]:
+            if not fts_exists(c, session_id):
+                return []
             rows = c.execute(
-                "SELECT e.id, bm25(episodes_fts) AS rank FROM episodes_fts "
-                "JOIN episodes e ON e.rowid = episodes_fts.rowid "
-                f"WHERE episodes_fts MATCH ? AND e.session_id = ? AND {where} "
+                f"SELECT e.id, bm25({fts}) AS rank FROM {fts} "
+                f"JOIN episodes e ON e.rowid = {fts}.rowid "
+                f"WHERE {fts} MATCH ? AND e.session_id = ? AND {where} "
                 "ORDER BY rank LIMIT ?",
                 (match, session_id, *params, limit),
             ).fetchall()

@@ -11,7 +11,7 @@ import sqlite3
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
 MIGRATIONS: tuple[str, ...] = (
-    # 1: meta, sessions, episodes with their FTS5 keyword index
+    # 1: meta, sessions, episodes (keyword indexes are per session: see sqlite_fts.py)
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE sessions (
@@ -48,22 +48,6 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ix_episodes_session_time ON episodes (session_id, timestamp DESC, id DESC);
     CREATE INDEX ix_episodes_pending ON episodes (session_id) WHERE index_state = 'pending';
     CREATE INDEX ix_episodes_external ON episodes (session_id, external_id);
-    CREATE VIRTUAL TABLE episodes_fts USING fts5 (
-        content, content='episodes', content_rowid='rowid',
-        tokenize='porter unicode61 remove_diacritics 2'
-    );
-    CREATE TRIGGER episodes_fts_insert AFTER INSERT ON episodes BEGIN
-        INSERT INTO episodes_fts (rowid, content) VALUES (new.rowid, new.content);
-    END;
-    CREATE TRIGGER episodes_fts_delete AFTER DELETE ON episodes BEGIN
-        INSERT INTO episodes_fts (episodes_fts, rowid, content)
-        VALUES ('delete', old.rowid, old.content);
-    END;
-    CREATE TRIGGER episodes_fts_update AFTER UPDATE OF content ON episodes BEGIN
-        INSERT INTO episodes_fts (episodes_fts, rowid, content)
-        VALUES ('delete', old.rowid, old.content);
-        INSERT INTO episodes_fts (rowid, content) VALUES (new.rowid, new.content);
-    END;
     """,
 )
 

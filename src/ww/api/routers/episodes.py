@@ -63,6 +63,9 @@ async def list_episodes(
 ) -> EpisodeList:
     try:
         meta = json.loads(metadata) if metadata else {}
+    except ValueError:
+        raise ApiError(400, 'invalid metadata filter: not JSON, e.g. {"k": "v"}') from None
+    try:
         flt = EpisodeFilter(
             time_from=time_from,
             time_to=time_to,
@@ -72,8 +75,14 @@ async def list_episodes(
             metadata=meta,
             include_archived=include_archived,
         )
-    except (ValueError, ValidationError) as exc:
-        raise ApiError(400, f"invalid filter: {exc}".splitlines()[0]) from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'filter'}: {e['msg']}" for e in exc.errors()
+        )
+        # A malformed metadata object is a bad parameter (400); a time that cannot exist in
+        # UTC is a validation failure like any other (422).
+        status = 400 if any(e["loc"][:1] == ("metadata",) for e in exc.errors()) else 422
+        raise ApiError(status, f"invalid filter: {problems}") from None
     page = await engine.list_episodes(session, flt, limit, cursor)
     return EpisodeList(items=page.items, next_cursor=page.next_cursor)
 

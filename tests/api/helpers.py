@@ -1,0 +1,88 @@
+"""Builders shared by the API test modules (not a test module itself).
+
+Starting the app costs most of a second on a disk (the Qdrant Edge shard is created and
+flushed), so data directories go to RAM where possible (``scratch_dir``), and the modules
+that make many requests share one app per module and give each test its own
+``X-Session-ID``: sessions are the unit of isolation, and a fresh session is empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import ManualClock
+from ww.api import create_app
+from ww.config import Settings
+from ww.embedding import Embedder, EmbeddingService
+from ww.engine import build_engine
+
+ENVELOPE_KEYS = {"code", "message", "request_id"}
+
+
+@contextlib.contextmanager
+def running_client(
+    data_dir: Path,
+    embedder: Embedder,
+    clock: ManualClock,
+    *,
+    raise_server_exceptions: bool = False,
+    **settings: Any,
+) -> Iterator[TestClient]:
+    """A TestClient over a fresh app whose lifespan (engine open/close) runs around it.
+
+    Server errors come back as responses (a 500 envelope) rather than exceptions, so a test
+    that hits one fails on its status with the body in the message.
+    """
+    cfg = Settings(data_dir=data_dir, environment="test", **settings)  # type: ignore[arg-type]
+    service = EmbeddingService(embedder, cache_size=4096, batch_size=32)
+    engine = build_engine(cfg, clock=clock, embedder=service)
+    app = create_app(cfg, engine)
+    with TestClient(app, raise_server_exceptions=raise_server_exceptions) as client:
+        yield client
+
+
+def _scratch_root() -> str | None:
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str = "ww-api-") -> Iterator[Path]:
+    """A throwaway directory, in RAM where the system offers it.
+
+    Creating and flushing the Qdrant Edge shard is fsync-bound (about a second on a disk,
+    milliseconds on tmpfs); these tests exercise the API, not durability, so they use RAM.
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=_scratch_root()) as name:
+        yield Path(name)
+
+
+def new_session_id(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid4().hex[:12]}"
+
+
+def parse_ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def assert_envelope(r: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is ``status`` with exactly the error envelope, tied to the request id."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == ENVELOPE_KEYS, body
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    assert body["error"]["request_id"] == r.headers["x-request-id"]
+    return dict(body["error"])
