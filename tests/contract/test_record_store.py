@@ -206,3 +206,41 @@ async def test_keyword_scores_ignore_other_sessions(records: RecordStore) -> Non
     assert after == before
     await records.delete_session("s2")
     assert await records.keyword_search("s1", "zebra note", EpisodeFilter(), 10) == before
+
+
+async def test_candidate_rows_apply_session_and_filter(records: RecordStore) -> None:
+    a = make_episode("s1", timestamp=at(3), speaker="ana", importance=0.7)
+    b = make_episode("s1", archived=True)
+    c = make_episode("s2")
+    await records.insert_episodes("s1", [a, b])
+    await records.insert_episodes("s2", [c])
+    rows = await records.candidate_rows("s1", [a.id, b.id, c.id, uuid4()], EpisodeFilter())
+    assert set(rows) == {a.id}
+    row = rows[a.id]
+    assert (row.timestamp, row.importance, row.speaker) == (at(3), 0.7, "ana")
+    assert (row.stability, row.last_review) == (a.fsrs.stability, a.fsrs.last_review)
+    everything = EpisodeFilter(include_archived=True)
+    assert set(await records.candidate_rows("s1", [a.id, b.id], everything)) == {a.id, b.id}
+
+
+async def test_neighbours_follow_the_timeline(records: RecordStore) -> None:
+    eps = [make_episode("s1", content=f"turn {i}", timestamp=at(i)) for i in range(5)]
+    same_time = make_episode("s1", content="same minute as turn 2", timestamp=at(2))
+    other = make_episode("s2", timestamp=at(1))
+    await records.insert_episodes("s1", [*eps, same_time])
+    await records.insert_episodes("s2", [other])
+    timeline = sorted([*eps, same_time], key=lambda e: (e.timestamp, str(e.id)))
+    rows = await records.candidate_rows("s1", [e.id for e in timeline], EpisodeFilter())
+    near = await records.neighbours("s1", list(rows.values()))
+    for i, ep in enumerate(timeline):
+        expected = tuple(x.id for x in timeline[max(0, i - 1) : i + 2] if x.id != ep.id)
+        assert near[ep.id] == expected
+    assert other.id not in {n for ns in near.values() for n in ns}
+
+
+async def test_pending_episodes_can_skip_recent_writes(records: RecordStore) -> None:
+    old = make_episode("s1", ingested_at=at(0))
+    new = make_episode("s1", ingested_at=at(10))
+    await records.insert_episodes("s1", [old, new])
+    assert {e.id for e in await records.pending_episodes("s1", 10, at(5))} == {old.id}
+    assert {e.id for e in await records.pending_episodes("s1", 10, at(11))} == {old.id, new.id}

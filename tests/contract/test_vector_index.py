@@ -124,3 +124,18 @@ async def test_optimize_keeps_results(vectors: VectorIndex) -> None:
     after = await vectors.search("s1", items[7].vector, EpisodeFilter(), 5)
     assert [h.id for h in after] == [h.id for h in before]
     await vectors.check()
+
+
+async def test_search_within_ids(vectors: VectorIndex) -> None:
+    items = [item("s1", i) for i in range(10)]
+    foreign = item("s2", 99)
+    await vectors.upsert("s1", items)
+    await vectors.upsert("s2", [foreign])
+    query = items[0].vector
+    chosen = [items[4].id, items[7].id, foreign.id]
+    hits = await vectors.search("s1", query, EpisodeFilter(), 10, within=chosen)
+    assert {h.id for h in hits} == {items[4].id, items[7].id}
+    for h in hits:
+        vec = next(i.vector for i in items if i.id == h.id)
+        assert h.score == pytest.approx(float(np.dot(vec, query)), abs=1e-4)
+    assert await vectors.search("s1", query, EpisodeFilter(), 10, within=[]) == []

@@ -218,3 +218,17 @@ async def test_reconcile_restores_a_lost_vector(engine: MemoryEngine) -> None:
     assert await engine.vectors.ids("s1") == {ep.id}
     hit = (await engine.recall_episodes("s1", "vector goes missing", learn=False)).hits[0]
     assert hit.id == ep.id and hit.score_parts.semantic > 0.5
+
+
+async def test_periodic_reconcile_leaves_writes_in_flight_alone(
+    engine: MemoryEngine, clock: ManualClock, settings: Settings
+) -> None:
+    await engine.vectors.close()
+    (ep,) = await engine.create_episodes("s1", [new("written while the index was away")])
+    assert ep.index_state is IndexState.PENDING
+    engine.vectors = QdrantEdgeIndex(settings.data_dir / "vectors", settings.embedding_dimension)
+    await engine.vectors.open()
+    clock.advance(seconds=30)
+    assert (await engine.reconcile(full=False, grace=timedelta(seconds=60))).indexed == 0
+    clock.advance(seconds=31)
+    assert (await engine.reconcile(full=False, grace=timedelta(seconds=60))).indexed == 1

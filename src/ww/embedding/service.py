@@ -1,8 +1,9 @@
 """The async front the server embeds through: LRU cache, micro-batching, one inference thread.
 
 Inference runs on a single dedicated thread because ONNX Runtime already spreads one run over
-all cores; parallel runs would only contend. Concurrent ``embed_one`` calls that arrive within
-``max_wait_ms`` of each other share one ``Embedder.embed`` call.
+all cores; parallel runs would only contend. Concurrent ``embed_one`` calls that are queued
+when the inference thread becomes free share one ``Embedder.embed`` call; ``max_wait_ms``
+(default 0) optionally holds a lone request back to wait for company.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class EmbeddingService:
         *,
         cache_size: int,
         batch_size: int,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 0.0,
     ) -> None:
         if cache_size < 0:
             raise ValueError(f"cache_size must be >= 0, got {cache_size}")
@@ -244,8 +245,13 @@ class EmbeddingService:
                 first = carry if carry is not None else await queue.get()
                 carry = None
                 taken.append(first)
-                if queue.qsize() < self._batch_size - 1:
+                if self._max_wait_s > 0 and queue.qsize() < self._batch_size - 1:
                     await asyncio.sleep(self._max_wait_s)
+                else:
+                    # One turn of the loop lets requests scheduled alongside this one join
+                    # it; under load, requests that arrive while the model runs form the
+                    # next batch, so a lone query never waits for company.
+                    await asyncio.sleep(0)
                 groups: dict[str, list[asyncio.Future[_Vector]]] = {first[0]: [first[1]]}
                 while not queue.empty():
                     request = queue.get_nowait()

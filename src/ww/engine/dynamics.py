@@ -64,16 +64,25 @@ class Fsrs:
 
     def retrievability(self, state: FSRSState, now: datetime) -> float:
         """Probability of recall now, in [0, 1]; 1 at the moment of the last review."""
-        elapsed_days = (as_utc(now) - state.last_review).total_seconds() / _SECONDS_PER_DAY
+        return self.retrievability_at(state.stability, state.last_review, now)
+
+    def retrievability_at(self, stability: float, last_review: datetime, now: datetime) -> float:
+        elapsed_days = (as_utc(now) - last_review).total_seconds() / _SECONDS_PER_DAY
         if elapsed_days <= 0:
             return 1.0
         # The FSRS-6 forgetting curve with the package's decay parameter (w20), evaluated on
         # fractional days: the package itself floors to whole days, which would make every
         # memory younger than a day look perfectly retained.
-        decay = -float(self._scheduler.parameters[20])
-        factor = 0.9 ** (1.0 / decay) - 1.0
-        r = (1.0 + factor * elapsed_days / max(state.stability, 1e-3)) ** decay
+        r = (1.0 + self._factor * elapsed_days / max(stability, 1e-3)) ** self._decay
         return float(min(1.0, max(0.0, r)))
+
+    @cached_property
+    def _decay(self) -> float:
+        return -float(self._scheduler.parameters[20])
+
+    @cached_property
+    def _factor(self) -> float:
+        return float(0.9 ** (1.0 / self._decay) - 1.0)
 
     def review(self, state: FSRSState, rating: ReviewRating, now: datetime) -> FSRSState:
         now = as_utc(now)

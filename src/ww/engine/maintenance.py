@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from ww.engine.memory import MemoryEngine
 
@@ -25,7 +26,9 @@ class Maintenance:
         interval_s: float = 30.0,
         quiet_s: float = 10.0,
         indexing_threshold: int = 20_000,
+        grace_s: float = 60.0,
     ) -> None:
+        self.grace_s = grace_s
         self.engine = engine
         self.interval_s = interval_s
         self.quiet_s = quiet_s
@@ -43,7 +46,9 @@ class Maintenance:
             self._task = None
 
     async def run_once(self) -> None:
-        await self.engine.reconcile()
+        # Full id-by-id comparison runs at start-up; here only pending records old enough
+        # that no request is still busy with them.
+        await self.engine.reconcile(full=False, grace=timedelta(seconds=self.grace_s))
         if self.engine.seconds_since_last_write() < self.quiet_s:
             return
         if await self.engine.vectors.unindexed() >= self.indexing_threshold:

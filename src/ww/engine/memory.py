@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from ww.config import ConfigError
@@ -126,22 +126,31 @@ class MemoryEngine:
             )
         await check_embedding_lock(self.records, model, dim)
 
-    async def reconcile(self) -> ReconcileReport:
-        """Index records left pending, re-index records whose vector is missing, and drop
-        vectors whose record is gone."""
+    async def reconcile(
+        self, *, full: bool = True, grace: timedelta = timedelta(0)
+    ) -> ReconcileReport:
+        """Index records left pending (those ingested more than ``grace`` ago, so writes in
+        flight are left to finish). ``full`` also compares both stores id by id: vectors
+        whose record is gone are deleted and records whose vector is missing re-indexed;
+        it reads every id, so it runs at start-up rather than on every pass."""
         indexed = removed = 0
+        cutoff = self.clock() - grace if grace > timedelta(0) else None
         for session_id in await self.records.list_sessions():
-            vector_ids = await self.vectors.ids(session_id)
-            lost = await self.records.indexed_ids(session_id) - vector_ids
-            if lost:
-                await self.records.mark_pending(session_id, list(lost))
-            while batch := await self.records.pending_episodes(session_id, 256):
+            vector_ids: set[UUID] = set()
+            if full:
+                vector_ids = await self.vectors.ids(session_id)
+                lost = await self.records.indexed_ids(session_id) - vector_ids
+                if lost:
+                    await self.records.mark_pending(session_id, list(lost))
+            while batch := await self.records.pending_episodes(session_id, 256, cutoff):
                 await self._index(session_id, batch)
                 indexed += len(batch)
-            orphans = vector_ids - await self.records.existing_ids(session_id, list(vector_ids))
-            if orphans:
-                await self.vectors.delete(session_id, list(orphans))
-                removed += len(orphans)
+            if full:
+                known = await self.records.existing_ids(session_id, list(vector_ids))
+                orphans = vector_ids - known
+                if orphans:
+                    await self.vectors.delete(session_id, list(orphans))
+                    removed += len(orphans)
         if indexed or removed:
             log.info("reconciled: %d indexed, %d orphan vectors removed", indexed, removed)
         return ReconcileReport(indexed, removed)
@@ -175,7 +184,7 @@ class MemoryEngine:
         self, session_id: str, items: Sequence[EpisodeCreate]
     ) -> list[Episode]:
         """Store episodes; once this returns they survive a crash of the process."""
-        now = self.clock()
+        now = self._last_write = self.clock()
         vectors = await self.embedder.embed_many([i.content for i in items])
         episodes = [
             Episode(
@@ -299,19 +308,20 @@ class MemoryEngine:
         degraded = dense_or_none is None
         dense = dense_or_none or []
         candidate_ids = list(dict.fromkeys([s.id for s in dense] + [s.id for s in keyword]))
-        episodes = await self.records.get_episodes(session_id, candidate_ids)
-        dense_ids = {s.id for s in dense}
-        extra_ids = [s.id for s in keyword if s.id not in dense_ids]
-        extra_vectors = {}
-        if extra_ids and not degraded:
-            extra_vectors = await self.vectors.get_vectors(session_id, extra_ids)
-        neighbours = await self.records.neighbours(session_id, list(episodes.values()))
+        rows = await self.records.candidate_rows(session_id, candidate_ids, flt)
+        cosine = {s.id: s.score for s in dense}
+        keyword_only = [s.id for s in keyword if s.id not in cosine]
+        if keyword_only and not degraded:
+            # Scored in the index rather than by fetching vectors into Python.
+            for s in await self.vectors.search(
+                session_id, query_vector, flt, len(keyword_only), within=keyword_only
+            ):
+                cosine[s.id] = s.score
+        neighbours = await self.records.neighbours(session_id, list(rows.values()))
         scored = fuse(
-            episodes=episodes,
-            dense=dense,
+            candidates=rows,
+            cosine=cosine,
             keyword=keyword,
-            extra_vectors=extra_vectors,
-            query_vector=query_vector,
             weights=PRESETS[preset],
             fsrs=self.fsrs,
             now=now,
@@ -319,19 +329,21 @@ class MemoryEngine:
             neighbours=neighbours,
             words=query_words(query),
         )
+        episodes = await self.records.get_episodes(session_id, [s.id for s in scored])
         hits = [
             RecallHit(
-                id=s.episode.id,
-                external_id=s.episode.external_id,
+                id=s.id,
+                external_id=episodes[s.id].external_id,
                 score=s.score,
                 score_parts=s.parts,
-                episode=s.episode,
+                episode=episodes[s.id],
             )
             for s in scored
+            if s.id in episodes  # deleted between scoring and fetching
         ]
         result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
         if learn and hits:
-            await self._learn_from_recall(session_id, [s.episode for s in scored], now)
+            await self._learn_from_recall(session_id, [h.episode for h in hits], now)
         return result
 
     async def _dense(

@@ -22,11 +22,9 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-import numpy as np
-
 from ww.engine.dynamics import Fsrs, recency
-from ww.models import Episode, ScoreParts
-from ww.storage.ports import ScoredId, Vector
+from ww.models import ScoreParts
+from ww.storage.ports import CandidateRow, ScoredId
 
 __all__ = ["PRESETS", "Preset", "Scored", "Weights", "fuse", "query_words"]
 
@@ -62,7 +60,7 @@ PRESETS: Mapping[Preset, Weights] = {
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    episode: Episode
+    id: UUID
     score: float
     parts: ScoreParts
 
@@ -90,11 +88,9 @@ def _min_max(values: Mapping[UUID, float]) -> dict[UUID, float]:
 
 def fuse(
     *,
-    episodes: Mapping[UUID, Episode],
-    dense: Sequence[ScoredId],
+    candidates: Mapping[UUID, CandidateRow],
+    cosine: Mapping[UUID, float],
     keyword: Sequence[ScoredId],
-    extra_vectors: Mapping[UUID, Vector],
-    query_vector: Vector,
     weights: Weights,
     fsrs: Fsrs,
     now: datetime,
@@ -102,38 +98,47 @@ def fuse(
     neighbours: Mapping[UUID, Sequence[UUID]] | None = None,
     words: Collection[str] = frozenset(),
 ) -> list[Scored]:
-    """Score every candidate that still exists and return the best ``limit``."""
-    cosine = {s.id: s.score for s in dense}
-    for ident, vec in extra_vectors.items():
-        cosine.setdefault(ident, float(np.dot(vec, query_vector)))
-    kw_norm = _min_max({s.id: s.score for s in keyword if s.id in episodes})
-
-    parts: dict[UUID, ScoreParts] = {}
+    """Score every candidate and return the best ``limit`` with their parts."""
+    kw_norm = _min_max({s.id: s.score for s in keyword if s.id in candidates})
+    # Plain tuples while scoring every candidate; ScoreParts only for the winners.
+    features: dict[UUID, tuple[float, float, float, float, float, float]] = {}
     base: dict[UUID, float] = {}
-    for ident, ep in episodes.items():
-        p = ScoreParts(
-            semantic=min(1.0, max(0.0, cosine.get(ident, 0.0))),
-            keyword=kw_norm.get(ident, 0.0),
-            retrievability=fsrs.retrievability(ep.fsrs, now),
-            recency=recency(ep.timestamp, now),
-            importance=ep.importance,
-            speaker=1.0 if _names_speaker(ep.speaker, words) else 0.0,
+    for ident, row in candidates.items():
+        f = (
+            min(1.0, max(0.0, cosine.get(ident, 0.0))),
+            kw_norm.get(ident, 0.0),
+            fsrs.retrievability_at(row.stability, row.last_review, now),
+            recency(row.timestamp, now),
+            row.importance,
+            1.0 if _names_speaker(row.speaker, words) else 0.0,
         )
-        parts[ident] = p
+        features[ident] = f
         base[ident] = (
-            weights.semantic * p.semantic
-            + weights.keyword * p.keyword
-            + weights.retrievability * p.retrievability
-            + weights.recency * p.recency
-            + weights.importance * p.importance
+            weights.semantic * f[0]
+            + weights.keyword * f[1]
+            + weights.retrievability * f[2]
+            + weights.recency * f[3]
+            + weights.importance * f[4]
         )
 
-    scored: list[Scored] = []
     adjacency = neighbours or {}
-    for ident, ep in episodes.items():
-        near = max((base[n] for n in adjacency.get(ident, ()) if n in base), default=0.0)
-        p = parts[ident].model_copy(update={"neighbour": min(1.0, near)})
-        score = base[ident] + weights.neighbour * p.neighbour + weights.speaker * p.speaker
-        scored.append(Scored(ep, score, p))
-    scored.sort(key=lambda s: (-s.score, str(s.episode.id)))
-    return scored[:limit]
+    ranked: list[tuple[float, str, UUID, float]] = []
+    for ident, f in features.items():
+        near = min(1.0, max((base[n] for n in adjacency.get(ident, ()) if n in base), default=0.0))
+        score = base[ident] + weights.neighbour * near + weights.speaker * f[5]
+        ranked.append((-score, str(ident), ident, near))
+    ranked.sort()
+    out: list[Scored] = []
+    for neg_score, _, ident, near in ranked[:limit]:
+        f = features[ident]
+        parts = ScoreParts(
+            semantic=f[0],
+            keyword=f[1],
+            retrievability=f[2],
+            recency=f[3],
+            importance=f[4],
+            neighbour=near,
+            speaker=f[5],
+        )
+        out.append(Scored(ident, -neg_score, parts))
+    return out

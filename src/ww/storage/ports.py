@@ -7,7 +7,7 @@ contract suite in ``tests/contract`` runs against every backend.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,6 +20,7 @@ from ww.models import Episode, EpisodeFilter, FSRSState, SessionStats
 
 __all__ = [
     "AccessUpdate",
+    "CandidateRow",
     "EpisodePage",
     "InvalidCursorError",
     "RecordStore",
@@ -48,6 +49,18 @@ class InvalidCursorError(ValueError):
 class ScoredId:
     id: UUID
     score: float
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRow:
+    """The few fields recall scores a candidate on, read without building an Episode."""
+
+    id: UUID
+    timestamp: datetime
+    importance: float
+    speaker: str | None
+    stability: float
+    last_review: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +114,9 @@ class RecordStore(Protocol):
     async def update_episode(self, session_id: str, episode: Episode) -> bool: ...
     async def delete_episode(self, session_id: str, episode_id: UUID) -> bool: ...
     async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None: ...
-    async def pending_episodes(self, session_id: str, limit: int) -> list[Episode]: ...
+    async def pending_episodes(
+        self, session_id: str, limit: int, ingested_before: datetime | None = None
+    ) -> list[Episode]: ...
     async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]: ...
     async def indexed_ids(self, session_id: str) -> set[UUID]:
         """Ids of the session's records marked indexed (the reconciler checks their vectors)."""
@@ -113,8 +128,13 @@ class RecordStore(Protocol):
         """Best keyword matches first; scores are positive, larger is better."""
 
     async def record_access(self, session_id: str, updates: Sequence[AccessUpdate]) -> None: ...
+    async def candidate_rows(
+        self, session_id: str, ids: Sequence[UUID], flt: EpisodeFilter
+    ) -> dict[UUID, CandidateRow]:
+        """Scoring fields of the ids that exist in the session and pass the filter."""
+
     async def neighbours(
-        self, session_id: str, episodes: Sequence[Episode]
+        self, session_id: str, rows: Sequence[CandidateRow]
     ) -> dict[UUID, tuple[UUID, ...]]:
         """The episodes just before and after each one in the session's timeline
         (ordered by timestamp, then id), archived ones included."""
@@ -132,9 +152,14 @@ class VectorIndex(Protocol):
 
     async def upsert(self, session_id: str, items: Sequence[VectorItem]) -> None: ...
     async def search(
-        self, session_id: str, vector: Vector, flt: EpisodeFilter, limit: int
+        self,
+        session_id: str,
+        vector: Vector,
+        flt: EpisodeFilter,
+        limit: int,
+        within: Collection[UUID] | None = None,
     ) -> list[ScoredId]:
-        """Cosine similarity, best first."""
+        """Cosine similarity, best first; ``within`` restricts the search to those ids."""
 
     async def get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]: ...
     async def set_payload(

@@ -8,7 +8,7 @@ quiet; until a segment is indexed, search is an exact scan of it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -164,12 +164,24 @@ class QdrantEdgeIndex:
         await self._run(lambda s: s.update(qe.UpdateOperation.upsert_points(points)))
 
     async def search(
-        self, session_id: str, vector: Vector, flt: EpisodeFilter, limit: int
+        self,
+        session_id: str,
+        vector: Vector,
+        flt: EpisodeFilter,
+        limit: int,
+        within: Collection[UUID] | None = None,
     ) -> list[ScoredId]:
+        query_filter = build_filter(session_id, flt)
+        if within is not None:
+            if not within:
+                return []
+            query_filter = qe.Filter(
+                must=[query_filter, qe.HasIdCondition({str(i) for i in within})]
+            )
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(vector.astype(float).tolist()),
-            filter=build_filter(session_id, flt),
+            filter=query_filter,
             with_payload=False,
         )
         hits = await self._run(lambda s: s.query(request))

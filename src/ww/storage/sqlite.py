@@ -22,6 +22,7 @@ from ww.models import Episode, EpisodeContext, EpisodeFilter, FSRSState, Session
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import (
     AccessUpdate,
+    CandidateRow,
     EpisodePage,
     InvalidCursorError,
     ScoredId,
@@ -510,14 +511,17 @@ class SQLiteRecordStore:
             }
         )
 
-    async def pending_episodes(self, session_id: str, limit: int) -> list[Episode]:
+    async def pending_episodes(
+        self, session_id: str, limit: int, ingested_before: datetime | None = None
+    ) -> list[Episode]:
+        cutoff = to_micros(ingested_before) if ingested_before is not None else 2**63 - 1
         return await self._run(
             lambda c: [
                 _row_to_episode(r)
                 for r in c.execute(
-                    f"SELECT {_EPISODE_COLUMNS} FROM episodes "
-                    "WHERE session_id = ? AND index_state = 'pending' LIMIT ?",
-                    (session_id, limit),
+                    f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE session_id = ? "
+                    "AND index_state = 'pending' AND ingested_at < ? LIMIT ?",
+                    (session_id, cutoff, limit),
                 )
             ]
         )
@@ -567,25 +571,55 @@ class SQLiteRecordStore:
 
         return await self._run(q)
 
+    async def candidate_rows(
+        self, session_id: str, ids: Sequence[UUID], flt: EpisodeFilter
+    ) -> dict[UUID, CandidateRow]:
+        keys = [str(i) for i in dict.fromkeys(ids)]
+        where, params = _filter_sql(flt)
+
+        def q(c: sqlite3.Connection) -> dict[UUID, CandidateRow]:
+            out: dict[UUID, CandidateRow] = {}
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for r in c.execute(
+                    "SELECT e.id, e.timestamp, e.importance, e.speaker, e.stability, "
+                    f"e.last_review FROM episodes e WHERE e.session_id = ? AND e.id IN ({marks}) "
+                    f"AND {where}",
+                    (session_id, *chunk, *params),
+                ):
+                    ident = UUID(r[0])
+                    out[ident] = CandidateRow(
+                        ident, from_micros(r[1]), r[2], r[3], r[4], from_micros(r[5])
+                    )
+            return out
+
+        return await self._run(q)
+
     async def neighbours(
-        self, session_id: str, episodes: Sequence[Episode]
+        self, session_id: str, rows: Sequence[CandidateRow]
     ) -> dict[UUID, tuple[UUID, ...]]:
-        keys = [(ep.id, to_micros(ep.timestamp)) for ep in episodes]
+        keys = [(str(r.id), to_micros(r.timestamp)) for r in rows]
 
         def q(c: sqlite3.Connection) -> dict[UUID, tuple[UUID, ...]]:
             out: dict[UUID, tuple[UUID, ...]] = {}
+            # Row values let SQLite walk ix_episodes_session_time as a range in both
+            # directions; the equivalent OR form scans.
+            before = (
+                "SELECT id FROM episodes WHERE session_id = ? AND (timestamp, id) < (?, ?) "
+                "ORDER BY timestamp DESC, id DESC LIMIT 1"
+            )
+            after = (
+                "SELECT id FROM episodes WHERE session_id = ? AND (timestamp, id) > (?, ?) "
+                "ORDER BY timestamp ASC, id ASC LIMIT 1"
+            )
             for ident, ts in keys:
                 found = []
-                for op, order in (("<", "DESC"), (">", "ASC")):
-                    row = c.execute(
-                        "SELECT id FROM episodes WHERE session_id = ? AND "
-                        f"(timestamp {op} ? OR (timestamp = ? AND id {op} ?)) "
-                        f"ORDER BY timestamp {order}, id {order} LIMIT 1",
-                        (session_id, ts, ts, str(ident)),
-                    ).fetchone()
+                for sql in (before, after):
+                    row = c.execute(sql, (session_id, ts, ident)).fetchone()
                     if row is not None:
                         found.append(UUID(row[0]))
-                out[ident] = tuple(found)
+                out[UUID(ident)] = tuple(found)
             return out
 
         return await self._run(q)
