@@ -244,3 +244,19 @@ async def test_pending_episodes_can_skip_recent_writes(records: RecordStore) -> 
     await records.insert_episodes("s1", [old, new])
     assert {e.id for e in await records.pending_episodes("s1", 10, at(5))} == {old.id}
     assert {e.id for e in await records.pending_episodes("s1", 10, at(11))} == {old.id, new.id}
+
+
+async def test_keyword_search_finds_rare_filter_matches_beyond_the_fast_path(
+    records: RecordStore,
+) -> None:
+    # Many strong matches by one speaker, a few weak ones by another: the filtered page
+    # must still hold every weak match.
+    loud = [make_episode("s1", content="deploy deploy deploy now", speaker="a") for _ in range(60)]
+    quiet = [
+        make_episode("s1", content=f"a long note that mentions deploy once ({i})", speaker="b")
+        for i in range(3)
+    ]
+    await records.insert_episodes("s1", [*loud, *quiet])
+    hits = await records.keyword_search("s1", "deploy", EpisodeFilter(speaker="b"), 5)
+    assert {h.id for h in hits} == {q.id for q in quiet}
+    assert len(await records.keyword_search("s1", "deploy", EpisodeFilter(), 5)) == 5

@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 from ww.config import ConfigError
 from ww.embedding import EmbeddingService
 from ww.engine.dynamics import Fsrs, ReviewRating
-from ww.engine.recall import PRESETS, Preset, fuse, query_words
+from ww.engine.recall import PRESETS, Fusion, Preset, query_words
 from ww.models import (
     Episode,
     EpisodeCreate,
@@ -317,18 +317,17 @@ class MemoryEngine:
                 session_id, query_vector, flt, len(keyword_only), within=keyword_only
             ):
                 cosine[s.id] = s.score
-        neighbours = await self.records.neighbours(session_id, list(rows.values()))
-        scored = fuse(
+        fusion = Fusion(
             candidates=rows,
             cosine=cosine,
             keyword=keyword,
             weights=PRESETS[preset],
             fsrs=self.fsrs,
             now=now,
-            limit=limit,
-            neighbours=neighbours,
             words=query_words(query),
         )
+        contenders = [rows[i] for i in fusion.contenders(limit)]
+        scored = fusion.rank(limit, await self.records.neighbours(session_id, contenders))
         episodes = await self.records.get_episodes(session_id, [s.id for s in scored])
         hits = [
             RecallHit(

@@ -26,7 +26,7 @@ from ww.engine.dynamics import Fsrs, recency
 from ww.models import ScoreParts
 from ww.storage.ports import CandidateRow, ScoredId
 
-__all__ = ["PRESETS", "Preset", "Scored", "Weights", "fuse", "query_words"]
+__all__ = ["PRESETS", "Fusion", "Preset", "Scored", "Weights", "query_words"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -86,59 +86,87 @@ def _min_max(values: Mapping[UUID, float]) -> dict[UUID, float]:
     return {i: (v - lo) / span if span > 0 else 1.0 for i, v in values.items()}
 
 
-def fuse(
-    *,
-    candidates: Mapping[UUID, CandidateRow],
-    cosine: Mapping[UUID, float],
-    keyword: Sequence[ScoredId],
-    weights: Weights,
-    fsrs: Fsrs,
-    now: datetime,
-    limit: int,
-    neighbours: Mapping[UUID, Sequence[UUID]] | None = None,
-    words: Collection[str] = frozenset(),
-) -> list[Scored]:
-    """Score every candidate and return the best ``limit`` with their parts."""
-    kw_norm = _min_max({s.id: s.score for s in keyword if s.id in candidates})
-    # Plain tuples while scoring every candidate; ScoreParts only for the winners.
-    features: dict[UUID, tuple[float, float, float, float, float, float]] = {}
-    base: dict[UUID, float] = {}
-    for ident, row in candidates.items():
-        f = (
-            min(1.0, max(0.0, cosine.get(ident, 0.0))),
-            kw_norm.get(ident, 0.0),
-            fsrs.retrievability_at(row.stability, row.last_review, now),
-            recency(row.timestamp, now),
-            row.importance,
-            1.0 if _names_speaker(row.speaker, words) else 0.0,
-        )
-        features[ident] = f
-        base[ident] = (
-            weights.semantic * f[0]
-            + weights.keyword * f[1]
-            + weights.retrievability * f[2]
-            + weights.recency * f[3]
-            + weights.importance * f[4]
-        )
+class Fusion:
+    """Scores one recall's candidates: base scores first, then the neighbour term.
 
-    adjacency = neighbours or {}
-    ranked: list[tuple[float, str, UUID, float]] = []
-    for ident, f in features.items():
-        near = min(1.0, max((base[n] for n in adjacency.get(ident, ()) if n in base), default=0.0))
-        score = base[ident] + weights.neighbour * near + weights.speaker * f[5]
-        ranked.append((-score, str(ident), ident, near))
-    ranked.sort()
-    out: list[Scored] = []
-    for neg_score, _, ident, near in ranked[:limit]:
-        f = features[ident]
-        parts = ScoreParts(
-            semantic=f[0],
-            keyword=f[1],
-            retrievability=f[2],
-            recency=f[3],
-            importance=f[4],
-            neighbour=near,
-            speaker=f[5],
-        )
-        out.append(Scored(ident, -neg_score, parts))
-    return out
+    Splitting the two lets the engine look up temporal neighbours only for the candidates
+    that can still reach the top ``limit`` (see :meth:`contenders`).
+    """
+
+    def __init__(
+        self,
+        *,
+        candidates: Mapping[UUID, CandidateRow],
+        cosine: Mapping[UUID, float],
+        keyword: Sequence[ScoredId],
+        weights: Weights,
+        fsrs: Fsrs,
+        now: datetime,
+        words: Collection[str] = frozenset(),
+    ) -> None:
+        self.weights = weights
+        kw_norm = _min_max({s.id: s.score for s in keyword if s.id in candidates})
+        # Plain tuples while scoring every candidate; ScoreParts only for the winners.
+        self.features: dict[UUID, tuple[float, float, float, float, float, float]] = {}
+        self.base: dict[UUID, float] = {}
+        for ident, row in candidates.items():
+            f = (
+                min(1.0, max(0.0, cosine.get(ident, 0.0))),
+                kw_norm.get(ident, 0.0),
+                fsrs.retrievability_at(row.stability, row.last_review, now),
+                recency(row.timestamp, now),
+                row.importance,
+                1.0 if _names_speaker(row.speaker, words) else 0.0,
+            )
+            self.features[ident] = f
+            self.base[ident] = (
+                weights.semantic * f[0]
+                + weights.keyword * f[1]
+                + weights.retrievability * f[2]
+                + weights.recency * f[3]
+                + weights.importance * f[4]
+            )
+
+    def _floor(self, ident: UUID) -> float:
+        return self.base[ident] + self.weights.speaker * self.features[ident][5]
+
+    def contenders(self, limit: int) -> list[UUID]:
+        """Candidates whose best possible score reaches the ``limit``-th guaranteed score.
+
+        The neighbour term adds at most ``weights.neighbour * best base``, so anything below
+        the ``limit``-th floor by more than that cannot make the cut.
+        """
+        if len(self.base) <= limit:
+            return list(self.base)
+        floors = sorted((self._floor(i) for i in self.base), reverse=True)
+        cut = floors[limit - 1] - self.weights.neighbour * max(self.base.values())
+        return [i for i in self.base if self._floor(i) >= cut]
+
+    def rank(self, limit: int, neighbours: Mapping[UUID, Sequence[UUID]]) -> list[Scored]:
+        """The best ``limit``; ``neighbours`` must cover every contender."""
+        w = self.weights
+        ranked: list[tuple[float, str, UUID, float]] = []
+        for ident in self.base:
+            near = min(
+                1.0,
+                max(
+                    (self.base[n] for n in neighbours.get(ident, ()) if n in self.base), default=0.0
+                ),
+            )
+            score = self._floor(ident) + w.neighbour * near
+            ranked.append((-score, str(ident), ident, near))
+        ranked.sort()
+        out: list[Scored] = []
+        for neg_score, _, ident, near in ranked[:limit]:
+            f = self.features[ident]
+            parts = ScoreParts(
+                semantic=f[0],
+                keyword=f[1],
+                retrievability=f[2],
+                recency=f[3],
+                importance=f[4],
+                neighbour=near,
+                speaker=f[5],
+            )
+            out.append(Scored(ident, -neg_score, parts))
+        return out

@@ -7,24 +7,20 @@ connection keeps the event loop free without a connection pool.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
-from ww.models import Episode, EpisodeContext, EpisodeFilter, FSRSState, SessionStats
+from ww.models import Episode, EpisodeFilter, SessionStats
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import (
     AccessUpdate,
     CandidateRow,
     EpisodePage,
-    InvalidCursorError,
     ScoredId,
     StoreUnavailableError,
 )
@@ -36,210 +32,20 @@ from ww.storage.sqlite_fts import (
     fts_index_ids,
     fts_table,
 )
+from ww.storage.sqlite_rows import (
+    EPISODE_COLUMNS,
+    decode_cursor,
+    encode_cursor,
+    episode_params,
+    filter_sql,
+    keyword_terms,
+    row_to_episode,
+)
 from ww.storage.sqlite_schema import migrate
 
 __all__ = ["SQLiteRecordStore", "keyword_terms"]
 
 T = TypeVar("T")
-
-_EPISODE_COLUMNS = (
-    "id, session_id, content, timestamp, ingested_at, speaker, source, project, context, "
-    "metadata, external_id, outcome, importance, stability, difficulty, last_review, reps, "
-    "lapses, access_count, last_accessed, value, archived, index_state"
-)
-
-# Common function words carry no signal for recall but make FTS5 walk huge posting lists.
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "been",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "he",
-        "her",
-        "him",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "she",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "too",
-        "us",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
-)
-_TERM = re.compile(r"\w+", re.UNICODE)
-_MAX_TERMS = 32
-
-
-def keyword_terms(query: str) -> list[str]:
-    """Distinct, lower-cased content words of a query, in order of appearance."""
-    seen: dict[str, None] = {}
-    for term in _TERM.findall(query.lower()):
-        if term not in _STOPWORDS and term not in seen:
-            seen[term] = None
-    return list(seen)[:_MAX_TERMS]
-
-
-def _row_to_episode(row: sqlite3.Row) -> Episode:
-    return Episode(
-        id=UUID(row["id"]),
-        session_id=row["session_id"],
-        content=row["content"],
-        timestamp=from_micros(row["timestamp"]),
-        ingested_at=from_micros(row["ingested_at"]),
-        speaker=row["speaker"],
-        source=row["source"],
-        context=EpisodeContext.model_validate_json(row["context"]),
-        metadata=json.loads(row["metadata"]),
-        external_id=row["external_id"],
-        outcome=row["outcome"],
-        importance=row["importance"],
-        fsrs=FSRSState(
-            stability=row["stability"],
-            difficulty=row["difficulty"],
-            last_review=from_micros(row["last_review"]),
-            reps=row["reps"],
-            lapses=row["lapses"],
-        ),
-        access_count=row["access_count"],
-        last_accessed=from_micros(row["last_accessed"]) if row["last_accessed"] else None,
-        value=row["value"],
-        archived=bool(row["archived"]),
-        index_state=row["index_state"],
-    )
-
-
-def _episode_params(ep: Episode) -> tuple[Any, ...]:
-    return (
-        str(ep.id),
-        ep.session_id,
-        ep.content,
-        to_micros(ep.timestamp),
-        to_micros(ep.ingested_at),
-        ep.speaker,
-        ep.source,
-        ep.context.project,
-        ep.context.model_dump_json(),
-        json.dumps(ep.metadata, separators=(",", ":")),
-        ep.external_id,
-        ep.outcome.value,
-        ep.importance,
-        ep.fsrs.stability,
-        ep.fsrs.difficulty,
-        to_micros(ep.fsrs.last_review),
-        ep.fsrs.reps,
-        ep.fsrs.lapses,
-        ep.access_count,
-        to_micros(ep.last_accessed) if ep.last_accessed else None,
-        ep.value,
-        int(ep.archived),
-        ep.index_state.value,
-    )
-
-
-def _filter_sql(flt: EpisodeFilter, alias: str = "e") -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if not flt.include_archived:
-        clauses.append(f"{alias}.archived = 0")
-    if flt.time_from is not None:
-        clauses.append(f"{alias}.timestamp >= ?")
-        params.append(to_micros(flt.time_from))
-    if flt.time_to is not None:
-        clauses.append(f"{alias}.timestamp < ?")
-        params.append(to_micros(flt.time_to))
-    if flt.outcome is not None:
-        clauses.append(f"{alias}.outcome = ?")
-        params.append(flt.outcome.value)
-    if flt.project is not None:
-        clauses.append(f"{alias}.project = ?")
-        params.append(flt.project)
-    if flt.speaker is not None:
-        clauses.append(f"{alias}.speaker = ?")
-        params.append(flt.speaker)
-    for key, value in flt.metadata.items():
-        # Keys are validated against METADATA_KEY_PATTERN upstream; quoting keeps '.' literal.
-        path = f'$."{key}"'
-        if isinstance(value, bool):
-            clauses.append(f"json_type({alias}.metadata, ?) = ?")
-            params += [path, "true" if value else "false"]
-        else:
-            kind = "integer" if isinstance(value, int) else "text"
-            clauses.append(
-                f"json_type({alias}.metadata, ?) = ? AND json_extract({alias}.metadata, ?) = ?"
-            )
-            params += [path, kind, path, value]
-    return (" AND ".join(clauses) or "1=1"), params
-
-
-def _encode_cursor(ep: Episode) -> str:
-    raw = json.dumps([to_micros(ep.timestamp), str(ep.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        ts, ident = json.loads(raw)
-        if type(ts) is not int or not -(2**63) <= ts < 2**63:
-            raise ValueError("cursor timestamp out of range")
-        return ts, str(UUID(str(ident)))
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise InvalidCursorError("invalid cursor") from exc
 
 
 class SQLiteRecordStore:
@@ -387,12 +193,12 @@ class SQLiteRecordStore:
         _check_session(session_id, episodes)
         if not episodes:
             return
-        rows = [_episode_params(ep) for ep in episodes]
+        rows = [episode_params(ep) for ep in episodes]
         marks = ", ".join("?" * len(rows[0]))
         ids = [str(ep.id) for ep in episodes]
 
         def tx(c: sqlite3.Connection) -> None:
-            c.executemany(f"INSERT INTO episodes({_EPISODE_COLUMNS}) VALUES ({marks})", rows)
+            c.executemany(f"INSERT INTO episodes({EPISODE_COLUMNS}) VALUES ({marks})", rows)
             fts_index_ids(c, session_id, ids)
 
         await self._write(tx)
@@ -400,10 +206,10 @@ class SQLiteRecordStore:
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
         def q(c: sqlite3.Connection) -> Episode | None:
             row = c.execute(
-                f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE id = ? AND session_id = ?",
+                f"SELECT {EPISODE_COLUMNS} FROM episodes WHERE id = ? AND session_id = ?",
                 (str(episode_id), session_id),
             ).fetchone()
-            return None if row is None else _row_to_episode(row)
+            return None if row is None else row_to_episode(row)
 
         return await self._run(q)
 
@@ -418,11 +224,11 @@ class SQLiteRecordStore:
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 for row in c.execute(
-                    f"SELECT {_EPISODE_COLUMNS} FROM episodes "
-                    f"WHERE session_id = ? AND id IN ({marks})",
+                    f"SELECT {EPISODE_COLUMNS} FROM episodes "
+                    f"WHERE +session_id = ? AND id IN ({marks})",
                     (session_id, *chunk),
                 ):
-                    ep = _row_to_episode(row)
+                    ep = row_to_episode(row)
                     out[ep.id] = ep
             return out
 
@@ -431,29 +237,29 @@ class SQLiteRecordStore:
     async def list_episodes(
         self, session_id: str, flt: EpisodeFilter, limit: int, cursor: str | None
     ) -> EpisodePage:
-        where, params = _filter_sql(flt)
+        where, params = filter_sql(flt)
         if cursor is not None:
-            ts, ident = _decode_cursor(cursor)
+            ts, ident = decode_cursor(cursor)
             where += " AND (e.timestamp < ? OR (e.timestamp = ? AND e.id < ?))"
             params += [ts, ts, ident]
 
         def q(c: sqlite3.Connection) -> EpisodePage:
             rows = c.execute(
-                f"SELECT {_EPISODE_COLUMNS} FROM episodes e WHERE e.session_id = ? AND {where} "
+                f"SELECT {EPISODE_COLUMNS} FROM episodes e WHERE e.session_id = ? AND {where} "
                 "ORDER BY e.timestamp DESC, e.id DESC LIMIT ?",
                 (session_id, *params, limit + 1),
             ).fetchall()
-            items = [_row_to_episode(r) for r in rows[:limit]]
+            items = [row_to_episode(r) for r in rows[:limit]]
             more = len(rows) > limit
-            return EpisodePage(items, _encode_cursor(items[-1]) if more and items else None)
+            return EpisodePage(items, encode_cursor(items[-1]) if more and items else None)
 
         return await self._run(q)
 
     async def update_episode(self, session_id: str, episode: Episode) -> bool:
         if episode.session_id != session_id:
             raise ValueError("episode belongs to another session")
-        params = _episode_params(episode)
-        columns = [c.strip() for c in _EPISODE_COLUMNS.split(",")][2:]
+        params = episode_params(episode)
+        columns = [c.strip() for c in EPISODE_COLUMNS.split(",")][2:]
         assignments = ", ".join(f"{col} = ?" for col in columns)
 
         def tx(c: sqlite3.Connection) -> bool:
@@ -517,9 +323,9 @@ class SQLiteRecordStore:
         cutoff = to_micros(ingested_before) if ingested_before is not None else 2**63 - 1
         return await self._run(
             lambda c: [
-                _row_to_episode(r)
+                row_to_episode(r)
                 for r in c.execute(
-                    f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE session_id = ? "
+                    f"SELECT {EPISODE_COLUMNS} FROM episodes WHERE session_id = ? "
                     "AND index_state = 'pending' AND ingested_at < ? LIMIT ?",
                     (session_id, cutoff, limit),
                 )
@@ -537,7 +343,7 @@ class SQLiteRecordStore:
                 found.update(
                     UUID(r[0])
                     for r in c.execute(
-                        f"SELECT id FROM episodes WHERE session_id = ? AND id IN ({marks})",
+                        f"SELECT id FROM episodes WHERE +session_id = ? AND id IN ({marks})",
                         (session_id, *chunk),
                     )
                 )
@@ -552,20 +358,38 @@ class SQLiteRecordStore:
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)
-        where, params = _filter_sql(flt)
+        where, params = filter_sql(flt)
 
         fts = fts_table(session_id)
 
         def q(c: sqlite3.Connection) -> list[ScoredId]:
             if not fts_exists(c, session_id):
                 return []
+            # Fast path: FTS5 ranks alone (it keeps only the best rows), then the filters
+            # run on a few times more rows than asked for. Only when the filters reject so
+            # many that the page comes up short does the full join rank every match.
+            fetch = limit * 3
             rows = c.execute(
-                f"SELECT e.id, bm25({fts}) AS rank FROM {fts} "
-                f"JOIN episodes e ON e.rowid = {fts}.rowid "
-                f"WHERE {fts} MATCH ? AND e.session_id = ? AND {where} "
-                "ORDER BY rank LIMIT ?",
-                (match, session_id, *params, limit),
+                "SELECT e.id, m.rank FROM "
+                f"(SELECT rowid, bm25({fts}) AS rank FROM {fts} WHERE {fts} MATCH ? "
+                "ORDER BY rank LIMIT ?) AS m "
+                f"JOIN episodes e ON e.rowid = m.rowid WHERE e.session_id = ? AND {where} "
+                "ORDER BY m.rank LIMIT ?",
+                (match, fetch, session_id, *params, limit),
             ).fetchall()
+            if len(rows) < limit:
+                matched = c.execute(
+                    f"SELECT COUNT(*) FROM (SELECT 1 FROM {fts} WHERE {fts} MATCH ? LIMIT ?)",
+                    (match, fetch),
+                ).fetchone()[0]
+                if matched == fetch:
+                    rows = c.execute(
+                        f"SELECT e.id, bm25({fts}) AS rank FROM {fts} "
+                        f"JOIN episodes e ON e.rowid = {fts}.rowid "
+                        f"WHERE {fts} MATCH ? AND e.session_id = ? AND {where} "
+                        "ORDER BY rank LIMIT ?",
+                        (match, session_id, *params, limit),
+                    ).fetchall()
             # FTS5's bm25() is negative, smaller is better.
             return [ScoredId(UUID(r[0]), -float(r[1])) for r in rows]
 
@@ -575,7 +399,7 @@ class SQLiteRecordStore:
         self, session_id: str, ids: Sequence[UUID], flt: EpisodeFilter
     ) -> dict[UUID, CandidateRow]:
         keys = [str(i) for i in dict.fromkeys(ids)]
-        where, params = _filter_sql(flt)
+        where, params = filter_sql(flt)
 
         def q(c: sqlite3.Connection) -> dict[UUID, CandidateRow]:
             out: dict[UUID, CandidateRow] = {}
@@ -584,7 +408,7 @@ class SQLiteRecordStore:
                 marks = ",".join("?" * len(chunk))
                 for r in c.execute(
                     "SELECT e.id, e.timestamp, e.importance, e.speaker, e.stability, "
-                    f"e.last_review FROM episodes e WHERE e.session_id = ? AND e.id IN ({marks}) "
+                    f"e.last_review FROM episodes e WHERE +e.session_id = ? AND e.id IN ({marks}) "
                     f"AND {where}",
                     (session_id, *chunk, *params),
                 ):

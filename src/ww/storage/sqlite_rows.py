@@ -1,0 +1,223 @@
+"""Row mapping, filter SQL, keyword terms and cursors of the SQLite record store."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sqlite3
+from typing import Any
+from uuid import UUID
+
+from ww.models import Episode, EpisodeContext, EpisodeFilter, FSRSState
+from ww.storage.payload import from_micros, to_micros
+from ww.storage.ports import InvalidCursorError
+
+__all__ = [
+    "EPISODE_COLUMNS",
+    "decode_cursor",
+    "encode_cursor",
+    "episode_params",
+    "filter_sql",
+    "keyword_terms",
+    "row_to_episode",
+]
+
+EPISODE_COLUMNS = (
+    "id, session_id, content, timestamp, ingested_at, speaker, source, project, context, "
+    "metadata, external_id, outcome, importance, stability, difficulty, last_review, reps, "
+    "lapses, access_count, last_accessed, value, archived, index_state"
+)
+
+# Common function words carry no signal for recall but make FTS5 walk huge posting lists.
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "too",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
+)
+_TERM = re.compile(r"\w+", re.UNICODE)
+_MAX_TERMS = 32
+
+
+def keyword_terms(query: str) -> list[str]:
+    """Distinct, lower-cased content words of a query, in order of appearance."""
+    seen: dict[str, None] = {}
+    for term in _TERM.findall(query.lower()):
+        if term not in _STOPWORDS and term not in seen:
+            seen[term] = None
+    return list(seen)[:_MAX_TERMS]
+
+
+def row_to_episode(row: sqlite3.Row) -> Episode:
+    return Episode(
+        id=UUID(row["id"]),
+        session_id=row["session_id"],
+        content=row["content"],
+        timestamp=from_micros(row["timestamp"]),
+        ingested_at=from_micros(row["ingested_at"]),
+        speaker=row["speaker"],
+        source=row["source"],
+        context=EpisodeContext.model_validate_json(row["context"]),
+        metadata=json.loads(row["metadata"]),
+        external_id=row["external_id"],
+        outcome=row["outcome"],
+        importance=row["importance"],
+        fsrs=FSRSState(
+            stability=row["stability"],
+            difficulty=row["difficulty"],
+            last_review=from_micros(row["last_review"]),
+            reps=row["reps"],
+            lapses=row["lapses"],
+        ),
+        access_count=row["access_count"],
+        last_accessed=from_micros(row["last_accessed"]) if row["last_accessed"] else None,
+        value=row["value"],
+        archived=bool(row["archived"]),
+        index_state=row["index_state"],
+    )
+
+
+def episode_params(ep: Episode) -> tuple[Any, ...]:
+    return (
+        str(ep.id),
+        ep.session_id,
+        ep.content,
+        to_micros(ep.timestamp),
+        to_micros(ep.ingested_at),
+        ep.speaker,
+        ep.source,
+        ep.context.project,
+        ep.context.model_dump_json(),
+        json.dumps(ep.metadata, separators=(",", ":")),
+        ep.external_id,
+        ep.outcome.value,
+        ep.importance,
+        ep.fsrs.stability,
+        ep.fsrs.difficulty,
+        to_micros(ep.fsrs.last_review),
+        ep.fsrs.reps,
+        ep.fsrs.lapses,
+        ep.access_count,
+        to_micros(ep.last_accessed) if ep.last_accessed else None,
+        ep.value,
+        int(ep.archived),
+        ep.index_state.value,
+    )
+
+
+def filter_sql(flt: EpisodeFilter, alias: str = "e") -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if not flt.include_archived:
+        clauses.append(f"{alias}.archived = 0")
+    if flt.time_from is not None:
+        clauses.append(f"{alias}.timestamp >= ?")
+        params.append(to_micros(flt.time_from))
+    if flt.time_to is not None:
+        clauses.append(f"{alias}.timestamp < ?")
+        params.append(to_micros(flt.time_to))
+    if flt.outcome is not None:
+        clauses.append(f"{alias}.outcome = ?")
+        params.append(flt.outcome.value)
+    if flt.project is not None:
+        clauses.append(f"{alias}.project = ?")
+        params.append(flt.project)
+    if flt.speaker is not None:
+        clauses.append(f"{alias}.speaker = ?")
+        params.append(flt.speaker)
+    for key, value in flt.metadata.items():
+        # Keys are validated against METADATA_KEY_PATTERN upstream; quoting keeps '.' literal.
+        path = f'$."{key}"'
+        if isinstance(value, bool):
+            clauses.append(f"json_type({alias}.metadata, ?) = ?")
+            params += [path, "true" if value else "false"]
+        else:
+            kind = "integer" if isinstance(value, int) else "text"
+            clauses.append(
+                f"json_type({alias}.metadata, ?) = ? AND json_extract({alias}.metadata, ?) = ?"
+            )
+            params += [path, kind, path, value]
+    return (" AND ".join(clauses) or "1=1"), params
+
+
+def encode_cursor(ep: Episode) -> str:
+    raw = json.dumps([to_micros(ep.timestamp), str(ep.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        ts, ident = json.loads(raw)
+        if type(ts) is not int or not -(2**63) <= ts < 2**63:
+            raise ValueError("cursor timestamp out of range")
+        return ts, str(UUID(str(ident)))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidCursorError("invalid cursor") from exc
