@@ -148,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(DEFAULT_OUT), help="folder for locomo.json/.md")
     p.add_argument("--preset", default=Preset.BALANCED.value, choices=[x.value for x in Preset])
     p.add_argument("--limit-conversations", type=int, default=None, metavar="N")
-    p.add_argument("--candidates", type=int, default=100, help="WW recall_candidates")
+    p.add_argument("--candidates", type=int, default=50, help="WW recall_candidates")
     p.add_argument("--http", default=None, metavar="URL", help="a running WW server (loopback)")
     return p
 

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     fsrs_retention_target: float = Field(0.9, gt=0.5, lt=1.0)
     hebbian_learning_rate: float = Field(0.1, gt=0.0, le=1.0)
 
-    recall_candidates: int = Field(100, ge=10, le=2000)
+    recall_candidates: int = Field(50, ge=10, le=2000)
 
     @field_validator("data_dir")
     @classmethod
