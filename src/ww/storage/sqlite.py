@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 from uuid import UUID
 
-from ww.models import Episode, EpisodeFilter, SessionStats
+from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import (
     AccessUpdate,
@@ -289,20 +289,18 @@ class SQLiteRecordStore:
         )
 
     async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
-        rows = [(session_id, str(i)) for i in ids]
-        await self._write(
-            lambda c: c.executemany(
-                "UPDATE episodes SET index_state = 'indexed' WHERE session_id = ? AND id = ?",
-                rows,
-            )
-        )
+        await self._set_index_state(session_id, ids, IndexState.INDEXED)
 
     async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None:
-        rows = [(session_id, str(i)) for i in ids]
+        await self._set_index_state(session_id, ids, IndexState.PENDING)
+
+    async def _set_index_state(
+        self, session_id: str, ids: Sequence[UUID], state: IndexState
+    ) -> None:
+        rows = [(state.value, session_id, str(i)) for i in ids]
         await self._write(
             lambda c: c.executemany(
-                "UPDATE episodes SET index_state = 'pending' WHERE session_id = ? AND id = ?",
-                rows,
+                "UPDATE episodes SET index_state = ? WHERE session_id = ? AND id = ?", rows
             )
         )
 
