@@ -19,6 +19,7 @@ import platform
 import sqlite3
 import sys
 import time
+from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,13 @@ def _ww_pass(
         return run_http_pass(data, args.http, preset=preset, learn=learn, k=TOP_K)
     return asyncio.run(
         run_inprocess_pass(
-            data, embedder, preset=preset, learn=learn, candidates=args.candidates, k=TOP_K
+            data,
+            embedder,
+            preset=preset,
+            learn=learn,
+            candidates=args.candidates,
+            k=TOP_K,
+            clock_step=timedelta(hours=args.clock_step_hours),
         )
     )
 
@@ -112,6 +119,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "mode": f"http {args.http}" if args.http else "in-process",
         "preset": args.preset,
         "recall_candidates": None if args.http else args.candidates,
+        "clock_step_hours": None if args.http else args.clock_step_hours,
         "top_k": TOP_K,
         "conversations": len(data.conversations),
         "turns": data.turns,
@@ -150,6 +158,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-conversations", type=int, default=None, metavar="N")
     p.add_argument("--candidates", type=int, default=50, help="WW recall_candidates")
     p.add_argument("--http", default=None, metavar="URL", help="a running WW server (loopback)")
+    p.add_argument(
+        "--clock-step-hours",
+        type=float,
+        default=24.0,
+        help="in-process: simulated hours between questions, so memories fade and reviews count",
+    )
     return p
 
 

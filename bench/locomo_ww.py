@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ import numpy.typing as npt
 from bench.locomo_data import Conversation, Dataset, Turn
 from ww.config import Settings
 from ww.embedding import Embedder, EmbeddingService
-from ww.engine import MemoryEngine, Preset, build_engine
+from ww.engine import Clock, MemoryEngine, Preset, build_engine
 from ww.models import EpisodeCreate
 
 __all__ = [
@@ -36,7 +37,18 @@ BATCH = 1000
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 # Builds an opened engine on a data dir; the default wraps build_engine.
-EngineFactory = Callable[[Settings, EmbeddingService], MemoryEngine]
+EngineFactory = Callable[[Settings, EmbeddingService, Clock], MemoryEngine]
+# A simulated clock, so that the dynamics have time to act between questions: it starts at a
+# fixed instant (runs are reproducible) and moves on by the step after every question.
+SIM_START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class SimClock:
+    def __init__(self, start: datetime = SIM_START) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 class MemoEmbedder:
@@ -108,8 +120,8 @@ def _batches(items: Sequence[EpisodeCreate]) -> list[Sequence[EpisodeCreate]]:
     return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
 
 
-def _default_factory(settings: Settings, service: EmbeddingService) -> MemoryEngine:
-    return build_engine(settings, embedder=service)
+def _default_factory(settings: Settings, service: EmbeddingService, clock: Clock) -> MemoryEngine:
+    return build_engine(settings, embedder=service, clock=clock)
 
 
 async def run_inprocess_pass(
@@ -120,9 +132,11 @@ async def run_inprocess_pass(
     learn: bool,
     candidates: int,
     k: int = 50,
+    clock_step: timedelta = timedelta(0),
     factory: EngineFactory = _default_factory,
 ) -> PassResult:
-    """One pass on a fresh data directory: ingest every conversation, then ask in file order."""
+    """One pass on a fresh data directory: ingest every conversation, then ask in file order,
+    the simulated clock moving ``clock_step`` after each question."""
     with tempfile.TemporaryDirectory(prefix="ww-locomo-") as tmp:
         settings = Settings(data_dir=Path(tmp), recall_candidates=candidates)
         service = EmbeddingService(
@@ -130,7 +144,8 @@ async def run_inprocess_pass(
             cache_size=settings.embedding_cache_size,
             batch_size=settings.embedding_batch_size,
         )
-        engine = factory(settings, service)
+        clock = SimClock()
+        engine = factory(settings, service, clock)
         await engine.open()
         try:
             t0 = time.perf_counter()
@@ -147,6 +162,7 @@ async def run_inprocess_pass(
                     )
                     degraded += res.degraded
                     out[q.qid] = [h.external_id for h in res.hits if h.external_id]
+                    clock.now += clock_step
             t2 = time.perf_counter()
         finally:
             await engine.close()
