@@ -12,11 +12,13 @@ from ww.storage import QdrantEdgeIndex, RecordStore, SQLiteRecordStore, VectorIn
 DIM = 8
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "sqlite_memory"])
 async def records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RecordStore]:
     store: RecordStore
     if request.param == "sqlite":
         store = SQLiteRecordStore(tmp_path / "ww.sqlite3")
+    elif request.param == "sqlite_memory":  # one connection: reads share the writer's thread
+        store = SQLiteRecordStore(":memory:")
     await store.open()
     yield store
     await store.close()

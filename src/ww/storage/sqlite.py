@@ -1,13 +1,15 @@
 """Embedded record store: one SQLite file in WAL mode with FTS5 keyword indexes.
 
-All statements run on one dedicated thread: SQLite serialises writers anyway, and a single
-connection keeps the event loop free without a connection pool.
+Writes run on one dedicated thread and connection (SQLite serialises writers anyway); reads
+run on a small pool of threads, each with its own connection. The event loop never waits on
+SQLite.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -51,25 +53,59 @@ T = TypeVar("T")
 class SQLiteRecordStore:
     """``RecordStore`` on SQLite. ``path`` may be ``":memory:"`` for throwaway stores."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, readers: int = 2) -> None:
         self._path = str(path)
         self._conn: sqlite3.Connection | None = None
         self._closed = False
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ww-sqlite")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ww-sqlite-write")
+        # WAL lets readers run beside the writer and each other, and sqlite3 releases the
+        # GIL while a statement runs, so concurrent recalls overlap on several cores. An
+        # in-memory database exists only in its one connection, so it reads on the writer.
+        self._readers: ThreadPoolExecutor | None = None
+        if self._path != ":memory:":
+            self._readers = ThreadPoolExecutor(
+                max_workers=readers, thread_name_prefix="ww-sqlite-read"
+            )
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
 
     # -- plumbing ---------------------------------------------------------------------------
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    def _reader_conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def _submit(
+        self, executor: ThreadPoolExecutor, fn: Callable[[sqlite3.Connection], T], reader: bool
+    ) -> T:
         def call() -> T:
             if self._conn is None:
                 raise StoreUnavailableError("sqlite", "store is closed")
             try:
-                return fn(self._conn)
+                return fn(self._reader_conn() if reader else self._conn)
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailableError("sqlite", str(exc)) from exc
 
         if self._closed:
             raise StoreUnavailableError("sqlite", "store is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read-only ``fn``."""
+        if self._readers is None:
+            return await self._submit(self._writer, fn, reader=False)
+        return await self._submit(self._readers, fn, reader=True)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def tx(conn: sqlite3.Connection) -> T:
@@ -82,37 +118,41 @@ class SQLiteRecordStore:
             conn.execute("COMMIT")
             return result
 
-        return await self._run(tx)
+        return await self._submit(self._writer, tx, reader=False)
 
     async def open(self) -> None:
         def connect() -> None:
             if self._path != ":memory:":
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
+            conn = self._connect()
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode keeps every committed transaction across a process kill;
             # only a power loss can drop the last ones.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=5000")
             migrate(conn)
             self._conn = conn
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+        await asyncio.get_running_loop().run_in_executor(self._writer, connect)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+        with self._reader_lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
 
         def disconnect() -> None:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
-        self._executor.shutdown(wait=True)
+        await asyncio.get_running_loop().run_in_executor(self._writer, disconnect)
+        self._writer.shutdown(wait=True)
 
     async def check(self) -> None:
         await self._run(lambda c: c.execute("SELECT 1").fetchone())
