@@ -93,7 +93,7 @@ class MemoryEngine:
         embedder: EmbeddingService,
         fsrs: Fsrs | None = None,
         clock: Clock = utc_now,
-        candidates: int = 100,
+        candidates: int = 50,
     ) -> None:
         self.records = records
         self.vectors = vectors
