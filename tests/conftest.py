@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.factories import T0
 from ww.config import Settings
@@ -17,6 +19,12 @@ from ww.embedding import (
     OnnxEmbedder,
     vendored_model_dir,
 )
+
+# CI explores the same examples on every run, so a red build always reproduces; local runs
+# keep searching new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 class ManualClock:
