@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
@@ -48,6 +48,32 @@ from ww.storage.sqlite_schema import migrate
 __all__ = ["SQLiteRecordStore", "keyword_terms"]
 
 T = TypeVar("T")
+
+
+def _rows_by_id(
+    conn: sqlite3.Connection,
+    select: str,
+    session_id: str,
+    ids: Sequence[UUID],
+    where: str = "1=1",
+    params: Sequence[Any] = (),
+) -> list[sqlite3.Row]:
+    """``select`` (ending in ``FROM episodes e``) for the session's rows among ``ids``.
+
+    Ids go in chunks under SQLite's variable limit. The unary + stops SQLite from picking the
+    session index, which scans every row of the session, over the id lookups (13 ms -> under
+    1 ms for 200 rows at 10k).
+    """
+    keys = [str(i) for i in dict.fromkeys(ids)]
+    rows: list[sqlite3.Row] = []
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows += conn.execute(
+            f"{select} WHERE +e.session_id = ? AND e.id IN ({marks}) AND {where}",
+            (session_id, *chunk, *params),
+        ).fetchall()
+    return rows
 
 
 class SQLiteRecordStore:
@@ -254,25 +280,12 @@ class SQLiteRecordStore:
         return await self._run(q)
 
     async def get_episodes(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Episode]:
-        keys = [str(i) for i in dict.fromkeys(ids)]
-        if not keys:
-            return {}
-
         def q(c: sqlite3.Connection) -> dict[UUID, Episode]:
-            out: dict[UUID, Episode] = {}
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for row in c.execute(
-                    f"SELECT {EPISODE_COLUMNS} FROM episodes "
-                    f"WHERE +session_id = ? AND id IN ({marks})",
-                    (session_id, *chunk),
-                ):
-                    ep = row_to_episode(row)
-                    out[ep.id] = ep
-            return out
+            select = f"SELECT {EPISODE_COLUMNS} FROM episodes e"
+            episodes = (row_to_episode(r) for r in _rows_by_id(c, select, session_id, ids))
+            return {ep.id: ep for ep in episodes}
 
-        return await self._run(q)
+        return await self._run(q) if ids else {}
 
     async def list_episodes(
         self, session_id: str, flt: EpisodeFilter, limit: int, cursor: str | None
@@ -371,21 +384,10 @@ class SQLiteRecordStore:
         )
 
     async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]:
-        keys = [str(i) for i in dict.fromkeys(ids)]
-
         def q(c: sqlite3.Connection) -> set[UUID]:
-            found: set[UUID] = set()
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                found.update(
-                    UUID(r[0])
-                    for r in c.execute(
-                        f"SELECT id FROM episodes WHERE +session_id = ? AND id IN ({marks})",
-                        (session_id, *chunk),
-                    )
-                )
-            return found
+            return {
+                UUID(r[0]) for r in _rows_by_id(c, "SELECT e.id FROM episodes e", session_id, ids)
+            }
 
         return await self._run(q)
 
@@ -436,24 +438,19 @@ class SQLiteRecordStore:
     async def candidate_rows(
         self, session_id: str, ids: Sequence[UUID], flt: EpisodeFilter
     ) -> dict[UUID, CandidateRow]:
-        keys = [str(i) for i in dict.fromkeys(ids)]
         where, params = filter_sql(flt)
+        select = (
+            "SELECT e.id, e.timestamp, e.importance, e.speaker, e.stability, e.last_review "
+            "FROM episodes e"
+        )
 
         def q(c: sqlite3.Connection) -> dict[UUID, CandidateRow]:
             out: dict[UUID, CandidateRow] = {}
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for r in c.execute(
-                    "SELECT e.id, e.timestamp, e.importance, e.speaker, e.stability, "
-                    f"e.last_review FROM episodes e WHERE +e.session_id = ? AND e.id IN ({marks}) "
-                    f"AND {where}",
-                    (session_id, *chunk, *params),
-                ):
-                    ident = UUID(r[0])
-                    out[ident] = CandidateRow(
-                        ident, from_micros(r[1]), r[2], r[3], r[4], from_micros(r[5])
-                    )
+            for r in _rows_by_id(c, select, session_id, ids, where, params):
+                ident = UUID(r[0])
+                out[ident] = CandidateRow(
+                    ident, from_micros(r[1]), r[2], r[3], r[4], from_micros(r[5])
+                )
             return out
 
         return await self._run(q)
