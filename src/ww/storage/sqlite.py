@@ -7,11 +7,8 @@ SQLite.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,8 +21,8 @@ from ww.storage.ports import (
     CandidateRow,
     EpisodePage,
     ScoredId,
-    StoreUnavailableError,
 )
+from ww.storage.sqlite_db import SQLiteDatabase
 from ww.storage.sqlite_fts import (
     fts_delete,
     fts_drop,
@@ -43,7 +40,6 @@ from ww.storage.sqlite_rows import (
     keyword_terms,
     row_to_episode,
 )
-from ww.storage.sqlite_schema import migrate
 
 __all__ = ["SQLiteRecordStore", "keyword_terms"]
 
@@ -77,108 +73,22 @@ def _rows_by_id(
 
 
 class SQLiteRecordStore:
-    """``RecordStore`` on SQLite. ``path`` may be ``":memory:"`` for throwaway stores."""
+    """``RecordStore`` on SQLite. ``path`` may be ``":memory:"`` for throwaway stores.
+
+    ``db`` is shared with the other SQLite stores (entities, skills) of the same file; this
+    store owns its lifecycle.
+    """
 
     def __init__(self, path: Path | str, *, readers: int = 2) -> None:
-        self._path = str(path)
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ww-sqlite-write")
-        # WAL lets readers run beside the writer and each other, and sqlite3 releases the
-        # GIL while a statement runs, so concurrent recalls overlap on several cores. An
-        # in-memory database exists only in its one connection, so it reads on the writer.
-        self._readers: ThreadPoolExecutor | None = None
-        if self._path != ":memory:":
-            self._readers = ThreadPoolExecutor(
-                max_workers=readers, thread_name_prefix="ww-sqlite-read"
-            )
-        self._local = threading.local()
-        self._reader_conns: list[sqlite3.Connection] = []
-        self._reader_lock = threading.Lock()
-
-    # -- plumbing ---------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout=5000")
-        return conn
-
-    def _reader_conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._reader_lock:
-                self._reader_conns.append(conn)
-        return conn
-
-    async def _submit(
-        self, executor: ThreadPoolExecutor, fn: Callable[[sqlite3.Connection], T], reader: bool
-    ) -> T:
-        def call() -> T:
-            if self._conn is None:
-                raise StoreUnavailableError("sqlite", "store is closed")
-            try:
-                return fn(self._reader_conn() if reader else self._conn)
-            except sqlite3.OperationalError as exc:
-                raise StoreUnavailableError("sqlite", str(exc)) from exc
-
-        if self._closed:
-            raise StoreUnavailableError("sqlite", "store is closed")
-        return await asyncio.get_running_loop().run_in_executor(executor, call)
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run a read-only ``fn``."""
-        if self._readers is None:
-            return await self._submit(self._writer, fn, reader=False)
-        return await self._submit(self._readers, fn, reader=True)
-
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def tx(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        return await self._submit(self._writer, tx, reader=False)
+        self.db = SQLiteDatabase(path, readers=readers)
+        self._run = self.db.read
+        self._write = self.db.write
 
     async def open(self) -> None:
-        def connect() -> None:
-            if self._path != ":memory:":
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            conn = self._connect()
-            conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode keeps every committed transaction across a process kill;
-            # only a power loss can drop the last ones.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            migrate(conn)
-            self._conn = conn
-
-        await asyncio.get_running_loop().run_in_executor(self._writer, connect)
+        await self.db.open()
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._readers is not None:
-            self._readers.shutdown(wait=True)
-        with self._reader_lock:
-            for conn in self._reader_conns:
-                conn.close()
-            self._reader_conns.clear()
-
-        def disconnect() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await asyncio.get_running_loop().run_in_executor(self._writer, disconnect)
-        self._writer.shutdown(wait=True)
+        await self.db.close()
 
     async def check(self) -> None:
         await self._run(lambda c: c.execute("SELECT 1").fetchone())

@@ -1,0 +1,129 @@
+"""One SQLite file shared by the embedded stores: a writer thread and a pool of readers.
+
+Writes run on one dedicated thread and connection (SQLite serialises writers anyway); reads
+run on a small pool of threads, each with its own connection. The event loop never waits on
+SQLite. The record, entity and skill stores of one data directory share one instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from ww.storage.ports import StoreUnavailableError
+from ww.storage.sqlite_schema import migrate
+
+__all__ = ["SQLiteDatabase"]
+
+T = TypeVar("T")
+
+
+class SQLiteDatabase:
+    """``path`` may be ``":memory:"`` for a throwaway database."""
+
+    def __init__(self, path: Path | str, *, readers: int = 2) -> None:
+        self._path = str(path)
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ww-sqlite-write")
+        # WAL lets readers run beside the writer and each other, and sqlite3 releases the
+        # GIL while a statement runs, so concurrent recalls overlap on several cores. An
+        # in-memory database exists only in its one connection, so it reads on the writer.
+        self._readers: ThreadPoolExecutor | None = None
+        if self._path != ":memory:":
+            self._readers = ThreadPoolExecutor(
+                max_workers=readers, thread_name_prefix="ww-sqlite-read"
+            )
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    def _reader_conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def _submit(
+        self, executor: ThreadPoolExecutor, fn: Callable[[sqlite3.Connection], T], reader: bool
+    ) -> T:
+        def call() -> T:
+            if self._conn is None:
+                raise StoreUnavailableError("sqlite", "store is closed")
+            try:
+                return fn(self._reader_conn() if reader else self._conn)
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailableError("sqlite", str(exc)) from exc
+
+        if self._closed:
+            raise StoreUnavailableError("sqlite", "store is closed")
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read-only ``fn`` on a reader connection."""
+        if self._readers is None:
+            return await self._submit(self._writer, fn, reader=False)
+        return await self._submit(self._readers, fn, reader=True)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one immediate transaction on the writer connection."""
+
+        def tx(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._submit(self._writer, tx, reader=False)
+
+    async def open(self) -> None:
+        def connect() -> None:
+            if self._path != ":memory:":
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connect()
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode keeps every committed transaction across a process kill;
+            # only a power loss can drop the last ones.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            migrate(conn)
+            self._conn = conn
+
+        await asyncio.get_running_loop().run_in_executor(self._writer, connect)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+        with self._reader_lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+        def disconnect() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._writer, disconnect)
+        self._writer.shutdown(wait=True)
