@@ -58,6 +58,8 @@ ShortText = Annotated[str, Field(max_length=MAX_FIELD_CHARS)]
 
 class MemoryType(StrEnum):
     EPISODE = "episode"
+    ENTITY = "entity"
+    SKILL = "skill"
 
 
 class Outcome(StrEnum):
