@@ -49,6 +49,104 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ix_episodes_pending ON episodes (session_id) WHERE index_state = 'pending';
     CREATE INDEX ix_episodes_external ON episodes (session_id, external_id);
     """,
+    # 2: entities (bi-temporal versions), relations, skills with versions and executions, and
+    # the access times ACT-R's base level needs. Keyword indexes are per session and kind
+    # (sqlite_memfts.py).
+    """
+    CREATE TABLE entities (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        session_id TEXT NOT NULL,
+        lineage_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        entity_type TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL,
+        source TEXT,
+        valid_from INTEGER NOT NULL,
+        valid_to INTEGER,
+        created_at INTEGER NOT NULL,
+        stability REAL NOT NULL,
+        difficulty REAL NOT NULL,
+        last_review INTEGER NOT NULL,
+        reps INTEGER NOT NULL,
+        lapses INTEGER NOT NULL,
+        access_count INTEGER NOT NULL,
+        last_accessed INTEGER,
+        index_state TEXT NOT NULL
+    );
+    CREATE INDEX ix_entities_session ON entities (session_id, valid_from DESC, id DESC);
+    CREATE INDEX ix_entities_lineage ON entities (session_id, lineage_id, version);
+    CREATE INDEX ix_entities_pending ON entities (session_id) WHERE index_state = 'pending';
+    CREATE TABLE relations (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        source_id TEXT NOT NULL REFERENCES entities (id) ON DELETE CASCADE,
+        target_id TEXT NOT NULL REFERENCES entities (id) ON DELETE CASCADE,
+        relation_type TEXT NOT NULL,
+        weight REAL NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_strengthened INTEGER NOT NULL,
+        valid_from INTEGER NOT NULL,
+        valid_to INTEGER,
+        UNIQUE (source_id, target_id, relation_type)
+    );
+    CREATE INDEX ix_relations_target ON relations (target_id);
+    CREATE TABLE skills (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        session_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        task TEXT NOT NULL,
+        trigger_pattern TEXT,
+        steps TEXT NOT NULL,
+        script TEXT NOT NULL,
+        script_generated INTEGER NOT NULL,
+        successes INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        execution_count INTEGER NOT NULL,
+        last_executed INTEGER,
+        version INTEGER NOT NULL,
+        deprecated INTEGER NOT NULL,
+        replaced_by TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        access_count INTEGER NOT NULL,
+        last_accessed INTEGER,
+        index_state TEXT NOT NULL
+    );
+    CREATE INDEX ix_skills_session ON skills (session_id, created_at DESC, id DESC);
+    CREATE INDEX ix_skills_domain ON skills (session_id, domain);
+    CREATE INDEX ix_skills_pending ON skills (session_id) WHERE index_state = 'pending';
+    CREATE TABLE skill_versions (
+        skill_id TEXT NOT NULL REFERENCES skills (id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        replaced_at INTEGER NOT NULL,
+        snapshot TEXT NOT NULL,
+        PRIMARY KEY (skill_id, version)
+    );
+    CREATE TABLE skill_executions (
+        id TEXT PRIMARY KEY,
+        skill_id TEXT NOT NULL REFERENCES skills (id) ON DELETE CASCADE,
+        session_id TEXT NOT NULL,
+        skill_version INTEGER NOT NULL,
+        success INTEGER NOT NULL,
+        duration_ms REAL NOT NULL,
+        failed_step INTEGER,
+        error TEXT,
+        executed_at INTEGER NOT NULL
+    );
+    CREATE INDEX ix_skill_executions ON skill_executions (skill_id, executed_at DESC);
+    CREATE TABLE access_log (
+        session_id TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX ix_access_log ON access_log (memory_id, at DESC);
+    CREATE INDEX ix_access_log_session ON access_log (session_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

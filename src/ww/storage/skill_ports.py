@@ -1,0 +1,81 @@
+"""The port of procedural memory: skills, their previous versions, executions and access
+times. Every method takes the session; an id of another session is simply not found."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from ww.models_procedural import Skill, SkillExecution, SkillVersion
+from ww.storage.ports import ScoredId
+
+__all__ = ["SkillFilter", "SkillPage", "SkillStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class SkillFilter:
+    domain: str | None = None
+    include_deprecated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SkillPage:
+    items: list[Skill]
+    next_cursor: str | None
+
+
+class SkillStore(Protocol):
+    async def insert_skill(self, session_id: str, skill: Skill) -> None:
+        """Insert a new skill; its creation counts as its first access."""
+
+    async def get_skill(self, session_id: str, skill_id: UUID) -> Skill | None: ...
+    async def get_skills(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Skill]: ...
+    async def list_skills(
+        self, session_id: str, flt: SkillFilter, limit: int, cursor: str | None
+    ) -> SkillPage:
+        """Newest first (created_at, then id); ``cursor`` is opaque and comes from a page."""
+
+    async def update_skill(
+        self, session_id: str, skill: Skill, previous: Skill | None = None
+    ) -> bool:
+        """Replace the skill's row; with ``previous`` that version is kept in its history
+        in the same transaction. False when the skill is not there."""
+
+    async def versions(self, session_id: str, skill_id: UUID) -> list[SkillVersion]:
+        """Previous versions, oldest first."""
+
+    async def delete_skill(self, session_id: str, skill_id: UUID) -> bool: ...
+    async def delete_session(self, session_id: str) -> None: ...
+
+    async def record_execution(
+        self, session_id: str, skill: Skill, execution: SkillExecution
+    ) -> bool:
+        """Store the execution and the skill's new counters in one transaction; the
+        execution counts as an access."""
+
+    async def executions(self, session_id: str, skill_id: UUID, limit: int) -> list[SkillExecution]:
+        """Newest first."""
+
+    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None: ...
+    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None: ...
+    async def pending_skills(self, session_id: str, limit: int) -> list[Skill]: ...
+    async def indexed_ids(self, session_id: str) -> set[UUID]: ...
+    async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]: ...
+    async def list_sessions(self) -> list[str]: ...
+    async def keyword_search(
+        self, session_id: str, query: str, flt: SkillFilter, limit: int
+    ) -> list[ScoredId]:
+        """Best keyword matches first (name, task, trigger, steps); larger is better."""
+
+    async def filter_ids(
+        self, session_id: str, ids: Sequence[UUID], flt: SkillFilter
+    ) -> set[UUID]: ...
+    async def record_access(self, session_id: str, counts: dict[UUID, int], at: datetime) -> None:
+        """Set each skill's access count and append ``at`` to its access times."""
+
+    async def access_times(
+        self, session_id: str, ids: Sequence[UUID]
+    ) -> dict[UUID, list[datetime]]: ...

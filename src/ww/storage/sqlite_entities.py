@@ -1,0 +1,557 @@
+"""``EntityStore`` on the record store's SQLite file (entities, relations, access times)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from ww.models import FSRSState, IndexState
+from ww.models_semantic import Entity, EntityFilter, Relation
+from ww.storage.entity_ports import (
+    EntityAccess,
+    EntityPage,
+    RelationExistsError,
+    VersionClosedError,
+)
+from ww.storage.payload import from_micros, to_micros
+from ww.storage.ports import ScoredId
+from ww.storage.sqlite_db import SQLiteDatabase
+from ww.storage.sqlite_memfts import (
+    access_times,
+    append_access,
+    kind_fts_delete,
+    kind_fts_drop,
+    kind_fts_put,
+    kind_fts_search,
+)
+from ww.storage.sqlite_rows import decode_cursor
+
+__all__ = ["SQLiteEntityStore", "encode_key"]
+
+_KIND = "ent"
+ENTITY_COLUMNS = (
+    "id, session_id, lineage_id, version, name, entity_type, summary, details, source, "
+    "valid_from, valid_to, created_at, stability, difficulty, last_review, reps, lapses, "
+    "access_count, last_accessed, index_state"
+)
+_RELATION_COLUMNS = (
+    "id, session_id, source_id, target_id, relation_type, weight, created_at, "
+    "last_strengthened, valid_from, valid_to"
+)
+_CHUNK = 500
+
+
+def encode_key(ts: int, ident: str) -> str:
+    """An opaque page cursor (the same shape the episode store's cursors decode from)."""
+    raw = json.dumps([ts, ident]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _opt_ts(value: int | None) -> datetime | None:
+    return from_micros(value) if value is not None else None
+
+
+def _row_to_entity(r: sqlite3.Row) -> Entity:
+    return Entity(
+        id=UUID(r["id"]),
+        session_id=r["session_id"],
+        lineage_id=UUID(r["lineage_id"]),
+        version=r["version"],
+        name=r["name"],
+        entity_type=r["entity_type"],
+        summary=r["summary"],
+        details=r["details"],
+        source=r["source"],
+        valid_from=from_micros(r["valid_from"]),
+        valid_to=_opt_ts(r["valid_to"]),
+        created_at=from_micros(r["created_at"]),
+        fsrs=FSRSState(
+            stability=r["stability"],
+            difficulty=r["difficulty"],
+            last_review=from_micros(r["last_review"]),
+            reps=r["reps"],
+            lapses=r["lapses"],
+        ),
+        access_count=r["access_count"],
+        last_accessed=_opt_ts(r["last_accessed"]),
+        index_state=r["index_state"],
+    )
+
+
+def _entity_params(e: Entity) -> tuple[Any, ...]:
+    return (
+        str(e.id),
+        e.session_id,
+        str(e.lineage_id),
+        e.version,
+        e.name,
+        e.entity_type.value,
+        e.summary,
+        e.details,
+        e.source,
+        to_micros(e.valid_from),
+        to_micros(e.valid_to) if e.valid_to else None,
+        to_micros(e.created_at),
+        e.fsrs.stability,
+        e.fsrs.difficulty,
+        to_micros(e.fsrs.last_review),
+        e.fsrs.reps,
+        e.fsrs.lapses,
+        e.access_count,
+        to_micros(e.last_accessed) if e.last_accessed else None,
+        e.index_state.value,
+    )
+
+
+def _row_to_relation(r: sqlite3.Row) -> Relation:
+    return Relation(
+        id=UUID(r["id"]),
+        session_id=r["session_id"],
+        source_id=UUID(r["source_id"]),
+        target_id=UUID(r["target_id"]),
+        relation_type=r["relation_type"],
+        weight=r["weight"],
+        created_at=from_micros(r["created_at"]),
+        last_strengthened=from_micros(r["last_strengthened"]),
+        valid_from=from_micros(r["valid_from"]),
+        valid_to=_opt_ts(r["valid_to"]),
+    )
+
+
+def entity_filter_sql(flt: EntityFilter, alias: str = "r") -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if flt.entity_type is not None:
+        clauses.append(f"{alias}.entity_type = ?")
+        params.append(flt.entity_type.value)
+    if flt.as_of is not None:
+        ts = to_micros(flt.as_of)
+        clauses.append(
+            f"{alias}.valid_from <= ? AND ({alias}.valid_to IS NULL OR {alias}.valid_to > ?)"
+        )
+        params += [ts, ts]
+    elif not flt.include_closed:
+        clauses.append(f"{alias}.valid_to IS NULL")
+    return (" AND ".join(clauses) or "1=1"), params
+
+
+def _by_ids(
+    c: sqlite3.Connection,
+    select: str,
+    session_id: str,
+    ids: Sequence[UUID],
+    where: str = "1=1",
+    params: Sequence[Any] = (),
+) -> list[sqlite3.Row]:
+    """``select`` (ending in ``FROM entities r``) for the session's rows among ``ids``."""
+    keys = [str(i) for i in dict.fromkeys(ids)]
+    rows: list[sqlite3.Row] = []
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows += c.execute(
+            f"{select} WHERE r.session_id = ? AND r.id IN ({marks}) AND {where}",
+            (session_id, *chunk, *params),
+        ).fetchall()
+    return rows
+
+
+class SQLiteEntityStore:
+    """Shares ``db`` with the record store, which owns its lifecycle (open/close)."""
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self._read = db.read
+        self._write = db.write
+
+    # -- entities ---------------------------------------------------------------------------
+    def _insert(self, c: sqlite3.Connection, entity: Entity) -> None:
+        marks = ", ".join("?" * 20)
+        cur = c.execute(
+            f"INSERT INTO entities ({ENTITY_COLUMNS}) VALUES ({marks})", _entity_params(entity)
+        )
+        assert cur.lastrowid is not None
+        kind_fts_put(c, _KIND, entity.session_id, cur.lastrowid, _keyword_text(entity))
+        append_access(c, entity.session_id, [entity.id], entity.created_at)
+
+    async def insert_entity(self, session_id: str, entity: Entity) -> None:
+        if entity.session_id != session_id:
+            raise ValueError("entity belongs to another session")
+        await self._write(lambda c: self._insert(c, entity))
+
+    async def get_entity(self, session_id: str, entity_id: UUID) -> Entity | None:
+        return (await self.get_entities(session_id, [entity_id])).get(entity_id)
+
+    async def get_entities(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Entity]:
+        if not ids:
+            return {}
+
+        def q(c: sqlite3.Connection) -> dict[UUID, Entity]:
+            rows = _by_ids(c, f"SELECT {ENTITY_COLUMNS} FROM entities r", session_id, ids)
+            return {e.id: e for e in map(_row_to_entity, rows)}
+
+        return await self._read(q)
+
+    async def list_entities(
+        self, session_id: str, flt: EntityFilter, limit: int, cursor: str | None
+    ) -> EntityPage:
+        where, params = entity_filter_sql(flt)
+        if cursor is not None:
+            ts, ident = decode_cursor(cursor)
+            where += " AND (r.valid_from, r.id) < (?, ?)"
+            params += [ts, ident]
+
+        def q(c: sqlite3.Connection) -> EntityPage:
+            rows = c.execute(
+                f"SELECT {ENTITY_COLUMNS} FROM entities r WHERE r.session_id = ? AND {where} "
+                "ORDER BY r.valid_from DESC, r.id DESC LIMIT ?",
+                (session_id, *params, limit + 1),
+            ).fetchall()
+            items = [_row_to_entity(r) for r in rows[:limit]]
+            more = len(rows) > limit and items
+            nxt = encode_key(to_micros(items[-1].valid_from), str(items[-1].id)) if more else None
+            return EntityPage(items, nxt)
+
+        return await self._read(q)
+
+    async def update_entity(self, session_id: str, entity: Entity) -> bool:
+        if entity.session_id != session_id:
+            raise ValueError("entity belongs to another session")
+        params = _entity_params(entity)
+        columns = [c.strip() for c in ENTITY_COLUMNS.split(",")][2:]
+        assignments = ", ".join(f"{col} = ?" for col in columns)
+
+        def tx(c: sqlite3.Connection) -> bool:
+            row = c.execute(
+                "SELECT rowid FROM entities WHERE id = ? AND session_id = ?",
+                (str(entity.id), session_id),
+            ).fetchone()
+            if row is None:
+                return False
+            c.execute(f"UPDATE entities SET {assignments} WHERE rowid = ?", (*params[2:], row[0]))
+            kind_fts_put(c, _KIND, session_id, row[0], _keyword_text(entity))
+            return True
+
+        return await self._write(tx)
+
+    async def supersede_entity(self, session_id: str, old_id: UUID, new: Entity) -> Entity:
+        if new.session_id != session_id:
+            raise ValueError("entity belongs to another session")
+
+        def tx(c: sqlite3.Connection) -> Entity:
+            row = c.execute(
+                f"SELECT {ENTITY_COLUMNS} FROM entities WHERE id = ? AND session_id = ?",
+                (str(old_id), session_id),
+            ).fetchone()
+            if row is None:
+                raise KeyError(str(old_id))
+            old = _row_to_entity(row)
+            if old.valid_to is not None:
+                raise VersionClosedError(f"entity version {old_id} is already closed")
+            closed = old.model_copy(update={"valid_to": new.valid_from})
+            c.execute(
+                "UPDATE entities SET valid_to = ? WHERE id = ?",
+                (to_micros(new.valid_from), str(old_id)),
+            )
+            self._insert(c, new)
+            # The graph carries over to the new version; the old version keeps its own
+            # relations as history.
+            for rel in c.execute(
+                f"SELECT {_RELATION_COLUMNS} FROM relations WHERE session_id = ? "
+                "AND (source_id = ? OR target_id = ?) AND valid_to IS NULL",
+                (session_id, str(old_id), str(old_id)),
+            ).fetchall():
+                r = _row_to_relation(rel)
+                src = new.id if r.source_id == old_id else r.source_id
+                dst = new.id if r.target_id == old_id else r.target_id
+                copy = r.model_copy(
+                    update={
+                        "id": _derived_id(r.id, new.id),
+                        "source_id": src,
+                        "target_id": dst,
+                        "valid_from": new.valid_from,
+                    }
+                )
+                c.execute(
+                    f"INSERT OR IGNORE INTO relations ({_RELATION_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _relation_params(copy),
+                )
+            # Relations are bi-temporal too: the old version's close with it.
+            c.execute(
+                "UPDATE relations SET valid_to = ? WHERE session_id = ? "
+                "AND (source_id = ? OR target_id = ?) AND valid_to IS NULL "
+                "AND source_id != ? AND target_id != ?",
+                (
+                    to_micros(new.valid_from),
+                    session_id,
+                    str(old_id),
+                    str(old_id),
+                    str(new.id),
+                    str(new.id),
+                ),
+            )
+            return closed
+
+        return await self._write(tx)
+
+    async def history(self, session_id: str, lineage_id: UUID) -> list[Entity]:
+        return await self._read(
+            lambda c: [
+                _row_to_entity(r)
+                for r in c.execute(
+                    f"SELECT {ENTITY_COLUMNS} FROM entities WHERE session_id = ? "
+                    "AND lineage_id = ? ORDER BY version",
+                    (session_id, str(lineage_id)),
+                )
+            ]
+        )
+
+    async def delete_entity(self, session_id: str, entity_id: UUID) -> bool:
+        def tx(c: sqlite3.Connection) -> bool:
+            row = c.execute(
+                "SELECT rowid FROM entities WHERE id = ? AND session_id = ?",
+                (str(entity_id), session_id),
+            ).fetchone()
+            if row is None:
+                return False
+            kind_fts_delete(c, _KIND, session_id, row[0])
+            c.execute("DELETE FROM access_log WHERE memory_id = ?", (str(entity_id),))
+            # Relations go with it (ON DELETE CASCADE).
+            c.execute("DELETE FROM entities WHERE rowid = ?", (row[0],))
+            return True
+
+        return await self._write(tx)
+
+    async def delete_session(self, session_id: str) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            kind_fts_drop(c, _KIND, session_id)
+            c.execute(
+                "DELETE FROM access_log WHERE session_id = ? AND memory_id IN "
+                "(SELECT id FROM entities WHERE session_id = ?)",
+                (session_id, session_id),
+            )
+            c.execute("DELETE FROM relations WHERE session_id = ?", (session_id,))
+            c.execute("DELETE FROM entities WHERE session_id = ?", (session_id,))
+
+        await self._write(tx)
+
+    # -- index state --------------------------------------------------------------------------
+    async def _set_state(self, session_id: str, ids: Sequence[UUID], state: IndexState) -> None:
+        rows = [(state.value, session_id, str(i)) for i in ids]
+        await self._write(
+            lambda c: c.executemany(
+                "UPDATE entities SET index_state = ? WHERE session_id = ? AND id = ?", rows
+            )
+        )
+
+    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
+        await self._set_state(session_id, ids, IndexState.INDEXED)
+
+    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None:
+        await self._set_state(session_id, ids, IndexState.PENDING)
+
+    async def pending_entities(self, session_id: str, limit: int) -> list[Entity]:
+        return await self._read(
+            lambda c: [
+                _row_to_entity(r)
+                for r in c.execute(
+                    f"SELECT {ENTITY_COLUMNS} FROM entities WHERE session_id = ? "
+                    "AND index_state = 'pending' LIMIT ?",
+                    (session_id, limit),
+                )
+            ]
+        )
+
+    async def indexed_ids(self, session_id: str) -> set[UUID]:
+        return await self._read(
+            lambda c: {
+                UUID(r[0])
+                for r in c.execute(
+                    "SELECT id FROM entities WHERE session_id = ? AND index_state = 'indexed'",
+                    (session_id,),
+                )
+            }
+        )
+
+    async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]:
+        return await self.filter_ids(session_id, ids, EntityFilter(include_closed=True))
+
+    async def list_sessions(self) -> list[str]:
+        return await self._read(
+            lambda c: [r[0] for r in c.execute("SELECT DISTINCT session_id FROM entities")]
+        )
+
+    # -- recall -----------------------------------------------------------------------------
+    async def matching_ids(self, session_id: str, flt: EntityFilter, cap: int) -> set[UUID] | None:
+        where, params = entity_filter_sql(flt)
+
+        def q(c: sqlite3.Connection) -> set[UUID] | None:
+            rows = c.execute(
+                f"SELECT r.id FROM entities r WHERE r.session_id = ? AND {where} LIMIT ?",
+                (session_id, *params, cap + 1),
+            ).fetchall()
+            return None if len(rows) > cap else {UUID(r[0]) for r in rows}
+
+        return await self._read(q)
+
+    async def filter_ids(
+        self, session_id: str, ids: Sequence[UUID], flt: EntityFilter
+    ) -> set[UUID]:
+        if not ids:
+            return set()
+        where, params = entity_filter_sql(flt)
+        return await self._read(
+            lambda c: {
+                UUID(r[0])
+                for r in _by_ids(c, "SELECT r.id FROM entities r", session_id, ids, where, params)
+            }
+        )
+
+    async def keyword_search(
+        self, session_id: str, query: str, flt: EntityFilter, limit: int
+    ) -> list[ScoredId]:
+        where, params = entity_filter_sql(flt)
+        rows = await self._read(
+            lambda c: kind_fts_search(c, _KIND, session_id, query, "entities", where, params, limit)
+        )
+        return [ScoredId(i, s) for i, s in rows]
+
+    async def record_access(
+        self, session_id: str, updates: Sequence[EntityAccess], at: datetime
+    ) -> None:
+        rows = [
+            (
+                u.fsrs.stability,
+                u.fsrs.difficulty,
+                to_micros(u.fsrs.last_review),
+                u.fsrs.reps,
+                u.fsrs.lapses,
+                u.access_count,
+                to_micros(u.last_accessed),
+                str(u.id),
+                session_id,
+            )
+            for u in updates
+        ]
+
+        def tx(c: sqlite3.Connection) -> None:
+            c.executemany(
+                "UPDATE entities SET stability = ?, difficulty = ?, last_review = ?, reps = ?, "
+                "lapses = ?, access_count = ?, last_accessed = ? WHERE id = ? AND session_id = ?",
+                rows,
+            )
+            append_access(c, session_id, [u.id for u in updates], at)
+
+        await self._write(tx)
+
+    async def access_times(
+        self, session_id: str, ids: Sequence[UUID]
+    ) -> dict[UUID, list[datetime]]:
+        return await self._read(lambda c: access_times(c, session_id, ids))
+
+    # -- relations --------------------------------------------------------------------------
+    async def insert_relation(self, session_id: str, relation: Relation) -> None:
+        if relation.session_id != session_id:
+            raise ValueError("relation belongs to another session")
+
+        def tx(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(
+                    f"INSERT INTO relations ({_RELATION_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _relation_params(relation),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise RelationExistsError(
+                    f"a {relation.relation_type.value} relation from {relation.source_id} "
+                    f"to {relation.target_id} already exists"
+                ) from exc
+
+        await self._write(tx)
+
+    async def get_relation(self, session_id: str, relation_id: UUID) -> Relation | None:
+        def q(c: sqlite3.Connection) -> Relation | None:
+            row = c.execute(
+                f"SELECT {_RELATION_COLUMNS} FROM relations WHERE id = ? AND session_id = ?",
+                (str(relation_id), session_id),
+            ).fetchone()
+            return None if row is None else _row_to_relation(row)
+
+        return await self._read(q)
+
+    async def relations_of(self, session_id: str, entity_id: UUID) -> list[Relation]:
+        key = str(entity_id)
+        return await self._read(
+            lambda c: [
+                _row_to_relation(r)
+                for r in c.execute(
+                    f"SELECT {_RELATION_COLUMNS} FROM relations WHERE session_id = ? "
+                    "AND (source_id = ? OR target_id = ?) ORDER BY weight DESC, id",
+                    (session_id, key, key),
+                )
+            ]
+        )
+
+    async def delete_relation(self, session_id: str, relation_id: UUID) -> bool:
+        return await self._write(
+            lambda c: (
+                c.execute(
+                    "DELETE FROM relations WHERE id = ? AND session_id = ?",
+                    (str(relation_id), session_id),
+                ).rowcount
+                == 1
+            )
+        )
+
+    async def adjacency(
+        self, session_id: str, ids: Sequence[UUID]
+    ) -> dict[UUID, list[tuple[UUID, float]]]:
+        keys = [str(i) for i in dict.fromkeys(ids)]
+
+        def q(c: sqlite3.Connection) -> dict[UUID, list[tuple[UUID, float]]]:
+            out: dict[UUID, list[tuple[UUID, float]]] = {UUID(k): [] for k in keys}
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for a, b in (("source_id", "target_id"), ("target_id", "source_id")):
+                    for r in c.execute(
+                        f"SELECT rel.{a}, rel.{b}, rel.weight FROM relations rel "
+                        f"JOIN entities o ON o.id = rel.{b} "
+                        f"WHERE rel.session_id = ? AND rel.{a} IN ({marks}) "
+                        "AND rel.valid_to IS NULL AND o.valid_to IS NULL "
+                        f"ORDER BY rel.{b}",
+                        (session_id, *chunk),
+                    ):
+                        out[UUID(r[0])].append((UUID(r[1]), float(r[2])))
+            return out
+
+        return await self._read(q)
+
+
+def _keyword_text(e: Entity) -> str:
+    return f"{e.name} {e.summary} {e.details}"
+
+
+def _derived_id(relation_id: UUID, new_entity: UUID) -> UUID:
+    # Deterministic, so a retried supersede cannot copy a relation twice.
+    return uuid5(new_entity, str(relation_id))
+
+
+def _relation_params(r: Relation) -> tuple[Any, ...]:
+    return (
+        str(r.id),
+        r.session_id,
+        str(r.source_id),
+        str(r.target_id),
+        r.relation_type.value,
+        r.weight,
+        to_micros(r.created_at),
+        to_micros(r.last_strengthened),
+        to_micros(r.valid_from),
+        to_micros(r.valid_to) if r.valid_to else None,
+    )
