@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from ww import __version__
 from ww.api.errors import install_error_handlers
 from ww.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from ww.api.routers import episodes, sessions, system
+from ww.api.routers import entities, episodes, sessions, skills, system
 from ww.config import Settings, load_settings
-from ww.engine import MemoryEngine, build_engine
+from ww.engine import MemoryEngine, build_engine, build_procedural, build_semantic
 from ww.engine.maintenance import Maintenance
 
 __all__ = ["create_app"]
@@ -26,17 +26,25 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     settings = settings or load_settings()
     # Built here, not in the lifespan, so a model that will not load fails before serving.
     eng = engine or build_engine(settings)
+    semantic = build_semantic(settings, eng)
+    procedural = build_procedural(settings, eng)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await eng.open()
+        await semantic.open()
+        await procedural.open()
         maintenance = Maintenance(eng)
         maintenance.start()
         app.state.engine = eng
+        app.state.semantic = semantic
+        app.state.procedural = procedural
         try:
             yield
         finally:
             await maintenance.stop()
+            await procedural.close()
+            await semantic.close()
             await eng.close()
 
     app = FastAPI(
@@ -51,6 +59,8 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     app.include_router(system.router)
     app.include_router(episodes.router)
     app.include_router(sessions.router)
+    app.include_router(entities.router)
+    app.include_router(skills.router)
     # Outermost last: the request id must exist before the body limit can answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

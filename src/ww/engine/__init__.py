@@ -12,16 +12,23 @@ from ww.engine.memory import (
     ReconcileReport,
     utc_now,
 )
+from ww.engine.procedural import ProceduralMemory
 from ww.engine.recall import Preset
+from ww.engine.semantic import SemanticMemory
 from ww.storage import build_stores
+from ww.storage.factory import build_entity_stores, build_skill_stores
 
 __all__ = [
     "Clock",
     "EmbeddingMismatchError",
     "MemoryEngine",
     "Preset",
+    "ProceduralMemory",
     "ReconcileReport",
+    "SemanticMemory",
     "build_engine",
+    "build_procedural",
+    "build_semantic",
     "utc_now",
 ]
 
@@ -48,3 +55,37 @@ def build_engine(
         clock=clock,
         candidates=settings.recall_candidates,
     )
+
+
+def build_semantic(settings: Settings, engine: MemoryEngine) -> SemanticMemory:
+    """Entities beside ``engine``: its SQLite file, clock, embedder and FSRS; its own vectors.
+
+    Deleting a session through the engine deletes the session's entities too.
+    """
+    store, vectors = build_entity_stores(settings, engine.records)
+    semantic = SemanticMemory(
+        store=store,
+        vectors=vectors,
+        records=engine.records,
+        embedder=engine.embedder,
+        fsrs=engine.fsrs,
+        clock=engine.clock,
+        candidates=engine.candidates,
+    )
+    engine.session_deleters.append(semantic.delete_session)
+    return semantic
+
+
+def build_procedural(settings: Settings, engine: MemoryEngine) -> ProceduralMemory:
+    """Skills beside ``engine``, as :func:`build_semantic`."""
+    store, vectors = build_skill_stores(settings, engine.records)
+    procedural = ProceduralMemory(
+        store=store,
+        vectors=vectors,
+        records=engine.records,
+        embedder=engine.embedder,
+        clock=engine.clock,
+        candidates=engine.candidates,
+    )
+    engine.session_deleters.append(procedural.delete_session)
+    return procedural

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -102,6 +102,9 @@ class MemoryEngine:
         self.clock = clock
         self.candidates = candidates
         self._last_write = clock()
+        # Other memories (entities, skills) in the same stores delete their part of a
+        # session here, before the session's record goes.
+        self.session_deleters: list[Callable[[str], Awaitable[None]]] = []
 
     # -- lifecycle --------------------------------------------------------------------------
     async def open(self) -> ReconcileReport:
@@ -380,6 +383,8 @@ class MemoryEngine:
         if await self.records.session_stats(session_id) is None:
             return None
         await self.vectors.delete_session(session_id)
+        for deleter in self.session_deleters:
+            await deleter(session_id)
         return await self.records.delete_session(session_id)
 
     # -- maintenance ------------------------------------------------------------------------
