@@ -1,0 +1,175 @@
+"""Contract of the ``SkillStore`` port: every backend passes the same tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from tests.factories import T0
+from ww.models_procedural import Skill, SkillExecution, SkillStep
+from ww.storage.skill_ports import SkillFilter, SkillStore
+from ww.storage.sqlite import SQLiteRecordStore
+from ww.storage.sqlite_skills import SQLiteSkillStore
+
+S1, S2 = "s1", "s2"
+
+
+@pytest.fixture(params=["sqlite", "sqlite_memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SkillStore]:
+    path = tmp_path / "ww.sqlite3" if request.param == "sqlite" else ":memory:"
+    records = SQLiteRecordStore(path)
+    await records.open()
+    yield SQLiteSkillStore(records.db)
+    await records.close()
+
+
+def skill(session: str = S1, name: str = "deploy", **kw: Any) -> Skill:
+    base: dict[str, Any] = {
+        "id": uuid4(),
+        "session_id": session,
+        "name": name,
+        "domain": "ops",
+        "task": f"{name} the service",
+        "steps": [SkillStep(order=1, action="build", tool="make", parameters={"j": 2})],
+        "script": "1. build",
+        "script_generated": True,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    base.update(kw)
+    return Skill(**base)
+
+
+def execution(s: Skill, success: bool, minutes: int = 1, **kw: Any) -> SkillExecution:
+    base: dict[str, Any] = {
+        "id": uuid4(),
+        "skill_id": s.id,
+        "skill_version": s.version,
+        "success": success,
+        "duration_ms": 12.5,
+        "failed_step": None,
+        "error": None,
+        "executed_at": T0 + timedelta(minutes=minutes),
+    }
+    base.update(kw)
+    return SkillExecution(**base)
+
+
+async def test_roundtrip_and_isolation(store: SkillStore) -> None:
+    s = skill(trigger_pattern="when deploying")
+    await store.insert_skill(S1, s)
+    assert await store.get_skill(S1, s.id) == s
+    assert await store.get_skill(S2, s.id) is None
+    assert await store.access_times(S1, [s.id]) == {s.id: [T0]}
+    with pytest.raises(ValueError):
+        await store.insert_skill(S2, skill(S1))
+
+
+async def test_list_filters_domain_and_deprecated_and_pages(store: SkillStore) -> None:
+    made = []
+    for i in range(5):
+        s = skill(
+            name=f"k{i}",
+            domain="ops" if i < 3 else "dev",
+            deprecated=i == 0,
+            created_at=T0 + timedelta(minutes=i),
+        )
+        await store.insert_skill(S1, s)
+        made.append(s)
+    live = await store.list_skills(S1, SkillFilter(), 10, None)
+    assert [s.name for s in live.items] == ["k4", "k3", "k2", "k1"]
+    ops = await store.list_skills(S1, SkillFilter(domain="ops", include_deprecated=True), 10, None)
+    assert [s.name for s in ops.items] == ["k2", "k1", "k0"]
+    names, cursor = [], None
+    while True:
+        page = await store.list_skills(S1, SkillFilter(include_deprecated=True), 2, cursor)
+        names += [s.name for s in page.items]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert names == ["k4", "k3", "k2", "k1", "k0"]
+    assert (await store.list_skills(S2, SkillFilter(), 10, None)).items == []
+
+
+async def test_update_keeps_the_previous_version(store: SkillStore) -> None:
+    v1 = skill()
+    await store.insert_skill(S1, v1)
+    t1 = T0 + timedelta(hours=1)
+    v2 = v1.model_copy(update={"task": "ship the service", "version": 2, "updated_at": t1})
+    assert await store.update_skill(S1, v2, previous=v1)
+    assert await store.get_skill(S1, v1.id) == v2
+    versions = await store.versions(S1, v1.id)
+    assert [(v.version, v.replaced_at, v.skill) for v in versions] == [(1, t1, v1)]
+    assert await store.versions(S2, v1.id) == []
+    assert not await store.update_skill(S2, v2.model_copy(update={"session_id": S2}))
+    # Keyword index follows the update.
+    assert [h.id for h in await store.keyword_search(S1, "ship", SkillFilter(), 5)] == [v1.id]
+
+
+async def test_executions_update_counters_and_are_listed_newest_first(store: SkillStore) -> None:
+    s = skill()
+    await store.insert_skill(S1, s)
+    first = execution(s, True, 1)
+    after = s.model_copy(update={"successes": 1, "execution_count": 1, "access_count": 1})
+    assert await store.record_execution(S1, after, first)
+    second = execution(s, False, 2, failed_step=1, error="boom")
+    after2 = after.model_copy(update={"failures": 1, "execution_count": 2, "access_count": 2})
+    assert await store.record_execution(S1, after2, second)
+    got = await store.get_skill(S1, s.id)
+    assert got is not None
+    assert (got.successes, got.failures, got.execution_count) == (1, 1, 2)
+    assert got.success_rate == pytest.approx(0.5)
+    assert got.last_executed == second.executed_at
+    assert await store.executions(S1, s.id, 10) == [second, first]
+    assert await store.executions(S2, s.id, 10) == []
+    assert len((await store.access_times(S1, [s.id]))[s.id]) == 3  # creation + 2 runs
+    assert not await store.record_execution(S2, after2.model_copy(update={"session_id": S2}), first)
+
+
+async def test_keyword_search_domain_filter_and_deprecation(store: SkillStore) -> None:
+    a = skill(name="rotate keys", domain="security")
+    b = skill(name="rotate logs", domain="ops", deprecated=True)
+    await store.insert_skill(S1, a)
+    await store.insert_skill(S1, b)
+    assert [h.id for h in await store.keyword_search(S1, "rotate", SkillFilter(), 5)] == [a.id]
+    both = await store.keyword_search(S1, "rotate", SkillFilter(include_deprecated=True), 5)
+    assert {h.id for h in both} == {a.id, b.id}
+    ops = SkillFilter(domain="ops", include_deprecated=True)
+    assert [h.id for h in await store.keyword_search(S1, "rotate", ops, 5)] == [b.id]
+    assert await store.keyword_search(S2, "rotate", SkillFilter(), 5) == []
+    assert await store.filter_ids(S1, [a.id, b.id], SkillFilter()) == {a.id}
+
+
+async def test_delete_and_delete_session(store: SkillStore) -> None:
+    a, b, c = skill(name="a"), skill(name="b"), skill(S2, "c")
+    await store.insert_skill(S1, a)
+    await store.insert_skill(S1, b)
+    await store.insert_skill(S2, c)
+    await store.record_execution(S1, a, execution(a, True))
+    assert not await store.delete_skill(S2, a.id)
+    assert await store.delete_skill(S1, a.id)
+    assert await store.get_skill(S1, a.id) is None
+    assert await store.executions(S1, a.id, 5) == []
+    await store.delete_session(S1)
+    assert await store.get_skill(S1, b.id) is None
+    assert await store.get_skill(S2, c.id) == c
+    assert await store.list_sessions() == [S2]
+
+
+async def test_index_state_queries(store: SkillStore) -> None:
+    a = skill()
+    await store.insert_skill(S1, a)
+    assert [s.id for s in await store.pending_skills(S1, 5)] == [a.id]
+    await store.mark_indexed(S1, [a.id])
+    assert await store.pending_skills(S1, 5) == []
+    assert await store.indexed_ids(S1) == {a.id}
+    await store.mark_pending(S1, [a.id])
+    assert await store.indexed_ids(S1) == set()
+    assert await store.existing_ids(S1, [a.id, uuid4()]) == {a.id}
+    await store.record_access(S1, {a.id: 5}, T0 + timedelta(hours=1))
+    got = await store.get_skill(S1, a.id)
+    assert got is not None and got.access_count == 5
