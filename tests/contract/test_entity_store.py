@@ -9,6 +9,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.factories import T0
 from ww.engine.dynamics import Fsrs
@@ -245,3 +247,41 @@ async def test_delete_session_removes_everything(store: EntityStore) -> None:
     assert await store.keyword_search(S1, "summary", EntityFilter(), 5) == []
     assert await store.get_entity(S2, keep.id) == keep
     assert await store.list_sessions() == [S2]
+
+
+@given(
+    placements=st.lists(
+        st.tuples(st.sampled_from([S1, S2]), st.sampled_from(["granite", "lantern", "ember"])),
+        min_size=1,
+        max_size=8,
+    )
+)
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+async def test_property_no_read_crosses_sessions(placements: list[tuple[str, str]]) -> None:
+    records = SQLiteRecordStore(":memory:")
+    await records.open()
+    try:
+        store = SQLiteEntityStore(records.db)
+        owned: dict[str, set[UUID]] = {S1: set(), S2: set()}
+        prev: dict[str, UUID] = {}
+        for session, word in placements:
+            e = entity(session, word)
+            await store.insert_entity(session, e)
+            owned[session].add(e.id)
+            if session in prev:
+                await store.insert_relation(session, relation(prev[session], e.id, session))
+            prev[session] = e.id
+        everything = owned[S1] | owned[S2]
+        for session, other in ((S1, S2), (S2, S1)):
+            listed = await store.list_entities(session, EntityFilter(), 100, None)
+            assert {e.id for e in listed.items} == owned[session]
+            found = await store.keyword_search(session, "granite lantern ember", EntityFilter(), 50)
+            assert {h.id for h in found} <= owned[session]
+            assert set(await store.get_entities(session, list(everything))) == owned[session]
+            adj = await store.adjacency(session, list(everything))
+            reached = {n for pairs in adj.values() for n, _ in pairs}
+            assert reached <= owned[session]
+            assert not any(adj[i] for i in owned[other])
+            assert await store.existing_ids(session, list(owned[other])) == set()
+    finally:
+        await records.close()
