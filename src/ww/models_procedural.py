@@ -9,7 +9,14 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from ww.models import MAX_CONTENT_CHARS, MAX_FIELD_CHARS, METADATA_KEY_PATTERN, IndexState, as_utc
+from ww.models import (
+    MAX_CONTENT_CHARS,
+    MAX_FIELD_CHARS,
+    METADATA_KEY_PATTERN,
+    IndexState,
+    MemoryType,
+    as_utc,
+)
 
 __all__ = [
     "MAX_STEPS",
@@ -188,7 +195,7 @@ class SkillScoreParts(BaseModel):
 
 
 class SkillHit(BaseModel):
-    memory_type: str = "skill"
+    memory_type: MemoryType = MemoryType.SKILL
     id: UUID
     score: float
     score_parts: SkillScoreParts

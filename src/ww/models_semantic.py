@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from ww.models import MAX_CONTENT_CHARS, MAX_FIELD_CHARS, FSRSState, IndexState, as_utc
+from ww.models import MAX_CONTENT_CHARS, MAX_FIELD_CHARS, FSRSState, IndexState, MemoryType, as_utc
 
 __all__ = [
     "ActivatedEntity",
@@ -193,7 +193,7 @@ class EntityScoreParts(BaseModel):
 
 
 class EntityHit(BaseModel):
-    memory_type: str = "entity"
+    memory_type: MemoryType = MemoryType.ENTITY
     id: UUID
     score: float
     score_parts: EntityScoreParts

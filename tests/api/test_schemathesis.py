@@ -60,6 +60,9 @@ SEEDED_SESSIONS = ["default", "fuzz-a", "fuzz.b:2"]
 class Fuzzed:
     schema: schemathesis.BaseSchema
     episode_ids: list[str]
+    entity_ids: list[str]
+    relation_ids: list[str]
+    skill_ids: list[str]
 
 
 @pytest.fixture
@@ -84,9 +87,48 @@ def api(onnx_embedder: OnnxEmbedder) -> Iterator[Fuzzed]:
                 r = seed.Case(body=body, headers={"X-Session-ID": session}).call()
                 assert r.status_code == 201, r.text
                 ids += [ep["id"] for ep in r.json()["episodes"]]
-            yield Fuzzed(schema, ids)
+            entity_ids, relation_ids, skill_ids = _seed_memories(schema)
+            yield Fuzzed(schema, ids, entity_ids, relation_ids, skill_ids)
         finally:
             _stop_lifespans()
+
+
+def _seed_memories(schema: schemathesis.BaseSchema) -> tuple[list[str], list[str], list[str]]:
+    """Two related entities (one superseded) and two skills per seeded session."""
+    entities, relations, skills = [], [], []
+    for session in SEEDED_SESSIONS:
+        headers = {"X-Session-ID": session}
+        made = []
+        for name in ("alpha", "beta"):
+            r = (
+                schema["/api/v1/entities"]["POST"]
+                .Case(body={"name": f"{session} {name}", "summary": "seed"}, headers=headers)
+                .call()
+            )
+            assert r.status_code == 201, r.text
+            made.append(r.json()["id"])
+        r = (
+            schema["/api/v1/entities/{entity_id}/relations"]["POST"]
+            .Case(
+                path_parameters={"entity_id": made[0]},
+                body={"target_id": made[1], "weight": 0.7},
+                headers=headers,
+            )
+            .call()
+        )
+        assert r.status_code == 201, r.text
+        relations.append(r.json()["id"])
+        entities += made
+        for name in ("deploy", "backup"):
+            body = {
+                "name": name,
+                "task": f"{name} {session}",
+                "steps": [{"order": 1, "action": name}],
+            }
+            r = schema["/api/v1/skills"]["POST"].Case(body=body, headers=headers).call()
+            assert r.status_code == 201, r.text
+            skills.append(r.json()["id"])
+    return entities, relations, skills
 
 
 def _strategy(operation: Any, fuzzed: Fuzzed) -> st.SearchStrategy[schemathesis.Case]:
@@ -100,6 +142,16 @@ def _strategy(operation: Any, fuzzed: Fuzzed) -> st.SearchStrategy[schemathesis.
             operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"episode_id": i})
             for i in fuzzed.episode_ids
         ]
+    for name, known in (
+        ("entity_id", fuzzed.entity_ids),
+        ("relation_id", fuzzed.relation_ids),
+        ("skill_id", fuzzed.skill_ids),
+    ):
+        if name in names:
+            options += [
+                operation.as_strategy(GenerationMode.POSITIVE, path_parameters={name: i})
+                for i in known
+            ]
     if "session_id" in names:
         options += [
             operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"session_id": s})
@@ -119,8 +171,16 @@ def _bounded(case: schemathesis.Case) -> schemathesis.Case:
 
 def test_every_operation_is_fuzzed() -> None:
     # Guards the parametrisation below against silently losing operations.
-    assert len(OPERATIONS) >= 12
+    assert len(OPERATIONS) >= 35
     assert ("POST", "/api/v1/episodes/recall") in OPERATIONS
+    for op in [
+        ("POST", "/api/v1/entities/{entity_id}/supersede"),
+        ("POST", "/api/v1/entities/spread-activation"),
+        ("DELETE", "/api/v1/entities/{entity_id}/relations/{relation_id}"),
+        ("POST", "/api/v1/skills/how-to"),
+        ("POST", "/api/v1/skills/{skill_id}/execute"),
+    ]:
+        assert op in OPERATIONS
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
