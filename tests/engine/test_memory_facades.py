@@ -1,0 +1,117 @@
+"""SemanticMemory and ProceduralMemory over the real embedded stores: write protocol,
+degradation when the vector index is down, and the start-up reconciler."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import ManualClock
+from ww.config import Settings
+from ww.embedding import EmbeddingService, OnnxEmbedder
+from ww.engine import (
+    MemoryEngine,
+    ProceduralMemory,
+    SemanticMemory,
+    build_engine,
+    build_procedural,
+    build_semantic,
+)
+from ww.models import IndexState
+from ww.models_procedural import SkillCreate, SkillRecallRequest
+from ww.models_semantic import EntityCreate, EntityRecallRequest
+from ww.storage import QdrantEdgeIndex, VectorItem
+
+
+@dataclass
+class Memories:
+    engine: MemoryEngine
+    semantic: SemanticMemory
+    procedural: ProceduralMemory
+
+
+@pytest.fixture
+async def mem(
+    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> AsyncIterator[Memories]:
+    service = EmbeddingService(onnx_embedder, cache_size=64, batch_size=16)
+    engine = build_engine(settings, clock=clock, embedder=service)
+    semantic, procedural = build_semantic(settings, engine), build_procedural(settings, engine)
+    await engine.open()
+    await semantic.open()
+    await procedural.open()
+    yield Memories(engine, semantic, procedural)
+    await procedural.close()
+    await semantic.close()
+    await engine.close()
+
+
+async def test_entity_vector_outage_keeps_writes_pending_then_reconciles(
+    mem: Memories, settings: Settings
+) -> None:
+    sem = mem.semantic
+    kept = await sem.create("s1", EntityCreate(name="ZX-4471", summary="a humidity sensor"))
+    assert kept.index_state is IndexState.INDEXED
+    await sem.vectors.close()  # the index goes away for real
+    pending = await sem.create("s1", EntityCreate(name="ZX-4471 recall", summary="sensor recall"))
+    assert pending.index_state is IndexState.PENDING
+    stored = await sem.get("s1", pending.id)
+    assert stored is not None and stored.index_state is IndexState.PENDING
+
+    degraded = await sem.recall("s1", EntityRecallRequest(query="ZX-4471", learn=False))
+    assert degraded.degraded
+    assert {h.id for h in degraded.hits} == {kept.id, pending.id}  # keyword path still works
+
+    sem.vectors = QdrantEdgeIndex(settings.data_dir / "vectors-entities", 384)
+    report = await sem.open()
+    assert report.indexed == 1
+    stored = await sem.get("s1", pending.id)
+    assert stored is not None and stored.index_state is IndexState.INDEXED
+    healed = await sem.recall("s1", EntityRecallRequest(query="sensor recall", learn=False))
+    assert not healed.degraded and healed.hits[0].id == pending.id
+
+
+async def test_skill_vector_outage_keeps_writes_pending_then_reconciles(
+    mem: Memories, settings: Settings
+) -> None:
+    proc = mem.procedural
+    await proc.vectors.close()
+    skill = await proc.create(
+        "s1", SkillCreate(name="calibrate", task="calibrate the ZX-4471", script="x")
+    )
+    assert skill.index_state is IndexState.PENDING
+    degraded = await proc.recall("s1", SkillRecallRequest(query="calibrate ZX-4471", learn=False))
+    assert degraded.degraded and [h.id for h in degraded.hits] == [skill.id]
+    proc.vectors = QdrantEdgeIndex(settings.data_dir / "vectors-skills", 384)
+    assert (await proc.open()).indexed == 1
+    healed = await proc.recall("s1", SkillRecallRequest(query="calibrate the sensor", learn=False))
+    assert not healed.degraded and healed.hits[0].id == skill.id
+
+
+async def test_reconcile_reindexes_lost_vectors_and_removes_orphans(mem: Memories) -> None:
+    sem = mem.semantic
+    e = await sem.create("s1", EntityCreate(name="Harbor", summary="where ships dock"))
+    # A vector whose record is gone, and a record whose vector is gone.
+    orphan = await sem.create("s1", EntityCreate(name="Orphan"))
+    vec = (await sem.vectors.get_vectors("s1", [orphan.id]))[orphan.id]
+    await sem.store.delete_entity("s1", orphan.id)
+    await sem.vectors.delete("s1", [e.id])
+    report = await sem.reconcile()
+    assert (report.indexed, report.orphans_removed) == (1, 1)
+    assert await sem.vectors.ids("s1") == {e.id}
+    await sem.vectors.upsert("s1", [VectorItem(orphan.id, vec, {"session_id": "s1"})])
+    assert (await sem.reconcile()).orphans_removed == 1
+
+
+async def test_engine_session_delete_removes_entities_and_skills(mem: Memories) -> None:
+    e = await mem.semantic.create("s1", EntityCreate(name="Harbor"))
+    s = await mem.procedural.create("s1", SkillCreate(name="dock", task="dock a ship", script="x"))
+    keep = await mem.semantic.create("s2", EntityCreate(name="Harbor"))
+    assert await mem.engine.delete_session("s1") == 0
+    assert await mem.semantic.get("s1", e.id) is None
+    assert await mem.procedural.get("s1", s.id) is None
+    assert await mem.semantic.vectors.ids("s1") == set()
+    assert await mem.procedural.vectors.ids("s1") == set()
+    assert await mem.semantic.get("s2", keep.id) == keep
