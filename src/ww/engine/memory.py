@@ -303,11 +303,18 @@ class MemoryEngine:
         flt = flt or EpisodeFilter()
         now = self.clock()
         n = max(self.candidates, limit)
-        query_vector = await self.embedder.embed_one(query)
-        dense_or_none, keyword = await asyncio.gather(
-            self._dense(session_id, query_vector, flt, n),
-            self.records.keyword_search(session_id, query, flt, n),
-        )
+        # Keyword search needs no vector: it runs on a store thread while the query is
+        # embedded on another (both release the GIL), so its cost hides behind the model's.
+        keyword_task = asyncio.ensure_future(self.records.keyword_search(session_id, query, flt, n))
+        try:
+            query_vector = await self.embedder.embed_one(query)
+            dense_or_none = await self._dense(session_id, query_vector, flt, n)
+        except BaseException:
+            keyword_task.cancel()
+            # Reading the outcome keeps a failed search from being logged as unretrieved.
+            keyword_task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise
+        keyword = await keyword_task
         degraded = dense_or_none is None
         dense = dense_or_none or []
         candidate_ids = list(dict.fromkeys([s.id for s in dense] + [s.id for s in keyword]))
