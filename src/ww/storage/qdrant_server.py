@@ -21,6 +21,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from ww.models import EpisodeFilter
 from ww.storage.payload import metadata_tag, to_micros
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
+from ww.storage.ranking import top_hits
 
 __all__ = ["QdrantServerIndex", "build_filter"]
 
@@ -248,17 +249,23 @@ class QdrantServerIndex:
                 return []
             query_filter = models.Filter(must=[query_filter, _has_ids(within)])
         client = self._require()
-        response = await self._call(
-            client.query_points(
-                self.collection,
-                query=vector.astype(float).tolist(),
-                query_filter=query_filter,
-                limit=limit,
-                with_payload=False,
-                with_vectors=False,
+        query = vector.astype(float).tolist()
+
+        async def fetch(n: int) -> list[ScoredId]:
+            response = await self._call(
+                client.query_points(
+                    self.collection,
+                    query=query,
+                    query_filter=query_filter,
+                    limit=n,
+                    with_payload=False,
+                    with_vectors=False,
+                )
             )
-        )
-        return [ScoredId(_as_uuid(p.id), float(p.score)) for p in response.points]
+            return [ScoredId(_as_uuid(p.id), float(p.score)) for p in response.points]
+
+        # Ties by id, as on Qdrant Edge (see ww.storage.ranking).
+        return await top_hits(fetch, limit)
 
     async def get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
         if not ids:
