@@ -158,7 +158,10 @@ class QdrantServerIndex:
                 url=self._url,
                 api_key=self._api_key,
                 timeout=int(max(1, self._timeout_s)),
-                # The server version is checked by open() below, with a clear message.
+                # The check is a request at construction whose failure only warns; the
+                # first real call below reports an unreachable server as unavailable, and
+                # the image pinned in docker-compose.yml is kept within one minor of the
+                # client by tests/deploy.
                 check_compatibility=False,
             )
         elif self._location is not None:
