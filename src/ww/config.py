@@ -68,8 +68,8 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(None, pattern=r"^https?://\S+$")
     qdrant_api_key: SecretStr | None = None
     qdrant_timeout_s: float = Field(10.0, gt=0.0, le=600.0)
-    # HNSW graph of each collection: edges per node, build-time beam, and whether the graph
-    # and the vectors live on disk (memory-mapped) instead of in RAM.
+    # HNSW graph of a new collection: edges per node, build-time beam, and whether its
+    # vectors, graph and payload live on disk (memory-mapped) instead of in RAM.
     qdrant_hnsw_m: int = Field(16, ge=4, le=128)
     qdrant_hnsw_ef_construct: int = Field(100, ge=4, le=4096)
     qdrant_on_disk: bool = False
