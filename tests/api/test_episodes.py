@@ -1,4 +1,5 @@
-"""The ``/api/v1/episodes`` endpoints, end to end through HTTP on the embedded tier.
+"""The ``/api/v1/episodes`` endpoints, end to end through HTTP, on SQLite records with each
+vector backend (Qdrant Edge, and the Qdrant server backend through qdrant-client local mode).
 
 One app serves the module; every test acts in a session of its own (see ``helpers``).
 """
@@ -30,9 +31,15 @@ BASE = "/api/v1/episodes"
 _CLOCK = ManualClock()
 
 
-@pytest.fixture(scope="module")
-def shared_client(onnx_embedder: OnnxEmbedder) -> Iterator[TestClient]:
-    with scratch_dir() as tmp, running_client(tmp / "data", onnx_embedder, _CLOCK) as c:
+# Every test runs on Qdrant Edge and on the Qdrant server backend (qdrant-client local mode).
+@pytest.fixture(scope="module", params=["qdrant_edge", "qdrant_local"])
+def shared_client(
+    request: pytest.FixtureRequest, onnx_embedder: OnnxEmbedder
+) -> Iterator[TestClient]:
+    with (
+        scratch_dir() as tmp,
+        running_client(tmp / "data", onnx_embedder, _CLOCK, vectors=request.param) as c,
+    ):
         yield c
 
 
