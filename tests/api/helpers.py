@@ -47,7 +47,7 @@ def running_client(
     that hits one fails on its status with the body in the message. ``vectors`` names the
     vector backend: ``qdrant_edge`` (the configured embedded tier) or ``qdrant_local``.
     """
-    cfg = Settings(data_dir=data_dir, environment="test", **settings)  # type: ignore[arg-type]
+    cfg = Settings(_env_file=None, data_dir=data_dir, environment="test", **settings)  # type: ignore[arg-type]
     service = EmbeddingService(embedder, cache_size=4096, batch_size=32)
     if vectors == "qdrant_edge":
         engine = build_engine(cfg, clock=clock, embedder=service)

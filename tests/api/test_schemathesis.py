@@ -47,7 +47,7 @@ def _stop_lifespans() -> None:
 
 def _operations() -> list[tuple[str, str]]:
     # Building the schema touches no data: the engine only opens in the lifespan.
-    cfg = Settings(data_dir="/nonexistent/ww-schema-only", environment="test")  # type: ignore[arg-type]
+    cfg = Settings(_env_file=None, data_dir="/nonexistent/ww-schema-only", environment="test")  # type: ignore[arg-type]
     paths = create_app(cfg).openapi()["paths"]
     return sorted((method.upper(), path) for path, ops in paths.items() for method in ops)
 
@@ -70,7 +70,7 @@ def api(onnx_embedder: OnnxEmbedder) -> Iterator[Fuzzed]:
     """A fresh app per operation (the schemathesis plugin ends app lifespans after each test),
     holding a few episodes in each seeded session so id-based operations find something."""
     with scratch_dir("ww-fuzz-") as tmp:
-        cfg = Settings(data_dir=tmp / "data", environment="test")  # type: ignore[arg-type]
+        cfg = Settings(_env_file=None, data_dir=tmp / "data", environment="test")  # type: ignore[arg-type]
         service = EmbeddingService(onnx_embedder, cache_size=4096, batch_size=32)
         engine = build_engine(cfg, clock=ManualClock(), embedder=service)
         app = create_app(cfg, engine)
