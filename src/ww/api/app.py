@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from ww import __version__
 from ww.api.errors import install_error_handlers
 from ww.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from ww.api.routers import episodes, sessions, system
+from ww.api.routers import episodes, feedback, sessions, system
 from ww.config import Settings, load_settings
 from ww.engine import MemoryEngine, build_engine
 from ww.engine.maintenance import Maintenance
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     app.include_router(system.router)
     app.include_router(episodes.router)
     app.include_router(sessions.router)
+    app.include_router(feedback.router)
     # Outermost last: the request id must exist before the body limit can answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

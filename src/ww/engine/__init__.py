@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from ww.config import Settings
+from ww.config import ConfigError, Settings
+from ww.control.flags import Flags, load_flags
 from ww.embedding import EmbeddingService, load_embedder
+from ww.engine.adaptive import (
+    FeedbackOutcome,
+    LearningParams,
+    MemoryNotInRecallError,
+    RecallNotFoundError,
+)
 from ww.engine.dynamics import Fsrs
 from ww.engine.memory import (
     Clock,
@@ -13,13 +20,17 @@ from ww.engine.memory import (
     utc_now,
 )
 from ww.engine.recall import Preset
-from ww.storage import build_stores
+from ww.storage import SQLiteRecordStore, build_stores
+from ww.storage.sqlite_learning import SQLiteLearningStore
 
 __all__ = [
     "Clock",
     "EmbeddingMismatchError",
+    "FeedbackOutcome",
     "MemoryEngine",
+    "MemoryNotInRecallError",
     "Preset",
+    "RecallNotFoundError",
     "ReconcileReport",
     "build_engine",
     "utc_now",
@@ -31,6 +42,7 @@ def build_engine(
     *,
     clock: Clock = utc_now,
     embedder: EmbeddingService | None = None,
+    flags: Flags | None = None,
 ) -> MemoryEngine:
     """Wire an engine from settings; call ``await engine.open()`` before use."""
     if embedder is None:
@@ -40,11 +52,17 @@ def build_engine(
             batch_size=settings.embedding_batch_size,
         )
     records, vectors = build_stores(settings)
+    if not isinstance(records, SQLiteRecordStore):
+        raise ConfigError("the learning store needs the SQLite record store (embedded tier)")
     return MemoryEngine(
         records=records,
         vectors=vectors,
+        # Learning state shares the record store's database file and connections.
+        learning=SQLiteLearningStore(records.db),
         embedder=embedder,
         fsrs=Fsrs(settings.fsrs_default_stability, settings.fsrs_retention_target),
         clock=clock,
         candidates=settings.recall_candidates,
+        flags=flags or load_flags(),
+        params=LearningParams.from_settings(settings),
     )
