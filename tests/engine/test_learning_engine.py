@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ManualClock
 from ww.config import Settings
-from ww.control.flags import Flags
+from ww.control.flags import MECHANISMS, Flags
 from ww.embedding import EmbeddingService, OnnxEmbedder
 from ww.engine import (
     MemoryEngine,
@@ -29,6 +29,8 @@ TEXTS = [
     "Postgres was upgraded to version 16 last week",
 ]
 QUERY = "why did the billing deploy fail?"
+# Every mechanism on, whatever the defaults (some default to off, see flags.py).
+ALL_ON = {m: True for m in MECHANISMS}
 
 EngineCtx = Callable[..., Any]
 
@@ -60,7 +62,7 @@ def ranking(r: RecallResult) -> list[tuple[Any, float, dict[str, float]]]:
 async def test_feedback_updates_value_fsrs_and_is_idempotent(
     open_engine: EngineCtx, clock: ManualClock
 ) -> None:
-    async with open_engine() as eng:
+    async with open_engine(**ALL_ON) as eng:
         await seed(eng)
         clock.advance(hours=1)
         res = await eng.recall_episodes("s1", QUERY, limit=3)
@@ -87,7 +89,7 @@ async def test_feedback_updates_value_fsrs_and_is_idempotent(
 
 
 async def test_zero_error_feedback_changes_nothing(open_engine: EngineCtx) -> None:
-    async with open_engine() as eng:
+    async with open_engine(**ALL_ON) as eng:
         await seed(eng)
         res = await eng.recall_episodes("s1", QUERY, limit=3)
         ids = [h.id for h in res.hits]
@@ -125,7 +127,7 @@ async def test_unknown_foreign_and_read_only_recalls_are_not_found(
 async def test_restart_gives_identical_recall_after_learning(
     open_engine: EngineCtx, clock: ManualClock
 ) -> None:
-    async with open_engine() as eng:
+    async with open_engine(**ALL_ON) as eng:
         await seed(eng)
         for q, good in ((QUERY, 1), ("what happened to the billing migration?", 1)):
             clock.advance(hours=1)
@@ -138,7 +140,7 @@ async def test_restart_gives_identical_recall_after_learning(
         assert any(h.score_parts.value != 0.5 for h in before.hits)
         assert any(h.score_parts.ff != 0.5 for h in before.hits)
         assert any(h.score_parts.spread > 0 for h in before.hits)
-    async with open_engine() as eng:
+    async with open_engine(**ALL_ON) as eng:
         after = await eng.recall_episodes("s1", QUERY, limit=5, learn=False)
     assert ranking(after) == ranking(before)
 
@@ -146,7 +148,7 @@ async def test_restart_gives_identical_recall_after_learning(
 async def test_learning_in_one_session_leaves_another_alone(
     open_engine: EngineCtx, clock: ManualClock
 ) -> None:
-    async with open_engine() as eng:
+    async with open_engine(**ALL_ON) as eng:
         await seed(eng, "a")
         await seed(eng, "b")
         start = clock.now
@@ -201,7 +203,7 @@ async def test_flag_hebbian(open_engine: EngineCtx, on: bool) -> None:
 
 @pytest.mark.parametrize("on", [True, False])
 async def test_flag_spreading_activation(open_engine: EngineCtx, on: bool) -> None:
-    async with open_engine(spreading_activation=on) as eng:
+    async with open_engine(spreading_activation=on, hebbian=True) as eng:
         await seed(eng)
         await eng.recall_episodes("s1", QUERY, limit=3)  # co-retrieval makes edges
         res = await eng.recall_episodes("s1", QUERY, limit=5, learn=False)
@@ -223,7 +225,7 @@ async def test_flag_three_factor_learning(open_engine: EngineCtx, on: bool) -> N
 
 @pytest.mark.parametrize("on", [True, False])
 async def test_flag_lability_window(open_engine: EngineCtx, clock: ManualClock, on: bool) -> None:
-    async with open_engine(lability_window=on) as eng:
+    async with open_engine(lability_window=on, reconsolidation=True) as eng:
         await seed(eng)
         res = await eng.recall_episodes("s1", QUERY, limit=2)
         first, second = (h.id for h in res.hits)
@@ -238,6 +240,23 @@ async def test_flag_lability_window(open_engine: EngineCtx, clock: ManualClock, 
         (late,) = await eng.feedback("s1", res.recall_id, rewards={second: 1.0})
         assert late.labile is not on
         assert (late.value_after == late.value_before) is on
+
+
+@pytest.mark.parametrize("on", [True, False])
+async def test_flag_reconsolidation(open_engine: EngineCtx, on: bool) -> None:
+    async with open_engine(reconsolidation=on) as eng:
+        await seed(eng)
+        res = await eng.recall_episodes("s1", QUERY, limit=2)
+        top = res.hits[0].id
+        vec = (await eng.vectors.get_vectors("s1", [top]))[top]
+        (out,) = await eng.feedback("s1", res.recall_id, rewards={top: 1.0})
+        assert out.vector_moved is on
+        moved = (await eng.vectors.get_vectors("s1", [top]))[top]
+        assert (not np.array_equal(vec, moved)) is on
+        query = await eng.embedder.embed_one(QUERY)
+        # toward the query, by a capped step
+        assert (float(moved @ query) > float(vec @ query)) is on
+        assert float(np.linalg.norm(moved - vec)) <= 0.1
 
 
 @pytest.mark.parametrize("on", [True, False])

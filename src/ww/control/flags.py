@@ -1,6 +1,6 @@
 """Feature flags, read from ``WW_FLAG_<NAME>=true|false``.
 
-The first seven are the deployment guide's flags with its defaults. The last four switch
+The first seven are the deployment guide's flags with its defaults. The others switch
 the individual recall dynamics so the LoCoMo ablation (bench/locomo.py --ablation) can turn
 each one off in turn; their defaults follow that ablation (docs/benchmarks.md): a mechanism
 that lowers recall@10 defaults to off.
@@ -40,10 +40,14 @@ class Flags(BaseSettings):
     read_only_mode: bool = False
     maintenance_mode: bool = False
 
-    # -- recall dynamics (defaults from the LoCoMo ablation) ------------------------------
-    fsrs: bool = True
-    actr: bool = True
-    hebbian: bool = True
+    # -- recall dynamics (defaults from the LoCoMo ablation, docs/benchmarks.md) ----------
+    # Off: each lowered LoCoMo recall@10 in the ablation (it favours memories that were
+    # retrieved or rewarded before, whatever the new question asks).
+    fsrs: bool = False
+    actr: bool = False
+    hebbian: bool = False
+    reconsolidation: bool = False
+    # On: the temporal-neighbour and Hebbian spread terms raise recall@10.
     spreading_activation: bool = True
 
     def without(self, name: str) -> Flags:
@@ -61,6 +65,7 @@ MECHANISMS: tuple[str, ...] = (
     "spreading_activation",
     "three_factor_learning",
     "lability_window",
+    "reconsolidation",
     "ff_encoder",
 )
 

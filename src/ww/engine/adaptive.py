@@ -310,7 +310,7 @@ class Adaptive:
         states = await self.learning.memory_states(session_id, ids)
         episodes = await self.records.get_episodes(session_id, ids)
         vectors: dict[UUID, Vector] = {}
-        if f.ff_encoder or f.lability_window:
+        if f.ff_encoder or f.reconsolidation:
             vectors = await self.vectors.get_vectors(session_id, ids)
         encoder = await self.encoder(session_id) if f.ff_encoder else None
         start_version = encoder.version if encoder is not None else 0
@@ -367,7 +367,8 @@ class Adaptive:
                 )
                 trained = True
             did_move = False
-            if f.lability_window and vu.error > 0 and reward_rating_good(reward) and m in vectors:
+            move = f.lability_window and f.reconsolidation and vu.error > 0
+            if move and reward_rating_good(reward) and m in vectors:
                 new_vec = reconsolidate(
                     vectors[m],
                     entry.query_vector,
@@ -400,7 +401,9 @@ class Adaptive:
             blob = EncoderBlob(encoder.version, encoder.to_bytes())
             if await self.learning.save_encoder(session_id, blob, start_version):
                 self._encoders[session_id] = encoder
-        if f.three_factor_learning and f.hebbian:
+        if f.three_factor_learning:
+            # The reward-modulated Hebbian change is the third factor's; plain co-retrieval
+            # strengthening (the ``hebbian`` flag) is separate.
             await self._modulated_edges(session_id, out, done, now)
         return out
 
