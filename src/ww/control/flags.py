@@ -42,7 +42,8 @@ class Flags(BaseSettings):
 
     # -- recall dynamics (defaults from the LoCoMo ablation, docs/benchmarks.md) ----------
     # Off: each lowered LoCoMo recall@10 in the ablation (it favours memories that were
-    # retrieved or rewarded before, whatever the new question asks).
+    # retrieved or rewarded before, whatever the new question asks). ``fsrs`` decides only
+    # whether retrievability ranks: FSRS state is updated on every review regardless.
     fsrs: bool = False
     actr: bool = False
     hebbian: bool = False

@@ -346,14 +346,10 @@ class Adaptive:
                 )
                 continue
             values[m] = (vu.value, vu.rewards)
-            new_stab = stab
-            if f.fsrs:
-                rating = ReviewRating.GOOD if reward_rating_good(reward) else ReviewRating.AGAIN
-                new_fsrs = self.fsrs.review(ep.fsrs, rating, now)
-                new_stab = new_fsrs.stability
-                ep = ep.model_copy(update={"fsrs": new_fsrs, "value": vu.value})
-            else:
-                ep = ep.model_copy(update={"value": vu.value})
+            rating = ReviewRating.GOOD if reward_rating_good(reward) else ReviewRating.AGAIN
+            new_fsrs = self.fsrs.review(ep.fsrs, rating, now)
+            new_stab = new_fsrs.stability
+            ep = ep.model_copy(update={"fsrs": new_fsrs, "value": vu.value})
             changed_eps.append(ep)
             trained = False
             if encoder is not None and m in vectors:

@@ -296,10 +296,12 @@ class MemoryEngine:
         if current is None:
             return None
         now = self.clock()
-        changes: dict[str, object] = {"importance": max(current.importance, importance)}
-        if self.flags.fsrs:
-            changes["fsrs"] = self.fsrs.review(current.fsrs, ReviewRating.EASY, now)
-        updated = current.model_copy(update=changes)
+        updated = current.model_copy(
+            update={
+                "importance": max(current.importance, importance),
+                "fsrs": self.fsrs.review(current.fsrs, ReviewRating.EASY, now),
+            }
+        )
         await self.records.update_episode(session_id, updated)
         return updated
 
@@ -397,11 +399,12 @@ class MemoryEngine:
         self, session_id: str, episodes: Sequence[Episode], now: datetime
     ) -> None:
         # A memory retrieved into the top-k counts as a successful review.
-        review = self.flags.fsrs
+        # FSRS state is kept whatever the ``fsrs`` flag says (it only decides whether
+        # retrievability ranks), so switching the flag on finds memories' true strength.
         updates = [
             AccessUpdate(
                 id=ep.id,
-                fsrs=self.fsrs.review(ep.fsrs, ReviewRating.GOOD, now) if review else ep.fsrs,
+                fsrs=self.fsrs.review(ep.fsrs, ReviewRating.GOOD, now),
                 access_count=ep.access_count + 1,
                 last_accessed=now,
             )
