@@ -8,6 +8,8 @@ from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.api.helpers import assert_envelope, new_session_id, running_client, scratch_dir
 from tests.conftest import ManualClock
@@ -120,3 +122,57 @@ def test_bad_session_header_is_400(client: TestClient) -> None:
     body = {"recall_id": str(uuid4()), "reward": 1}
     r = client.post("/api/v1/feedback", headers={"X-Session-ID": "bad id!"}, json=body)
     assert_envelope(r, 400, "invalid_session_id")
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    rewards=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=3),
+    recall_wide=st.none() | st.floats(0.0, 1.0),
+)
+def test_feedback_is_idempotent(
+    client: TestClient, rewards: list[float], recall_wide: float | None
+) -> None:
+    s = new_session_id("idem")
+    res = recall(client, s)
+    ids = [h["id"] for h in res["hits"]]
+    body: dict[str, Any] = {
+        "recall_id": res["recall_id"],
+        "rewards": dict(zip(ids, rewards, strict=False)),
+    }
+    if recall_wide is not None:
+        body["reward"] = recall_wide
+    first = post(client, s, body)
+    assert first.status_code == 200, first.text
+    state = [client.get(f"/api/v1/episodes/{i}", headers={"X-Session-ID": s}).json() for i in ids]
+    again = post(client, s, body)
+    assert again.json() == first.json()
+    assert [
+        client.get(f"/api/v1/episodes/{i}", headers={"X-Session-ID": s}).json() for i in ids
+    ] == state
+
+
+def test_learning_survives_a_restart_of_the_service(onnx_embedder: OnnxEmbedder) -> None:
+    clock = ManualClock()
+    s = "restart"
+    query = {"query": "why did the billing deploy fail?", "limit": 3, "learn": False}
+
+    def hits(c: TestClient) -> list[tuple[Any, ...]]:
+        r = c.post("/api/v1/episodes/recall", headers={"X-Session-ID": s}, json=query)
+        return [(h["id"], h["score"], h["score_parts"]) for h in r.json()["hits"]]
+
+    with scratch_dir() as tmp:
+        with running_client(tmp / "data", onnx_embedder, clock) as c:
+            res = recall(c, s)
+            ids = [h["id"] for h in res["hits"]]
+            body = {"recall_id": res["recall_id"], "rewards": {ids[0]: 1.0, ids[1]: 0.0}}
+            first = post(c, s, body)
+            assert first.status_code == 200
+            before = hits(c)
+        with running_client(tmp / "data", onnx_embedder, clock) as c:
+            after = hits(c)
+            # the recall log and applied feedback survived too: a repeat is still a no-op
+            assert post(c, s, body).json() == first.json()
+    assert after == before
+    parts = {h[0]: h[2] for h in before}
+    assert parts[ids[0]]["value"] > 0.5 > parts[ids[1]]["value"]
+    assert parts[ids[0]]["ff"] != 0.5
