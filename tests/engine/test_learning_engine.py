@@ -20,6 +20,7 @@ from ww.engine import (
     build_engine,
 )
 from ww.models import EpisodeCreate, RecallResult
+from ww.storage import QdrantEdgeIndex
 
 TEXTS = [
     "The billing service deploy failed on Friday because the migration timed out",
@@ -282,3 +283,22 @@ async def test_deleting_a_session_forgets_its_learning(open_engine: EngineCtx) -
         assert await eng.learning.encoder_version("s1") == 0
         assert await eng.learning.get_recall("s1", res.recall_id) is None
         assert await eng.learning.memory_states("s1", [h.id for h in res.hits]) == {}
+
+
+async def test_vector_outage_degrades_learning_instead_of_failing(
+    open_engine: EngineCtx, settings: Settings
+) -> None:
+    async with open_engine(**ALL_ON) as eng:
+        await seed(eng)
+        res = await eng.recall_episodes("s1", QUERY, limit=3)
+        await eng.feedback("s1", res.recall_id, rewards={res.hits[0].id: 1.0})
+        assert await eng.learning.encoder_version("s1") == 1
+        await eng.vectors.close()  # the index goes away for real
+        degraded = await eng.recall_episodes("s1", "billing deploy", limit=3)
+        assert degraded.degraded and degraded.hits
+        assert all(h.score_parts.ff == 0.5 for h in degraded.hits)  # no vectors: no opinion
+        outs = await eng.feedback("s1", degraded.recall_id, rewards={degraded.hits[0].id: 1.0})
+        assert not outs[0].vector_moved and not outs[0].encoder_trained
+        assert outs[0].value_after > outs[0].value_before  # the record side still learns
+        eng.vectors = QdrantEdgeIndex(settings.data_dir / "vectors", settings.embedding_dimension)
+        await eng.vectors.open()

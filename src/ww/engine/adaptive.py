@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -47,7 +48,13 @@ from ww.storage.learning_ports import (
     RecallLogEntry,
 )
 from ww.storage.payload import episode_payload
-from ww.storage.ports import RecordStore, Vector, VectorIndex, VectorItem
+from ww.storage.ports import (
+    RecordStore,
+    StoreUnavailableError,
+    Vector,
+    VectorIndex,
+    VectorItem,
+)
 
 __all__ = [
     "Adaptive",
@@ -56,6 +63,8 @@ __all__ = [
     "MemoryNotInRecallError",
     "RecallNotFoundError",
 ]
+
+log = logging.getLogger(__name__)
 
 _ENCODER_CACHE = 64  # sessions whose FF encoder stays in memory
 # One edge to change: its two ends and how the current weight becomes the new one.
@@ -173,14 +182,15 @@ class Adaptive:
         ff: dict[UUID, float] = {}
         if f.ff_encoder:
             encoder = await self.encoder(session_id)
-            if encoder.is_identity:
-                ff = dict.fromkeys(ids, 0.5)
-            else:
-                vecs = await self.vectors.get_vectors(session_id, list(ids))
+            # 0.5 is "no opinion": the identity's score, and that of a memory whose vector
+            # is not in the index yet (pending).
+            ff = dict.fromkeys(ids, 0.5)
+            if not encoder.is_identity:
+                vecs = await self._vectors_or_none(session_id, ids)
                 have = [i for i in ids if i in vecs]
                 if have:
                     scores = encoder.features(query, np.stack([vecs[i] for i in have]))
-                    ff = {i: float(s) for i, s in zip(have, scores, strict=True)}
+                    ff.update({i: float(s) for i, s in zip(have, scores, strict=True)})
         edges: dict[UUID, list[tuple[UUID, float]]] = {}
         if f.spreading_activation:
             for e in await self.learning.edges(session_id, ids):
@@ -188,6 +198,15 @@ class Adaptive:
                 edges.setdefault(e.a, []).append((e.b, w))
                 edges.setdefault(e.b, []).append((e.a, w))
         return Learned(activation=activation, value=value, ff=ff, edges=edges)
+
+    async def _vectors_or_none(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
+        # With the vector index down, recall degrades and feedback still updates what lives
+        # in the record and learning stores; only the vector-based steps are skipped.
+        try:
+            return await self.vectors.get_vectors(session_id, list(ids))
+        except StoreUnavailableError as exc:
+            log.warning("vectors unavailable to learning: %s", exc)
+            return {}
 
     def _decayed(self, e: HebbianEdge, now: datetime) -> float:
         # Decay is applied on read (and before each strengthening) rather than by a sweep:
@@ -311,7 +330,7 @@ class Adaptive:
         episodes = await self.records.get_episodes(session_id, ids)
         vectors: dict[UUID, Vector] = {}
         if f.ff_encoder or f.reconsolidation:
-            vectors = await self.vectors.get_vectors(session_id, ids)
+            vectors = await self._vectors_or_none(session_id, ids)
         encoder = await self.encoder(session_id) if f.ff_encoder else None
         start_version = encoder.version if encoder is not None else 0
         values: dict[UUID, tuple[float, int]] = {}
@@ -392,7 +411,12 @@ class Adaptive:
             await self.records.update_episode(session_id, ep)
         await self.learning.set_values(session_id, values)
         if moved:
-            await self.vectors.upsert(session_id, moved)
+            try:
+                await self.vectors.upsert(session_id, moved)
+            except StoreUnavailableError as exc:
+                log.warning("reconsolidation skipped, vector index unavailable: %s", exc)
+                for item in moved:
+                    out[item.id] = replace(out[item.id], vector_moved=False)
         if encoder is not None and encoder.version != start_version:
             blob = EncoderBlob(encoder.version, encoder.to_bytes())
             if await self.learning.save_encoder(session_id, blob, start_version):

@@ -102,7 +102,7 @@ class MemoryEngine:
         params: LearningParams | None = None,
     ) -> None:
         self.records = records
-        self.vectors = vectors
+        self._vectors = vectors
         self.learning = learning
         self.embedder = embedder
         self.fsrs = fsrs or Fsrs()
@@ -119,6 +119,16 @@ class MemoryEngine:
             dimension=vectors.dimension,
         )
         self._last_write = clock()
+
+    @property
+    def vectors(self) -> VectorIndex:
+        return self._vectors
+
+    @vectors.setter
+    def vectors(self, index: VectorIndex) -> None:
+        # Tests swap the index to simulate an outage; learning must follow the same one.
+        self._vectors = index
+        self.adaptive.vectors = index
 
     # -- lifecycle --------------------------------------------------------------------------
     async def open(self) -> ReconcileReport:
