@@ -80,6 +80,18 @@ class Settings(BaseSettings):
     neo4j_password: SecretStr | None = None
     neo4j_pool_size: int = Field(50, ge=1, le=1000)
     neo4j_database: str = "neo4j"
+    # -- learning dynamics (feedback, ACT-R, Hebbian, lability, FF encoder) ----------------
+    lability_window_hours: float = Field(6.0, gt=0.0, le=8760.0)
+    value_learning_rate: float = Field(0.3, gt=0.0, le=1.0)
+    eligibility_tau_hours: float = Field(6.0, gt=0.0, le=8760.0)
+    actr_decay: float = Field(0.5, gt=0.0, le=2.0)
+    actr_max_accesses: int = Field(32, ge=1, le=1024)
+    hebbian_co_retrieval_top: int = Field(5, ge=0, le=100)
+    hebbian_decay_tau_days: float = Field(30.0, gt=0.0, le=36500.0)
+    reconsolidation_rate: float = Field(0.1, ge=0.0, le=1.0)
+    reconsolidation_max_step: float = Field(0.05, ge=0.0, le=1.0)
+    ff_learning_rate: float = Field(0.05, gt=0.0, le=1.0)
+    recall_log_retention_days: float = Field(30.0, gt=0.0, le=36500.0)
 
     @field_validator("data_dir")
     @classmethod

@@ -23,9 +23,7 @@ from tests.conftest import ManualClock
 from ww.api import create_app
 from ww.config import Settings
 from ww.embedding import Embedder, EmbeddingService
-from ww.engine import MemoryEngine, build_engine
-from ww.engine.dynamics import Fsrs
-from ww.storage import SQLiteRecordStore
+from ww.engine import build_engine
 from ww.storage.qdrant_server import QdrantServerIndex
 
 ENVELOPE_KEYS = {"code", "message", "request_id"}
@@ -54,14 +52,8 @@ def running_client(
     elif vectors == "qdrant_local":
         # The Qdrant server backend with qdrant-client in local mode: the same client calls
         # the server tier makes, with SQLite records (the SQLite + Qdrant server mix).
-        engine = MemoryEngine(
-            records=SQLiteRecordStore(cfg.data_dir / "ww.sqlite3"),
-            vectors=QdrantServerIndex(embedder.dimension, location=":memory:"),
-            embedder=service,
-            fsrs=Fsrs(cfg.fsrs_default_stability, cfg.fsrs_retention_target),
-            clock=clock,
-            candidates=cfg.recall_candidates,
-        )
+        engine = build_engine(cfg, clock=clock, embedder=service)
+        engine.vectors = QdrantServerIndex(embedder.dimension, location=":memory:")
     else:
         raise ValueError(vectors)
     app = create_app(cfg, engine)

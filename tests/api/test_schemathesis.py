@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
@@ -63,6 +64,7 @@ class Fuzzed:
     entity_ids: list[str]
     relation_ids: list[str]
     skill_ids: list[str]
+    recall_ids: list[str]
 
 
 @pytest.fixture
@@ -88,7 +90,15 @@ def api(onnx_embedder: OnnxEmbedder) -> Iterator[Fuzzed]:
                 assert r.status_code == 201, r.text
                 ids += [ep["id"] for ep in r.json()["episodes"]]
             entity_ids, relation_ids, skill_ids = _seed_memories(schema)
-            yield Fuzzed(schema, ids, entity_ids, relation_ids, skill_ids)
+            # Recalls with learn, so feedback has real recall ids to reward.
+            recall = schema["/api/v1/episodes/recall"]["POST"]
+            recall_ids: list[str] = []
+            for session in SEEDED_SESSIONS:
+                body = {"query": f"{session} seed", "limit": 3}
+                r = recall.Case(body=body, headers={"X-Session-ID": session}).call()
+                assert r.status_code == 200, r.text
+                recall_ids.append(r.json()["recall_id"])
+            yield Fuzzed(schema, ids, entity_ids, relation_ids, skill_ids, recall_ids)
         finally:
             _stop_lifespans()
 
@@ -157,7 +167,18 @@ def _strategy(operation: Any, fuzzed: Fuzzed) -> st.SearchStrategy[schemathesis.
             operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"session_id": s})
             for s in SEEDED_SESSIONS
         ]
+    if operation.path == "/api/v1/feedback":
+        options += [
+            operation.as_strategy(GenerationMode.POSITIVE).map(partial(_with_recall, recall_id=r))
+            for r in fuzzed.recall_ids
+        ]
     return st.one_of(options).map(_bounded)
+
+
+def _with_recall(case: schemathesis.Case, recall_id: str) -> schemathesis.Case:
+    if isinstance(case.body, dict):
+        case.body["recall_id"] = recall_id
+    return case
 
 
 def _bounded(case: schemathesis.Case) -> schemathesis.Case:
@@ -181,6 +202,7 @@ def test_every_operation_is_fuzzed() -> None:
         ("POST", "/api/v1/skills/{skill_id}/execute"),
     ]:
         assert op in OPERATIONS
+    assert ("POST", "/api/v1/feedback") in OPERATIONS
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])

@@ -147,6 +147,54 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ix_access_log ON access_log (memory_id, at DESC);
     CREATE INDEX ix_access_log_session ON access_log (session_id);
     """,
+    # 3: learning state (sqlite_learning.py): recall log, feedback, accesses, values, Hebbian
+    # edges, FF encoder weights
+    """
+    CREATE TABLE recall_log (
+        recall_id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        query_vector BLOB NOT NULL,
+        memory_ids TEXT NOT NULL
+    );
+    CREATE INDEX ix_recall_log_session_time ON recall_log (session_id, created_at);
+    CREATE TABLE recall_feedback (
+        recall_id TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        reward REAL NOT NULL,
+        result TEXT NOT NULL,
+        PRIMARY KEY (recall_id, memory_id)
+    );
+    CREATE INDEX ix_recall_feedback_session ON recall_feedback (session_id);
+    CREATE TABLE memory_access (
+        session_id TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        t INTEGER NOT NULL
+    );
+    CREATE INDEX ix_memory_access ON memory_access (session_id, memory_id, t);
+    CREATE TABLE memory_value (
+        session_id TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        value REAL NOT NULL,
+        rewards INTEGER NOT NULL,
+        PRIMARY KEY (session_id, memory_id)
+    );
+    CREATE TABLE hebbian_edges (
+        session_id TEXT NOT NULL,
+        a TEXT NOT NULL,
+        b TEXT NOT NULL,
+        weight REAL NOT NULL,
+        last_strengthened INTEGER NOT NULL,
+        PRIMARY KEY (session_id, a, b)
+    );
+    CREATE INDEX ix_hebbian_edges_b ON hebbian_edges (session_id, b);
+    CREATE TABLE ff_encoders (
+        session_id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        weights BLOB NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
