@@ -299,11 +299,13 @@ class MemoryEngine:
         flt: EpisodeFilter | None = None,
         preset: Preset = Preset.BALANCED,
         learn: bool = True,
+        query_vector: Vector | None = None,
     ) -> RecallResult:
         flt = flt or EpisodeFilter()
         now = self.clock()
         n = max(self.candidates, limit)
-        query_vector = await self.embedder.embed_one(query)
+        if query_vector is None:  # unified recall embeds once and passes the vector down
+            query_vector = await self.embedder.embed_one(query)
         dense_or_none, keyword = await asyncio.gather(
             self._dense(session_id, query_vector, flt, n),
             self.records.keyword_search(session_id, query, flt, n),
