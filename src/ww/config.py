@@ -63,6 +63,10 @@ class Settings(BaseSettings):
 
     recall_candidates: int = Field(50, ge=10, le=2000)
 
+    # -- consolidation (issue 4) ------------------------------------------------------------
+    # Seconds between in-process consolidation passes over every session; 0 = off.
+    consolidation_interval: float = Field(0.0, ge=0.0, le=30 * 86_400.0)
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ww.config import Settings
 from ww.embedding import EmbeddingService, load_embedder
+from ww.engine.consolidation import Consolidator
 from ww.engine.dynamics import Fsrs
 from ww.engine.memory import (
     Clock,
@@ -16,16 +17,22 @@ from ww.engine.procedural import ProceduralMemory
 from ww.engine.recall import Preset
 from ww.engine.semantic import SemanticMemory
 from ww.storage import build_stores
-from ww.storage.factory import build_entity_stores, build_skill_stores
+from ww.storage.factory import (
+    build_consolidation_store,
+    build_entity_stores,
+    build_skill_stores,
+)
 
 __all__ = [
     "Clock",
+    "Consolidator",
     "EmbeddingMismatchError",
     "MemoryEngine",
     "Preset",
     "ProceduralMemory",
     "ReconcileReport",
     "SemanticMemory",
+    "build_consolidator",
     "build_engine",
     "build_procedural",
     "build_semantic",
@@ -89,3 +96,11 @@ def build_procedural(settings: Settings, engine: MemoryEngine) -> ProceduralMemo
     )
     engine.session_deleters.append(procedural.delete_session)
     return procedural
+
+
+def build_consolidator(engine: MemoryEngine, semantic: SemanticMemory) -> Consolidator:
+    """Consolidation over ``engine``'s episodes into ``semantic``'s entities; deleting a
+    session through the engine deletes its consolidation links too."""
+    consolidator = Consolidator(engine, semantic, build_consolidation_store(engine.records))
+    engine.session_deleters.append(consolidator.delete_session)
+    return consolidator

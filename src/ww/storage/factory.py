@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from ww.config import Settings
+from ww.storage.consolidation_ports import ConsolidationStore
 from ww.storage.entity_ports import EntityStore
 from ww.storage.ports import RecordStore, VectorIndex
 from ww.storage.qdrant_edge import QdrantEdgeIndex
 from ww.storage.skill_ports import SkillStore
 from ww.storage.sqlite import SQLiteRecordStore
+from ww.storage.sqlite_consolidation import SQLiteConsolidationStore
 from ww.storage.sqlite_entities import SQLiteEntityStore
 from ww.storage.sqlite_skills import SQLiteSkillStore
 
-__all__ = ["build_entity_stores", "build_skill_stores", "build_stores"]
+__all__ = [
+    "build_consolidation_store",
+    "build_entity_stores",
+    "build_skill_stores",
+    "build_stores",
+]
 
 
 def build_stores(settings: Settings) -> tuple[RecordStore, VectorIndex]:
@@ -45,3 +52,8 @@ def build_skill_stores(settings: Settings, records: RecordStore) -> tuple[SkillS
         SQLiteSkillStore(_sqlite_db(records).db),
         QdrantEdgeIndex(settings.data_dir / "vectors-skills", settings.embedding_dimension),
     )
+
+
+def build_consolidation_store(records: RecordStore) -> ConsolidationStore:
+    """Consolidation's links and bookkeeping live in the record store's SQLite file."""
+    return SQLiteConsolidationStore(_sqlite_db(records).db)
