@@ -324,7 +324,7 @@ class Consolidator:
             texts = [episodes[k].content for k in members]
             name = " ".join(distinctive_terms(texts, session_df, len(episodes))) or "topic"
             summary = texts[medoid(member_vectors)]
-            entity_id = match.entity_id if match else uuid5(_NAMESPACE, f"{session_id}:{digest}")
+            entity_id = match.entity_id if match else await self._new_id(session_id, digest)
             if not opts.dry_run:
                 await self._write_entity(
                     session_id, entity_id, match is None, name, summary, len(ids), routed, now
@@ -342,6 +342,15 @@ class Consolidator:
                 )
             )
         return len(groups), reports
+
+    async def _new_id(self, session_id: str, digest: str) -> UUID:
+        """Derived from the session and the membership, so a rerun from the same state makes
+        the same ids; a suffix skips an id an earlier entity (since updated) still holds."""
+        for n in range(100):
+            candidate = uuid5(_NAMESPACE, f"{session_id}:{digest}:{n}")
+            if not await self.semantic.store.existing_ids(session_id, [candidate]):
+                return candidate
+        raise RuntimeError("no free consolidated entity id")  # pragma: no cover
 
     async def _write_entity(
         self,
