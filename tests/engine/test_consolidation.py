@@ -25,7 +25,7 @@ from ww.engine import (
 )
 from ww.engine.consolidation import Consolidator
 from ww.models import Episode, EpisodeCreate, EpisodeFilter, EpisodeUpdate
-from ww.models_consolidation import ConsolidationOptions
+from ww.models_consolidation import ConsolidationOptions, ConsolidationReport
 from ww.models_semantic import EntityCreate, EntityFilter, EntityRecallRequest, RelationCreate
 from ww.storage.consolidation_ports import LinkType
 
@@ -286,3 +286,27 @@ async def test_session_delete_removes_links(sleep: Sleep) -> None:
     assert await sleep.engine.delete_session("s1") == 18
     assert await sleep.consolidator.links("s1", topics["baking"][0].id) == []
     assert await sleep.consolidator.store.consolidated("s1") == []
+
+
+async def test_same_state_and_clock_give_the_same_consolidation(sleep: Sleep) -> None:
+    await seed(sleep, "s1")
+    await seed(sleep, "s2")
+    one = await sleep.consolidator.consolidate("s1", OPTS)
+    two = await sleep.consolidator.consolidate("s2", OPTS)
+
+    def shape(report: ConsolidationReport) -> list[tuple[str, int, float]]:
+        return sorted((e.name, len(e.members), round(e.confidence, 9)) for e in report.entities)
+
+    assert shape(one) == shape(two)
+
+
+async def test_a_derived_id_still_held_is_skipped(sleep: Sleep) -> None:
+    taken = await sleep.semantic.create("s1", EntityCreate(name="placeholder"))
+    first = await sleep.consolidator._new_id("s1", "abc")
+    assert first != taken.id
+    # Make the first derived id taken, as an earlier entity (since updated) would hold it.
+    held = taken.model_copy(update={"id": first, "lineage_id": first})
+    await sleep.semantic.store.insert_entity("s1", held)
+    second = await sleep.consolidator._new_id("s1", "abc")
+    assert second not in (first, taken.id)
+    assert second == await sleep.consolidator._new_id("s1", "abc")  # deterministic
