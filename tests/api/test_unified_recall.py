@@ -206,3 +206,14 @@ def test_filters_apply_to_their_type(client: TestClient) -> None:
 )
 def test_bad_input_is_422(client: TestClient, body: dict[str, Any]) -> None:
     assert_envelope(client.post(URL, json=body), 422)
+
+
+def test_query_is_embedded_once_for_all_types(client: TestClient) -> None:
+    seed(client)
+    service = client.app.state.engine.embedder  # type: ignore[attr-defined]
+    before = service.stats
+    out = recall(client, query="which nightly job protects the postgres data", learn=False)
+    after = service.stats
+    assert {h["memory_type"] for h in out["hits"]} == {"episode", "entity", "skill"}
+    lookups = after.cache_hits + after.cache_misses - before.cache_hits - before.cache_misses
+    assert lookups == 1
