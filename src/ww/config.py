@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     reconsolidation_max_step: float = Field(0.05, ge=0.0, le=1.0)
     ff_learning_rate: float = Field(0.05, gt=0.0, le=1.0)
     recall_log_retention_days: float = Field(30.0, gt=0.0, le=36500.0)
+    # -- consolidation (issue 4) ------------------------------------------------------------
+    # Seconds between in-process consolidation passes over every session; 0 = off.
+    consolidation_interval: float = Field(0.0, ge=0.0, le=30 * 86_400.0)
 
     @field_validator("data_dir")
     @classmethod

@@ -200,6 +200,9 @@ def test_every_operation_is_fuzzed() -> None:
         ("DELETE", "/api/v1/entities/{entity_id}/relations/{relation_id}"),
         ("POST", "/api/v1/skills/how-to"),
         ("POST", "/api/v1/skills/{skill_id}/execute"),
+        ("POST", "/api/v1/recall"),
+        ("POST", "/api/v1/consolidate"),
+        ("GET", "/api/v1/consolidate/links/{memory_id}"),
     ]:
         assert op in OPERATIONS
     assert ("POST", "/api/v1/feedback") in OPERATIONS

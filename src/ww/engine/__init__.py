@@ -11,6 +11,7 @@ from ww.engine.adaptive import (
     MemoryNotInRecallError,
     RecallNotFoundError,
 )
+from ww.engine.consolidation import Consolidator
 from ww.engine.dynamics import Fsrs
 from ww.engine.memory import (
     Clock,
@@ -23,11 +24,16 @@ from ww.engine.procedural import ProceduralMemory
 from ww.engine.recall import Preset
 from ww.engine.semantic import SemanticMemory
 from ww.storage import SQLiteRecordStore, build_stores
-from ww.storage.factory import build_entity_stores, build_skill_stores
+from ww.storage.factory import (
+    build_consolidation_store,
+    build_entity_stores,
+    build_skill_stores,
+)
 from ww.storage.sqlite_learning import SQLiteLearningStore
 
 __all__ = [
     "Clock",
+    "Consolidator",
     "EmbeddingMismatchError",
     "FeedbackOutcome",
     "MemoryEngine",
@@ -37,6 +43,7 @@ __all__ = [
     "RecallNotFoundError",
     "ReconcileReport",
     "SemanticMemory",
+    "build_consolidator",
     "build_engine",
     "build_procedural",
     "build_semantic",
@@ -107,3 +114,11 @@ def build_procedural(settings: Settings, engine: MemoryEngine) -> ProceduralMemo
     )
     engine.session_deleters.append(procedural.delete_session)
     return procedural
+
+
+def build_consolidator(engine: MemoryEngine, semantic: SemanticMemory) -> Consolidator:
+    """Consolidation over ``engine``'s episodes into ``semantic``'s entities; deleting a
+    session through the engine deletes its consolidation links too."""
+    consolidator = Consolidator(engine, semantic, build_consolidation_store(engine.records))
+    engine.session_deleters.append(consolidator.delete_session)
+    return consolidator

@@ -328,6 +328,7 @@ class MemoryEngine:
         flt: EpisodeFilter | None = None,
         preset: Preset = Preset.BALANCED,
         learn: bool = True,
+        query_vector: Vector | None = None,
     ) -> RecallResult:
         flt = flt or EpisodeFilter()
         now = self.clock()
@@ -336,7 +337,8 @@ class MemoryEngine:
         # embedded on another (both release the GIL), so its cost hides behind the model's.
         keyword_task = asyncio.ensure_future(self.records.keyword_search(session_id, query, flt, n))
         try:
-            query_vector = await self.embedder.embed_one(query)
+            if query_vector is None:  # unified recall embeds once and passes it down
+                query_vector = await self.embedder.embed_one(query)
             dense_or_none = await self._dense(session_id, query_vector, flt, n)
         except BaseException:
             keyword_task.cancel()

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from ww.config import ConfigError, Settings
+from ww.storage.consolidation_ports import ConsolidationStore
 from ww.storage.entity_ports import EntityStore
 from ww.storage.ports import RecordStore, VectorIndex
 from ww.storage.qdrant_edge import QdrantEdgeIndex
 from ww.storage.skill_ports import SkillStore
 from ww.storage.sqlite import SQLiteRecordStore
+from ww.storage.sqlite_consolidation import SQLiteConsolidationStore
 from ww.storage.sqlite_entities import SQLiteEntityStore
 from ww.storage.sqlite_skills import SQLiteSkillStore
 
-__all__ = ["build_entity_stores", "build_skill_stores", "build_stores", "build_vector_index"]
+__all__ = [
+    "build_consolidation_store",
+    "build_entity_stores",
+    "build_skill_stores",
+    "build_stores",
+    "build_vector_index",
+]
 
 # Qdrant Edge directory (embedded tier) per memory type; a Qdrant server gets one collection
 # per memory type instead.
@@ -73,3 +81,8 @@ def build_skill_stores(settings: Settings, records: RecordStore) -> tuple[SkillS
         SQLiteSkillStore(_sqlite_db(records).db),
         build_vector_index(settings, "skills"),
     )
+
+
+def build_consolidation_store(records: RecordStore) -> ConsolidationStore:
+    """Consolidation's links and bookkeeping live in the record store's SQLite file."""
+    return SQLiteConsolidationStore(_sqlite_db(records).db)

@@ -195,6 +195,32 @@ MIGRATIONS: tuple[str, ...] = (
         weights BLOB NOT NULL
     );
     """,
+    # 4: consolidation. Episodes are not entities (relations reference entities on both
+    # ends), so links from episodes to the entities they were consolidated into, and from a
+    # near-duplicate episode to the one it duplicates, live in memory_links. A consolidated
+    # entity's membership hash and capsule confidence live beside it. last_decayed lets
+    # Hebbian decay run twice without decaying the same interval twice.
+    """
+    CREATE TABLE memory_links (
+        session_id TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        link_type TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (session_id, source_id, target_id, link_type)
+    );
+    CREATE INDEX ix_memory_links_target ON memory_links (session_id, target_id);
+    CREATE TABLE consolidated_entities (
+        entity_id TEXT PRIMARY KEY REFERENCES entities (id) ON DELETE CASCADE,
+        session_id TEXT NOT NULL,
+        members_hash TEXT NOT NULL,
+        members INTEGER NOT NULL,
+        confidence REAL NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX ix_consolidated_session ON consolidated_entities (session_id);
+    ALTER TABLE relations ADD COLUMN last_decayed INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
