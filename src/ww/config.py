@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ConfigError", "Environment", "Settings", "load_settings"]
@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     hebbian_learning_rate: float = Field(0.1, gt=0.0, le=1.0)
 
     recall_candidates: int = Field(50, ge=10, le=2000)
+
+    # Server tier: a set WW_NEO4J_URI puts the records in Neo4j instead of SQLite.
+    neo4j_uri: str | None = Field(None, pattern=r"^(bolt|neo4j)(\+s|\+ssc)?://.+")
+    neo4j_user: str = Field("neo4j", min_length=1)
+    neo4j_password: SecretStr | None = None
+    neo4j_pool_size: int = Field(50, ge=1, le=1000)
+    neo4j_database: str = Field("neo4j", min_length=1)
 
     @field_validator("data_dir")
     @classmethod
