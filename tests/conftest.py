@@ -11,7 +11,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from tests.factories import T0
-from tests.neo4j_launcher import Neo4jProcess, launcher_jar
+from tests.neo4j_launcher import Neo4jProcess, launcher_jar, reset_record_store
 from ww.config import Settings
 from ww.embedding import (
     VENDORED_MODEL,
@@ -58,7 +58,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", environment="test")  # type: ignore[arg-type]
+    cfg = Settings(data_dir=tmp_path / "data", environment="test")  # type: ignore[arg-type]
+    reset_record_store(cfg)
+    return cfg
 
 
 @pytest.fixture

@@ -18,7 +18,16 @@ from typing import IO
 
 import pytest
 
-__all__ = ["LAUNCHER_JAR", "Neo4jProcess", "free_port", "launcher_jar", "wipe_database"]
+from ww.config import Settings
+
+__all__ = [
+    "LAUNCHER_JAR",
+    "Neo4jProcess",
+    "free_port",
+    "launcher_jar",
+    "reset_record_store",
+    "wipe_database",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER_JAR = ROOT / "tools" / "neo4j-harness" / "target" / "neo4j-harness-launcher.jar"
@@ -134,3 +143,10 @@ def wipe_database(uri: str) -> None:
         )
         for record in records:
             driver.execute_query(f"DROP INDEX {record['name']} IF EXISTS")
+
+
+def reset_record_store(settings: Settings) -> None:
+    """Give a new app an empty record store: the server tier shares one Neo4j across tests,
+    where the embedded tier gets a fresh data directory."""
+    if settings.neo4j_uri is not None:
+        wipe_database(settings.neo4j_uri)

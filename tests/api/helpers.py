@@ -20,6 +20,7 @@ from uuid import uuid4
 from fastapi.testclient import TestClient
 
 from tests.conftest import ManualClock
+from tests.neo4j_launcher import reset_record_store
 from ww.api import create_app
 from ww.config import Settings
 from ww.embedding import Embedder, EmbeddingService
@@ -43,6 +44,7 @@ def running_client(
     that hits one fails on its status with the body in the message.
     """
     cfg = Settings(data_dir=data_dir, environment="test", **settings)  # type: ignore[arg-type]
+    reset_record_store(cfg)
     service = EmbeddingService(embedder, cache_size=4096, batch_size=32)
     engine = build_engine(cfg, clock=clock, embedder=service)
     app = create_app(cfg, engine)
