@@ -34,6 +34,10 @@ LAUNCHER_JAR = ROOT / "tools" / "neo4j-harness" / "target" / "neo4j-harness-laun
 BUILD_HINT = "make test-server (or: mvn -B -q -f tools/neo4j-harness/pom.xml package)"
 START_TIMEOUT = float(os.environ.get("WW_TEST_NEO4J_START_TIMEOUT", "300"))
 
+# Bolt URIs of the databases this test run started: the only ones it may wipe, whatever
+# WW_NEO4J_URI a developer's environment or .env points at.
+_STARTED: set[str] = set()
+
 
 def launcher_jar() -> Path:
     """The built launcher, or skip (fail under CI) with how to build it."""
@@ -96,6 +100,7 @@ class Neo4jProcess:
                 tail = "\n".join(self._tail)
                 raise RuntimeError(f"Neo4j launcher did not start ({cmd}):\n{tail}")
         self.start_seconds = time.monotonic() - began
+        _STARTED.add(self.uri)
 
     def _drain(self, out: IO[str], ready: threading.Event) -> None:
         for line in out:
@@ -133,7 +138,10 @@ class Neo4jProcess:
 
 
 def wipe_database(uri: str) -> None:
-    """Remove every node and World Weaver index, so a test starts from an empty database."""
+    """Remove every node and World Weaver index, so a test starts from an empty database.
+
+    Only for a database this run started (see ``reset_record_store``)."""
+    assert uri in _STARTED, uri
     from neo4j import GraphDatabase
 
     with GraphDatabase.driver(uri, auth=None) as driver:
@@ -148,5 +156,12 @@ def wipe_database(uri: str) -> None:
 def reset_record_store(settings: Settings) -> None:
     """Give a new app an empty record store: the server tier shares one Neo4j across tests,
     where the embedded tier gets a fresh data directory."""
-    if settings.neo4j_uri is not None:
-        wipe_database(settings.neo4j_uri)
+    if settings.neo4j_uri is None:
+        return
+    if settings.neo4j_uri not in _STARTED:
+        pytest.fail(
+            f"WW_NEO4J_URI={settings.neo4j_uri} is not a test database: the tests would "
+            "wipe it. Unset it; make test-server starts its own Neo4j.",
+            pytrace=False,
+        )
+    wipe_database(settings.neo4j_uri)
