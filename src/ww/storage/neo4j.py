@@ -158,7 +158,7 @@ class Neo4jRecordStore:
         # Schema changes cannot share a transaction with data writes; IF NOT EXISTS makes a
         # concurrent creation by another worker harmless.
         create = (
-            f"CREATE FULLTEXT INDEX {index} IF NOT EXISTS FOR (e:{label}) ON EACH [e.content] "
+            f"CREATE FULLTEXT INDEX {index} IF NOT EXISTS FOR (e:{label}) ON EACH [e.content_fts] "
             "OPTIONS {indexConfig: {`fulltext.analyzer`: $analyzer, "
             "`fulltext.eventually_consistent`: false}}"
         )

@@ -8,6 +8,7 @@ the cursor format.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from typing import Any, cast
 
 from ww.models import Episode, EpisodeFilter
@@ -21,6 +22,7 @@ __all__ = [
     "fts_index",
     "fts_label",
     "fts_query",
+    "fts_text",
     "metadata_tags",
     "node_to_episode",
 ]
@@ -55,6 +57,7 @@ def episode_props(ep: Episode) -> dict[str, Any]:
     props = {k: v for k, v in zip(COLUMNS, episode_params(ep), strict=True) if v is not None}
     props["archived"] = ep.archived
     props["meta_tags"] = metadata_tags(ep.metadata)
+    props["content_fts"] = fts_text(ep.content)
     return props
 
 
@@ -64,10 +67,21 @@ def node_to_episode(props: dict[str, Any]) -> Episode:
     return row_to_episode(cast(Any, row))
 
 
+def fts_text(text: str) -> str:
+    """What the full-text index sees: without diacritics, ``_`` as a word break.
+
+    The built-in analyzers cannot both stem and fold accents, and Lucene keeps ``a_b`` as one
+    word; folding here keeps keyword matches the same as SQLite's ``unicode61
+    remove_diacritics 2`` tokenizer (``cafe`` finds ``café``, ``snake`` finds ``snake_case``).
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("_", " ")
+
+
 def fts_query(terms: list[str]) -> str:
     """A Lucene query matching any term. Terms are ``\\w+`` words: quoting each one keeps
     Lucene's operators (AND, NOT, wildcards) out even if one spells a keyword."""
-    return " OR ".join(f'"{t}"' for t in terms)
+    return " OR ".join(f'"{fts_text(t)}"' for t in terms)
 
 
 def filter_cypher(flt: EpisodeFilter, var: str = "e") -> tuple[str, dict[str, Any]]:
