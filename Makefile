@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 STAMP_API := $(VENV)/.installed-api
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck pytest clean
+NEO4J_LAUNCHER := tools/neo4j-harness/target/neo4j-harness-launcher.jar
+
+.PHONY: run test test-server lint typecheck pytest clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +32,13 @@ test: $(STAMP_DEV)
 	$(PY) -m mypy
 	$(PY) -m pytest
 
+## Start a test Neo4j (JDK 17 + Maven), run the server-tier suites against it, stop it.
+test-server: $(STAMP_DEV) $(NEO4J_LAUNCHER)
+	$(PY) -m pytest --server-tier tests/contract/test_record_store.py tests/server tests/api
+
+$(NEO4J_LAUNCHER): tools/neo4j-harness/pom.xml $(wildcard tools/neo4j-harness/src/main/java/ww/harness/*.java)
+	mvn -B -q -f tools/neo4j-harness/pom.xml package
+
 lint: $(STAMP_DEV)
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
@@ -41,4 +50,4 @@ pytest: $(STAMP_DEV)
 	$(PY) -m pytest $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tools/neo4j-harness/target

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from tests.factories import T0
+from tests.neo4j_launcher import Neo4jProcess, launcher_jar, reset_record_store
 from ww.config import Settings
 from ww.embedding import (
     VENDORED_MODEL,
@@ -57,9 +58,50 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path / "data", environment="test")  # type: ignore[arg-type]
+    cfg = Settings(_env_file=None, data_dir=tmp_path / "data", environment="test")  # type: ignore[arg-type]
+    reset_record_store(cfg)
+    return cfg
 
 
 @pytest.fixture
 def data_dir(settings: Settings) -> Iterator[Path]:
     yield settings.data_dir
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--server-tier",
+        action="store_true",
+        help="run the record-store contract and the API suite against Neo4j only "
+        "(make test-server)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--server-tier"):
+        return
+    # The server tier's run: the record-store contract on Neo4j only (the embedded
+    # backends already ran in `make test`).
+    keep, drop = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        backend = params.params.get("records") if params is not None else None
+        (drop if backend not in (None, "neo4j") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def server_tier(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--server-tier"))
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jProcess]:
+    """One test Neo4j for the run, started on first use (skipped locally when not built)."""
+    server = Neo4jProcess(launcher_jar(), tmp_path_factory.mktemp("neo4j") / "home")
+    server.start()
+    print(f"\nNeo4j started at {server.uri} in {server.start_seconds:.1f}s")
+    yield server
+    server.stop()

@@ -73,13 +73,6 @@ class Settings(BaseSettings):
     qdrant_hnsw_m: int = Field(16, ge=4, le=128)
     qdrant_hnsw_ef_construct: int = Field(100, ge=4, le=4096)
     qdrant_on_disk: bool = False
-    # Shared with the Neo4j backend (defined here too so the compose files' WW_NEO4J_* names
-    # validate; identical definitions, deduplicated at merge).
-    neo4j_uri: str | None = None
-    neo4j_user: str = "neo4j"
-    neo4j_password: SecretStr | None = None
-    neo4j_pool_size: int = Field(50, ge=1, le=1000)
-    neo4j_database: str = "neo4j"
     # -- learning dynamics (feedback, ACT-R, Hebbian, lability, FF encoder) ----------------
     lability_window_hours: float = Field(6.0, gt=0.0, le=8760.0)
     value_learning_rate: float = Field(0.3, gt=0.0, le=1.0)
@@ -95,6 +88,12 @@ class Settings(BaseSettings):
     # -- consolidation (issue 4) ------------------------------------------------------------
     # Seconds between in-process consolidation passes over every session; 0 = off.
     consolidation_interval: float = Field(0.0, ge=0.0, le=30 * 86_400.0)
+    # Server tier: a set WW_NEO4J_URI puts the records in Neo4j instead of SQLite.
+    neo4j_uri: str | None = Field(None, pattern=r"^(bolt|neo4j)(\+s|\+ssc)?://.+")
+    neo4j_user: str = Field("neo4j", min_length=1)
+    neo4j_password: SecretStr | None = None
+    neo4j_pool_size: int = Field(50, ge=1, le=1000)
+    neo4j_database: str = Field("neo4j", min_length=1)
 
     @field_validator("data_dir")
     @classmethod

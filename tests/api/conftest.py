@@ -1,15 +1,35 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import ManualClock
+from tests.neo4j_launcher import Neo4jProcess
 from ww.api import create_app
 from ww.config import Settings
 from ww.embedding import EmbeddingService
 from ww.engine import build_engine
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_store_backend(server_tier: bool, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under ``--server-tier`` every app of the suite keeps its records in the test Neo4j:
+    the app reads ``WW_NEO4J_URI`` as a deployment would, so the tests themselves are the
+    same on both tiers."""
+    if not server_tier:
+        yield
+        return
+    server: Neo4jProcess = request.getfixturevalue("neo4j_server")
+    old = os.environ.get("WW_NEO4J_URI")
+    os.environ["WW_NEO4J_URI"] = server.uri
+    yield
+    if old is None:
+        del os.environ["WW_NEO4J_URI"]
+    else:
+        os.environ["WW_NEO4J_URI"] = old
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from uuid import uuid4
 from fastapi.testclient import TestClient
 
 from tests.conftest import ManualClock
+from tests.neo4j_launcher import reset_record_store
 from ww.api import create_app
 from ww.config import Settings
 from ww.embedding import Embedder, EmbeddingService
@@ -46,6 +47,7 @@ def running_client(
     vector backend: ``qdrant_edge`` (the configured embedded tier) or ``qdrant_local``.
     """
     cfg = Settings(_env_file=None, data_dir=data_dir, environment="test", **settings)  # type: ignore[arg-type]
+    reset_record_store(cfg)
     service = EmbeddingService(embedder, cache_size=4096, batch_size=32)
     if vectors == "qdrant_edge":
         engine = build_engine(cfg, clock=clock, embedder=service)

@@ -21,6 +21,7 @@ from schemathesis.openapi import from_asgi
 
 from tests.api.helpers import scratch_dir
 from tests.conftest import ManualClock
+from tests.neo4j_launcher import reset_record_store
 from ww.api import create_app
 from ww.config import Settings
 from ww.embedding import EmbeddingService, OnnxEmbedder
@@ -73,6 +74,7 @@ def api(onnx_embedder: OnnxEmbedder) -> Iterator[Fuzzed]:
     holding a few episodes in each seeded session so id-based operations find something."""
     with scratch_dir("ww-fuzz-") as tmp:
         cfg = Settings(_env_file=None, data_dir=tmp / "data", environment="test")  # type: ignore[arg-type]
+        reset_record_store(cfg)
         service = EmbeddingService(onnx_embedder, cache_size=4096, batch_size=32)
         engine = build_engine(cfg, clock=ManualClock(), embedder=service)
         app = create_app(cfg, engine)

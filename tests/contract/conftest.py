@@ -7,19 +7,26 @@ from pathlib import Path
 
 import pytest
 
+from tests.neo4j_launcher import Neo4jProcess, wipe_database
 from ww.storage import QdrantEdgeIndex, RecordStore, SQLiteRecordStore, VectorIndex
 from ww.storage.qdrant_server import QdrantServerIndex
 
 DIM = 8
 
 
-@pytest.fixture(params=["sqlite", "sqlite_memory"])
+@pytest.fixture(params=["sqlite", "sqlite_memory", "neo4j"])
 async def records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RecordStore]:
     store: RecordStore
     if request.param == "sqlite":
         store = SQLiteRecordStore(tmp_path / "ww.sqlite3")
     elif request.param == "sqlite_memory":  # one connection: reads share the writer's thread
         store = SQLiteRecordStore(":memory:")
+    elif request.param == "neo4j":  # one server for the run, emptied before each test
+        from ww.storage.neo4j import Neo4jRecordStore
+
+        server: Neo4jProcess = request.getfixturevalue("neo4j_server")
+        wipe_database(server.uri)
+        store = Neo4jRecordStore(server.uri)
     await store.open()
     yield store
     await store.close()

@@ -157,6 +157,20 @@ async def test_keyword_search_ranks_and_ignores_syntax(records: RecordStore) -> 
     assert await records.keyword_search("s1", "the of and", EpisodeFilter(), 10) == []
 
 
+async def test_keyword_search_folds_accents_and_word_joins(records: RecordStore) -> None:
+    cafe = make_episode("s1", content="Met at the Café Crème")
+    snake = make_episode("s1", content="renamed parse_config_file")
+    await records.insert_episodes("s1", [cafe, snake, make_episode("s1", content="unrelated")])
+
+    async def found(query: str) -> set[object]:
+        return {h.id for h in await records.keyword_search("s1", query, EpisodeFilter(), 10)}
+
+    assert await found("cafe") == {cafe.id}
+    assert await found("CAFÉ creme") == {cafe.id}
+    assert await found("config") == {snake.id}
+    assert await found("parse_config_file") == {snake.id}
+
+
 async def test_sessions_and_stats(records: RecordStore) -> None:
     await records.ensure_session("s1", T0)
     await records.ensure_session("s2", T0)

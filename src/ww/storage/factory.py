@@ -15,6 +15,7 @@ from ww.storage.sqlite_skills import SQLiteSkillStore
 
 __all__ = [
     "build_consolidation_store",
+    "build_record_store",
     "build_entity_stores",
     "build_skill_stores",
     "build_stores",
@@ -55,8 +56,24 @@ def build_vector_index(settings: Settings, memory_type: str = "episodes") -> Vec
 
 
 def build_stores(settings: Settings) -> tuple[RecordStore, VectorIndex]:
-    """Records in ``$WW_DATA_DIR/ww.sqlite3``; vectors as ``build_vector_index`` decides."""
-    return SQLiteRecordStore(settings.data_dir / "ww.sqlite3"), build_vector_index(settings)
+    """Records as ``build_record_store`` decides; vectors as ``build_vector_index`` decides."""
+    return build_record_store(settings), build_vector_index(settings)
+
+
+def build_record_store(settings: Settings) -> RecordStore:
+    if settings.neo4j_uri is not None:
+        # Imported here so the embedded tier runs without the ``server`` extra installed.
+        from ww.storage.neo4j import Neo4jRecordStore
+
+        password = settings.neo4j_password
+        return Neo4jRecordStore(
+            settings.neo4j_uri,
+            user=settings.neo4j_user,
+            password=password.get_secret_value() if password is not None else None,
+            database=settings.neo4j_database,
+            pool_size=settings.neo4j_pool_size,
+        )
+    return SQLiteRecordStore(settings.data_dir / "ww.sqlite3")
 
 
 def _sqlite_db(records: RecordStore) -> SQLiteRecordStore:

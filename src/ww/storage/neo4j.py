@@ -1,0 +1,515 @@
+"""Server-tier record store on Neo4j 5, through the official async driver.
+
+Episodes are ``:WwEpisode`` nodes keyed by ``id`` and carrying ``session_id``; every query
+matches on the session, so a record of another session is simply not found. Sessions are
+``:WwSession`` nodes and key/value metadata ``:WwMeta`` nodes.
+
+Keyword recall uses one full-text (Lucene) index per session, over a per-session label that
+only that session's episodes carry. Lucene's BM25 uses collection statistics, so one index
+shared by every session would let one session's writes move another's keyword scores and
+candidates: the same side channel that makes the SQLite store keep one FTS5 table per session.
+
+Constraints and the shared indexes are created in ``open()`` (``IF NOT EXISTS``, so every
+start-up may run them); a session's full-text index is created the first time the session
+is written to. Driver errors that mean "the database cannot be reached" become
+``StoreUnavailableError("neo4j", ...)``, which the API answers with 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
+from neo4j.exceptions import (
+    ClientError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
+
+from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
+from ww.storage.neo4j_rows import (
+    episode_props,
+    filter_cypher,
+    fts_index,
+    fts_label,
+    fts_query,
+    node_to_episode,
+)
+from ww.storage.payload import from_micros, to_micros
+from ww.storage.ports import (
+    AccessUpdate,
+    CandidateRow,
+    EpisodePage,
+    ScoredId,
+    StoreUnavailableError,
+)
+from ww.storage.sqlite_rows import decode_cursor, encode_cursor, keyword_terms
+
+__all__ = ["Neo4jRecordStore"]
+
+T = TypeVar("T")
+
+# The Lucene analyzer of the keyword indexes: lower-casing, English stop words and Porter
+# stemming, close to the SQLite store's ``porter unicode61`` tokenizer.
+FTS_ANALYZER = "english"
+
+SCHEMA: tuple[str, ...] = (
+    "CREATE CONSTRAINT ww_meta_key IF NOT EXISTS FOR (m:WwMeta) REQUIRE m.key IS UNIQUE",
+    "CREATE CONSTRAINT ww_session_id IF NOT EXISTS "
+    "FOR (s:WwSession) REQUIRE s.session_id IS UNIQUE",
+    "CREATE CONSTRAINT ww_episode_id IF NOT EXISTS FOR (e:WwEpisode) REQUIRE e.id IS UNIQUE",
+    # Listing, cursors and the timeline walk of neighbours read a session in time order.
+    "CREATE INDEX ww_episode_session_time IF NOT EXISTS "
+    "FOR (e:WwEpisode) ON (e.session_id, e.timestamp, e.id)",
+    "CREATE INDEX ww_episode_session_state IF NOT EXISTS "
+    "FOR (e:WwEpisode) ON (e.session_id, e.index_state)",
+)
+
+# Errors after which the database, not the request, is at fault. ClientErrors (bad Cypher,
+# constraint violations) are bugs or caller errors and stay what they are.
+_UNAVAILABLE = (ServiceUnavailable, SessionExpired, TransientError, OSError)
+
+_EPISODE = "e {.*} AS e"
+
+
+class Neo4jRecordStore:
+    """``RecordStore`` on Neo4j 5.
+
+    ``retry_time`` bounds how long the driver keeps retrying a failed transaction (its backoff
+    starts at about a second): enough for one retry on a fresh connection after pooled ones
+    died with a Neo4j restart, while a client of a database that is down gets its 503 within
+    a few seconds rather than the driver's default 30.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        user: str = "neo4j",
+        password: str | None = None,
+        database: str = "neo4j",
+        pool_size: int = 50,
+        connect_timeout: float = 5.0,
+        retry_time: float = 1.0,
+    ) -> None:
+        self._uri = uri
+        self._auth = (user, password) if password is not None else None
+        self._database = database
+        self._pool_size = pool_size
+        self._connect_timeout = connect_timeout
+        self._retry_time = retry_time
+        self._driver: AsyncDriver | None = None
+        # Sessions whose full-text index this process has seen online.
+        self._fts_ready: set[str] = set()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def open(self) -> None:
+        self._driver = AsyncGraphDatabase.driver(
+            self._uri,
+            auth=self._auth,
+            max_connection_pool_size=self._pool_size,
+            connection_timeout=self._connect_timeout,
+            connection_acquisition_timeout=self._connect_timeout + self._retry_time,
+            max_transaction_retry_time=self._retry_time,
+        )
+        try:
+            for statement in SCHEMA:
+                await self._driver.execute_query(statement, database_=self._database)
+        except _UNAVAILABLE as exc:
+            await self.close()
+            raise StoreUnavailableError("neo4j", _describe(exc)) from exc
+
+    async def close(self) -> None:
+        if self._driver is not None:
+            driver, self._driver = self._driver, None
+            await driver.close()
+
+    async def check(self) -> None:
+        await self._read(_single("RETURN 1 AS ok", {}))
+
+    async def _tx(self, write: bool, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        if self._driver is None:
+            raise StoreUnavailableError("neo4j", "store is closed")
+        try:
+            async with self._driver.session(database=self._database) as session:
+                if write:
+                    return await session.execute_write(work)
+                return await session.execute_read(work)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailableError("neo4j", _describe(exc)) from exc
+
+    async def _read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        return await self._tx(False, work)
+
+    async def _write(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        return await self._tx(True, work)
+
+    async def _rows(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return await self._read(_all(query, params))
+
+    # -- per-session keyword index ------------------------------------------------------------
+    async def _ensure_fts(self, session_id: str) -> None:
+        if session_id in self._fts_ready:
+            return
+        index, label = fts_index(session_id), fts_label(session_id)
+        # Schema changes cannot share a transaction with data writes; IF NOT EXISTS makes a
+        # concurrent creation by another worker harmless.
+        create = (
+            f"CREATE FULLTEXT INDEX {index} IF NOT EXISTS FOR (e:{label}) ON EACH [e.content_fts] "
+            "OPTIONS {indexConfig: {`fulltext.analyzer`: $analyzer, "
+            "`fulltext.eventually_consistent`: false}}"
+        )
+        await self._write(_consume(create, {"analyzer": FTS_ANALYZER}))
+        # A new index is queryable only once it is online (immediate for an empty label).
+        await self._read(_consume("CALL db.awaitIndex($name, 60)", {"name": index}))
+        self._fts_ready.add(session_id)
+
+    async def _fts_online(self, session_id: str) -> bool:
+        if session_id in self._fts_ready:
+            return True
+        rows = await self._rows(
+            "SHOW FULLTEXT INDEXES YIELD name, state WHERE name = $name RETURN state",
+            {"name": fts_index(session_id)},
+        )
+        if not rows:
+            return False
+        if rows[0]["state"] != "ONLINE":
+            await self._read(
+                _consume("CALL db.awaitIndex($name, 60)", {"name": fts_index(session_id)})
+            )
+        self._fts_ready.add(session_id)
+        return True
+
+    # -- meta -------------------------------------------------------------------------------
+    async def get_meta(self, key: str) -> str | None:
+        rows = await self._rows("MATCH (m:WwMeta {key: $key}) RETURN m.value AS v", {"key": key})
+        return None if not rows else str(rows[0]["v"])
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._write(
+            _consume(
+                "MERGE (m:WwMeta {key: $key}) SET m.value = $value", {"key": key, "value": value}
+            )
+        )
+
+    # -- sessions ---------------------------------------------------------------------------
+    async def ensure_session(self, session_id: str, now: datetime) -> None:
+        await self._write(
+            _consume(
+                "MERGE (s:WwSession {session_id: $sid}) ON CREATE SET s.created_at = $ts "
+                "SET s.last_activity = $ts",
+                {"sid": session_id, "ts": to_micros(now)},
+            )
+        )
+        await self._ensure_fts(session_id)
+
+    async def list_sessions(self) -> list[str]:
+        rows = await self._rows("MATCH (s:WwSession) RETURN s.session_id AS sid ORDER BY sid", {})
+        return [str(r["sid"]) for r in rows]
+
+    async def session_stats(self, session_id: str) -> SessionStats | None:
+        rows = await self._rows(
+            "MATCH (s:WwSession {session_id: $sid}) "
+            "OPTIONAL MATCH (e:WwEpisode {session_id: $sid}) "
+            "RETURN s.created_at AS created, s.last_activity AS active, count(e) AS n, "
+            "sum(CASE WHEN e.archived THEN 1 ELSE 0 END) AS archived, "
+            "sum(CASE WHEN e.index_state = 'pending' THEN 1 ELSE 0 END) AS pending",
+            {"sid": session_id},
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return SessionStats(
+            session_id=session_id,
+            created_at=from_micros(r["created"]),
+            last_activity=from_micros(r["active"]) if r["active"] is not None else None,
+            episodes=r["n"],
+            archived=r["archived"],
+            pending=r["pending"],
+        )
+
+    async def delete_session(self, session_id: str) -> int:
+        async def tx(t: AsyncManagedTransaction) -> int:
+            result = await t.run(
+                "MATCH (e:WwEpisode {session_id: $sid}) DETACH DELETE e RETURN count(*) AS n",
+                {"sid": session_id},
+            )
+            record = await result.single(strict=True)
+            await t.run("MATCH (s:WwSession {session_id: $sid}) DELETE s", {"sid": session_id})
+            return int(record["n"])
+
+        n = await self._write(tx)
+        # After the data: a failure here leaves an empty index, which ensure_session reuses.
+        self._fts_ready.discard(session_id)
+        await self._write(_consume(f"DROP INDEX {fts_index(session_id)} IF EXISTS", {}))
+        return n
+
+    # -- episodes ---------------------------------------------------------------------------
+    async def insert_episodes(self, session_id: str, episodes: Sequence[Episode]) -> None:
+        if any(ep.session_id != session_id for ep in episodes):
+            raise ValueError("episode belongs to another session")
+        if not episodes:
+            return
+        await self._ensure_fts(session_id)
+        # One transaction for the whole batch: all of it is stored or none.
+        await self._write(
+            _consume(
+                f"UNWIND $rows AS row CREATE (e:WwEpisode:{fts_label(session_id)}) SET e = row",
+                {"rows": [episode_props(ep) for ep in episodes]},
+            )
+        )
+
+    async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
+        rows = await self._rows(
+            f"MATCH (e:WwEpisode {{id: $id}}) WHERE e.session_id = $sid RETURN {_EPISODE}",
+            {"id": str(episode_id), "sid": session_id},
+        )
+        return node_to_episode(rows[0]["e"]) if rows else None
+
+    async def get_episodes(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Episode]:
+        if not ids:
+            return {}
+        rows = await self._rows(
+            "UNWIND $ids AS i MATCH (e:WwEpisode {id: i}) WHERE e.session_id = $sid "
+            f"RETURN {_EPISODE}",
+            {"ids": _keys(ids), "sid": session_id},
+        )
+        episodes = (node_to_episode(r["e"]) for r in rows)
+        return {ep.id: ep for ep in episodes}
+
+    async def list_episodes(
+        self, session_id: str, flt: EpisodeFilter, limit: int, cursor: str | None
+    ) -> EpisodePage:
+        where, params = filter_cypher(flt)
+        if cursor is not None:
+            ts, ident = decode_cursor(cursor)
+            where += " AND (e.timestamp < $c_ts OR (e.timestamp = $c_ts AND e.id < $c_id))"
+            params |= {"c_ts": ts, "c_id": ident}
+        rows = await self._rows(
+            f"MATCH (e:WwEpisode) WHERE e.session_id = $sid AND {where} "
+            f"RETURN {_EPISODE} ORDER BY e.timestamp DESC, e.id DESC LIMIT $n",
+            {**params, "sid": session_id, "n": limit + 1},
+        )
+        items = [node_to_episode(r["e"]) for r in rows[:limit]]
+        more = len(rows) > limit
+        return EpisodePage(items, encode_cursor(items[-1]) if more and items else None)
+
+    async def update_episode(self, session_id: str, episode: Episode) -> bool:
+        if episode.session_id != session_id:
+            raise ValueError("episode belongs to another session")
+        # ``SET e = row`` replaces every property; the labels (and so the session's keyword
+        # index, which re-indexes the new content on commit) stay.
+        rows = await self._write(
+            _all(
+                "MATCH (e:WwEpisode {id: $id}) WHERE e.session_id = $sid SET e = $row "
+                "RETURN count(e) AS n",
+                {"id": str(episode.id), "sid": session_id, "row": episode_props(episode)},
+            )
+        )
+        return bool(rows and rows[0]["n"])
+
+    async def delete_episode(self, session_id: str, episode_id: UUID) -> bool:
+        rows = await self._write(
+            _all(
+                "MATCH (e:WwEpisode {id: $id}) WHERE e.session_id = $sid "
+                "DETACH DELETE e RETURN count(*) AS n",
+                {"id": str(episode_id), "sid": session_id},
+            )
+        )
+        return bool(rows and rows[0]["n"])
+
+    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
+        await self._set_index_state(session_id, ids, IndexState.INDEXED)
+
+    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None:
+        await self._set_index_state(session_id, ids, IndexState.PENDING)
+
+    async def _set_index_state(
+        self, session_id: str, ids: Sequence[UUID], state: IndexState
+    ) -> None:
+        if not ids:
+            return
+        await self._write(
+            _consume(
+                "UNWIND $ids AS i MATCH (e:WwEpisode {id: i}) WHERE e.session_id = $sid "
+                "SET e.index_state = $state",
+                {"ids": _keys(ids), "sid": session_id, "state": state.value},
+            )
+        )
+
+    async def indexed_ids(self, session_id: str) -> set[UUID]:
+        rows = await self._rows(
+            "MATCH (e:WwEpisode {session_id: $sid, index_state: 'indexed'}) RETURN e.id AS id",
+            {"sid": session_id},
+        )
+        return {UUID(r["id"]) for r in rows}
+
+    async def pending_episodes(
+        self, session_id: str, limit: int, ingested_before: datetime | None = None
+    ) -> list[Episode]:
+        cutoff = to_micros(ingested_before) if ingested_before is not None else 2**63 - 1
+        rows = await self._rows(
+            "MATCH (e:WwEpisode {session_id: $sid, index_state: 'pending'}) "
+            f"WHERE e.ingested_at < $cutoff RETURN {_EPISODE} LIMIT $n",
+            {"sid": session_id, "cutoff": cutoff, "n": limit},
+        )
+        return [node_to_episode(r["e"]) for r in rows]
+
+    async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]:
+        if not ids:
+            return set()
+        rows = await self._rows(
+            "UNWIND $ids AS i MATCH (e:WwEpisode {id: i}) WHERE e.session_id = $sid "
+            "RETURN e.id AS id",
+            {"ids": _keys(ids), "sid": session_id},
+        )
+        return {UUID(r["id"]) for r in rows}
+
+    async def keyword_search(
+        self, session_id: str, query: str, flt: EpisodeFilter, limit: int
+    ) -> list[ScoredId]:
+        terms = keyword_terms(query)
+        if not terms or not await self._fts_online(session_id):
+            return []
+        where, params = filter_cypher(flt)
+        # The index returns matches best first and lazily; the filters run on that stream,
+        # so a rare filter match ranked far down is still found. The session check guards
+        # against a label ever applied to a foreign node.
+        cypher = (
+            "CALL db.index.fulltext.queryNodes($index, $q) YIELD node AS e, score "
+            f"WHERE e.session_id = $sid AND {where} "
+            "RETURN e.id AS id, score ORDER BY score DESC, id LIMIT $n"
+        )
+        args = {
+            **params,
+            "index": fts_index(session_id),
+            "q": fts_query(terms),
+            "sid": session_id,
+            "n": limit,
+        }
+        try:
+            rows = await self._rows(cypher, args)
+        except ClientError:
+            # Another worker dropped the index (the session was deleted) since we saw it.
+            self._fts_ready.discard(session_id)
+            if await self._fts_online(session_id):
+                raise
+            return []
+        return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows]
+
+    async def candidate_rows(
+        self, session_id: str, ids: Sequence[UUID], flt: EpisodeFilter
+    ) -> dict[UUID, CandidateRow]:
+        if not ids:
+            return {}
+        where, params = filter_cypher(flt)
+        rows = await self._rows(
+            "UNWIND $ids AS i MATCH (e:WwEpisode {id: i}) "
+            f"WHERE e.session_id = $sid AND {where} "
+            "RETURN e.id AS id, e.timestamp AS ts, e.importance AS importance, "
+            "e.speaker AS speaker, e.stability AS stability, e.last_review AS last_review",
+            {**params, "ids": _keys(ids), "sid": session_id},
+        )
+        out: dict[UUID, CandidateRow] = {}
+        for r in rows:
+            ident = UUID(r["id"])
+            out[ident] = CandidateRow(
+                ident,
+                from_micros(r["ts"]),
+                r["importance"],
+                r["speaker"],
+                r["stability"],
+                from_micros(r["last_review"]),
+            )
+        return out
+
+    async def neighbours(
+        self, session_id: str, rows: Sequence[CandidateRow]
+    ) -> dict[UUID, tuple[UUID, ...]]:
+        if not rows:
+            return {}
+        keys = [{"id": str(r.id), "ts": to_micros(r.timestamp)} for r in rows]
+        # Each side is its own subquery that aggregates, so a row without a neighbour on
+        # that side still yields (an empty list) instead of dropping out.
+        found = await self._rows(
+            "UNWIND $keys AS k "
+            "CALL (k) { MATCH (p:WwEpisode) WHERE p.session_id = $sid AND p.timestamp <= k.ts "
+            "AND (p.timestamp < k.ts OR p.id < k.id) "
+            "WITH p ORDER BY p.timestamp DESC, p.id DESC LIMIT 1 RETURN collect(p.id) AS prev } "
+            "CALL (k) { MATCH (n:WwEpisode) WHERE n.session_id = $sid AND n.timestamp >= k.ts "
+            "AND (n.timestamp > k.ts OR n.id > k.id) "
+            "WITH n ORDER BY n.timestamp ASC, n.id ASC LIMIT 1 RETURN collect(n.id) AS next } "
+            "RETURN k.id AS id, prev + next AS near",
+            {"keys": keys, "sid": session_id},
+        )
+        return {UUID(r["id"]): tuple(UUID(n) for n in r["near"]) for r in found}
+
+    async def record_access(self, session_id: str, updates: Sequence[AccessUpdate]) -> None:
+        if not updates:
+            return
+        rows = [
+            {
+                "id": str(u.id),
+                "stability": u.fsrs.stability,
+                "difficulty": u.fsrs.difficulty,
+                "last_review": to_micros(u.fsrs.last_review),
+                "reps": u.fsrs.reps,
+                "lapses": u.fsrs.lapses,
+                "access_count": u.access_count,
+                "last_accessed": to_micros(u.last_accessed),
+            }
+            # Locking in id order keeps concurrent recalls over the same episodes from
+            # deadlocking each other.
+            for u in sorted(updates, key=lambda u: str(u.id))
+        ]
+        await self._write(
+            _consume(
+                "UNWIND $rows AS u MATCH (e:WwEpisode {id: u.id}) WHERE e.session_id = $sid "
+                "SET e.stability = u.stability, e.difficulty = u.difficulty, "
+                "e.last_review = u.last_review, e.reps = u.reps, e.lapses = u.lapses, "
+                "e.access_count = u.access_count, e.last_accessed = u.last_accessed",
+                {"rows": rows, "sid": session_id},
+            )
+        )
+
+
+def _keys(ids: Sequence[UUID]) -> list[str]:
+    return [str(i) for i in dict.fromkeys(ids)]
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _all(
+    query: str, params: dict[str, Any]
+) -> Callable[[AsyncManagedTransaction], Awaitable[list[dict[str, Any]]]]:
+    async def work(tx: AsyncManagedTransaction) -> list[dict[str, Any]]:
+        result = await tx.run(query, params)
+        return [record.data() async for record in result]
+
+    return work
+
+
+def _single(
+    query: str, params: dict[str, Any]
+) -> Callable[[AsyncManagedTransaction], Awaitable[dict[str, Any]]]:
+    async def work(tx: AsyncManagedTransaction) -> dict[str, Any]:
+        result = await tx.run(query, params)
+        return (await result.single(strict=True)).data()
+
+    return work
+
+
+def _consume(
+    query: str, params: dict[str, Any]
+) -> Callable[[AsyncManagedTransaction], Awaitable[None]]:
+    async def work(tx: AsyncManagedTransaction) -> None:
+        result = await tx.run(query, params)
+        await result.consume()
+
+    return work

@@ -1,0 +1,110 @@
+"""Node mapping, filter Cypher and keyword-index names of the Neo4j record store.
+
+Episodes are stored with the SQLite store's column encoding (integer microseconds, JSON
+text for context and metadata), so both stores round-trip an ``Episode`` exactly and share
+the cursor format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from typing import Any, cast
+
+from ww.models import Episode, EpisodeFilter
+from ww.storage.payload import metadata_tag, to_micros
+from ww.storage.sqlite_rows import EPISODE_COLUMNS, episode_params, row_to_episode
+
+__all__ = [
+    "COLUMNS",
+    "episode_props",
+    "filter_cypher",
+    "fts_index",
+    "fts_label",
+    "fts_query",
+    "fts_text",
+    "metadata_tags",
+    "node_to_episode",
+]
+
+COLUMNS: tuple[str, ...] = tuple(c.strip() for c in EPISODE_COLUMNS.split(","))
+
+
+def _session_key(session_id: str) -> str:
+    # A hash makes any valid session id a safe Cypher identifier.
+    return hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
+def fts_label(session_id: str) -> str:
+    """The label that puts a session's episodes (and only them) in its full-text index."""
+    return "WwS_" + _session_key(session_id)
+
+
+def fts_index(session_id: str) -> str:
+    return "ww_fts_" + _session_key(session_id)
+
+
+def metadata_tags(metadata: dict[str, Any]) -> list[str]:
+    """``key=tag`` for each filterable value: ``1``, ``"1"`` and ``true`` stay distinct, as
+    SQLite's json_type check keeps them; nested values and floats are not filterable."""
+    return [
+        f"{k}={metadata_tag(v)}" for k, v in metadata.items() if isinstance(v, str | int | bool)
+    ]
+
+
+def episode_props(ep: Episode) -> dict[str, Any]:
+    # Neo4j stores no null properties: absent keys read back as None in node_to_episode.
+    props = {k: v for k, v in zip(COLUMNS, episode_params(ep), strict=True) if v is not None}
+    props["archived"] = ep.archived
+    props["meta_tags"] = metadata_tags(ep.metadata)
+    props["content_fts"] = fts_text(ep.content)
+    return props
+
+
+def node_to_episode(props: dict[str, Any]) -> Episode:
+    row = {k: props.get(k) for k in COLUMNS}
+    # row_to_episode reads columns by name only, which a dict does as well as sqlite3.Row.
+    return row_to_episode(cast(Any, row))
+
+
+def fts_text(text: str) -> str:
+    """What the full-text index sees: without diacritics, ``_`` as a word break.
+
+    The built-in analyzers cannot both stem and fold accents, and Lucene keeps ``a_b`` as one
+    word; folding here keeps keyword matches the same as SQLite's ``unicode61
+    remove_diacritics 2`` tokenizer (``cafe`` finds ``café``, ``snake`` finds ``snake_case``).
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("_", " ")
+
+
+def fts_query(terms: list[str]) -> str:
+    """A Lucene query matching any term. Terms are ``\\w+`` words: quoting each one keeps
+    Lucene's operators (AND, NOT, wildcards) out even if one spells a keyword."""
+    return " OR ".join(f'"{fts_text(t)}"' for t in terms)
+
+
+def filter_cypher(flt: EpisodeFilter, var: str = "e") -> tuple[str, dict[str, Any]]:
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if not flt.include_archived:
+        clauses.append(f"{var}.archived = false")
+    if flt.time_from is not None:
+        clauses.append(f"{var}.timestamp >= $f_from")
+        params["f_from"] = to_micros(flt.time_from)
+    if flt.time_to is not None:
+        clauses.append(f"{var}.timestamp < $f_to")
+        params["f_to"] = to_micros(flt.time_to)
+    if flt.outcome is not None:
+        clauses.append(f"{var}.outcome = $f_outcome")
+        params["f_outcome"] = flt.outcome.value
+    if flt.project is not None:
+        clauses.append(f"{var}.project = $f_project")
+        params["f_project"] = flt.project
+    if flt.speaker is not None:
+        clauses.append(f"{var}.speaker = $f_speaker")
+        params["f_speaker"] = flt.speaker
+    if flt.metadata:
+        clauses.append(f"all(t IN $f_tags WHERE t IN {var}.meta_tags)")
+        params["f_tags"] = metadata_tags(dict(flt.metadata))
+    return (" AND ".join(clauses) or "true"), params

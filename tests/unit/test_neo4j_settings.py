@@ -1,0 +1,73 @@
+"""WW_NEO4J_* settings and the record store they select (no Neo4j needed: the driver
+connects only in ``open()``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ww.config import ConfigError, load_settings
+from ww.storage import SQLiteRecordStore, build_stores
+from ww.storage.neo4j import Neo4jRecordStore
+
+NEO4J_VARS = ("URI", "USER", "PASSWORD", "POOL_SIZE", "DATABASE")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in NEO4J_VARS:
+        monkeypatch.delenv(f"WW_NEO4J_{name}", raising=False)
+    monkeypatch.setenv("WW_DATA_DIR", str(tmp_path / "data"))
+
+
+def test_defaults_keep_the_embedded_record_store() -> None:
+    s = load_settings()
+    assert (s.neo4j_uri, s.neo4j_user, s.neo4j_password) == (None, "neo4j", None)
+    assert (s.neo4j_pool_size, s.neo4j_database) == (50, "neo4j")
+    records, _ = build_stores(s)
+    assert isinstance(records, SQLiteRecordStore)
+
+
+def test_reads_every_neo4j_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "URI": "neo4j+s://db.internal:7687",
+        "USER": "ww",
+        "PASSWORD": "s3cret",
+        "POOL_SIZE": "100",
+        "DATABASE": "memories",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(f"WW_NEO4J_{k}", v)
+    s = load_settings()
+    assert (s.neo4j_uri, s.neo4j_user, s.neo4j_pool_size, s.neo4j_database) == (
+        "neo4j+s://db.internal:7687",
+        "ww",
+        100,
+        "memories",
+    )
+    assert s.neo4j_password is not None
+    assert s.neo4j_password.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(s)
+    records, _ = build_stores(s)
+    assert isinstance(records, Neo4jRecordStore)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("URI", "http://127.0.0.1:7474"),
+        ("URI", "127.0.0.1:7687"),
+        ("POOL_SIZE", "0"),
+        ("POOL_SIZE", "many"),
+        ("USER", ""),
+        ("DATABASE", ""),
+    ],
+)
+def test_invalid_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(f"WW_NEO4J_{name}", value)
+    with pytest.raises(ConfigError, match=f"WW_NEO4J_{name}"):
+        load_settings()
