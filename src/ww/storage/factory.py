@@ -15,8 +15,8 @@ from ww.storage.sqlite_skills import SQLiteSkillStore
 
 __all__ = [
     "build_consolidation_store",
-    "build_record_store",
     "build_entity_stores",
+    "build_record_store",
     "build_skill_stores",
     "build_stores",
     "build_vector_index",
