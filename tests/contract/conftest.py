@@ -14,19 +14,39 @@ from ww.storage.qdrant_server import QdrantServerIndex
 DIM = 8
 
 
-@pytest.fixture(params=["sqlite", "sqlite_memory", "neo4j"])
-async def records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RecordStore]:
-    store: RecordStore
-    if request.param == "sqlite":
-        store = SQLiteRecordStore(tmp_path / "ww.sqlite3")
-    elif request.param == "sqlite_memory":  # one connection: reads share the writer's thread
-        store = SQLiteRecordStore(":memory:")
-    elif request.param == "neo4j":  # one server for the run, emptied before each test
+RECORD_BACKENDS = ["sqlite", "sqlite_memory", "neo4j"]
+
+
+def make_record_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> RecordStore:
+    """A fresh, unopened record store of ``kind``; the side stores (entities, skills,
+    learning, consolidation) share its database."""
+    if kind == "sqlite":
+        return SQLiteRecordStore(tmp_path / "ww.sqlite3")
+    if kind == "sqlite_memory":  # one connection: reads share the writer's thread
+        return SQLiteRecordStore(":memory:")
+    if kind == "neo4j":  # one server for the run, emptied before each test
         from ww.storage.neo4j import Neo4jRecordStore
 
         server: Neo4jProcess = request.getfixturevalue("neo4j_server")
         wipe_database(server.uri)
-        store = Neo4jRecordStore(server.uri)
+        return Neo4jRecordStore(server.uri)
+    raise ValueError(kind)
+
+
+@pytest.fixture(params=RECORD_BACKENDS)
+async def records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RecordStore]:
+    store = make_record_store(request.param, request, tmp_path)
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=RECORD_BACKENDS)
+async def side_records(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[RecordStore]:
+    """A record store for a side store's contract suite to build its store on."""
+    store = make_record_store(request.param, request, tmp_path)
     await store.open()
     yield store
     await store.close()

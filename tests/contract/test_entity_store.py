@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -23,19 +21,17 @@ from ww.storage.entity_ports import (
     RelationExistsError,
     VersionClosedError,
 )
+from ww.storage.factory import entity_store
+from ww.storage.ports import RecordStore
 from ww.storage.sqlite import SQLiteRecordStore
 from ww.storage.sqlite_entities import SQLiteEntityStore
 
 S1, S2 = "s1", "s2"
 
 
-@pytest.fixture(params=["sqlite", "sqlite_memory"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EntityStore]:
-    path = tmp_path / "ww.sqlite3" if request.param == "sqlite" else ":memory:"
-    records = SQLiteRecordStore(path)
-    await records.open()
-    yield SQLiteEntityStore(records.db)
-    await records.close()
+@pytest.fixture
+def store(side_records: RecordStore) -> EntityStore:
+    return entity_store(side_records)
 
 
 def entity(session: str = S1, name: str = "Python", **kw: Any) -> Entity:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ww.config import ConfigError, Settings
+from ww.config import Settings
 from ww.control.flags import Flags, load_flags
 from ww.embedding import EmbeddingService, load_embedder
 from ww.engine.adaptive import (
@@ -23,13 +23,13 @@ from ww.engine.memory import (
 from ww.engine.procedural import ProceduralMemory
 from ww.engine.recall import Preset
 from ww.engine.semantic import SemanticMemory
-from ww.storage import SQLiteRecordStore, build_stores
+from ww.storage import build_stores
 from ww.storage.factory import (
     build_consolidation_store,
     build_entity_stores,
     build_skill_stores,
+    learning_store,
 )
-from ww.storage.sqlite_learning import SQLiteLearningStore
 
 __all__ = [
     "Clock",
@@ -66,13 +66,11 @@ def build_engine(
             batch_size=settings.embedding_batch_size,
         )
     records, vectors = build_stores(settings)
-    if not isinstance(records, SQLiteRecordStore):
-        raise ConfigError("the learning store needs the SQLite record store (embedded tier)")
     return MemoryEngine(
         records=records,
         vectors=vectors,
-        # Learning state shares the record store's database file and connections.
-        learning=SQLiteLearningStore(records.db),
+        # Learning state shares the record store's database and connections.
+        learning=learning_store(records),
         embedder=embedder,
         fsrs=Fsrs(settings.fsrs_default_stability, settings.fsrs_retention_target),
         clock=clock,
@@ -83,7 +81,7 @@ def build_engine(
 
 
 def build_semantic(settings: Settings, engine: MemoryEngine) -> SemanticMemory:
-    """Entities beside ``engine``: its SQLite file, clock, embedder and FSRS; its own vectors.
+    """Entities beside ``engine``: its record database, clock, embedder and FSRS; its own vectors.
 
     Deleting a session through the engine deletes the session's entities too.
     """

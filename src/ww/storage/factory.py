@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ww.config import ConfigError, Settings
 from ww.storage.consolidation_ports import ConsolidationStore
 from ww.storage.entity_ports import EntityStore
+from ww.storage.learning_ports import LearningStore
 from ww.storage.ports import RecordStore, VectorIndex
 from ww.storage.qdrant_edge import QdrantEdgeIndex
 from ww.storage.skill_ports import SkillStore
 from ww.storage.sqlite import SQLiteRecordStore
 from ww.storage.sqlite_consolidation import SQLiteConsolidationStore
 from ww.storage.sqlite_entities import SQLiteEntityStore
+from ww.storage.sqlite_learning import SQLiteLearningStore
 from ww.storage.sqlite_skills import SQLiteSkillStore
+
+if TYPE_CHECKING:
+    from ww.storage.neo4j import Neo4jRecordStore
 
 __all__ = [
     "build_consolidation_store",
@@ -20,6 +27,9 @@ __all__ = [
     "build_skill_stores",
     "build_stores",
     "build_vector_index",
+    "entity_store",
+    "learning_store",
+    "skill_store",
 ]
 
 # Qdrant Edge directory (embedded tier) per memory type; a Qdrant server gets one collection
@@ -76,30 +86,70 @@ def build_record_store(settings: Settings) -> RecordStore:
     return SQLiteRecordStore(settings.data_dir / "ww.sqlite3")
 
 
+def _neo4j(records: RecordStore) -> Neo4jRecordStore | None:
+    """The record store when it is Neo4j's. Checked by module so the embedded tier never
+    imports the driver."""
+    if type(records).__module__ != "ww.storage.neo4j":
+        return None
+    from ww.storage.neo4j import Neo4jRecordStore
+
+    assert isinstance(records, Neo4jRecordStore)
+    return records
+
+
 def _sqlite_db(records: RecordStore) -> SQLiteRecordStore:
     if not isinstance(records, SQLiteRecordStore):
-        raise TypeError("entities and skills need the SQLite record store (embedded tier)")
+        raise TypeError(f"no side stores for a {type(records).__name__}")
     return records
+
+
+def entity_store(records: RecordStore) -> EntityStore:
+    """Entities in the record store's database (its connections; it owns open/close)."""
+    neo = _neo4j(records)
+    if neo is not None:
+        from ww.storage.neo4j_entities import Neo4jEntityStore
+
+        return Neo4jEntityStore(neo)
+    return SQLiteEntityStore(_sqlite_db(records).db)
+
+
+def skill_store(records: RecordStore) -> SkillStore:
+    """Skills in the record store's database."""
+    neo = _neo4j(records)
+    if neo is not None:
+        from ww.storage.neo4j_skills import Neo4jSkillStore
+
+        return Neo4jSkillStore(neo)
+    return SQLiteSkillStore(_sqlite_db(records).db)
+
+
+def learning_store(records: RecordStore) -> LearningStore:
+    """Learning state in the record store's database."""
+    neo = _neo4j(records)
+    if neo is not None:
+        from ww.storage.neo4j_learning import Neo4jLearningStore
+
+        return Neo4jLearningStore(neo)
+    return SQLiteLearningStore(_sqlite_db(records).db)
+
+
+def build_consolidation_store(records: RecordStore) -> ConsolidationStore:
+    """Consolidation's links and bookkeeping live in the record store's database."""
+    neo = _neo4j(records)
+    if neo is not None:
+        from ww.storage.neo4j_consolidation import Neo4jConsolidationStore
+
+        return Neo4jConsolidationStore(neo)
+    return SQLiteConsolidationStore(_sqlite_db(records).db)
 
 
 def build_entity_stores(
     settings: Settings, records: RecordStore
 ) -> tuple[EntityStore, VectorIndex]:
-    """Entities share the record store's SQLite file and have their own vector collection."""
-    return (
-        SQLiteEntityStore(_sqlite_db(records).db),
-        build_vector_index(settings, "entities"),
-    )
+    """Entities share the record store's database and have their own vector collection."""
+    return entity_store(records), build_vector_index(settings, "entities")
 
 
 def build_skill_stores(settings: Settings, records: RecordStore) -> tuple[SkillStore, VectorIndex]:
-    """Skills share the record store's SQLite file and have their own vector collection."""
-    return (
-        SQLiteSkillStore(_sqlite_db(records).db),
-        build_vector_index(settings, "skills"),
-    )
-
-
-def build_consolidation_store(records: RecordStore) -> ConsolidationStore:
-    """Consolidation's links and bookkeeping live in the record store's SQLite file."""
-    return SQLiteConsolidationStore(_sqlite_db(records).db)
+    """Skills share the record store's database and have their own vector collection."""
+    return skill_store(records), build_vector_index(settings, "skills")

@@ -39,6 +39,7 @@ from ww.storage.neo4j_rows import (
     fts_query,
     node_to_episode,
 )
+from ww.storage.neo4j_schema import SIDE_SCHEMA
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import (
     AccessUpdate,
@@ -49,7 +50,14 @@ from ww.storage.ports import (
 )
 from ww.storage.sqlite_rows import decode_cursor, encode_cursor, keyword_terms
 
-__all__ = ["Neo4jRecordStore"]
+__all__ = [
+    "UNAVAILABLE",
+    "Neo4jRecordStore",
+    "describe",
+    "tx_all",
+    "tx_consume",
+    "tx_single",
+]
 
 T = TypeVar("T")
 
@@ -71,7 +79,7 @@ SCHEMA: tuple[str, ...] = (
 
 # Errors after which the database, not the request, is at fault. ClientErrors (bad Cypher,
 # constraint violations) are bugs or caller errors and stay what they are.
-_UNAVAILABLE = (ServiceUnavailable, SessionExpired, TransientError, OSError)
+UNAVAILABLE = (ServiceUnavailable, SessionExpired, TransientError, OSError)
 
 _EPISODE = "e {.*} AS e"
 
@@ -103,7 +111,7 @@ class Neo4jRecordStore:
         self._connect_timeout = connect_timeout
         self._retry_time = retry_time
         self._driver: AsyncDriver | None = None
-        # Sessions whose full-text index this process has seen online.
+        # Full-text indexes (by name) this process has seen online.
         self._fts_ready: set[str] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -117,11 +125,11 @@ class Neo4jRecordStore:
             max_transaction_retry_time=self._retry_time,
         )
         try:
-            for statement in SCHEMA:
+            for statement in SCHEMA + SIDE_SCHEMA:
                 await self._driver.execute_query(statement, database_=self._database)
-        except _UNAVAILABLE as exc:
+        except UNAVAILABLE as exc:
             await self.close()
-            raise StoreUnavailableError("neo4j", _describe(exc)) from exc
+            raise StoreUnavailableError("neo4j", describe(exc)) from exc
 
     async def close(self) -> None:
         if self._driver is not None:
@@ -129,7 +137,7 @@ class Neo4jRecordStore:
             await driver.close()
 
     async def check(self) -> None:
-        await self._read(_single("RETURN 1 AS ok", {}))
+        await self._read(tx_single("RETURN 1 AS ok", {}))
 
     async def _tx(self, write: bool, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
         if self._driver is None:
@@ -139,8 +147,8 @@ class Neo4jRecordStore:
                 if write:
                     return await session.execute_write(work)
                 return await session.execute_read(work)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailableError("neo4j", _describe(exc)) from exc
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError("neo4j", describe(exc)) from exc
 
     async def _read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
         return await self._tx(False, work)
@@ -149,40 +157,72 @@ class Neo4jRecordStore:
         return await self._tx(True, work)
 
     async def _rows(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return await self._read(_all(query, params))
+        return await self._read(tx_all(query, params))
 
-    # -- per-session keyword index ------------------------------------------------------------
-    async def _ensure_fts(self, session_id: str) -> None:
-        if session_id in self._fts_ready:
+    # -- shared with the side stores (entities, skills, learning, consolidation) -------------
+    async def read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        """Run ``work`` in a read transaction (retried by the driver)."""
+        return await self._tx(False, work)
+
+    async def write(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        """Run ``work`` in a write transaction (retried by the driver)."""
+        return await self._tx(True, work)
+
+    async def rows(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return await self._read(tx_all(query, params))
+
+    # -- per-session keyword indexes ----------------------------------------------------------
+    async def ensure_fulltext(self, index: str, label: str, prop: str) -> None:
+        """Create the full-text index ``index`` over ``label.prop`` and wait until it is online."""
+        if index in self._fts_ready:
             return
-        index, label = fts_index(session_id), fts_label(session_id)
         # Schema changes cannot share a transaction with data writes; IF NOT EXISTS makes a
         # concurrent creation by another worker harmless.
         create = (
-            f"CREATE FULLTEXT INDEX {index} IF NOT EXISTS FOR (e:{label}) ON EACH [e.content_fts] "
+            f"CREATE FULLTEXT INDEX {index} IF NOT EXISTS FOR (e:{label}) ON EACH [e.{prop}] "
             "OPTIONS {indexConfig: {`fulltext.analyzer`: $analyzer, "
             "`fulltext.eventually_consistent`: false}}"
         )
-        await self._write(_consume(create, {"analyzer": FTS_ANALYZER}))
+        await self._write(tx_consume(create, {"analyzer": FTS_ANALYZER}))
         # A new index is queryable only once it is online (immediate for an empty label).
-        await self._read(_consume("CALL db.awaitIndex($name, 60)", {"name": index}))
-        self._fts_ready.add(session_id)
+        await self._read(tx_consume("CALL db.awaitIndex($name, 60)", {"name": index}))
+        self._fts_ready.add(index)
 
-    async def _fts_online(self, session_id: str) -> bool:
-        if session_id in self._fts_ready:
+    async def fulltext_online(self, index: str) -> bool:
+        if index in self._fts_ready:
             return True
         rows = await self._rows(
             "SHOW FULLTEXT INDEXES YIELD name, state WHERE name = $name RETURN state",
-            {"name": fts_index(session_id)},
+            {"name": index},
         )
         if not rows:
             return False
         if rows[0]["state"] != "ONLINE":
-            await self._read(
-                _consume("CALL db.awaitIndex($name, 60)", {"name": fts_index(session_id)})
-            )
-        self._fts_ready.add(session_id)
+            await self._read(tx_consume("CALL db.awaitIndex($name, 60)", {"name": index}))
+        self._fts_ready.add(index)
         return True
+
+    async def drop_fulltext(self, index: str) -> None:
+        self._fts_ready.discard(index)
+        await self._write(tx_consume(f"DROP INDEX {index} IF EXISTS", {}))
+
+    async def fulltext_search(
+        self, index: str, query: str, params: dict[str, Any]
+    ) -> list[dict[str, Any]] | None:
+        """Run ``query`` (which calls ``$index``) if the index is online; None when it is not
+        (any more: another worker dropped it with its session)."""
+        if not await self.fulltext_online(index):
+            return None
+        try:
+            return await self._rows(query, {**params, "index": index})
+        except ClientError:
+            self._fts_ready.discard(index)
+            if await self.fulltext_online(index):
+                raise
+            return None
+
+    async def _ensure_fts(self, session_id: str) -> None:
+        await self.ensure_fulltext(fts_index(session_id), fts_label(session_id), "content_fts")
 
     # -- meta -------------------------------------------------------------------------------
     async def get_meta(self, key: str) -> str | None:
@@ -191,7 +231,7 @@ class Neo4jRecordStore:
 
     async def set_meta(self, key: str, value: str) -> None:
         await self._write(
-            _consume(
+            tx_consume(
                 "MERGE (m:WwMeta {key: $key}) SET m.value = $value", {"key": key, "value": value}
             )
         )
@@ -199,7 +239,7 @@ class Neo4jRecordStore:
     # -- sessions ---------------------------------------------------------------------------
     async def ensure_session(self, session_id: str, now: datetime) -> None:
         await self._write(
-            _consume(
+            tx_consume(
                 "MERGE (s:WwSession {session_id: $sid}) ON CREATE SET s.created_at = $ts "
                 "SET s.last_activity = $ts",
                 {"sid": session_id, "ts": to_micros(now)},
@@ -244,8 +284,7 @@ class Neo4jRecordStore:
 
         n = await self._write(tx)
         # After the data: a failure here leaves an empty index, which ensure_session reuses.
-        self._fts_ready.discard(session_id)
-        await self._write(_consume(f"DROP INDEX {fts_index(session_id)} IF EXISTS", {}))
+        await self.drop_fulltext(fts_index(session_id))
         return n
 
     # -- episodes ---------------------------------------------------------------------------
@@ -257,7 +296,7 @@ class Neo4jRecordStore:
         await self._ensure_fts(session_id)
         # One transaction for the whole batch: all of it is stored or none.
         await self._write(
-            _consume(
+            tx_consume(
                 f"UNWIND $rows AS row CREATE (e:WwEpisode:{fts_label(session_id)}) SET e = row",
                 {"rows": [episode_props(ep) for ep in episodes]},
             )
@@ -304,7 +343,7 @@ class Neo4jRecordStore:
         # ``SET e = row`` replaces every property; the labels (and so the session's keyword
         # index, which re-indexes the new content on commit) stay.
         rows = await self._write(
-            _all(
+            tx_all(
                 "MATCH (e:WwEpisode {id: $id}) WHERE e.session_id = $sid SET e = $row "
                 "RETURN count(e) AS n",
                 {"id": str(episode.id), "sid": session_id, "row": episode_props(episode)},
@@ -314,7 +353,7 @@ class Neo4jRecordStore:
 
     async def delete_episode(self, session_id: str, episode_id: UUID) -> bool:
         rows = await self._write(
-            _all(
+            tx_all(
                 "MATCH (e:WwEpisode {id: $id}) WHERE e.session_id = $sid "
                 "DETACH DELETE e RETURN count(*) AS n",
                 {"id": str(episode_id), "sid": session_id},
@@ -334,7 +373,7 @@ class Neo4jRecordStore:
         if not ids:
             return
         await self._write(
-            _consume(
+            tx_consume(
                 "UNWIND $ids AS i MATCH (e:WwEpisode {id: i}) WHERE e.session_id = $sid "
                 "SET e.index_state = $state",
                 {"ids": _keys(ids), "sid": session_id, "state": state.value},
@@ -373,7 +412,7 @@ class Neo4jRecordStore:
         self, session_id: str, query: str, flt: EpisodeFilter, limit: int
     ) -> list[ScoredId]:
         terms = keyword_terms(query)
-        if not terms or not await self._fts_online(session_id):
+        if not terms:
             return []
         where, params = filter_cypher(flt)
         # The index returns matches best first and lazily; the filters run on that stream,
@@ -384,20 +423,9 @@ class Neo4jRecordStore:
             f"WHERE e.session_id = $sid AND {where} "
             "RETURN e.id AS id, score ORDER BY score DESC, id LIMIT $n"
         )
-        args = {
-            **params,
-            "index": fts_index(session_id),
-            "q": fts_query(terms),
-            "sid": session_id,
-            "n": limit,
-        }
-        try:
-            rows = await self._rows(cypher, args)
-        except ClientError:
-            # Another worker dropped the index (the session was deleted) since we saw it.
-            self._fts_ready.discard(session_id)
-            if await self._fts_online(session_id):
-                raise
+        args = {**params, "q": fts_query(terms), "sid": session_id, "n": limit}
+        rows = await self.fulltext_search(fts_index(session_id), cypher, args)
+        if rows is None:
             return []
         return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows]
 
@@ -467,7 +495,7 @@ class Neo4jRecordStore:
             for u in sorted(updates, key=lambda u: str(u.id))
         ]
         await self._write(
-            _consume(
+            tx_consume(
                 "UNWIND $rows AS u MATCH (e:WwEpisode {id: u.id}) WHERE e.session_id = $sid "
                 "SET e.stability = u.stability, e.difficulty = u.difficulty, "
                 "e.last_review = u.last_review, e.reps = u.reps, e.lapses = u.lapses, "
@@ -481,11 +509,11 @@ def _keys(ids: Sequence[UUID]) -> list[str]:
     return [str(i) for i in dict.fromkeys(ids)]
 
 
-def _describe(exc: Exception) -> str:
+def describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _all(
+def tx_all(
     query: str, params: dict[str, Any]
 ) -> Callable[[AsyncManagedTransaction], Awaitable[list[dict[str, Any]]]]:
     async def work(tx: AsyncManagedTransaction) -> list[dict[str, Any]]:
@@ -495,7 +523,7 @@ def _all(
     return work
 
 
-def _single(
+def tx_single(
     query: str, params: dict[str, Any]
 ) -> Callable[[AsyncManagedTransaction], Awaitable[dict[str, Any]]]:
     async def work(tx: AsyncManagedTransaction) -> dict[str, Any]:
@@ -505,7 +533,7 @@ def _single(
     return work
 
 
-def _consume(
+def tx_consume(
     query: str, params: dict[str, Any]
 ) -> Callable[[AsyncManagedTransaction], Awaitable[None]]:
     async def work(tx: AsyncManagedTransaction) -> None:

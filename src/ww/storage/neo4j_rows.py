@@ -16,6 +16,7 @@ from ww.storage.payload import metadata_tag, to_micros
 from ww.storage.sqlite_rows import EPISODE_COLUMNS, episode_params, row_to_episode
 
 __all__ = [
+    "ACCESS_APPEND",
     "COLUMNS",
     "episode_props",
     "filter_cypher",
@@ -23,8 +24,12 @@ __all__ = [
     "fts_label",
     "fts_query",
     "fts_text",
+    "kind_fts_index",
+    "kind_fts_label",
     "metadata_tags",
+    "node_props",
     "node_to_episode",
+    "props_row",
 ]
 
 COLUMNS: tuple[str, ...] = tuple(c.strip() for c in EPISODE_COLUMNS.split(","))
@@ -108,3 +113,33 @@ def filter_cypher(flt: EpisodeFilter, var: str = "e") -> tuple[str, dict[str, An
         clauses.append(f"all(t IN $f_tags WHERE t IN {var}.meta_tags)")
         params["f_tags"] = metadata_tags(dict(flt.metadata))
     return (" AND ".join(clauses) or "true"), params
+
+
+# -- side stores: entities and skills --------------------------------------------------------
+def kind_fts_label(kind: str, session_id: str) -> str:
+    """The label that puts a session's records of ``kind`` in that kind's full-text index."""
+    return f"Ww{kind.capitalize()}_" + _session_key(session_id)
+
+
+def kind_fts_index(kind: str, session_id: str) -> str:
+    # The ``ww_fts_`` prefix is what the test harness's wipe drops.
+    return f"ww_fts_{kind}_" + _session_key(session_id)
+
+
+def node_props(columns: str, values: tuple[Any, ...]) -> dict[str, Any]:
+    """Column values as node properties. ``None`` stays in the map: ``SET n += map`` removes
+    such a property, and ``SET n = map`` does not set it."""
+    names = [c.strip() for c in columns.split(",")]
+    return dict(zip(names, values, strict=True))
+
+
+def props_row(columns: str, props: dict[str, Any]) -> Any:
+    """A node's properties as the row the SQLite mapping reads by column name."""
+    return {c.strip(): props.get(c.strip()) for c in columns.split(",")}
+
+
+# Prepends ``$at`` to ``e.access_log`` and keeps the newest ``$cap`` (the node is ``e``).
+ACCESS_APPEND = (
+    "CALL (e) { UNWIND [$at] + coalesce(e.access_log, []) AS t WITH t ORDER BY t DESC "
+    "RETURN collect(t)[0..$cap] AS log } SET e.access_log = log"
+)
