@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -12,20 +10,16 @@ import pytest
 
 from tests.factories import T0
 from ww.models_procedural import Skill, SkillExecution, SkillStep
+from ww.storage.factory import skill_store
+from ww.storage.ports import RecordStore
 from ww.storage.skill_ports import SkillFilter, SkillStore
-from ww.storage.sqlite import SQLiteRecordStore
-from ww.storage.sqlite_skills import SQLiteSkillStore
 
 S1, S2 = "s1", "s2"
 
 
-@pytest.fixture(params=["sqlite", "sqlite_memory"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SkillStore]:
-    path = tmp_path / "ww.sqlite3" if request.param == "sqlite" else ":memory:"
-    records = SQLiteRecordStore(path)
-    await records.open()
-    yield SQLiteSkillStore(records.db)
-    await records.close()
+@pytest.fixture
+def store(side_records: RecordStore) -> SkillStore:
+    return skill_store(side_records)
 
 
 def skill(session: str = S1, name: str = "deploy", **kw: Any) -> Skill:
