@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from uuid import uuid4
 
 import numpy as np
 import pytest
 
 from tests.factories import T0
-from ww.storage import SQLiteRecordStore
+from ww.storage import RecordStore
+from ww.storage.factory import learning_store
 from ww.storage.learning_ports import (
     EncoderBlob,
     FeedbackEntry,
@@ -20,16 +19,11 @@ from ww.storage.learning_ports import (
     MemoryState,
     RecallLogEntry,
 )
-from ww.storage.sqlite_learning import SQLiteLearningStore
 
 
-@pytest.fixture(params=["sqlite", "sqlite_memory"])
-async def learning(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LearningStore]:
-    path = tmp_path / "ww.sqlite3" if request.param == "sqlite" else ":memory:"
-    records = SQLiteRecordStore(path)
-    await records.open()
-    yield SQLiteLearningStore(records.db)
-    await records.close()
+@pytest.fixture
+def learning(side_records: RecordStore) -> LearningStore:
+    return learning_store(side_records)
 
 
 def entry(session: str = "s1", minutes: int = 0, n: int = 3) -> RecallLogEntry:
