@@ -34,7 +34,10 @@ test: $(STAMP_DEV)
 
 ## Start a test Neo4j (JDK 17 + Maven), run the server-tier suites against it, stop it.
 test-server: $(STAMP_DEV) $(NEO4J_LAUNCHER)
-	$(PY) -m pytest --server-tier tests/contract/test_record_store.py tests/server tests/api
+	$(PY) -m pytest --server-tier tests/contract/test_record_store.py \
+		tests/contract/test_entity_store.py tests/contract/test_skill_store.py \
+		tests/contract/test_learning_store.py tests/contract/test_consolidation_store.py \
+		tests/server tests/api
 
 $(NEO4J_LAUNCHER): tools/neo4j-harness/pom.xml $(wildcard tools/neo4j-harness/src/main/java/ww/harness/*.java)
 	mvn -B -q -f tools/neo4j-harness/pom.xml package

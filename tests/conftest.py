@@ -80,12 +80,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("--server-tier"):
         return
-    # The server tier's run: the record-store contract on Neo4j only (the embedded
-    # backends already ran in `make test`).
+    # The server tier's run: the record-store and side-store contracts on Neo4j only (the
+    # embedded backends already ran in `make test`).
     keep, drop = [], []
     for item in items:
         params = getattr(item, "callspec", None)
-        backend = params.params.get("records") if params is not None else None
+        backend = None
+        if params is not None:
+            backend = params.params.get("records", params.params.get("side_records"))
         (drop if backend not in (None, "neo4j") else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
