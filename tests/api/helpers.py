@@ -29,6 +29,11 @@ from ww.storage.qdrant_server import QdrantServerIndex
 
 ENVELOPE_KEYS = {"code", "message", "request_id"}
 
+# Data directories an app of this run has used. A second app on one of them is a restart of
+# the service: on the server tier its records must still be in Neo4j, so only the first app
+# on a directory gets an emptied record store.
+_STARTED_DIRS: set[Path] = set()
+
 
 @contextlib.contextmanager
 def running_client(
@@ -47,7 +52,9 @@ def running_client(
     vector backend: ``qdrant_edge`` (the configured embedded tier) or ``qdrant_local``.
     """
     cfg = Settings(_env_file=None, data_dir=data_dir, environment="test", **settings)  # type: ignore[arg-type]
-    reset_record_store(cfg)
+    if data_dir.resolve() not in _STARTED_DIRS:
+        _STARTED_DIRS.add(data_dir.resolve())
+        reset_record_store(cfg)
     service = EmbeddingService(embedder, cache_size=4096, batch_size=32)
     if vectors == "qdrant_edge":
         engine = build_engine(cfg, clock=clock, embedder=service)
