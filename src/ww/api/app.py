@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from ww import __version__
 from ww.api.errors import install_error_handlers
 from ww.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from ww.api.routers import entities, episodes, sessions, skills, system
+from ww.api.routers import admin, entities, episodes, sessions, skills, system
 from ww.config import Settings, load_settings
 from ww.engine import MemoryEngine, build_engine, build_procedural, build_semantic
 from ww.engine.maintenance import Maintenance
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     app.include_router(sessions.router)
     app.include_router(entities.router)
     app.include_router(skills.router)
+    app.include_router(admin.router)
     # Outermost last: the request id must exist before the body limit can answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
