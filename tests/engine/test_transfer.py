@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +26,7 @@ from ww.engine.transfer_kinds import Memories
 from ww.models import Episode, EpisodeContext, FSRSState, IndexState, Outcome
 from ww.models_procedural import Skill, SkillExecution, SkillStep, SkillVersion
 from ww.models_semantic import Entity, EntityType, Relation, RelationType
-from ww.storage import QdrantEdgeIndex, VectorItem
+from ww.storage import QdrantEdgeIndex, StoreUnavailableError, VectorItem
 from ww.storage.memory_payload import entity_payload, skill_payload
 from ww.storage.payload import episode_payload
 
@@ -336,6 +337,9 @@ async def test_import_with_the_vector_index_down_leaves_records_pending_for_the_
         body = await export_bytes(a, vectors=False)
     async with memories(tmp_path / "b", onnx_embedder, clock) as b:
         await b.engine.vectors.close()  # the index goes away for real
+        with pytest.raises(StoreUnavailableError):  # export answers 503 before streaming
+            await Transfer(b).check()
+        await Transfer(b).check(vectors=False)
         report = await import_bytes(b, body)
         assert report.pending == 3 and report.counts["episode"] == 3
         stored = await b.engine.records.get_episodes("s1", [e.id for e in eps])

@@ -349,6 +349,18 @@ class Transfer:
     async def has_session(self, session_id: str) -> bool:
         return await self.mem.engine.records.session_stats(session_id) is not None
 
+    async def check(self, *, vectors: bool = True) -> None:
+        """Raise ``StoreUnavailableError`` if a store the export reads is down, so the caller
+        can answer 503 before streaming starts (a failure midway only truncates the stream)."""
+        await self.mem.engine.records.check()
+        if vectors:
+            for index in (
+                self.mem.engine.vectors,
+                self.mem.semantic.vectors,
+                self.mem.procedural.vectors,
+            ):
+                await index.check()
+
     async def export(
         self, session_id: str | None = None, *, vectors: bool = True
     ) -> AsyncIterator[bytes]:

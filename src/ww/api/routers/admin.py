@@ -74,6 +74,7 @@ async def export(
     """Stream every session (or one) as JSON Lines: a header, one line per record, and a
     trailer with the counts. Read page by page from the stores, never whole in memory."""
     transfer = _transfer(request)
+    await transfer.check(vectors=vectors)  # 503 now rather than a truncated stream later
     if session_id is not None and not await transfer.has_session(session_id):
         raise ApiError(404, "session not found")
     name = f"ww-export-{session_id or 'all'}.jsonl"
