@@ -105,13 +105,19 @@ class SessionRecord(BaseModel):
 
 
 class Kind:
-    """One kind of line. Subclasses set the class attributes and override what they use."""
+    """One kind of line. Subclasses set the class attributes and override what they use.
+
+    A new kind needs ``name``, ``model`` (what ``record`` holds; refuse unknown fields),
+    ``pages`` and ``write``; ``key`` when its identity is not ``record.id``; ``refs`` when
+    it points at other records, and then those kinds need ``existing``. Records without a
+    ``session_id`` of their own take the line's.
+    """
 
     name: ClassVar[str]
     model: ClassVar[type[BaseModel]]
     has_vector: ClassVar[bool] = False
     has_access_times: ClassVar[bool] = False
-    # What the record is left out of the line: state that only describes this store.
+    # Fields of the record left out of its line: state that only describes this store.
     exclude: ClassVar[frozenset[str]] = frozenset({"index_state"})
 
     def key(self, record: Any) -> str:
