@@ -423,6 +423,8 @@ class Transfer:
                     lines, f"a {kind.name} id is already used by another session ({exc})"
                 ) from exc
             written[kind.name] += len(items)
+            # Keeps Maintenance from building the HNSW index (which holds the GIL) mid-import.
+            self.mem.engine.note_write()
         return ImportReport(
             format_version=plan.header.version,
             embedding_model=plan.header.embedding_model,
