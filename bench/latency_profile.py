@@ -159,14 +159,18 @@ async def recall_stages(
             ):
                 cosine[s.id] = s.score
         t = lap("search within keyword-only", t)
+        learned = await engine.adaptive.features(SESSION, qv, list(rows), engine.clock())
+        t = lap("learned features", t)
         fusion = Fusion(
             candidates=rows,
             cosine=cosine,
             keyword=keyword,
             weights=PRESETS[Preset.BALANCED],
-            fsrs=engine.fsrs,
+            fsrs=engine.fsrs if engine.flags.fsrs else None,
             now=engine.clock(),
             words=query_words(q),
+            learned=learned,
+            temporal=engine.flags.spreading_activation,
         )
         contenders = [rows[i] for i in fusion.contenders(limit)]
         t = lap("Fusion + contenders", t)

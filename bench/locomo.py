@@ -2,11 +2,17 @@
 
     python bench/locomo.py [--data PATH] [--out DIR] [--preset balanced]
                            [--limit-conversations N] [--http http://127.0.0.1:8765]
+                           [--ablation]
 
 Each conversation goes into its own session, one episode per turn; every question of
 categories 1-4 with valid evidence is recalled (top 50) in its conversation's session and
 scored on the evidence turns it returns. Writes DIR/locomo.json and DIR/locomo.md and
 prints the JSON summary.
+
+In-process, a simulated-feedback pass (``feedback``: reward 1 for top-10 hits that are
+evidence, 0 for the others, as questions stream in) runs after the learning pass;
+``--ablation`` adds that pass with every learning mechanism on and with each one off in
+turn (``ablation.*``). ``later_half`` holds recall on each conversation's later questions.
 """
 
 from __future__ import annotations
@@ -30,6 +36,12 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench` and `ww` importab
     sys.path.insert(1, str(ROOT / "src"))
 
 from bench.baselines import BASELINES, run_baselines  # noqa: E402
+from bench.locomo_ablation import (  # noqa: E402
+    ablation_configs,
+    ablation_markdown,
+    later_half,
+    later_half_ids,
+)
 from bench.locomo_data import Dataset, load_locomo  # noqa: E402
 from bench.locomo_report import markdown_report, per_question  # noqa: E402
 from bench.locomo_ww import (  # noqa: E402
@@ -40,6 +52,7 @@ from bench.locomo_ww import (  # noqa: E402
 )
 from bench.metrics import GROUPS, QuestionScore, aggregate  # noqa: E402
 from ww.config import Settings  # noqa: E402
+from ww.control.flags import Flags  # noqa: E402
 from ww.embedding import VENDORED_MODEL, OnnxEmbedder, vendored_model_dir  # noqa: E402
 from ww.engine import Preset  # noqa: E402
 
@@ -66,7 +79,13 @@ def _versions() -> dict[str, str]:
 
 
 def _ww_pass(
-    data: Dataset, embedder: MemoEmbedder, args: argparse.Namespace, learn: bool
+    data: Dataset,
+    embedder: MemoEmbedder,
+    args: argparse.Namespace,
+    learn: bool,
+    *,
+    flags: Flags | None = None,
+    feedback: bool = False,
 ) -> PassResult:
     preset = Preset(args.preset)
     if args.http:
@@ -80,6 +99,8 @@ def _ww_pass(
             candidates=args.candidates,
             k=TOP_K,
             clock_step=timedelta(hours=args.clock_step_hours),
+            flags=flags,
+            feedback=feedback,
         )
     )
 
@@ -103,6 +124,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     base_rankings, base_secs = run_baselines(data, memo.embed, TOP_K)
     t1 = time.perf_counter()
     passes["learning"] = _ww_pass(data, memo, args, learn=True)
+    if not args.http:
+        passes["feedback"] = _ww_pass(data, memo, args, learn=True, feedback=True)
+        if args.ablation:
+            for name, flags in ablation_configs().items():
+                passes[f"ablation.{name}"] = _ww_pass(
+                    data, memo, args, learn=True, flags=flags, feedback=True
+                )
 
     scores: dict[str, list[QuestionScore]] = {}
     for name, res in passes.items():
@@ -110,6 +138,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for name in BASELINES:
         scores[name] = per_question(data, base_rankings[name])
     ww = {name: aggregate(scores[f"ww.{name}"]) for name in passes}
+    late_ids = later_half_ids(data)
+    late = {name: later_half(scores[f"ww.{name}"], late_ids) for name in passes}
     baselines = {name: aggregate(scores[name]) for name in BASELINES}
 
     first = passes["read_only"]
@@ -141,11 +171,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "total_s": round(time.perf_counter() - started, 3),
         },
     }
-    result = {"ww": ww, "baselines": baselines, "info": info}
+    result = {"ww": ww, "baselines": baselines, "later_half": late, "info": info}
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "locomo.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    report = markdown_report(ww, baselines, scores, info)
+    report = markdown_report(ww, baselines, scores, info) + "\n" + ablation_markdown(ww, late)
     (out_dir / "locomo.md").write_text(report, encoding="utf-8")
     return result
 
@@ -164,6 +194,11 @@ def _parser() -> argparse.ArgumentParser:
         default=24.0,
         help="in-process: simulated hours between questions, so memories fade and reviews count",
     )
+    p.add_argument(
+        "--ablation",
+        action="store_true",
+        help="in-process: simulated-feedback passes with all mechanisms on and each one off",
+    )
     return p
 
 
@@ -175,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "baselines": {
             b: {g: s[g].get("recall@10") for g in GROUPS} for b, s in result["baselines"].items()
         },
+        "later_half": {p: s["all"].get("recall@10") for p, s in result["later_half"].items()},
     }
     print(json.dumps({"recall@10": summary, **result}, indent=2))
     return 0

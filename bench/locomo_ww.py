@@ -18,12 +18,14 @@ import numpy.typing as npt
 
 from bench.locomo_data import Conversation, Dataset, Turn
 from ww.config import Settings
+from ww.control.flags import Flags
 from ww.embedding import Embedder, EmbeddingService
 from ww.engine import Clock, MemoryEngine, Preset, build_engine
 from ww.models import EpisodeCreate
 
 __all__ = [
     "BATCH",
+    "FEEDBACK_TOP",
     "EngineFactory",
     "MemoEmbedder",
     "PassResult",
@@ -34,6 +36,8 @@ __all__ = [
 ]
 
 BATCH = 1000
+# Simulated feedback rates the hits a reader would look at: the top 10.
+FEEDBACK_TOP = 10
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 # Builds an opened engine on a data dir; the default wraps build_engine.
@@ -134,9 +138,21 @@ async def run_inprocess_pass(
     k: int = 50,
     clock_step: timedelta = timedelta(0),
     factory: EngineFactory = _default_factory,
+    flags: Flags | None = None,
+    feedback: bool = False,
 ) -> PassResult:
     """One pass on a fresh data directory: ingest every conversation, then ask in file order,
-    the simulated clock moving ``clock_step`` after each question."""
+    the simulated clock moving ``clock_step`` after each question.
+
+    ``flags`` replaces the environment's feature flags (default factory only). ``feedback``
+    simulates a user as questions stream in: right after each recall, reward 1 for each of
+    the top ``FEEDBACK_TOP`` hits that is an evidence turn of the question and 0 for the
+    others, so learning can only help the questions that come later."""
+    if flags is not None and factory is _default_factory:
+
+        def factory(settings: Settings, service: EmbeddingService, clock: Clock) -> MemoryEngine:
+            return build_engine(settings, embedder=service, clock=clock, flags=flags)
+
     with tempfile.TemporaryDirectory(prefix="ww-locomo-") as tmp:
         settings = Settings(data_dir=Path(tmp), recall_candidates=candidates)
         service = EmbeddingService(
@@ -162,6 +178,13 @@ async def run_inprocess_pass(
                     )
                     degraded += res.degraded
                     out[q.qid] = [h.external_id for h in res.hits if h.external_id]
+                    if feedback and learn and res.hits:
+                        evidence = set(q.evidence)
+                        rewards = {
+                            h.id: 1.0 if h.external_id in evidence else 0.0
+                            for h in res.hits[:FEEDBACK_TOP]
+                        }
+                        await engine.feedback(conv.session_id(), res.recall_id, rewards=rewards)
                     clock.now += clock_step
             t2 = time.perf_counter()
         finally:

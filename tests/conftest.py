@@ -57,7 +57,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", environment="test")  # type: ignore[arg-type]
+    return Settings(_env_file=None, data_dir=tmp_path / "data", environment="test")  # type: ignore[arg-type]
 
 
 @pytest.fixture

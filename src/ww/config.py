@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ConfigError", "Environment", "Settings", "load_settings"]
@@ -63,6 +63,39 @@ class Settings(BaseSettings):
 
     recall_candidates: int = Field(50, ge=10, le=2000)
 
+    # -- server tier: Qdrant server (and the Neo4j names the compose files set) -------------
+    # Unset WW_QDRANT_URL keeps the embedded Qdrant Edge index under WW_DATA_DIR.
+    qdrant_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    qdrant_api_key: SecretStr | None = None
+    qdrant_timeout_s: float = Field(10.0, gt=0.0, le=600.0)
+    # HNSW graph of a new collection: edges per node, build-time beam, and whether its
+    # vectors, graph and payload live on disk (memory-mapped) instead of in RAM.
+    qdrant_hnsw_m: int = Field(16, ge=4, le=128)
+    qdrant_hnsw_ef_construct: int = Field(100, ge=4, le=4096)
+    qdrant_on_disk: bool = False
+    # Shared with the Neo4j backend (defined here too so the compose files' WW_NEO4J_* names
+    # validate; identical definitions, deduplicated at merge).
+    neo4j_uri: str | None = None
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr | None = None
+    neo4j_pool_size: int = Field(50, ge=1, le=1000)
+    neo4j_database: str = "neo4j"
+    # -- learning dynamics (feedback, ACT-R, Hebbian, lability, FF encoder) ----------------
+    lability_window_hours: float = Field(6.0, gt=0.0, le=8760.0)
+    value_learning_rate: float = Field(0.3, gt=0.0, le=1.0)
+    eligibility_tau_hours: float = Field(6.0, gt=0.0, le=8760.0)
+    actr_decay: float = Field(0.5, gt=0.0, le=2.0)
+    actr_max_accesses: int = Field(32, ge=1, le=1024)
+    hebbian_co_retrieval_top: int = Field(5, ge=0, le=100)
+    hebbian_decay_tau_days: float = Field(30.0, gt=0.0, le=36500.0)
+    reconsolidation_rate: float = Field(0.1, ge=0.0, le=1.0)
+    reconsolidation_max_step: float = Field(0.05, ge=0.0, le=1.0)
+    ff_learning_rate: float = Field(0.05, gt=0.0, le=1.0)
+    recall_log_retention_days: float = Field(30.0, gt=0.0, le=36500.0)
+    # -- consolidation (issue 4) ------------------------------------------------------------
+    # Seconds between in-process consolidation passes over every session; 0 = off.
+    consolidation_interval: float = Field(0.0, ge=0.0, le=30 * 86_400.0)
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:
@@ -70,9 +103,12 @@ class Settings(BaseSettings):
 
     @property
     def uses_server_backends(self) -> bool:
-        # The server tier arrives with the Neo4j/Qdrant backends; until then only the
-        # embedded tier exists and it is single-process.
-        return False
+        """True only when no embedded store is in use, so several workers may share the data.
+
+        SQLite + Qdrant server is a valid mix, but SQLite is single-process: the records
+        need Neo4j (WW_NEO4J_URI) and the vectors a Qdrant server (WW_QDRANT_URL).
+        """
+        return self.neo4j_uri is not None and self.qdrant_url is not None
 
 
 class ConfigError(RuntimeError):

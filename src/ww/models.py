@@ -142,7 +142,10 @@ class ScoreParts(BaseModel):
     """The components of a recall score, each in [0, 1], weighted into ``score``.
 
     ``neighbour`` is the best base score among the memory's temporal neighbours that were
-    also candidates; ``speaker`` is 1 when the query names the memory's speaker.
+    also candidates; ``speaker`` is 1 when the query names the memory's speaker. The learned
+    parts: ``activation`` (ACT-R base level, squashed), ``value`` (learned from feedback),
+    ``ff`` (FF encoder goodness, 0.5 until it has learned) and ``spread`` (Hebbian spreading
+    activation from co-retrieved candidates). A part whose flag is off is 0.
     """
 
     semantic: float = 0.0
@@ -152,6 +155,10 @@ class ScoreParts(BaseModel):
     importance: float = 0.0
     neighbour: float = 0.0
     speaker: float = 0.0
+    activation: float = 0.0
+    value: float = 0.0
+    ff: float = 0.0
+    spread: float = 0.0
 
 
 class RecallHit(BaseModel):

@@ -24,6 +24,7 @@ from ww.api import create_app
 from ww.config import Settings
 from ww.embedding import Embedder, EmbeddingService
 from ww.engine import build_engine
+from ww.storage.qdrant_server import QdrantServerIndex
 
 ENVELOPE_KEYS = {"code", "message", "request_id"}
 
@@ -35,16 +36,26 @@ def running_client(
     clock: ManualClock,
     *,
     raise_server_exceptions: bool = False,
+    vectors: str = "qdrant_edge",
     **settings: Any,
 ) -> Iterator[TestClient]:
     """A TestClient over a fresh app whose lifespan (engine open/close) runs around it.
 
     Server errors come back as responses (a 500 envelope) rather than exceptions, so a test
-    that hits one fails on its status with the body in the message.
+    that hits one fails on its status with the body in the message. ``vectors`` names the
+    vector backend: ``qdrant_edge`` (the configured embedded tier) or ``qdrant_local``.
     """
-    cfg = Settings(data_dir=data_dir, environment="test", **settings)  # type: ignore[arg-type]
+    cfg = Settings(_env_file=None, data_dir=data_dir, environment="test", **settings)  # type: ignore[arg-type]
     service = EmbeddingService(embedder, cache_size=4096, batch_size=32)
-    engine = build_engine(cfg, clock=clock, embedder=service)
+    if vectors == "qdrant_edge":
+        engine = build_engine(cfg, clock=clock, embedder=service)
+    elif vectors == "qdrant_local":
+        # The Qdrant server backend with qdrant-client in local mode: the same client calls
+        # the server tier makes, with SQLite records (the SQLite + Qdrant server mix).
+        engine = build_engine(cfg, clock=clock, embedder=service)
+        engine.vectors = QdrantServerIndex(embedder.dimension, location=":memory:")
+    else:
+        raise ValueError(vectors)
     app = create_app(cfg, engine)
     with TestClient(app, raise_server_exceptions=raise_server_exceptions) as client:
         yield client

@@ -1,4 +1,5 @@
-"""The ``/api/v1/episodes`` endpoints, end to end through HTTP on the embedded tier.
+"""The ``/api/v1/episodes`` endpoints, end to end through HTTP, on SQLite records with each
+vector backend (Qdrant Edge, and the Qdrant server backend through qdrant-client local mode).
 
 One app serves the module; every test acts in a session of its own (see ``helpers``).
 """
@@ -30,9 +31,15 @@ BASE = "/api/v1/episodes"
 _CLOCK = ManualClock()
 
 
-@pytest.fixture(scope="module")
-def shared_client(onnx_embedder: OnnxEmbedder) -> Iterator[TestClient]:
-    with scratch_dir() as tmp, running_client(tmp / "data", onnx_embedder, _CLOCK) as c:
+# Every test runs on Qdrant Edge and on the Qdrant server backend (qdrant-client local mode).
+@pytest.fixture(scope="module", params=["qdrant_edge", "qdrant_local"])
+def shared_client(
+    request: pytest.FixtureRequest, onnx_embedder: OnnxEmbedder
+) -> Iterator[TestClient]:
+    with (
+        scratch_dir() as tmp,
+        running_client(tmp / "data", onnx_embedder, _CLOCK, vectors=request.param) as c,
+    ):
         yield c
 
 
@@ -599,7 +606,9 @@ def test_recall_hit_shape(client: TestClient) -> None:
     for value in parts.values():
         assert 0.0 <= value <= 1.0
     assert parts["importance"] == pytest.approx(0.5)
-    assert parts["retrievability"] == pytest.approx(1.0)  # reviewed at the current clock time
+    # Retrievability ranks only with WW_FLAG_FSRS=true (off by default, docs/benchmarks.md);
+    # its decay is tested in tests/engine/test_engine.py with the flag on.
+    assert parts["retrievability"] == 0.0
     assert parts["recency"] == pytest.approx(1.0)
     scores = [h["score"] for h in res["hits"]]
     assert scores == sorted(scores, reverse=True)
@@ -683,8 +692,6 @@ def test_recall_learn_false_is_read_only(client: TestClient, clock: ManualClock)
     assert after["access_count"] == 0
     assert after["last_accessed"] is None
     assert after["fsrs"] == ep["fsrs"]
-    # Three days on, retrievability has decayed below 1.
-    assert res["hits"][0]["score_parts"]["retrievability"] < 1.0
 
 
 def test_recall_learn_true_records_access(client: TestClient, clock: ManualClock) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
@@ -50,7 +51,7 @@ def _stop_lifespans() -> None:
 
 def _operations() -> list[tuple[str, str]]:
     # Building the schema touches no data: the engine only opens in the lifespan.
-    cfg = Settings(data_dir="/nonexistent/ww-schema-only", environment="test")  # type: ignore[arg-type]
+    cfg = Settings(_env_file=None, data_dir="/nonexistent/ww-schema-only", environment="test")  # type: ignore[arg-type]
     paths = create_app(cfg).openapi()["paths"]
     return sorted((method.upper(), path) for path, ops in paths.items() for method in ops)
 
@@ -66,6 +67,7 @@ class Fuzzed:
     entity_ids: list[str]
     relation_ids: list[str]
     skill_ids: list[str]
+    recall_ids: list[str]
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def api(onnx_embedder: OnnxEmbedder) -> Iterator[Fuzzed]:
     """A fresh app per operation (the schemathesis plugin ends app lifespans after each test),
     holding a few episodes in each seeded session so id-based operations find something."""
     with scratch_dir("ww-fuzz-") as tmp:
-        cfg = Settings(data_dir=tmp / "data", environment="test")  # type: ignore[arg-type]
+        cfg = Settings(_env_file=None, data_dir=tmp / "data", environment="test")  # type: ignore[arg-type]
         service = EmbeddingService(onnx_embedder, cache_size=4096, batch_size=32)
         engine = build_engine(cfg, clock=ManualClock(), embedder=service)
         app = create_app(cfg, engine)
@@ -91,7 +93,15 @@ def api(onnx_embedder: OnnxEmbedder) -> Iterator[Fuzzed]:
                 assert r.status_code == 201, r.text
                 ids += [ep["id"] for ep in r.json()["episodes"]]
             entity_ids, relation_ids, skill_ids = _seed_memories(schema)
-            yield Fuzzed(schema, ids, entity_ids, relation_ids, skill_ids)
+            # Recalls with learn, so feedback has real recall ids to reward.
+            recall = schema["/api/v1/episodes/recall"]["POST"]
+            recall_ids: list[str] = []
+            for session in SEEDED_SESSIONS:
+                body = {"query": f"{session} seed", "limit": 3}
+                r = recall.Case(body=body, headers={"X-Session-ID": session}).call()
+                assert r.status_code == 200, r.text
+                recall_ids.append(r.json()["recall_id"])
+            yield Fuzzed(schema, ids, entity_ids, relation_ids, skill_ids, recall_ids)
         finally:
             _stop_lifespans()
 
@@ -160,7 +170,18 @@ def _strategy(operation: Any, fuzzed: Fuzzed) -> st.SearchStrategy[schemathesis.
             operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"session_id": s})
             for s in SEEDED_SESSIONS
         ]
+    if operation.path == "/api/v1/feedback":
+        options += [
+            operation.as_strategy(GenerationMode.POSITIVE).map(partial(_with_recall, recall_id=r))
+            for r in fuzzed.recall_ids
+        ]
     return st.one_of(options).map(_bounded)
+
+
+def _with_recall(case: schemathesis.Case, recall_id: str) -> schemathesis.Case:
+    if isinstance(case.body, dict):
+        case.body["recall_id"] = recall_id
+    return case
 
 
 def _bounded(case: schemathesis.Case) -> schemathesis.Case:
@@ -182,10 +203,14 @@ def test_every_operation_is_fuzzed() -> None:
         ("DELETE", "/api/v1/entities/{entity_id}/relations/{relation_id}"),
         ("POST", "/api/v1/skills/how-to"),
         ("POST", "/api/v1/skills/{skill_id}/execute"),
+        ("POST", "/api/v1/recall"),
+        ("POST", "/api/v1/consolidate"),
+        ("GET", "/api/v1/consolidate/links/{memory_id}"),
         ("GET", "/api/v1/admin/export"),
         ("POST", "/api/v1/admin/import"),
     ]:
         assert op in OPERATIONS
+    assert ("POST", "/api/v1/feedback") in OPERATIONS
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ww.storage import QdrantEdgeIndex, RecordStore, SQLiteRecordStore, VectorIndex
+from ww.storage.qdrant_server import QdrantServerIndex
 
 DIM = 8
 
@@ -24,11 +25,27 @@ async def records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     await store.close()
 
 
-@pytest.fixture(params=["qdrant_edge"])
+def make_vector_index(kind: str, tmp_path: Path) -> VectorIndex:
+    """A fresh, unopened index of ``kind``.
+
+    ``qdrant_local`` is the Qdrant server backend with qdrant-client in local mode: the same
+    client calls as against a server, answered by the client's in-process engine.
+    """
+    if kind == "qdrant_edge":
+        return QdrantEdgeIndex(tmp_path / "vectors", DIM)
+    if kind == "qdrant_local":
+        return QdrantServerIndex(DIM, location=":memory:")
+    if kind == "qdrant_local_path":
+        return QdrantServerIndex(DIM, path=tmp_path / "qdrant-local")
+    raise ValueError(kind)
+
+
+VECTOR_BACKENDS = ["qdrant_edge", "qdrant_local", "qdrant_local_path"]
+
+
+@pytest.fixture(params=VECTOR_BACKENDS)
 async def vectors(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VectorIndex]:
-    index: VectorIndex
-    if request.param == "qdrant_edge":
-        index = QdrantEdgeIndex(tmp_path / "vectors", DIM)
+    index = make_vector_index(request.param, tmp_path)
     await index.open()
     yield index
     await index.close()

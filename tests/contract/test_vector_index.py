@@ -139,3 +139,18 @@ async def test_search_within_ids(vectors: VectorIndex) -> None:
         vec = next(i.vector for i in items if i.id == h.id)
         assert h.score == pytest.approx(float(np.dot(vec, query)), abs=1e-4)
     assert await vectors.search("s1", query, EpisodeFilter(), 10, within=[]) == []
+
+
+async def test_equal_scores_rank_by_id_across_the_limit(vectors: VectorIndex) -> None:
+    # Same text, same vector: every backend must pick and order tied memories the same way.
+    twins = [item("s1", 5) for _ in range(12)]
+    other = item("s1", 6)
+    await vectors.upsert("s1", [*twins, other])
+    by_id = sorted(twins, key=lambda i: i.id.int)
+    for limit in (1, 4, 11, 12, 13):
+        hits = await vectors.search("s1", twins[0].vector, EpisodeFilter(), limit)
+        expected = [i.id for i in by_id][:limit]
+        if limit == 13:
+            expected.append(other.id)
+        assert [h.id for h in hits] == expected, limit
+        assert len({h.score for h in hits[:12]}) == 1

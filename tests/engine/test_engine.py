@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import ManualClock
 from tests.factories import HashEmbedder
 from ww.config import Settings
+from ww.control.flags import Flags
 from ww.embedding import EmbeddingService, OnnxEmbedder
 from ww.engine import EmbeddingMismatchError, MemoryEngine, build_engine
 from ww.models import EpisodeCreate, EpisodeFilter, IndexState
@@ -24,7 +25,10 @@ def service(embedder: object) -> EmbeddingService:
 async def engine(
     settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
 ) -> AsyncIterator[MemoryEngine]:
-    eng = build_engine(settings, clock=clock, embedder=service(onnx_embedder))
+    # fsrs on whatever its default: these tests check that retrievability ranks.
+    eng = build_engine(
+        settings, clock=clock, embedder=service(onnx_embedder), flags=Flags(fsrs=True)
+    )
     await eng.open()
     yield eng
     await eng.close()

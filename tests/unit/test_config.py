@@ -89,3 +89,56 @@ def test_many_workers_need_server_backends(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("WW_API_WORKERS", "4")
     with pytest.raises(ConfigError, match=r"WW_API_WORKERS=4.*single-process.*WW_NEO4J_URI"):
         load_settings()
+
+
+def test_qdrant_url_alone_keeps_one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    # SQLite + Qdrant server is a valid mix, but SQLite is still single-process.
+    monkeypatch.setenv("WW_API_WORKERS", "4")
+    monkeypatch.setenv("WW_QDRANT_URL", "http://127.0.0.1:6333")
+    with pytest.raises(ConfigError, match="single-process"):
+        load_settings()
+
+
+def test_server_tier_allows_many_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WW_API_WORKERS", "4")
+    monkeypatch.setenv("WW_QDRANT_URL", "http://127.0.0.1:6333")
+    monkeypatch.setenv("WW_NEO4J_URI", "bolt://127.0.0.1:7687")
+    s = load_settings()
+    assert s.uses_server_backends
+    assert s.api_workers == 4
+
+
+def test_qdrant_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = load_settings()
+    assert (s.qdrant_url, s.qdrant_api_key) == (None, None)
+    assert (s.qdrant_hnsw_m, s.qdrant_hnsw_ef_construct, s.qdrant_on_disk) == (16, 100, False)
+    for k, v in {
+        "WW_QDRANT_URL": "http://qdrant:6333",
+        "WW_QDRANT_API_KEY": "k" * 32,
+        "WW_QDRANT_HNSW_M": "32",
+        "WW_QDRANT_HNSW_EF_CONSTRUCT": "256",
+        "WW_QDRANT_ON_DISK": "true",
+    }.items():
+        monkeypatch.setenv(k, v)
+    s = load_settings()
+    assert s.qdrant_url == "http://qdrant:6333"
+    assert s.qdrant_api_key is not None
+    assert s.qdrant_api_key.get_secret_value() == "k" * 32
+    assert "k" * 32 not in repr(s)  # a secret never reaches a log line
+    assert (s.qdrant_hnsw_m, s.qdrant_hnsw_ef_construct, s.qdrant_on_disk) == (32, 256, True)
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("WW_QDRANT_URL", ":memory:"),  # local mode is for tests, not a deployment
+        ("WW_QDRANT_URL", "qdrant:6333"),
+        ("WW_QDRANT_HNSW_M", "2"),
+        ("WW_QDRANT_HNSW_EF_CONSTRUCT", "0"),
+    ],
+)
+def test_invalid_qdrant_values(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError, match=var):
+        load_settings()

@@ -10,9 +10,26 @@ from fastapi import FastAPI
 from ww import __version__
 from ww.api.errors import install_error_handlers
 from ww.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from ww.api.routers import admin, entities, episodes, sessions, skills, system
+from ww.api.routers import (
+    admin,
+    consolidate,
+    entities,
+    episodes,
+    feedback,
+    recall,
+    sessions,
+    skills,
+    system,
+)
 from ww.config import Settings, load_settings
-from ww.engine import MemoryEngine, build_engine, build_procedural, build_semantic
+from ww.engine import (
+    MemoryEngine,
+    build_consolidator,
+    build_engine,
+    build_procedural,
+    build_semantic,
+)
+from ww.engine.consolidation import ConsolidationScheduler
 from ww.engine.maintenance import Maintenance
 
 __all__ = ["create_app"]
@@ -28,6 +45,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     eng = engine or build_engine(settings)
     semantic = build_semantic(settings, eng)
     procedural = build_procedural(settings, eng)
+    consolidator = build_consolidator(eng, semantic)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,9 +57,14 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         app.state.engine = eng
         app.state.semantic = semantic
         app.state.procedural = procedural
+        app.state.consolidator = consolidator
+        scheduler = ConsolidationScheduler(consolidator, settings.consolidation_interval)
+        if settings.consolidation_interval > 0:
+            scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             await maintenance.stop()
             await procedural.close()
             await semantic.close()
@@ -61,6 +84,9 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     app.include_router(sessions.router)
     app.include_router(entities.router)
     app.include_router(skills.router)
+    app.include_router(feedback.router)
+    app.include_router(recall.router)
+    app.include_router(consolidate.router)
     app.include_router(admin.router)
     # Outermost last: the request id must exist before the body limit can answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from ww.config import Settings
+from ww.config import ConfigError, Settings
+from ww.control.flags import Flags, load_flags
 from ww.embedding import EmbeddingService, load_embedder
+from ww.engine.adaptive import (
+    FeedbackOutcome,
+    LearningParams,
+    MemoryNotInRecallError,
+    RecallNotFoundError,
+)
+from ww.engine.consolidation import Consolidator
 from ww.engine.dynamics import Fsrs
 from ww.engine.memory import (
     Clock,
@@ -15,17 +23,27 @@ from ww.engine.memory import (
 from ww.engine.procedural import ProceduralMemory
 from ww.engine.recall import Preset
 from ww.engine.semantic import SemanticMemory
-from ww.storage import build_stores
-from ww.storage.factory import build_entity_stores, build_skill_stores
+from ww.storage import SQLiteRecordStore, build_stores
+from ww.storage.factory import (
+    build_consolidation_store,
+    build_entity_stores,
+    build_skill_stores,
+)
+from ww.storage.sqlite_learning import SQLiteLearningStore
 
 __all__ = [
     "Clock",
+    "Consolidator",
     "EmbeddingMismatchError",
+    "FeedbackOutcome",
     "MemoryEngine",
+    "MemoryNotInRecallError",
     "Preset",
     "ProceduralMemory",
+    "RecallNotFoundError",
     "ReconcileReport",
     "SemanticMemory",
+    "build_consolidator",
     "build_engine",
     "build_procedural",
     "build_semantic",
@@ -38,6 +56,7 @@ def build_engine(
     *,
     clock: Clock = utc_now,
     embedder: EmbeddingService | None = None,
+    flags: Flags | None = None,
 ) -> MemoryEngine:
     """Wire an engine from settings; call ``await engine.open()`` before use."""
     if embedder is None:
@@ -47,13 +66,19 @@ def build_engine(
             batch_size=settings.embedding_batch_size,
         )
     records, vectors = build_stores(settings)
+    if not isinstance(records, SQLiteRecordStore):
+        raise ConfigError("the learning store needs the SQLite record store (embedded tier)")
     return MemoryEngine(
         records=records,
         vectors=vectors,
+        # Learning state shares the record store's database file and connections.
+        learning=SQLiteLearningStore(records.db),
         embedder=embedder,
         fsrs=Fsrs(settings.fsrs_default_stability, settings.fsrs_retention_target),
         clock=clock,
         candidates=settings.recall_candidates,
+        flags=flags or load_flags(),
+        params=LearningParams.from_settings(settings),
     )
 
 
@@ -89,3 +114,11 @@ def build_procedural(settings: Settings, engine: MemoryEngine) -> ProceduralMemo
     )
     engine.session_deleters.append(procedural.delete_session)
     return procedural
+
+
+def build_consolidator(engine: MemoryEngine, semantic: SemanticMemory) -> Consolidator:
+    """Consolidation over ``engine``'s episodes into ``semantic``'s entities; deleting a
+    session through the engine deletes its consolidation links too."""
+    consolidator = Consolidator(engine, semantic, build_consolidation_store(engine.records))
+    engine.session_deleters.append(consolidator.delete_session)
+    return consolidator

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from ww.config import ConfigError
+from ww.control.flags import Flags
 from ww.embedding import EmbeddingService
+from ww.engine.adaptive import Adaptive, FeedbackOutcome, LearningParams
 from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.engine.recall import PRESETS, Fusion, Preset, query_words
 from ww.models import (
@@ -27,6 +29,7 @@ from ww.models import (
     RecallResult,
     SessionStats,
 )
+from ww.storage.learning_ports import LearningStore
 from ww.storage.payload import episode_payload
 from ww.storage.ports import (
     AccessUpdate,
@@ -90,21 +93,45 @@ class MemoryEngine:
         *,
         records: RecordStore,
         vectors: VectorIndex,
+        learning: LearningStore,
         embedder: EmbeddingService,
         fsrs: Fsrs | None = None,
         clock: Clock = utc_now,
         candidates: int = 50,
+        flags: Flags | None = None,
+        params: LearningParams | None = None,
     ) -> None:
         self.records = records
-        self.vectors = vectors
+        self._vectors = vectors
+        self.learning = learning
         self.embedder = embedder
         self.fsrs = fsrs or Fsrs()
         self.clock = clock
         self.candidates = candidates
+        self.flags = flags or Flags()
+        self.adaptive = Adaptive(
+            learning=learning,
+            records=records,
+            vectors=vectors,
+            fsrs=self.fsrs,
+            flags=self.flags,
+            params=params or LearningParams(),
+            dimension=vectors.dimension,
+        )
         self._last_write = clock()
         # Other memories (entities, skills) in the same stores delete their part of a
         # session here, before the session's record goes.
         self.session_deleters: list[Callable[[str], Awaitable[None]]] = []
+
+    @property
+    def vectors(self) -> VectorIndex:
+        return self._vectors
+
+    @vectors.setter
+    def vectors(self, index: VectorIndex) -> None:
+        # Tests swap the index to simulate an outage; learning must follow the same one.
+        self._vectors = index
+        self.adaptive.vectors = index
 
     # -- lifecycle --------------------------------------------------------------------------
     async def open(self) -> ReconcileReport:
@@ -271,7 +298,9 @@ class MemoryEngine:
         # never a vector that points at nothing.
         await self.vectors.delete(session_id, [episode_id])
         self._last_write = self.clock()
-        return await self.records.delete_episode(session_id, episode_id)
+        deleted = await self.records.delete_episode(session_id, episode_id)
+        await self.learning.forget(session_id, [episode_id])
+        return deleted
 
     async def mark_important(
         self, session_id: str, episode_id: UUID, importance: float
@@ -299,15 +328,24 @@ class MemoryEngine:
         flt: EpisodeFilter | None = None,
         preset: Preset = Preset.BALANCED,
         learn: bool = True,
+        query_vector: Vector | None = None,
     ) -> RecallResult:
         flt = flt or EpisodeFilter()
         now = self.clock()
         n = max(self.candidates, limit)
-        query_vector = await self.embedder.embed_one(query)
-        dense_or_none, keyword = await asyncio.gather(
-            self._dense(session_id, query_vector, flt, n),
-            self.records.keyword_search(session_id, query, flt, n),
-        )
+        # Keyword search needs no vector: it runs on a store thread while the query is
+        # embedded on another (both release the GIL), so its cost hides behind the model's.
+        keyword_task = asyncio.ensure_future(self.records.keyword_search(session_id, query, flt, n))
+        try:
+            if query_vector is None:  # unified recall embeds once and passes it down
+                query_vector = await self.embedder.embed_one(query)
+            dense_or_none = await self._dense(session_id, query_vector, flt, n)
+        except BaseException:
+            keyword_task.cancel()
+            # Reading the outcome keeps a failed search from being logged as unretrieved.
+            keyword_task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise
+        keyword = await keyword_task
         degraded = dense_or_none is None
         dense = dense_or_none or []
         candidate_ids = list(dict.fromkeys([s.id for s in dense] + [s.id for s in keyword]))
@@ -320,17 +358,21 @@ class MemoryEngine:
                 session_id, query_vector, flt, len(keyword_only), within=keyword_only
             ):
                 cosine[s.id] = s.score
+        temporal = self.flags.spreading_activation
         fusion = Fusion(
             candidates=rows,
             cosine=cosine,
             keyword=keyword,
             weights=PRESETS[preset],
-            fsrs=self.fsrs,
+            fsrs=self.fsrs if self.flags.fsrs else None,
             now=now,
             words=query_words(query),
+            learned=await self.adaptive.features(session_id, query_vector, list(rows), now),
+            temporal=temporal,
         )
         contenders = [rows[i] for i in fusion.contenders(limit)]
-        scored = fusion.rank(limit, await self.records.neighbours(session_id, contenders))
+        near = await self.records.neighbours(session_id, contenders) if temporal else {}
+        scored = fusion.rank(limit, near)
         episodes = await self.records.get_episodes(session_id, [s.id for s in scored])
         hits = [
             RecallHit(
@@ -346,7 +388,25 @@ class MemoryEngine:
         result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
         if learn and hits:
             await self._learn_from_recall(session_id, [h.episode for h in hits], now)
+            await self.adaptive.after_recall(
+                session_id, result.recall_id, query_vector, [h.id for h in hits], now
+            )
         return result
+
+    async def feedback(
+        self,
+        session_id: str,
+        recall_id: UUID,
+        *,
+        reward: float | None = None,
+        rewards: Mapping[UUID, float] | None = None,
+    ) -> list[FeedbackOutcome]:
+        """Rewards for a recall made with ``learn``: ``reward`` for every memory it returned
+        and/or ``rewards`` per memory (these win). Raises ``RecallNotFoundError`` or
+        ``MemoryNotInRecallError``; a repeat returns the first outcome and changes nothing."""
+        return await self.adaptive.feedback(
+            session_id, recall_id, rewards or {}, self.clock(), default=reward
+        )
 
     async def _dense(
         self, session_id: str, vector: Vector, flt: EpisodeFilter, n: int
@@ -361,6 +421,8 @@ class MemoryEngine:
         self, session_id: str, episodes: Sequence[Episode], now: datetime
     ) -> None:
         # A memory retrieved into the top-k counts as a successful review.
+        # FSRS state is kept whatever the ``fsrs`` flag says (it only decides whether
+        # retrievability ranks), so switching the flag on finds memories' true strength.
         updates = [
             AccessUpdate(
                 id=ep.id,
@@ -385,6 +447,7 @@ class MemoryEngine:
         await self.vectors.delete_session(session_id)
         for deleter in self.session_deleters:
             await deleter(session_id)
+        await self.learning.delete_session(session_id)
         return await self.records.delete_session(session_id)
 
     # -- maintenance ------------------------------------------------------------------------

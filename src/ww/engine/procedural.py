@@ -308,11 +308,17 @@ class ProceduralMemory:
             return None
 
     async def _rank(
-        self, session_id: str, query: str, flt: SkillFilter, limit: int
+        self,
+        session_id: str,
+        query: str,
+        flt: SkillFilter,
+        limit: int,
+        query_vector: Vector | None = None,
     ) -> tuple[list[SkillHit], dict[UUID, float], bool]:
         now = self.clock()
         n = max(self.candidates, limit)
-        qv = await self.embedder.embed_one(query)
+        # Unified recall embeds the query once and passes the vector down.
+        qv = query_vector if query_vector is not None else await self.embedder.embed_one(query)
         dense_or_none = await self._dense(session_id, qv, flt, n)
         keyword = await self.store.keyword_search(session_id, query, flt, n)
         cosine = {s.id: s.score for s in dense_or_none or []}
@@ -353,9 +359,11 @@ class ProceduralMemory:
             counts = {s.id: s.access_count + 1 for s in skills}
             await self.store.record_access(session_id, counts, self.clock())
 
-    async def recall(self, session_id: str, req: SkillRecallRequest) -> SkillRecallResult:
+    async def recall(
+        self, session_id: str, req: SkillRecallRequest, query_vector: Vector | None = None
+    ) -> SkillRecallResult:
         flt = SkillFilter(domain=req.domain, include_deprecated=req.include_deprecated)
-        hits, _, degraded = await self._rank(session_id, req.query, flt, req.limit)
+        hits, _, degraded = await self._rank(session_id, req.query, flt, req.limit, query_vector)
         if req.learn:
             await self._learn(session_id, [h.skill for h in hits])
         return SkillRecallResult(recall_id=uuid4(), query=req.query, hits=hits, degraded=degraded)

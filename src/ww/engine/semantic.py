@@ -345,11 +345,14 @@ class SemanticMemory:
             log.warning("entity recall degraded to keyword only: %s", exc)
             return None
 
-    async def recall(self, session_id: str, req: EntityRecallRequest) -> EntityRecallResult:
+    async def recall(
+        self, session_id: str, req: EntityRecallRequest, query_vector: Vector | None = None
+    ) -> EntityRecallResult:
         flt = EntityFilter(entity_type=req.entity_type, as_of=req.as_of)
         now = self.clock()
         n = max(self.candidates, req.limit)
-        qv = await self.embedder.embed_one(req.query)
+        # Unified recall embeds the query once and passes the vector down.
+        qv = query_vector if query_vector is not None else await self.embedder.embed_one(req.query)
         dense_or_none = await self._dense(session_id, qv, flt, n)
         keyword = await self.store.keyword_search(session_id, req.query, flt, n)
         degraded = dense_or_none is None

@@ -20,6 +20,7 @@ import qdrant_edge as qe
 from ww.models import EpisodeFilter
 from ww.storage.payload import metadata_tag, to_micros
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
+from ww.storage.ranking import top_hits
 
 __all__ = ["QdrantEdgeIndex"]
 
@@ -178,14 +179,14 @@ class QdrantEdgeIndex:
             query_filter = qe.Filter(
                 must=[query_filter, qe.HasIdCondition({str(i) for i in within})]
             )
-        request = qe.QueryRequest(
-            limit=limit,
-            query=qe.Query.Nearest(vector.astype(float).tolist()),
-            filter=query_filter,
-            with_payload=False,
-        )
-        hits = await self._run(lambda s: s.query(request))
-        return [ScoredId(_as_uuid(h.id), float(h.score)) for h in hits]
+        query = qe.Query.Nearest(vector.astype(float).tolist())
+
+        async def fetch(n: int) -> list[ScoredId]:
+            request = qe.QueryRequest(limit=n, query=query, filter=query_filter, with_payload=False)
+            hits = await self._run(lambda s: s.query(request))
+            return [ScoredId(_as_uuid(h.id), float(h.score)) for h in hits]
+
+        return await top_hits(fetch, limit)
 
     async def get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
         if not ids:

@@ -147,6 +147,80 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ix_access_log ON access_log (memory_id, at DESC);
     CREATE INDEX ix_access_log_session ON access_log (session_id);
     """,
+    # 3: learning state (sqlite_learning.py): recall log, feedback, accesses, values, Hebbian
+    # edges, FF encoder weights
+    """
+    CREATE TABLE recall_log (
+        recall_id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        query_vector BLOB NOT NULL,
+        memory_ids TEXT NOT NULL
+    );
+    CREATE INDEX ix_recall_log_session_time ON recall_log (session_id, created_at);
+    CREATE TABLE recall_feedback (
+        recall_id TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        reward REAL NOT NULL,
+        result TEXT NOT NULL,
+        PRIMARY KEY (recall_id, memory_id)
+    );
+    CREATE INDEX ix_recall_feedback_session ON recall_feedback (session_id);
+    CREATE TABLE memory_access (
+        session_id TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        t INTEGER NOT NULL
+    );
+    CREATE INDEX ix_memory_access ON memory_access (session_id, memory_id, t);
+    CREATE TABLE memory_value (
+        session_id TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        value REAL NOT NULL,
+        rewards INTEGER NOT NULL,
+        PRIMARY KEY (session_id, memory_id)
+    );
+    CREATE TABLE hebbian_edges (
+        session_id TEXT NOT NULL,
+        a TEXT NOT NULL,
+        b TEXT NOT NULL,
+        weight REAL NOT NULL,
+        last_strengthened INTEGER NOT NULL,
+        PRIMARY KEY (session_id, a, b)
+    );
+    CREATE INDEX ix_hebbian_edges_b ON hebbian_edges (session_id, b);
+    CREATE TABLE ff_encoders (
+        session_id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        weights BLOB NOT NULL
+    );
+    """,
+    # 4: consolidation. Episodes are not entities (relations reference entities on both
+    # ends), so links from episodes to the entities they were consolidated into, and from a
+    # near-duplicate episode to the one it duplicates, live in memory_links. A consolidated
+    # entity's membership hash and capsule confidence live beside it. last_decayed lets
+    # Hebbian decay run twice without decaying the same interval twice.
+    """
+    CREATE TABLE memory_links (
+        session_id TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        link_type TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (session_id, source_id, target_id, link_type)
+    );
+    CREATE INDEX ix_memory_links_target ON memory_links (session_id, target_id);
+    CREATE TABLE consolidated_entities (
+        entity_id TEXT PRIMARY KEY REFERENCES entities (id) ON DELETE CASCADE,
+        session_id TEXT NOT NULL,
+        members_hash TEXT NOT NULL,
+        members INTEGER NOT NULL,
+        confidence REAL NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX ix_consolidated_session ON consolidated_entities (session_id);
+    ALTER TABLE relations ADD COLUMN last_decayed INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

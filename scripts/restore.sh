@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Restore what scripts/backup.sh wrote for DATE (YYYYmmdd), replacing the current data:
+#   backups/neo4j-<DATE>.dump             -> neo4j-admin database load (overwrite)
+#   backups/qdrant-<DATE>/*.snapshot      -> each collection recovered from its snapshot
+#
+#   scripts/restore.sh 20260101
+#   COMPOSE_FILE=docker-compose.full.yml scripts/restore.sh 20260101
+#
+# The API (if this stack runs it) and Neo4j are stopped during the load and started again
+# afterwards. Qdrant must be running: snapshots are uploaded through its HTTP API.
+set -euo pipefail
+
+if [ "$#" -ne 1 ]; then
+    echo "usage: $0 DATE   (e.g. $0 $(date +%Y%m%d))" >&2
+    exit 2
+fi
+DATE="$1"
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+from_env_file() {  # from_env_file KEY: KEY's value in .env (read, never executed)
+    if [ -f .env ]; then sed -n "s/^$1=//p" .env | tail -n 1; fi
+}
+WW_QDRANT_API_KEY="${WW_QDRANT_API_KEY:-$(from_env_file WW_QDRANT_API_KEY)}"
+WW_NEO4J_DATABASE="${WW_NEO4J_DATABASE:-$(from_env_file WW_NEO4J_DATABASE)}"
+
+BACKUP_DIR="${BACKUP_DIR:-$root/backups}"
+QDRANT_URL="${QDRANT_URL:-http://127.0.0.1:6333}"
+NEO4J_CONTAINER="${NEO4J_CONTAINER:-ww-neo4j}"
+NEO4J_DATABASE="${WW_NEO4J_DATABASE:-neo4j}"
+dump="$BACKUP_DIR/neo4j-$DATE.dump"
+snapshots="$BACKUP_DIR/qdrant-$DATE"
+
+[ -f "$dump" ] || { echo "restore: $dump not found" >&2; exit 1; }
+[ -d "$snapshots" ] || { echo "restore: $snapshots not found" >&2; exit 1; }
+
+if docker compose version >/dev/null 2>&1; then
+    compose=(docker compose)
+else
+    compose=(docker-compose)
+fi
+
+has_service() {
+    "${compose[@]}" config --services | grep -qx "$1"
+}
+
+stopped=()
+restart() {
+    if [ "${#stopped[@]}" -gt 0 ]; then
+        "${compose[@]}" start "${stopped[@]}"
+    fi
+}
+trap restart EXIT
+if has_service ww-api; then
+    "${compose[@]}" stop ww-api
+    stopped=(ww-api)
+fi
+
+# --- Qdrant: upload each snapshot; priority=snapshot makes it replace the collection ---
+for file in "$snapshots"/*.snapshot; do
+    [ -e "$file" ] || continue
+    collection="$(basename "$file" .snapshot)"
+    curl -fsS -X POST -H "api-key: ${WW_QDRANT_API_KEY:-}" \
+        -F "snapshot=@$file" \
+        "$QDRANT_URL/collections/$collection/snapshots/upload?priority=snapshot&wait=true" >/dev/null
+    echo "restore: qdrant $collection <- $file"
+done
+
+# --- Neo4j: offline load over the current database ---
+"${compose[@]}" stop neo4j
+stopped=(neo4j "${stopped[@]}")
+# docker cp writes into a stopped container too; the dump must be named <database>.dump.
+docker cp "$dump" "$NEO4J_CONTAINER:/backups/$NEO4J_DATABASE.dump"
+"${compose[@]}" run --rm --no-deps -T neo4j \
+    neo4j-admin database load "$NEO4J_DATABASE" --from-path=/backups --overwrite-destination=true
+echo "restore: neo4j $NEO4J_DATABASE <- $dump"

@@ -1,0 +1,77 @@
+"""``/api/v1/consolidate``: consolidation ("sleep") of the caller's session."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from ww.api.deps import SessionDep
+from ww.api.errors import ErrorEnvelope
+from ww.engine.consolidation import Consolidator
+from ww.models_consolidation import ConsolidationOptions, ConsolidationReport
+from ww.storage.consolidation_ports import LinkType
+
+__all__ = ["LinkList", "MemoryLinkOut", "router"]
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorEnvelope},
+    413: {"model": ErrorEnvelope},
+    422: {"model": ErrorEnvelope},
+    503: {"model": ErrorEnvelope},
+}
+
+router = APIRouter(prefix="/api/v1/consolidate", tags=["consolidate"], responses=_ERRORS)
+
+
+def get_consolidator(request: Request) -> Consolidator:
+    consolidator: Consolidator = request.app.state.consolidator
+    return consolidator
+
+
+ConsolidatorDep = Annotated[Consolidator, Depends(get_consolidator)]
+
+
+class MemoryLinkOut(BaseModel):
+    source_id: UUID
+    target_id: UUID
+    link_type: LinkType
+    created_at: datetime
+
+
+class LinkList(BaseModel):
+    memory_id: UUID
+    links: list[MemoryLinkOut]
+
+
+@router.post("", response_model=ConsolidationReport)
+async def consolidate(
+    consolidator: ConsolidatorDep, session: SessionDep, body: ConsolidationOptions | None = None
+) -> ConsolidationReport:
+    """Cluster the session's episodes into entities, merge near-duplicates, decay and prune
+    relation weights, archive what is both forgotten and unimportant; report what changed.
+    Nothing is deleted; a second run with nothing new changes nothing."""
+    return await consolidator.consolidate(session, body or ConsolidationOptions())
+
+
+@router.get("/links/{memory_id}", response_model=LinkList)
+async def links(memory_id: UUID, consolidator: ConsolidatorDep, session: SessionDep) -> LinkList:
+    """Consolidation links with the memory at either end: ``CONSOLIDATED_INTO`` from an
+    episode to its entity, ``DUPLICATE_OF`` from an archived duplicate to its original.
+    An unknown id (or one of another session) has no links."""
+    found = await consolidator.links(session, memory_id)
+    return LinkList(
+        memory_id=memory_id,
+        links=[
+            MemoryLinkOut(
+                source_id=k.source_id,
+                target_id=k.target_id,
+                link_type=k.link_type,
+                created_at=k.created_at,
+            )
+            for k in found
+        ],
+    )

@@ -1,0 +1,35 @@
+"""``/api/v1/recall``: one query over every memory type, one fused ranking."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from ww.api.deps import SessionDep
+from ww.api.errors import ErrorEnvelope
+from ww.engine.unified import UnifiedRecall
+from ww.models_unified import UnifiedRecallRequest, UnifiedRecallResult
+
+__all__ = ["router"]
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorEnvelope},
+    413: {"model": ErrorEnvelope},
+    422: {"model": ErrorEnvelope},
+    503: {"model": ErrorEnvelope},
+}
+
+router = APIRouter(prefix="/api/v1", tags=["recall"], responses=_ERRORS)
+
+
+@router.post("/recall", response_model=UnifiedRecallResult)
+async def recall(
+    body: UnifiedRecallRequest, request: Request, session: SessionDep
+) -> UnifiedRecallResult:
+    """Episodes, entities and skills for one query, ranked together.
+
+    Each type is recalled by its own pipeline (filters that do not apply to a type are
+    ignored for it, see the request schema); scores are divided by the most the type's
+    weights can give, so they are comparable in [0, 1]."""
+    state = request.app.state
+    unified = UnifiedRecall(state.engine, state.semantic, state.procedural)
+    return await unified.recall(session, body)

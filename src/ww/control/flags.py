@@ -1,0 +1,82 @@
+"""Feature flags, read from ``WW_FLAG_<NAME>=true|false``.
+
+The first seven are the deployment guide's flags with its defaults. The others switch
+the individual recall dynamics so the LoCoMo ablation (bench/locomo.py --ablation) can turn
+each one off in turn; their defaults follow that ablation (docs/benchmarks.md): a mechanism
+that lowers recall@10 defaults to off.
+
+The engine reads every flag from one ``Flags`` object; runtime toggling is a later issue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ww.config import ConfigError
+
+__all__ = ["MECHANISMS", "Flags", "load_flags"]
+
+
+class Flags(BaseSettings):
+    """Field ``foo`` is read from ``WW_FLAG_FOO``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WW_FLAG_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # -- the deployment guide's flags ---------------------------------------------------
+    ff_encoder: bool = True
+    capsule_encoding: bool = True
+    lability_window: bool = True
+    three_factor_learning: bool = True
+    api_rate_limiting: bool = True
+    read_only_mode: bool = False
+    maintenance_mode: bool = False
+
+    # -- recall dynamics (defaults from the LoCoMo ablation, docs/benchmarks.md) ----------
+    # Off: each lowered LoCoMo recall@10 in the ablation (it favours memories that were
+    # retrieved or rewarded before, whatever the new question asks). ``fsrs`` decides only
+    # whether retrievability ranks: FSRS state is updated on every review regardless.
+    fsrs: bool = False
+    actr: bool = False
+    hebbian: bool = False
+    reconsolidation: bool = False
+    # On: the temporal-neighbour and Hebbian spread terms raise recall@10.
+    spreading_activation: bool = True
+
+    def without(self, name: str) -> Flags:
+        """A copy with one flag off (the ablation's unit of change)."""
+        if name not in type(self).model_fields:
+            raise KeyError(name)
+        return self.model_copy(update={name: False})
+
+
+# What the ablation switches off in turn, in the order it reports them.
+MECHANISMS: tuple[str, ...] = (
+    "fsrs",
+    "actr",
+    "hebbian",
+    "spreading_activation",
+    "three_factor_learning",
+    "lability_window",
+    "reconsolidation",
+    "ff_encoder",
+)
+
+
+def load_flags(**overrides: Any) -> Flags:
+    try:
+        return Flags(**overrides)
+    except ValidationError as exc:
+        lines = [
+            f"WW_FLAG_{'.'.join(str(p) for p in e['loc']).upper()}={e.get('input')!r}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise ConfigError("invalid feature flags:\n  " + "\n  ".join(lines)) from None

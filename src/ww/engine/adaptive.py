@@ -1,0 +1,461 @@
+"""The learning side of recall: features read from the learning store, side effects of a
+recall with ``learn``, and feedback (``POST /api/v1/feedback``).
+
+All state lives in the stores (record store, vector index, learning store), so every worker
+and every restart sees the same thing; the only thing cached here is the FF encoder, keyed
+by its stored version, which is checked on every recall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import partial
+from uuid import UUID
+
+import numpy as np
+
+from ww.config import Settings
+from ww.control.flags import Flags
+from ww.engine.dynamics import Fsrs, ReviewRating
+from ww.engine.ff_encoder import FFEncoder
+from ww.engine.learning import (
+    actr_feature,
+    eligibility,
+    hebbian_decay,
+    hebbian_strengthen,
+    is_labile,
+    modulated_hebbian,
+    reconsolidate,
+    reward_rating_good,
+    update_value,
+)
+from ww.engine.recall import Learned
+from ww.models import Episode
+from ww.storage.learning_ports import (
+    DEFAULT_VALUE,
+    EncoderBlob,
+    FeedbackEntry,
+    HebbianEdge,
+    LearningStore,
+    MemoryState,
+    RecallLogEntry,
+)
+from ww.storage.payload import episode_payload
+from ww.storage.ports import (
+    RecordStore,
+    StoreUnavailableError,
+    Vector,
+    VectorIndex,
+    VectorItem,
+)
+
+__all__ = [
+    "Adaptive",
+    "FeedbackOutcome",
+    "LearningParams",
+    "MemoryNotInRecallError",
+    "RecallNotFoundError",
+]
+
+log = logging.getLogger(__name__)
+
+_ENCODER_CACHE = 64  # sessions whose FF encoder stays in memory
+# One edge to change: its two ends and how the current weight becomes the new one.
+_EdgeChange = tuple[UUID, UUID, Callable[[float], float]]
+
+
+class RecallNotFoundError(LookupError):
+    """No recall with that id in this session (unknown, expired, or another session's)."""
+
+
+class MemoryNotInRecallError(LookupError):
+    """Feedback names a memory that the recall did not return."""
+
+
+@dataclass(frozen=True, slots=True)
+class LearningParams:
+    lability_window_hours: float = 6.0
+    value_learning_rate: float = 0.3
+    eligibility_tau_hours: float = 6.0
+    actr_decay: float = 0.5
+    actr_max_accesses: int = 32
+    hebbian_learning_rate: float = 0.1
+    hebbian_co_retrieval_top: int = 5
+    hebbian_decay_tau_days: float = 30.0
+    reconsolidation_rate: float = 0.1
+    reconsolidation_max_step: float = 0.05
+    ff_learning_rate: float = 0.05
+    recall_log_retention_days: float = 30.0
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> LearningParams:
+        return cls(
+            lability_window_hours=s.lability_window_hours,
+            value_learning_rate=s.value_learning_rate,
+            eligibility_tau_hours=s.eligibility_tau_hours,
+            actr_decay=s.actr_decay,
+            actr_max_accesses=s.actr_max_accesses,
+            hebbian_learning_rate=s.hebbian_learning_rate,
+            hebbian_co_retrieval_top=s.hebbian_co_retrieval_top,
+            hebbian_decay_tau_days=s.hebbian_decay_tau_days,
+            reconsolidation_rate=s.reconsolidation_rate,
+            reconsolidation_max_step=s.reconsolidation_max_step,
+            ff_learning_rate=s.ff_learning_rate,
+            recall_log_retention_days=s.recall_log_retention_days,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackOutcome:
+    """What one feedback did to one memory (stored, so a repeat returns it unchanged)."""
+
+    memory_id: UUID
+    reward: float
+    error: float
+    labile: bool
+    value_before: float
+    value_after: float
+    stability_before: float | None
+    stability_after: float | None
+    vector_moved: bool
+    encoder_trained: bool
+    edges_changed: int
+
+    def to_json(self) -> str:
+        d = {k: getattr(self, k) for k in self.__slots__}
+        d["memory_id"] = str(self.memory_id)
+        return json.dumps(d, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeedbackOutcome:
+        d = json.loads(text)
+        d["memory_id"] = UUID(d["memory_id"])
+        return cls(**d)
+
+
+class Adaptive:
+    """Learning features and side effects for one engine; every mechanism behind a flag."""
+
+    def __init__(
+        self,
+        *,
+        learning: LearningStore,
+        records: RecordStore,
+        vectors: VectorIndex,
+        fsrs: Fsrs,
+        flags: Flags,
+        params: LearningParams,
+        dimension: int,
+    ) -> None:
+        self.learning = learning
+        self.records = records
+        self.vectors = vectors
+        self.fsrs = fsrs
+        self.flags = flags
+        self.params = params
+        self.dimension = dimension
+        self._encoders: OrderedDict[str, FFEncoder] = OrderedDict()
+        # Feedback is read-compute-write over several stores; one at a time per process
+        # keeps "apply once per (recall, memory)" exact. The stored primary key still
+        # refuses a second entry should another worker race this one.
+        self._feedback_lock = asyncio.Lock()
+
+    # -- recall features -----------------------------------------------------------------
+    async def features(
+        self, session_id: str, query: Vector, ids: Sequence[UUID], now: datetime
+    ) -> Learned:
+        f, p = self.flags, self.params
+        states = await self.learning.memory_states(session_id, ids)
+        activation = {}
+        if f.actr:
+            activation = {
+                i: actr_feature(s.access_times, now, p.actr_decay) for i, s in states.items()
+            }
+        value = {i: states[i].value if i in states else DEFAULT_VALUE for i in ids}
+        ff: dict[UUID, float] = {}
+        if f.ff_encoder:
+            encoder = await self.encoder(session_id)
+            # 0.5 is "no opinion": the identity's score, and that of a memory whose vector
+            # is not in the index yet (pending).
+            ff = dict.fromkeys(ids, 0.5)
+            if not encoder.is_identity:
+                vecs = await self._vectors_or_none(session_id, ids)
+                have = [i for i in ids if i in vecs]
+                if have:
+                    scores = encoder.features(query, np.stack([vecs[i] for i in have]))
+                    ff.update({i: float(s) for i, s in zip(have, scores, strict=True)})
+        edges: dict[UUID, list[tuple[UUID, float]]] = {}
+        if f.spreading_activation:
+            for e in await self.learning.edges(session_id, ids):
+                w = self._decayed(e, now)
+                edges.setdefault(e.a, []).append((e.b, w))
+                edges.setdefault(e.b, []).append((e.a, w))
+        return Learned(activation=activation, value=value, ff=ff, edges=edges)
+
+    async def _vectors_or_none(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
+        # With the vector index down, recall degrades and feedback still updates what lives
+        # in the record and learning stores; only the vector-based steps are skipped.
+        try:
+            return await self.vectors.get_vectors(session_id, list(ids))
+        except StoreUnavailableError as exc:
+            log.warning("vectors unavailable to learning: %s", exc)
+            return {}
+
+    def _decayed(self, e: HebbianEdge, now: datetime) -> float:
+        # Decay is applied on read (and before each strengthening) rather than by a sweep:
+        # the stored weight and time are enough to know the weight at any instant.
+        return hebbian_decay(
+            e.weight, now - e.last_strengthened, self.params.hebbian_decay_tau_days
+        )
+
+    async def encoder(self, session_id: str) -> FFEncoder:
+        version = await self.learning.encoder_version(session_id)
+        cached = self._encoders.get(session_id)
+        if cached is not None and cached.version == version:
+            self._encoders.move_to_end(session_id)
+            return cached
+        if version == 0:
+            enc = FFEncoder.identity(self.dimension)
+        else:
+            blob = await self.learning.load_encoder(session_id)
+            enc = (
+                FFEncoder.identity(self.dimension)
+                if blob is None
+                else FFEncoder.from_bytes(blob.weights, blob.version)
+            )
+        self._encoders[session_id] = enc
+        while len(self._encoders) > _ENCODER_CACHE:
+            self._encoders.popitem(last=False)
+        return enc
+
+    # -- side effects of a recall with learn ---------------------------------------------
+    async def after_recall(
+        self,
+        session_id: str,
+        recall_id: UUID,
+        query: Vector,
+        hit_ids: Sequence[UUID],
+        now: datetime,
+    ) -> None:
+        p = self.params
+        forget = now - timedelta(days=p.recall_log_retention_days)
+        entry = RecallLogEntry(recall_id, session_id, now, query, tuple(hit_ids))
+        await self.learning.log_recall(entry, forget)
+        # Access times feed ACT-R, the eligibility trace and the lability window.
+        await self.learning.record_accesses(session_id, hit_ids, now, p.actr_max_accesses)
+        if self.flags.hebbian and p.hebbian_co_retrieval_top > 1:
+            top = list(hit_ids[: p.hebbian_co_retrieval_top])
+            strengthen = partial(hebbian_strengthen, rate=p.hebbian_learning_rate)
+            pairs = [(a, b, strengthen) for a, b in itertools.combinations(top, 2)]
+            await self._update_edges(session_id, pairs, now)
+
+    async def _update_edges(
+        self, session_id: str, changes: Sequence[_EdgeChange], now: datetime
+    ) -> int:
+        """Apply each change to its pair's current (decayed) weight; absent edges weigh 0."""
+        if not changes:
+            return 0
+        ids = list(dict.fromkeys(i for a, b, _ in changes for i in (a, b)))
+        current = {
+            HebbianEdge.key(e.a, e.b): self._decayed(e, now)
+            for e in await self.learning.edges(session_id, ids)
+        }
+        out: list[HebbianEdge] = []
+        for x, y, change in changes:
+            a, b = HebbianEdge.key(x, y)
+            w = current.get((a, b), 0.0)
+            new = change(w)
+            if new != w:
+                out.append(HebbianEdge(a, b, float(new), now))
+        await self.learning.upsert_edges(session_id, out)
+        return len(out)
+
+    # -- feedback --------------------------------------------------------------------------
+    async def feedback(
+        self,
+        session_id: str,
+        recall_id: UUID,
+        rewards: Mapping[UUID, float],
+        now: datetime,
+        default: float | None = None,
+    ) -> list[FeedbackOutcome]:
+        """Apply rewards (memory id -> r in [0, 1]) to one recall, once per memory;
+        ``default`` rewards every other memory the recall returned. Outcomes come in the
+        recall's rank order."""
+        async with self._feedback_lock:
+            entry = await self.learning.get_recall(session_id, recall_id)
+            if entry is None:
+                raise RecallNotFoundError(str(recall_id))
+            returned = set(entry.memory_ids)
+            stray = [m for m in rewards if m not in returned]
+            if stray:
+                raise MemoryNotInRecallError(str(stray[0]))
+            order = {m: i for i, m in enumerate(entry.memory_ids)}
+            if default is not None:
+                rewards = {m: rewards.get(m, default) for m in entry.memory_ids}
+            rewards = dict(sorted(rewards.items(), key=lambda kv: order[kv[0]]))
+            done = await self.learning.feedback_entries(session_id, recall_id)
+            fresh = {m: r for m, r in rewards.items() if m not in done}
+            applied = await self._apply(session_id, entry, fresh, done, now) if fresh else {}
+            if applied:
+                await self.learning.save_feedback(
+                    session_id,
+                    [
+                        FeedbackEntry(recall_id, m, o.reward, o.to_json())
+                        for m, o in applied.items()
+                    ],
+                )
+            results = {m: FeedbackOutcome.from_json(e.result) for m, e in done.items()}
+            results.update(applied)
+            return [results[m] for m in rewards if m in results]
+
+    async def _apply(
+        self,
+        session_id: str,
+        entry: RecallLogEntry,
+        rewards: Mapping[UUID, float],
+        done: Mapping[UUID, FeedbackEntry],
+        now: datetime,
+    ) -> dict[UUID, FeedbackOutcome]:
+        f, p = self.flags, self.params
+        ids = list(rewards)
+        states = await self.learning.memory_states(session_id, ids)
+        episodes = await self.records.get_episodes(session_id, ids)
+        vectors: dict[UUID, Vector] = {}
+        if f.ff_encoder or f.reconsolidation:
+            vectors = await self._vectors_or_none(session_id, ids)
+        encoder = await self.encoder(session_id) if f.ff_encoder else None
+        start_version = encoder.version if encoder is not None else 0
+        values: dict[UUID, tuple[float, int]] = {}
+        moved: list[VectorItem] = []
+        changed_eps: list[Episode] = []
+        out: dict[UUID, FeedbackOutcome] = {}
+        for m, reward in rewards.items():
+            state = states.get(m, MemoryState())
+            ep = episodes.get(m)
+            last = state.access_times[-1] if state.access_times else None
+            labile = is_labile(last, now, p.lability_window_hours) if f.lability_window else True
+            stab = ep.fsrs.stability if ep is not None else None
+            if not labile or ep is None:
+                # Outside the window (or deleted since): the memory is consolidated and
+                # feedback leaves it alone; it is still recorded as given.
+                out[m] = FeedbackOutcome(
+                    m, reward, 0.0, labile, state.value, state.value, stab, stab, False, False, 0
+                )
+                continue
+            trace = eligibility(state.access_times, now, p.eligibility_tau_hours)
+            vu = update_value(
+                state.value,
+                reward,
+                state.rewards,
+                three_factor=f.three_factor_learning,
+                rate=p.value_learning_rate,
+                trace=trace,
+            )
+            if vu.error == 0.0:
+                out[m] = FeedbackOutcome(
+                    m, reward, 0.0, labile, state.value, state.value, stab, stab, False, False, 0
+                )
+                continue
+            values[m] = (vu.value, vu.rewards)
+            rating = ReviewRating.GOOD if reward_rating_good(reward) else ReviewRating.AGAIN
+            new_fsrs = self.fsrs.review(ep.fsrs, rating, now)
+            new_stab = new_fsrs.stability
+            ep = ep.model_copy(update={"fsrs": new_fsrs, "value": vu.value})
+            changed_eps.append(ep)
+            trained = False
+            if encoder is not None and m in vectors:
+                # The step scales with the surprise: a reward the value already predicted
+                # teaches the encoder nothing.
+                encoder = encoder.train(
+                    entry.query_vector,
+                    vectors[m],
+                    positive=vu.error > 0,
+                    rate=p.ff_learning_rate * abs(vu.error),
+                )
+                trained = True
+            did_move = False
+            move = f.lability_window and f.reconsolidation and vu.error > 0
+            if move and reward_rating_good(reward) and m in vectors:
+                new_vec = reconsolidate(
+                    vectors[m],
+                    entry.query_vector,
+                    reward,
+                    p.reconsolidation_rate,
+                    p.reconsolidation_max_step,
+                )
+                if not np.array_equal(new_vec, vectors[m]):
+                    moved.append(VectorItem(m, new_vec, episode_payload(ep)))
+                    did_move = True
+            out[m] = FeedbackOutcome(
+                m,
+                reward,
+                vu.error,
+                labile,
+                state.value,
+                vu.value,
+                stab,
+                new_stab,
+                did_move,
+                trained,
+                0,
+            )
+        for ep in changed_eps:
+            await self.records.update_episode(session_id, ep)
+        await self.learning.set_values(session_id, values)
+        if moved:
+            try:
+                await self.vectors.upsert(session_id, moved)
+            except StoreUnavailableError as exc:
+                log.warning("reconsolidation skipped, vector index unavailable: %s", exc)
+                for item in moved:
+                    out[item.id] = replace(out[item.id], vector_moved=False)
+        if encoder is not None and encoder.version != start_version:
+            blob = EncoderBlob(encoder.version, encoder.to_bytes())
+            if await self.learning.save_encoder(session_id, blob, start_version):
+                self._encoders[session_id] = encoder
+        if f.three_factor_learning:
+            # The reward-modulated Hebbian change is the third factor's; plain co-retrieval
+            # strengthening (the ``hebbian`` flag) is separate.
+            await self._modulated_edges(session_id, out, done, now)
+        return out
+
+    async def _modulated_edges(
+        self,
+        session_id: str,
+        out: dict[UUID, FeedbackOutcome],
+        done: Mapping[UUID, FeedbackEntry],
+        now: datetime,
+    ) -> None:
+        """Reward-modulated Hebbian change between rewarded memories of one recall: each
+        pair once, when its second member gets feedback, by their mean prediction error."""
+        errors = {m: o.error for m, o in out.items() if o.error != 0.0}
+        earlier = {
+            m: FeedbackOutcome.from_json(e.result).error for m, e in done.items() if m not in out
+        }
+        rate = self.params.hebbian_learning_rate
+        changes: list[_EdgeChange] = []
+        new = list(errors)
+        for i, a in enumerate(new):
+            partners = [(b, errors[b]) for b in new[i + 1 :]]
+            partners += [(b, eb) for b, eb in earlier.items() if eb != 0.0]
+            for b, eb in partners:
+                mod = (errors[a] + eb) / 2.0
+                changes.append((a, b, partial(modulated_hebbian, rate=rate, modulator=mod)))
+        if not changes:
+            return
+        await self._update_edges(session_id, changes, now)
+        counts: dict[UUID, int] = {}
+        for a, b, _ in changes:
+            counts[a] = counts.get(a, 0) + 1
+            counts[b] = counts.get(b, 0) + 1
+        for m, o in list(out.items()):
+            if counts.get(m):
+                out[m] = replace(o, edges_changed=counts[m])

@@ -1,0 +1,169 @@
+"""Unified recall: one query over episodes, entities and skills, one fused ranking.
+
+The query is embedded once and the vector is passed to each type's own recall, which keeps
+its own candidates, features, filters and learning side effects. The types' scores are
+made comparable by dividing each by the most its type's weights can give (the sum of the
+weights): every feature is in [0, 1], so each type's normalised score is in [0, 1] and
+reads as "the fraction of a perfect match of this type". Episode presets weigh more than 1
+in total (the neighbour and speaker bonuses are added on top); entity and skill weights
+sum to 1. Ties break on the type, then the id, so the ranking is reproducible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from uuid import uuid4
+
+from ww.engine.memory import MemoryEngine
+from ww.engine.procedural import ProceduralMemory
+from ww.engine.recall import PRESETS
+from ww.engine.semantic import SemanticMemory
+from ww.models import MemoryType, RecallResult
+from ww.models_procedural import SkillRecallRequest, SkillRecallResult
+from ww.models_semantic import EntityRecallRequest, EntityRecallResult
+from ww.models_unified import UnifiedHit, UnifiedRecallRequest, UnifiedRecallResult
+
+__all__ = ["UnifiedRecall", "weight_total"]
+
+_TYPE_ORDER = {MemoryType.EPISODE: 0, MemoryType.ENTITY: 1, MemoryType.SKILL: 2}
+T = TypeVar("T")
+
+
+def weight_total(weights: Any) -> float:
+    """The most a weighted sum of [0, 1] features can reach: the sum of its weights."""
+    return float(sum(getattr(weights, f.name) for f in dataclasses.fields(weights)))
+
+
+def _normalised(score: float, total: float) -> float:
+    return max(0.0, min(1.0, score / total)) if total > 0 else 0.0
+
+
+class UnifiedRecall:
+    def __init__(
+        self, engine: MemoryEngine, semantic: SemanticMemory, procedural: ProceduralMemory
+    ) -> None:
+        self.engine = engine
+        self.semantic = semantic
+        self.procedural = procedural
+
+    async def recall(self, session_id: str, req: UnifiedRecallRequest) -> UnifiedRecallResult:
+        limits = {kind: req.limit_of(kind) for kind in MemoryType}
+        qv = await self.engine.embedder.embed_one(req.query)
+
+        async def nothing() -> None:
+            return None
+
+        def when(kind: MemoryType, call: Callable[[], Awaitable[T]]) -> Awaitable[T | None]:
+            return call() if limits[kind] > 0 else nothing()
+
+        episodes, entities, skills = await asyncio.gather(
+            when(
+                MemoryType.EPISODE,
+                lambda: self.engine.recall_episodes(
+                    session_id,
+                    req.query,
+                    limit=limits[MemoryType.EPISODE],
+                    flt=req.filters,
+                    preset=req.preset,
+                    learn=req.learn,
+                    query_vector=qv,
+                ),
+            ),
+            when(
+                MemoryType.ENTITY,
+                lambda: self.semantic.recall(
+                    session_id,
+                    EntityRecallRequest(
+                        query=req.query,
+                        limit=limits[MemoryType.ENTITY],
+                        entity_type=req.entity_type,
+                        as_of=req.as_of,
+                        learn=req.learn,
+                    ),
+                    query_vector=qv,
+                ),
+            ),
+            when(
+                MemoryType.SKILL,
+                lambda: self.procedural.recall(
+                    session_id,
+                    SkillRecallRequest(
+                        query=req.query,
+                        limit=limits[MemoryType.SKILL],
+                        domain=req.domain,
+                        include_deprecated=req.include_deprecated,
+                        learn=req.learn,
+                    ),
+                    query_vector=qv,
+                ),
+            ),
+        )
+        hits = [
+            *self._episode_hits(episodes, weight_total(PRESETS[req.preset])),
+            *self._entity_hits(entities),
+            *self._skill_hits(skills),
+        ]
+        hits.sort(key=lambda h: (-h.score, _TYPE_ORDER[h.memory_type], str(h.id)))
+        parts = [r for r in (episodes, entities, skills) if r is not None]
+        # The episode recall's id is reused so that feedback keyed by recall id reaches the
+        # episode recall it names; without episodes the unified recall gets its own.
+        recall_id = episodes.recall_id if episodes is not None else uuid4()
+        return UnifiedRecallResult(
+            recall_id=recall_id,
+            query=req.query,
+            hits=hits,
+            counts={kind: sum(h.memory_type == kind for h in hits) for kind in MemoryType},
+            degraded=any(r.degraded for r in parts),
+        )
+
+    @staticmethod
+    def _episode_hits(result: RecallResult | None, total: float) -> list[UnifiedHit]:
+        if result is None:
+            return []
+        return [
+            UnifiedHit(
+                memory_type=MemoryType.EPISODE,
+                id=h.id,
+                score=_normalised(h.score, total),
+                type_score=h.score,
+                score_parts=h.score_parts.model_dump(),
+                external_id=h.external_id,
+                memory=h.episode,
+            )
+            for h in result.hits
+        ]
+
+    def _entity_hits(self, result: EntityRecallResult | None) -> list[UnifiedHit]:
+        if result is None:
+            return []
+        total = weight_total(self.semantic.weights)
+        return [
+            UnifiedHit(
+                memory_type=MemoryType.ENTITY,
+                id=h.id,
+                score=_normalised(h.score, total),
+                type_score=h.score,
+                score_parts=h.score_parts.model_dump(),
+                memory=h.entity,
+            )
+            for h in result.hits
+        ]
+
+    def _skill_hits(self, result: SkillRecallResult | None) -> list[UnifiedHit]:
+        if result is None:
+            return []
+        total = weight_total(self.procedural.weights)
+        return [
+            UnifiedHit(
+                memory_type=MemoryType.SKILL,
+                id=h.id,
+                score=_normalised(h.score, total),
+                type_score=h.score,
+                score_parts=h.score_parts.model_dump(),
+                memory=h.skill,
+            )
+            for h in result.hits
+        ]

@@ -1,0 +1,94 @@
+"""The port consolidation writes through: links between memories, the record of which
+entities consolidation made (with their membership and confidence), and relation weights
+for Hebbian decay. Every method takes the session; nothing reads across sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+from uuid import UUID
+
+__all__ = [
+    "ConsolidatedEntity",
+    "ConsolidationStore",
+    "EdgeDecay",
+    "LinkType",
+    "MemoryLink",
+    "WeightedEdge",
+]
+
+
+class LinkType(StrEnum):
+    # episode -> the entity it was consolidated into (the entity's SOURCE_OF episodes)
+    CONSOLIDATED_INTO = "CONSOLIDATED_INTO"
+    # newer near-duplicate episode -> the older episode it duplicates
+    DUPLICATE_OF = "DUPLICATE_OF"
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryLink:
+    source_id: UUID
+    target_id: UUID
+    link_type: LinkType
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConsolidatedEntity:
+    entity_id: UUID
+    members_hash: str
+    members: frozenset[UUID]
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedEdge:
+    """A current relation's weight and when it last changed (strengthened or decayed)."""
+
+    id: UUID
+    weight: float
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeDecay:
+    id: UUID
+    weight: float
+    """The decayed weight; below the prune threshold the relation is closed instead."""
+    pruned: bool
+
+
+class ConsolidationStore(Protocol):
+    async def links(self, session_id: str, memory_id: UUID) -> list[MemoryLink]:
+        """Links with the memory at either end, oldest first."""
+
+    async def add_links(self, session_id: str, links: Sequence[MemoryLink]) -> int:
+        """Insert links that do not exist yet; return how many were new."""
+
+    async def consolidated(self, session_id: str) -> list[ConsolidatedEntity]:
+        """Entities consolidation made in the session that still exist."""
+
+    async def save_consolidated(
+        self,
+        session_id: str,
+        entity_id: UUID,
+        members: frozenset[UUID],
+        members_hash: str,
+        confidence: float,
+        at: datetime,
+    ) -> None:
+        """Record the entity's membership and make its CONSOLIDATED_INTO links exactly
+        ``members`` (one transaction)."""
+
+    async def edges(self, session_id: str, after: UUID | None, limit: int) -> list[WeightedEdge]:
+        """Current relations in id order after ``after``: decay pages through them."""
+
+    async def decay_edges(
+        self, session_id: str, changes: Sequence[EdgeDecay], at: datetime
+    ) -> None:
+        """Store decayed weights (decayed at ``at``); close pruned relations at ``at``."""
+
+    async def delete_session(self, session_id: str) -> None: ...

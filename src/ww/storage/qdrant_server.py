@@ -1,0 +1,354 @@
+"""Server-tier vector index: a Qdrant server reached through ``qdrant-client``.
+
+One collection per memory type (``ww_episodes``, later ``ww_entities``, ``ww_skills``); every
+session shares it and is kept apart by a ``session_id`` payload filter on every call, exactly
+as in the embedded Qdrant Edge index. The contract suite runs this class with the client in
+local mode (same calls, in-process engine), and compares its results with Qdrant Edge's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Collection, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+import httpx
+import numpy as np
+from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from ww.models import EpisodeFilter
+from ww.storage.payload import metadata_tag, to_micros
+from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
+from ww.storage.ranking import top_hits
+
+__all__ = ["QdrantServerIndex", "build_filter"]
+
+T = TypeVar("T")
+
+COMPONENT = "qdrant"
+
+# The same payload indexes as the Edge shard. ``session_id`` is the tenant key: every query
+# filters on it, so the server groups each tenant's points together on disk.
+_PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = (
+    (
+        "session_id",
+        models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+    ),
+    ("memory_type", models.PayloadSchemaType.KEYWORD),
+    ("timestamp", models.PayloadSchemaType.INTEGER),
+    ("outcome", models.PayloadSchemaType.KEYWORD),
+    ("project", models.PayloadSchemaType.KEYWORD),
+    ("speaker", models.PayloadSchemaType.KEYWORD),
+    ("archived", models.PayloadSchemaType.INTEGER),
+)
+_SCROLL_PAGE = 10_000
+
+
+def _match(key: str, value: Any) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _session_filter(session_id: str, *extra: models.Condition) -> models.Filter:
+    return models.Filter(must=[_match("session_id", session_id), *extra])
+
+
+def _has_ids(ids: Collection[UUID]) -> models.HasIdCondition:
+    return models.HasIdCondition(has_id=sorted({str(i) for i in ids}))
+
+
+def build_filter(session_id: str, flt: EpisodeFilter) -> models.Filter:
+    """The Qdrant filter for ``flt`` inside one session (mirrors ``qdrant_edge.build_filter``)."""
+    conds: list[models.Condition] = []
+    if not flt.include_archived:
+        conds.append(_match("archived", 0))
+    if flt.time_from is not None or flt.time_to is not None:
+        conds.append(
+            models.FieldCondition(
+                key="timestamp",
+                range=models.Range(
+                    gte=float(to_micros(flt.time_from)) if flt.time_from else None,
+                    lt=float(to_micros(flt.time_to)) if flt.time_to else None,
+                ),
+            )
+        )
+    if flt.outcome is not None:
+        conds.append(_match("outcome", flt.outcome.value))
+    if flt.project is not None:
+        conds.append(_match("project", flt.project))
+    if flt.speaker is not None:
+        conds.append(_match("speaker", flt.speaker))
+    conds.extend(_match(f"metadata.{k}", metadata_tag(v)) for k, v in flt.metadata.items())
+    return _session_filter(session_id, *conds)
+
+
+def _as_uuid(point_id: Any) -> UUID:
+    return point_id if isinstance(point_id, UUID) else UUID(str(point_id))
+
+
+class QdrantServerIndex:
+    """``VectorIndex`` on one collection of a Qdrant server (or of qdrant-client local mode).
+
+    Give ``url`` (and ``api_key``) for a server; ``location=":memory:"`` or ``path`` run the
+    client's local mode, which the tests use as a stand-in for the server.
+    """
+
+    def __init__(
+        self,
+        dimension: int,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        location: str | None = None,
+        path: Path | None = None,
+        prefix: str = "ww",
+        memory_type: str = "episodes",
+        hnsw_m: int = 16,
+        hnsw_ef_construct: int = 100,
+        on_disk: bool = False,
+        timeout_s: float = 10.0,
+    ) -> None:
+        if sum(x is not None for x in (url, location, path)) != 1:
+            raise ValueError("give exactly one of url, location or path")
+        self._dimension = dimension
+        self._url = url
+        self._api_key = api_key
+        self._location = location
+        self._path = path
+        self.collection = f"{prefix}_{memory_type}"
+        self._hnsw = models.HnswConfigDiff(
+            m=hnsw_m, ef_construct=hnsw_ef_construct, on_disk=on_disk
+        )
+        self._on_disk = on_disk
+        self._timeout_s = timeout_s
+        self._client: AsyncQdrantClient | None = None
+        self._closed = False
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _where(self) -> str:
+        return self._url or self._location or str(self._path)
+
+    async def _call(self, awaitable: Awaitable[T]) -> T:
+        """Await a client call, turning "the server cannot answer" into StoreUnavailableError.
+
+        A 4xx other than auth is a bug in this module and propagates as it is.
+        """
+        try:
+            return await awaitable
+        except UnexpectedResponse as exc:
+            status = exc.status_code or 0
+            if status in (401, 403) or status >= 500:
+                raise StoreUnavailableError(COMPONENT, f"{self._where()}: {exc}") from exc
+            raise
+        except (ResponseHandlingException, httpx.HTTPError, OSError) as exc:
+            raise StoreUnavailableError(COMPONENT, f"{self._where()}: {exc}") from exc
+
+    def _require(self) -> AsyncQdrantClient:
+        if self._closed or self._client is None:
+            raise StoreUnavailableError(COMPONENT, "index is closed")
+        return self._client
+
+    async def open(self) -> None:
+        if self._url is not None:
+            client = AsyncQdrantClient(
+                url=self._url,
+                api_key=self._api_key,
+                timeout=int(max(1, self._timeout_s)),
+                # The check is a request at construction whose failure only warns; the
+                # first real call below reports an unreachable server as unavailable, and
+                # the image pinned in docker-compose.yml is kept within one minor of the
+                # client by tests/deploy.
+                check_compatibility=False,
+            )
+        elif self._location is not None:
+            client = AsyncQdrantClient(location=self._location)
+        else:
+            client = AsyncQdrantClient(path=str(self._path))
+        self._client = client
+        try:
+            await self._ensure_collection(client)
+        except BaseException:
+            self._client = None
+            await client.close()
+            raise
+
+    async def _ensure_collection(self, client: AsyncQdrantClient) -> None:
+        if await self._call(client.collection_exists(self.collection)):
+            info = await self._call(client.get_collection(self.collection))
+            size = _vector_size(info)
+            if size != self._dimension:
+                raise RuntimeError(
+                    f"Qdrant collection {self.collection!r} at {self._where()} holds vectors of "
+                    f"dimension {size}, not {self._dimension}"
+                )
+        else:
+            await self._call(
+                client.create_collection(
+                    self.collection,
+                    vectors_config=models.VectorParams(
+                        size=self._dimension,
+                        distance=models.Distance.COSINE,
+                        on_disk=self._on_disk,
+                    ),
+                    hnsw_config=self._hnsw,
+                    on_disk_payload=self._on_disk,
+                )
+            )
+        if self._url is None:
+            # Local mode has no payload indexes (it scans) and warns on every request for one.
+            return
+        for field, schema in _PAYLOAD_INDEXES:
+            await self._call(
+                client.create_payload_index(
+                    self.collection, field_name=field, field_schema=schema, wait=True
+                )
+            )
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    async def check(self) -> None:
+        client = self._require()
+        await self._call(client.get_collection(self.collection))
+
+    async def upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
+        if not items:
+            return
+        for item in items:
+            if item.payload.get("session_id") != session_id:
+                raise ValueError("vector payload belongs to another session")
+            if item.vector.shape != (self._dimension,):
+                raise ValueError(f"vector has shape {item.vector.shape}, not ({self._dimension},)")
+        points = [
+            models.PointStruct(
+                id=str(i.id), vector=i.vector.astype(float).tolist(), payload=i.payload
+            )
+            for i in items
+        ]
+        client = self._require()
+        # wait=True: the engine marks a record indexed only once its vector is searchable.
+        await self._call(client.upsert(self.collection, points=points, wait=True))
+
+    async def search(
+        self,
+        session_id: str,
+        vector: Vector,
+        flt: EpisodeFilter,
+        limit: int,
+        within: Collection[UUID] | None = None,
+    ) -> list[ScoredId]:
+        query_filter = build_filter(session_id, flt)
+        if within is not None:
+            if not within:
+                return []
+            query_filter = models.Filter(must=[query_filter, _has_ids(within)])
+        client = self._require()
+        query = vector.astype(float).tolist()
+
+        async def fetch(n: int) -> list[ScoredId]:
+            response = await self._call(
+                client.query_points(
+                    self.collection,
+                    query=query,
+                    query_filter=query_filter,
+                    limit=n,
+                    with_payload=False,
+                    with_vectors=False,
+                )
+            )
+            return [ScoredId(_as_uuid(p.id), float(p.score)) for p in response.points]
+
+        # Ties by id, as on Qdrant Edge (see ww.storage.ranking).
+        return await top_hits(fetch, limit)
+
+    async def get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
+        if not ids:
+            return {}
+        client = self._require()
+        records = await self._call(
+            client.retrieve(
+                self.collection,
+                ids=[str(i) for i in dict.fromkeys(ids)],
+                with_payload=["session_id"],
+                with_vectors=True,
+            )
+        )
+        out: dict[UUID, Vector] = {}
+        for rec in records:
+            if (rec.payload or {}).get("session_id") == session_id and rec.vector:
+                out[_as_uuid(rec.id)] = np.asarray(rec.vector, dtype=np.float32)
+        return out
+
+    async def set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
+        if payload.get("session_id", session_id) != session_id:
+            raise ValueError("payload belongs to another session")
+        client = self._require()
+        selector = models.FilterSelector(filter=_session_filter(session_id, _has_ids([item_id])))
+        await self._call(
+            client.set_payload(self.collection, payload=payload, points=selector, wait=True)
+        )
+
+    async def delete(self, session_id: str, ids: Sequence[UUID]) -> None:
+        if not ids:
+            return
+        await self._delete_where(_session_filter(session_id, _has_ids(ids)))
+
+    async def delete_session(self, session_id: str) -> None:
+        await self._delete_where(_session_filter(session_id))
+
+    async def _delete_where(self, flt: models.Filter) -> None:
+        client = self._require()
+        selector = models.FilterSelector(filter=flt)
+        await self._call(client.delete(self.collection, points_selector=selector, wait=True))
+
+    async def ids(self, session_id: str) -> set[UUID]:
+        client = self._require()
+        found: set[UUID] = set()
+        offset: Any = None
+        while True:
+            records, offset = await self._call(
+                client.scroll(
+                    self.collection,
+                    scroll_filter=_session_filter(session_id),
+                    limit=_SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=False,
+                    with_vectors=False,
+                )
+            )
+            found.update(_as_uuid(r.id) for r in records)
+            if offset is None:
+                return found
+
+    async def count(self, session_id: str) -> int:
+        client = self._require()
+        result = await self._call(
+            client.count(self.collection, count_filter=_session_filter(session_id), exact=True)
+        )
+        return int(result.count)
+
+    async def optimize(self) -> bool:
+        """Nothing to do: the server's own optimizer builds HNSW segments in the background."""
+        self._require()
+        return False
+
+    async def unindexed(self) -> int:
+        """Always 0: indexing is the server's job, so the engine never schedules ``optimize``."""
+        self._require()
+        return 0
+
+
+def _vector_size(info: models.CollectionInfo) -> int | None:
+    vectors = info.config.params.vectors
+    if isinstance(vectors, models.VectorParams):
+        return vectors.size
+    return None

@@ -1,0 +1,130 @@
+"""Contract of ``LearningStore``: add a backend to the ``learning`` fixture's params."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import numpy as np
+import pytest
+
+from tests.factories import T0
+from ww.storage import SQLiteRecordStore
+from ww.storage.learning_ports import (
+    EncoderBlob,
+    FeedbackEntry,
+    HebbianEdge,
+    LearningStore,
+    MemoryState,
+    RecallLogEntry,
+)
+from ww.storage.sqlite_learning import SQLiteLearningStore
+
+
+@pytest.fixture(params=["sqlite", "sqlite_memory"])
+async def learning(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LearningStore]:
+    path = tmp_path / "ww.sqlite3" if request.param == "sqlite" else ":memory:"
+    records = SQLiteRecordStore(path)
+    await records.open()
+    yield SQLiteLearningStore(records.db)
+    await records.close()
+
+
+def entry(session: str = "s1", minutes: int = 0, n: int = 3) -> RecallLogEntry:
+    vec = np.arange(4, dtype=np.float32) / 10
+    return RecallLogEntry(
+        uuid4(), session, T0 + timedelta(minutes=minutes), vec, tuple(uuid4() for _ in range(n))
+    )
+
+
+async def test_recall_log_round_trips_within_its_session(learning: LearningStore) -> None:
+    e = entry()
+    await learning.log_recall(e, None)
+    got = await learning.get_recall("s1", e.recall_id)
+    assert got is not None
+    assert (got.memory_ids, got.created_at) == (e.memory_ids, e.created_at)
+    assert np.array_equal(got.query_vector, e.query_vector)
+    assert await learning.get_recall("s2", e.recall_id) is None
+    assert await learning.get_recall("s1", uuid4()) is None
+
+
+async def test_old_recalls_are_forgotten_as_new_ones_arrive(learning: LearningStore) -> None:
+    old, new = entry(minutes=0), entry(minutes=120)
+    other = entry("s2", minutes=0)
+    await learning.log_recall(old, None)
+    await learning.log_recall(other, None)
+    await learning.log_recall(new, T0 + timedelta(minutes=60))
+    assert await learning.get_recall("s1", old.recall_id) is None
+    assert await learning.get_recall("s1", new.recall_id) is not None
+    assert await learning.get_recall("s2", other.recall_id) is not None  # another session
+
+
+async def test_access_times_are_capped_to_the_most_recent(learning: LearningStore) -> None:
+    m = uuid4()
+    for i in range(5):
+        await learning.record_accesses("s1", [m], T0 + timedelta(hours=i), keep=3)
+    state = (await learning.memory_states("s1", [m]))[m]
+    assert state.access_times == tuple(T0 + timedelta(hours=i) for i in (2, 3, 4))
+    assert await learning.memory_states("s2", [m]) == {}
+
+
+async def test_values_and_their_defaults(learning: LearningStore) -> None:
+    a, b = uuid4(), uuid4()
+    await learning.set_values("s1", {a: (0.7, 2)})
+    states = await learning.memory_states("s1", [a, b])
+    assert states == {a: MemoryState(0.7, 2, ())}
+    await learning.set_values("s1", {a: (0.2, 3)})
+    assert (await learning.memory_states("s1", [a]))[a].value == 0.2
+
+
+async def test_edges_are_undirected_and_read_among_ids(learning: LearningStore) -> None:
+    a, b, c = uuid4(), uuid4(), uuid4()
+    await learning.upsert_edges("s1", [HebbianEdge(b, a, 0.3, T0), HebbianEdge(a, c, 0.5, T0)])
+    got = await learning.edges("s1", [a, b])
+    assert len(got) == 1
+    assert {got[0].a, got[0].b} == {a, b} and got[0].weight == 0.3
+    assert str(got[0].a) < str(got[0].b)
+    await learning.upsert_edges("s1", [HebbianEdge(a, b, 0.4, T0 + timedelta(days=1))])
+    (again,) = await learning.edges("s1", [b, a])
+    assert (again.weight, again.last_strengthened) == (0.4, T0 + timedelta(days=1))
+    assert await learning.edges("s2", [a, b]) == []
+    await learning.forget("s1", [a])
+    assert await learning.edges("s1", [a, b, c]) == []
+
+
+async def test_feedback_is_stored_once(learning: LearningStore) -> None:
+    r, m = uuid4(), uuid4()
+    first = FeedbackEntry(r, m, 1.0, '{"x": 1}')
+    assert await learning.save_feedback("s1", [first]) == 1
+    assert await learning.save_feedback("s1", [FeedbackEntry(r, m, 0.0, '{"x": 2}')]) == 0
+    assert await learning.feedback_entries("s1", r) == {m: first}
+    assert await learning.feedback_entries("s2", r) == {}
+
+
+async def test_encoder_compare_and_set(learning: LearningStore) -> None:
+    assert await learning.encoder_version("s1") == 0
+    assert await learning.load_encoder("s1") is None
+    assert await learning.save_encoder("s1", EncoderBlob(1, b"one"), expected_version=0)
+    assert not await learning.save_encoder("s1", EncoderBlob(2, b"two"), expected_version=0)
+    assert await learning.save_encoder("s1", EncoderBlob(2, b"two"), expected_version=1)
+    assert await learning.load_encoder("s1") == EncoderBlob(2, b"two")
+    assert await learning.encoder_version("s2") == 0
+
+
+async def test_delete_session_forgets_everything(learning: LearningStore) -> None:
+    e = entry()
+    m = e.memory_ids[0]
+    await learning.log_recall(e, None)
+    await learning.record_accesses("s1", [m], T0, keep=3)
+    await learning.set_values("s1", {m: (0.9, 1)})
+    await learning.upsert_edges("s1", [HebbianEdge(m, e.memory_ids[1], 0.2, T0)])
+    await learning.save_feedback("s1", [FeedbackEntry(e.recall_id, m, 1.0, "{}")])
+    await learning.save_encoder("s1", EncoderBlob(1, b"w"), 0)
+    await learning.delete_session("s1")
+    assert await learning.get_recall("s1", e.recall_id) is None
+    assert await learning.memory_states("s1", list(e.memory_ids)) == {}
+    assert await learning.edges("s1", list(e.memory_ids)) == []
+    assert await learning.feedback_entries("s1", e.recall_id) == {}
+    assert await learning.encoder_version("s1") == 0
