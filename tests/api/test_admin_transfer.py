@@ -1,9 +1,9 @@
 """/api/v1/admin/export and /import end to end, on real stores and the real model.
 
 The round trip goes source -> middle -> destination. The middle hop is parametrised by
-the settings of its data directory; only the embedded tier exists here, so the middle is a
-second embedded data directory. A server-tier entry (Neo4j + Qdrant server settings) is
-one more ``pytest.param`` in ``MIDDLE``.
+the backends of its store: a second embedded data directory, and SQLite with the Qdrant
+server index (qdrant-client in local mode). The Neo4j record store is one more
+``pytest.param`` in ``MIDDLE``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ NDJSON = {"Content-Type": "application/x-ndjson"}
 # (running_client arguments of the middle store, whether it keeps vectors bit for bit).
 # A vector index that normalises what it stores again (qdrant-client's local mode does, in
 # its own arithmetic) may move a component by one float32 ulp; everything else must match
-# exactly. After the merge with the Qdrant server index, add:
-#   pytest.param({"vectors": "qdrant_local"}, False, id="sqlite+qdrant-server")
-MIDDLE = [pytest.param({}, True, id="embedded")]
+# exactly. The Neo4j record store joins here as one more entry.
+MIDDLE = [
+    pytest.param({}, True, id="embedded"),
+    pytest.param({"vectors": "qdrant_local"}, False, id="sqlite+qdrant-server"),
+]
 
 
 def export(client: TestClient, **params: Any) -> bytes:
