@@ -27,6 +27,7 @@ from ww.models import Episode, EpisodeContext, FSRSState, IndexState, Outcome
 from ww.models_procedural import Skill, SkillExecution, SkillStep, SkillVersion
 from ww.models_semantic import Entity, EntityType, Relation, RelationType
 from ww.storage import QdrantEdgeIndex, StoreUnavailableError, VectorItem
+from ww.storage.learning_ports import EncoderBlob
 from ww.storage.memory_payload import entity_payload, skill_payload
 from ww.storage.payload import episode_payload
 
@@ -244,7 +245,9 @@ def stores(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
             for a, b, t in pairs
             if a < len(ents) and b < len(ents) and a != b
         ]
+        encoder = draw(st.none() | st.tuples(st.integers(1, 99), st.binary(min_size=1)))
         out[s] = {
+            "encoder": None if encoder is None else EncoderBlob(*encoder),
             "created_at": draw(TIMES),
             "episodes": draw(st.lists(episodes(s), max_size=5)),
             "entities": ents,
@@ -279,6 +282,8 @@ async def seed(mem: Memories, data: dict[str, dict[str, Any]]) -> None:
             await proc.store.restore_versions(s, versions)
             await proc.store.restore_executions(s, executions)
             await proc.vectors.upsert(s, [VectorItem(sk.id, _vector(sk.id), skill_payload(sk))])
+        if d.get("encoder") is not None:
+            assert await mem.engine.learning.save_encoder(s, d["encoder"], 0)
 
 
 @given(data=stores())
@@ -356,3 +361,27 @@ async def test_import_with_the_vector_index_down_leaves_records_pending_for_the_
         got = await b.engine.vectors.get_vectors("s1", [e.id for e in eps])
         for i, e in enumerate(eps):
             assert abs(float(got[e.id] @ expected[i]) - 1.0) < 1e-5
+
+
+async def test_the_ff_encoder_travels_unless_the_model_changed(
+    tmp_path: Path, onnx_embedder: OnnxEmbedder
+) -> None:
+    clock = ManualClock()
+    blob = EncoderBlob(7, bytes(range(256)) * 3)
+    empty = {"created_at": T0, "episodes": [], "entities": [], "relations": [], "skills": []}
+    async with memories(tmp_path / "a", onnx_embedder, clock) as a:
+        await seed(a, {"s1": {**empty, "encoder": blob}})
+        body = await export_bytes(a)
+    assert b'"kind":"ff_encoder"' in body
+    async with memories(tmp_path / "b", onnx_embedder, clock) as b:
+        for _ in range(2):  # idempotent
+            report = await import_bytes(b, body)
+            assert report.counts["ff_encoder"] == 1 and report.skipped == {}
+            assert await b.engine.learning.load_encoder("s1") == blob
+        assert await export_bytes(b) == body
+    # From another model the encoder's weights describe another vector space: skipped.
+    foreign = body.replace(b'"embedding_model":"all-MiniLM-L6-v2-int8"', b'"embedding_model":"x"')
+    async with memories(tmp_path / "c", onnx_embedder, clock) as c:
+        report = await import_bytes(c, foreign)
+        assert report.skipped == {"ff_encoder": 1} and report.counts["ff_encoder"] == 0
+        assert await c.engine.learning.load_encoder("s1") is None

@@ -129,12 +129,18 @@ class ImportReport(BaseModel):
         description="Records left pending because the vector index was unavailable; the "
         "reconciler indexes them."
     )
+    skipped: dict[str, int] = Field(
+        default_factory=dict,
+        description="Lines not applied, by kind: state tied to the exporting model's vector "
+        "space (the FF encoder) when the file comes from another model.",
+    )
 
 
 @dataclass
 class _Plan:
     header: ExportHeader
     reembed_all: bool
+    model_differs: bool
     counts: Counter[str] = field(default_factory=Counter)
     # (kind, session, key, line) of references to records not earlier in the file.
     unresolved: list[tuple[str, str, str, int]] = field(default_factory=list)
@@ -253,7 +259,9 @@ def _validate(lines: Iterable[bytes], model: str, dim: int, mode: ReembedMode) -
                     f"({header.embedding_dimension} dimensions) and this server embeds with "
                     f"{model!r} ({dim})",
                 )
-            plan = _Plan(header, reembed_all=differs or mode is ReembedMode.ALWAYS)
+            plan = _Plan(
+                header, reembed_all=differs or mode is ReembedMode.ALWAYS, model_differs=differs
+            )
             continue
         if trailer is not None:
             raise InvalidImportError(n, "invalid_export", "nothing may follow the trailer")
@@ -409,9 +417,13 @@ class Transfer:
         await self._resolve(plan)
         batches = _batches(open_lines(), plan.header, reembed)
         written: Counter[str] = Counter()
+        skipped: Counter[str] = Counter()
         reembedded = pending = 0
         while (batch := await asyncio.to_thread(next, batches, None)) is not None:
             kind, session, items = batch
+            if kind.model_bound and plan.model_differs:
+                skipped[kind.name] += len(items)
+                continue
             reembedded += await self._fill_vectors(kind, items, plan.reembed_all)
             try:
                 pending += await kind.write(self.mem, session, items)
@@ -431,6 +443,7 @@ class Transfer:
             counts={k.name: written[k.name] for k in KINDS},
             reembedded=reembedded,
             pending=pending,
+            skipped={k: n for k, n in skipped.items() if n},
         )
 
     async def _resolve(self, plan: _Plan) -> None:

@@ -9,6 +9,8 @@ writing one class here and listing it in ``KINDS`` after the kinds it refers to.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ww.engine.activation import beta_success_rate
 from ww.engine.memory import MemoryEngine
@@ -26,6 +28,7 @@ from ww.models import Episode, EpisodeFilter, IndexState, UtcDatetime
 from ww.models_procedural import Skill, SkillExecution, SkillVersion
 from ww.models_semantic import Entity, EntityFilter, Relation
 from ww.storage.entity_ports import RelationExistsError
+from ww.storage.learning_ports import EncoderBlob
 from ww.storage.memory_payload import entity_payload, skill_payload
 from ww.storage.payload import episode_payload
 from ww.storage.ports import StoreUnavailableError, Vector, VectorIndex, VectorItem
@@ -33,6 +36,8 @@ from ww.storage.skill_ports import SkillFilter
 
 __all__ = [
     "KINDS",
+    "EncoderKind",
+    "EncoderRecord",
     "EntityKind",
     "EpisodeKind",
     "ExportItem",
@@ -117,6 +122,9 @@ class Kind:
     model: ClassVar[type[BaseModel]]
     has_vector: ClassVar[bool] = False
     has_access_times: ClassVar[bool] = False
+    # State that only means something in the vector space of the exporting model: an import
+    # from another model (or dimension) skips these lines.
+    model_bound: ClassVar[bool] = False
     # Fields of the record left out of its line: state that only describes this store.
     exclude: ClassVar[frozenset[str]] = frozenset({"index_state"})
 
@@ -485,6 +493,54 @@ class SkillExecutionKind(Kind):
         return 0
 
 
+class EncoderRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    weights: str = Field(description="The encoder's blob (ff_encoder.py format), base64.")
+
+    @field_validator("weights")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"weights must be base64: {exc}") from None
+        return value
+
+
+class EncoderKind(Kind):
+    """The session's Forward-Forward encoder, trained on the exporting model's vectors."""
+
+    name = "ff_encoder"
+    model = EncoderRecord
+    exclude = frozenset()
+    model_bound = True
+
+    def key(self, record: Any) -> str:
+        return "ff_encoder"
+
+    async def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        blob = await mem.engine.learning.load_encoder(session_id)
+        if blob is not None:
+            weights = base64.b64encode(blob.weights).decode()
+            yield [ExportItem(EncoderRecord(version=blob.version, weights=weights))]
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        learning = mem.engine.learning
+        for item in items:
+            blob = EncoderBlob(item.record.version, base64.b64decode(item.record.weights))
+            current = await learning.load_encoder(session_id)
+            if current == blob:
+                continue
+            expected = 0 if current is None else current.version
+            if not await learning.save_encoder(session_id, blob, expected):
+                raise RecordConflictError(item.line, "the encoder changed during the import")
+        return 0
+
+
 # In file order: a kind comes after every kind its records refer to.
 KINDS: tuple[Kind, ...] = (
     SessionKind(),
@@ -494,4 +550,5 @@ KINDS: tuple[Kind, ...] = (
     SkillKind(),
     SkillVersionKind(),
     SkillExecutionKind(),
+    EncoderKind(),
 )
