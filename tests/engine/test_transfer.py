@@ -27,7 +27,7 @@ from ww.models import Episode, EpisodeContext, FSRSState, IndexState, Outcome
 from ww.models_procedural import Skill, SkillExecution, SkillStep, SkillVersion
 from ww.models_semantic import Entity, EntityType, Relation, RelationType
 from ww.storage import QdrantEdgeIndex, StoreUnavailableError, VectorItem
-from ww.storage.learning_ports import EncoderBlob
+from ww.storage.learning_ports import EncoderBlob, HebbianEdge
 from ww.storage.memory_payload import entity_payload, skill_payload
 from ww.storage.payload import episode_payload
 
@@ -246,10 +246,18 @@ def stores(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
             if a < len(ents) and b < len(ents) and a != b
         ]
         encoder = draw(st.none() | st.tuples(st.integers(1, 99), st.binary(min_size=1)))
+        links = draw(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4), UNIT, TIMES)))
+        eps = draw(st.lists(episodes(s), max_size=5))
+        edges = {
+            HebbianEdge.key(eps[x].id, eps[y].id): HebbianEdge(eps[x].id, eps[y].id, w, t)
+            for x, y, w, t in links
+            if x < len(eps) and y < len(eps) and x != y
+        }
         out[s] = {
+            "edges": list(edges.values()),
             "encoder": None if encoder is None else EncoderBlob(*encoder),
             "created_at": draw(TIMES),
-            "episodes": draw(st.lists(episodes(s), max_size=5)),
+            "episodes": eps,
             "entities": ents,
             "relations": rels,
             "skills": draw(st.lists(skills(s), max_size=3)),
@@ -282,6 +290,7 @@ async def seed(mem: Memories, data: dict[str, dict[str, Any]]) -> None:
             await proc.store.restore_versions(s, versions)
             await proc.store.restore_executions(s, executions)
             await proc.vectors.upsert(s, [VectorItem(sk.id, _vector(sk.id), skill_payload(sk))])
+        await mem.engine.learning.upsert_edges(s, d.get("edges", []))
         if d.get("encoder") is not None:
             assert await mem.engine.learning.save_encoder(s, d["encoder"], 0)
 
@@ -309,6 +318,7 @@ async def test_export_import_export_is_a_fixed_point(
     n_eps = sum(len(d["episodes"]) for d in data.values())
     assert report.counts["episode"] == n_eps
     assert report.counts["relation"] == sum(len(d["relations"]) for d in data.values())
+    assert report.counts["hebbian_edge"] == sum(len(d["edges"]) for d in data.values())
 
 
 async def test_import_with_the_vector_index_down_leaves_records_pending_for_the_reconciler(

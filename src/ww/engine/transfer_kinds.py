@@ -28,7 +28,7 @@ from ww.models import Episode, EpisodeFilter, IndexState, UtcDatetime
 from ww.models_procedural import Skill, SkillExecution, SkillVersion
 from ww.models_semantic import Entity, EntityFilter, Relation
 from ww.storage.entity_ports import RelationExistsError
-from ww.storage.learning_ports import EncoderBlob
+from ww.storage.learning_ports import EncoderBlob, HebbianEdge
 from ww.storage.memory_payload import entity_payload, skill_payload
 from ww.storage.payload import episode_payload
 from ww.storage.ports import StoreUnavailableError, Vector, VectorIndex, VectorItem
@@ -41,6 +41,8 @@ __all__ = [
     "EntityKind",
     "EpisodeKind",
     "ExportItem",
+    "HebbianEdgeKind",
+    "HebbianEdgeRecord",
     "ImportItem",
     "Kind",
     "Memories",
@@ -493,6 +495,49 @@ class SkillExecutionKind(Kind):
         return 0
 
 
+class HebbianEdgeRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    a: UUID
+    b: UUID
+    weight: float
+    last_strengthened: UtcDatetime
+
+
+class HebbianEdgeKind(Kind):
+    """A CO_RETRIEVED edge of the learning store (undirected: ``a < b`` as strings)."""
+
+    name = "hebbian_edge"
+    model = HebbianEdgeRecord
+    exclude = frozenset()
+
+    def key(self, record: Any) -> str:
+        a, b = HebbianEdge.key(record.a, record.b)
+        return f"{a}|{b}"
+
+    def check(self, record: Any) -> str | None:
+        return "an edge needs two different memories" if record.a == record.b else None
+
+    async def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        # The port lists a session's edges at once (consolidation sweeps them the same way).
+        edges = await mem.engine.learning.session_edges(session_id)
+        for start in range(0, len(edges), PAGE):
+            yield [
+                ExportItem(HebbianEdgeRecord(**{f: getattr(e, f) for f in _EDGE_FIELDS}))
+                for e in edges[start : start + PAGE]
+            ]
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        edges = [HebbianEdge(**{f: getattr(i.record, f) for f in _EDGE_FIELDS}) for i in items]
+        await mem.engine.learning.upsert_edges(session_id, edges)
+        return 0
+
+
+_EDGE_FIELDS = ("a", "b", "weight", "last_strengthened")
+
+
 class EncoderRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -550,5 +595,6 @@ KINDS: tuple[Kind, ...] = (
     SkillKind(),
     SkillVersionKind(),
     SkillExecutionKind(),
+    HebbianEdgeKind(),
     EncoderKind(),
 )
