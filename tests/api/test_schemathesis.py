@@ -27,6 +27,9 @@ from ww.config import Settings
 from ww.embedding import EmbeddingService, OnnxEmbedder
 from ww.engine import build_engine
 
+# The admin import takes JSON Lines; fuzzed bodies go on the wire as text.
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")
+
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
@@ -205,6 +208,8 @@ def test_every_operation_is_fuzzed() -> None:
         ("POST", "/api/v1/recall"),
         ("POST", "/api/v1/consolidate"),
         ("GET", "/api/v1/consolidate/links/{memory_id}"),
+        ("GET", "/api/v1/admin/export"),
+        ("POST", "/api/v1/admin/import"),
     ]:
         assert op in OPERATIONS
     assert ("POST", "/api/v1/feedback") in OPERATIONS

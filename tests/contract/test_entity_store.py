@@ -22,7 +22,7 @@ from ww.storage.entity_ports import (
     VersionClosedError,
 )
 from ww.storage.factory import entity_store
-from ww.storage.ports import RecordStore
+from ww.storage.ports import IdConflictError, InvalidCursorError, RecordStore
 from ww.storage.sqlite import SQLiteRecordStore
 from ww.storage.sqlite_entities import SQLiteEntityStore
 
@@ -281,3 +281,58 @@ async def test_property_no_read_crosses_sessions(placements: list[tuple[str, str
             assert await store.existing_ids(session, list(owned[other])) == set()
     finally:
         await records.close()
+
+
+# -- what export and import use --------------------------------------------------------------
+async def test_list_relations_pages_every_relation_of_the_session(store: EntityStore) -> None:
+    a, b, c = entity(name="a"), entity(name="b"), entity(name="c")
+    other_a, other_b = entity(S2, "x"), entity(S2, "y")
+    for e in (a, b, c):
+        await store.insert_entity(S1, e)
+    for e in (other_a, other_b):
+        await store.insert_entity(S2, e)
+    made = [relation(a.id, b.id), relation(b.id, c.id), relation(a.id, c.id)]
+    for r in made:
+        await store.insert_relation(S1, r)
+    await store.insert_relation(S2, relation(other_a.id, other_b.id, S2))
+    # A supersede closes b's relations and copies them: closed ones are listed too.
+    await store.supersede_entity(S1, b.id, entity(name="b2", valid_from=T0 + timedelta(days=1)))
+
+    seen: list[Relation] = []
+    cursor = None
+    while True:
+        page = await store.list_relations(S1, 2, cursor)
+        assert len(page.items) <= 2
+        seen += page.items
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert [str(r.id) for r in seen] == sorted(str(r.id) for r in seen)
+    assert len(seen) == 5 and {r.session_id for r in seen} == {S1}
+    assert {r.id for r in made} <= {r.id for r in seen}
+    assert sum(r.valid_to is not None for r in seen) == 2
+    assert (await store.list_relations("nobody", 10, None)).items == []
+    with pytest.raises(InvalidCursorError):
+        await store.list_relations(S1, 2, "not-a-cursor")
+
+
+async def test_replace_access_times_is_exact_capped_and_session_bound(store: EntityStore) -> None:
+    e, other = entity(), entity(S2)
+    await store.insert_entity(S1, e)
+    await store.insert_entity(S2, other)
+    times = [T0 + timedelta(hours=h) for h in range(ACCESS_LOG_CAP + 5)]
+    await store.replace_access_times(S1, {e.id: times, other.id: [T0]})
+    got = (await store.access_times(S1, [e.id]))[e.id]
+    assert got == sorted(times, reverse=True)[:ACCESS_LOG_CAP]  # creation access gone too
+    assert (await store.access_times(S2, [other.id]))[other.id] == [other.created_at]
+    await store.replace_access_times(S1, {e.id: []})
+    assert (await store.access_times(S1, [e.id]))[e.id] == []
+
+
+async def test_insert_with_an_id_of_another_session_conflicts(store: EntityStore) -> None:
+    e = entity()
+    await store.insert_entity(S1, e)
+    with pytest.raises(IdConflictError):
+        await store.insert_entity(S2, e.model_copy(update={"session_id": S2}))
+    assert await store.get_entity(S2, e.id) is None
+    assert await store.get_entity(S1, e.id) == e

@@ -88,6 +88,20 @@ async def test_edges_are_undirected_and_read_among_ids(learning: LearningStore) 
     assert await learning.edges("s1", [a, b, c]) == []
 
 
+async def test_session_edges_lists_and_delete_edges_removes(learning: LearningStore) -> None:
+    a, b, c = sorted((uuid4(), uuid4(), uuid4()), key=str)
+    await learning.upsert_edges("s1", [HebbianEdge(a, b, 0.3, T0), HebbianEdge(c, a, 0.5, T0)])
+    await learning.upsert_edges("s2", [HebbianEdge(a, b, 0.9, T0)])
+    got = await learning.session_edges("s1")
+    assert [(e.a, e.b, e.weight) for e in got] == [(a, b, 0.3), (a, c, 0.5)]
+    # Either order of the ends names the edge; another session's twin edge stays.
+    await learning.delete_edges("s1", [(b, a), (b, c)])
+    assert [(e.a, e.b) for e in await learning.session_edges("s1")] == [(a, c)]
+    assert [e.weight for e in await learning.session_edges("s2")] == [0.9]
+    await learning.delete_edges("s1", [])
+    assert len(await learning.session_edges("s1")) == 1
+
+
 async def test_feedback_is_stored_once(learning: LearningStore) -> None:
     r, m = uuid4(), uuid4()
     first = FeedbackEntry(r, m, 1.0, '{"x": 1}')

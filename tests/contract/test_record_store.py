@@ -11,6 +11,7 @@ from tests.factories import T0, at, make_episode
 from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.models import EpisodeContext, EpisodeFilter, IndexState, Outcome
 from ww.storage import AccessUpdate, InvalidCursorError, RecordStore
+from ww.storage.ports import IdConflictError
 
 
 async def test_meta_roundtrip(records: RecordStore) -> None:
@@ -274,3 +275,17 @@ async def test_keyword_search_finds_rare_filter_matches_beyond_the_fast_path(
     hits = await records.keyword_search("s1", "deploy", EpisodeFilter(speaker="b"), 5)
     assert {h.id for h in hits} == {q.id for q in quiet}
     assert len(await records.keyword_search("s1", "deploy", EpisodeFilter(), 5)) == 5
+
+
+async def test_insert_with_an_id_taken_by_another_session_conflicts(records: RecordStore) -> None:
+    ep = make_episode("s1", "first")
+    await records.ensure_session("s1", T0)
+    await records.ensure_session("s2", T0)
+    await records.insert_episodes("s1", [ep])
+    fresh = make_episode("s2", "fresh")
+    clash = ep.model_copy(update={"session_id": "s2", "content": "impostor"})
+    with pytest.raises(IdConflictError):
+        await records.insert_episodes("s2", [fresh, clash])
+    # All or nothing: the batch's other episode is not written either.
+    assert await records.existing_ids("s2", [fresh.id, ep.id]) == set()
+    assert await records.get_episode("s1", ep.id) == ep

@@ -9,9 +9,9 @@ from uuid import uuid4
 import pytest
 
 from tests.factories import T0
-from ww.models_procedural import Skill, SkillExecution, SkillStep
+from ww.models_procedural import Skill, SkillExecution, SkillStep, SkillVersion
 from ww.storage.factory import skill_store
-from ww.storage.ports import RecordStore
+from ww.storage.ports import IdConflictError, InvalidCursorError, RecordStore
 from ww.storage.skill_ports import SkillFilter, SkillStore
 
 S1, S2 = "s1", "s2"
@@ -167,3 +167,76 @@ async def test_index_state_queries(store: SkillStore) -> None:
     await store.record_access(S1, {a.id: 5}, T0 + timedelta(hours=1))
     got = await store.get_skill(S1, a.id)
     assert got is not None and got.access_count == 5
+
+
+# -- what export and import use --------------------------------------------------------------
+async def test_list_executions_pages_the_session_by_id(store: SkillStore) -> None:
+    a, b, other = skill(name="a"), skill(name="b"), skill(S2, "c")
+    for s in (a, b):
+        await store.insert_skill(S1, s)
+    await store.insert_skill(S2, other)
+    made = [execution(a, True, 1), execution(a, False, 2), execution(b, True, 3)]
+    for e in made:
+        await store.record_execution(S1, a if e.skill_id == a.id else b, e)
+    await store.record_execution(S2, other, execution(other, True))
+    seen: list[SkillExecution] = []
+    cursor = None
+    while True:
+        page = await store.list_executions(S1, 2, cursor)
+        seen += page.items
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == sorted(made, key=lambda e: str(e.id))
+    with pytest.raises(InvalidCursorError):
+        await store.list_executions(S1, 2, "junk")
+
+
+async def test_restore_versions_upserts_and_stays_in_the_session(store: SkillStore) -> None:
+    s, other = skill(version=3), skill(S2)
+    await store.insert_skill(S1, s)
+    await store.insert_skill(S2, other)
+    v1 = SkillVersion(
+        version=1, replaced_at=T0, skill=s.model_copy(update={"version": 1, "task": "v1"})
+    )
+    v2 = SkillVersion(version=2, replaced_at=T0 + timedelta(hours=1), skill=s.model_copy())
+    foreign = SkillVersion(version=1, replaced_at=T0, skill=other)
+    assert await store.restore_versions(S1, [v2, v1, foreign]) == 2
+    assert await store.versions(S1, s.id) == [v1, v2]
+    assert await store.versions(S2, other.id) == []
+    moved = v1.model_copy(update={"replaced_at": T0 + timedelta(minutes=5)})
+    assert await store.restore_versions(S1, [moved]) == 1  # same key: replaced, not added
+    assert await store.versions(S1, s.id) == [moved, v2]
+    assert await store.get_skill(S1, s.id) == s  # the skill itself is untouched
+
+
+async def test_restore_executions_touch_no_counters_and_upsert(store: SkillStore) -> None:
+    s, other = skill(), skill(S2)
+    await store.insert_skill(S1, s)
+    await store.insert_skill(S2, other)
+    times_before = await store.access_times(S1, [s.id])
+    done = execution(s, False, 7, failed_step=1, error="boom")
+    assert await store.restore_executions(S1, [done, execution(other, True)]) == 1
+    assert await store.restore_executions(S1, [done]) == 1
+    assert await store.executions(S1, s.id, 10) == [done]
+    assert await store.executions(S2, other.id, 10) == []
+    assert await store.get_skill(S1, s.id) == s
+    assert await store.access_times(S1, [s.id]) == times_before
+    theirs = execution(other, True)
+    await store.restore_executions(S2, [theirs])
+    with pytest.raises(IdConflictError):
+        await store.restore_executions(S1, [theirs.model_copy(update={"skill_id": s.id})])
+    assert await store.executions(S2, other.id, 10) == [theirs]
+
+
+async def test_replace_access_times_and_id_conflicts(store: SkillStore) -> None:
+    s = skill()
+    await store.insert_skill(S1, s)
+    times = [T0 + timedelta(minutes=m) for m in (3, 1, 2)]
+    await store.replace_access_times(S1, {s.id: times})
+    assert (await store.access_times(S1, [s.id]))[s.id] == sorted(times, reverse=True)
+    await store.replace_access_times(S2, {s.id: [T0]})  # not a skill of S2: ignored
+    assert (await store.access_times(S1, [s.id]))[s.id] == sorted(times, reverse=True)
+    with pytest.raises(IdConflictError):
+        await store.insert_skill(S2, s.model_copy(update={"session_id": S2}))
+    assert await store.get_skill(S2, s.id) is None

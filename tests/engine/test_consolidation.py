@@ -6,7 +6,8 @@ import asyncio
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from uuid import UUID
+from datetime import timedelta
+from uuid import UUID, uuid4
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ from ww.models import Episode, EpisodeCreate, EpisodeFilter, EpisodeUpdate
 from ww.models_consolidation import ConsolidationOptions, ConsolidationReport
 from ww.models_semantic import EntityCreate, EntityFilter, EntityRecallRequest, RelationCreate
 from ww.storage.consolidation_ports import LinkType
+from ww.storage.learning_ports import HebbianEdge
 
 OPTS = ConsolidationOptions(min_cluster_size=3)
 
@@ -311,3 +313,29 @@ async def test_a_derived_id_still_held_is_skipped(sleep: Sleep) -> None:
     second = await sleep.consolidator._new_id("s1", "abc")
     assert second not in (first, taken.id)
     assert second == await sleep.consolidator._new_id("s1", "abc")  # deterministic
+
+
+async def test_faded_co_retrieval_edges_are_pruned_live_ones_kept(sleep: Sleep) -> None:
+    a, b, c = sorted((uuid4(), uuid4(), uuid4()), key=str)
+    now = sleep.clock()
+    tau = sleep.engine.adaptive.params.hebbian_decay_tau_days
+    await sleep.engine.learning.upsert_edges(
+        "s1",
+        [
+            HebbianEdge(a, b, 0.9, now),  # fresh: 0.9
+            # 0.5·e^-3 ≈ 0.025 after three time constants: under the default 0.05
+            HebbianEdge(a, c, 0.5, now - timedelta(days=3 * tau)),
+        ],
+    )
+    await sleep.engine.learning.upsert_edges(
+        "s2", [HebbianEdge(a, c, 0.5, now - timedelta(days=3 * tau))]
+    )
+    dry = await sleep.consolidator.consolidate("s1", OPTS.model_copy(update={"dry_run": True}))
+    assert dry.episode_edges_pruned == 1 and dry.changed
+    assert len(await sleep.engine.learning.session_edges("s1")) == 2
+    report = await sleep.consolidator.consolidate("s1", OPTS)
+    assert (report.episode_edges_decayed, report.episode_edges_pruned) == (0, 1)
+    assert [(e.a, e.b) for e in await sleep.engine.learning.session_edges("s1")] == [(a, b)]
+    assert len(await sleep.engine.learning.session_edges("s2")) == 1  # not this session's
+    again = await sleep.consolidator.consolidate("s1", OPTS)
+    assert again.episode_edges_pruned == 0 and not again.changed

@@ -11,6 +11,7 @@ from ww import __version__
 from ww.api.errors import install_error_handlers
 from ww.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from ww.api.routers import (
+    admin,
     consolidate,
     entities,
     episodes,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     app.include_router(feedback.router)
     app.include_router(recall.router)
     app.include_router(consolidate.router)
+    app.include_router(admin.router)
     # Outermost last: the request id must exist before the body limit can answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ww.config import Settings
 from ww.control.flags import Flags, load_flags
 from ww.embedding import EmbeddingService, load_embedder
@@ -117,6 +119,19 @@ def build_procedural(settings: Settings, engine: MemoryEngine) -> ProceduralMemo
 def build_consolidator(engine: MemoryEngine, semantic: SemanticMemory) -> Consolidator:
     """Consolidation over ``engine``'s episodes into ``semantic``'s entities; deleting a
     session through the engine deletes its consolidation links too."""
-    consolidator = Consolidator(engine, semantic, build_consolidation_store(engine.records))
+
+    async def prune_episode_edges(
+        session_id: str, now: datetime, _tau_days: float, below: float, dry_run: bool
+    ) -> tuple[int, int]:
+        # Episode edges decay on read with the learning settings' time constant, so the
+        # sweep has nothing to decay (0) and only prunes what has faded under ``below``.
+        return 0, await engine.adaptive.prune_edges(session_id, now, below, dry_run)
+
+    consolidator = Consolidator(
+        engine,
+        semantic,
+        build_consolidation_store(engine.records),
+        episode_edge_decay=prune_episode_edges,
+    )
     engine.session_deleters.append(consolidator.delete_session)
     return consolidator

@@ -215,6 +215,21 @@ class Adaptive:
             e.weight, now - e.last_strengthened, self.params.hebbian_decay_tau_days
         )
 
+    async def prune_edges(self, session_id: str, now: datetime, below: float, dry_run: bool) -> int:
+        """Remove CO_RETRIEVED edges whose decayed weight is under ``below``; return how many.
+
+        Decay itself needs no sweep (see ``_decayed``); pruning keeps dead edges from
+        piling up.
+        """
+        dead = [
+            (e.a, e.b)
+            for e in await self.learning.session_edges(session_id)
+            if self._decayed(e, now) < below
+        ]
+        if dead and not dry_run:
+            await self.learning.delete_edges(session_id, dead)
+        return len(dead)
+
     async def encoder(self, session_id: str) -> FFEncoder:
         version = await self.learning.encoder_version(session_id)
         cached = self._encoders.get(session_id)

@@ -453,3 +453,7 @@ class MemoryEngine:
     # -- maintenance ------------------------------------------------------------------------
     def seconds_since_last_write(self) -> float:
         return (self.clock() - self._last_write).total_seconds()
+
+    def note_write(self) -> None:
+        """Writes made around the engine (an import) also postpone index optimisation."""
+        self._last_write = self.clock()

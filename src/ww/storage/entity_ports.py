@@ -3,7 +3,7 @@ times. Every method takes the session; an id of another session is simply not fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -19,6 +19,7 @@ __all__ = [
     "EntityPage",
     "EntityStore",
     "RelationExistsError",
+    "RelationPage",
     "VersionClosedError",
 ]
 
@@ -42,6 +43,12 @@ class EntityPage:
 
 
 @dataclass(frozen=True, slots=True)
+class RelationPage:
+    items: list[Relation]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class EntityAccess:
     """What a recall with learning changes on one entity."""
 
@@ -53,7 +60,8 @@ class EntityAccess:
 
 class EntityStore(Protocol):
     async def insert_entity(self, session_id: str, entity: Entity) -> None:
-        """Insert a new entity; its creation counts as its first access."""
+        """Insert a new entity; its creation counts as its first access. Raises
+        ``IdConflictError`` when the id is taken (by this session or another)."""
 
     async def get_entity(self, session_id: str, entity_id: UUID) -> Entity | None: ...
     async def get_entities(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Entity]: ...
@@ -108,6 +116,12 @@ class EntityStore(Protocol):
     ) -> dict[UUID, list[datetime]]:
         """The newest ``ACCESS_LOG_CAP`` access times per id, newest first."""
 
+    async def replace_access_times(
+        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
+    ) -> None:
+        """Make each id's access times exactly ``times[id]`` (the newest ``ACCESS_LOG_CAP``
+        kept); ids that are not entities of the session are ignored. Used by import."""
+
     # -- relations --------------------------------------------------------------------------
     async def insert_relation(self, session_id: str, relation: Relation) -> None:
         """Raises ``RelationExistsError`` for a duplicate (source, target, type)."""
@@ -115,6 +129,10 @@ class EntityStore(Protocol):
     async def get_relation(self, session_id: str, relation_id: UUID) -> Relation | None: ...
     async def relations_of(self, session_id: str, entity_id: UUID) -> list[Relation]:
         """Relations with the entity at either end, strongest first."""
+
+    async def list_relations(self, session_id: str, limit: int, cursor: str | None) -> RelationPage:
+        """Every relation of the session, current and closed, by id; ``cursor`` is opaque
+        and comes from a page. Used by export."""
 
     async def delete_relation(self, session_id: str, relation_id: UUID) -> bool: ...
     async def adjacency(

@@ -106,6 +106,11 @@ class LearningStore(Protocol):
         """Edges with both ends among ``ids``."""
 
     async def upsert_edges(self, session_id: str, edges: Sequence[HebbianEdge]) -> None: ...
+    async def session_edges(self, session_id: str) -> list[HebbianEdge]:
+        """Every edge of the session (consolidation's pruning sweep reads them all)."""
+
+    async def delete_edges(self, session_id: str, pairs: Sequence[tuple[UUID, UUID]]) -> None:
+        """Remove these edges (either order of the ends); absent ones are ignored."""
 
     # -- feedback --------------------------------------------------------------------------
     async def feedback_entries(self, session_id: str, recall_id: UUID) -> dict[UUID, FeedbackEntry]:

@@ -3,7 +3,7 @@ times. Every method takes the session; an id of another session is simply not fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -12,7 +12,7 @@ from uuid import UUID
 from ww.models_procedural import Skill, SkillExecution, SkillVersion
 from ww.storage.ports import ScoredId
 
-__all__ = ["SkillFilter", "SkillPage", "SkillStore"]
+__all__ = ["ExecutionPage", "SkillFilter", "SkillPage", "SkillStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +27,16 @@ class SkillPage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ExecutionPage:
+    items: list[SkillExecution]
+    next_cursor: str | None
+
+
 class SkillStore(Protocol):
     async def insert_skill(self, session_id: str, skill: Skill) -> None:
-        """Insert a new skill; its creation counts as its first access."""
+        """Insert a new skill; its creation counts as its first access. Raises
+        ``IdConflictError`` when the id is taken (by this session or another)."""
 
     async def get_skill(self, session_id: str, skill_id: UUID) -> Skill | None: ...
     async def get_skills(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Skill]: ...
@@ -79,3 +86,28 @@ class SkillStore(Protocol):
     async def access_times(
         self, session_id: str, ids: Sequence[UUID]
     ) -> dict[UUID, list[datetime]]: ...
+
+    # -- export and import: exact copies, no side effects -----------------------------------
+    async def replace_access_times(
+        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
+    ) -> None:
+        """Make each id's access times exactly ``times[id]`` (the newest ``ACCESS_LOG_CAP``
+        kept); ids that are not skills of the session are ignored."""
+
+    async def list_executions(
+        self, session_id: str, limit: int, cursor: str | None
+    ) -> ExecutionPage:
+        """Every execution of the session's skills, by id; ``cursor`` comes from a page."""
+
+    async def restore_versions(self, session_id: str, versions: Sequence[SkillVersion]) -> int:
+        """Insert or replace previous versions (keyed by ``skill.id`` and ``version``) of the
+        session's skills in one transaction; versions of other skills are skipped. Returns
+        how many were written."""
+
+    async def restore_executions(
+        self, session_id: str, executions: Sequence[SkillExecution]
+    ) -> int:
+        """Insert or replace executions by id, without touching the skills' counters or
+        access times; executions of skills outside the session are skipped. Raises
+        ``IdConflictError`` when an id belongs to another session. Returns how many were
+        written."""

@@ -20,6 +20,7 @@ from ww.storage.ports import (
     AccessUpdate,
     CandidateRow,
     EpisodePage,
+    IdConflictError,
     ScoredId,
 )
 from ww.storage.sqlite_db import SQLiteDatabase
@@ -174,7 +175,10 @@ class SQLiteRecordStore:
         ids = [str(ep.id) for ep in episodes]
 
         def tx(c: sqlite3.Connection) -> None:
-            c.executemany(f"INSERT INTO episodes({EPISODE_COLUMNS}) VALUES ({marks})", rows)
+            try:
+                c.executemany(f"INSERT INTO episodes({EPISODE_COLUMNS}) VALUES ({marks})", rows)
+            except sqlite3.IntegrityError as exc:  # the only unique key is the id
+                raise IdConflictError(f"an episode id is already taken: {exc}") from exc
             fts_index_ids(c, session_id, ids)
 
         await self._write(tx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -16,10 +16,11 @@ from ww.storage.entity_ports import (
     EntityAccess,
     EntityPage,
     RelationExistsError,
+    RelationPage,
     VersionClosedError,
 )
 from ww.storage.payload import from_micros, to_micros
-from ww.storage.ports import ScoredId
+from ww.storage.ports import IdConflictError, ScoredId
 from ww.storage.sqlite_db import SQLiteDatabase
 from ww.storage.sqlite_memfts import (
     access_times,
@@ -28,6 +29,7 @@ from ww.storage.sqlite_memfts import (
     kind_fts_drop,
     kind_fts_put,
     kind_fts_search,
+    replace_access,
 )
 from ww.storage.sqlite_rows import decode_cursor
 
@@ -171,9 +173,12 @@ class SQLiteEntityStore:
     # -- entities ---------------------------------------------------------------------------
     def _insert(self, c: sqlite3.Connection, entity: Entity) -> None:
         marks = ", ".join("?" * 20)
-        cur = c.execute(
-            f"INSERT INTO entities ({ENTITY_COLUMNS}) VALUES ({marks})", _entity_params(entity)
-        )
+        try:
+            cur = c.execute(
+                f"INSERT INTO entities ({ENTITY_COLUMNS}) VALUES ({marks})", _entity_params(entity)
+            )
+        except sqlite3.IntegrityError as exc:  # the only unique key is the id
+            raise IdConflictError(f"entity id {entity.id} is already taken") from exc
         assert cur.lastrowid is not None
         kind_fts_put(c, _KIND, entity.session_id, cur.lastrowid, _keyword_text(entity))
         append_access(c, entity.session_id, [entity.id], entity.created_at)
@@ -454,7 +459,27 @@ class SQLiteEntityStore:
     ) -> dict[UUID, list[datetime]]:
         return await self._read(lambda c: access_times(c, session_id, ids))
 
+    async def replace_access_times(
+        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
+    ) -> None:
+        await self._write(lambda c: replace_access(c, session_id, "entities", times))
+
     # -- relations --------------------------------------------------------------------------
+    async def list_relations(self, session_id: str, limit: int, cursor: str | None) -> RelationPage:
+        after = "" if cursor is None else decode_cursor(cursor)[1]
+
+        def q(c: sqlite3.Connection) -> RelationPage:
+            rows = c.execute(
+                f"SELECT {_RELATION_COLUMNS} FROM relations WHERE session_id = ? AND id > ? "
+                "ORDER BY id LIMIT ?",
+                (session_id, after, limit + 1),
+            ).fetchall()
+            items = [_row_to_relation(r) for r in rows[:limit]]
+            more = len(rows) > limit and items
+            return RelationPage(items, encode_key(0, str(items[-1].id)) if more else None)
+
+        return await self._read(q)
+
     async def insert_relation(self, session_id: str, relation: Relation) -> None:
         if relation.session_id != session_id:
             raise ValueError("relation belongs to another session")

@@ -200,6 +200,27 @@ class SQLiteLearningStore:
                 )
             )
 
+    async def session_edges(self, session_id: str) -> list[HebbianEdge]:
+        return await self.db.read(
+            lambda c: [
+                HebbianEdge(UUID(r[0]), UUID(r[1]), float(r[2]), from_micros(r[3]))
+                for r in c.execute(
+                    "SELECT a, b, weight, last_strengthened FROM hebbian_edges "
+                    "WHERE session_id = ? ORDER BY a, b",
+                    (session_id,),
+                )
+            ]
+        )
+
+    async def delete_edges(self, session_id: str, pairs: Sequence[tuple[UUID, UUID]]) -> None:
+        rows = [(session_id, *(str(x) for x in HebbianEdge.key(a, b))) for a, b in pairs]
+        if rows:
+            await self.db.write(
+                lambda c: c.executemany(
+                    "DELETE FROM hebbian_edges WHERE session_id = ? AND a = ? AND b = ?", rows
+                )
+            )
+
     # -- feedback --------------------------------------------------------------------------
     async def feedback_entries(self, session_id: str, recall_id: UUID) -> dict[UUID, FeedbackEntry]:
         def q(c: sqlite3.Connection) -> dict[UUID, FeedbackEntry]:

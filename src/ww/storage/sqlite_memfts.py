@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -26,6 +26,7 @@ __all__ = [
     "kind_fts_put",
     "kind_fts_search",
     "kind_fts_table",
+    "replace_access",
 ]
 
 _TOKENIZE = "porter unicode61 remove_diacritics 2"
@@ -125,3 +126,28 @@ def access_times(
         ).fetchall()
         out[ident] = [from_micros(r[0]) for r in rows]
     return out
+
+
+def replace_access(
+    conn: sqlite3.Connection,
+    session_id: str,
+    table: str,
+    times: Mapping[UUID, Sequence[datetime]],
+) -> None:
+    """Set each id's access times to exactly ``times[id]`` (newest ``ACCESS_LOG_CAP``), for
+    the ids that are rows of ``table`` in the session (an import restoring a copy)."""
+    for ident, ats in times.items():
+        key = str(ident)
+        found = conn.execute(
+            f"SELECT 1 FROM {table} WHERE id = ? AND session_id = ?", (key, session_id)
+        ).fetchone()
+        if found is None:
+            continue
+        conn.execute(
+            "DELETE FROM access_log WHERE memory_id = ? AND session_id = ?", (key, session_id)
+        )
+        newest = sorted((to_micros(t) for t in ats), reverse=True)[:ACCESS_LOG_CAP]
+        conn.executemany(
+            "INSERT INTO access_log (session_id, memory_id, at) VALUES (?, ?, ?)",
+            [(session_id, key, ts) for ts in newest],
+        )

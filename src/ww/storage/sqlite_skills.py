@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -12,8 +12,8 @@ from uuid import UUID
 from ww.models import IndexState
 from ww.models_procedural import Skill, SkillExecution, SkillStep, SkillVersion
 from ww.storage.payload import from_micros, to_micros
-from ww.storage.ports import ScoredId
-from ww.storage.skill_ports import SkillFilter, SkillPage
+from ww.storage.ports import IdConflictError, ScoredId
+from ww.storage.skill_ports import ExecutionPage, SkillFilter, SkillPage
 from ww.storage.sqlite_db import SQLiteDatabase
 from ww.storage.sqlite_entities import encode_key
 from ww.storage.sqlite_memfts import (
@@ -23,6 +23,7 @@ from ww.storage.sqlite_memfts import (
     kind_fts_drop,
     kind_fts_put,
     kind_fts_search,
+    replace_access,
 )
 from ww.storage.sqlite_rows import decode_cursor
 
@@ -36,6 +37,9 @@ SKILL_COLUMNS = (
 )
 _N_COLUMNS = 21
 _CHUNK = 500
+_EXECUTION_COLUMNS = (
+    "id, skill_id, skill_version, success, duration_ms, failed_step, error, executed_at"
+)
 
 
 def _opt_ts(value: int | None) -> datetime | None:
@@ -96,6 +100,26 @@ def _skill_params(s: Skill) -> tuple[Any, ...]:
     )
 
 
+def _row_to_execution(r: sqlite3.Row) -> SkillExecution:
+    return SkillExecution(
+        id=UUID(r[0]),
+        skill_id=UUID(r[1]),
+        skill_version=r[2],
+        success=bool(r[3]),
+        duration_ms=r[4],
+        failed_step=r[5],
+        error=r[6],
+        executed_at=from_micros(r[7]),
+    )
+
+
+def _in_session(c: sqlite3.Connection, session_id: str, skill_id: str) -> bool:
+    found = c.execute(
+        "SELECT 1 FROM skills WHERE id = ? AND session_id = ?", (skill_id, session_id)
+    ).fetchone()
+    return found is not None
+
+
 def _keyword_text(s: Skill) -> str:
     steps = " ".join(f"{st.action} {st.tool or ''}" for st in s.steps)
     return f"{s.name} {s.task} {s.trigger_pattern or ''} {steps}"
@@ -125,9 +149,12 @@ class SQLiteSkillStore:
         marks = ", ".join("?" * _N_COLUMNS)
 
         def tx(c: sqlite3.Connection) -> None:
-            cur = c.execute(
-                f"INSERT INTO skills ({SKILL_COLUMNS}) VALUES ({marks})", _skill_params(skill)
-            )
+            try:
+                cur = c.execute(
+                    f"INSERT INTO skills ({SKILL_COLUMNS}) VALUES ({marks})", _skill_params(skill)
+                )
+            except sqlite3.IntegrityError as exc:  # the only unique key is the id
+                raise IdConflictError(f"skill id {skill.id} is already taken") from exc
             assert cur.lastrowid is not None
             kind_fts_put(c, _KIND, session_id, cur.lastrowid, _keyword_text(skill))
             append_access(c, session_id, [skill.id], skill.created_at)
@@ -301,24 +328,92 @@ class SQLiteSkillStore:
     async def executions(self, session_id: str, skill_id: UUID, limit: int) -> list[SkillExecution]:
         return await self._read(
             lambda c: [
-                SkillExecution(
-                    id=UUID(r[0]),
-                    skill_id=UUID(r[1]),
-                    skill_version=r[2],
-                    success=bool(r[3]),
-                    duration_ms=r[4],
-                    failed_step=r[5],
-                    error=r[6],
-                    executed_at=from_micros(r[7]),
-                )
+                _row_to_execution(r)
                 for r in c.execute(
-                    "SELECT id, skill_id, skill_version, success, duration_ms, failed_step, "
-                    "error, executed_at FROM skill_executions WHERE session_id = ? "
+                    f"SELECT {_EXECUTION_COLUMNS} FROM skill_executions WHERE session_id = ? "
                     "AND skill_id = ? ORDER BY executed_at DESC, id DESC LIMIT ?",
                     (session_id, str(skill_id), limit),
                 )
             ]
         )
+
+    # -- export and import ------------------------------------------------------------------
+    async def replace_access_times(
+        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
+    ) -> None:
+        await self._write(lambda c: replace_access(c, session_id, "skills", times))
+
+    async def list_executions(
+        self, session_id: str, limit: int, cursor: str | None
+    ) -> ExecutionPage:
+        after = "" if cursor is None else decode_cursor(cursor)[1]
+
+        def q(c: sqlite3.Connection) -> ExecutionPage:
+            rows = c.execute(
+                f"SELECT {_EXECUTION_COLUMNS} FROM skill_executions WHERE session_id = ? "
+                "AND id > ? ORDER BY id LIMIT ?",
+                (session_id, after, limit + 1),
+            ).fetchall()
+            items = [_row_to_execution(r) for r in rows[:limit]]
+            more = len(rows) > limit and items
+            return ExecutionPage(items, encode_key(0, str(items[-1].id)) if more else None)
+
+        return await self._read(q)
+
+    async def restore_versions(self, session_id: str, versions: Sequence[SkillVersion]) -> int:
+        rows = [
+            (str(v.skill.id), v.version, to_micros(v.replaced_at), v.skill.model_dump_json())
+            for v in versions
+        ]
+
+        def tx(c: sqlite3.Connection) -> int:
+            written = 0
+            for row in rows:
+                if _in_session(c, session_id, row[0]):
+                    c.execute(
+                        "INSERT INTO skill_versions (skill_id, version, replaced_at, snapshot) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (skill_id, version) DO UPDATE SET "
+                        "replaced_at = excluded.replaced_at, snapshot = excluded.snapshot",
+                        row,
+                    )
+                    written += 1
+            return written
+
+        return await self._write(tx)
+
+    async def restore_executions(
+        self, session_id: str, executions: Sequence[SkillExecution]
+    ) -> int:
+        def tx(c: sqlite3.Connection) -> int:
+            written = 0
+            for e in executions:
+                if not _in_session(c, session_id, str(e.skill_id)):
+                    continue
+                owner = c.execute(
+                    "SELECT session_id FROM skill_executions WHERE id = ?", (str(e.id),)
+                ).fetchone()
+                if owner is not None and owner[0] != session_id:
+                    raise IdConflictError(f"skill execution id {e.id} is already taken")
+                c.execute(
+                    "INSERT OR REPLACE INTO skill_executions (id, skill_id, session_id, "
+                    "skill_version, success, duration_ms, failed_step, error, executed_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        str(e.id),
+                        str(e.skill_id),
+                        session_id,
+                        e.skill_version,
+                        int(e.success),
+                        e.duration_ms,
+                        e.failed_step,
+                        e.error,
+                        to_micros(e.executed_at),
+                    ),
+                )
+                written += 1
+            return written
+
+        return await self._write(tx)
 
     async def _set_state(self, session_id: str, ids: Sequence[UUID], state: IndexState) -> None:
         rows = [(state.value, session_id, str(i)) for i in ids]

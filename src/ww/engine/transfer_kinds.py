@@ -1,0 +1,600 @@
+"""The record kinds of an export, one small exporter/importer each.
+
+A kind knows how to page its records out of one session through the ports, which other
+records a record refers to, and how to write records back with the engine's write protocol
+(record pending -> vector upserted -> record indexed). The driver in ``transfer.py`` handles
+the file format, validation and batching, so adding a kind (learning state, say) means
+writing one class here and listing it in ``KINDS`` after the kinds it refers to.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ww.engine.activation import beta_success_rate
+from ww.engine.memory import MemoryEngine
+from ww.engine.procedural import ProceduralMemory
+from ww.engine.semantic import SemanticMemory
+from ww.models import Episode, EpisodeFilter, IndexState, UtcDatetime
+from ww.models_procedural import Skill, SkillExecution, SkillVersion
+from ww.models_semantic import Entity, EntityFilter, Relation
+from ww.storage.entity_ports import RelationExistsError
+from ww.storage.learning_ports import EncoderBlob, HebbianEdge
+from ww.storage.memory_payload import entity_payload, skill_payload
+from ww.storage.payload import episode_payload
+from ww.storage.ports import StoreUnavailableError, Vector, VectorIndex, VectorItem
+from ww.storage.skill_ports import SkillFilter
+
+__all__ = [
+    "KINDS",
+    "EncoderKind",
+    "EncoderRecord",
+    "EntityKind",
+    "EpisodeKind",
+    "ExportItem",
+    "HebbianEdgeKind",
+    "HebbianEdgeRecord",
+    "ImportItem",
+    "Kind",
+    "Memories",
+    "RecordConflictError",
+    "RelationKind",
+    "SessionKind",
+    "SessionRecord",
+    "SkillExecutionKind",
+    "SkillKind",
+    "SkillVersionKind",
+]
+
+log = logging.getLogger(__name__)
+
+# Records per store call when paging out and per write batch when importing.
+PAGE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Memories:
+    """Everything an export reads and an import writes."""
+
+    engine: MemoryEngine
+    semantic: SemanticMemory
+    procedural: ProceduralMemory
+
+
+@dataclass(frozen=True, slots=True)
+class ExportItem:
+    record: BaseModel
+    vector: Vector | None = None
+    access_times: list[datetime] | None = None
+
+
+@dataclass(slots=True)
+class ImportItem:
+    line: int
+    record: Any
+    vector: Vector | None = None
+    access_times: list[datetime] | None = None
+
+
+class RecordConflictError(ValueError):
+    """A record cannot be written because the store holds a conflicting one."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _strict(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` refusing unknown fields: an unknown field in an import is a field the
+    import would silently drop, so it is an error rather than lost data."""
+    return type(
+        f"Strict{model.__name__}",
+        (model,),
+        {"model_config": ConfigDict(extra="forbid"), "__module__": __name__},
+    )
+
+
+class SessionRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str
+    created_at: UtcDatetime
+    last_activity: UtcDatetime | None = None
+
+
+class Kind:
+    """One kind of line. Subclasses set the class attributes and override what they use.
+
+    A new kind needs ``name``, ``model`` (what ``record`` holds; refuse unknown fields),
+    ``pages`` and ``write``; ``key`` when its identity is not ``record.id``; ``refs`` when
+    it points at other records, and then those kinds need ``existing``. Records without a
+    ``session_id`` of their own take the line's.
+    """
+
+    name: ClassVar[str]
+    model: ClassVar[type[BaseModel]]
+    has_vector: ClassVar[bool] = False
+    has_access_times: ClassVar[bool] = False
+    # State that only means something in the vector space of the exporting model: an import
+    # from another model (or dimension) skips these lines.
+    model_bound: ClassVar[bool] = False
+    # Fields of the record left out of its line: state that only describes this store.
+    exclude: ClassVar[frozenset[str]] = frozenset({"index_state"})
+
+    def key(self, record: Any) -> str:
+        """Identity within a session: an import upserts by it, a file holds it once."""
+        return str(record.id)
+
+    def record_session(self, record: Any) -> str | None:
+        """The session named inside the record, which must be the line's."""
+        return getattr(record, "session_id", None)
+
+    def refs(self, record: Any) -> list[tuple[str, str]]:
+        """``(kind, key)`` of records this one needs: earlier in the file or in the store."""
+        return []
+
+    def check(self, record: Any) -> str | None:
+        """What is wrong with a record that its model accepts, or None."""
+        return None
+
+    async def existing(self, mem: Memories, session_id: str, keys: Sequence[str]) -> set[str]:
+        """Which ``keys`` the store holds in the session (to resolve references)."""
+        raise NotImplementedError
+
+    def embed_text(self, record: Any) -> str:
+        raise NotImplementedError
+
+    def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        raise NotImplementedError
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        """Upsert the records; return how many were left pending (vector index down)."""
+        raise NotImplementedError
+
+
+async def _attach_vectors(
+    index: VectorIndex, session_id: str, records: Sequence[Any], wanted: bool
+) -> dict[UUID, Vector]:
+    if not wanted or not records:
+        return {}
+    return await index.get_vectors(session_id, [r.id for r in records])
+
+
+async def _index(
+    index: VectorIndex,
+    mark_indexed: Callable[[str, Sequence[UUID]], Awaitable[None]],
+    session_id: str,
+    items: Sequence[VectorItem],
+) -> int:
+    """Steps 2 and 3 of the write protocol; the records are already committed pending."""
+    try:
+        await index.upsert(session_id, items)
+        await mark_indexed(session_id, [i.id for i in items])
+    except StoreUnavailableError as exc:
+        # The reconciler indexes pending records once the index is back.
+        log.warning("vector index unavailable, %d imported left pending: %s", len(items), exc)
+        return len(items)
+    return 0
+
+
+def _vector(item: ImportItem) -> Vector:
+    # The driver fills every vector-bearing item's vector before write().
+    assert item.vector is not None
+    return item.vector
+
+
+class SessionKind(Kind):
+    name = "session"
+    model = SessionRecord
+    exclude = frozenset()
+
+    def key(self, record: Any) -> str:
+        return str(record.session_id)
+
+    async def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        stats = await mem.engine.records.session_stats(session_id)
+        if stats is not None:
+            rec = SessionRecord(
+                session_id=session_id,
+                created_at=stats.created_at,
+                last_activity=stats.last_activity,
+            )
+            yield [ExportItem(rec)]
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        for item in items:
+            rec: SessionRecord = item.record
+            # Creates the session at its original time (kept if it exists), then sets
+            # its last activity, so the copy reports the same statistics.
+            await mem.engine.records.ensure_session(session_id, rec.created_at)
+            if rec.last_activity is not None:
+                await mem.engine.records.ensure_session(session_id, rec.last_activity)
+        return 0
+
+
+class EpisodeKind(Kind):
+    name = "episode"
+    model = _strict(Episode)
+    has_vector = True
+
+    def embed_text(self, record: Any) -> str:
+        return str(record.content)
+
+    async def existing(self, mem: Memories, session_id: str, keys: Sequence[str]) -> set[str]:
+        found = await mem.engine.records.existing_ids(session_id, [UUID(k) for k in keys])
+        return {str(i) for i in found}
+
+    async def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        flt = EpisodeFilter(include_archived=True)
+        cursor: str | None = None
+        while True:
+            page = await mem.engine.records.list_episodes(session_id, flt, PAGE, cursor)
+            vecs = await _attach_vectors(mem.engine.vectors, session_id, page.items, vectors)
+            yield [ExportItem(ep, vecs.get(ep.id)) for ep in page.items]
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        records = mem.engine.records
+        episodes = [
+            Episode.model_validate(i.record.model_dump() | {"index_state": IndexState.PENDING})
+            for i in items
+        ]
+        have = await records.existing_ids(session_id, [e.id for e in episodes])
+        await records.insert_episodes(session_id, [e for e in episodes if e.id not in have])
+        for ep in episodes:
+            if ep.id in have:
+                await records.update_episode(session_id, ep)
+        vitems = [
+            VectorItem(ep.id, _vector(i), episode_payload(ep))
+            for ep, i in zip(episodes, items, strict=True)
+        ]
+        return await _index(mem.engine.vectors, records.mark_indexed, session_id, vitems)
+
+
+class EntityKind(Kind):
+    name = "entity"
+    model = _strict(Entity)
+    has_vector = True
+    has_access_times = True
+
+    def embed_text(self, record: Any) -> str:
+        return f"{record.name}: {record.summary}"
+
+    async def existing(self, mem: Memories, session_id: str, keys: Sequence[str]) -> set[str]:
+        found = await mem.semantic.store.existing_ids(session_id, [UUID(k) for k in keys])
+        return {str(i) for i in found}
+
+    async def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        store = mem.semantic.store
+        flt = EntityFilter(include_closed=True)
+        cursor: str | None = None
+        while True:
+            page = await store.list_entities(session_id, flt, PAGE, cursor)
+            ids = [e.id for e in page.items]
+            vecs = await _attach_vectors(mem.semantic.vectors, session_id, page.items, vectors)
+            times = await store.access_times(session_id, ids) if ids else {}
+            yield [ExportItem(e, vecs.get(e.id), times.get(e.id, [])) for e in page.items]
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        store = mem.semantic.store
+        entities = [
+            Entity.model_validate(i.record.model_dump() | {"index_state": IndexState.PENDING})
+            for i in items
+        ]
+        have = await store.existing_ids(session_id, [e.id for e in entities])
+        for ent in entities:
+            if ent.id in have:
+                await store.update_entity(session_id, ent)
+            else:
+                await store.insert_entity(session_id, ent)
+        # A line without access times keeps what the store has (or the creation access).
+        times = {
+            e.id: i.access_times
+            for e, i in zip(entities, items, strict=True)
+            if i.access_times is not None
+        }
+        if times:
+            await store.replace_access_times(session_id, times)
+        vitems = [
+            VectorItem(e.id, _vector(i), entity_payload(e))
+            for e, i in zip(entities, items, strict=True)
+        ]
+        return await _index(mem.semantic.vectors, store.mark_indexed, session_id, vitems)
+
+
+class RelationKind(Kind):
+    name = "relation"
+    model = _strict(Relation)
+    exclude = frozenset()
+
+    def refs(self, record: Any) -> list[tuple[str, str]]:
+        return [("entity", str(record.source_id)), ("entity", str(record.target_id))]
+
+    async def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        cursor: str | None = None
+        while True:
+            page = await mem.semantic.store.list_relations(session_id, PAGE, cursor)
+            yield [ExportItem(r) for r in page.items]
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        store = mem.semantic.store
+        for item in items:
+            rel = Relation.model_validate(item.record.model_dump())
+            current = await store.get_relation(session_id, rel.id)
+            if current == rel:
+                continue
+            if current is not None:
+                # The port has no update for relations: replace it.
+                await store.delete_relation(session_id, rel.id)
+            try:
+                await store.insert_relation(session_id, rel)
+            except RelationExistsError as exc:
+                raise RecordConflictError(item.line, str(exc)) from exc
+        return 0
+
+
+class SkillKind(Kind):
+    name = "skill"
+    model = _strict(Skill)
+    has_vector = True
+    has_access_times = True
+
+    def embed_text(self, record: Any) -> str:
+        return str(record.task)
+
+    def check(self, record: Any) -> str | None:
+        # The store derives the rate from the counts; a rate that disagrees would be lost.
+        expected = beta_success_rate(record.successes, record.failures)
+        if abs(record.success_rate - expected) > 1e-9:
+            return f"success_rate {record.success_rate} does not match the counts ({expected})"
+        return None
+
+    async def existing(self, mem: Memories, session_id: str, keys: Sequence[str]) -> set[str]:
+        found = await mem.procedural.store.existing_ids(session_id, [UUID(k) for k in keys])
+        return {str(i) for i in found}
+
+    async def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        store = mem.procedural.store
+        flt = SkillFilter(include_deprecated=True)
+        cursor: str | None = None
+        while True:
+            page = await store.list_skills(session_id, flt, PAGE, cursor)
+            ids = [s.id for s in page.items]
+            vecs = await _attach_vectors(mem.procedural.vectors, session_id, page.items, vectors)
+            times = await store.access_times(session_id, ids) if ids else {}
+            yield [ExportItem(s, vecs.get(s.id), times.get(s.id, [])) for s in page.items]
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        store = mem.procedural.store
+        skills = [
+            Skill.model_validate(i.record.model_dump() | {"index_state": IndexState.PENDING})
+            for i in items
+        ]
+        have = await store.existing_ids(session_id, [s.id for s in skills])
+        for skill in skills:
+            if skill.id in have:
+                await store.update_skill(session_id, skill)  # no previous: history is imported
+            else:
+                await store.insert_skill(session_id, skill)
+        # A line without access times keeps what the store has (or the creation access).
+        times = {
+            s.id: i.access_times
+            for s, i in zip(skills, items, strict=True)
+            if i.access_times is not None
+        }
+        if times:
+            await store.replace_access_times(session_id, times)
+        vitems = [
+            VectorItem(s.id, _vector(i), skill_payload(s))
+            for s, i in zip(skills, items, strict=True)
+        ]
+        return await _index(mem.procedural.vectors, store.mark_indexed, session_id, vitems)
+
+
+class _StrictSkillVersion(SkillVersion):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SkillVersionKind(Kind):
+    """A previous version of a skill, as its update left it (the snapshot is kept whole)."""
+
+    name = "skill_version"
+    model = _StrictSkillVersion
+    exclude = frozenset()
+
+    def key(self, record: Any) -> str:
+        return f"{record.skill.id}@{record.version}"
+
+    def record_session(self, record: Any) -> str | None:
+        return str(record.skill.session_id)
+
+    def refs(self, record: Any) -> list[tuple[str, str]]:
+        return [("skill", str(record.skill.id))]
+
+    def check(self, record: Any) -> str | None:
+        if record.version != record.skill.version:
+            return f"version {record.version} differs from its snapshot's {record.skill.version}"
+        return None
+
+    async def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        store = mem.procedural.store
+        flt = SkillFilter(include_deprecated=True)
+        cursor: str | None = None
+        while True:
+            page = await store.list_skills(session_id, flt, PAGE, cursor)
+            batch: list[ExportItem] = []
+            for skill in page.items:
+                batch += [ExportItem(v) for v in await store.versions(session_id, skill.id)]
+            yield batch
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        versions = [SkillVersion.model_validate(i.record.model_dump()) for i in items]
+        await mem.procedural.store.restore_versions(session_id, versions)
+        return 0
+
+
+class SkillExecutionKind(Kind):
+    name = "skill_execution"
+    model = _strict(SkillExecution)
+    exclude = frozenset()
+
+    def refs(self, record: Any) -> list[tuple[str, str]]:
+        return [("skill", str(record.skill_id))]
+
+    async def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        cursor: str | None = None
+        while True:
+            page = await mem.procedural.store.list_executions(session_id, PAGE, cursor)
+            yield [ExportItem(e) for e in page.items]
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        executions = [SkillExecution.model_validate(i.record.model_dump()) for i in items]
+        await mem.procedural.store.restore_executions(session_id, executions)
+        return 0
+
+
+class HebbianEdgeRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    a: UUID
+    b: UUID
+    weight: float
+    last_strengthened: UtcDatetime
+
+
+class HebbianEdgeKind(Kind):
+    """A CO_RETRIEVED edge of the learning store (undirected: ``a < b`` as strings)."""
+
+    name = "hebbian_edge"
+    model = HebbianEdgeRecord
+    exclude = frozenset()
+
+    def key(self, record: Any) -> str:
+        a, b = HebbianEdge.key(record.a, record.b)
+        return f"{a}|{b}"
+
+    def check(self, record: Any) -> str | None:
+        return "an edge needs two different memories" if record.a == record.b else None
+
+    async def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        # The port lists a session's edges at once (consolidation sweeps them the same way).
+        edges = await mem.engine.learning.session_edges(session_id)
+        for start in range(0, len(edges), PAGE):
+            yield [
+                ExportItem(HebbianEdgeRecord(**{f: getattr(e, f) for f in _EDGE_FIELDS}))
+                for e in edges[start : start + PAGE]
+            ]
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        edges = [HebbianEdge(**{f: getattr(i.record, f) for f in _EDGE_FIELDS}) for i in items]
+        await mem.engine.learning.upsert_edges(session_id, edges)
+        return 0
+
+
+_EDGE_FIELDS = ("a", "b", "weight", "last_strengthened")
+
+
+class EncoderRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    weights: str = Field(description="The encoder's blob (ff_encoder.py format), base64.")
+
+    @field_validator("weights")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"weights must be base64: {exc}") from None
+        return value
+
+
+class EncoderKind(Kind):
+    """The session's Forward-Forward encoder, trained on the exporting model's vectors."""
+
+    name = "ff_encoder"
+    model = EncoderRecord
+    exclude = frozenset()
+    model_bound = True
+
+    def key(self, record: Any) -> str:
+        return "ff_encoder"
+
+    async def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        blob = await mem.engine.learning.load_encoder(session_id)
+        if blob is not None:
+            weights = base64.b64encode(blob.weights).decode()
+            yield [ExportItem(EncoderRecord(version=blob.version, weights=weights))]
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        learning = mem.engine.learning
+        for item in items:
+            blob = EncoderBlob(item.record.version, base64.b64decode(item.record.weights))
+            current = await learning.load_encoder(session_id)
+            if current == blob:
+                continue
+            expected = 0 if current is None else current.version
+            if not await learning.save_encoder(session_id, blob, expected):
+                raise RecordConflictError(item.line, "the encoder changed during the import")
+        return 0
+
+
+# In file order: a kind comes after every kind its records refer to.
+KINDS: tuple[Kind, ...] = (
+    SessionKind(),
+    EpisodeKind(),
+    EntityKind(),
+    RelationKind(),
+    SkillKind(),
+    SkillVersionKind(),
+    SkillExecutionKind(),
+    HebbianEdgeKind(),
+    EncoderKind(),
+)
