@@ -25,6 +25,7 @@ from uuid import UUID
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
 from neo4j.exceptions import (
     ClientError,
+    ConstraintError,
     ServiceUnavailable,
     SessionExpired,
     TransientError,
@@ -45,6 +46,7 @@ from ww.storage.ports import (
     AccessUpdate,
     CandidateRow,
     EpisodePage,
+    IdConflictError,
     ScoredId,
     StoreUnavailableError,
 )
@@ -295,12 +297,15 @@ class Neo4jRecordStore:
             return
         await self._ensure_fts(session_id)
         # One transaction for the whole batch: all of it is stored or none.
-        await self._write(
-            tx_consume(
-                f"UNWIND $rows AS row CREATE (e:WwEpisode:{fts_label(session_id)}) SET e = row",
-                {"rows": [episode_props(ep) for ep in episodes]},
+        try:
+            await self._write(
+                tx_consume(
+                    f"UNWIND $rows AS row CREATE (e:WwEpisode:{fts_label(session_id)}) SET e = row",
+                    {"rows": [episode_props(ep) for ep in episodes]},
+                )
             )
-        )
+        except ConstraintError as exc:
+            raise IdConflictError(f"an episode id is already taken: {describe(exc)}") from exc
 
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
         rows = await self._rows(

@@ -10,12 +10,13 @@ session over a per-session label, as episodes do (neo4j.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from neo4j import AsyncManagedTransaction
+from neo4j.exceptions import ConstraintError
 
 from ww.models import IndexState
 from ww.models_semantic import Entity, EntityFilter, Relation
@@ -24,6 +25,7 @@ from ww.storage.entity_ports import (
     EntityAccess,
     EntityPage,
     RelationExistsError,
+    RelationPage,
     VersionClosedError,
 )
 from ww.storage.neo4j import Neo4jRecordStore, tx_all, tx_consume
@@ -37,7 +39,7 @@ from ww.storage.neo4j_rows import (
     props_row,
 )
 from ww.storage.payload import from_micros, to_micros
-from ww.storage.ports import ScoredId
+from ww.storage.ports import IdConflictError, ScoredId
 from ww.storage.sqlite_entities import (
     _RELATION_COLUMNS,
     ENTITY_COLUMNS,
@@ -124,7 +126,10 @@ class Neo4jEntityStore:
         async def tx(t: AsyncManagedTransaction) -> None:
             await self._create(t, entity)
 
-        await self._db.write(tx)
+        try:
+            await self._db.write(tx)
+        except ConstraintError as exc:
+            raise IdConflictError(f"entity id {entity.id} is already taken") from exc
 
     async def get_entity(self, session_id: str, entity_id: UUID) -> Entity | None:
         return (await self.get_entities(session_id, [entity_id])).get(entity_id)
@@ -378,7 +383,23 @@ class Neo4jEntityStore:
     ) -> dict[UUID, list[datetime]]:
         return await access_times(self._db, "WwEntity", session_id, ids)
 
+    async def replace_access_times(
+        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
+    ) -> None:
+        await replace_access_times(self._db, "WwEntity", session_id, times)
+
     # -- relations --------------------------------------------------------------------------
+    async def list_relations(self, session_id: str, limit: int, cursor: str | None) -> RelationPage:
+        after = "" if cursor is None else decode_cursor(cursor)[1]
+        rows = await self._db.rows(
+            "MATCH ()-[r:WW_REL]->() WHERE r.session_id = $sid AND r.id > $after "
+            "RETURN r {.*} AS r ORDER BY r.id LIMIT $n",
+            {"sid": session_id, "after": after, "n": limit + 1},
+        )
+        items = [_relation(r["r"]) for r in rows[:limit]]
+        more = len(rows) > limit and items
+        return RelationPage(items, encode_key(0, str(items[-1].id)) if more else None)
+
     async def insert_relation(self, session_id: str, relation: Relation) -> None:
         if relation.session_id != session_id:
             raise ValueError("relation belongs to another session")
@@ -466,3 +487,25 @@ async def access_times(
     )
     found = {r["id"]: r["log"] or [] for r in rows}
     return {UUID(k): [from_micros(t) for t in found.get(k, [])[:ACCESS_LOG_CAP]] for k in keys}
+
+
+async def replace_access_times(
+    db: Neo4jRecordStore,
+    label: str,
+    session_id: str,
+    times: Mapping[UUID, Sequence[datetime]],
+) -> None:
+    """Set each id's access log to exactly ``times[id]`` (newest ``ACCESS_LOG_CAP``), for the
+    ids that are ``label`` nodes of the session (an import restoring a copy)."""
+    rows = [
+        {"id": str(i), "log": sorted((to_micros(t) for t in ats), reverse=True)[:ACCESS_LOG_CAP]}
+        for i, ats in sorted(times.items(), key=lambda x: str(x[0]))
+    ]
+    if rows:
+        await db.write(
+            tx_consume(
+                f"UNWIND $rows AS row MATCH (e:{label} {{id: row.id}}) "
+                "WHERE e.session_id = $sid SET e.access_log = row.log",
+                {"rows": rows, "sid": session_id},
+            )
+        )

@@ -179,6 +179,34 @@ class Neo4jLearningStore:
             for r in rows
         ]
 
+    async def session_edges(self, session_id: str) -> list[HebbianEdge]:
+        rows = await self.db.rows(
+            "MATCH (h:WwHebbian {session_id: $sid}) "
+            "RETURN h.a AS a, h.b AS b, h.weight AS w, h.last_strengthened AS at "
+            "ORDER BY a, b",
+            {"sid": session_id},
+        )
+        return [
+            HebbianEdge(UUID(r["a"]), UUID(r["b"]), float(r["w"]), from_micros(r["at"]))
+            for r in rows
+        ]
+
+    async def delete_edges(self, session_id: str, pairs: Sequence[tuple[UUID, UUID]]) -> None:
+        keys = sorted(
+            {
+                "{}/{}/{}".format(session_id, *(str(x) for x in HebbianEdge.key(a, b)))
+                for a, b in pairs
+            }
+        )
+        if keys:
+            await self.db.write(
+                tx_consume(
+                    "UNWIND $keys AS k MATCH (h:WwHebbian {key: k}) "
+                    "WHERE h.session_id = $sid DELETE h",
+                    {"keys": keys, "sid": session_id},
+                )
+            )
+
     async def upsert_edges(self, session_id: str, edges: Sequence[HebbianEdge]) -> None:
         rows = []
         for e in edges:

@@ -25,6 +25,9 @@ SIDE_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX ww_skill_version IF NOT EXISTS FOR (v:WwSkillVersion) ON (v.skill_id)",
     "CREATE INDEX ww_skill_execution IF NOT EXISTS "
     "FOR (x:WwSkillExecution) ON (x.skill_id, x.executed_at)",
+    "CREATE INDEX ww_skill_execution_id IF NOT EXISTS FOR (x:WwSkillExecution) ON (x.id)",
+    "CREATE INDEX ww_skill_execution_session IF NOT EXISTS "
+    "FOR (x:WwSkillExecution) ON (x.session_id)",
     # learning state (neo4j_learning.py)
     "CREATE CONSTRAINT ww_recall_id IF NOT EXISTS FOR (r:WwRecall) REQUIRE r.recall_id IS UNIQUE",
     "CREATE INDEX ww_recall_session IF NOT EXISTS FOR (r:WwRecall) ON (r.session_id, r.created_at)",

@@ -8,18 +8,19 @@ full-text index per session, as for entities (neo4j_entities.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from neo4j import AsyncManagedTransaction
+from neo4j.exceptions import ConstraintError
 
 from ww.models import IndexState
 from ww.models_procedural import Skill, SkillExecution, SkillVersion
 from ww.storage.entity_ports import ACCESS_LOG_CAP
 from ww.storage.neo4j import Neo4jRecordStore, tx_consume
-from ww.storage.neo4j_entities import access_times
+from ww.storage.neo4j_entities import access_times, replace_access_times
 from ww.storage.neo4j_rows import (
     ACCESS_APPEND,
     fts_query,
@@ -30,8 +31,8 @@ from ww.storage.neo4j_rows import (
     props_row,
 )
 from ww.storage.payload import from_micros, to_micros
-from ww.storage.ports import ScoredId
-from ww.storage.skill_ports import SkillFilter, SkillPage
+from ww.storage.ports import IdConflictError, ScoredId
+from ww.storage.skill_ports import ExecutionPage, SkillFilter, SkillPage
 from ww.storage.sqlite_entities import encode_key
 from ww.storage.sqlite_rows import decode_cursor, keyword_terms
 from ww.storage.sqlite_skills import SKILL_COLUMNS, _keyword_text, _row_to_skill, _skill_params
@@ -67,6 +68,46 @@ def _keys(ids: Sequence[UUID]) -> list[str]:
     return [str(i) for i in dict.fromkeys(ids)]
 
 
+def _execution_props(
+    e: SkillExecution, session_id: str, skill_id: UUID | None = None
+) -> dict[str, Any]:
+    return {
+        "id": str(e.id),
+        "skill_id": str(skill_id if skill_id is not None else e.skill_id),
+        "session_id": session_id,
+        "skill_version": e.skill_version,
+        "success": e.success,
+        "duration_ms": e.duration_ms,
+        "failed_step": e.failed_step,
+        "error": e.error,
+        "executed_at": to_micros(e.executed_at),
+    }
+
+
+def _execution(x: dict[str, Any]) -> SkillExecution:
+    return SkillExecution(
+        id=UUID(x["id"]),
+        skill_id=UUID(x["skill_id"]),
+        skill_version=x["skill_version"],
+        success=bool(x["success"]),
+        duration_ms=x["duration_ms"],
+        failed_step=x.get("failed_step"),
+        error=x.get("error"),
+        executed_at=from_micros(x["executed_at"]),
+    )
+
+
+async def _session_skills(
+    t: AsyncManagedTransaction, session_id: str, skill_ids: Sequence[str]
+) -> set[str]:
+    """The ids among ``skill_ids`` that are skills of the session."""
+    result = await t.run(
+        "UNWIND $ids AS i MATCH (s:WwSkill {id: i}) WHERE s.session_id = $sid RETURN s.id AS id",
+        {"ids": list(dict.fromkeys(skill_ids)), "sid": session_id},
+    )
+    return {str(r["id"]) async for r in result}
+
+
 class Neo4jSkillStore:
     """Shares ``db`` (its driver) with the record store, which owns open/close."""
 
@@ -79,13 +120,16 @@ class Neo4jSkillStore:
         await self._db.ensure_fulltext(
             kind_fts_index(_KIND, session_id), kind_fts_label(_KIND, session_id), "kw_fts"
         )
-        await self._db.write(
-            tx_consume(
-                f"CREATE (s:WwSkill:{kind_fts_label(_KIND, session_id)}) "
-                "SET s = $row, s.access_log = [$at]",
-                {"row": _props(skill), "at": to_micros(skill.created_at)},
+        try:
+            await self._db.write(
+                tx_consume(
+                    f"CREATE (s:WwSkill:{kind_fts_label(_KIND, session_id)}) "
+                    "SET s = $row, s.access_log = [$at]",
+                    {"row": _props(skill), "at": to_micros(skill.created_at)},
+                )
             )
-        )
+        except ConstraintError as exc:
+            raise IdConflictError(f"skill id {skill.id} is already taken") from exc
 
     async def get_skill(self, session_id: str, skill_id: UUID) -> Skill | None:
         return (await self.get_skills(session_id, [skill_id])).get(skill_id)
@@ -228,19 +272,7 @@ class Neo4jSkillStore:
                 return False
             result = await t.run(
                 "CREATE (x:WwSkillExecution) SET x = $row",
-                {
-                    "row": {
-                        "id": str(execution.id),
-                        "skill_id": str(skill.id),
-                        "session_id": session_id,
-                        "skill_version": execution.skill_version,
-                        "success": execution.success,
-                        "duration_ms": execution.duration_ms,
-                        "failed_step": execution.failed_step,
-                        "error": execution.error,
-                        "executed_at": at,
-                    }
-                },
+                {"row": _execution_props(execution, session_id, skill.id)},
             )
             await result.consume()
             return True
@@ -253,22 +285,77 @@ class Neo4jSkillStore:
             "RETURN x {.*} AS x ORDER BY x.executed_at DESC, x.id DESC LIMIT $n",
             {"id": str(skill_id), "sid": session_id, "n": limit},
         )
-        out = []
-        for r in rows:
-            x = r["x"]
-            out.append(
-                SkillExecution(
-                    id=UUID(x["id"]),
-                    skill_id=UUID(x["skill_id"]),
-                    skill_version=x["skill_version"],
-                    success=bool(x["success"]),
-                    duration_ms=x["duration_ms"],
-                    failed_step=x.get("failed_step"),
-                    error=x.get("error"),
-                    executed_at=from_micros(x["executed_at"]),
-                )
+        return [_execution(r["x"]) for r in rows]
+
+    # -- export and import ------------------------------------------------------------------
+    async def replace_access_times(
+        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
+    ) -> None:
+        await replace_access_times(self._db, "WwSkill", session_id, times)
+
+    async def list_executions(
+        self, session_id: str, limit: int, cursor: str | None
+    ) -> ExecutionPage:
+        after = "" if cursor is None else decode_cursor(cursor)[1]
+        rows = await self._db.rows(
+            "MATCH (x:WwSkillExecution) WHERE x.session_id = $sid AND x.id > $after "
+            "RETURN x {.*} AS x ORDER BY x.id LIMIT $n",
+            {"sid": session_id, "after": after, "n": limit + 1},
+        )
+        items = [_execution(r["x"]) for r in rows[:limit]]
+        more = len(rows) > limit and items
+        return ExecutionPage(items, encode_key(0, str(items[-1].id)) if more else None)
+
+    async def restore_versions(self, session_id: str, versions: Sequence[SkillVersion]) -> int:
+        rows: list[dict[str, Any]] = [
+            {
+                "skill_id": str(v.skill.id),
+                "version": v.version,
+                "replaced_at": to_micros(v.replaced_at),
+                "snapshot": v.skill.model_dump_json(),
+            }
+            for v in versions
+        ]
+
+        async def tx(t: AsyncManagedTransaction) -> int:
+            owned = await _session_skills(t, session_id, [r["skill_id"] for r in rows])
+            keep = [r for r in rows if r["skill_id"] in owned]
+            result = await t.run(
+                "UNWIND $rows AS row MERGE (v:WwSkillVersion "
+                "{skill_id: row.skill_id, version: row.version}) "
+                "SET v.session_id = $sid, v.replaced_at = row.replaced_at, "
+                "v.snapshot = row.snapshot",
+                {"rows": keep, "sid": session_id},
             )
-        return out
+            await result.consume()
+            return len(keep)
+
+        return await self._db.write(tx) if rows else 0
+
+    async def restore_executions(
+        self, session_id: str, executions: Sequence[SkillExecution]
+    ) -> int:
+        rows = [_execution_props(e, session_id) for e in executions]
+
+        async def tx(t: AsyncManagedTransaction) -> int:
+            owned = await _session_skills(t, session_id, [r["skill_id"] for r in rows])
+            keep = [r for r in rows if r["skill_id"] in owned]
+            result = await t.run(
+                "UNWIND $ids AS i MATCH (x:WwSkillExecution {id: i}) "
+                "WHERE x.session_id <> $sid RETURN x.id AS id LIMIT 1",
+                {"ids": [r["id"] for r in keep], "sid": session_id},
+            )
+            taken = await result.single()
+            if taken is not None:
+                raise IdConflictError(f"skill execution id {taken['id']} is already taken")
+            result = await t.run(
+                "UNWIND $rows AS row MERGE (x:WwSkillExecution {id: row.id}) SET x = row",
+                {"rows": keep},
+            )
+            await result.consume()
+            return len(keep)
+
+        return await self._db.write(tx) if rows else 0
 
     async def _set_state(self, session_id: str, ids: Sequence[UUID], state: IndexState) -> None:
         if not ids:
