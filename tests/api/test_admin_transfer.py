@@ -2,8 +2,8 @@
 
 The round trip goes source -> middle -> destination. The middle hop is parametrised by
 the backends of its store: a second embedded data directory, and SQLite with the Qdrant
-server index (qdrant-client in local mode). The Neo4j record store is one more
-``pytest.param`` in ``MIDDLE``.
+server index (qdrant-client in local mode), and the Neo4j record store (the test Neo4j,
+started on first use).
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ NDJSON = {"Content-Type": "application/x-ndjson"}
 # (running_client arguments of the middle store, whether it keeps vectors bit for bit).
 # A vector index that normalises what it stores again (qdrant-client's local mode does, in
 # its own arithmetic) may move a component by one float32 ulp; everything else must match
-# exactly. The Neo4j record store joins here as one more entry.
+# exactly. ``{"neo4j": True}`` stands for the test Neo4j's URI, known only once it runs.
 MIDDLE = [
     pytest.param({}, True, id="embedded"),
     pytest.param({"vectors": "qdrant_local"}, False, id="sqlite+qdrant-server"),
+    pytest.param({"neo4j": True}, True, id="neo4j"),
 ]
 
 
@@ -247,8 +248,12 @@ def test_round_trip_through_another_store_loses_nothing(
     middle: dict[str, Any],
     exact: bool,
     onnx_embedder: OnnxEmbedder,
+    request: pytest.FixtureRequest,
 ) -> None:
     body, before, src_clock = source
+    if middle.get("neo4j"):
+        uri = request.getfixturevalue("neo4j_server").uri
+        middle = {k: v for k, v in middle.items() if k != "neo4j"} | {"neo4j_uri": uri}
     clock = ManualClock(src_clock.now)  # recall depends on the time; use the source's
     with scratch_dir() as tmp:
         with running_client(tmp / "mid", onnx_embedder, clock, **middle) as mid:
