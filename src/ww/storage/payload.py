@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ww.models import Episode, MemoryType
+from ww.models import Episode, EpisodeFilter, MemoryType
 
-__all__ = ["episode_payload", "from_micros", "metadata_tag", "to_micros"]
+__all__ = [
+    "MatchTerm",
+    "RangeTerm",
+    "episode_payload",
+    "filter_terms",
+    "from_micros",
+    "metadata_tag",
+    "to_micros",
+]
 
 
 def to_micros(value: datetime) -> int:
@@ -49,3 +58,40 @@ def episode_payload(episode: Episode) -> dict[str, Any]:
         "archived": int(episode.archived),
         "metadata": metadata,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class MatchTerm:
+    key: str
+    value: str | int
+
+
+@dataclass(frozen=True, slots=True)
+class RangeTerm:
+    key: str
+    gte: float | None
+    lt: float | None
+
+
+def filter_terms(flt: EpisodeFilter) -> list[MatchTerm | RangeTerm]:
+    """What ``flt`` requires of a payload, written once for every vector index (each maps
+    the terms to its own client's condition types; the session term is theirs to add)."""
+    terms: list[MatchTerm | RangeTerm] = []
+    if not flt.include_archived:
+        terms.append(MatchTerm("archived", 0))
+    if flt.time_from is not None or flt.time_to is not None:
+        terms.append(
+            RangeTerm(
+                "timestamp",
+                gte=float(to_micros(flt.time_from)) if flt.time_from else None,
+                lt=float(to_micros(flt.time_to)) if flt.time_to else None,
+            )
+        )
+    if flt.outcome is not None:
+        terms.append(MatchTerm("outcome", flt.outcome.value))
+    if flt.project is not None:
+        terms.append(MatchTerm("project", flt.project))
+    if flt.speaker is not None:
+        terms.append(MatchTerm("speaker", flt.speaker))
+    terms.extend(MatchTerm(f"metadata.{k}", metadata_tag(v)) for k, v in flt.metadata.items())
+    return terms

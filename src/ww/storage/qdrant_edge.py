@@ -18,7 +18,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from ww.models import EpisodeFilter
-from ww.storage.payload import metadata_tag, to_micros
+from ww.storage.payload import MatchTerm, filter_terms
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
 from ww.storage.ranking import top_hits
 
@@ -47,26 +47,12 @@ def _session_filter(session_id: str, *extra: Any) -> Any:
 
 
 def build_filter(session_id: str, flt: EpisodeFilter) -> Any:
-    conds: list[Any] = []
-    if not flt.include_archived:
-        conds.append(_match("archived", 0))
-    if flt.time_from is not None or flt.time_to is not None:
-        conds.append(
-            qe.FieldCondition(
-                key="timestamp",
-                range=qe.RangeFloat(
-                    gte=float(to_micros(flt.time_from)) if flt.time_from else None,
-                    lt=float(to_micros(flt.time_to)) if flt.time_to else None,
-                ),
-            )
-        )
-    if flt.outcome is not None:
-        conds.append(_match("outcome", flt.outcome.value))
-    if flt.project is not None:
-        conds.append(_match("project", flt.project))
-    if flt.speaker is not None:
-        conds.append(_match("speaker", flt.speaker))
-    conds.extend(_match(f"metadata.{k}", metadata_tag(v)) for k, v in flt.metadata.items())
+    conds: list[Any] = [
+        _match(t.key, t.value)
+        if isinstance(t, MatchTerm)
+        else qe.FieldCondition(key=t.key, range=qe.RangeFloat(gte=t.gte, lt=t.lt))
+        for t in filter_terms(flt)
+    ]
     return _session_filter(session_id, *conds)
 
 

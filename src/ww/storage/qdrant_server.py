@@ -19,7 +19,7 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ww.models import EpisodeFilter
-from ww.storage.payload import metadata_tag, to_micros
+from ww.storage.payload import MatchTerm, filter_terms
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
 from ww.storage.ranking import top_hits
 
@@ -59,27 +59,13 @@ def _has_ids(ids: Collection[UUID]) -> models.HasIdCondition:
 
 
 def build_filter(session_id: str, flt: EpisodeFilter) -> models.Filter:
-    """The Qdrant filter for ``flt`` inside one session (mirrors ``qdrant_edge.build_filter``)."""
-    conds: list[models.Condition] = []
-    if not flt.include_archived:
-        conds.append(_match("archived", 0))
-    if flt.time_from is not None or flt.time_to is not None:
-        conds.append(
-            models.FieldCondition(
-                key="timestamp",
-                range=models.Range(
-                    gte=float(to_micros(flt.time_from)) if flt.time_from else None,
-                    lt=float(to_micros(flt.time_to)) if flt.time_to else None,
-                ),
-            )
-        )
-    if flt.outcome is not None:
-        conds.append(_match("outcome", flt.outcome.value))
-    if flt.project is not None:
-        conds.append(_match("project", flt.project))
-    if flt.speaker is not None:
-        conds.append(_match("speaker", flt.speaker))
-    conds.extend(_match(f"metadata.{k}", metadata_tag(v)) for k, v in flt.metadata.items())
+    """The Qdrant filter for ``flt`` inside one session (the terms of ``filter_terms``)."""
+    conds: list[models.Condition] = [
+        _match(t.key, t.value)
+        if isinstance(t, MatchTerm)
+        else models.FieldCondition(key=t.key, range=models.Range(gte=t.gte, lt=t.lt))
+        for t in filter_terms(flt)
+    ]
     return _session_filter(session_id, *conds)
 
 
