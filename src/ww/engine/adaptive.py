@@ -71,6 +71,10 @@ _ENCODER_CACHE = 64  # sessions whose FF encoder stays in memory
 _EdgeChange = tuple[UUID, UUID, Callable[[float], float]]
 
 
+async def _no_edges() -> list[HebbianEdge]:
+    return []
+
+
 class RecallNotFoundError(LookupError):
     """No recall with that id in this session (unknown, expired, or another session's)."""
 
@@ -172,7 +176,11 @@ class Adaptive:
         self, session_id: str, query: Vector, ids: Sequence[UUID], now: datetime
     ) -> Learned:
         f, p = self.flags, self.params
-        states = await self.learning.memory_states(session_id, ids)
+        # Independent reads, each on its own store thread.
+        states, raw_edges = await asyncio.gather(
+            self.learning.memory_states(session_id, ids),
+            self.learning.edges(session_id, ids) if f.spreading_activation else _no_edges(),
+        )
         activation = {}
         if f.actr:
             activation = {
@@ -192,11 +200,10 @@ class Adaptive:
                     scores = encoder.features(query, np.stack([vecs[i] for i in have]))
                     ff.update({i: float(s) for i, s in zip(have, scores, strict=True)})
         edges: dict[UUID, list[tuple[UUID, float]]] = {}
-        if f.spreading_activation:
-            for e in await self.learning.edges(session_id, ids):
-                w = self._decayed(e, now)
-                edges.setdefault(e.a, []).append((e.b, w))
-                edges.setdefault(e.b, []).append((e.a, w))
+        for e in raw_edges:
+            w = self._decayed(e, now)
+            edges.setdefault(e.a, []).append((e.b, w))
+            edges.setdefault(e.b, []).append((e.a, w))
         return Learned(activation=activation, value=value, ff=ff, edges=edges)
 
     async def _vectors_or_none(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:

@@ -349,15 +349,17 @@ class MemoryEngine:
         degraded = dense_or_none is None
         dense = dense_or_none or []
         candidate_ids = list(dict.fromkeys([s.id for s in dense] + [s.id for s in keyword]))
-        rows = await self.records.candidate_rows(session_id, candidate_ids, flt)
         cosine = {s.id: s.score for s in dense}
         keyword_only = [s.id for s in keyword if s.id not in cosine]
-        if keyword_only and not degraded:
-            # Scored in the index rather than by fetching vectors into Python.
-            for s in await self.vectors.search(
-                session_id, query_vector, flt, len(keyword_only), within=keyword_only
-            ):
-                cosine[s.id] = s.score
+        # The candidates' rows, their learned features and the cosine of keyword-only ones
+        # (scored in the index rather than by fetching vectors into Python) are independent
+        # reads: each store thread takes one, so the wait is the longest, not the sum.
+        rows, learned, within = await asyncio.gather(
+            self.records.candidate_rows(session_id, candidate_ids, flt),
+            self.adaptive.features(session_id, query_vector, candidate_ids, now),
+            self._within(session_id, query_vector, flt, keyword_only, degraded),
+        )
+        cosine.update((s.id, s.score) for s in within)
         temporal = self.flags.spreading_activation
         fusion = Fusion(
             candidates=rows,
@@ -367,7 +369,7 @@ class MemoryEngine:
             fsrs=self.fsrs if self.flags.fsrs else None,
             now=now,
             words=query_words(query),
-            learned=await self.adaptive.features(session_id, query_vector, list(rows), now),
+            learned=learned,
             temporal=temporal,
         )
         contenders = [rows[i] for i in fusion.contenders(limit)]
@@ -407,6 +409,18 @@ class MemoryEngine:
         return await self.adaptive.feedback(
             session_id, recall_id, rewards or {}, self.clock(), default=reward
         )
+
+    async def _within(
+        self,
+        session_id: str,
+        vector: Vector,
+        flt: EpisodeFilter,
+        ids: Sequence[UUID],
+        degraded: bool,
+    ) -> list[ScoredId]:
+        if not ids or degraded:
+            return []
+        return await self.vectors.search(session_id, vector, flt, len(ids), within=ids)
 
     async def _dense(
         self, session_id: str, vector: Vector, flt: EpisodeFilter, n: int

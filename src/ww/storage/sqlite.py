@@ -25,12 +25,14 @@ from ww.storage.ports import (
 )
 from ww.storage.sqlite_db import SQLiteDatabase
 from ww.storage.sqlite_fts import (
+    MATCH_BUDGET,
     fts_delete,
     fts_drop,
     fts_ensure,
     fts_exists,
     fts_index_ids,
     fts_table,
+    plan_keyword_query,
 )
 from ww.storage.sqlite_rows import (
     EPISODE_COLUMNS,
@@ -77,10 +79,14 @@ class SQLiteRecordStore:
     """``RecordStore`` on SQLite. ``path`` may be ``":memory:"`` for throwaway stores.
 
     ``db`` is shared with the other SQLite stores (entities, skills) of the same file; this
-    store owns its lifecycle.
+    store owns its lifecycle. ``match_budget`` caps the documents one keyword query ranks
+    (see ``plan_keyword_query``).
     """
 
-    def __init__(self, path: Path | str, *, readers: int = 2) -> None:
+    def __init__(
+        self, path: Path | str, *, readers: int = 4, match_budget: int = MATCH_BUDGET
+    ) -> None:
+        self.match_budget = match_budget
         self.db = SQLiteDatabase(path, readers=readers)
         self._run = self.db.read
         self._write = self.db.write
@@ -311,7 +317,6 @@ class SQLiteRecordStore:
         terms = keyword_terms(query)
         if not terms:
             return []
-        match = " OR ".join(f'"{t}"' for t in terms)
         where, params = filter_sql(flt)
 
         fts = fts_table(session_id)
@@ -319,22 +324,26 @@ class SQLiteRecordStore:
         def q(c: sqlite3.Connection) -> list[ScoredId]:
             if not fts_exists(c, session_id):
                 return []
+            plan = plan_keyword_query(c, fts, terms, self.match_budget)
+            if plan is None:
+                return []
+            ranked = f"(SELECT rowid, bm25({fts}) AS rank FROM {fts} WHERE {fts} MATCH ? " + (
+                "ORDER BY rowid DESC LIMIT ?)" if plan.newest_only else "ORDER BY rank LIMIT ?)"
+            )
             # Fast path: FTS5 ranks alone (it keeps only the best rows), then the filters
             # run on a few times more rows than asked for. Only when the filters reject so
             # many that the page comes up short does the full join rank every match.
-            fetch = limit * 3
+            fetch = self.match_budget if plan.newest_only else limit * 3
             rows = c.execute(
-                "SELECT e.id, m.rank FROM "
-                f"(SELECT rowid, bm25({fts}) AS rank FROM {fts} WHERE {fts} MATCH ? "
-                "ORDER BY rank LIMIT ?) AS m "
+                f"SELECT e.id, m.rank FROM {ranked} AS m "
                 f"JOIN episodes e ON e.rowid = m.rowid WHERE e.session_id = ? AND {where} "
                 "ORDER BY m.rank LIMIT ?",
-                (match, fetch, session_id, *params, limit),
+                (plan.match, fetch, session_id, *params, limit),
             ).fetchall()
-            if len(rows) < limit:
+            if len(rows) < limit and not plan.newest_only:
                 matched = c.execute(
                     f"SELECT COUNT(*) FROM (SELECT 1 FROM {fts} WHERE {fts} MATCH ? LIMIT ?)",
-                    (match, fetch),
+                    (plan.match, fetch),
                 ).fetchone()[0]
                 if matched == fetch:
                     rows = c.execute(
@@ -342,7 +351,7 @@ class SQLiteRecordStore:
                         f"JOIN episodes e ON e.rowid = {fts}.rowid "
                         f"WHERE {fts} MATCH ? AND e.session_id = ? AND {where} "
                         "ORDER BY rank LIMIT ?",
-                        (match, session_id, *params, limit),
+                        (plan.match, session_id, *params, limit),
                     ).fetchall()
             # FTS5's bm25() is negative, smaller is better.
             return [ScoredId(UUID(r[0]), -float(r[1])) for r in rows]

@@ -26,7 +26,7 @@ T = TypeVar("T")
 class SQLiteDatabase:
     """``path`` may be ``":memory:"`` for a throwaway database."""
 
-    def __init__(self, path: Path | str, *, readers: int = 2) -> None:
+    def __init__(self, path: Path | str, *, readers: int = 4) -> None:
         self._path = str(path)
         self._conn: sqlite3.Connection | None = None
         self._closed = False
