@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.factories import make_episode
+from ww.config import Settings
 from ww.models import Episode, EpisodeFilter
 from ww.storage import SQLiteRecordStore
+from ww.storage.factory import build_record_store
 from ww.storage.sqlite_fts import KeywordPlan, plan_keyword_query
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -79,3 +81,10 @@ async def test_store_ranks_rare_words_and_bounds_common_ones(tmp_path: Path) -> 
         assert len(hits) == 13
     finally:
         await store.close()
+
+
+def test_the_budget_comes_from_the_settings(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path, keyword_match_budget=321)  # type: ignore[call-arg]
+    store = build_record_store(settings)
+    assert isinstance(store, SQLiteRecordStore)
+    assert store.match_budget == 321

@@ -80,7 +80,7 @@ def fts_drop(conn: sqlite3.Connection, session_id: str) -> None:
 # FTS5 scores every document that matches a query with bm25 before it can sort, so an OR
 # of words that each occur in thousands of documents costs milliseconds per thousand
 # matches; this caps the documents one keyword query may score.
-MATCH_BUDGET = 1000
+MATCH_BUDGET = 10_000  # WW_KEYWORD_MATCH_BUDGET's default
 
 
 @dataclass(frozen=True, slots=True)
