@@ -385,23 +385,26 @@ class SQLiteRecordStore:
 
         def q(c: sqlite3.Connection) -> dict[UUID, tuple[UUID, ...]]:
             out: dict[UUID, tuple[UUID, ...]] = {}
-            # Row values let SQLite walk ix_episodes_session_time as a range in both
-            # directions; the equivalent OR form scans.
-            before = (
-                "SELECT id FROM episodes WHERE session_id = ? AND (timestamp, id) < (?, ?) "
-                "ORDER BY timestamp DESC, id DESC LIMIT 1"
-            )
-            after = (
-                "SELECT id FROM episodes WHERE session_id = ? AND (timestamp, id) > (?, ?) "
-                "ORDER BY timestamp ASC, id ASC LIMIT 1"
-            )
-            for ident, ts in keys:
-                found = []
-                for sql in (before, after):
-                    row = c.execute(sql, (session_id, ts, ident)).fetchone()
-                    if row is not None:
-                        found.append(UUID(row[0]))
-                out[UUID(ident)] = tuple(found)
+            # One statement per chunk: the two lookups per episode run inside SQLite instead
+            # of as two round trips each. Row values let SQLite walk ix_episodes_session_time
+            # as a range in both directions; the equivalent OR form scans.
+            for start in range(0, len(keys), 400):
+                chunk = keys[start : start + 400]
+                values = ",".join("(?, ?)" for _ in chunk)
+                sess = f"?{2 * len(chunk) + 1}"  # numbered after the VALUES placeholders
+                sql = (
+                    f"WITH k(id, ts) AS (VALUES {values}) SELECT k.id, "
+                    f"(SELECT e.id FROM episodes e WHERE e.session_id = {sess} "
+                    "AND (e.timestamp, e.id) < (k.ts, k.id) "
+                    "ORDER BY e.timestamp DESC, e.id DESC LIMIT 1), "
+                    f"(SELECT e.id FROM episodes e WHERE e.session_id = {sess} "
+                    "AND (e.timestamp, e.id) > (k.ts, k.id) "
+                    "ORDER BY e.timestamp ASC, e.id ASC LIMIT 1) FROM k"
+                )
+                params = [v for ident, ts in chunk for v in (ident, ts)]
+                for ident, before, after in c.execute(sql, (*params, session_id)):
+                    near = (before, after)
+                    out[UUID(ident)] = tuple(UUID(x) for x in near if x is not None)
             return out
 
         return await self._run(q)
