@@ -66,12 +66,21 @@ def node_props(payload: dict[str, Any]) -> dict[str, Any]:
     return props
 
 
+# How far from 1 a float32 vector's norm may be and still count as unit length.
+_UNIT_TOL = 1e-6
+
+
 def _unit(vector: Vector) -> list[float]:
-    """The vector as Qdrant stores it in a cosine collection: float32, unit length."""
+    """The vector as Qdrant stores it in a cosine collection: float32, unit length.
+
+    One that is unit length already (every embedding, and every vector an export carries)
+    is kept bit for bit: dividing by a norm of 0.99999994 would move its last bits, and an
+    export from one tier imported into another would no longer round-trip exactly.
+    """
     v = np.asarray(vector, dtype=np.float32)
-    norm = np.linalg.norm(v)
-    if norm > 0:
-        v = (v / norm).astype(np.float32)
+    norm = float(np.linalg.norm(v.astype(np.float64)))
+    if norm > 0 and abs(norm - 1.0) > _UNIT_TOL:
+        v = (v / np.float32(norm)).astype(np.float32)
     return [float(x) for x in v]
 
 
