@@ -248,8 +248,9 @@ def test_workers_share_memories_and_learning(workers: list[Worker]) -> None:
         assert parts["activation"] > before["activation"]  # A's retrievals, seen by B
         # A's co-retrievals made Hebbian edges; B spreads activation over them.
         assert any(h["score_parts"]["spread"] > 0 for h in after_b["hits"])
-        if change["encoder_trained"]:
-            assert parts["ff"] != before["ff"], round_
+        # The encoder A trained (a new stored version) is the one B scores with.
+        assert change["encoder_trained"], round_
+        assert parts["ff"] != before["ff"], round_
         before = parts
 
     # Entities written through one worker are recalled through every other.
