@@ -77,18 +77,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# Fixture params that name a backend (tests/contract/conftest.py, test_vector_congruence.py).
+_BACKEND_PARAMS = ("records", "side_records", "vectors", "pair")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("--server-tier"):
         return
-    # The server tier's run: the record-store and side-store contracts on Neo4j only (the
+    # The server tier's run: the store and vector-index contracts on Neo4j only (the
     # embedded backends already ran in `make test`).
     keep, drop = [], []
     for item in items:
         params = getattr(item, "callspec", None)
-        backend = None
-        if params is not None:
-            backend = params.params.get("records", params.params.get("side_records"))
-        (drop if backend not in (None, "neo4j") else keep).append(item)
+        backends = [] if params is None else [params.params.get(k) for k in _BACKEND_PARAMS]
+        chosen = [b for b in backends if b is not None]
+        (drop if any(b != "neo4j" for b in chosen) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

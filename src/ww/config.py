@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ConfigError", "Environment", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Environment", "Settings", "VectorBackend", "load_settings"]
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 
@@ -23,6 +23,15 @@ class Environment(StrEnum):
     TEST = "test"
     STAGING = "staging"
     PRODUCTION = "production"
+
+
+class VectorBackend(StrEnum):
+    """Where the vectors live (``WW_VECTOR_BACKEND``)."""
+
+    AUTO = "auto"  # a Qdrant server when WW_QDRANT_URL is set, else Qdrant Edge
+    EDGE = "edge"  # Qdrant Edge in WW_DATA_DIR (one process)
+    QDRANT = "qdrant"  # a Qdrant server at WW_QDRANT_URL
+    NEO4J = "neo4j"  # nodes in the Neo4j at WW_NEO4J_URI, searched by exact scan
 
 
 def _default_data_dir() -> Path:
@@ -67,6 +76,7 @@ class Settings(BaseSettings):
     keyword_match_budget: int = Field(10_000, ge=100, le=10_000_000)
 
     # -- server tier: Qdrant server (and the Neo4j names the compose files set) -------------
+    vector_backend: VectorBackend = VectorBackend.AUTO
     # Unset WW_QDRANT_URL keeps the embedded Qdrant Edge index under WW_DATA_DIR.
     qdrant_url: str | None = Field(None, pattern=r"^https?://\S+$")
     qdrant_api_key: SecretStr | None = None
@@ -104,13 +114,29 @@ class Settings(BaseSettings):
         return v.expanduser()
 
     @property
+    def vector_store(self) -> VectorBackend:
+        """The backend ``WW_VECTOR_BACKEND`` resolves to (never ``auto``).
+
+        Raises ``ConfigError`` when the backend it names has no address configured.
+        """
+        backend = self.vector_backend
+        if backend is VectorBackend.AUTO:
+            return VectorBackend.EDGE if self.qdrant_url is None else VectorBackend.QDRANT
+        if backend is VectorBackend.QDRANT and self.qdrant_url is None:
+            raise ConfigError("WW_VECTOR_BACKEND='qdrant' needs WW_QDRANT_URL")
+        if backend is VectorBackend.NEO4J and self.neo4j_uri is None:
+            raise ConfigError("WW_VECTOR_BACKEND='neo4j' needs WW_NEO4J_URI")
+        return backend
+
+    @property
     def uses_server_backends(self) -> bool:
         """True only when no embedded store is in use, so several workers may share the data.
 
         SQLite + Qdrant server is a valid mix, but SQLite is single-process: the records
-        need Neo4j (WW_NEO4J_URI) and the vectors a Qdrant server (WW_QDRANT_URL).
+        need Neo4j (WW_NEO4J_URI) and the vectors a Qdrant server or Neo4j, since Qdrant
+        Edge is single-process too.
         """
-        return self.neo4j_uri is not None and self.qdrant_url is not None
+        return self.neo4j_uri is not None and self.vector_store is not VectorBackend.EDGE
 
 
 class ConfigError(RuntimeError):
@@ -131,10 +157,11 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         lines = [_describe(dict(e)) for e in exc.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    settings.vector_store  # noqa: B018 -- raises ConfigError for a backend with no address
     if settings.api_workers > 1 and not settings.uses_server_backends:
         raise ConfigError(
             f"WW_API_WORKERS={settings.api_workers}: the embedded tier (SQLite + Qdrant Edge) "
             "is single-process; set WW_API_WORKERS=1, or configure the server tier "
-            "(WW_NEO4J_URI and WW_QDRANT_URL) to run several workers"
+            "(WW_NEO4J_URI, and WW_QDRANT_URL or WW_VECTOR_BACKEND=neo4j) to run several workers"
         )
     return settings

@@ -16,20 +16,23 @@ from ww.engine import build_engine
 
 @pytest.fixture(scope="session", autouse=True)
 def _record_store_backend(server_tier: bool, request: pytest.FixtureRequest) -> Iterator[None]:
-    """Under ``--server-tier`` every app of the suite keeps its records in the test Neo4j:
-    the app reads ``WW_NEO4J_URI`` as a deployment would, so the tests themselves are the
-    same on both tiers."""
+    """Under ``--server-tier`` every app of the suite keeps its records and vectors in the
+    test Neo4j, the shareable tier that several workers can run on: the app reads
+    ``WW_NEO4J_URI`` and ``WW_VECTOR_BACKEND`` as a deployment would, so the tests
+    themselves are the same on both tiers."""
     if not server_tier:
         yield
         return
     server: Neo4jProcess = request.getfixturevalue("neo4j_server")
-    old = os.environ.get("WW_NEO4J_URI")
-    os.environ["WW_NEO4J_URI"] = server.uri
+    env = {"WW_NEO4J_URI": server.uri, "WW_VECTOR_BACKEND": "neo4j"}
+    old = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
     yield
-    if old is None:
-        del os.environ["WW_NEO4J_URI"]
-    else:
-        os.environ["WW_NEO4J_URI"] = old
+    for name, value in old.items():
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -52,11 +52,14 @@ async def side_records(
     await store.close()
 
 
-def make_vector_index(kind: str, tmp_path: Path) -> VectorIndex:
+def make_vector_index(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None
+) -> VectorIndex:
     """A fresh, unopened index of ``kind``.
 
     ``qdrant_local`` is the Qdrant server backend with qdrant-client in local mode: the same
-    client calls as against a server, answered by the client's in-process engine.
+    client calls as against a server, answered by the client's in-process engine. ``neo4j``
+    (the run's test Neo4j, emptied first) needs ``request`` to reach that fixture.
     """
     if kind == "qdrant_edge":
         return QdrantEdgeIndex(tmp_path / "vectors", DIM)
@@ -64,15 +67,22 @@ def make_vector_index(kind: str, tmp_path: Path) -> VectorIndex:
         return QdrantServerIndex(DIM, location=":memory:")
     if kind == "qdrant_local_path":
         return QdrantServerIndex(DIM, path=tmp_path / "qdrant-local")
+    if kind == "neo4j":
+        from ww.storage.neo4j_vectors import Neo4jVectorIndex
+
+        assert request is not None, "the neo4j vector index needs the neo4j_server fixture"
+        server: Neo4jProcess = request.getfixturevalue("neo4j_server")
+        wipe_database(server.uri)
+        return Neo4jVectorIndex(server.uri, DIM)
     raise ValueError(kind)
 
 
-VECTOR_BACKENDS = ["qdrant_edge", "qdrant_local", "qdrant_local_path"]
+VECTOR_BACKENDS = ["qdrant_edge", "qdrant_local", "qdrant_local_path", "neo4j"]
 
 
 @pytest.fixture(params=VECTOR_BACKENDS)
 async def vectors(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VectorIndex]:
-    index = make_vector_index(request.param, tmp_path)
+    index = make_vector_index(request.param, tmp_path, request)
     await index.open()
     yield index
     await index.close()

@@ -1,4 +1,5 @@
-"""Congruence: Qdrant Edge and the Qdrant server backend (qdrant-client local mode) agree.
+"""Congruence: Qdrant Edge agrees with the Qdrant server backend (qdrant-client local mode)
+and with the Neo4j vector index.
 
 The same points, payload changes, deletes and queries go to both; every answer must be the
 same ids in the same order with scores within 1e-5. Any difference is a bug in one adapter.
@@ -136,37 +137,37 @@ def _items(session: str, points: list[Point]) -> list[VectorItem]:
     return out
 
 
-def _assert_same_hits(edge: list[ScoredId], local: list[ScoredId], what: str) -> None:
-    assert [h.id for h in edge] == [h.id for h in local], f"{what}\nedge:  {edge}\nlocal: {local}"
-    for e, loc in zip(edge, local, strict=True):
+def _assert_same_hits(edge: list[ScoredId], other: list[ScoredId], what: str) -> None:
+    assert [h.id for h in edge] == [h.id for h in other], f"{what}\nedge:  {edge}\nother: {other}"
+    for e, loc in zip(edge, other, strict=True):
         assert abs(e.score - loc.score) <= SCORE_TOL, (what, e, loc)
 
 
 class Pair:
-    """Both backends, opened once on one event loop for all examples of a test."""
+    """Qdrant Edge and ``other``, opened once on one event loop for all examples of a test."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, other: str, request: pytest.FixtureRequest) -> None:
         self.loop = asyncio.new_event_loop()
         self.edge = make_vector_index("qdrant_edge", tmp)
-        self.local = make_vector_index("qdrant_local", tmp)
+        self.other = make_vector_index(other, tmp, request)
         self.run(self.edge.open())
-        self.run(self.local.open())
+        self.run(self.other.open())
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
 
     def both(self, call: Callable[[VectorIndex], Any]) -> tuple[Any, Any]:
-        return self.run(call(self.edge)), self.run(call(self.local))
+        return self.run(call(self.edge)), self.run(call(self.other))
 
     def close(self) -> None:
         self.run(self.edge.close())
-        self.run(self.local.close())
+        self.run(self.other.close())
         self.loop.close()
 
 
-@pytest.fixture
-def pair(tmp_path: Path) -> Iterator[Pair]:
-    p = Pair(tmp_path)
+@pytest.fixture(params=["qdrant_local", "neo4j"])
+def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
+    p = Pair(tmp_path, request.param, request)
     yield p
     p.close()
 
@@ -180,12 +181,12 @@ def _compare_queries(pair: Pair, session: str, items: list[VectorItem], case: Ca
         within: list[UUID] | None = None
         if q.within is not None:
             within = [items[i].id if i < len(items) else uuid4() for i in q.within]
-        edge, local = pair.both(
+        edge, other = pair.both(
             lambda idx, query=query, q=q, within=within: idx.search(
                 session, query, q.flt, q.limit, within=within
             )
         )
-        _assert_same_hits(edge, local, f"search {q}")
+        _assert_same_hits(edge, other, f"search {q}")
 
 
 @pytest.mark.slow
@@ -203,13 +204,13 @@ def test_edge_and_server_backends_agree(pair: Pair, case: Case) -> None:
     items = _items(session, case.points)
     pair.both(lambda idx: idx.upsert(session, items))
 
-    edge_ids, local_ids = pair.both(lambda idx: idx.ids(session))
-    assert edge_ids == local_ids == {i.id for i in items}
+    edge_ids, other_ids = pair.both(lambda idx: idx.ids(session))
+    assert edge_ids == other_ids == {i.id for i in items}
     ids = [i.id for i in items]
-    edge_vecs, local_vecs = pair.both(lambda idx: idx.get_vectors(session, ids))
-    assert set(edge_vecs) == set(local_vecs) == set(ids)
+    edge_vecs, other_vecs = pair.both(lambda idx: idx.get_vectors(session, ids))
+    assert set(edge_vecs) == set(other_vecs) == set(ids)
     for i in ids:
-        np.testing.assert_allclose(edge_vecs[i], local_vecs[i], atol=1e-6)
+        np.testing.assert_allclose(edge_vecs[i], other_vecs[i], atol=1e-6)
     _compare_queries(pair, session, items, case)
 
     for n in case.archive:
@@ -236,5 +237,5 @@ def test_time_range_bounds_agree(pair: Pair) -> None:
     ]
     pair.both(lambda idx: idx.upsert(session, items))
     flt = EpisodeFilter(time_from=stamps[1], time_to=stamps[2])
-    edge, local = pair.both(lambda idx: idx.search(session, items[0].vector, flt, 10))
-    assert [h.id for h in edge] == [h.id for h in local] == [items[1].id]
+    edge, other = pair.both(lambda idx: idx.search(session, items[0].vector, flt, 10))
+    assert [h.id for h in edge] == [h.id for h in other] == [items[1].id]

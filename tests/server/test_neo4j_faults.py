@@ -40,14 +40,21 @@ def _stored_contents(uri: str, session: str) -> list[str]:
     return [str(r["c"]) for r in records]
 
 
+@pytest.mark.parametrize("vector_backend", ["edge", "neo4j"])
 def test_neo4j_down_is_503_without_partial_writes_and_recovers_without_restart(
-    own_neo4j: Neo4jProcess, onnx_embedder: OnnxEmbedder
+    own_neo4j: Neo4jProcess, onnx_embedder: OnnxEmbedder, vector_backend: str
 ) -> None:
     session = new_session_id("fault")
     headers = {"X-Session-ID": session}
     with (
         scratch_dir("ww-fault-") as tmp,
-        running_client(tmp / "data", onnx_embedder, ManualClock(), neo4j_uri=own_neo4j.uri) as c,
+        running_client(
+            tmp / "data",
+            onnx_embedder,
+            ManualClock(),
+            neo4j_uri=own_neo4j.uri,
+            vector_backend=vector_backend,
+        ) as c,
     ):
         r = c.post(EPISODES, json={"content": "before the outage"}, headers=headers)
         assert r.status_code == 201, r.text
@@ -55,6 +62,7 @@ def test_neo4j_down_is_503_without_partial_writes_and_recovers_without_restart(
         # The record is in Neo4j, not in a local file.
         assert _stored_contents(own_neo4j.uri, session) == ["before the outage"]
         assert not (tmp / "data" / "ww.sqlite3").exists()
+        assert (tmp / "data" / "vectors").exists() == (vector_backend == "edge")
 
         own_neo4j.kill()
 
@@ -71,7 +79,10 @@ def test_neo4j_down_is_503_without_partial_writes_and_recovers_without_restart(
             assert "neo4j" in error["message"], error
         health = c.get("/api/v1/health")
         assert health.status_code == 503
-        assert health.json()["components"]["records"].startswith("error: neo4j")
+        components = health.json()["components"]
+        assert components["records"].startswith("error: neo4j")
+        if vector_backend == "neo4j":  # the vectors are in the same database
+            assert components["vectors"].startswith("error: neo4j")
 
         own_neo4j.start()  # same store and port; the app is not restarted
 
@@ -92,8 +103,11 @@ def test_neo4j_down_is_503_without_partial_writes_and_recovers_without_restart(
         ]
         stats = c.get(f"/api/v1/sessions/{session}", headers=headers).json()
         assert (stats["episodes"], stats["pending"]) == (2, 0)
-        # Keyword recall works again on the session's full-text index.
+        # Keyword recall works again on the session's full-text index, and semantic recall
+        # on the vectors.
         r = c.post(f"{EPISODES}/recall", json={"query": "outage"}, headers=headers)
         assert r.status_code == 200, r.text
         keyword = {h["id"]: h["score_parts"]["keyword"] for h in r.json()["hits"]}
         assert keyword[first] > 0, keyword
+        semantic = {h["id"]: h["score_parts"]["semantic"] for h in r.json()["hits"]}
+        assert semantic[first] > 0, semantic

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ww.config import ConfigError, Environment, load_settings
+from ww.config import ConfigError, Environment, VectorBackend, load_settings
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -142,4 +142,50 @@ def test_qdrant_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 def test_invalid_qdrant_values(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(ConfigError, match=var):
+        load_settings()
+
+
+def test_vector_backend_auto_follows_qdrant_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert (s.vector_backend, s.vector_store) == (VectorBackend.AUTO, VectorBackend.EDGE)
+    monkeypatch.setenv("WW_QDRANT_URL", "http://127.0.0.1:6333")
+    assert load_settings().vector_store is VectorBackend.QDRANT
+    # Named explicitly, Edge stays in use even with a Qdrant URL in the environment.
+    monkeypatch.setenv("WW_VECTOR_BACKEND", "edge")
+    assert load_settings().vector_store is VectorBackend.EDGE
+
+
+@pytest.mark.parametrize(
+    ("value", "needs"), [("qdrant", "WW_QDRANT_URL"), ("neo4j", "WW_NEO4J_URI")]
+)
+def test_vector_backend_needs_its_address(
+    monkeypatch: pytest.MonkeyPatch, value: str, needs: str
+) -> None:
+    monkeypatch.setenv("WW_VECTOR_BACKEND", value)
+    with pytest.raises(ConfigError, match=rf"WW_VECTOR_BACKEND='{value}' needs {needs}"):
+        load_settings()
+
+
+def test_unknown_vector_backend_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WW_VECTOR_BACKEND", "milvus")
+    with pytest.raises(ConfigError, match=r"WW_VECTOR_BACKEND='milvus'.*'neo4j'"):
+        load_settings()
+
+
+def test_neo4j_vectors_allow_many_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WW_API_WORKERS", "4")
+    monkeypatch.setenv("WW_NEO4J_URI", "bolt://127.0.0.1:7687")
+    monkeypatch.setenv("WW_VECTOR_BACKEND", "neo4j")
+    s = load_settings()
+    assert (s.vector_store, s.uses_server_backends, s.api_workers) == (
+        VectorBackend.NEO4J,
+        True,
+        4,
+    )
+
+
+def test_neo4j_records_with_edge_vectors_keep_one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WW_API_WORKERS", "4")
+    monkeypatch.setenv("WW_NEO4J_URI", "bolt://127.0.0.1:7687")
+    with pytest.raises(ConfigError, match=r"single-process.*WW_VECTOR_BACKEND=neo4j"):
         load_settings()

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.neo4j_launcher import free_port
 from ww.config import ConfigError, load_settings
-from ww.storage import SQLiteRecordStore, build_stores
+from ww.storage import SQLiteRecordStore, StoreUnavailableError, build_stores
+from ww.storage.factory import build_entity_stores, build_skill_stores
 from ww.storage.neo4j import Neo4jRecordStore
+from ww.storage.neo4j_vectors import Neo4jVectorIndex
 
 NEO4J_VARS = ("URI", "USER", "PASSWORD", "POOL_SIZE", "DATABASE")
 
@@ -71,3 +74,29 @@ def test_invalid_value_names_the_variable(
     monkeypatch.setenv(f"WW_NEO4J_{name}", value)
     with pytest.raises(ConfigError, match=f"WW_NEO4J_{name}"):
         load_settings()
+
+
+def test_neo4j_vector_backend_builds_one_label_per_memory_type(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WW_NEO4J_URI", "bolt://127.0.0.1:7687")
+    monkeypatch.setenv("WW_VECTOR_BACKEND", "neo4j")
+    s = load_settings()
+    records, vectors = build_stores(s)
+    indexes = [vectors, build_entity_stores(s, records)[1], build_skill_stores(s, records)[1]]
+    assert all(isinstance(i, Neo4jVectorIndex) for i in indexes)
+    labels = [i.label for i in indexes if isinstance(i, Neo4jVectorIndex)]
+    assert labels == ["WwVecEpisode", "WwVecEntity", "WwVecSkill"]
+    assert vectors.dimension == s.embedding_dimension
+    # The data dir is not touched: nothing of this tier is embedded.
+    assert not s.data_dir.exists()
+
+
+async def test_neo4j_vectors_without_a_database_are_unavailable() -> None:
+    index = Neo4jVectorIndex(f"bolt://127.0.0.1:{free_port()}", 8, connect_timeout=1.0)
+    with pytest.raises(StoreUnavailableError, match="neo4j"):
+        await index.open()
+    with pytest.raises(StoreUnavailableError, match="closed"):
+        await index.check()
+    with pytest.raises(StoreUnavailableError, match="closed"):
+        await index.unindexed()

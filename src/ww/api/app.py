@@ -30,9 +30,15 @@ from ww.engine import (
     build_semantic,
 )
 from ww.engine.consolidation import ConsolidationScheduler
-from ww.engine.maintenance import Maintenance
+from ww.engine.maintenance import HostLeader, Maintenance
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_app_from_env"]
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one worker when ``WW_API_WORKERS`` > 1: uvicorn imports this factory in
+    each worker process, which builds its own engine from the environment."""
+    return create_app(load_settings())
 
 
 def create_app(settings: Settings | None = None, engine: MemoryEngine | None = None) -> FastAPI:
@@ -58,13 +64,19 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         app.state.semantic = semantic
         app.state.procedural = procedural
         app.state.consolidator = consolidator
-        scheduler = ConsolidationScheduler(consolidator, settings.consolidation_interval)
+        leader = HostLeader(settings.data_dir / "scheduler.lock")
+        scheduler = ConsolidationScheduler(
+            consolidator,
+            settings.consolidation_interval,
+            leader=leader if settings.api_workers > 1 else None,
+        )
         if settings.consolidation_interval > 0:
             scheduler.start()
         try:
             yield
         finally:
             await scheduler.stop()
+            leader.release()
             await maintenance.stop()
             await procedural.close()
             await semantic.close()

@@ -67,3 +67,5 @@ class HealthReport(BaseModel):
     status: str
     version: str
     components: dict[str, str]
+    # Which worker process answered (WW_API_WORKERS > 1 runs several behind one port).
+    worker_pid: int

@@ -1,4 +1,10 @@
-"""``python -m ww.api.server``: run the API with uvicorn on WW_API_HOST:WW_API_PORT."""
+"""``python -m ww.api.server``: run the API with uvicorn on WW_API_HOST:WW_API_PORT.
+
+One worker serves an app built here. ``WW_API_WORKERS`` > 1 (server tier only, see
+``Settings.uses_server_backends``) starts that many worker processes on one socket, each
+building its own engine from the environment (``ww.api.app:create_app_from_env``); this
+process checks the stores and creates their schema once before any worker starts.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,15 @@ import logging
 import sys
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from ww.config import ConfigError, Settings, load_settings
 from ww.embedding import EmbeddingError
 from ww.engine import MemoryEngine
 from ww.engine.memory import check_embedding_lock
 from ww.storage import build_stores
+from ww.storage.factory import build_vector_index
 
 __all__ = ["main"]
 
@@ -30,6 +39,10 @@ def main() -> int:
     try:
         engine = build_engine(settings)
         asyncio.run(_check_data_dir(settings, engine))
+        if settings.api_workers > 1:
+            del engine  # each worker loads its own model
+            asyncio.run(_create_vector_schema(settings))
+            return _run_workers(settings)
         app = create_app(settings, engine)
     except (ConfigError, EmbeddingError) as exc:
         print(f"world-weaver: {exc}", file=sys.stderr)
@@ -41,6 +54,36 @@ def main() -> int:
     server.run()
     # uvicorn reports a failed start-up (e.g. a store that will not open) by not starting.
     return 0 if server.started else 3
+
+
+def _run_workers(settings: Settings) -> int:
+    config = uvicorn.Config(
+        "ww.api.app:create_app_from_env",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=settings.api_workers,
+        log_level="info",
+        lifespan="on",
+    )
+    sock = config.bind_socket()
+    supervisor = Multiprocess(config, sockets=[sock])
+    try:
+        supervisor.run()
+    finally:
+        sock.close()
+    # A worker that cannot start (a store that will not open) stops the whole pool.
+    failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+    return 3 if failed else 0
+
+
+async def _create_vector_schema(settings: Settings) -> None:
+    """Open each vector index once, so its collection or constraints exist before the
+    workers open theirs all at the same moment."""
+    for memory_type in ("episodes", "entities", "skills"):
+        index = build_vector_index(settings, memory_type)
+        await index.open()
+        await index.close()
 
 
 async def _check_data_dir(settings: Settings, engine: MemoryEngine) -> None:

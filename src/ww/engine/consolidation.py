@@ -454,9 +454,17 @@ def _match(
 class ConsolidationScheduler:
     """Consolidates every session every ``interval_s`` seconds (``WW_CONSOLIDATION_INTERVAL``)."""
 
-    def __init__(self, consolidator: Consolidator, interval_s: float) -> None:
+    def __init__(
+        self,
+        consolidator: Consolidator,
+        interval_s: float,
+        leader: Callable[[], bool] | None = None,
+    ) -> None:
         self.consolidator = consolidator
         self.interval_s = interval_s
+        # With several workers, only the one ``leader()`` answers True for runs the passes:
+        # every worker would otherwise consolidate every session once per interval.
+        self.leader = leader
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -482,6 +490,7 @@ class ConsolidationScheduler:
         while True:
             await asyncio.sleep(self.interval_s)
             try:
-                await self.run_once()
+                if self.leader is None or self.leader():
+                    await self.run_once()
             except Exception:  # upkeep must never take the server down
                 log.exception("consolidation pass failed")

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 from datetime import timedelta
+from pathlib import Path
+from typing import IO
 
 from ww.engine.memory import MemoryEngine
 
-__all__ = ["Maintenance"]
+__all__ = ["HostLeader", "Maintenance"]
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +66,36 @@ class Maintenance:
                 await self.run_once()
             except Exception:  # upkeep must never take the server down
                 log.exception("maintenance pass failed")
+
+
+class HostLeader:
+    """Elects one of the workers on this host by an exclusive lock on ``path``.
+
+    ``__call__`` tries the lock without blocking and keeps it once held, so exactly one
+    worker answers True; the kernel frees the lock when that worker dies, and the next
+    worker to ask takes over. Workers of one ``WW_API_WORKERS`` pool share the host and
+    the data dir, which is all this needs.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = None
+
+    def __call__(self) -> bool:
+        if self._file is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "ab")  # noqa: SIM115 -- held open for as long as the lock is
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            return False
+        self._file = f
+        log.info("worker %d runs the scheduled passes", os.getpid())
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            file.close()  # closing the file drops the lock

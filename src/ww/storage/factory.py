@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ww.config import ConfigError, Settings
+from ww.config import ConfigError, Settings, VectorBackend
 from ww.storage.consolidation_ports import ConsolidationStore
 from ww.storage.entity_ports import EntityStore
 from ww.storage.learning_ports import LearningStore
@@ -38,11 +38,16 @@ _EDGE_DIRS = {"episodes": "vectors", "entities": "vectors-entities", "skills": "
 
 
 def build_vector_index(settings: Settings, memory_type: str = "episodes") -> VectorIndex:
-    """A Qdrant server when ``WW_QDRANT_URL`` is set, else Qdrant Edge in the data dir."""
-    if settings.qdrant_url is None:
+    """The index ``WW_VECTOR_BACKEND`` names: by default a Qdrant server when
+    ``WW_QDRANT_URL`` is set, else Qdrant Edge in the data dir."""
+    backend = settings.vector_store
+    if backend is VectorBackend.EDGE:
         return QdrantEdgeIndex(
             settings.data_dir / _EDGE_DIRS[memory_type], settings.embedding_dimension
         )
+    if backend is VectorBackend.NEO4J:
+        return _neo4j_vectors(settings, memory_type)
+    assert settings.qdrant_url is not None  # vector_store checked it
     try:
         # Imported here: qdrant-client comes with the optional "server" extra.
         from ww.storage.qdrant_server import QdrantServerIndex
@@ -62,6 +67,23 @@ def build_vector_index(settings: Settings, memory_type: str = "episodes") -> Vec
         hnsw_ef_construct=settings.qdrant_hnsw_ef_construct,
         on_disk=settings.qdrant_on_disk,
         timeout_s=settings.qdrant_timeout_s,
+    )
+
+
+def _neo4j_vectors(settings: Settings, memory_type: str) -> VectorIndex:
+    # Imported here so the embedded tier runs without the ``server`` extra installed.
+    from ww.storage.neo4j_vectors import Neo4jVectorIndex
+
+    assert settings.neo4j_uri is not None  # vector_store checked it
+    password = settings.neo4j_password
+    return Neo4jVectorIndex(
+        settings.neo4j_uri,
+        settings.embedding_dimension,
+        user=settings.neo4j_user,
+        password=password.get_secret_value() if password is not None else None,
+        database=settings.neo4j_database,
+        pool_size=settings.neo4j_pool_size,
+        memory_type=memory_type,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -41,6 +42,9 @@ async def health(engine: EngineDep) -> JSONResponse:
     components = await engine.health()
     ok = all(v == "ok" for v in components.values())
     report = HealthReport(
-        status="ok" if ok else "unavailable", version=__version__, components=components
+        status="ok" if ok else "unavailable",
+        version=__version__,
+        components=components,
+        worker_pid=os.getpid(),
     )
     return JSONResponse(report.model_dump(), status_code=200 if ok else 503)

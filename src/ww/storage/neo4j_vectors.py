@@ -1,0 +1,337 @@
+"""Server-tier vector index kept in Neo4j, so several API workers can share it.
+
+Neither Qdrant Edge nor qdrant-client's local mode may be opened by more than one process;
+a Qdrant server can, but is one more service to run. This backend keeps each vector as a
+node of the database the records already live in: one label per memory type (as the Qdrant
+backends keep one collection per memory type), with the session, the id, the unit vector
+and the payload's filterable fields as properties.
+
+Search is an exact scan: cosine against every node of the session that passes the filter,
+computed in Cypher. There is no approximate index to build, so ``optimize()`` has nothing
+to do and ``unindexed()`` is always 0. A scan is fine up to tens of thousands of memories
+per session; beyond that a Qdrant server (``WW_VECTOR_BACKEND=qdrant``) answers faster.
+Neo4j's own vector index is approximate (HNSW) and filters only after the search, so it
+would miss filtered hits that an exact scan finds; it is not used here.
+
+Results agree with Qdrant Edge's: vectors are stored unit-normalised in float32 as Qdrant
+stores them for cosine, scores are compared at float32 precision and ties broken by id
+(``ww.storage.ranking``). The contract suites check it against Qdrant Edge.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
+
+import numpy as np
+from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
+
+from ww.models import EpisodeFilter
+from ww.storage.neo4j import UNAVAILABLE, describe, tx_all, tx_consume
+from ww.storage.payload import MatchTerm, filter_terms
+from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
+from ww.storage.ranking import top_hits
+
+__all__ = ["Neo4jVectorIndex", "node_props"]
+
+T = TypeVar("T")
+
+COMPONENT = "neo4j"
+
+_LABELS = {"episodes": "WwVecEpisode", "entities": "WwVecEntity", "skills": "WwVecSkill"}
+# Payload fields are stored as ``p_<key>`` so that no payload key can overwrite ``id``,
+# ``session_id`` or ``embedding``; metadata (a map, which Neo4j properties cannot hold)
+# becomes a list of JSON ``[key, tag]`` pairs, matched by membership.
+_PREFIX = "p_"
+_METADATA = "metadata"
+_META_PROP = f"{_PREFIX}{_METADATA}"
+
+
+def _meta_term(key: str, tag: Any) -> str:
+    return json.dumps([key, tag], separators=(",", ":"))
+
+
+def node_props(payload: dict[str, Any]) -> dict[str, Any]:
+    """The node properties that hold ``payload``: scalars as they are (None removes one),
+    metadata as its terms. Other values are not filterable and are not kept."""
+    props: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key == _METADATA:
+            meta = value if isinstance(value, dict) else {}
+            props[_META_PROP] = sorted(_meta_term(k, v) for k, v in meta.items())
+        elif value is None or isinstance(value, str | int | float | bool):
+            props[f"{_PREFIX}{key}"] = value
+    return props
+
+
+# How far from 1 a float32 vector's norm may be and still count as unit length.
+_UNIT_TOL = 1e-6
+
+
+def _unit(vector: Vector) -> list[float]:
+    """The vector as Qdrant stores it in a cosine collection: float32, unit length.
+
+    One that is unit length already (every embedding, and every vector an export carries)
+    is kept bit for bit: dividing by a norm of 0.99999994 would move its last bits, and an
+    export from one tier imported into another would no longer round-trip exactly.
+    """
+    v = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(v.astype(np.float64)))
+    if norm > 0 and abs(norm - 1.0) > _UNIT_TOL:
+        v = (v / np.float32(norm)).astype(np.float32)
+    return [float(x) for x in v]
+
+
+def _where(flt: EpisodeFilter, params: dict[str, Any]) -> list[str]:
+    """Cypher conditions on node ``n`` for the terms of ``flt`` (values as parameters)."""
+    conds: list[str] = []
+    for i, term in enumerate(filter_terms(flt)):
+        if isinstance(term, MatchTerm):
+            if term.key.startswith(f"{_METADATA}."):
+                key = term.key.removeprefix(f"{_METADATA}.")
+                params[f"m{i}"] = _meta_term(key, term.value)
+                conds.append(f"$m{i} IN n.{_META_PROP}")
+            else:
+                params[f"k{i}"], params[f"v{i}"] = f"{_PREFIX}{term.key}", term.value
+                conds.append(f"n[$k{i}] = $v{i}")
+            continue
+        params[f"k{i}"] = f"{_PREFIX}{term.key}"
+        if term.gte is not None:
+            params[f"g{i}"] = term.gte
+            conds.append(f"n[$k{i}] >= $g{i}")
+        if term.lt is not None:
+            params[f"l{i}"] = term.lt
+            conds.append(f"n[$k{i}] < $l{i}")
+    return conds
+
+
+class Neo4jVectorIndex:
+    """``VectorIndex`` on nodes of one label in Neo4j 5 (``WW_VECTOR_BACKEND=neo4j``).
+
+    Connection settings are the record store's (``WW_NEO4J_*``); each index has its own
+    driver, so it opens and closes independently of the record store.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        dimension: int,
+        *,
+        user: str = "neo4j",
+        password: str | None = None,
+        database: str = "neo4j",
+        pool_size: int = 50,
+        memory_type: str = "episodes",
+        connect_timeout: float = 5.0,
+        retry_time: float = 1.0,
+    ) -> None:
+        self._uri = uri
+        self._dimension = dimension
+        self._auth = (user, password) if password is not None else None
+        self._database = database
+        self._pool_size = pool_size
+        self._connect_timeout = connect_timeout
+        self._retry_time = retry_time
+        self.label = _LABELS[memory_type]
+        self._driver: AsyncDriver | None = None
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def open(self) -> None:
+        self._driver = AsyncGraphDatabase.driver(
+            self._uri,
+            auth=self._auth,
+            max_connection_pool_size=self._pool_size,
+            connection_timeout=self._connect_timeout,
+            connection_acquisition_timeout=self._connect_timeout + self._retry_time,
+            max_transaction_retry_time=self._retry_time,
+        )
+        name, label = self.label.lower(), self.label
+        # The id is unique across sessions, as a Qdrant point id is in its collection (and
+        # a unique constraint is what makes MERGE safe against a concurrent worker); the
+        # session index serves every query. IF NOT EXISTS: every worker runs these.
+        schema = (
+            f"CREATE CONSTRAINT {name}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE",
+            f"CREATE INDEX {name}_session IF NOT EXISTS FOR (n:{label}) ON (n.session_id, n.id)",
+        )
+        try:
+            for statement in schema:
+                await self._driver.execute_query(statement, database_=self._database)
+            rows = await self._read(
+                tx_all(f"MATCH (n:{self.label}) RETURN size(n.embedding) AS d LIMIT 1", {})
+            )
+        except UNAVAILABLE as exc:
+            await self.close()
+            raise StoreUnavailableError(COMPONENT, describe(exc)) from exc
+        except BaseException:
+            await self.close()
+            raise
+        if rows and rows[0]["d"] != self._dimension:
+            await self.close()
+            raise RuntimeError(
+                f"Neo4j vectors {self.label} at {self._uri} have dimension {rows[0]['d']}, "
+                f"not {self._dimension}"
+            )
+
+    async def close(self) -> None:
+        if self._driver is not None:
+            driver, self._driver = self._driver, None
+            await driver.close()
+
+    async def check(self) -> None:
+        await self._read(tx_all("RETURN 1 AS ok", {}))
+
+    async def _tx(self, write: bool, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        driver = self._require()
+        try:
+            async with driver.session(database=self._database) as session:
+                if write:
+                    return await session.execute_write(work)
+                return await session.execute_read(work)
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(COMPONENT, describe(exc)) from exc
+
+    async def _read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        return await self._tx(False, work)
+
+    async def _write(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        return await self._tx(True, work)
+
+    # -- writes -----------------------------------------------------------------------------
+    async def upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
+        if not items:
+            return
+        for item in items:
+            if item.payload.get("session_id") != session_id:
+                raise ValueError("vector payload belongs to another session")
+            if item.vector.shape != (self._dimension,):
+                raise ValueError(f"vector has shape {item.vector.shape}, not ({self._dimension},)")
+        rows = [
+            {
+                "id": str(i.id),
+                "props": {
+                    **node_props(i.payload),
+                    "id": str(i.id),
+                    "session_id": session_id,
+                    "embedding": _unit(i.vector),
+                },
+            }
+            for i in items
+        ]
+        # ``SET n = ...`` replaces every property: an upsert replaces the whole payload, as a
+        # Qdrant upsert does.
+        await self._write(
+            tx_consume(
+                f"UNWIND $rows AS r MERGE (n:{self.label} {{id: r.id}}) SET n = r.props",
+                {"rows": rows},
+            )
+        )
+
+    async def set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
+        if payload.get("session_id", session_id) != session_id:
+            raise ValueError("payload belongs to another session")
+        props = node_props({k: v for k, v in payload.items() if k != "session_id"})
+        # ``+=`` merges: keys not named keep their values, as Qdrant's set_payload does.
+        await self._write(
+            tx_consume(
+                f"MATCH (n:{self.label} {{session_id: $sid, id: $id}}) SET n += $props",
+                {"sid": session_id, "id": str(item_id), "props": props},
+            )
+        )
+
+    async def delete(self, session_id: str, ids: Sequence[UUID]) -> None:
+        if not ids:
+            return
+        await self._write(
+            tx_consume(
+                f"MATCH (n:{self.label} {{session_id: $sid}}) WHERE n.id IN $ids DELETE n",
+                {"sid": session_id, "ids": sorted({str(i) for i in ids})},
+            )
+        )
+
+    async def delete_session(self, session_id: str) -> None:
+        await self._write(
+            tx_consume(f"MATCH (n:{self.label} {{session_id: $sid}}) DELETE n", {"sid": session_id})
+        )
+
+    # -- reads ------------------------------------------------------------------------------
+    async def search(
+        self,
+        session_id: str,
+        vector: Vector,
+        flt: EpisodeFilter,
+        limit: int,
+        within: Collection[UUID] | None = None,
+    ) -> list[ScoredId]:
+        params: dict[str, Any] = {"sid": session_id, "q": _unit(vector)}
+        conds = _where(flt, params)
+        if within is not None:
+            if not within:
+                return []
+            params["within"] = sorted({str(i) for i in within})
+            conds.append("n.id IN $within")
+        where = f"WHERE {' AND '.join(conds)} " if conds else ""
+        # vector.similarity.cosine answers (1 + cos) / 2, in [0, 1]; 2s - 1 is the cosine
+        # Qdrant reports. Canonical UUID strings sort as their integers do, so the id
+        # tie-break here is ranking's own.
+        query = (
+            f"MATCH (n:{self.label} {{session_id: $sid}}) {where}"
+            "WITH n.id AS id, 2.0 * vector.similarity.cosine(n.embedding, $q) - 1.0 AS score "
+            "RETURN id, score ORDER BY score DESC, id LIMIT $n"
+        )
+
+        async def fetch(n: int) -> list[ScoredId]:
+            rows = await self._read(tx_all(query, {**params, "n": n}))
+            return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows]
+
+        return await top_hits(fetch, limit)
+
+    async def get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
+        if not ids:
+            return {}
+        rows = await self._read(
+            tx_all(
+                f"MATCH (n:{self.label} {{session_id: $sid}}) WHERE n.id IN $ids "
+                "RETURN n.id AS id, n.embedding AS v",
+                {"sid": session_id, "ids": sorted({str(i) for i in ids})},
+            )
+        )
+        return {UUID(r["id"]): np.asarray(r["v"], dtype=np.float32) for r in rows}
+
+    async def ids(self, session_id: str) -> set[UUID]:
+        rows = await self._read(
+            tx_all(
+                f"MATCH (n:{self.label} {{session_id: $sid}}) RETURN n.id AS id",
+                {"sid": session_id},
+            )
+        )
+        return {UUID(r["id"]) for r in rows}
+
+    async def count(self, session_id: str) -> int:
+        rows = await self._read(
+            tx_all(
+                f"MATCH (n:{self.label} {{session_id: $sid}}) RETURN count(n) AS c",
+                {"sid": session_id},
+            )
+        )
+        return int(rows[0]["c"])
+
+    async def optimize(self) -> bool:
+        """Nothing to build: search is an exact scan (see the module docstring)."""
+        self._require()
+        return False
+
+    async def unindexed(self) -> int:
+        """Always 0: no vector waits for an index, so the engine never schedules ``optimize``."""
+        self._require()
+        return 0
+
+    def _require(self) -> AsyncDriver:
+        if self._driver is None:
+            raise StoreUnavailableError(COMPONENT, "index is closed")
+        return self._driver
