@@ -1,0 +1,153 @@
+"""Search latency of the Neo4j vector index (exact scan) against Qdrant Edge, same vectors.
+
+    python bench/vector_scan.py [--sizes 1000,10000,30000] [--queries 50] [--out DIR]
+
+Starts a test Neo4j from the harness launcher (tools/neo4j-harness, built by
+``make test-server``) on a loopback port, fills one session per size in both indexes with
+the same random unit vectors (384 dimensions, as the default model), then times top-50
+searches with the same query vectors: Neo4j's exact Cypher scan against Qdrant Edge's exact
+scan in the same run. Writes ``DIR/vector_scan.json`` and ``DIR/vector_scan.md``; prints the
+JSON. A benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(1, str(ROOT / "src"))
+
+import numpy as np  # noqa: E402
+
+from tests.neo4j_launcher import Neo4jProcess, launcher_jar  # noqa: E402
+from ww.models import EpisodeFilter  # noqa: E402
+from ww.storage.neo4j_vectors import Neo4jVectorIndex  # noqa: E402
+from ww.storage.ports import VectorIndex, VectorItem  # noqa: E402
+from ww.storage.qdrant_edge import QdrantEdgeIndex  # noqa: E402
+
+__all__ = ["main"]
+
+DIM = 384
+LIMIT = 50
+
+
+def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+async def _fill(index: VectorIndex, session: str, vectors: np.ndarray) -> None:
+    for start in range(0, len(vectors), 1000):
+        items = [
+            VectorItem(uuid4(), v, {"session_id": session, "archived": False})
+            for v in vectors[start : start + 1000]
+        ]
+        await index.upsert(session, items)
+
+
+async def _time(
+    search: Callable[[np.ndarray], Awaitable[Any]], queries: np.ndarray
+) -> dict[str, float]:
+    times = []
+    for q in queries:
+        t0 = time.perf_counter()
+        await search(q)
+        times.append((time.perf_counter() - t0) * 1000)
+    p50, p95 = np.percentile(times, [50, 95])
+    return {"p50": round(float(p50), 2), "p95": round(float(p95), 2)}
+
+
+async def run(sizes: list[int], n_queries: int, workdir: Path) -> dict[str, Any]:
+    server = Neo4jProcess(launcher_jar(), workdir / "neo4j")
+    server.start()
+    results: dict[str, Any] = {}
+    try:
+        neo = Neo4jVectorIndex(server.uri, DIM)
+        edge = QdrantEdgeIndex(workdir / "edge", DIM)
+        await neo.open()
+        await edge.open()
+        rng = np.random.default_rng(7)
+        flt = EpisodeFilter()
+        for size in sizes:
+            session = f"scan-{size}"
+            vectors = _unit(rng, size)
+            t0 = time.perf_counter()
+            await _fill(neo, session, vectors)
+            neo_fill = time.perf_counter() - t0
+            await _fill(edge, session, vectors)
+            queries = _unit(rng, n_queries)
+            for q in queries[:5]:  # warm caches and query plans
+                await neo.search(session, q, flt, LIMIT)
+            row = {
+                "neo4j_ms": await _time(lambda q, s=session: neo.search(s, q, flt, LIMIT), queries),
+                "edge_exact_ms": await _time(
+                    lambda q, s=session: edge.search(s, q, flt, LIMIT), queries
+                ),
+                "neo4j_upsert_per_s": round(size / neo_fill, 1),
+            }
+            results[str(size)] = row
+            print(f"{size}: {row}", file=sys.stderr)
+        await neo.close()
+        await edge.close()
+    finally:
+        server.stop()
+    return results
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--sizes", default="1000,10000,30000")
+    p.add_argument("--queries", type=int, default=50)
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = p.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="ww-vscan-") as tmp:
+        results = asyncio.run(run(sizes, args.queries, Path(tmp)))
+    info = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "dimension": DIM,
+        "limit": LIMIT,
+        "queries": args.queries,
+    }
+    out = {"sizes": results, "info": info}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "vector_scan.json").write_text(json.dumps(out, indent=2) + "\n")
+    lines = [
+        "# Neo4j vector index (exact scan) against Qdrant Edge (exact)",
+        "",
+        f"{info['cpus']} CPUs, Python {info['python']}, load average at the end "
+        f"{' '.join(map(str, info['load_avg']))}; top {LIMIT} of {DIM}-d unit vectors, "
+        f"{args.queries} queries per size.",
+        "",
+        "| vectors in the session | Neo4j p50 / p95 ms | Qdrant Edge p50 / p95 ms "
+        "| Neo4j upserts/s |",
+        "|---:|---|---|---:|",
+    ]
+    for size, row in results.items():
+        n, e = row["neo4j_ms"], row["edge_exact_ms"]
+        lines.append(
+            f"| {size} | {n['p50']} / {n['p95']} | {e['p50']} / {e['p95']} | "
+            f"{row['neo4j_upsert_per_s']} |"
+        )
+    (args.out / "vector_scan.md").write_text("\n".join(lines) + "\n")
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
