@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -49,11 +49,25 @@ def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-async def _fill(index: VectorIndex, session: str, vectors: np.ndarray) -> None:
+def _payload(session: str, i: int) -> dict[str, Any]:
+    # The shape ``episode_payload`` gives an episode, so the recall filter matches it.
+    return {
+        "session_id": session,
+        "memory_type": "episode",
+        "timestamp": 1_700_000_000_000_000 + i,
+        "outcome": "neutral",
+        "project": None,
+        "speaker": None,
+        "archived": 0,
+        "metadata": {},
+    }
+
+
+async def _fill(index: VectorIndex, session: str, ids: list[UUID], vectors: np.ndarray) -> None:
     for start in range(0, len(vectors), 1000):
         items = [
-            VectorItem(uuid4(), v, {"session_id": session, "archived": False})
-            for v in vectors[start : start + 1000]
+            VectorItem(ids[start + i], v, _payload(session, start + i))
+            for i, v in enumerate(vectors[start : start + 1000])
         ]
         await index.upsert(session, items)
 
@@ -84,13 +98,17 @@ async def run(sizes: list[int], n_queries: int, workdir: Path) -> dict[str, Any]
         for size in sizes:
             session = f"scan-{size}"
             vectors = _unit(rng, size)
+            ids = [uuid4() for _ in range(size)]
             t0 = time.perf_counter()
-            await _fill(neo, session, vectors)
+            await _fill(neo, session, ids, vectors)
             neo_fill = time.perf_counter() - t0
-            await _fill(edge, session, vectors)
+            await _fill(edge, session, ids, vectors)
             queries = _unit(rng, n_queries)
-            for q in queries[:5]:  # warm caches and query plans
-                await neo.search(session, q, flt, LIMIT)
+            for q in queries[:5]:  # warm caches and query plans; both must find every hit
+                got = await neo.search(session, q, flt, LIMIT)
+                want = await edge.search(session, q, flt, LIMIT)
+                if [h.id for h in got] != [h.id for h in want] or len(got) != LIMIT:
+                    raise SystemExit(f"{size}: Neo4j and Qdrant Edge disagree on a search")
             row = {
                 "neo4j_ms": await _time(lambda q, s=session: neo.search(s, q, flt, LIMIT), queries),
                 "edge_exact_ms": await _time(
