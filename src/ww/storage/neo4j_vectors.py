@@ -32,7 +32,7 @@ from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
 from ww.models import EpisodeFilter
 from ww.storage.neo4j import UNAVAILABLE, describe, tx_all, tx_consume
 from ww.storage.payload import MatchTerm, filter_terms
-from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
+from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem, check_vector_items
 from ww.storage.ranking import top_hits
 
 __all__ = ["Neo4jVectorIndex", "node_props"]
@@ -207,11 +207,7 @@ class Neo4jVectorIndex:
     async def upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
         if not items:
             return
-        for item in items:
-            if item.payload.get("session_id") != session_id:
-                raise ValueError("vector payload belongs to another session")
-            if item.vector.shape != (self._dimension,):
-                raise ValueError(f"vector has shape {item.vector.shape}, not ({self._dimension},)")
+        check_vector_items(session_id, items, self._dimension)
         rows = [
             {
                 "id": str(i.id),

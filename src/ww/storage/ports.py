@@ -29,6 +29,7 @@ __all__ = [
     "StoreUnavailableError",
     "VectorIndex",
     "VectorItem",
+    "check_vector_items",
 ]
 
 Vector = npt.NDArray[np.float32]
@@ -76,6 +77,16 @@ class VectorItem:
     id: UUID
     vector: Vector
     payload: dict[str, Any]
+
+
+def check_vector_items(session_id: str, items: Sequence[VectorItem], dimension: int) -> None:
+    """What every ``VectorIndex.upsert`` refuses before it writes anything: an item whose
+    payload names another session, or a vector of the wrong shape."""
+    for item in items:
+        if item.payload.get("session_id") != session_id:
+            raise ValueError("vector payload belongs to another session")
+        if item.vector.shape != (dimension,):
+            raise ValueError(f"vector has shape {item.vector.shape}, not ({dimension},)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import qdrant_edge as qe
 
 from ww.models import EpisodeFilter
 from ww.storage.payload import MatchTerm, filter_terms
-from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
+from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem, check_vector_items
 from ww.storage.ranking import top_hits
 
 __all__ = ["QdrantEdgeIndex"]
@@ -139,11 +139,7 @@ class QdrantEdgeIndex:
     async def upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
         if not items:
             return
-        for item in items:
-            if item.payload.get("session_id") != session_id:
-                raise ValueError("vector payload belongs to another session")
-            if item.vector.shape != (self._dimension,):
-                raise ValueError(f"vector has shape {item.vector.shape}, not ({self._dimension},)")
+        check_vector_items(session_id, items, self._dimension)
         points = [
             qe.Point(id=str(i.id), vector=i.vector.astype(float).tolist(), payload=i.payload)
             for i in items
