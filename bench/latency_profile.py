@@ -1,12 +1,13 @@
 """Where recall and ingest time goes inside the engine (no HTTP), on synthetic data.
 
     python bench/latency_profile.py [--size 30000] [--queries 100] [--optimise] [--cprofile]
+                                    [--data-dir DIR]
 
 Ingests ``--size`` memories with a stub embedder (hash-seeded random unit vectors under the
 vendored model's id, so ingest costs only the stores), then reopens the data directory with
 the real embedder and times each recall stage on its own: query embedding through the
 service and bare, then each later stage of ``recall_episodes`` as the engine runs it (dense
-search, FTS5 keyword search, ``candidate_rows``, the ``within`` search for keyword-only
+search, keyword search, ``candidate_rows``, the ``within`` search for keyword-only
 candidates, ``Fusion`` + ``contenders()``, ``neighbours``, ``rank()``, fetching the hits), and
 the whole ``recall_episodes``. Also times
 ``reconcile()`` (which maintenance runs every 30 s and start-up runs once), the non-embedding
@@ -147,7 +148,7 @@ async def recall_stages(
         dense = await engine.vectors.search(SESSION, qv, flt, n)
         t = lap(f"dense search (top {n})", t)
         keyword = await engine.records.keyword_search(SESSION, q, flt, n)
-        t = lap("FTS5 keyword search", t)
+        t = lap("keyword search", t)
         ids = list(dict.fromkeys([s.id for s in dense] + [s.id for s in keyword]))
         rows = await engine.records.candidate_rows(SESSION, ids, flt)
         t = lap("candidate_rows", t)
@@ -264,7 +265,16 @@ def main() -> int:
     p.add_argument("--queries", type=int, default=100)
     p.add_argument("--optimise", action="store_true", help="also time the HNSW build")
     p.add_argument("--cprofile", action="store_true", help="cProfile ingest and recall")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="reuse a directory a previous run filled (its session must be 'profile'); "
+        "skips the ingest, so --size is ignored",
+    )
     args = p.parse_args()
+    if args.data_dir is not None:
+        asyncio.run(profile_recall(Settings(data_dir=args.data_dir), args))
+        return 0
     with tempfile.TemporaryDirectory(prefix="ww-profile-") as tmp:
         settings = Settings(data_dir=Path(tmp))
         asyncio.run(ingest_stub(settings, args.size, args.cprofile))

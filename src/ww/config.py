@@ -71,9 +71,6 @@ class Settings(BaseSettings):
     hebbian_learning_rate: float = Field(0.1, gt=0.0, le=1.0)
 
     recall_candidates: int = Field(50, ge=10, le=2000)
-    # SQLite keyword search ranks at most this many matching documents per query: rarest
-    # words first, the newest matches when every word is more common (docs/architecture.md).
-    keyword_match_budget: int = Field(10_000, ge=100, le=10_000_000)
 
     # -- server tier: Qdrant server (and the Neo4j names the compose files set) -------------
     vector_backend: VectorBackend = VectorBackend.AUTO

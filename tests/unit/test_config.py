@@ -72,7 +72,7 @@ def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
         ("WW_SESSION_ID", "bad id", "pattern"),
         ("WW_ENVIRONMENT", "prod", "development"),
         ("WW_EMBEDDING_BATCH_SIZE", "lots", "integer"),
-        ("WW_KEYWORD_MATCH_BUDGET", "10", "greater than or equal to 100"),
+        ("WW_RECALL_CANDIDATES", "5", "greater than or equal to 10"),
     ],
 )
 def test_invalid_value_names_variable_and_range(

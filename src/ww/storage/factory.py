@@ -105,9 +105,7 @@ def build_record_store(settings: Settings) -> RecordStore:
             database=settings.neo4j_database,
             pool_size=settings.neo4j_pool_size,
         )
-    return SQLiteRecordStore(
-        settings.data_dir / "ww.sqlite3", match_budget=settings.keyword_match_budget
-    )
+    return SQLiteRecordStore(settings.data_dir / "ww.sqlite3")
 
 
 def _neo4j(records: RecordStore) -> Neo4jRecordStore | None:

@@ -1,4 +1,4 @@
-"""Embedded record store: one SQLite file in WAL mode with FTS5 keyword indexes.
+"""Embedded record store: one SQLite file in WAL mode, with an in-memory keyword index.
 
 Writes run on one dedicated thread and connection (SQLite serialises writers anyway); reads
 run on a small pool of threads, each with its own connection. The event loop never waits on
@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
+from ww.storage.keyword_index import KeywordIndex, query_stems
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import (
     AccessUpdate,
@@ -24,16 +25,6 @@ from ww.storage.ports import (
     ScoredId,
 )
 from ww.storage.sqlite_db import SQLiteDatabase
-from ww.storage.sqlite_fts import (
-    MATCH_BUDGET,
-    fts_delete,
-    fts_drop,
-    fts_ensure,
-    fts_exists,
-    fts_index_ids,
-    fts_table,
-    plan_keyword_query,
-)
 from ww.storage.sqlite_rows import (
     EPISODE_COLUMNS,
     decode_cursor,
@@ -79,15 +70,13 @@ class SQLiteRecordStore:
     """``RecordStore`` on SQLite. ``path`` may be ``":memory:"`` for throwaway stores.
 
     ``db`` is shared with the other SQLite stores (entities, skills) of the same file; this
-    store owns its lifecycle. ``match_budget`` caps the documents one keyword query ranks
-    (see ``plan_keyword_query``).
+    store owns its lifecycle. Episodes' keyword search runs on ``keywords``, which follows
+    every committed change to an episode's text.
     """
 
-    def __init__(
-        self, path: Path | str, *, readers: int = 4, match_budget: int = MATCH_BUDGET
-    ) -> None:
-        self.match_budget = match_budget
+    def __init__(self, path: Path | str, *, readers: int = 4) -> None:
         self.db = SQLiteDatabase(path, readers=readers)
+        self.keywords = KeywordIndex()
         self._run = self.db.read
         self._write = self.db.write
 
@@ -121,15 +110,13 @@ class SQLiteRecordStore:
     async def ensure_session(self, session_id: str, now: datetime) -> None:
         ts = to_micros(now)
 
-        def tx(c: sqlite3.Connection) -> None:
-            c.execute(
+        await self._write(
+            lambda c: c.execute(
                 "INSERT INTO sessions(session_id, created_at, last_activity) VALUES (?, ?, ?) "
                 "ON CONFLICT(session_id) DO UPDATE SET last_activity = excluded.last_activity",
                 (session_id, ts, ts),
             )
-            fts_ensure(c, session_id)
-
-        await self._write(tx)
+        )
 
     async def list_sessions(self) -> list[str]:
         return await self._run(
@@ -164,12 +151,11 @@ class SQLiteRecordStore:
 
     async def delete_session(self, session_id: str) -> int:
         def tx(c: sqlite3.Connection) -> int:
-            fts_drop(c, session_id)
             n = c.execute("DELETE FROM episodes WHERE session_id = ?", (session_id,)).rowcount
             c.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
             return int(n)
 
-        return await self._write(tx)
+        return await self._write(tx, lambda _: self.keywords.drop(session_id))
 
     # -- episodes ---------------------------------------------------------------------------
     async def insert_episodes(self, session_id: str, episodes: Sequence[Episode]) -> None:
@@ -178,16 +164,17 @@ class SQLiteRecordStore:
             return
         rows = [episode_params(ep) for ep in episodes]
         marks = ", ".join("?" * len(rows[0]))
-        ids = [str(ep.id) for ep in episodes]
+        ids = [ep.id for ep in episodes]
 
-        def tx(c: sqlite3.Connection) -> None:
+        def tx(c: sqlite3.Connection) -> list[tuple[int, str]]:
             try:
                 c.executemany(f"INSERT INTO episodes({EPISODE_COLUMNS}) VALUES ({marks})", rows)
             except sqlite3.IntegrityError as exc:  # the only unique key is the id
                 raise IdConflictError(f"an episode id is already taken: {exc}") from exc
-            fts_index_ids(c, session_id, ids)
+            added = _rows_by_id(c, "SELECT e.rowid, e.content FROM episodes e", session_id, ids)
+            return [(r[0], r[1]) for r in added]
 
-        await self._write(tx)
+        await self._write(tx, lambda added: self.keywords.apply(session_id, put=added))
 
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
         def q(c: sqlite3.Connection) -> Episode | None:
@@ -235,31 +222,35 @@ class SQLiteRecordStore:
         columns = [c.strip() for c in EPISODE_COLUMNS.split(",")][2:]
         assignments = ", ".join(f"{col} = ?" for col in columns)
 
-        def tx(c: sqlite3.Connection) -> bool:
+        def tx(c: sqlite3.Connection) -> tuple[int, str] | None:
             old = c.execute(
                 "SELECT rowid, content FROM episodes WHERE id = ? AND session_id = ?",
                 (str(episode.id), session_id),
             ).fetchone()
             if old is None:
-                return False
+                return None
             c.execute(f"UPDATE episodes SET {assignments} WHERE rowid = ?", (*params[2:], old[0]))
-            if old[1] != episode.content:
-                fts_delete(c, session_id, old[0], old[1])
-                fts_index_ids(c, session_id, [str(episode.id)])
-            return True
+            return int(old[0]), str(old[1])
 
-        return await self._write(tx)
+        def reindex(old: tuple[int, str] | None) -> None:
+            if old is not None and old[1] != episode.content:
+                self.keywords.apply(session_id, put=[(old[0], episode.content)])
+
+        return await self._write(tx, reindex) is not None
 
     async def delete_episode(self, session_id: str, episode_id: UUID) -> bool:
-        return await self._write(
-            lambda c: (
-                c.execute(
-                    "DELETE FROM episodes WHERE id = ? AND session_id = ?",
-                    (str(episode_id), session_id),
-                ).rowcount
-                == 1
-            )
-        )
+        def tx(c: sqlite3.Connection) -> int | None:
+            row = c.execute(
+                "DELETE FROM episodes WHERE id = ? AND session_id = ? RETURNING rowid",
+                (str(episode_id), session_id),
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        def unindex(rowid: int | None) -> None:
+            if rowid is not None:
+                self.keywords.apply(session_id, remove=[rowid])
+
+        return await self._write(tx, unindex) is not None
 
     async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
         await self._set_index_state(session_id, ids, IndexState.INDEXED)
@@ -314,47 +305,45 @@ class SQLiteRecordStore:
     async def keyword_search(
         self, session_id: str, query: str, flt: EpisodeFilter, limit: int
     ) -> list[ScoredId]:
-        terms = keyword_terms(query)
-        if not terms:
+        stems = query_stems(keyword_terms(query))
+        if not stems or limit <= 0:
             return []
         where, params = filter_sql(flt)
 
-        fts = fts_table(session_id)
+        def load(c: sqlite3.Connection) -> list[tuple[int, str]]:
+            return c.execute(
+                "SELECT rowid, content FROM episodes WHERE session_id = ?", (session_id,)
+            ).fetchall()
 
         def q(c: sqlite3.Connection) -> list[ScoredId]:
-            if not fts_exists(c, session_id):
-                return []
-            plan = plan_keyword_query(c, fts, terms, self.match_budget)
-            if plan is None:
-                return []
-            ranked = f"(SELECT rowid, bm25({fts}) AS rank FROM {fts} WHERE {fts} MATCH ? " + (
-                "ORDER BY rowid DESC LIMIT ?)" if plan.newest_only else "ORDER BY rank LIMIT ?)"
-            )
-            # Fast path: FTS5 ranks alone (it keeps only the best rows), then the filters
-            # run on a few times more rows than asked for. Only when the filters reject so
-            # many that the page comes up short does the full join rank every match.
-            fetch = self.match_budget if plan.newest_only else limit * 3
-            rows = c.execute(
-                f"SELECT e.id, m.rank FROM {ranked} AS m "
-                f"JOIN episodes e ON e.rowid = m.rowid WHERE e.session_id = ? AND {where} "
-                "ORDER BY m.rank LIMIT ?",
-                (plan.match, fetch, session_id, *params, limit),
-            ).fetchall()
-            if len(rows) < limit and not plan.newest_only:
-                matched = c.execute(
-                    f"SELECT COUNT(*) FROM (SELECT 1 FROM {fts} WHERE {fts} MATCH ? LIMIT ?)",
-                    (plan.match, fetch),
-                ).fetchone()[0]
-                if matched == fetch:
-                    rows = c.execute(
-                        f"SELECT e.id, bm25({fts}) AS rank FROM {fts} "
-                        f"JOIN episodes e ON e.rowid = {fts}.rowid "
-                        f"WHERE {fts} MATCH ? AND e.session_id = ? AND {where} "
-                        "ORDER BY rank LIMIT ?",
-                        (plan.match, session_id, *params, limit),
-                    ).fetchall()
-            # FTS5's bm25() is negative, smaller is better.
-            return [ScoredId(UUID(r[0]), -float(r[1])) for r in rows]
+            # The index ranks; SQLite applies the filters (archived ones are excluded by
+            # default) and names the ids. Twice the page usually survives them; only when it
+            # does not is every match ranked and checked, in rank order. (The unary + keeps
+            # SQLite on rowid lookups instead of scanning the session's index.)
+            fetch = limit * 2
+            while True:
+                rowids, scores = self.keywords.search(session_id, stems, fetch, lambda: load(c))
+                out: list[ScoredId] = []
+                for start in range(0, len(rowids), 500):
+                    chunk = rowids[start : start + 500].tolist()
+                    marks = ",".join("?" * len(chunk))
+                    ids = dict(
+                        c.execute(
+                            f"SELECT e.rowid, e.id FROM episodes e WHERE e.rowid IN ({marks}) "
+                            f"AND +e.session_id = ? AND {where}",
+                            (*chunk, session_id, *params),
+                        ).fetchall()
+                    )
+                    for rowid, score in zip(
+                        chunk, scores[start : start + 500].tolist(), strict=True
+                    ):
+                        if rowid in ids:
+                            out.append(ScoredId(UUID(ids[rowid]), score))
+                            if len(out) == limit:
+                                return out
+                if len(rowids) < fetch:
+                    return out
+                fetch = 2**62  # every match
 
         return await self._run(q)
 

@@ -79,8 +79,17 @@ class SQLiteDatabase:
             return await self._submit(self._writer, fn, reader=False)
         return await self._submit(self._readers, fn, reader=True)
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in one immediate transaction on the writer connection."""
+    async def write(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        committed: Callable[[T], None] | None = None,
+    ) -> T:
+        """Run ``fn`` in one immediate transaction on the writer connection.
+
+        ``committed`` gets ``fn``'s result after COMMIT, still on the writer thread, so
+        state derived from the rows (the in-memory keyword index) follows the writes in
+        commit order and never sees one that was rolled back.
+        """
 
         def tx(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN IMMEDIATE")
@@ -90,6 +99,8 @@ class SQLiteDatabase:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            if committed is not None:
+                committed(result)
             return result
 
         return await self._submit(self._writer, tx, reader=False)

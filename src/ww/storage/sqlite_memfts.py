@@ -1,6 +1,6 @@
 """Per-session keyword indexes for entities and skills, and the capped access-time log.
 
-As for episodes (sqlite_fts.py), each session has its own FTS5 table per kind so one
+Each session has its own FTS5 table per kind (as episodes have their own index) so one
 session's writes never move another's bm25 scores. These tables keep their own copy of the
 text (rowid = the record's rowid): the indexed text joins several columns, which an
 external-content table cannot express.

@@ -6,12 +6,27 @@ database written by a newer release is refused rather than guessed at.
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from collections.abc import Callable
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "migrate"]
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: meta, sessions, episodes (keyword indexes are per session: see sqlite_fts.py)
+_EPISODE_FTS = re.compile(r"fts_[0-9a-f]{32}")  # the old per-session tables' names
+
+
+def _drop_episode_fts(conn: sqlite3.Connection) -> None:
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for name in names:
+        if _EPISODE_FTS.fullmatch(name):  # its shadow tables go with it
+            conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+# A migration is a script, or a function for a change whose statements depend on the data.
+Migration = str | Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: tuple[Migration, ...] = (
+    # 1: meta, sessions, episodes
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE sessions (
@@ -221,6 +236,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ix_consolidated_session ON consolidated_entities (session_id);
     ALTER TABLE relations ADD COLUMN last_decayed INTEGER;
     """,
+    # 5: episodes' keyword indexes live in memory (keyword_index.py), built from the
+    # episodes table; the per-session FTS5 tables that held them go.
+    _drop_episode_fts,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -235,11 +253,14 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"({SCHEMA_VERSION}); upgrade World Weaver"
         )
     for version in range(found + 1, SCHEMA_VERSION + 1):
-        script = MIGRATIONS[version - 1]
+        step = MIGRATIONS[version - 1]
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(script):
-                conn.execute(statement)
+            if isinstance(step, str):
+                for statement in _statements(step):
+                    conn.execute(statement)
+            else:
+                step(conn)
             conn.execute(f"PRAGMA user_version = {version}")
         except BaseException:
             conn.execute("ROLLBACK")

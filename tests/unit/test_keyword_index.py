@@ -1,0 +1,163 @@
+"""The embedded tier's in-memory BM25 index, against a plain reference implementation."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ww.storage.keyword_index import (
+    BM25_B,
+    BM25_K1,
+    KeywordIndex,
+    SessionKeywords,
+    analyze,
+    query_stems,
+)
+from ww.storage.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, migrate
+
+WORDS = ["apple", "apples", "river", "rivers", "stone", "quiet", "running", "runs", "café", "x"]
+
+
+def reference(docs: dict[int, str], stems: list[str], limit: int) -> list[tuple[int, float]]:
+    """BM25 as FTS5 defines it, written out the slow way."""
+    analysed = {rowid: analyze(text) for rowid, text in docs.items()}
+    n = len(analysed)
+    if n == 0:
+        return []
+    avgdl = sum(len(w) for w in analysed.values()) / n or 1.0
+    scores: dict[int, float] = {}
+    for stem in dict.fromkeys(stems):
+        df = sum(1 for w in analysed.values() if stem in w)
+        if df == 0:
+            continue
+        idf = math.log((n - df + 0.5) / (df + 0.5))
+        idf = idf if idf > 0 else 1e-6
+        for rowid, words in analysed.items():
+            tf = Counter(words)[stem]
+            if tf:
+                norm = BM25_K1 * (1 - BM25_B + BM25_B * len(words) / avgdl)
+                scores[rowid] = scores.get(rowid, 0.0) + idf * tf * (BM25_K1 + 1) / (tf + norm)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+
+
+def ranked(index: SessionKeywords, stems: list[str], limit: int) -> list[tuple[int, float]]:
+    rowids, scores = index.search(stems, limit)
+    return list(zip(rowids.tolist(), scores.tolist(), strict=True))
+
+
+def assert_same(got: list[tuple[int, float]], want: list[tuple[int, float]]) -> None:
+    assert [r for r, _ in got] == [r for r, _ in want]
+    assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-9)
+
+
+texts = st.lists(st.sampled_from(WORDS), min_size=0, max_size=8).map(" ".join)
+ops = st.lists(
+    st.tuples(st.sampled_from(["put", "remove"]), st.integers(1, 40), texts), max_size=80
+)
+queries = st.lists(st.sampled_from(WORDS), min_size=1, max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=ops, query=queries, limit=st.integers(1, 50))
+def test_search_matches_reference_after_any_writes(
+    ops: list[tuple[str, int, str]], query: list[str], limit: int
+) -> None:
+    index = SessionKeywords()
+    docs: dict[int, str] = {}
+    for op, rowid, text in ops:
+        if op == "put":
+            index.put(rowid, text)
+            docs[rowid] = text
+        else:
+            index.remove(rowid)
+            docs.pop(rowid, None)
+    stems = query_stems(query)
+    assert len(index) == len(docs)
+    assert_same(ranked(index, stems, limit), reference(docs, stems, limit))
+
+
+@settings(max_examples=60, deadline=None)
+@given(docs=st.dictionaries(st.integers(1, 10_000), texts, max_size=60), query=queries)
+def test_bulk_build_equals_one_by_one(docs: dict[int, str], query: list[str]) -> None:
+    one_by_one = SessionKeywords()
+    for rowid, text in docs.items():
+        one_by_one.put(rowid, text)
+    bulk = SessionKeywords.build(docs.items())
+    stems = query_stems(query)
+    assert_same(ranked(bulk, stems, 100), ranked(one_by_one, stems, 100))
+    assert_same(ranked(bulk, stems, 100), reference(docs, stems, 100))
+
+
+def test_compaction_keeps_answers() -> None:
+    index = SessionKeywords()
+    docs = {i: f"river stone {'quiet ' * (i % 3)}" for i in range(3000)}
+    for rowid, text in docs.items():
+        index.put(rowid, text)
+    for rowid in range(0, 3000, 4):
+        if rowid % 3:
+            index.remove(rowid)
+            del docs[rowid]
+    for rowid in range(1, 2000):  # far more dead slots than live ones: compacts
+        index.remove(rowid)
+        docs.pop(rowid, None)
+    index.put(5000, "quiet quiet river")
+    docs[5000] = "quiet quiet river"
+    stems = query_stems(["quiet", "river"])
+    assert len(index) == len(docs)
+    assert_same(ranked(index, stems, 20), reference(docs, stems, 20))
+
+
+def test_analysis_folds_case_diacritics_and_stems() -> None:
+    assert analyze("Running CAFÉ naïve_dogs") == ["run", "cafe", "naiv", "dog"]
+    assert query_stems(["apples", "apple", "Apple"]) == ["appl"]
+
+
+def test_a_word_in_most_documents_still_ranks() -> None:
+    index = SessionKeywords.build([(1, "stone"), (2, "stone"), (3, "stone river")])
+    rowids, scores = index.search(["stone"], 10)
+    assert rowids.tolist() == [1, 2, 3]
+    assert (scores > 0).all()
+
+
+def test_index_builds_once_and_follows_writes_only_when_built() -> None:
+    index = KeywordIndex()
+    loads: list[int] = []
+
+    def load() -> list[tuple[int, str]]:
+        loads.append(1)
+        return [(1, "river stone"), (2, "quiet river")]
+
+    index.apply("s", put=[(3, "river")])  # not built yet: the build will read the rows
+    assert index.search("s", ["river"], 10, load)[0].tolist() == [1, 2]
+    index.apply("s", put=[(3, "river")], remove=[1])
+    assert index.search("s", ["river"], 10, load)[0].tolist() == [3, 2]
+    assert len(loads) == 1
+    index.drop("s")
+    assert index.search("s", ["river"], 10, load)[0].tolist() == [1, 2]
+    assert len(loads) == 2
+    assert index.search("other", ["river"], 10, list)[0].tolist() == []
+
+
+def test_migration_drops_the_old_episode_fts_tables(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "old.sqlite3", isolation_level=None)
+    for step in MIGRATIONS[:4]:
+        assert isinstance(step, str)
+        conn.executescript(step)
+    conn.execute("PRAGMA user_version = 4")
+    old = "fts_" + "0123456789abcdef" * 2
+    conn.execute(
+        f"CREATE VIRTUAL TABLE {old} USING fts5(content, content='episodes', content_rowid='rowid')"
+    )
+    kind = "fts_entity_" + "ab" * 16
+    conn.execute(f"CREATE VIRTUAL TABLE {kind} USING fts5(text)")
+    assert migrate(conn) == 4
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert not any(n.startswith(old) for n in names)
+    assert kind in names  # entities and skills keep their FTS5 tables
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
