@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.factories import make_episode
+from ww.models import EpisodeFilter
 from ww.storage.keyword_index import (
     BM25_B,
     BM25_K1,
@@ -19,6 +21,8 @@ from ww.storage.keyword_index import (
     analyze,
     query_stems,
 )
+from ww.storage.ports import IdConflictError
+from ww.storage.sqlite import SQLiteRecordStore
 from ww.storage.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
 WORDS = ["apple", "apples", "river", "rivers", "stone", "quiet", "running", "runs", "café", "x"]
@@ -161,3 +165,28 @@ def test_migration_drops_the_old_episode_fts_tables(tmp_path: Path) -> None:
     assert not any(n.startswith(old) for n in names)
     assert kind in names  # entities and skills keep their FTS5 tables
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+async def test_store_index_skips_rolled_back_writes_and_survives_restart(tmp_path: Path) -> None:
+    store = SQLiteRecordStore(tmp_path / "ww.sqlite3")
+    await store.open()
+    kept = make_episode("s1", "granite quarry visit")
+    await store.insert_episodes("s1", [kept])
+    assert [h.id for h in await store.keyword_search("s1", "granite", EpisodeFilter(), 5)] == [
+        kept.id
+    ]
+    # The batch fails on the second (taken) id after the first row went in: all rolled back.
+    fresh = make_episode("s1", "granite marble")
+    with pytest.raises(IdConflictError):
+        await store.insert_episodes("s1", [fresh, kept])
+    assert await store.keyword_search("s1", "marble", EpisodeFilter(), 5) == []
+    before = await store.keyword_search("s1", "granite quarry", EpisodeFilter(), 5)
+    await store.close()
+
+    reopened = SQLiteRecordStore(tmp_path / "ww.sqlite3")
+    await reopened.open()
+    try:
+        assert await reopened.keyword_search("s1", "granite quarry", EpisodeFilter(), 5) == before
+        assert await reopened.keyword_search("s1", "marble", EpisodeFilter(), 5) == []
+    finally:
+        await reopened.close()
