@@ -30,6 +30,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +43,7 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 
 _WORD = re.compile(r"[^\W_]+")
+_BUILD_CHUNK = 4096  # documents analysed at a time by SessionKeywords.build
 _STEMMER = Stemmer.Stemmer("porter")
 _STEMMER_LOCK = threading.Lock()  # a Stemmer object is not safe to share across threads
 
@@ -89,55 +91,69 @@ class SessionKeywords:
     @classmethod
     def build(cls, docs: Iterable[tuple[int, str]]) -> SessionKeywords:
         """An index of ``docs`` (rowid, text), built in bulk: the same state as ``put`` one
-        by one, several times faster because the per-word work is vectorised."""
+        by one, several times faster because the per-word work is vectorised.
+
+        Documents are analysed a chunk at a time and only integer ids are kept, so the
+        transient cost stays near that of the postings rather than of every word's string.
+        """
         self = cls()
-        rowids: list[int] = []
+        stem_of: dict[str, int] = {}  # word -> stem id
+        stem_ids: dict[str, int] = {}  # stem -> stem id
+        # Per chunk, the distinct (stem id << 32 | slot) keys and their counts.
+        keys: list[npt.NDArray[np.int64]] = []
+        counts: list[npt.NDArray[np.uint16]] = []
         lengths: list[int] = []
-        words: list[str] = []
-        for rowid, text in docs:
-            if rowid in self._slot_of:
-                continue
-            self._slot_of[rowid] = len(rowids)
-            ws = _WORD.findall(_fold(text))
-            rowids.append(rowid)
-            lengths.append(len(ws))
-            words += ws
-        if not rowids:
+        rowids: list[int] = []
+        docs = iter(docs)
+        while chunk := list(islice(docs, _BUILD_CHUNK)):
+            first = len(rowids)
+            words: list[str] = []
+            for rowid, text in chunk:
+                if rowid in self._slot_of:
+                    continue
+                self._slot_of[rowid] = len(rowids)
+                ws = _WORD.findall(_fold(text))
+                rowids.append(rowid)
+                lengths.append(len(ws))
+                words += ws
+            new = [w for w in dict.fromkeys(words) if w not in stem_of]
+            if new:
+                with _STEMMER_LOCK:
+                    stemmed = _STEMMER.stemWords(new)
+                for word, stem in zip(new, stemmed, strict=True):
+                    stem_of[word] = stem_ids.setdefault(stem, len(stem_ids))
+            ids = np.fromiter((stem_of[w] for w in words), dtype=np.int64, count=len(words))
+            slots = np.repeat(np.arange(first, len(rowids), dtype=np.int64), lengths[first:])
+            chunk_keys, tf = np.unique((ids << 32) | slots, return_counts=True)
+            keys.append(chunk_keys)
+            counts.append(np.minimum(tf, 0xFFFF).astype(np.uint16))
+        n = len(rowids)
+        if n == 0:
             return self
-        if words:
-            self._add_postings(words, lengths)
+        # Chunks hold increasing slots, so a stable sort on the stem alone orders the
+        # postings by (stem, slot).
+        all_keys = np.concatenate(keys)
+        all_tf = np.concatenate(counts)
+        del keys, counts
+        order = np.argsort(all_keys >> 32, kind="stable")
+        all_keys, all_tf = all_keys[order], all_tf[order]
+        del order
+        stem_col = all_keys >> 32
+        bounds = np.flatnonzero(np.diff(stem_col)) + 1
+        names = list(stem_ids)
+        firsts = stem_col[np.r_[0, bounds]].tolist() if all_keys.size else []
+        slot_col = (all_keys & 0xFFFFFFFF).astype(np.uint32)
+        for stem_id, part_slots, part_tf in zip(
+            firsts, np.split(slot_col, bounds), np.split(all_tf, bounds), strict=False
+        ):
+            self._postings[names[stem_id]] = _Postings(
+                array("I", part_slots.tobytes()), array("H", part_tf.tobytes())
+            )
         self._rowids = array("q", rowids)
         self._lengths = array("I", lengths)
-        self._live = bytearray(b"\x01" * len(rowids))
+        self._live = bytearray(b"\x01" * n)
         self._total_length = int(sum(lengths))
         return self
-
-    def _add_postings(self, words: list[str], lengths: list[int]) -> None:
-        # Only for a fresh index: document i of ``lengths`` becomes slot i.
-        n = len(lengths)
-        distinct = list(dict.fromkeys(words))
-        with _STEMMER_LOCK:
-            stems = _STEMMER.stemWords(distinct)
-        stem_ids: dict[str, int] = {}
-        word_to_stem = {
-            w: stem_ids.setdefault(st, len(stem_ids)) for w, st in zip(distinct, stems, strict=True)
-        }
-        ids = np.fromiter((word_to_stem[w] for w in words), dtype=np.int64, count=len(words))
-        slots = np.repeat(np.arange(n, dtype=np.int64), lengths)
-        keys, tf = np.unique(ids * n + slots, return_counts=True)
-        key_stem, key_slot = np.divmod(keys, n)
-        bounds = np.flatnonzero(np.diff(key_stem)) + 1
-        names = list(stem_ids)
-        for part_slots, part_tf, first in zip(
-            np.split(key_slot, bounds),
-            np.split(tf, bounds),
-            key_stem[np.r_[0, bounds]],
-            strict=True,
-        ):
-            self._postings[names[int(first)]] = _Postings(
-                array("I", part_slots.astype(np.uint32).tobytes()),
-                array("H", np.minimum(part_tf, 0xFFFF).astype(np.uint16).tobytes()),
-            )
 
     def put(self, rowid: int, text: str) -> None:
         """Index ``text`` as document ``rowid``, replacing what that rowid held."""
