@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -146,6 +147,25 @@ def test_index_builds_once_and_follows_writes_only_when_built() -> None:
     assert index.search("s", ["river"], 10, load)[0].tolist() == [1, 2]
     assert len(loads) == 2
     assert index.search("other", ["river"], 10, list)[0].tolist() == []
+
+
+def test_writes_during_a_build_queue_instead_of_waiting() -> None:
+    index = KeywordIndex()
+    finished: list[bool] = []
+
+    def write_now() -> None:
+        index.apply("s", put=[(2, "quiet river")], remove=[1])
+        finished.append(True)
+
+    def load() -> list[tuple[int, str]]:
+        # A write committed while the rows are read: the writer must not wait for the build.
+        writer = threading.Thread(target=write_now)
+        writer.start()
+        writer.join(timeout=5)
+        assert finished == [True]
+        return [(1, "river stone")]
+
+    assert index.search("s", ["river"], 10, load)[0].tolist() == [2]
 
 
 def test_migration_drops_the_old_episode_fts_tables(tmp_path: Path) -> None:

@@ -265,13 +265,26 @@ Loader = Callable[[], Iterable[tuple[int, str]]]
 class _Entry:
     lock: threading.Lock = field(default_factory=threading.Lock)
     keywords: SessionKeywords | None = None  # None until built
+    # While a build runs, writes queue here instead of waiting for it (the writer thread
+    # must not stall for the seconds a large session takes); the build applies them.
+    building: bool = False
+    pending: list[tuple[Sequence[int], Sequence[tuple[int, str]]]] = field(default_factory=list)
+
+
+def _apply(
+    keywords: SessionKeywords, remove: Sequence[int], put: Sequence[tuple[int, str]]
+) -> None:
+    for rowid in remove:
+        keywords.remove(rowid)
+    for rowid, text in put:
+        keywords.put(rowid, text)
 
 
 class KeywordIndex:
     """Every session's ``SessionKeywords``, built on first use, safe across threads."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the registry and each entry's build state
         self._entries: dict[str, _Entry] = {}
 
     def search(
@@ -283,8 +296,25 @@ class KeywordIndex:
             entry = self._entries.setdefault(session_id, _Entry())
         with entry.lock:
             if entry.keywords is None:
-                entry.keywords = SessionKeywords.build(load())
+                self._build(entry, load)
+            assert entry.keywords is not None
             return entry.keywords.search(stems, limit)
+
+    def _build(self, entry: _Entry, load: Loader) -> None:
+        # Called with entry.lock held. Writes committed while ``load`` reads may show up
+        # both in the rows and in the queue; applying them again is harmless (``put``
+        # replaces, ``remove`` ignores the absent).
+        with self._lock:
+            entry.building = True
+        try:
+            built = SessionKeywords.build(load())
+        finally:
+            with self._lock:
+                entry.building = False
+                queued, entry.pending = entry.pending, []
+        for remove, put in queued:
+            _apply(built, remove, put)
+        entry.keywords = built
 
     def apply(
         self,
@@ -292,19 +322,19 @@ class KeywordIndex:
         put: Sequence[tuple[int, str]] = (),
         remove: Sequence[int] = (),
     ) -> None:
-        """Follow a committed write. A session not built yet is left alone: its build will
-        read the committed rows."""
+        """Follow a committed write. Calls come from the store's one writer thread in
+        commit order, so they never overtake each other. A session not built yet is left
+        alone (its build will read the committed rows); one being built queues it."""
         with self._lock:
             entry = self._entries.get(session_id)
-        if entry is None:
-            return
-        with entry.lock:
-            if entry.keywords is None:
+            if entry is None:
                 return
-            for rowid in remove:
-                entry.keywords.remove(rowid)
-            for rowid, text in put:
-                entry.keywords.put(rowid, text)
+            if entry.building:
+                entry.pending.append((remove, put))
+                return
+        with entry.lock:
+            if entry.keywords is not None:
+                _apply(entry.keywords, remove, put)
 
     def drop(self, session_id: str) -> None:
         with self._lock:

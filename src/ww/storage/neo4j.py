@@ -7,7 +7,8 @@ matches on the session, so a record of another session is simply not found. Sess
 Keyword recall uses one full-text (Lucene) index per session, over a per-session label that
 only that session's episodes carry. Lucene's BM25 uses collection statistics, so one index
 shared by every session would let one session's writes move another's keyword scores and
-candidates: the same side channel that makes the SQLite store keep one FTS5 table per session.
+candidates: the same side channel that makes the embedded tier keep one keyword index per
+session.
 
 Constraints and the shared indexes are created in ``open()`` (``IF NOT EXISTS``, so every
 start-up may run them); a session's full-text index is created the first time the session

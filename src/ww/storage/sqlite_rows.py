@@ -29,7 +29,8 @@ EPISODE_COLUMNS = (
     "lapses, access_count, last_accessed, value, archived, index_state"
 )
 
-# Common function words carry no signal for recall but make FTS5 walk huge posting lists.
+# Common function words carry no signal for recall but make keyword search walk huge posting
+# lists.
 _STOPWORDS = frozenset(
     [
         "a",
