@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests.factories import T0
 from ww.engine.dynamics import Fsrs
-from ww.engine.recall import PRESETS, Fusion, Preset, Weights, query_words
+from ww.engine.recall import PRESETS, Fusion, Learned, Preset, Weights, query_words
 from ww.storage.ports import CandidateRow, ScoredId
 
 W = Weights(0.6, 0.25, 0.05, 0.05, 0.05, neighbour=0.1, speaker=0.07)
@@ -56,11 +56,21 @@ def test_retrievability_and_recency_enter_the_score() -> None:
     st.lists(st.tuples(st.floats(0, 1), st.floats(0, 10), st.booleans()), min_size=1, max_size=40),
     st.integers(1, 12),
     st.randoms(use_true_random=False),
+    st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39), st.floats(0, 1)), max_size=30),
 )
 def test_pruned_neighbour_lookup_ranks_like_the_full_one(
-    specs: list[tuple[float, float, bool]], limit: int, rnd: object
+    specs: list[tuple[float, float, bool]],
+    limit: int,
+    rnd: object,
+    links: list[tuple[int, int, float]],
 ) -> None:
     ids = [uuid4() for _ in specs]
+    # Hebbian edges between candidates (none at all in some examples: a tighter bound).
+    edges: dict[UUID, list[tuple[UUID, float]]] = {}
+    for a, b, weight in links:
+        if a < len(ids) and b < len(ids) and a != b:
+            edges.setdefault(ids[a], []).append((ids[b], weight))
+            edges.setdefault(ids[b], []).append((ids[a], weight))
     candidates = {
         i: row(i, speaker="ana" if spk else "bo") for i, (_, _, spk) in zip(ids, specs, strict=True)
     }
@@ -72,6 +82,7 @@ def test_pruned_neighbour_lookup_ranks_like_the_full_one(
         fsrs=Fsrs(),
         now=T0,
         words={"ana"},
+        learned=Learned(edges=edges),
     )
     # A timeline through the candidates in a random order.
     order = list(ids)
@@ -85,3 +96,31 @@ def test_pruned_neighbour_lookup_ranks_like_the_full_one(
     assert [(s.id, round(s.score, 12)) for s in pruned] == [
         (s.id, round(s.score, 12)) for s in full
     ]
+
+
+def test_spread_keeps_a_candidate_in_contention_only_when_edges_exist() -> None:
+    # X's base is too low for the neighbour term alone to lift it past B, but with its
+    # Hebbian edge to A it overtakes B: pruning must keep X when there are edges.
+    a, b, x, c, d = (uuid4() for _ in range(5))
+    cosine = {a: 1.0, b: 0.99, x: 0.858, c: 0.0, d: 0.0}
+    timeline = {a: (c, x), x: (a,), c: (a,), b: (d,), d: (b,)}
+
+    def fusion(edges: dict[UUID, list[tuple[UUID, float]]]) -> Fusion:
+        return Fusion(
+            candidates={i: row(i) for i in cosine},
+            cosine=cosine,
+            keyword=[],
+            weights=PRESETS[Preset.BALANCED],
+            fsrs=None,
+            now=T0,
+            learned=Learned(edges=edges),
+        )
+
+    linked = fusion({a: [(x, 1.0)], x: [(a, 1.0)]})
+    assert x in linked.contenders(2)
+    full = [s.id for s in linked.rank(2, timeline)]
+    assert full == [a, x]
+    assert [s.id for s in linked.rank(2, {i: timeline[i] for i in linked.contenders(2)})] == full
+    unlinked = fusion({})
+    assert x not in unlinked.contenders(2)  # without edges the bound is tighter
+    assert [s.id for s in unlinked.rank(2, timeline)] == [a, b]

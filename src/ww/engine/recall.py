@@ -187,7 +187,9 @@ class Fusion:
         if len(self.base) <= limit:
             return list(self.base)
         floors = sorted((self._floor(i) for i in self.base), reverse=True)
-        bonus = (self.weights.neighbour if self.temporal else 0.0) + self.weights.spread
+        # Without Hebbian edges the spread term is 0 for everyone and widens nothing.
+        spread = self.weights.spread if self.learned.edges else 0.0
+        bonus = (self.weights.neighbour if self.temporal else 0.0) + spread
         cut = floors[limit - 1] - bonus * max(0.0, max(self.base.values()))
         return [i for i in self.base if self._floor(i) >= cut]
 
