@@ -56,9 +56,13 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def _words(text: str) -> list[str]:
+    return _WORD.findall(_fold(text))
+
+
 def analyze(text: str) -> list[str]:
     """The stemmed words of ``text``, in order, repeats kept."""
-    words = _WORD.findall(_fold(text))
+    words = _words(text)
     with _STEMMER_LOCK:
         return list(_STEMMER.stemWords(words))
 
@@ -112,7 +116,7 @@ class SessionKeywords:
                 if rowid in self._slot_of:
                     continue
                 self._slot_of[rowid] = len(rowids)
-                ws = _WORD.findall(_fold(text))
+                ws = _words(text)  # stemmed below, once per distinct word
                 rowids.append(rowid)
                 lengths.append(len(ws))
                 words += ws
@@ -239,7 +243,7 @@ class SessionKeywords:
         return rowids[order], s[order]
 
     def _compact(self) -> None:
-        live = np.frombuffer(self._live, dtype=np.uint8).astype(bool)
+        live = np.frombuffer(self._live, dtype=np.bool_)
         new_slot = np.cumsum(live, dtype=np.int64) - 1
         for stem in list(self._postings):
             p = self._postings[stem]
