@@ -1,4 +1,8 @@
-"""Request-scoped dependencies: the engine and the caller's session."""
+"""Request-scoped dependencies: the engine and the caller's session.
+
+They are ``async`` although nothing in them waits: FastAPI runs a plain ``def`` dependency
+on a worker thread, a hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -16,17 +20,17 @@ __all__ = ["EngineDep", "SessionDep", "SettingsDep", "get_engine", "get_session_
 _SESSION = re.compile(SESSION_ID_PATTERN)
 
 
-def get_engine(request: Request) -> MemoryEngine:
+async def get_engine(request: Request) -> MemoryEngine:
     engine: MemoryEngine = request.app.state.engine
     return engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session_id(
+async def get_session_id(
     request: Request,
     x_session_id: Annotated[
         str | None,
@@ -38,7 +42,7 @@ def get_session_id(
     ] = None,
 ) -> str:
     if x_session_id is None:
-        return get_settings(request).session_id
+        return (await get_settings(request)).session_id
     if not _SESSION.match(x_session_id):
         raise ApiError(
             400,

@@ -27,7 +27,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 router = APIRouter(prefix="/api/v1/consolidate", tags=["consolidate"], responses=_ERRORS)
 
 
-def get_consolidator(request: Request) -> Consolidator:
+async def get_consolidator(request: Request) -> Consolidator:
     consolidator: Consolidator = request.app.state.consolidator
     return consolidator
 

@@ -44,7 +44,7 @@ router = APIRouter(prefix="/api/v1/entities", tags=["entities"], responses=_ERRO
 _NOT_FOUND = "entity not found"
 
 
-def get_semantic(request: Request) -> SemanticMemory:
+async def get_semantic(request: Request) -> SemanticMemory:
     semantic: SemanticMemory = request.app.state.semantic
     return semantic
 

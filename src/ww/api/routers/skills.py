@@ -42,7 +42,7 @@ router = APIRouter(prefix="/api/v1/skills", tags=["skills"], responses=_ERRORS)
 _NOT_FOUND = "skill not found"
 
 
-def get_procedural(request: Request) -> ProceduralMemory:
+async def get_procedural(request: Request) -> ProceduralMemory:
     procedural: ProceduralMemory = request.app.state.procedural
     return procedural
 
