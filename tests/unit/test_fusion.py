@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import pairwise
 from uuid import UUID, uuid4
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.factories import T0
-from ww.engine.dynamics import Fsrs
+from ww.engine.dynamics import Fsrs, recency
 from ww.engine.recall import PRESETS, Fusion, Learned, Preset, Weights, query_words
 from ww.storage.ports import CandidateRow, ScoredId
 
@@ -124,3 +125,115 @@ def test_spread_keeps_a_candidate_in_contention_only_when_edges_exist() -> None:
     unlinked = fusion({})
     assert x not in unlinked.contenders(2)  # without edges the bound is tighter
     assert [s.id for s in unlinked.rank(2, timeline)] == [a, b]
+
+
+def _reference_scores(
+    candidates: dict[UUID, CandidateRow],
+    cosine: dict[UUID, float],
+    keyword: list[ScoredId],
+    learned: Learned,
+    timeline: dict[UUID, tuple[UUID, ...]],
+    words: frozenset[str],
+    now: datetime,
+) -> dict[UUID, float]:
+    """The fused score of each candidate, one candidate at a time, from the docstring's
+    definition and the scalar dynamics (what Fusion's arrays must reproduce)."""
+    w, fsrs = PRESETS[Preset.BALANCED], Fsrs()
+    scores = [s.score for s in keyword if s.id in candidates]
+    lo, hi = (min(scores), max(scores)) if scores else (0.0, 0.0)
+    kw = {
+        s.id: (s.score - lo) / (hi - lo) if hi > lo else 1.0 for s in keyword if s.id in candidates
+    }
+    base = {
+        i: w.semantic * min(1.0, max(0.0, cosine.get(i, 0.0)))
+        + w.keyword * kw.get(i, 0.0)
+        + w.retrievability * fsrs.retrievability_at(r.stability, r.last_review, now)
+        + w.recency * recency(r.timestamp, now)
+        + w.importance * r.importance
+        + w.activation * learned.activation.get(i, 0.0)
+        + w.value * learned.value.get(i, 0.0)
+        + w.ff * learned.ff.get(i, 0.0)
+        for i, r in candidates.items()
+    }
+    out = {}
+    for i, r in candidates.items():
+        speaker = r.speaker is not None and all(t in words for t in r.speaker.lower().split())
+        near = max((base[n] for n in timeline.get(i, ()) if n in base), default=0.0)
+        spread = max((wt * base[n] for n, wt in learned.edges.get(i, ()) if n in base), default=0.0)
+        out[i] = base[i] + w.speaker * speaker + w.neighbour * min(1.0, near)
+        out[i] += w.spread * min(1.0, spread)
+    return out
+
+
+_unit = st.floats(0, 1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_unit, st.floats(0, 10), st.booleans(), _unit, st.floats(0.01, 50), _unit),
+        min_size=1,
+        max_size=30,
+    ),
+    st.lists(st.tuples(st.integers(0, 29), st.integers(0, 29), _unit), max_size=20),
+    st.lists(st.tuples(_unit, _unit, _unit), max_size=30),
+    st.integers(1, 12),
+    st.floats(-5, 400),
+)
+def test_fused_scores_equal_the_per_candidate_definition(
+    specs: list[tuple[float, float, bool, float, float, float]],
+    links: list[tuple[int, int, float]],
+    learned_specs: list[tuple[float, float, float]],
+    limit: int,
+    age_days: float,
+) -> None:
+    ids = [uuid4() for _ in specs]
+    now = T0 + timedelta(days=400)
+    candidates = {
+        i: CandidateRow(
+            i,
+            now - timedelta(days=age_days * fraction),
+            importance,
+            "ana" if spk else "bo",
+            stability,
+            now - timedelta(days=age_days * (1 - fraction)),
+        )
+        for i, (_, _, spk, importance, stability, fraction) in zip(ids, specs, strict=True)
+    }
+    cosine = {i: 2 * c - 0.5 for i, (c, *_) in zip(ids, specs, strict=True)}  # out of [0, 1] too
+    keyword = [ScoredId(i, k) for i, (_, k, *_) in zip(ids, specs, strict=True) if k > 0]
+    edges: dict[UUID, list[tuple[UUID, float]]] = {}
+    for a, b, weight in links:
+        if a < len(ids) and b < len(ids) and a != b:
+            edges.setdefault(ids[a], []).append((ids[b], weight))
+            edges.setdefault(ids[b], []).append((ids[a], weight))
+    learned = Learned(
+        activation={i: a for i, (a, _, _) in zip(ids, learned_specs, strict=False)},
+        value={i: v for i, (_, v, _) in zip(ids, learned_specs, strict=False)},
+        ff={i: f for i, (_, _, f) in zip(ids, learned_specs, strict=False)},
+        edges=edges,
+    )
+    timeline = {
+        x: tuple(ids[j] for j in (k - 1, k + 1) if 0 <= j < len(ids)) for k, x in enumerate(ids)
+    }
+    words = frozenset({"ana"})
+    fusion = Fusion(
+        candidates=candidates,
+        cosine=cosine,
+        keyword=keyword,
+        weights=PRESETS[Preset.BALANCED],
+        fsrs=Fsrs(),
+        now=now,
+        words=words,
+        learned=learned,
+    )
+    expected = _reference_scores(candidates, cosine, keyword, learned, timeline, words, now)
+    ranked = fusion.rank(limit, timeline)
+    assert len(ranked) == min(limit, len(ids))
+    for s in ranked:
+        assert abs(s.score - expected[s.id]) < 1e-9
+    # Best first, and nothing left out scores above what was kept (up to float noise: the
+    # reference takes ages from timedelta, Fusion from timestamps).
+    assert all(a.score >= b.score for a, b in pairwise(ranked))
+    kept = {s.id for s in ranked}
+    assert all(expected[i] <= ranked[-1].score + 1e-9 for i in ids if i not in kept)

@@ -13,11 +13,13 @@ from datetime import datetime
 from enum import IntEnum
 from functools import cached_property
 
+import numpy as np
+import numpy.typing as npt
 from fsrs import Card, Rating, Scheduler, State
 
 from ww.models import FSRSState, as_utc
 
-__all__ = ["Fsrs", "ReviewRating", "recency"]
+__all__ = ["Fsrs", "ReviewRating", "recency", "recency_many"]
 
 _INITIAL_DIFFICULTY = 5.0
 _SECONDS_PER_DAY = 86_400.0
@@ -76,6 +78,13 @@ class Fsrs:
         r = (1.0 + self._factor * elapsed_days / max(stability, 1e-3)) ** self._decay
         return float(min(1.0, max(0.0, r)))
 
+    def retrievability_many(
+        self, stability: npt.NDArray[np.float64], elapsed_days: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """:meth:`retrievability_at` of many memories at once (a recall's candidates)."""
+        r = (1.0 + self._factor * elapsed_days / np.maximum(stability, 1e-3)) ** self._decay
+        return np.where(elapsed_days <= 0, 1.0, np.clip(r, 0.0, 1.0))
+
     @cached_property
     def _decay(self) -> float:
         return -float(self._scheduler.parameters[20])
@@ -105,3 +114,10 @@ def recency(event_time: datetime, now: datetime, half_life_days: float = 30.0) -
     """1 for an event happening now, halving every ``half_life_days`` (future counts as now)."""
     age_days = max(0.0, (as_utc(now) - as_utc(event_time)).total_seconds() / _SECONDS_PER_DAY)
     return math.exp(-math.log(2.0) * age_days / half_life_days)
+
+
+def recency_many(
+    age_days: npt.NDArray[np.float64], half_life_days: float = 30.0
+) -> npt.NDArray[np.float64]:
+    """:func:`recency` of many events at once, given their ages in days."""
+    return np.exp(-math.log(2.0) * np.maximum(age_days, 0.0) / half_life_days)

@@ -21,14 +21,17 @@ Ties break on the id, so a recall is reproducible given the stores and the clock
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from ww.engine.dynamics import Fsrs, recency
-from ww.models import ScoreParts
+import numpy as np
+import numpy.typing as npt
+
+from ww.engine.dynamics import Fsrs, recency_many
+from ww.models import ScoreParts, as_utc
 from ww.storage.ports import CandidateRow, ScoredId
 
 __all__ = ["PRESETS", "Fusion", "Learned", "Preset", "Scored", "Weights", "query_words"]
@@ -120,11 +123,29 @@ def _min_max(values: Mapping[UUID, float]) -> dict[UUID, float]:
     return {i: (v - lo) / span if span > 0 else 1.0 for i, v in values.items()}
 
 
+def _column(values: Mapping[UUID, float], keys: Sequence[int]) -> list[float]:
+    """``values`` in the order of ``keys`` (ids' integers), 0 where absent."""
+    if not values:
+        return [0.0] * len(keys)
+    by_key = {i.int: v for i, v in values.items()}
+    return [by_key.get(k, 0.0) for k in keys]
+
+
+# Columns of Fusion's feature matrix, in ScoreParts order less the two contextual terms.
+_SEMANTIC, _KEYWORD, _RETRIEVABILITY, _RECENCY, _IMPORTANCE = 0, 1, 2, 3, 4
+_SPEAKER, _ACTIVATION, _VALUE, _FF = 5, 6, 7, 8
+_SECONDS_PER_DAY = 86_400.0
+
+
 class Fusion:
     """Scores one recall's candidates: base scores first, then the neighbour term.
 
     Splitting the two lets the engine look up temporal neighbours only for the candidates
-    that can still reach the top ``limit`` (see :meth:`contenders`).
+    that can still reach the top ``limit`` (see :meth:`contenders`). Features and scores are
+    columns of arrays over the candidates: a recall has about a hundred of them, and a
+    Python loop of dict lookups per candidate cost more than the whole keyword search.
+    Every sum is evaluated in the same order as its scalar formula, so scores are the ones a
+    per-candidate loop gives.
     """
 
     def __init__(
@@ -145,38 +166,44 @@ class Fusion:
         self.weights = weights
         self.learned = learned
         self.temporal = temporal
+        self._ids = list(candidates)
+        # Keyed by the ids' integers: UUID's hash and equality are Python code, and these
+        # maps see several lookups per candidate.
+        keys = [i.int for i in self._ids]
+        self._index = {key: k for k, key in enumerate(keys)}
+        rows = list(candidates.values())
         kw_norm = _min_max({s.id: s.score for s in keyword if s.id in candidates})
-        # Plain tuples while scoring every candidate; ScoreParts only for the winners.
-        self.features: dict[UUID, tuple[float, ...]] = {}
-        self.base: dict[UUID, float] = {}
-        for ident, row in candidates.items():
-            f = (
-                min(1.0, max(0.0, cosine.get(ident, 0.0))),
-                kw_norm.get(ident, 0.0),
-                0.0
-                if fsrs is None
-                else fsrs.retrievability_at(row.stability, row.last_review, now),
-                recency(row.timestamp, now),
-                row.importance,
-                1.0 if _names_speaker(row.speaker, words) else 0.0,
-                learned.activation.get(ident, 0.0),
-                learned.value.get(ident, 0.0),
-                learned.ff.get(ident, 0.0),
+        now_s = as_utc(now).timestamp()
+        f = np.zeros((9, len(rows)))
+        f[_SEMANTIC] = np.clip(_column(cosine, keys), 0.0, 1.0)
+        f[_KEYWORD] = _column(kw_norm, keys)
+        if fsrs is not None:
+            f[_RETRIEVABILITY] = fsrs.retrievability_many(
+                np.array([r.stability for r in rows], dtype=np.float64),
+                (now_s - np.array([r.last_review.timestamp() for r in rows])) / _SECONDS_PER_DAY,
             )
-            self.features[ident] = f
-            self.base[ident] = (
-                weights.semantic * f[0]
-                + weights.keyword * f[1]
-                + weights.retrievability * f[2]
-                + weights.recency * f[3]
-                + weights.importance * f[4]
-                + weights.activation * f[6]
-                + weights.value * f[7]
-                + weights.ff * f[8]
-            )
-
-    def _floor(self, ident: UUID) -> float:
-        return self.base[ident] + self.weights.speaker * self.features[ident][5]
+        ages = (now_s - np.array([r.timestamp.timestamp() for r in rows])) / _SECONDS_PER_DAY
+        f[_RECENCY] = recency_many(ages)
+        f[_IMPORTANCE] = [r.importance for r in rows]
+        named = {s: _names_speaker(s, words) for s in {r.speaker for r in rows}}
+        f[_SPEAKER] = [1.0 if named[r.speaker] else 0.0 for r in rows]
+        f[_ACTIVATION] = _column(learned.activation, keys)
+        f[_VALUE] = _column(learned.value, keys)
+        f[_FF] = _column(learned.ff, keys)
+        self._features = f
+        w = weights
+        self._base = (
+            w.semantic * f[_SEMANTIC]
+            + w.keyword * f[_KEYWORD]
+            + w.retrievability * f[_RETRIEVABILITY]
+            + w.recency * f[_RECENCY]
+            + w.importance * f[_IMPORTANCE]
+            + w.activation * f[_ACTIVATION]
+            + w.value * f[_VALUE]
+            + w.ff * f[_FF]
+        )
+        # The score before the neighbour and spread terms, which only ever add to it.
+        self._floor = self._base + w.speaker * f[_SPEAKER]
 
     def contenders(self, limit: int) -> list[UUID]:
         """Candidates whose best possible score reaches the ``limit``-th guaranteed score.
@@ -184,55 +211,68 @@ class Fusion:
         The neighbour and spread terms add at most their weights times the best base score,
         so anything below the ``limit``-th floor by more than that cannot make the cut.
         """
-        if len(self.base) <= limit:
-            return list(self.base)
-        floors = sorted((self._floor(i) for i in self.base), reverse=True)
+        if len(self._ids) <= limit:
+            return list(self._ids)
+        kth = -np.partition(-self._floor, limit - 1)[limit - 1]
         # Without Hebbian edges the spread term is 0 for everyone and widens nothing.
         spread = self.weights.spread if self.learned.edges else 0.0
         bonus = (self.weights.neighbour if self.temporal else 0.0) + spread
-        cut = floors[limit - 1] - bonus * max(0.0, max(self.base.values()))
-        return [i for i in self.base if self._floor(i) >= cut]
+        cut = kth - bonus * max(0.0, float(self._base.max()))
+        return [self._ids[k] for k in np.flatnonzero(self._floor >= cut)]
+
+    def _best_linked(self, links: Iterable[tuple[int, int, float]]) -> npt.NDArray[np.float64]:
+        """Per candidate, ``min(1, max(weight * base of linked candidate))``, 0 if none."""
+        found = [(k, j, wt) for k, j, wt in links]
+        best = np.zeros(len(self._ids))
+        if found:
+            at, other, weight = (np.array(col) for col in zip(*found, strict=True))
+            best.fill(-np.inf)
+            np.maximum.at(best, at, weight * self._base[other])
+            best[np.isneginf(best)] = 0.0
+        return np.minimum(1.0, best)
 
     def rank(self, limit: int, neighbours: Mapping[UUID, Sequence[UUID]]) -> list[Scored]:
         """The best ``limit``; ``neighbours`` must cover every contender."""
-        w = self.weights
-        edges = self.learned.edges
-        ranked: list[tuple[float, str, UUID, float, float]] = []
-        for ident in self.base:
-            near = 0.0
-            if self.temporal:
-                near = min(
-                    1.0,
-                    max(
-                        (self.base[n] for n in neighbours.get(ident, ()) if n in self.base),
-                        default=0.0,
-                    ),
-                )
-            spread = min(
-                1.0,
-                max(
-                    (wt * self.base[n] for n, wt in edges.get(ident, ()) if n in self.base),
-                    default=0.0,
-                ),
+        w, index = self.weights, self._index
+        near = np.zeros(len(self._ids))
+        if self.temporal:
+            near = self._best_linked(
+                (index[i.int], index[n.int], 1.0)
+                for i, ns in neighbours.items()
+                if i.int in index
+                for n in ns
+                if n.int in index
             )
-            score = self._floor(ident) + w.neighbour * near + w.spread * spread
-            ranked.append((-score, str(ident), ident, near, spread))
-        ranked.sort()
+        spread = self._best_linked(
+            (index[i.int], index[n.int], wt)
+            for i, es in self.learned.edges.items()
+            if i.int in index
+            for n, wt in es
+            if n.int in index
+        )
+        score = self._floor + w.neighbour * near + w.spread * spread
+        if len(score) > limit:
+            # Everything tied with the limit-th score stays in, for the id to break the tie.
+            kth = -np.partition(-score, limit - 1)[limit - 1]
+            top = np.flatnonzero(score >= kth).tolist()
+        else:
+            top = list(range(len(score)))
+        top.sort(key=lambda k: (-score[k], str(self._ids[k])))
+        f = self._features
         out: list[Scored] = []
-        for neg_score, _, ident, near, spread in ranked[:limit]:
-            f = self.features[ident]
+        for k in top[:limit]:
             parts = ScoreParts(
-                semantic=f[0],
-                keyword=f[1],
-                retrievability=f[2],
-                recency=f[3],
-                importance=f[4],
-                neighbour=near,
-                speaker=f[5],
-                activation=f[6],
-                value=f[7],
-                ff=f[8],
-                spread=spread,
+                semantic=float(f[_SEMANTIC, k]),
+                keyword=float(f[_KEYWORD, k]),
+                retrievability=float(f[_RETRIEVABILITY, k]),
+                recency=float(f[_RECENCY, k]),
+                importance=float(f[_IMPORTANCE, k]),
+                neighbour=float(near[k]),
+                speaker=float(f[_SPEAKER, k]),
+                activation=float(f[_ACTIVATION, k]),
+                value=float(f[_VALUE, k]),
+                ff=float(f[_FF, k]),
+                spread=float(spread[k]),
             )
-            out.append(Scored(ident, -neg_score, parts))
+            out.append(Scored(self._ids[k], float(score[k]), parts))
         return out
