@@ -11,6 +11,7 @@ from tests.factories import T0, at, make_episode
 from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.models import EpisodeContext, EpisodeFilter, IndexState, Outcome
 from ww.storage import AccessUpdate, InvalidCursorError, RecordStore
+from ww.storage.payload import to_micros
 from ww.storage.ports import IdConflictError
 
 
@@ -232,8 +233,8 @@ async def test_candidate_rows_apply_session_and_filter(records: RecordStore) -> 
     rows = await records.candidate_rows("s1", [a.id, b.id, c.id, uuid4()], EpisodeFilter())
     assert set(rows) == {a.id}
     row = rows[a.id]
-    assert (row.timestamp, row.importance, row.speaker) == (at(3), 0.7, "ana")
-    assert (row.stability, row.last_review) == (a.fsrs.stability, a.fsrs.last_review)
+    assert (row.timestamp_us, row.importance, row.speaker) == (to_micros(at(3)), 0.7, "ana")
+    assert (row.stability, row.last_review_us) == (a.fsrs.stability, to_micros(a.fsrs.last_review))
     everything = EpisodeFilter(include_archived=True)
     assert set(await records.candidate_rows("s1", [a.id, b.id], everything)) == {a.id, b.id}
 

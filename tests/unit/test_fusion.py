@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 from tests.factories import T0
 from ww.engine.dynamics import Fsrs, recency
 from ww.engine.recall import PRESETS, Fusion, Learned, Preset, Weights, query_words
+from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import CandidateRow, ScoredId
 
 W = Weights(0.6, 0.25, 0.05, 0.05, 0.05, neighbour=0.1, speaker=0.07)
 
 
 def row(ident: UUID, speaker: str | None = None, importance: float = 0.5) -> CandidateRow:
-    return CandidateRow(ident, T0, importance, speaker, 1.0, T0)
+    return CandidateRow(ident, to_micros(T0), importance, speaker, 1.0, to_micros(T0))
 
 
 def test_hand_computed_score() -> None:
@@ -147,8 +148,8 @@ def _reference_scores(
     base = {
         i: w.semantic * min(1.0, max(0.0, cosine.get(i, 0.0)))
         + w.keyword * kw.get(i, 0.0)
-        + w.retrievability * fsrs.retrievability_at(r.stability, r.last_review, now)
-        + w.recency * recency(r.timestamp, now)
+        + w.retrievability * fsrs.retrievability_at(r.stability, from_micros(r.last_review_us), now)
+        + w.recency * recency(from_micros(r.timestamp_us), now)
         + w.importance * r.importance
         + w.activation * learned.activation.get(i, 0.0)
         + w.value * learned.value.get(i, 0.0)
@@ -192,11 +193,11 @@ def test_fused_scores_equal_the_per_candidate_definition(
     candidates = {
         i: CandidateRow(
             i,
-            now - timedelta(days=age_days * fraction),
+            to_micros(now - timedelta(days=age_days * fraction)),
             importance,
             "ana" if spk else "bo",
             stability,
-            now - timedelta(days=age_days * (1 - fraction)),
+            to_micros(now - timedelta(days=age_days * (1 - fraction))),
         )
         for i, (_, _, spk, importance, stability, fraction) in zip(ids, specs, strict=True)
     }

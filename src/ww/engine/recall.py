@@ -31,7 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ww.engine.dynamics import Fsrs, recency_many
-from ww.models import ScoreParts, as_utc
+from ww.models import ScoreParts
+from ww.storage.payload import to_micros
 from ww.storage.ports import CandidateRow, ScoredId
 
 __all__ = ["PRESETS", "Fusion", "Learned", "Preset", "Scored", "Weights", "query_words"]
@@ -137,6 +138,12 @@ _SPEAKER, _ACTIVATION, _VALUE, _FF = 5, 6, 7, 8
 _SECONDS_PER_DAY = 86_400.0
 
 
+def _days(micros: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    # Seconds first, then days: the rounding of timedelta.total_seconds() / 86400, which the
+    # scalar dynamics use.
+    return micros / 1e6 / _SECONDS_PER_DAY
+
+
 class Fusion:
     """Scores one recall's candidates: base scores first, then the neighbour term.
 
@@ -173,17 +180,18 @@ class Fusion:
         self._index = {key: k for k, key in enumerate(keys)}
         rows = list(candidates.values())
         kw_norm = _min_max({s.id: s.score for s in keyword if s.id in candidates})
-        now_s = as_utc(now).timestamp()
+        now_us = to_micros(now)
         f = np.zeros((9, len(rows)))
         f[_SEMANTIC] = np.clip(_column(cosine, keys), 0.0, 1.0)
         f[_KEYWORD] = _column(kw_norm, keys)
         if fsrs is not None:
             f[_RETRIEVABILITY] = fsrs.retrievability_many(
                 np.array([r.stability for r in rows], dtype=np.float64),
-                (now_s - np.array([r.last_review.timestamp() for r in rows])) / _SECONDS_PER_DAY,
+                _days(now_us - np.array([r.last_review_us for r in rows], dtype=np.int64)),
             )
-        ages = (now_s - np.array([r.timestamp.timestamp() for r in rows])) / _SECONDS_PER_DAY
-        f[_RECENCY] = recency_many(ages)
+        f[_RECENCY] = recency_many(
+            _days(now_us - np.array([r.timestamp_us for r in rows], dtype=np.int64))
+        )
         f[_IMPORTANCE] = [r.importance for r in rows]
         named = {s: _names_speaker(s, words) for s in {r.speaker for r in rows}}
         f[_SPEAKER] = [1.0 if named[r.speaker] else 0.0 for r in rows]

@@ -452,12 +452,7 @@ class Neo4jRecordStore:
         for r in rows:
             ident = UUID(r["id"])
             out[ident] = CandidateRow(
-                ident,
-                from_micros(r["ts"]),
-                r["importance"],
-                r["speaker"],
-                r["stability"],
-                from_micros(r["last_review"]),
+                ident, r["ts"], r["importance"], r["speaker"], r["stability"], r["last_review"]
             )
         return out
 
@@ -466,7 +461,7 @@ class Neo4jRecordStore:
     ) -> dict[UUID, tuple[UUID, ...]]:
         if not rows:
             return {}
-        keys = [{"id": str(r.id), "ts": to_micros(r.timestamp)} for r in rows]
+        keys = [{"id": str(r.id), "ts": r.timestamp_us} for r in rows]
         # Each side is its own subquery that aggregates, so a row without a neighbour on
         # that side still yields (an empty list) instead of dropping out.
         found = await self._rows(

@@ -62,14 +62,18 @@ class ScoredId:
 
 @dataclass(frozen=True, slots=True)
 class CandidateRow:
-    """The few fields recall scores a candidate on, read without building an Episode."""
+    """The few fields recall scores a candidate on, read without building an Episode.
+
+    Times are integer microseconds since the epoch, as both stores keep them: recall does
+    arithmetic on them, and a hundred datetimes per recall were measurable.
+    """
 
     id: UUID
-    timestamp: datetime
+    timestamp_us: int
     importance: float
     speaker: str | None
     stability: float
-    last_review: datetime
+    last_review_us: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -360,9 +360,7 @@ class SQLiteRecordStore:
             out: dict[UUID, CandidateRow] = {}
             for r in _rows_by_id(c, select, session_id, ids, where, params):
                 ident = UUID(r[0])
-                out[ident] = CandidateRow(
-                    ident, from_micros(r[1]), r[2], r[3], r[4], from_micros(r[5])
-                )
+                out[ident] = CandidateRow(ident, r[1], r[2], r[3], r[4], r[5])
             return out
 
         return await self._run(q)
@@ -370,7 +368,7 @@ class SQLiteRecordStore:
     async def neighbours(
         self, session_id: str, rows: Sequence[CandidateRow]
     ) -> dict[UUID, tuple[UUID, ...]]:
-        keys = [(str(r.id), to_micros(r.timestamp)) for r in rows]
+        keys = [(str(r.id), r.timestamp_us) for r in rows]
 
         def q(c: sqlite3.Connection) -> dict[UUID, tuple[UUID, ...]]:
             out: dict[UUID, tuple[UUID, ...]] = {}
