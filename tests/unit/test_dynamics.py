@@ -3,11 +3,12 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.factories import T0
-from ww.engine.dynamics import Fsrs, ReviewRating, recency
+from ww.engine.dynamics import Fsrs, ReviewRating, recency, recency_many
 
 
 def test_new_state_uses_configured_stability() -> None:
@@ -78,3 +79,17 @@ def test_recency_halves_each_half_life() -> None:
     assert math.isclose(recency(T0, T0 + timedelta(days=30)), 0.5)
     assert math.isclose(recency(T0, T0 + timedelta(days=60)), 0.25)
     assert recency(T0 + timedelta(days=5), T0) == 1.0  # the future counts as now
+
+
+@given(st.lists(st.tuples(st.floats(0, 1000), st.floats(-30, 3650)), min_size=1, max_size=20))
+def test_array_forms_equal_the_scalar_ones(memories: list[tuple[float, float]]) -> None:
+    fsrs = Fsrs()
+    stability = np.array([s for s, _ in memories])
+    days = np.array([d for _, d in memories])
+    with np.errstate(invalid="raise"):  # a review in the future takes no negative power
+        many = fsrs.retrievability_many(stability, days)
+        ages = recency_many(days)
+    for (s, d), r, age in zip(memories, many, ages, strict=True):
+        now = T0 + timedelta(days=d)
+        assert math.isclose(r, fsrs.retrievability_at(s, T0, now), rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(age, recency(T0, now), rel_tol=1e-9)

@@ -82,7 +82,10 @@ class Fsrs:
         self, stability: npt.NDArray[np.float64], elapsed_days: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]:
         """:meth:`retrievability_at` of many memories at once (a recall's candidates)."""
-        r = (1.0 + self._factor * elapsed_days / np.maximum(stability, 1e-3)) ** self._decay
+        # Clamped so that a review in the future (replaced by 1 below) takes no power of a
+        # negative number.
+        elapsed = np.maximum(elapsed_days, 0.0)
+        r = (1.0 + self._factor * elapsed / np.maximum(stability, 1e-3)) ** self._decay
         return np.where(elapsed_days <= 0, 1.0, np.clip(r, 0.0, 1.0))
 
     @cached_property
