@@ -74,7 +74,7 @@ class SQLiteRecordStore:
     every committed change to an episode's text.
     """
 
-    def __init__(self, path: Path | str, *, readers: int = 4) -> None:
+    def __init__(self, path: Path | str, *, readers: int | None = None) -> None:
         self.db = SQLiteDatabase(path, readers=readers)
         self.keywords = KeywordIndex()
         self._run = self.db.read
