@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from itertools import pairwise
 from uuid import UUID, uuid4
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -238,3 +241,23 @@ def test_fused_scores_equal_the_per_candidate_definition(
     assert all(a.score >= b.score for a, b in pairwise(ranked))
     kept = {s.id for s in ranked}
     assert all(expected[i] <= ranked[-1].score + 1e-9 for i in ids if i not in kept)
+
+
+@pytest.fixture
+def local_time_away_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # So that reading a naive time as local time would show.
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("local_time_away_from_utc")
+def test_a_naive_clock_is_taken_as_utc() -> None:
+    a = uuid4()
+    args = {"candidates": {a: row(a)}, "cosine": {a: 0.5}, "keyword": [], "weights": W}
+    later = T0 + timedelta(days=3, hours=5)
+    aware = Fusion(**args, fsrs=Fsrs(), now=later).rank(1, {})[0]  # type: ignore[arg-type]
+    naive = Fusion(**args, fsrs=Fsrs(), now=later.replace(tzinfo=None)).rank(1, {})[0]  # type: ignore[arg-type]
+    assert naive.score == aware.score and naive.parts == aware.parts

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ww.engine.dynamics import Fsrs, recency_many
-from ww.models import ScoreParts
+from ww.models import ScoreParts, as_utc
 from ww.storage.payload import to_micros
 from ww.storage.ports import CandidateRow, ScoredId
 
@@ -180,7 +180,7 @@ class Fusion:
         self._index = {key: k for k, key in enumerate(keys)}
         rows = list(candidates.values())
         kw_norm = _min_max({s.id: s.score for s in keyword if s.id in candidates})
-        now_us = to_micros(now)
+        now_us = to_micros(as_utc(now))  # a naive clock means UTC, as in the scalar dynamics
         f = np.zeros((9, len(rows)))
         f[_SEMANTIC] = np.clip(_column(cosine, keys), 0.0, 1.0)
         f[_KEYWORD] = _column(kw_norm, keys)
