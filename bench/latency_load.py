@@ -241,7 +241,7 @@ def optimise_events(server: Server) -> list[str]:
 def index_state(data_dir: Path, dimension: int) -> dict[str, int] | None:
     """Points and HNSW-indexed vectors in the shard (opened here after the server stopped)."""
     try:
-        from ww.storage.qdrant_edge import QdrantEdgeIndex
+        from ww.storage.qdrant.edge import QdrantEdgeIndex
 
         async def read() -> dict[str, int]:
             idx = QdrantEdgeIndex(data_dir / "vectors", dimension)

@@ -160,7 +160,7 @@ async def recall_stages(
             ):
                 cosine[s.id] = s.score
         t = lap("search within keyword-only", t)
-        learned = await engine.adaptive.features(SESSION, qv, list(rows), engine.clock())
+        learned = await engine.recall_learning.features(SESSION, qv, list(rows), engine.clock())
         t = lap("learned features", t)
         fusion = Fusion(
             candidates=rows,

@@ -34,9 +34,9 @@ import numpy as np  # noqa: E402
 
 from tests.neo4j_launcher import Neo4jProcess, launcher_jar  # noqa: E402
 from ww.models import EpisodeFilter  # noqa: E402
-from ww.storage.neo4j_vectors import Neo4jVectorIndex  # noqa: E402
+from ww.storage.neo4j.vectors import Neo4jVectorIndex  # noqa: E402
 from ww.storage.ports import VectorIndex, VectorItem  # noqa: E402
-from ww.storage.qdrant_edge import QdrantEdgeIndex  # noqa: E402
+from ww.storage.qdrant.edge import QdrantEdgeIndex  # noqa: E402
 
 __all__ = ["main"]
 

@@ -25,7 +25,7 @@ from ww.api import create_app
 from ww.config import Settings
 from ww.embedding import Embedder, EmbeddingService
 from ww.engine import build_engine
-from ww.storage.qdrant_server import QdrantServerIndex
+from ww.storage.qdrant.server import QdrantServerIndex
 
 ENVELOPE_KEYS = {"code", "message", "request_id"}
 

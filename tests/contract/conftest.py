@@ -9,7 +9,7 @@ import pytest
 
 from tests.neo4j_launcher import Neo4jProcess, wipe_database
 from ww.storage import QdrantEdgeIndex, RecordStore, SQLiteRecordStore, VectorIndex
-from ww.storage.qdrant_server import QdrantServerIndex
+from ww.storage.qdrant.server import QdrantServerIndex
 
 DIM = 8
 
@@ -25,7 +25,7 @@ def make_record_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path)
     if kind == "sqlite_memory":  # one connection: reads share the writer's thread
         return SQLiteRecordStore(":memory:")
     if kind == "neo4j":  # one server for the run, emptied before each test
-        from ww.storage.neo4j import Neo4jRecordStore
+        from ww.storage.neo4j.records import Neo4jRecordStore
 
         server: Neo4jProcess = request.getfixturevalue("neo4j_server")
         wipe_database(server.uri)
@@ -68,7 +68,7 @@ def make_vector_index(
     if kind == "qdrant_local_path":
         return QdrantServerIndex(DIM, path=tmp_path / "qdrant-local")
     if kind == "neo4j":
-        from ww.storage.neo4j_vectors import Neo4jVectorIndex
+        from ww.storage.neo4j.vectors import Neo4jVectorIndex
 
         assert request is not None, "the neo4j vector index needs the neo4j_server fixture"
         server: Neo4jProcess = request.getfixturevalue("neo4j_server")

@@ -9,10 +9,10 @@ import pytest
 
 from tests.contract.test_entity_store import entity, relation
 from tests.factories import T0
-from ww.storage.consolidation_ports import ConsolidationStore, EdgeDecay, LinkType, MemoryLink
-from ww.storage.entity_ports import EntityStore
 from ww.storage.factory import build_consolidation_store, entity_store
 from ww.storage.ports import RecordStore
+from ww.storage.ports.consolidation import ConsolidationStore, EdgeDecay, LinkType, MemoryLink
+from ww.storage.ports.entities import EntityStore
 
 S1, S2 = "s1", "s2"
 

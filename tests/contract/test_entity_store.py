@@ -13,18 +13,18 @@ from hypothesis import strategies as st
 from tests.factories import T0
 from ww.engine.dynamics import Fsrs
 from ww.models import IndexState
-from ww.models_semantic import Entity, EntityFilter, EntityType, Relation, RelationType
-from ww.storage.entity_ports import (
+from ww.models.semantic import Entity, EntityFilter, EntityType, Relation, RelationType
+from ww.storage.factory import entity_store
+from ww.storage.ports import IdConflictError, InvalidCursorError, RecordStore
+from ww.storage.ports.entities import (
     ACCESS_LOG_CAP,
     EntityAccess,
     EntityStore,
     RelationExistsError,
     VersionClosedError,
 )
-from ww.storage.factory import entity_store
-from ww.storage.ports import IdConflictError, InvalidCursorError, RecordStore
-from ww.storage.sqlite import SQLiteRecordStore
-from ww.storage.sqlite_entities import SQLiteEntityStore
+from ww.storage.sqlite.entities import SQLiteEntityStore
+from ww.storage.sqlite.records import SQLiteRecordStore
 
 S1, S2 = "s1", "s2"
 

@@ -11,7 +11,7 @@ import pytest
 from tests.factories import T0
 from ww.storage import RecordStore
 from ww.storage.factory import learning_store
-from ww.storage.learning_ports import (
+from ww.storage.ports.learning import (
     EncoderBlob,
     FeedbackEntry,
     HebbianEdge,

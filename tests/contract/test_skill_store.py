@@ -9,10 +9,10 @@ from uuid import uuid4
 import pytest
 
 from tests.factories import T0
-from ww.models_procedural import Skill, SkillExecution, SkillStep, SkillVersion
+from ww.models.procedural import Skill, SkillExecution, SkillStep, SkillVersion
 from ww.storage.factory import skill_store
 from ww.storage.ports import IdConflictError, InvalidCursorError, RecordStore
-from ww.storage.skill_ports import SkillFilter, SkillStore
+from ww.storage.ports.skills import SkillFilter, SkillStore
 
 S1, S2 = "s1", "s2"
 

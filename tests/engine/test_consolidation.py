@@ -26,10 +26,10 @@ from ww.engine import (
 )
 from ww.engine.consolidation import Consolidator
 from ww.models import Episode, EpisodeCreate, EpisodeFilter, EpisodeUpdate
-from ww.models_consolidation import ConsolidationOptions, ConsolidationReport
-from ww.models_semantic import EntityCreate, EntityFilter, EntityRecallRequest, RelationCreate
-from ww.storage.consolidation_ports import LinkType
-from ww.storage.learning_ports import HebbianEdge
+from ww.models.consolidation import ConsolidationOptions, ConsolidationReport
+from ww.models.semantic import EntityCreate, EntityFilter, EntityRecallRequest, RelationCreate
+from ww.storage.ports.consolidation import LinkType
+from ww.storage.ports.learning import HebbianEdge
 
 OPTS = ConsolidationOptions(min_cluster_size=3)
 
@@ -318,7 +318,7 @@ async def test_a_derived_id_still_held_is_skipped(sleep: Sleep) -> None:
 async def test_faded_co_retrieval_edges_are_pruned_live_ones_kept(sleep: Sleep) -> None:
     a, b, c = sorted((uuid4(), uuid4(), uuid4()), key=str)
     now = sleep.clock()
-    tau = sleep.engine.adaptive.params.hebbian_decay_tau_days
+    tau = sleep.engine.recall_learning.params.hebbian_decay_tau_days
     await sleep.engine.learning.upsert_edges(
         "s1",
         [

@@ -20,8 +20,8 @@ from ww.engine import (
     build_semantic,
 )
 from ww.models import IndexState
-from ww.models_procedural import SkillCreate, SkillRecallRequest
-from ww.models_semantic import EntityCreate, EntityRecallRequest
+from ww.models.procedural import SkillCreate, SkillRecallRequest
+from ww.models.semantic import EntityCreate, EntityRecallRequest
 from ww.storage import QdrantEdgeIndex, VectorItem
 
 

@@ -21,15 +21,15 @@ from ww.config import Settings
 from ww.embedding import EmbeddingService, OnnxEmbedder
 from ww.engine import build_engine, build_procedural, build_semantic
 from ww.engine.activation import beta_success_rate
-from ww.engine.transfer import ImportReport, ReembedMode, Transfer
-from ww.engine.transfer_kinds import Memories
+from ww.engine.transfer.jsonl import ImportReport, ReembedMode, Transfer
+from ww.engine.transfer.kinds import Memories
 from ww.models import Episode, EpisodeContext, FSRSState, IndexState, Outcome
-from ww.models_procedural import Skill, SkillExecution, SkillStep, SkillVersion
-from ww.models_semantic import Entity, EntityType, Relation, RelationType
+from ww.models.procedural import Skill, SkillExecution, SkillStep, SkillVersion
+from ww.models.semantic import Entity, EntityType, Relation, RelationType
 from ww.storage import QdrantEdgeIndex, StoreUnavailableError, VectorItem
-from ww.storage.learning_ports import EncoderBlob, HebbianEdge
 from ww.storage.memory_payload import entity_payload, skill_payload
 from ww.storage.payload import episode_payload
+from ww.storage.ports.learning import EncoderBlob, HebbianEdge
 
 DIM = 384
 

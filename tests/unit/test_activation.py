@@ -19,7 +19,7 @@ from ww.engine.activation import (
     spread_activation,
 )
 from ww.engine.procedural import script_from_steps
-from ww.models_procedural import SkillStep
+from ww.models.procedural import SkillStep
 
 A, B, C, D = (UUID(int=i) for i in range(1, 5))
 

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from tests.factories import make_episode
 from ww.models import EpisodeFilter
-from ww.storage.keyword_index import (
+from ww.storage.ports import IdConflictError
+from ww.storage.sqlite.keyword_index import (
     BM25_B,
     BM25_K1,
     KeywordIndex,
@@ -22,9 +23,8 @@ from ww.storage.keyword_index import (
     analyze,
     query_stems,
 )
-from ww.storage.ports import IdConflictError
-from ww.storage.sqlite import SQLiteRecordStore
-from ww.storage.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from ww.storage.sqlite.records import SQLiteRecordStore
+from ww.storage.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
 WORDS = ["apple", "apples", "river", "rivers", "stone", "quiet", "running", "runs", "café", "x"]
 

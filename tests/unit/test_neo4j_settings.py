@@ -11,8 +11,8 @@ from tests.neo4j_launcher import free_port
 from ww.config import ConfigError, load_settings
 from ww.storage import SQLiteRecordStore, StoreUnavailableError, build_stores
 from ww.storage.factory import build_entity_stores, build_skill_stores
-from ww.storage.neo4j import Neo4jRecordStore
-from ww.storage.neo4j_vectors import Neo4jVectorIndex
+from ww.storage.neo4j.records import Neo4jRecordStore
+from ww.storage.neo4j.vectors import Neo4jVectorIndex
 
 NEO4J_VARS = ("URI", "USER", "PASSWORD", "POOL_SIZE", "DATABASE")
 

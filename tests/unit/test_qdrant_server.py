@@ -21,7 +21,7 @@ from ww.models import EpisodeFilter
 from ww.storage import QdrantEdgeIndex, StoreUnavailableError, VectorItem
 from ww.storage.factory import build_stores, build_vector_index
 from ww.storage.payload import episode_payload
-from ww.storage.qdrant_server import QdrantServerIndex
+from ww.storage.qdrant.server import QdrantServerIndex
 
 DIM = 8
 

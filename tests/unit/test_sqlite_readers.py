@@ -6,7 +6,7 @@ import asyncio
 import threading
 from pathlib import Path
 
-from ww.storage.sqlite_db import SQLiteDatabase, default_readers
+from ww.storage.sqlite.db import SQLiteDatabase, default_readers
 
 
 def test_default_readers_are_half_the_cores_between_two_and_four() -> None:

@@ -7,12 +7,6 @@ from datetime import datetime
 from ww.config import Settings
 from ww.control.flags import Flags, load_flags
 from ww.embedding import EmbeddingService, load_embedder
-from ww.engine.adaptive import (
-    FeedbackOutcome,
-    LearningParams,
-    MemoryNotInRecallError,
-    RecallNotFoundError,
-)
 from ww.engine.consolidation import Consolidator
 from ww.engine.dynamics import Fsrs
 from ww.engine.memory import (
@@ -24,6 +18,12 @@ from ww.engine.memory import (
 )
 from ww.engine.procedural import ProceduralMemory
 from ww.engine.recall import Preset
+from ww.engine.recall_learning import (
+    FeedbackOutcome,
+    LearningParams,
+    MemoryNotInRecallError,
+    RecallNotFoundError,
+)
 from ww.engine.semantic import SemanticMemory
 from ww.storage import build_stores
 from ww.storage.factory import (
@@ -125,7 +125,7 @@ def build_consolidator(engine: MemoryEngine, semantic: SemanticMemory) -> Consol
     ) -> tuple[int, int]:
         # Episode edges decay on read with the learning settings' time constant, so the
         # sweep has nothing to decay (0) and only prunes what has faded under ``below``.
-        return 0, await engine.adaptive.prune_edges(session_id, now, below, dry_run)
+        return 0, await engine.recall_learning.prune_edges(session_id, now, below, dry_run)
 
     consolidator = Consolidator(
         engine,

@@ -44,22 +44,22 @@ from ww.engine.consolidation_text import distinctive_terms, medoid, tokens
 from ww.engine.memory import MemoryEngine
 from ww.engine.semantic import SemanticMemory
 from ww.models import Episode, EpisodeFilter, EpisodeUpdate, IndexState
-from ww.models_consolidation import (
+from ww.models.consolidation import (
     ConsolidatedEntityReport,
     ConsolidationOptions,
     ConsolidationReport,
     DuplicateMerge,
 )
-from ww.models_semantic import Entity, EntityType
-from ww.storage.consolidation_ports import (
+from ww.models.semantic import Entity, EntityType
+from ww.storage.memory_payload import entity_payload
+from ww.storage.ports import StoreUnavailableError, VectorItem
+from ww.storage.ports.consolidation import (
     ConsolidatedEntity,
     ConsolidationStore,
     EdgeDecay,
     LinkType,
     MemoryLink,
 )
-from ww.storage.memory_payload import entity_payload
-from ww.storage.ports import StoreUnavailableError, VectorItem
 
 __all__ = ["ConsolidationScheduler", "Consolidator", "EpisodeEdgeDecay"]
 

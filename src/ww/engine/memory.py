@@ -16,9 +16,9 @@ from uuid import UUID, uuid4
 from ww.config import ConfigError
 from ww.control.flags import Flags
 from ww.embedding import EmbeddingService
-from ww.engine.adaptive import Adaptive, FeedbackOutcome, LearningParams
 from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.engine.recall import PRESETS, Fusion, Preset, query_words
+from ww.engine.recall_learning import FeedbackOutcome, LearningParams, RecallLearning
 from ww.models import (
     Episode,
     EpisodeCreate,
@@ -29,7 +29,6 @@ from ww.models import (
     RecallResult,
     SessionStats,
 )
-from ww.storage.learning_ports import LearningStore
 from ww.storage.payload import episode_payload
 from ww.storage.ports import (
     AccessUpdate,
@@ -41,6 +40,7 @@ from ww.storage.ports import (
     VectorIndex,
     VectorItem,
 )
+from ww.storage.ports.learning import LearningStore
 
 __all__ = [
     "Clock",
@@ -109,7 +109,7 @@ class MemoryEngine:
         self.clock = clock
         self.candidates = candidates
         self.flags = flags or Flags()
-        self.adaptive = Adaptive(
+        self.recall_learning = RecallLearning(
             learning=learning,
             records=records,
             vectors=vectors,
@@ -131,7 +131,7 @@ class MemoryEngine:
     def vectors(self, index: VectorIndex) -> None:
         # Tests swap the index to simulate an outage; learning must follow the same one.
         self._vectors = index
-        self.adaptive.vectors = index
+        self.recall_learning.vectors = index
 
     # -- lifecycle --------------------------------------------------------------------------
     async def open(self) -> ReconcileReport:
@@ -356,7 +356,7 @@ class MemoryEngine:
         # reads: each store thread takes one, so the wait is the longest, not the sum.
         rows, learned, within = await asyncio.gather(
             self.records.candidate_rows(session_id, candidate_ids, flt),
-            self.adaptive.features(session_id, query_vector, candidate_ids, now),
+            self.recall_learning.features(session_id, query_vector, candidate_ids, now),
             self._within(session_id, query_vector, flt, keyword_only, degraded),
         )
         cosine.update((s.id, s.score) for s in within)
@@ -390,7 +390,7 @@ class MemoryEngine:
         result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
         if learn and hits:
             await self._learn_from_recall(session_id, [h.episode for h in hits], now)
-            await self.adaptive.after_recall(
+            await self.recall_learning.after_recall(
                 session_id, result.recall_id, query_vector, [h.id for h in hits], now
             )
         return result
@@ -406,7 +406,7 @@ class MemoryEngine:
         """Rewards for a recall made with ``learn``: ``reward`` for every memory it returned
         and/or ``rewards`` per memory (these win). Raises ``RecallNotFoundError`` or
         ``MemoryNotInRecallError``; a repeat returns the first outcome and changes nothing."""
-        return await self.adaptive.feedback(
+        return await self.recall_learning.feedback(
             session_id, recall_id, rewards or {}, self.clock(), default=reward
         )
 

@@ -23,7 +23,7 @@ from ww.engine.activation import (
 )
 from ww.engine.memory import Clock, ReconcileReport, utc_now
 from ww.models import EpisodeFilter, IndexState
-from ww.models_procedural import (
+from ww.models.procedural import (
     HowTo,
     HowToRequest,
     Skill,
@@ -42,7 +42,7 @@ from ww.models_procedural import (
 from ww.storage.memory_payload import skill_payload
 from ww.storage.ports import RecordStore, ScoredId, StoreUnavailableError, Vector, VectorIndex
 from ww.storage.ports import VectorItem as _Item
-from ww.storage.skill_ports import SkillFilter, SkillPage, SkillStore
+from ww.storage.ports.skills import SkillFilter, SkillPage, SkillStore
 
 __all__ = [
     "SKILL_WEIGHTS",

@@ -12,7 +12,7 @@ the preset's weights turn the direct evidence (semantic, keyword) and the memory
 - ``spread``: spreading activation over learned CO_RETRIEVED (Hebbian) edges: the best
   ``weight * base score`` among the candidate's Hebbian neighbours that are candidates too.
 
-Learned features (see ``ww.engine.adaptive``) join the base score when given: ACT-R
+Learned features (see ``ww.engine.recall_learning``) join the base score when given: ACT-R
 base-level ``activation``, the learned ``value`` and the FF encoder's ``ff`` goodness.
 
 Ties break on the id, so a recall is reproducible given the stores and the clock.

@@ -18,7 +18,7 @@ from ww.engine.activation import (
 from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.engine.memory import Clock, ReconcileReport, utc_now
 from ww.models import EpisodeFilter, IndexState
-from ww.models_semantic import (
+from ww.models.semantic import (
     ActivatedEntity,
     Entity,
     EntityCreate,
@@ -34,10 +34,10 @@ from ww.models_semantic import (
     SpreadRequest,
     SpreadResult,
 )
-from ww.storage.entity_ports import EntityAccess, EntityPage, EntityStore
 from ww.storage.memory_payload import entity_payload, entity_type_key
 from ww.storage.ports import RecordStore, ScoredId, StoreUnavailableError, Vector, VectorIndex
 from ww.storage.ports import VectorItem as _Item
+from ww.storage.ports.entities import EntityAccess, EntityPage, EntityStore
 
 __all__ = ["ENTITY_WEIGHTS", "EntityWeights", "InvalidSupersedeError", "SemanticMemory"]
 

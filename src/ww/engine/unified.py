@@ -22,9 +22,9 @@ from ww.engine.procedural import ProceduralMemory
 from ww.engine.recall import PRESETS
 from ww.engine.semantic import SemanticMemory
 from ww.models import MemoryType, RecallResult
-from ww.models_procedural import SkillRecallRequest, SkillRecallResult
-from ww.models_semantic import EntityRecallRequest, EntityRecallResult
-from ww.models_unified import UnifiedHit, UnifiedRecallRequest, UnifiedRecallResult
+from ww.models.procedural import SkillRecallRequest, SkillRecallResult
+from ww.models.semantic import EntityRecallRequest, EntityRecallResult
+from ww.models.unified import UnifiedHit, UnifiedRecallRequest, UnifiedRecallResult
 
 __all__ = ["UnifiedRecall", "weight_total"]
 

@@ -11,8 +11,8 @@ from ww.storage.ports import (
     VectorIndex,
     VectorItem,
 )
-from ww.storage.qdrant_edge import QdrantEdgeIndex
-from ww.storage.sqlite import SQLiteRecordStore
+from ww.storage.qdrant.edge import QdrantEdgeIndex
+from ww.storage.sqlite.records import SQLiteRecordStore
 
 __all__ = [
     "AccessUpdate",

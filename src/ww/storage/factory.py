@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ww.config import ConfigError, Settings, VectorBackend
-from ww.storage.consolidation_ports import ConsolidationStore
-from ww.storage.entity_ports import EntityStore
-from ww.storage.learning_ports import LearningStore
 from ww.storage.ports import RecordStore, VectorIndex
-from ww.storage.qdrant_edge import QdrantEdgeIndex
-from ww.storage.skill_ports import SkillStore
-from ww.storage.sqlite import SQLiteRecordStore
-from ww.storage.sqlite_consolidation import SQLiteConsolidationStore
-from ww.storage.sqlite_entities import SQLiteEntityStore
-from ww.storage.sqlite_learning import SQLiteLearningStore
-from ww.storage.sqlite_skills import SQLiteSkillStore
+from ww.storage.ports.consolidation import ConsolidationStore
+from ww.storage.ports.entities import EntityStore
+from ww.storage.ports.learning import LearningStore
+from ww.storage.ports.skills import SkillStore
+from ww.storage.qdrant.edge import QdrantEdgeIndex
+from ww.storage.sqlite.consolidation import SQLiteConsolidationStore
+from ww.storage.sqlite.entities import SQLiteEntityStore
+from ww.storage.sqlite.learning import SQLiteLearningStore
+from ww.storage.sqlite.records import SQLiteRecordStore
+from ww.storage.sqlite.skills import SQLiteSkillStore
 
 if TYPE_CHECKING:
-    from ww.storage.neo4j import Neo4jRecordStore
+    from ww.storage.neo4j.records import Neo4jRecordStore
 
 __all__ = [
     "build_consolidation_store",
@@ -50,7 +50,7 @@ def build_vector_index(settings: Settings, memory_type: str = "episodes") -> Vec
     assert settings.qdrant_url is not None  # vector_store checked it
     try:
         # Imported here: qdrant-client comes with the optional "server" extra.
-        from ww.storage.qdrant_server import QdrantServerIndex
+        from ww.storage.qdrant.server import QdrantServerIndex
     except ImportError as exc:
         raise ConfigError(
             f"WW_QDRANT_URL={settings.qdrant_url!r} needs qdrant-client: "
@@ -72,7 +72,7 @@ def build_vector_index(settings: Settings, memory_type: str = "episodes") -> Vec
 
 def _neo4j_vectors(settings: Settings, memory_type: str) -> VectorIndex:
     # Imported here so the embedded tier runs without the ``server`` extra installed.
-    from ww.storage.neo4j_vectors import Neo4jVectorIndex
+    from ww.storage.neo4j.vectors import Neo4jVectorIndex
 
     assert settings.neo4j_uri is not None  # vector_store checked it
     password = settings.neo4j_password
@@ -95,7 +95,7 @@ def build_stores(settings: Settings) -> tuple[RecordStore, VectorIndex]:
 def build_record_store(settings: Settings) -> RecordStore:
     if settings.neo4j_uri is not None:
         # Imported here so the embedded tier runs without the ``server`` extra installed.
-        from ww.storage.neo4j import Neo4jRecordStore
+        from ww.storage.neo4j.records import Neo4jRecordStore
 
         password = settings.neo4j_password
         return Neo4jRecordStore(
@@ -111,9 +111,9 @@ def build_record_store(settings: Settings) -> RecordStore:
 def _neo4j(records: RecordStore) -> Neo4jRecordStore | None:
     """The record store when it is Neo4j's. Checked by module so the embedded tier never
     imports the driver."""
-    if type(records).__module__ != "ww.storage.neo4j":
+    if type(records).__module__ != "ww.storage.neo4j.records":
         return None
-    from ww.storage.neo4j import Neo4jRecordStore
+    from ww.storage.neo4j.records import Neo4jRecordStore
 
     assert isinstance(records, Neo4jRecordStore)
     return records
@@ -129,7 +129,7 @@ def entity_store(records: RecordStore) -> EntityStore:
     """Entities in the record store's database (its connections; it owns open/close)."""
     neo = _neo4j(records)
     if neo is not None:
-        from ww.storage.neo4j_entities import Neo4jEntityStore
+        from ww.storage.neo4j.entities import Neo4jEntityStore
 
         return Neo4jEntityStore(neo)
     return SQLiteEntityStore(_sqlite_db(records).db)
@@ -139,7 +139,7 @@ def skill_store(records: RecordStore) -> SkillStore:
     """Skills in the record store's database."""
     neo = _neo4j(records)
     if neo is not None:
-        from ww.storage.neo4j_skills import Neo4jSkillStore
+        from ww.storage.neo4j.skills import Neo4jSkillStore
 
         return Neo4jSkillStore(neo)
     return SQLiteSkillStore(_sqlite_db(records).db)
@@ -149,7 +149,7 @@ def learning_store(records: RecordStore) -> LearningStore:
     """Learning state in the record store's database."""
     neo = _neo4j(records)
     if neo is not None:
-        from ww.storage.neo4j_learning import Neo4jLearningStore
+        from ww.storage.neo4j.learning import Neo4jLearningStore
 
         return Neo4jLearningStore(neo)
     return SQLiteLearningStore(_sqlite_db(records).db)
@@ -159,7 +159,7 @@ def build_consolidation_store(records: RecordStore) -> ConsolidationStore:
     """Consolidation's links and bookkeeping live in the record store's database."""
     neo = _neo4j(records)
     if neo is not None:
-        from ww.storage.neo4j_consolidation import Neo4jConsolidationStore
+        from ww.storage.neo4j.consolidation import Neo4jConsolidationStore
 
         return Neo4jConsolidationStore(neo)
     return SQLiteConsolidationStore(_sqlite_db(records).db)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from ww.models import MemoryType
-from ww.models_procedural import Skill
-from ww.models_semantic import Entity, EntityType
+from ww.models.procedural import Skill
+from ww.models.semantic import Entity, EntityType
 from ww.storage.payload import to_micros
 
 __all__ = ["entity_payload", "entity_type_key", "skill_payload"]

@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from ww.api.errors import ApiError, ErrorEnvelope
 from ww.config import SESSION_ID_PATTERN
-from ww.engine.transfer import (
+from ww.engine.transfer.jsonl import (
     MEDIA_TYPE,
     ImportConflictError,
     ImportReport,
@@ -24,7 +24,7 @@ from ww.engine.transfer import (
     ReembedMode,
     Transfer,
 )
-from ww.engine.transfer_kinds import Memories
+from ww.engine.transfer.kinds import Memories
 
 __all__ = ["router"]
 

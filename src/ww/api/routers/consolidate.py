@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from ww.api.deps import SessionDep
 from ww.api.errors import ErrorEnvelope
 from ww.engine.consolidation import Consolidator
-from ww.models_consolidation import ConsolidationOptions, ConsolidationReport
-from ww.storage.consolidation_ports import LinkType
+from ww.models.consolidation import ConsolidationOptions, ConsolidationReport
+from ww.storage.ports.consolidation import LinkType
 
 __all__ = ["LinkList", "MemoryLinkOut", "router"]
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from ww.api.deps import SessionDep
 from ww.api.errors import ApiError, ErrorEnvelope
 from ww.engine.semantic import InvalidSupersedeError, SemanticMemory
-from ww.models_semantic import (
+from ww.models.semantic import (
     Entity,
     EntityCreate,
     EntityFilter,
@@ -26,7 +26,7 @@ from ww.models_semantic import (
     SpreadRequest,
     SpreadResult,
 )
-from ww.storage.entity_ports import RelationExistsError, VersionClosedError
+from ww.storage.ports.entities import RelationExistsError, VersionClosedError
 
 __all__ = ["EntityList", "RelationList", "router"]
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from ww.api.deps import SessionDep
 from ww.api.errors import ErrorEnvelope
 from ww.engine.unified import UnifiedRecall
-from ww.models_unified import UnifiedRecallRequest, UnifiedRecallResult
+from ww.models.unified import UnifiedRecallRequest, UnifiedRecallResult
 
 __all__ = ["router"]
 

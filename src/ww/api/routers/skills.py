@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from ww.api.deps import SessionDep
 from ww.api.errors import ApiError, ErrorEnvelope
 from ww.engine.procedural import InvalidSkillError, ProceduralMemory
-from ww.models_procedural import (
+from ww.models.procedural import (
     HowTo,
     HowToRequest,
     Skill,
@@ -25,7 +25,7 @@ from ww.models_procedural import (
     SkillUpdate,
     SkillVersion,
 )
-from ww.storage.skill_ports import SkillFilter
+from ww.storage.ports.skills import SkillFilter
 
 __all__ = ["SkillList", "router"]
 

@@ -33,7 +33,7 @@ from neo4j.exceptions import (
 )
 
 from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
-from ww.storage.neo4j_rows import (
+from ww.storage.neo4j.rows import (
     episode_props,
     filter_cypher,
     fts_index,
@@ -41,7 +41,7 @@ from ww.storage.neo4j_rows import (
     fts_query,
     node_to_episode,
 )
-from ww.storage.neo4j_schema import SIDE_SCHEMA
+from ww.storage.neo4j.schema import SIDE_SCHEMA
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import (
     AccessUpdate,
@@ -51,7 +51,7 @@ from ww.storage.ports import (
     ScoredId,
     StoreUnavailableError,
 )
-from ww.storage.sqlite_rows import decode_cursor, encode_cursor, keyword_terms
+from ww.storage.sqlite.rows import decode_cursor, encode_cursor, keyword_terms
 
 __all__ = [
     "UNAVAILABLE",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ww.storage.ports import StoreUnavailableError
-from ww.storage.sqlite_schema import migrate
+from ww.storage.sqlite.schema import migrate
 
 __all__ = ["SQLiteDatabase", "default_readers"]
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from ww.models import Episode, EpisodeFilter
 from ww.storage.payload import metadata_tag, to_micros
-from ww.storage.sqlite_rows import EPISODE_COLUMNS, episode_params, row_to_episode
+from ww.storage.sqlite.rows import EPISODE_COLUMNS, episode_params, row_to_episode
 
 __all__ = [
     "ACCESS_APPEND",

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
-from ww.storage.keyword_index import KeywordIndex, query_stems
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import (
     AccessUpdate,
@@ -24,8 +23,9 @@ from ww.storage.ports import (
     IdConflictError,
     ScoredId,
 )
-from ww.storage.sqlite_db import SQLiteDatabase
-from ww.storage.sqlite_rows import (
+from ww.storage.sqlite.db import SQLiteDatabase
+from ww.storage.sqlite.keyword_index import KeywordIndex, query_stems
+from ww.storage.sqlite.rows import (
     EPISODE_COLUMNS,
     decode_cursor,
     encode_cursor,

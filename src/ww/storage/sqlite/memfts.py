@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from ww.storage.entity_ports import ACCESS_LOG_CAP
 from ww.storage.payload import from_micros, to_micros
-from ww.storage.sqlite_rows import keyword_terms
+from ww.storage.ports.entities import ACCESS_LOG_CAP
+from ww.storage.sqlite.rows import keyword_terms
 
 __all__ = [
     "access_times",

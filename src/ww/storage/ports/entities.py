@@ -10,7 +10,7 @@ from typing import Protocol
 from uuid import UUID
 
 from ww.models import FSRSState
-from ww.models_semantic import Entity, EntityFilter, Relation
+from ww.models.semantic import Entity, EntityFilter, Relation
 from ww.storage.ports import ScoredId
 
 __all__ = [

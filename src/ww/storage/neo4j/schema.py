@@ -11,14 +11,14 @@ from __future__ import annotations
 __all__ = ["SIDE_SCHEMA"]
 
 SIDE_SCHEMA: tuple[str, ...] = (
-    # entities and relations (neo4j_entities.py)
+    # entities and relations (neo4j/entities.py)
     "CREATE CONSTRAINT ww_entity_id IF NOT EXISTS FOR (e:WwEntity) REQUIRE e.id IS UNIQUE",
     "CREATE INDEX ww_entity_session IF NOT EXISTS "
     "FOR (e:WwEntity) ON (e.session_id, e.valid_from, e.id)",
     "CREATE INDEX ww_entity_lineage IF NOT EXISTS FOR (e:WwEntity) ON (e.lineage_id)",
     "CREATE INDEX ww_relation_id IF NOT EXISTS FOR ()-[r:WW_REL]-() ON (r.id)",
     "CREATE INDEX ww_relation_session IF NOT EXISTS FOR ()-[r:WW_REL]-() ON (r.session_id)",
-    # skills (neo4j_skills.py)
+    # skills (neo4j/skills.py)
     "CREATE CONSTRAINT ww_skill_id IF NOT EXISTS FOR (s:WwSkill) REQUIRE s.id IS UNIQUE",
     "CREATE INDEX ww_skill_session IF NOT EXISTS "
     "FOR (s:WwSkill) ON (s.session_id, s.created_at, s.id)",
@@ -28,7 +28,7 @@ SIDE_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX ww_skill_execution_id IF NOT EXISTS FOR (x:WwSkillExecution) ON (x.id)",
     "CREATE INDEX ww_skill_execution_session IF NOT EXISTS "
     "FOR (x:WwSkillExecution) ON (x.session_id)",
-    # learning state (neo4j_learning.py)
+    # learning state (neo4j/learning.py)
     "CREATE CONSTRAINT ww_recall_id IF NOT EXISTS FOR (r:WwRecall) REQUIRE r.recall_id IS UNIQUE",
     "CREATE INDEX ww_recall_session IF NOT EXISTS FOR (r:WwRecall) ON (r.session_id, r.created_at)",
     "CREATE CONSTRAINT ww_feedback_key IF NOT EXISTS FOR (f:WwFeedback) REQUIRE f.key IS UNIQUE",
@@ -41,7 +41,7 @@ SIDE_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX ww_hebbian_b IF NOT EXISTS FOR (h:WwHebbian) ON (h.session_id, h.b)",
     "CREATE CONSTRAINT ww_encoder_session IF NOT EXISTS "
     "FOR (x:WwEncoder) REQUIRE x.session_id IS UNIQUE",
-    # consolidation (neo4j_consolidation.py)
+    # consolidation (neo4j/consolidation.py)
     "CREATE CONSTRAINT ww_link_key IF NOT EXISTS FOR (k:WwLink) REQUIRE k.key IS UNIQUE",
     "CREATE INDEX ww_link_source IF NOT EXISTS FOR (k:WwLink) ON (k.session_id, k.source_id)",
     "CREATE INDEX ww_link_target IF NOT EXISTS FOR (k:WwLink) ON (k.session_id, k.target_id)",

@@ -3,7 +3,7 @@
 Skills are ``:WwSkill`` nodes with the SQLite store's column encoding; previous versions are
 ``:WwSkillVersion`` and executions ``:WwSkillExecution`` nodes keyed by ``skill_id``. The
 capped access-time log is a list property on the skill node, and keyword search uses one
-full-text index per session, as for entities (neo4j_entities.py).
+full-text index per session, as for entities (neo4j/entities.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from neo4j import AsyncManagedTransaction
 from neo4j.exceptions import ConstraintError
 
 from ww.models import IndexState
-from ww.models_procedural import Skill, SkillExecution, SkillVersion
-from ww.storage.entity_ports import ACCESS_LOG_CAP
-from ww.storage.neo4j import Neo4jRecordStore, tx_consume
-from ww.storage.neo4j_entities import access_times, replace_access_times
-from ww.storage.neo4j_rows import (
+from ww.models.procedural import Skill, SkillExecution, SkillVersion
+from ww.storage.neo4j.entities import access_times, replace_access_times
+from ww.storage.neo4j.records import Neo4jRecordStore, tx_consume
+from ww.storage.neo4j.rows import (
     ACCESS_APPEND,
     fts_query,
     fts_text,
@@ -32,10 +31,11 @@ from ww.storage.neo4j_rows import (
 )
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import IdConflictError, ScoredId
-from ww.storage.skill_ports import ExecutionPage, SkillFilter, SkillPage
-from ww.storage.sqlite_entities import encode_key
-from ww.storage.sqlite_rows import decode_cursor, keyword_terms
-from ww.storage.sqlite_skills import SKILL_COLUMNS, _keyword_text, _row_to_skill, _skill_params
+from ww.storage.ports.entities import ACCESS_LOG_CAP
+from ww.storage.ports.skills import ExecutionPage, SkillFilter, SkillPage
+from ww.storage.sqlite.entities import encode_key
+from ww.storage.sqlite.rows import decode_cursor, keyword_terms
+from ww.storage.sqlite.skills import SKILL_COLUMNS, _keyword_text, _row_to_skill, _skill_params
 
 __all__ = ["Neo4jSkillStore"]
 

@@ -2,7 +2,7 @@
 
 Storage-agnostic: everything goes through the ports, so an export of one backend imports
 into any other. The kinds of record and how each is read and written live in
-``transfer_kinds.py``; this module owns the file format, validation and batching.
+``kinds.py``; this module owns the file format, validation and batching.
 
 Import reads its input twice: a first pass validates every line (and resolves references
 against the store) without writing anything, the second writes in batches through the
@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ww.config import SESSION_ID_PATTERN
-from ww.engine.transfer_kinds import (
+from ww.engine.transfer.kinds import (
     KINDS,
     PAGE,
     ExportItem,

@@ -25,14 +25,14 @@ from ww.engine.memory import MemoryEngine
 from ww.engine.procedural import ProceduralMemory
 from ww.engine.semantic import SemanticMemory
 from ww.models import Episode, EpisodeFilter, IndexState, UtcDatetime
-from ww.models_procedural import Skill, SkillExecution, SkillVersion
-from ww.models_semantic import Entity, EntityFilter, Relation
-from ww.storage.entity_ports import RelationExistsError
-from ww.storage.learning_ports import EncoderBlob, HebbianEdge
+from ww.models.procedural import Skill, SkillExecution, SkillVersion
+from ww.models.semantic import Entity, EntityFilter, Relation
 from ww.storage.memory_payload import entity_payload, skill_payload
 from ww.storage.payload import episode_payload
 from ww.storage.ports import StoreUnavailableError, Vector, VectorIndex, VectorItem
-from ww.storage.skill_ports import SkillFilter
+from ww.storage.ports.entities import RelationExistsError
+from ww.storage.ports.learning import EncoderBlob, HebbianEdge
+from ww.storage.ports.skills import SkillFilter
 
 __all__ = [
     "KINDS",

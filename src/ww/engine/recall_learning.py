@@ -38,15 +38,6 @@ from ww.engine.learning import (
 )
 from ww.engine.recall import Learned
 from ww.models import Episode
-from ww.storage.learning_ports import (
-    DEFAULT_VALUE,
-    EncoderBlob,
-    FeedbackEntry,
-    HebbianEdge,
-    LearningStore,
-    MemoryState,
-    RecallLogEntry,
-)
 from ww.storage.payload import episode_payload
 from ww.storage.ports import (
     RecordStore,
@@ -55,12 +46,21 @@ from ww.storage.ports import (
     VectorIndex,
     VectorItem,
 )
+from ww.storage.ports.learning import (
+    DEFAULT_VALUE,
+    EncoderBlob,
+    FeedbackEntry,
+    HebbianEdge,
+    LearningStore,
+    MemoryState,
+    RecallLogEntry,
+)
 
 __all__ = [
-    "Adaptive",
     "FeedbackOutcome",
     "LearningParams",
     "MemoryNotInRecallError",
+    "RecallLearning",
     "RecallNotFoundError",
 ]
 
@@ -144,7 +144,7 @@ class FeedbackOutcome:
         return cls(**d)
 
 
-class Adaptive:
+class RecallLearning:
     """Learning features and side effects for one engine; every mechanism behind a flag."""
 
     def __init__(

@@ -1,22 +1,17 @@
-"""The two ports the engine talks to: a record store and a vector index.
-
-Every method takes the session it acts in; nothing reads across sessions. A memory of
-another session is simply not found. Each backend implements a port completely and the
-contract suite in ``tests/contract`` runs against every backend.
+"""The record store port: the source of truth for episodes, sessions and keyword search,
+and the errors every store raises.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
-import numpy as np
-import numpy.typing as npt
-
 from ww.models import Episode, EpisodeFilter, FSRSState, SessionStats
+from ww.storage.ports.vectors import ScoredId
 
 __all__ = [
     "AccessUpdate",
@@ -25,14 +20,8 @@ __all__ = [
     "IdConflictError",
     "InvalidCursorError",
     "RecordStore",
-    "ScoredId",
     "StoreUnavailableError",
-    "VectorIndex",
-    "VectorItem",
-    "check_vector_items",
 ]
-
-Vector = npt.NDArray[np.float32]
 
 
 class StoreUnavailableError(RuntimeError):
@@ -55,12 +44,6 @@ class InvalidCursorError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class ScoredId:
-    id: UUID
-    score: float
-
-
-@dataclass(frozen=True, slots=True)
 class CandidateRow:
     """The few fields recall scores a candidate on, read without building an Episode.
 
@@ -74,23 +57,6 @@ class CandidateRow:
     speaker: str | None
     stability: float
     last_review_us: int
-
-
-@dataclass(frozen=True, slots=True)
-class VectorItem:
-    id: UUID
-    vector: Vector
-    payload: dict[str, Any]
-
-
-def check_vector_items(session_id: str, items: Sequence[VectorItem], dimension: int) -> None:
-    """What every ``VectorIndex.upsert`` refuses before it writes anything: an item whose
-    payload names another session, or a vector of the wrong shape."""
-    for item in items:
-        if item.payload.get("session_id") != session_id:
-            raise ValueError("vector payload belongs to another session")
-        if item.vector.shape != (dimension,):
-            raise ValueError(f"vector has shape {item.vector.shape}, not ({dimension},)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,39 +130,3 @@ class RecordStore(Protocol):
     ) -> dict[UUID, tuple[UUID, ...]]:
         """The episodes just before and after each one in the session's timeline
         (ordered by timestamp, then id), archived ones included."""
-
-
-class VectorIndex(Protocol):
-    """Nearest-neighbour search over memory vectors, filtered in the index."""
-
-    async def open(self) -> None: ...
-    async def close(self) -> None: ...
-    async def check(self) -> None: ...
-
-    @property
-    def dimension(self) -> int: ...
-
-    async def upsert(self, session_id: str, items: Sequence[VectorItem]) -> None: ...
-    async def search(
-        self,
-        session_id: str,
-        vector: Vector,
-        flt: EpisodeFilter,
-        limit: int,
-        within: Collection[UUID] | None = None,
-    ) -> list[ScoredId]:
-        """Cosine similarity, best first; ``within`` restricts the search to those ids."""
-
-    async def get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]: ...
-    async def set_payload(
-        self, session_id: str, item_id: UUID, payload: dict[str, Any]
-    ) -> None: ...
-    async def delete(self, session_id: str, ids: Sequence[UUID]) -> None: ...
-    async def delete_session(self, session_id: str) -> None: ...
-    async def ids(self, session_id: str) -> set[UUID]: ...
-    async def count(self, session_id: str) -> int: ...
-    async def optimize(self) -> bool:
-        """Build indexes; run off the request path. True when anything changed."""
-
-    async def unindexed(self) -> int:
-        """How many vectors are searched by exact scan until ``optimize`` runs."""

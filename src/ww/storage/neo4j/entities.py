@@ -19,17 +19,9 @@ from neo4j import AsyncManagedTransaction
 from neo4j.exceptions import ConstraintError
 
 from ww.models import IndexState
-from ww.models_semantic import Entity, EntityFilter, Relation
-from ww.storage.entity_ports import (
-    ACCESS_LOG_CAP,
-    EntityAccess,
-    EntityPage,
-    RelationExistsError,
-    RelationPage,
-    VersionClosedError,
-)
-from ww.storage.neo4j import Neo4jRecordStore, tx_all, tx_consume
-from ww.storage.neo4j_rows import (
+from ww.models.semantic import Entity, EntityFilter, Relation
+from ww.storage.neo4j.records import Neo4jRecordStore, tx_all, tx_consume
+from ww.storage.neo4j.rows import (
     ACCESS_APPEND,
     fts_query,
     fts_text,
@@ -40,7 +32,15 @@ from ww.storage.neo4j_rows import (
 )
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import IdConflictError, ScoredId
-from ww.storage.sqlite_entities import (
+from ww.storage.ports.entities import (
+    ACCESS_LOG_CAP,
+    EntityAccess,
+    EntityPage,
+    RelationExistsError,
+    RelationPage,
+    VersionClosedError,
+)
+from ww.storage.sqlite.entities import (
     _RELATION_COLUMNS,
     ENTITY_COLUMNS,
     _derived_id,
@@ -51,7 +51,7 @@ from ww.storage.sqlite_entities import (
     _row_to_relation,
     encode_key,
 )
-from ww.storage.sqlite_rows import decode_cursor, keyword_terms
+from ww.storage.sqlite.rows import decode_cursor, keyword_terms
 
 __all__ = ["Neo4jEntityStore", "entity_filter_cypher"]
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from ww.models_procedural import Skill, SkillExecution, SkillVersion
+from ww.models.procedural import Skill, SkillExecution, SkillVersion
 from ww.storage.ports import ScoredId
 
 __all__ = ["ExecutionPage", "SkillFilter", "SkillPage", "SkillStore"]

@@ -30,7 +30,7 @@ import numpy as np
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
 
 from ww.models import EpisodeFilter
-from ww.storage.neo4j import UNAVAILABLE, describe, tx_all, tx_consume
+from ww.storage.neo4j.records import UNAVAILABLE, describe, tx_all, tx_consume
 from ww.storage.payload import MatchTerm, filter_terms
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem, check_vector_items
 from ww.storage.ranking import top_hits

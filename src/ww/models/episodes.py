@@ -29,6 +29,7 @@ __all__ = [
     "RecallResult",
     "ScoreParts",
     "SessionStats",
+    "UtcDatetime",
     "as_utc",
 ]
 

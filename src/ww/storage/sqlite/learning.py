@@ -15,7 +15,8 @@ from uuid import UUID
 
 import numpy as np
 
-from ww.storage.learning_ports import (
+from ww.storage.payload import from_micros, to_micros
+from ww.storage.ports.learning import (
     DEFAULT_VALUE,
     EncoderBlob,
     FeedbackEntry,
@@ -23,8 +24,7 @@ from ww.storage.learning_ports import (
     MemoryState,
     RecallLogEntry,
 )
-from ww.storage.payload import from_micros, to_micros
-from ww.storage.sqlite_db import SQLiteDatabase
+from ww.storage.sqlite.db import SQLiteDatabase
 
 __all__ = ["SQLiteLearningStore"]
 

@@ -66,7 +66,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     """,
     # 2: entities (bi-temporal versions), relations, skills with versions and executions, and
     # the access times ACT-R's base level needs. Keyword indexes are per session and kind
-    # (sqlite_memfts.py).
+    # (sqlite/memfts.py).
     """
     CREATE TABLE entities (
         rowid INTEGER PRIMARY KEY,
@@ -162,7 +162,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX ix_access_log ON access_log (memory_id, at DESC);
     CREATE INDEX ix_access_log_session ON access_log (session_id);
     """,
-    # 3: learning state (sqlite_learning.py): recall log, feedback, accesses, values, Hebbian
+    # 3: learning state (sqlite/learning.py): recall log, feedback, accesses, values, Hebbian
     # edges, FF encoder weights
     """
     CREATE TABLE recall_log (
@@ -236,7 +236,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX ix_consolidated_session ON consolidated_entities (session_id);
     ALTER TABLE relations ADD COLUMN last_decayed INTEGER;
     """,
-    # 5: episodes' keyword indexes live in memory (keyword_index.py), built from the
+    # 5: episodes' keyword indexes live in memory (sqlite/keyword_index.py), built from the
     # episodes table; the per-session FTS5 tables that held them go.
     _drop_episode_fts,
 )

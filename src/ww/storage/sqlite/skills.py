@@ -10,13 +10,13 @@ from typing import Any
 from uuid import UUID
 
 from ww.models import IndexState
-from ww.models_procedural import Skill, SkillExecution, SkillStep, SkillVersion
+from ww.models.procedural import Skill, SkillExecution, SkillStep, SkillVersion
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import IdConflictError, ScoredId
-from ww.storage.skill_ports import ExecutionPage, SkillFilter, SkillPage
-from ww.storage.sqlite_db import SQLiteDatabase
-from ww.storage.sqlite_entities import encode_key
-from ww.storage.sqlite_memfts import (
+from ww.storage.ports.skills import ExecutionPage, SkillFilter, SkillPage
+from ww.storage.sqlite.db import SQLiteDatabase
+from ww.storage.sqlite.entities import encode_key
+from ww.storage.sqlite.memfts import (
     access_times,
     append_access,
     kind_fts_delete,
@@ -25,7 +25,7 @@ from ww.storage.sqlite_memfts import (
     kind_fts_search,
     replace_access,
 )
-from ww.storage.sqlite_rows import decode_cursor
+from ww.storage.sqlite.rows import decode_cursor
 
 __all__ = ["SQLiteSkillStore"]
 

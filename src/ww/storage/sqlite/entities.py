@@ -11,18 +11,18 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from ww.models import FSRSState, IndexState
-from ww.models_semantic import Entity, EntityFilter, Relation
-from ww.storage.entity_ports import (
+from ww.models.semantic import Entity, EntityFilter, Relation
+from ww.storage.payload import from_micros, to_micros
+from ww.storage.ports import IdConflictError, ScoredId
+from ww.storage.ports.entities import (
     EntityAccess,
     EntityPage,
     RelationExistsError,
     RelationPage,
     VersionClosedError,
 )
-from ww.storage.payload import from_micros, to_micros
-from ww.storage.ports import IdConflictError, ScoredId
-from ww.storage.sqlite_db import SQLiteDatabase
-from ww.storage.sqlite_memfts import (
+from ww.storage.sqlite.db import SQLiteDatabase
+from ww.storage.sqlite.memfts import (
     access_times,
     append_access,
     kind_fts_delete,
@@ -31,7 +31,7 @@ from ww.storage.sqlite_memfts import (
     kind_fts_search,
     replace_access,
 )
-from ww.storage.sqlite_rows import decode_cursor
+from ww.storage.sqlite.rows import decode_cursor
 
 __all__ = ["SQLiteEntityStore", "encode_key"]
 

@@ -4,7 +4,7 @@ Nodes, all carrying ``session_id``: ``:WwRecall`` (the recall log; the query vec
 little-endian float32 bytes, the ids as a list), ``:WwFeedback`` (key ``recall/memory``),
 ``:WwMemState`` (key ``session/memory``: access times oldest first, value, rewards),
 ``:WwHebbian`` (key ``session/a/b`` with ``a < b``) and ``:WwEncoder`` (one per session).
-The unique ``key`` constraints (neo4j_schema.py) make the ``MERGE`` upserts safe against a
+The unique ``key`` constraints (neo4j/schema.py) make the ``MERGE`` upserts safe against a
 concurrent writer.
 """
 
@@ -17,7 +17,9 @@ from uuid import UUID
 import numpy as np
 from neo4j import AsyncManagedTransaction
 
-from ww.storage.learning_ports import (
+from ww.storage.neo4j.records import Neo4jRecordStore, tx_consume
+from ww.storage.payload import from_micros, to_micros
+from ww.storage.ports.learning import (
     DEFAULT_VALUE,
     EncoderBlob,
     FeedbackEntry,
@@ -25,8 +27,6 @@ from ww.storage.learning_ports import (
     MemoryState,
     RecallLogEntry,
 )
-from ww.storage.neo4j import Neo4jRecordStore, tx_consume
-from ww.storage.payload import from_micros, to_micros
 
 __all__ = ["Neo4jLearningStore"]
 

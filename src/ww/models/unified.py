@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ww.engine.recall import Preset
 from ww.models import Episode, EpisodeFilter, MemoryType
-from ww.models_procedural import Skill
-from ww.models_semantic import Entity, EntityType, UtcDatetime
+from ww.models.procedural import Skill
+from ww.models.semantic import Entity, EntityType, UtcDatetime
 
 __all__ = [
     "DEFAULT_LIMITS",

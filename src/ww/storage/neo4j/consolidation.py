@@ -2,7 +2,7 @@
 
 Links are ``:WwLink`` nodes (key ``session/source/target/type``, unique), consolidation's
 record of an entity a ``:WwConsolidated`` node keyed by ``entity_id``; relation weights are
-the ``:WW_REL`` relationships of the entity store (neo4j_entities.py).
+the ``:WW_REL`` relationships of the entity store (neo4j/entities.py).
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from uuid import UUID
 
 from neo4j import AsyncManagedTransaction
 
-from ww.storage.consolidation_ports import (
+from ww.storage.neo4j.records import Neo4jRecordStore, tx_consume
+from ww.storage.payload import from_micros, to_micros
+from ww.storage.ports.consolidation import (
     ConsolidatedEntity,
     EdgeDecay,
     LinkType,
     MemoryLink,
     WeightedEdge,
 )
-from ww.storage.neo4j import Neo4jRecordStore, tx_consume
-from ww.storage.payload import from_micros, to_micros
 
 __all__ = ["Neo4jConsolidationStore"]
 

@@ -7,15 +7,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from ww.storage.consolidation_ports import (
+from ww.storage.payload import from_micros, to_micros
+from ww.storage.ports.consolidation import (
     ConsolidatedEntity,
     EdgeDecay,
     LinkType,
     MemoryLink,
     WeightedEdge,
 )
-from ww.storage.payload import from_micros, to_micros
-from ww.storage.sqlite_db import SQLiteDatabase
+from ww.storage.sqlite.db import SQLiteDatabase
 
 __all__ = ["SQLiteConsolidationStore"]
 
