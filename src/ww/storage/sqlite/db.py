@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from ww.storage.ports import StoreUnavailableError
 from ww.storage.sqlite.schema import migrate
@@ -34,6 +34,22 @@ def default_readers(cpus: int | None = None) -> int:
     keyword index, does not hold up every other.
     """
     return min(4, max(2, (cpus or os.cpu_count() or 2) // 2))
+
+
+def _kept_on_thread(result: T) -> T:
+    """``result``, unless it is a cursor: that is closed here, on the thread that ran it,
+    and ``None`` goes back instead.
+
+    A cursor freed on another thread (where the caller drops it) resets its statement
+    there, and the connection's statement cache may hand that same statement to the next
+    write at that moment: sqlite3 then fails the write with ``InterfaceError: bad parameter
+    or other API misuse``. Callbacks such as ``lambda c: c.executemany(...)`` return their
+    cursor without meaning to; closing it here covers every one of them at once.
+    """
+    if isinstance(result, sqlite3.Cursor):
+        result.close()
+        return cast(T, None)
+    return result
 
 
 class SQLiteDatabase:
@@ -78,9 +94,10 @@ class SQLiteDatabase:
             if self._conn is None:
                 raise StoreUnavailableError("sqlite", "store is closed")
             try:
-                return fn(self._reader_conn() if reader else self._conn)
+                result = fn(self._reader_conn() if reader else self._conn)
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailableError("sqlite", str(exc)) from exc
+            return _kept_on_thread(result)
 
         if self._closed:
             raise StoreUnavailableError("sqlite", "store is closed")
@@ -112,6 +129,7 @@ class SQLiteDatabase:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            result = _kept_on_thread(result)
             if committed is not None:
                 committed(result)
             return result
