@@ -40,8 +40,15 @@ def free_port() -> int:
 class Server:
     """``python -m ww.api.server`` on loopback; always ``stop()`` it (see ``running``)."""
 
-    def __init__(self, data_dir: Path, workdir: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        workdir: Path,
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.extra_env = dict(extra_env or {})
         self.workdir = workdir
         self.log_path = log_path
         self.port = 0
@@ -57,8 +64,10 @@ class Server:
         return self.proc.pid
 
     def start(self) -> float:
-        """Start and wait for health 200; returns seconds from spawn to the first 200."""
-        self.port = free_port()
+        """Start and wait for health 200; returns seconds from spawn to the first 200.
+
+        A restart keeps the port, so clients of the first start reach the second."""
+        self.port = self.port or free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("WW_")}
         env.update(
             WW_DATA_DIR=str(self.data_dir),
@@ -66,6 +75,7 @@ class Server:
             WW_API_PORT=str(self.port),
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         env["PYTHONPATH"] = os.pathsep.join(
             [str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])]
         )
