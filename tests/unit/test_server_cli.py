@@ -170,3 +170,17 @@ def test_hub_model_without_the_hub_extra(tmp_path: Path) -> None:
     line = _one_line(run(SERVER, env, tmp_path))
     assert line.startswith("world-weaver: WW_EMBEDDING_MODEL='BAAI/bge-m3'")
     assert 'pip install -e ".[api,hub]"' in line
+
+
+def test_production_refusal_is_printed_and_exits_non_zero(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WW_ENVIRONMENT", "production")
+    monkeypatch.setenv("WW_API_PROT", "9000")
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("world-weaver: refusing to start with WW_ENVIRONMENT=production")
+    assert "WW_API_PROT" in err and "did you mean WW_API_PORT?" in err
+    assert not (tmp_path / "data").exists()

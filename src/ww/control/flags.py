@@ -41,6 +41,7 @@ class Flags(BaseSettings):
         env_prefix="WW_FLAG_",
         env_file=".env",
         env_file_encoding="utf-8",
+        # An unknown WW_FLAG_* name is reported by ww.config.load_settings (closest flag named).
         extra="ignore",
         frozen=True,
     )
