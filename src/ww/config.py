@@ -1,11 +1,24 @@
 """Settings read from ``WW_*`` environment variables (and an optional ``.env`` file).
 
 Every name here is part of the public contract set by the deployment guide; an invalid
-value stops start-up with a message naming the variable and what it accepts.
+value stops start-up with a message naming the variable and what it accepts. A ``WW_*`` name
+that no setting reads (a typo, or a guide variable not built yet) is reported with the closest
+known name: a warning, or a refusal to start with ``WW_ENVIRONMENT=production``.
+
+``WW_ENVIRONMENT`` changes only these start-up checks:
+
+- ``development`` (default) and ``test``: unknown names are warned about.
+- ``staging``: as development, and the production checks below are logged as warnings.
+- ``production``: unknown names, a Neo4j without a password of at least 16 characters, and a
+  Qdrant server without an API key stop start-up.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -13,7 +26,17 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ConfigError", "Environment", "Settings", "VectorBackend", "load_settings"]
+__all__ = [
+    "ConfigError",
+    "Environment",
+    "Settings",
+    "VectorBackend",
+    "known_env_names",
+    "load_settings",
+    "unknown_env_names",
+]
+
+logger = logging.getLogger(__name__)
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 
@@ -45,6 +68,7 @@ class Settings(BaseSettings):
         env_prefix="WW_",
         env_file=".env",
         env_file_encoding="utf-8",
+        # Unknown WW_* names are reported by load_settings, with the closest known name.
         extra="ignore",
         validate_default=True,
     )
@@ -147,8 +171,123 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{name}={got!r}: {err.get('msg', 'invalid value')}"
 
 
+# The test tooling's own variables (WW_TEST_NEO4J_JAR, ...), read by tests/ and never by the
+# service: tolerated so that a developer's shell does not warn on every start.
+TOLERATED_PREFIXES: tuple[str, ...] = ("WW_TEST_",)
+# Deployment-guide variables this version does not build yet, and what their absence means;
+# they are reported with that instead of a look-alike name.
+NOT_BUILT: Mapping[str, str] = {
+    "WW_API_KEY": "no request is authenticated",
+    "WW_API_CORS_ORIGINS": "no CORS headers are sent",
+    "WW_RATE_LIMITER_BACKEND": "no request is rate-limited",
+    "WW_REDIS_URL": "nothing connects to Redis",
+    "WW_SECRETS_BACKEND": "secrets come from WW_* variables and .env only",
+    "WW_OTEL_ENABLED": "no traces are exported",
+    "WW_OTEL_ENDPOINT": "no traces are exported",
+}
+# Shortest Neo4j password production accepts (the deployment guide's checklist).
+MIN_PRODUCTION_PASSWORD = 16
+
+
+def known_env_names() -> frozenset[str]:
+    """Every ``WW_*`` name the service reads: the settings and the feature flags."""
+    from ww.control.flags import Flags  # here: flags imports ConfigError from this module
+
+    return frozenset(
+        [f"WW_{name.upper()}" for name in Settings.model_fields]
+        + [f"WW_FLAG_{name.upper()}" for name in Flags.model_fields]
+    )
+
+
+def _env_files(env_file: Any) -> list[Path]:
+    if env_file is None:
+        return []
+    files = [env_file] if isinstance(env_file, str | os.PathLike) else list(env_file)
+    return [Path(f).expanduser() for f in files]
+
+
+def _dotenv_names(env_file: Any) -> list[str]:
+    """Names in the ``.env`` file(s) the settings read, resolved as they resolve them."""
+    from dotenv import dotenv_values  # python-dotenv: pydantic-settings reads .env with it
+
+    encoding = Settings.model_config.get("env_file_encoding")
+    names: list[str] = []
+    for path in _env_files(env_file):
+        if path.is_file():
+            names.extend(dotenv_values(path, encoding=encoding))
+    return names
+
+
+def unknown_env_names(
+    environ: Mapping[str, str], dotenv_names: Iterable[str] = ()
+) -> dict[str, str | None]:
+    """Each ``WW_*`` name no setting reads, with the closest known name (or None).
+
+    Names are compared upper-cased, as the settings read them case-insensitively.
+    """
+    known = known_env_names()
+    out: dict[str, str | None] = {}
+    for name in [*environ, *dotenv_names]:
+        upper = name.upper()
+        if not upper.startswith("WW_") or upper in known or upper.startswith(TOLERATED_PREFIXES):
+            continue
+        close = difflib.get_close_matches(upper, known, n=1)
+        out[name] = close[0] if close else None
+    return out
+
+
+def _unknown_line(name: str, closest: str | None) -> str:
+    missing = NOT_BUILT.get(name.upper())
+    if missing is not None:
+        return f"{name} is in the deployment guide but not built yet and does nothing: {missing}"
+    hint = f"did you mean {closest}?" if closest else "no setting has a similar name"
+    return f"{name} is not a World Weaver setting and does nothing ({hint})"
+
+
+def _production_problems(settings: Settings) -> list[str]:
+    """What the deployment guide's production checklist asks for and these settings lack."""
+    problems: list[str] = []
+    if settings.neo4j_uri is not None:
+        password = settings.neo4j_password
+        if password is None or len(password.get_secret_value()) < MIN_PRODUCTION_PASSWORD:
+            problems.append(
+                f"WW_NEO4J_PASSWORD must hold at least {MIN_PRODUCTION_PASSWORD} characters "
+                "(scripts/setup-env.sh writes a random one)"
+            )
+    if settings.vector_store is VectorBackend.QDRANT:
+        key = settings.qdrant_api_key
+        if key is None or not key.get_secret_value():
+            problems.append(
+                "WW_QDRANT_URL needs WW_QDRANT_API_KEY (the Qdrant server's "
+                "QDRANT__SERVICE__API_KEY)"
+            )
+    return problems
+
+
+def _check_environment(settings: Settings, unknown: Mapping[str, str | None]) -> None:
+    """Warn about, or in production refuse, unknown names and an unprotected deployment."""
+    lines = [_unknown_line(name, closest) for name, closest in unknown.items()]
+    problems = _production_problems(settings)
+    if settings.environment is Environment.PRODUCTION:
+        refused = lines + problems
+        if refused:
+            raise ConfigError(
+                "refusing to start with WW_ENVIRONMENT=production:\n  " + "\n  ".join(refused)
+            )
+        return
+    for line in lines:
+        logger.warning("%s", line)
+    if settings.environment is Environment.STAGING:
+        for problem in problems:
+            logger.warning("WW_ENVIRONMENT=production would refuse this: %s", problem)
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment, turning validation errors into one clear message."""
+    """Build settings from the environment, turning validation errors into one clear message.
+
+    Also checks the environment's and ``.env``'s ``WW_*`` names and, with
+    ``WW_ENVIRONMENT=production``, the guide's production checklist (see the module doc).
+    """
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
@@ -161,4 +300,6 @@ def load_settings(**overrides: Any) -> Settings:
             "is single-process; set WW_API_WORKERS=1, or configure the server tier "
             "(WW_NEO4J_URI, and WW_QDRANT_URL or WW_VECTOR_BACKEND=neo4j) to run several workers"
         )
+    env_file = overrides.get("_env_file", Settings.model_config.get("env_file"))
+    _check_environment(settings, unknown_env_names(os.environ, _dotenv_names(env_file)))
     return settings

@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ww.config import ConfigError, Environment, VectorBackend, load_settings
+from ww.config import (
+    ConfigError,
+    Environment,
+    VectorBackend,
+    known_env_names,
+    load_settings,
+    unknown_env_names,
+)
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -189,3 +199,129 @@ def test_neo4j_records_with_edge_vectors_keep_one_worker(monkeypatch: pytest.Mon
     monkeypatch.setenv("WW_NEO4J_URI", "bolt://127.0.0.1:7687")
     with pytest.raises(ConfigError, match=r"single-process.*WW_VECTOR_BACKEND=neo4j"):
         load_settings()
+
+
+# -- unknown WW_* names and WW_ENVIRONMENT ----------------------------------------------------
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "ww.config"]
+
+
+def test_unknown_names_warn_with_the_closest_known_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("WW_FLAG_FSRSS=true\nWW_SESSION_ID=ok\n")
+    monkeypatch.setenv("WW_API_PROT", "9000")
+    monkeypatch.setenv("WW_API_PORT", "9001")
+    monkeypatch.setenv("WW_TEST_SOMETHING", "tooling")  # the test tooling's prefix
+    with caplog.at_level(logging.WARNING, logger="ww.config"):
+        s = load_settings()
+    assert s.api_port == 9001
+    assert sorted(_warnings(caplog)) == [
+        "WW_API_PROT is not a World Weaver setting and does nothing (did you mean WW_API_PORT?)",
+        "WW_FLAG_FSRSS is not a World Weaver setting and does nothing (did you mean WW_FLAG_FSRS?)",
+    ]
+
+
+def test_guide_variables_not_built_yet_say_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WW_API_KEY", "secret-key-value")
+    monkeypatch.setenv("WW_ZZZZZZZZ", "1")
+    with caplog.at_level(logging.WARNING, logger="ww.config"):
+        load_settings()
+    got = _warnings(caplog)
+    assert any(
+        m.startswith("WW_API_KEY is in the deployment guide but not built yet")
+        and "no request is authenticated" in m
+        for m in got
+    )
+    assert "WW_ZZZZZZZZ is not a World Weaver setting and does nothing " in got[-1]
+    assert all("secret-key-value" not in m for m in got)  # values never reach the log
+
+
+def test_production_refuses_unknown_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("WW_ENVIRONMENT=production\nWW_FLAG_FSRSS=true\n")
+    monkeypatch.setenv("WW_API_PROT", "9000")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith("refusing to start with WW_ENVIRONMENT=production")
+    assert "WW_API_PROT" in message and "WW_API_PORT?" in message
+    assert "WW_FLAG_FSRSS" in message and "WW_FLAG_FSRS?" in message
+    monkeypatch.delenv("WW_API_PROT")
+    (tmp_path / ".env").write_text("WW_ENVIRONMENT=production\nWW_FLAG_FSRS=true\n")
+    assert load_settings().environment is Environment.PRODUCTION
+
+
+def test_env_file_none_reads_no_dotenv_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("WW_API_PROT=1\n")
+    monkeypatch.setenv("WW_ENVIRONMENT", "production")
+    with pytest.raises(ConfigError, match="WW_API_PROT"):
+        load_settings()
+    assert load_settings(_env_file=None).environment is Environment.PRODUCTION
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    known=st.sampled_from(sorted(known_env_names())),
+    suffix=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_", min_size=1, max_size=12),
+)
+def test_every_known_name_passes_and_every_other_is_reported(known: str, suffix: str) -> None:
+    other = known + suffix
+    unknown = unknown_env_names({known: "1", other: "1", known.lower(): "1"})
+    if other in known_env_names() or other.startswith("WW_TEST_"):
+        assert unknown == {}
+    else:
+        assert list(unknown) == [other]
+        assert unknown[other] in known_env_names()  # a known name is always close enough here
+
+
+BOTH = ["WW_NEO4J_PASSWORD", "WW_QDRANT_API_KEY"]
+SERVER_TIER = {"WW_NEO4J_URI": "bolt://127.0.0.1:7687", "WW_QDRANT_URL": "http://127.0.0.1:6333"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "refused"),
+    [
+        ({}, BOTH),
+        ({"WW_NEO4J_PASSWORD": "short", "WW_QDRANT_API_KEY": ""}, BOTH),
+        ({"WW_NEO4J_PASSWORD": "p" * 16}, ["WW_QDRANT_API_KEY"]),
+        ({"WW_NEO4J_PASSWORD": "p" * 16, "WW_QDRANT_API_KEY": "k"}, []),
+    ],
+)
+def test_production_needs_the_checklist_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    extra: dict[str, str],
+    refused: list[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for k, v in {**SERVER_TIER, **extra}.items():
+        monkeypatch.setenv(k, v)
+    # development: silent; staging: the same findings as warnings; production: refused.
+    with caplog.at_level(logging.WARNING, logger="ww.config"):
+        load_settings()
+    assert _warnings(caplog) == []
+    monkeypatch.setenv("WW_ENVIRONMENT", "staging")
+    with caplog.at_level(logging.WARNING, logger="ww.config"):
+        load_settings()
+    staged = _warnings(caplog)
+    assert len(staged) == len(refused)
+    assert all(any(name in m for m in staged) for name in refused)
+    monkeypatch.setenv("WW_ENVIRONMENT", "production")
+    if not refused:
+        assert load_settings().environment is Environment.PRODUCTION
+        return
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert all(name in str(info.value) for name in refused)
+    assert "short" not in str(info.value)  # the password itself is never quoted

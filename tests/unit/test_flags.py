@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
-from ww.config import ConfigError, load_settings
+from ww.config import ConfigError, Settings, load_settings
 from ww.control.flags import MECHANISMS, Flags, load_flags
+from ww.embedding import EmbeddingService, OnnxEmbedder
+from ww.engine import build_consolidator, build_engine, build_semantic
 
 GUIDE_DEFAULTS = {
     "ff_encoder": True,
@@ -68,3 +71,41 @@ def test_learning_settings_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("WW_LABILITY_WINDOW_HOURS", "0")
     with pytest.raises(ConfigError, match="WW_LABILITY_WINDOW_HOURS"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("read_only_mode", "true"), ("maintenance_mode", "true"), ("api_rate_limiting", "false")],
+)
+def test_flags_not_built_yet_warn_when_set(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    value: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="ww.control.flags"):
+        load_flags()
+    assert caplog.records == []  # at their defaults: nothing to say
+    monkeypatch.setenv(f"WW_FLAG_{name.upper()}", value)
+    with caplog.at_level(logging.WARNING, logger="ww.control.flags"):
+        load_flags()
+    (record,) = caplog.records
+    assert record.getMessage().startswith(f"WW_FLAG_{name.upper()}={value} does nothing yet: ")
+
+
+def test_flags_given_to_build_engine_are_the_engines(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, onnx_embedder: OnnxEmbedder
+) -> None:
+    # The engine and everything it wires read the one object passed in, not the environment.
+    monkeypatch.setenv("WW_FLAG_FSRS", "false")
+    monkeypatch.setenv("WW_FLAG_CAPSULE_ENCODING", "true")
+    cfg = Settings(_env_file=None, data_dir=tmp_path, environment="test")  # type: ignore[arg-type]
+    given = Flags(fsrs=True, capsule_encoding=False)
+    embedder = EmbeddingService(onnx_embedder, cache_size=0, batch_size=8)
+    engine = build_engine(cfg, embedder=embedder, flags=given)
+    consolidator = build_consolidator(engine, build_semantic(cfg, engine))
+    assert engine.flags is given
+    assert engine.recall_learning.flags is given
+    assert consolidator.flags() is given

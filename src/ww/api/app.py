@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
@@ -21,7 +23,8 @@ from ww.api.routers import (
     skills,
     system,
 )
-from ww.config import Settings, load_settings
+from ww.config import Settings, VectorBackend, load_settings
+from ww.control.flags import Flags
 from ww.engine import (
     MemoryEngine,
     build_consolidator,
@@ -32,7 +35,42 @@ from ww.engine import (
 from ww.engine.consolidation import ConsolidationScheduler
 from ww.engine.maintenance import HostLeader, Maintenance
 
-__all__ = ["create_app", "create_app_from_env"]
+__all__ = ["create_app", "create_app_from_env", "startup_line"]
+
+logger = logging.getLogger(__name__)
+
+
+def _address(url: str) -> str:
+    """``url`` without credentials, path or query: what a log line may show."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def startup_line(settings: Settings, flags: Flags, model_id: str, dimension: int) -> str:
+    """One line saying where the data lives, which backends and model serve it, and which
+    flags differ from their defaults (never a password or key)."""
+    if settings.neo4j_uri is not None:
+        records = f"records neo4j {_address(settings.neo4j_uri)}"
+    else:
+        records = f"records sqlite {settings.data_dir / 'ww.sqlite3'}"
+    backend = settings.vector_store
+    if backend is VectorBackend.QDRANT and settings.qdrant_url is not None:
+        vectors = f"vectors qdrant {_address(settings.qdrant_url)}"
+    elif backend is VectorBackend.NEO4J:
+        vectors = "vectors neo4j (the records' database)"
+    else:
+        vectors = f"vectors qdrant-edge {settings.data_dir}"
+    changed = [
+        f"{name}={'on' if value else 'off'}"
+        for name, value in flags.model_dump().items()
+        if value != type(flags).model_fields[name].default
+    ]
+    return (
+        f"world-weaver {__version__} starting ({settings.environment.value}): {records}; "
+        f"{vectors}; model {model_id} ({dimension} dimensions); flags changed from defaults: "
+        + (", ".join(changed) if changed else "none")
+    )
 
 
 def create_app_from_env() -> FastAPI:
@@ -55,6 +93,11 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Before opening anything, so a store that will not open is seen with its address.
+        logger.info(
+            "%s",
+            startup_line(settings, eng.flags, eng.embedder.model_id, eng.embedder.dimension),
+        )
         await eng.open()
         await semantic.open()
         await procedural.open()

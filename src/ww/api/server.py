@@ -1,4 +1,6 @@
-"""``python -m ww.api.server``: run the API with uvicorn on WW_API_HOST:WW_API_PORT.
+"""``python -m ww.api.server`` (or ``ww-server``): run the API with uvicorn on
+WW_API_HOST:WW_API_PORT. ``--help`` lists the options; ``--host``, ``--port``, ``--data-dir``
+and ``--workers`` override their ``WW_*`` settings.
 
 One worker serves an app built here. ``WW_API_WORKERS`` > 1 (server tier only, see
 ``Settings.uses_server_backends``) starts that many worker processes on one socket, each
@@ -8,9 +10,14 @@ process checks the stores and creates their schema once before any worker starts
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
@@ -21,15 +28,58 @@ from ww.embedding import EmbeddingError
 from ww.engine import MemoryEngine
 from ww.engine.memory import check_embedding_lock
 from ww.storage import build_stores
-from ww.storage.factory import build_vector_index
+from ww.storage.factory import build_vector_index, check_extras
 
-__all__ = ["main"]
+__all__ = ["main", "parse_args", "settings_from_args"]
+
+# Command-line option -> the setting it overrides.
+_OPTIONS = {
+    "host": "api_host",
+    "port": "api_port",
+    "data_dir": "data_dir",
+    "workers": "api_workers",
+}
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ww-server",
+        description="Run the World Weaver memory API. Settings come from WW_* environment "
+        "variables and ./.env (see the README's Configuration section); each option below "
+        "overrides its variable.",
+    )
+    parser.add_argument("--host", help="address to listen on (WW_API_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (WW_API_PORT, default 8765)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="embedded tier's data directory (WW_DATA_DIR, default ~/.local/share/world-weaver)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes; more than 1 needs the server tier (WW_API_WORKERS, default 1)",
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """The settings the command line overrides (``--help`` prints help and exits 0)."""
+    args = vars(_parser().parse_args(argv))
+    return {_OPTIONS[k]: v for k, v in args.items() if v is not None}
+
+
+def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
+    """Settings from the environment and ``.env``, with the command line's options on top."""
+    return load_settings(**parse_args(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    overrides = parse_args(argv)  # before anything starts: --help and bad options exit here
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        settings = load_settings()
+        settings = load_settings(**overrides)
+        check_extras(settings)
     except ConfigError as exc:
         print(f"world-weaver: {exc}", file=sys.stderr)
         return 2
@@ -42,6 +92,8 @@ def main() -> int:
         if settings.api_workers > 1:
             del engine  # each worker loads its own model
             asyncio.run(_create_vector_schema(settings))
+            # Workers build their settings from the environment: the options go there too.
+            os.environ.update({f"WW_{k.upper()}": str(v) for k, v in overrides.items()})
             return _run_workers(settings)
         app = create_app(settings, engine)
     except (ConfigError, EmbeddingError) as exc:

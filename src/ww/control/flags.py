@@ -5,11 +5,16 @@ the individual recall dynamics so the LoCoMo ablation (bench/locomo.py --ablatio
 each one off in turn; their defaults follow that ablation (docs/benchmarks.md): a mechanism
 that lowers recall@10 defaults to off.
 
-The engine reads every flag from one ``Flags`` object; runtime toggling is a later issue.
+The engine reads every flag from one ``Flags`` object (the one given to ``build_engine``, or
+else ``load_flags()``); runtime toggling is a later issue. ``api_rate_limiting``,
+``read_only_mode`` and ``maintenance_mode`` are not built yet: ``load_flags`` warns when one is
+set away from its default, since nothing would change.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,7 +22,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ww.config import ConfigError
 
-__all__ = ["MECHANISMS", "Flags", "load_flags"]
+__all__ = ["MECHANISMS", "NOT_BUILT", "Flags", "load_flags"]
+
+logger = logging.getLogger(__name__)
+
+# The guide's flags nothing reads yet, and what stays as it is whatever their value.
+NOT_BUILT: Mapping[str, str] = {
+    "api_rate_limiting": "no request is rate-limited either way",
+    "read_only_mode": "writes are still accepted",
+    "maintenance_mode": "requests are still served",
+}
 
 
 class Flags(BaseSettings):
@@ -27,6 +41,7 @@ class Flags(BaseSettings):
         env_prefix="WW_FLAG_",
         env_file=".env",
         env_file_encoding="utf-8",
+        # An unknown WW_FLAG_* name is reported by ww.config.load_settings (closest flag named).
         extra="ignore",
         frozen=True,
     )
@@ -73,10 +88,17 @@ MECHANISMS: tuple[str, ...] = (
 
 def load_flags(**overrides: Any) -> Flags:
     try:
-        return Flags(**overrides)
+        flags = Flags(**overrides)
     except ValidationError as exc:
         lines = [
             f"WW_FLAG_{'.'.join(str(p) for p in e['loc']).upper()}={e.get('input')!r}: {e['msg']}"
             for e in exc.errors()
         ]
         raise ConfigError("invalid feature flags:\n  " + "\n  ".join(lines)) from None
+    for name, unchanged in NOT_BUILT.items():
+        value = getattr(flags, name)
+        if value != Flags.model_fields[name].default:
+            logger.warning(
+                "WW_FLAG_%s=%s does nothing yet: %s", name.upper(), str(value).lower(), unchanged
+            )
+    return flags

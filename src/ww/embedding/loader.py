@@ -116,9 +116,10 @@ def _download(repo_id: str, use_fp16: bool) -> Path:
         from huggingface_hub import snapshot_download
     except ImportError:
         raise EmbeddingError(
-            f"WW_EMBEDDING_MODEL={repo_id!r} looks like a Hugging Face model id, but "
-            "huggingface_hub is not installed; install world-weaver[hub], or download the "
-            "model and set WW_EMBEDDING_MODEL to its local folder"
+            f"WW_EMBEDDING_MODEL={repo_id!r} is a Hugging Face model id and needs the "
+            "extra world-weaver[hub] (huggingface_hub not installed): "
+            'pip install -e ".[api,hub]"; or download the model and set WW_EMBEDDING_MODEL to '
+            "its local folder"
         ) from None
     patterns = [*_HUB_PATTERNS, *(_HUB_FP16_PATTERNS if use_fp16 else ())]
     logger.info("fetching embedding model %s from the Hugging Face Hub", repo_id)

@@ -137,13 +137,15 @@ class Consolidator:
         semantic: SemanticMemory,
         store: ConsolidationStore,
         *,
-        flags: Callable[[], Flags] = Flags,
+        flags: Callable[[], Flags] | None = None,
         episode_edge_decay: EpisodeEdgeDecay | None = None,
     ) -> None:
         self.engine = engine
         self.semantic = semantic
         self.store = store
-        self.flags = flags
+        # By default the engine's flags, read at each pass: the flags given to build_engine,
+        # never a second reading of the environment.
+        self.flags = flags if flags is not None else lambda: engine.flags
         self.episode_edge_decay = episode_edge_decay
         self._locks: dict[str, asyncio.Lock] = {}
 

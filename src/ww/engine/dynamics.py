@@ -34,7 +34,13 @@ class ReviewRating(IntEnum):
 
 @dataclass(frozen=True)
 class Fsrs:
-    """FSRS with World Weaver's defaults (``WW_FSRS_*``)."""
+    """FSRS with World Weaver's defaults (``WW_FSRS_*``).
+
+    ``default_stability`` is the days until a new memory's retrievability falls to
+    ``retention_target``: FSRS's own stability is the days until it falls to 90 %, so a new
+    memory's FSRS stability is scaled to meet the target (equal to it at the default 0.9). A
+    higher target thus gives new memories a higher stability and a slower decay.
+    """
 
     default_stability: float = 1.0
     retention_target: float = 0.9
@@ -46,7 +52,7 @@ class Fsrs:
 
     def new_state(self, now: datetime) -> FSRSState:
         return FSRSState(
-            stability=self.default_stability,
+            stability=self.initial_stability,
             difficulty=_INITIAL_DIFFICULTY,
             last_review=now,
             reps=0,
@@ -87,6 +93,15 @@ class Fsrs:
         elapsed = np.maximum(elapsed_days, 0.0)
         r = (1.0 + self._factor * elapsed / np.maximum(stability, 1e-3)) ** self._decay
         return np.where(elapsed_days <= 0, 1.0, np.clip(r, 0.0, 1.0))
+
+    @cached_property
+    def initial_stability(self) -> float:
+        """The FSRS stability S with R(default_stability) = retention_target.
+
+        R(t) = (1 + F·t/S)^decay, so 1 + F·D/S = target^(1/decay): S = F·D / (target^(1/decay) - 1).
+        """
+        at_target = float(self.retention_target ** (1.0 / self._decay)) - 1.0
+        return self.default_stability * self._factor / at_target
 
     @cached_property
     def _decay(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 from ww.config import ConfigError, Settings, VectorBackend
@@ -27,6 +28,7 @@ __all__ = [
     "build_skill_stores",
     "build_stores",
     "build_vector_index",
+    "check_extras",
     "entity_store",
     "learning_store",
     "skill_store",
@@ -37,6 +39,36 @@ __all__ = [
 _EDGE_DIRS = {"episodes": "vectors", "entities": "vectors-entities", "skills": "vectors-skills"}
 
 
+SERVER_EXTRA_INSTALL = 'pip install -e ".[api,server]"'
+
+
+def _installed(module: str) -> bool:
+    # Imported, not looked up: a package that is present but cannot be imported is missing too.
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def check_extras(settings: Settings) -> None:
+    """Raise ``ConfigError`` in one line when a setting needs the ``server`` extra and one of
+    its packages is not installed, naming the settings and the install command."""
+    needs: list[tuple[str, str, str]] = []
+    if settings.neo4j_uri is not None:
+        needs.append(("WW_NEO4J_URI", "neo4j", "neo4j"))
+    if settings.vector_store is VectorBackend.QDRANT:
+        needs.append(("WW_QDRANT_URL", "qdrant_client", "qdrant-client"))
+    missing = [(name, package) for name, module, package in needs if not _installed(module)]
+    if missing:
+        names = " and ".join(name for name, _ in missing)
+        packages = ", ".join(package for _, package in missing)
+        verb = "needs" if len(missing) == 1 else "need"
+        raise ConfigError(
+            f"{names} {verb} the server extra ({packages} not installed): {SERVER_EXTRA_INSTALL}"
+        )
+
+
 def build_vector_index(settings: Settings, memory_type: str = "episodes") -> VectorIndex:
     """The index ``WW_VECTOR_BACKEND`` names: by default a Qdrant server when
     ``WW_QDRANT_URL`` is set, else Qdrant Edge in the data dir."""
@@ -45,17 +77,13 @@ def build_vector_index(settings: Settings, memory_type: str = "episodes") -> Vec
         return QdrantEdgeIndex(
             settings.data_dir / _EDGE_DIRS[memory_type], settings.embedding_dimension
         )
+    check_extras(settings)
     if backend is VectorBackend.NEO4J:
         return _neo4j_vectors(settings, memory_type)
     assert settings.qdrant_url is not None  # vector_store checked it
-    try:
-        # Imported here: qdrant-client comes with the optional "server" extra.
-        from ww.storage.qdrant.server import QdrantServerIndex
-    except ImportError as exc:
-        raise ConfigError(
-            f"WW_QDRANT_URL={settings.qdrant_url!r} needs qdrant-client: "
-            'pip install "world-weaver[server]"'
-        ) from exc
+    # Imported here: qdrant-client comes with the optional "server" extra.
+    from ww.storage.qdrant.server import QdrantServerIndex
+
     api_key = settings.qdrant_api_key
     return QdrantServerIndex(
         settings.embedding_dimension,
@@ -94,6 +122,7 @@ def build_stores(settings: Settings) -> tuple[RecordStore, VectorIndex]:
 
 def build_record_store(settings: Settings) -> RecordStore:
     if settings.neo4j_uri is not None:
+        check_extras(settings)
         # Imported here so the embedded tier runs without the ``server`` extra installed.
         from ww.storage.neo4j.records import Neo4jRecordStore
 
