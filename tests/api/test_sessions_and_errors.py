@@ -386,6 +386,16 @@ def test_docs_and_schema_are_served(client: TestClient) -> None:
         assert r.status_code == 200
         assert "text/html" in r.headers["content-type"]
         assert "/openapi.json" in r.text
+        # Offline: every asset the page loads comes from this server, none from a CDN.
+        assert "//" not in "".join(re.findall(r'(?:src|href)="([^"]*)"', r.text)), r.text
+        assets = re.findall(r'(?:src|href)="(/[^"]+)"', r.text)
+        assert any(a.endswith(".js") for a in assets), r.text
+        for asset in assets:
+            got = client.get(asset)
+            assert got.status_code == 200, asset
+            if asset.endswith(".js"):
+                assert "javascript" in got.headers["content-type"]
+                assert len(got.content) > 100_000  # the real bundle, not a stub
     schema = client.get("/openapi.json")
     assert schema.status_code == 200
     doc = schema.json()
