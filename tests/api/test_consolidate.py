@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -95,7 +96,7 @@ def test_links_are_isolated_between_sessions(client: TestClient) -> None:
     consolidate(client)
     member = topics["baking"][0]
     other = client.get(f"{URL}/links/{member}", headers={"X-Session-ID": new_session_id()})
-    assert other.status_code == 200 and other.json()["links"] == []
+    assert_envelope(other, 404, "not_found")
     report = client.post(URL, json={}, headers={"X-Session-ID": new_session_id()}).json()
     assert report["episodes_considered"] == 0 and report["changed"] is False
 
@@ -124,6 +125,22 @@ def test_bad_options_are_422(client: TestClient, body: Any) -> None:
 
 def test_bad_link_id_is_422(client: TestClient) -> None:
     assert_envelope(client.get(f"{URL}/links/not-a-uuid"), 422)
+
+
+def test_links_of_an_unknown_id_are_404(client: TestClient) -> None:
+    err = assert_envelope(client.get(f"{URL}/links/{uuid4()}"), 404, "not_found")
+    assert "memory" in err["message"]
+
+
+def test_a_memory_without_links_has_an_empty_list(client: TestClient) -> None:
+    ep = client.post("/api/v1/episodes", json={"content": "alone"}).json()["id"]
+    entity = client.post("/api/v1/entities", json={"name": "Ada"}).json()["id"]
+    skill = client.post("/api/v1/skills", json={"name": "s", "task": "t", "script": "x"})
+    assert skill.status_code == 201, skill.text
+    for memory_id in (ep, entity, skill.json()["id"]):
+        r = client.get(f"{URL}/links/{memory_id}")
+        assert r.status_code == 200, r.text
+        assert r.json() == {"memory_id": memory_id, "links": []}
 
 
 def test_interval_setting() -> None:

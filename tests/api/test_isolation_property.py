@@ -257,6 +257,8 @@ class IsolationMachine(RuleBasedStateMachine):
             assert r.json() == {
                 "session_id": session,
                 "deleted_episodes": len(self.live[session]),
+                "deleted_entities": 0,
+                "deleted_skills": 0,
             }
         else:
             assert r.status_code == 404, r.text

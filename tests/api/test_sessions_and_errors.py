@@ -57,6 +57,19 @@ def visible(client: TestClient, session: str, **params: Any) -> list[str]:
     return [item["id"] for item in r.json()["items"]]
 
 
+def all_sessions(client: TestClient) -> list[dict[str, Any]]:
+    """Every session, following the cursor from page to page."""
+    out: list[dict[str, Any]] = []
+    params: dict[str, Any] = {}
+    while True:
+        r = client.get(SESSIONS, params=params)
+        assert r.status_code == 200, r.text
+        out += r.json()["sessions"]
+        if r.json()["next_cursor"] is None:
+            return out
+        params["cursor"] = r.json()["next_cursor"]
+
+
 def recalled(client: TestClient, session: str, query: str, **body: Any) -> list[str]:
     r = client.post(f"{EPISODES}/recall", json={"query": query, **body}, headers=h(session))
     assert r.status_code == 200, r.text
@@ -151,9 +164,7 @@ def test_sessions_list_and_stats(client: TestClient) -> None:
     archived = create(client, b, "beta note")
     client.patch(f"{EPISODES}/{archived['id']}", json={"archived": True}, headers=h(b))
 
-    listed = client.get(SESSIONS)
-    assert listed.status_code == 200
-    by_id = {s["session_id"]: s for s in listed.json()["sessions"]}
+    by_id = {s["session_id"]: s for s in all_sessions(client)}
     assert by_id[a]["episodes"] == 3
     assert by_id[a]["archived"] == 0
     assert by_id[a]["pending"] == 0
@@ -169,6 +180,8 @@ def test_sessions_list_and_stats(client: TestClient) -> None:
         "episodes",
         "archived",
         "pending",
+        "entities",
+        "skills",
         "last_activity",
     }
     assert_envelope(client.get(f"{SESSIONS}/{new_session_id('never')}"), 404, "not_found")
@@ -182,7 +195,12 @@ def test_delete_session_removes_its_episodes(client: TestClient) -> None:
 
     r = client.delete(f"{SESSIONS}/{a}")
     assert r.status_code == 200, r.text
-    assert r.json() == {"session_id": a, "deleted_episodes": 3}
+    assert r.json() == {
+        "session_id": a,
+        "deleted_episodes": 3,
+        "deleted_entities": 0,
+        "deleted_skills": 0,
+    }
 
     assert visible(client, a) == []
     assert visible(client, a, include_archived="true") == []
@@ -190,7 +208,7 @@ def test_delete_session_removes_its_episodes(client: TestClient) -> None:
     for ep in gone:
         assert_envelope(client.get(f"{EPISODES}/{ep['id']}", headers=h(a)), 404)
     assert_envelope(client.get(f"{SESSIONS}/{a}"), 404, "not_found")
-    assert a not in {s["session_id"] for s in client.get(SESSIONS).json()["sessions"]}
+    assert a not in {s["session_id"] for s in all_sessions(client)}
     assert_envelope(client.delete(f"{SESSIONS}/{a}"), 404, "not_found")
 
     # The other session is untouched.
@@ -201,6 +219,72 @@ def test_delete_session_removes_its_episodes(client: TestClient) -> None:
     fresh = create(client, a, "incident report after the reset")
     assert visible(client, a) == [fresh["id"]]
     assert recalled(client, a, "incident report outage", learn=False) == [fresh["id"]]
+
+
+def test_sessions_count_every_kind_of_memory(client: TestClient) -> None:
+    sid = new_session_id("kinds")
+    first = client.post("/api/v1/entities", json={"name": "Ada"}, headers=h(sid))
+    assert first.status_code == 201, first.text
+    r = client.post(
+        f"/api/v1/entities/{first.json()['id']}/supersede",
+        json={"summary": "v2", "valid_from": "2030-01-01T00:00:00Z"},
+        headers=h(sid),
+    )
+    assert r.status_code == 201, r.text
+    assert client.post("/api/v1/entities", json={"name": "Bob"}, headers=h(sid)).status_code == 201
+    skill = {"name": "deploy", "task": "ship it", "script": "make deploy"}
+    assert client.post("/api/v1/skills", json=skill, headers=h(sid)).status_code == 201
+
+    stats = client.get(f"{SESSIONS}/{sid}").json()
+    assert (stats["episodes"], stats["entities"], stats["skills"]) == (0, 3, 1)
+    assert {s["session_id"]: s for s in all_sessions(client)}[sid] == stats
+
+    create(client, sid, "and one episode")
+    r = client.delete(f"{SESSIONS}/{sid}")
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "session_id": sid,
+        "deleted_episodes": 1,
+        "deleted_entities": 3,
+        "deleted_skills": 1,
+    }
+    assert client.get("/api/v1/entities", headers=h(sid)).json()["items"] == []
+    assert client.get("/api/v1/skills", headers=h(sid)).json()["items"] == []
+
+
+def test_sessions_are_paged_in_id_order(client: TestClient) -> None:
+    mine = sorted(new_session_id("page") for _ in range(5))
+    for sid in mine:
+        create(client, sid, "one note")
+    pages = []
+    params: dict[str, Any] = {"limit": 2}
+    while True:
+        r = client.get(SESSIONS, params=params)
+        assert r.status_code == 200, r.text
+        pages.append([s["session_id"] for s in r.json()["sessions"]])
+        if r.json()["next_cursor"] is None:
+            break
+        params["cursor"] = r.json()["next_cursor"]
+    assert all(0 < len(p) <= 2 for p in pages), pages
+    walked = [sid for page in pages for sid in page]
+    assert walked == sorted(set(walked))
+    assert set(mine) <= set(walked)
+    everything = client.get(SESSIONS, params={"limit": 500}).json()
+    assert [s["session_id"] for s in everything["sessions"]] == walked
+    assert everything["next_cursor"] is None
+    # A cursor resumes after the id it names, whether or not that session still exists.
+    after = client.get(SESSIONS, params={"limit": 500, "cursor": mine[0]}).json()["sessions"]
+    assert [s["session_id"] for s in after] == [x for x in walked if x > mine[0]]
+
+
+@pytest.mark.parametrize("params", [{"cursor": "not a session!"}, {"cursor": "-x"}])
+def test_bad_session_cursor_is_400(client: TestClient, params: dict[str, str]) -> None:
+    assert_envelope(client.get(SESSIONS, params=params), 400, "invalid_cursor")
+
+
+@pytest.mark.parametrize("limit", [0, 501])
+def test_session_page_limit_is_bounded(client: TestClient, limit: int) -> None:
+    assert_envelope(client.get(SESSIONS, params={"limit": limit}), 422, "validation_error")
 
 
 def test_delete_unknown_session_is_404(client: TestClient) -> None:
@@ -386,6 +470,16 @@ def test_docs_and_schema_are_served(client: TestClient) -> None:
         assert r.status_code == 200
         assert "text/html" in r.headers["content-type"]
         assert "/openapi.json" in r.text
+        # Offline: every asset the page loads comes from this server, none from a CDN.
+        assert "//" not in "".join(re.findall(r'(?:src|href)="([^"]*)"', r.text)), r.text
+        assets = re.findall(r'(?:src|href)="(/[^"]+)"', r.text)
+        assert any(a.endswith(".js") for a in assets), r.text
+        for asset in assets:
+            got = client.get(asset)
+            assert got.status_code == 200, asset
+            if asset.endswith(".js"):
+                assert "javascript" in got.headers["content-type"]
+                assert len(got.content) > 100_000  # the real bundle, not a stub
     schema = client.get("/openapi.json")
     assert schema.status_code == 200
     doc = schema.json()

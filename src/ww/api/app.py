@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 
 from ww import __version__
+from ww.api.docs_ui import install_docs
 from ww.api.errors import install_error_handlers
 from ww.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from ww.api.routers import (
@@ -131,9 +132,13 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         description="Long-term memory for AI agents: store episodes, recall them by meaning, "
         "keywords and time. Every request acts in the session named by `X-Session-ID`.",
         lifespan=lifespan,
+        # Served by install_docs from the package, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(system.router)
     app.include_router(episodes.router)
     app.include_router(sessions.router)

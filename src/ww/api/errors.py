@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -65,11 +66,61 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status, headers={**extra, **(headers or {})})
 
 
+def _json_position(doc: object, pos: object) -> str:
+    """``line L, column C`` (1-based) of a character offset into the body, as editors count."""
+    if not isinstance(doc, str) or not isinstance(pos, int):
+        return "position unknown"
+    line = doc.count("\n", 0, pos) + 1
+    column = pos - (doc.rfind("\n", 0, pos) + 1) + 1
+    return f"line {line}, column {column}"
+
+
+def _readable_loc(loc: Sequence[Any], body: Any, keep_last: bool) -> str:
+    """The location of an error as the caller wrote it.
+
+    Pydantic puts its own names into ``loc`` where a value went through a union or a
+    validator (``function-after[_ordered(), list[SkillStep]]``, ``EpisodeContext``, ``str``).
+    Walking the request body along ``loc`` tells them apart from the caller's: a part that
+    is a key or index of the body at that point is the caller's and stays, any other part is
+    pydantic's and goes. ``[key]`` (the key, not the value, is wrong) stays; so does the last
+    part of a ``missing`` error, which by definition is not in the body.
+    """
+    parts = list(loc[1:]) if loc[:1] == ("body",) else list(loc)
+    walk = loc[:1] == ("body",)
+    node = body
+    kept: list[str] = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if not walk or part == "[key]" or (keep_last and last):
+            kept.append(str(part))
+        elif isinstance(node, dict) and isinstance(part, str) and part in node:
+            kept.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            kept.append(str(part))
+            node = node[part]
+    return ".".join(kept) or "body"
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:10]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    errors = list(exc.errors())
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            reason = (err.get("ctx") or {}).get("error", "invalid JSON")
+            where = _json_position(exc.body, err.get("loc", (None, None))[-1])
+            return f"body: not valid JSON: {reason} at {where}"
+    # A field that may be null reports a "should be None" error beside the real one.
+    if any(e.get("type") != "none_required" for e in errors):
+        errors = [e for e in errors if e.get("type") != "none_required"]
+    by_loc: dict[str, list[str]] = {}
+    for err in errors:
+        loc = _readable_loc(err.get("loc", ()), exc.body, err.get("type") == "missing")
+        msgs = by_loc.setdefault(loc, [])
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if msg not in msgs:
+            msgs.append(msg)
+    # The members of a union each report why the value is not theirs: one line, " or ".
+    parts = [f"{loc}: {' or '.join(msgs)}" for loc, msgs in list(by_loc.items())[:10]]
     return "; ".join(parts) or "invalid request"
 
 

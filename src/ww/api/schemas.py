@@ -56,11 +56,16 @@ class RecallRequest(BaseModel):
 
 class SessionList(BaseModel):
     sessions: list[SessionStats]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` to get the next page; null on the last."
+    )
 
 
 class SessionDeleted(BaseModel):
     session_id: str
     deleted_episodes: int
+    deleted_entities: int = Field(description="Entity versions, current and closed.")
+    deleted_skills: int
 
 
 class HealthReport(BaseModel):

@@ -455,14 +455,26 @@ class MemoryEngine:
     async def session_stats(self, session_id: str) -> SessionStats | None:
         return await self.records.session_stats(session_id)
 
+    async def session_stats_page(self, limit: int, after: str | None) -> list[SessionStats]:
+        return await self.records.session_stats_page(limit, after)
+
     async def delete_session(self, session_id: str) -> int | None:
-        if await self.records.session_stats(session_id) is None:
+        """Delete the session and everything in it; the number of episodes removed."""
+        held = await self.delete_session_counted(session_id)
+        return None if held is None else held.episodes
+
+    async def delete_session_counted(self, session_id: str) -> SessionStats | None:
+        """Delete the session; what it held. Entity and skill counts are taken just before
+        the deletion (their deleters return nothing); the episode count is what went."""
+        held = await self.records.session_stats(session_id)
+        if held is None:
             return None
         await self.vectors.delete_session(session_id)
         for deleter in self.session_deleters:
             await deleter(session_id)
         await self.learning.delete_session(session_id)
-        return await self.records.delete_session(session_id)
+        episodes = await self.records.delete_session(session_id)
+        return held.model_copy(update={"episodes": episodes})
 
     # -- maintenance ------------------------------------------------------------------------
     def seconds_since_last_write(self) -> float:

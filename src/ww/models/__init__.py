@@ -3,6 +3,8 @@ types most callers need), ``semantic`` (entities and relations), ``procedural`` 
 ``unified`` (recall over every kind) and ``consolidation``."""
 
 from ww.models.episodes import (
+    INT64_MAX,
+    INT64_MIN,
     MAX_CONTENT_CHARS,
     MAX_FIELD_CHARS,
     METADATA_KEY_PATTERN,
@@ -23,9 +25,12 @@ from ww.models.episodes import (
     SessionStats,
     UtcDatetime,
     as_utc,
+    not_blank,
 )
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
     "MAX_CONTENT_CHARS",
     "MAX_FIELD_CHARS",
     "METADATA_KEY_PATTERN",
@@ -46,4 +51,5 @@ __all__ = [
     "SessionStats",
     "UtcDatetime",
     "as_utc",
+    "not_blank",
 ]

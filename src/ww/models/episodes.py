@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
     "MAX_CONTENT_CHARS",
     "MAX_FIELD_CHARS",
     "METADATA_KEY_PATTERN",
@@ -31,15 +35,40 @@ __all__ = [
     "SessionStats",
     "UtcDatetime",
     "as_utc",
+    "not_blank",
 ]
 
 MAX_CONTENT_CHARS = 32_000
 MAX_FIELD_CHARS = 512
 METADATA_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 
-MetadataValue = str | int | float | bool | None
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _storable_scalar(value: Any) -> Any:
+    """Refuse what a store cannot keep as given: integers outside 64 bits (SQLite and Neo4j
+    hold 64-bit integers; a larger one could be stored as JSON but never filtered) and
+    non-finite floats (JSON has no NaN or infinity, so they would come back as null)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise PydanticCustomError(
+                "int64_range", "integers must be between -2**63 and 2**63-1 (64 bits)"
+            )
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("finite_number", "numbers must be finite (no NaN or infinity)")
+    return value
+
+
+MetadataValue = Annotated[str | int | float | bool | None, BeforeValidator(_storable_scalar)]
 # Filters match exactly, so floats (which never compare exactly) are not filterable.
-MetadataFilterValue = str | int | bool
+MetadataFilterValue = Annotated[str | int | bool, BeforeValidator(_storable_scalar)]
+
+
+def not_blank(value: str) -> str:
+    """Text that must say something: whitespace alone is as empty as nothing."""
+    if not value.strip():
+        raise PydanticCustomError("blank_string", "must not be empty or only whitespace")
+    return value
 
 
 def as_utc(value: datetime) -> datetime:
@@ -55,6 +84,9 @@ def as_utc(value: datetime) -> datetime:
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 ShortText = Annotated[str, Field(max_length=MAX_FIELD_CHARS)]
+Content = Annotated[
+    str, Field(min_length=1, max_length=MAX_CONTENT_CHARS), AfterValidator(not_blank)
+]
 
 
 class MemoryType(StrEnum):
@@ -179,11 +211,16 @@ class RecallResult(BaseModel):
 
 
 class SessionStats(BaseModel):
+    """What a session holds: ``episodes`` (``archived`` and ``pending`` among them),
+    ``entities`` (entity versions, current and closed) and ``skills``."""
+
     session_id: str
     created_at: UtcDatetime
     episodes: int
     archived: int
     pending: int
+    entities: int = 0
+    skills: int = 0
     last_activity: UtcDatetime | None
 
 
@@ -192,7 +229,7 @@ class EpisodeCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    content: str = Field(min_length=1, max_length=MAX_CONTENT_CHARS)
+    content: Content
     timestamp: UtcDatetime | None = None
     speaker: ShortText | None = None
     source: ShortText | None = None
@@ -226,7 +263,7 @@ class EpisodeUpdate(BaseModel):
                 raise ValueError(f"{', '.join(nulled)} cannot be null")
         return data
 
-    content: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=MAX_CONTENT_CHARS)
+    content: Content | SkipJsonSchema[None] = None
     timestamp: UtcDatetime | SkipJsonSchema[None] = None
     speaker: ShortText | None = None
     source: ShortText | None = None

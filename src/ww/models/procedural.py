@@ -15,7 +15,9 @@ from ww.models import (
     METADATA_KEY_PATTERN,
     IndexState,
     MemoryType,
+    MetadataValue,
     as_utc,
+    not_blank,
 )
 
 __all__ = [
@@ -39,9 +41,10 @@ __all__ = [
 
 MAX_STEPS = 100
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
-Name = Annotated[str, Field(min_length=1, max_length=MAX_FIELD_CHARS)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_FIELD_CHARS), AfterValidator(not_blank)]
 ShortText = Annotated[str, Field(max_length=MAX_FIELD_CHARS)]
-ParamValue = str | int | float | bool | None
+# Stored like metadata, so held to the same 64-bit integers and finite numbers.
+ParamValue = MetadataValue
 
 
 class SkillStep(BaseModel):
@@ -64,7 +67,9 @@ def _ordered(steps: list[SkillStep]) -> list[SkillStep]:
 
 
 Steps = Annotated[list[SkillStep], Field(max_length=MAX_STEPS), AfterValidator(_ordered)]
-Script = Annotated[str, Field(min_length=1, max_length=MAX_CONTENT_CHARS)]
+Script = Annotated[
+    str, Field(min_length=1, max_length=MAX_CONTENT_CHARS), AfterValidator(not_blank)
+]
 
 
 class Skill(BaseModel):
@@ -100,7 +105,7 @@ class SkillCreate(BaseModel):
 
     name: Name
     domain: Name = "general"
-    task: Annotated[str, Field(min_length=1, max_length=4000)]
+    task: Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(not_blank)]
     trigger_pattern: ShortText | None = None
     steps: Steps = Field(default_factory=list)
     script: Script | None = Field(None, description="Generated from the steps when missing.")
@@ -132,7 +137,10 @@ class SkillUpdate(BaseModel):
 
     name: Name | SkipJsonSchema[None] = None
     domain: Name | SkipJsonSchema[None] = None
-    task: Annotated[str, Field(min_length=1, max_length=4000)] | SkipJsonSchema[None] = None
+    task: (
+        Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(not_blank)]
+        | SkipJsonSchema[None]
+    ) = None
     trigger_pattern: ShortText | None = None
     steps: Steps | SkipJsonSchema[None] = None
     script: Script | None = Field(None, description="null regenerates it from the steps.")

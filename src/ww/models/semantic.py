@@ -10,7 +10,15 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from ww.models import MAX_CONTENT_CHARS, MAX_FIELD_CHARS, FSRSState, IndexState, MemoryType, as_utc
+from ww.models import (
+    MAX_CONTENT_CHARS,
+    MAX_FIELD_CHARS,
+    FSRSState,
+    IndexState,
+    MemoryType,
+    as_utc,
+    not_blank,
+)
 
 __all__ = [
     "ActivatedEntity",
@@ -32,7 +40,7 @@ __all__ = [
 ]
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
-Name = Annotated[str, Field(min_length=1, max_length=MAX_FIELD_CHARS)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_FIELD_CHARS), AfterValidator(not_blank)]
 ShortText = Annotated[str, Field(max_length=MAX_FIELD_CHARS)]
 LongText = Annotated[str, Field(max_length=MAX_CONTENT_CHARS)]
 

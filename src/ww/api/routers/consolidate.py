@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from ww.api.deps import SessionDep
-from ww.api.errors import ErrorEnvelope
+from ww.api.errors import ApiError, ErrorEnvelope
 from ww.engine.consolidation import Consolidator
+from ww.engine.procedural import ProceduralMemory
 from ww.models.consolidation import ConsolidationOptions, ConsolidationReport
 from ww.storage.ports.consolidation import LinkType
 
@@ -57,11 +58,17 @@ async def consolidate(
     return await consolidator.consolidate(session, body or ConsolidationOptions())
 
 
-@router.get("/links/{memory_id}", response_model=LinkList)
-async def links(memory_id: UUID, consolidator: ConsolidatorDep, session: SessionDep) -> LinkList:
+@router.get(
+    "/links/{memory_id}", response_model=LinkList, responses={404: {"model": ErrorEnvelope}}
+)
+async def links(
+    memory_id: UUID, consolidator: ConsolidatorDep, session: SessionDep, request: Request
+) -> LinkList:
     """Consolidation links with the memory at either end: ``CONSOLIDATED_INTO`` from an
     episode to its entity, ``DUPLICATE_OF`` from an archived duplicate to its original.
-    An unknown id (or one of another session) has no links."""
+    A memory with none has an empty list; an unknown id (or one of another session) is 404."""
+    if not await _exists(request, consolidator, session, memory_id):
+        raise ApiError(404, "memory not found")
     found = await consolidator.links(session, memory_id)
     return LinkList(
         memory_id=memory_id,
@@ -75,3 +82,15 @@ async def links(memory_id: UUID, consolidator: ConsolidatorDep, session: Session
             for k in found
         ],
     )
+
+
+async def _exists(
+    request: Request, consolidator: Consolidator, session: str, memory_id: UUID
+) -> bool:
+    """Whether the id is an episode, an entity version or a skill of the session."""
+    if await consolidator.engine.get_episode(session, memory_id) is not None:
+        return True
+    if await consolidator.semantic.get(session, memory_id) is not None:
+        return True
+    procedural: ProceduralMemory = request.app.state.procedural
+    return await procedural.get(session, memory_id) is not None

@@ -28,6 +28,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 router = APIRouter(prefix="/api/v1/episodes", tags=["episodes"], responses=_ERRORS)
 
 _NOT_FOUND = "episode not found"
+_OUT_OF_RANGE = {"int64_range"}
 
 
 @router.post("", status_code=201, response_model=Episode)
@@ -79,9 +80,15 @@ async def list_episodes(
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'filter'}: {e['msg']}" for e in exc.errors()
         )
-        # A malformed metadata object is a bad parameter (400); a time that cannot exist in
-        # UTC is a validation failure like any other (422).
-        status = 400 if any(e["loc"][:1] == ("metadata",) for e in exc.errors()) else 422
+        # A malformed metadata object is a bad parameter (400); a well-formed one with an
+        # integer outside 64 bits, or a time that cannot exist in UTC, is a validation
+        # failure like any other (422).
+        malformed = [
+            e
+            for e in exc.errors()
+            if e["loc"][:1] == ("metadata",) and e["type"] not in _OUT_OF_RANGE
+        ]
+        status = 400 if malformed else 422
         raise ApiError(status, f"invalid filter: {problems}") from None
     page = await engine.list_episodes(session, flt, limit, cursor)
     return EpisodeList(items=page.items, next_cursor=page.next_cursor)

@@ -2,31 +2,50 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from ww.api.deps import EngineDep
 from ww.api.errors import ApiError, ErrorEnvelope
 from ww.api.schemas import SessionDeleted, SessionList
 from ww.config import SESSION_ID_PATTERN
 from ww.models import SessionStats
+from ww.storage.ports import InvalidCursorError
 
 __all__ = ["router"]
 
 router = APIRouter(
     prefix="/api/v1/sessions",
     tags=["sessions"],
-    responses={404: {"model": ErrorEnvelope}, 422: {"model": ErrorEnvelope}},
+    responses={
+        400: {"model": ErrorEnvelope},
+        404: {"model": ErrorEnvelope},
+        422: {"model": ErrorEnvelope},
+    },
 )
 
 SessionPath = Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)]
+MAX_PAGE = 500
+# The cursor is the last session id of the page before.
+_SESSION_ID = re.compile(SESSION_ID_PATTERN)
 
 
 @router.get("", response_model=SessionList)
-async def list_sessions(engine: EngineDep) -> SessionList:
-    stats = [await engine.session_stats(s) for s in await engine.list_sessions()]
-    return SessionList(sessions=[s for s in stats if s is not None])
+async def list_sessions(
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: Annotated[str | None, Query(max_length=128)] = None,
+) -> SessionList:
+    """Sessions in id order with what each holds, a page at a time."""
+    if cursor is not None and not _SESSION_ID.fullmatch(cursor):
+        raise InvalidCursorError("invalid cursor: pass back a next_cursor unchanged")
+    # One more than asked says whether another page follows.
+    page = await engine.session_stats_page(limit + 1, cursor)
+    more = len(page) > limit
+    page = page[:limit]
+    return SessionList(sessions=page, next_cursor=page[-1].session_id if more else None)
 
 
 @router.get("/{session_id}", response_model=SessionStats)
@@ -39,7 +58,12 @@ async def session_stats(session_id: SessionPath, engine: EngineDep) -> SessionSt
 
 @router.delete("/{session_id}", response_model=SessionDeleted)
 async def delete_session(session_id: SessionPath, engine: EngineDep) -> SessionDeleted:
-    deleted = await engine.delete_session(session_id)
-    if deleted is None:
+    held = await engine.delete_session_counted(session_id)
+    if held is None:
         raise ApiError(404, "session not found")
-    return SessionDeleted(session_id=session_id, deleted_episodes=deleted)
+    return SessionDeleted(
+        session_id=session_id,
+        deleted_episodes=held.episodes,
+        deleted_entities=held.entities,
+        deleted_skills=held.skills,
+    )

@@ -256,24 +256,16 @@ class Neo4jRecordStore:
 
     async def session_stats(self, session_id: str) -> SessionStats | None:
         rows = await self._rows(
-            "MATCH (s:WwSession {session_id: $sid}) "
-            "OPTIONAL MATCH (e:WwEpisode {session_id: $sid}) "
-            "RETURN s.created_at AS created, s.last_activity AS active, count(e) AS n, "
-            "sum(CASE WHEN e.archived THEN 1 ELSE 0 END) AS archived, "
-            "sum(CASE WHEN e.index_state = 'pending' THEN 1 ELSE 0 END) AS pending",
-            {"sid": session_id},
+            _STATS.format(where="s.session_id = $sid"), {"sid": session_id, "limit": 1}
         )
-        if not rows:
-            return None
-        r = rows[0]
-        return SessionStats(
-            session_id=session_id,
-            created_at=from_micros(r["created"]),
-            last_activity=from_micros(r["active"]) if r["active"] is not None else None,
-            episodes=r["n"],
-            archived=r["archived"],
-            pending=r["pending"],
+        return _stats(rows[0]) if rows else None
+
+    async def session_stats_page(self, limit: int, after: str | None) -> list[SessionStats]:
+        rows = await self._rows(
+            _STATS.format(where="$after IS NULL OR s.session_id > $after"),
+            {"after": after, "limit": limit},
         )
+        return [_stats(r) for r in rows]
 
     async def delete_session(self, session_id: str) -> int:
         async def tx(t: AsyncManagedTransaction) -> int:
@@ -542,3 +534,31 @@ def tx_consume(
         await result.consume()
 
     return work
+
+
+# A page of sessions with the counts of every kind of memory, counted for the page only.
+_STATS = (
+    "MATCH (s:WwSession) WHERE {where} "
+    "WITH s ORDER BY s.session_id LIMIT $limit "
+    "CALL (s) {{ OPTIONAL MATCH (e:WwEpisode {{session_id: s.session_id}}) "
+    "RETURN count(e) AS n, sum(CASE WHEN e.archived THEN 1 ELSE 0 END) AS archived, "
+    "sum(CASE WHEN e.index_state = 'pending' THEN 1 ELSE 0 END) AS pending }} "
+    "RETURN s.session_id AS sid, s.created_at AS created, s.last_activity AS active, "
+    "n, archived, pending, "
+    "COUNT {{ MATCH (x:WwEntity {{session_id: s.session_id}}) }} AS entities, "
+    "COUNT {{ MATCH (k:WwSkill {{session_id: s.session_id}}) }} AS skills "
+    "ORDER BY sid"
+)
+
+
+def _stats(r: dict[str, Any]) -> SessionStats:
+    return SessionStats(
+        session_id=r["sid"],
+        created_at=from_micros(r["created"]),
+        last_activity=from_micros(r["active"]) if r["active"] is not None else None,
+        episodes=r["n"],
+        archived=r["archived"],
+        pending=r["pending"],
+        entities=r["entities"],
+        skills=r["skills"],
+    )

@@ -89,6 +89,10 @@ class RecordStore(Protocol):
     async def ensure_session(self, session_id: str, now: datetime) -> None: ...
     async def list_sessions(self) -> list[str]: ...
     async def session_stats(self, session_id: str) -> SessionStats | None: ...
+    async def session_stats_page(self, limit: int, after: str | None) -> list[SessionStats]:
+        """Up to ``limit`` sessions in id order, those after ``after`` (all when None), with
+        their counts; bounded work whatever the number of sessions."""
+
     async def delete_session(self, session_id: str) -> int:
         """Delete the session and everything in it; return the number of episodes removed."""
 

@@ -127,27 +127,18 @@ class SQLiteRecordStore:
 
     async def session_stats(self, session_id: str) -> SessionStats | None:
         def q(c: sqlite3.Connection) -> SessionStats | None:
-            s = c.execute(
-                "SELECT created_at, last_activity FROM sessions WHERE session_id = ?",
-                (session_id,),
-            ).fetchone()
-            if s is None:
-                return None
-            counts = c.execute(
-                "SELECT COUNT(*), COALESCE(SUM(archived), 0), "
-                "COALESCE(SUM(index_state = 'pending'), 0) FROM episodes WHERE session_id = ?",
-                (session_id,),
-            ).fetchone()
-            return SessionStats(
-                session_id=session_id,
-                created_at=from_micros(s[0]),
-                last_activity=from_micros(s[1]) if s[1] is not None else None,
-                episodes=counts[0],
-                archived=counts[1],
-                pending=counts[2],
-            )
+            rows = c.execute(_STATS.format(where="session_id = ?"), (session_id, 1)).fetchall()
+            return _stats(rows[0]) if rows else None
 
         return await self._run(q)
+
+    async def session_stats_page(self, limit: int, after: str | None) -> list[SessionStats]:
+        where = "session_id > ?" if after is not None else "? IS NULL"
+        return await self._run(
+            lambda c: [
+                _stats(r) for r in c.execute(_STATS.format(where=where), (after, limit)).fetchall()
+            ]
+        )
 
     async def delete_session(self, session_id: str) -> int:
         def tx(c: sqlite3.Connection) -> int:
@@ -423,3 +414,37 @@ class SQLiteRecordStore:
 def _check_session(session_id: str, episodes: Sequence[Episode]) -> None:
     if any(ep.session_id != session_id for ep in episodes):
         raise ValueError("episode belongs to another session")
+
+
+# A page of sessions with the counts of every kind of memory in one statement: the counts are
+# aggregated for the page's sessions only, through each table's (session_id, ...) index.
+_STATS = """
+    WITH page AS (
+        SELECT session_id, created_at, last_activity FROM sessions
+        WHERE {where} ORDER BY session_id LIMIT ?
+    ),
+    ep AS (
+        SELECT session_id, COUNT(*) AS n, SUM(archived) AS archived,
+               SUM(index_state = 'pending') AS pending
+        FROM episodes WHERE session_id IN (SELECT session_id FROM page) GROUP BY session_id
+    )
+    SELECT p.session_id, p.created_at, p.last_activity,
+           COALESCE(ep.n, 0), COALESCE(ep.archived, 0), COALESCE(ep.pending, 0),
+           (SELECT COUNT(*) FROM entities x WHERE x.session_id = p.session_id),
+           (SELECT COUNT(*) FROM skills k WHERE k.session_id = p.session_id)
+    FROM page p LEFT JOIN ep ON ep.session_id = p.session_id
+    ORDER BY p.session_id
+"""
+
+
+def _stats(r: Sequence[Any]) -> SessionStats:
+    return SessionStats(
+        session_id=r[0],
+        created_at=from_micros(r[1]),
+        last_activity=from_micros(r[2]) if r[2] is not None else None,
+        episodes=r[3],
+        archived=r[4],
+        pending=r[5],
+        entities=r[6],
+        skills=r[7],
+    )
