@@ -8,18 +8,37 @@ backend, so a memory round-trips exactly and the page cursors have one format.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
 from uuid import UUID
 
+from ww.models import FSRSState
 from ww.models.procedural import Skill
 from ww.models.semantic import Entity, EntityFilter
+from ww.storage.payload import to_micros
 from ww.storage.ports.entities import EntityPage
 from ww.storage.ports.skills import SkillFilter, SkillPage
+from ww.storage.sqlite.rows import decode_cursor
 
-__all__ = ["EntityMethods", "Memory", "MemoryKind", "MemoryStoreCore", "SkillMethods", "late"]
+__all__ = [
+    "ACCESS_COLUMNS",
+    "Access",
+    "EntityMethods",
+    "Memory",
+    "MemoryKind",
+    "MemoryStoreCore",
+    "SkillMethods",
+    "access_row",
+    "assignments",
+    "cut_page",
+    "encode_key",
+    "late",
+    "page_after",
+]
 
 
 class Memory(Protocol):
@@ -54,6 +73,79 @@ class MemoryKind(Generic[M]):
         """The ``order`` column of ``memory``, encoded as it is stored."""
         value: int = self.to_params(memory)[self.names.index(self.order)]
         return value
+
+
+class Access(Protocol):
+    """What a recall with learning changes on one memory (``AccessUpdate``, ``EntityAccess``)."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def fsrs(self) -> FSRSState: ...
+    @property
+    def access_count(self) -> int: ...
+    @property
+    def last_accessed(self) -> datetime: ...
+
+
+ACCESS_COLUMNS = (
+    "stability",
+    "difficulty",
+    "last_review",
+    "reps",
+    "lapses",
+    "access_count",
+    "last_accessed",
+)
+
+
+def access_row(u: Access) -> dict[str, Any]:
+    """``ACCESS_COLUMNS`` of ``u`` as stored, and its ``id``."""
+    return {
+        "id": str(u.id),
+        "stability": u.fsrs.stability,
+        "difficulty": u.fsrs.difficulty,
+        "last_review": to_micros(u.fsrs.last_review),
+        "reps": u.fsrs.reps,
+        "lapses": u.fsrs.lapses,
+        "access_count": u.access_count,
+        "last_accessed": to_micros(u.last_accessed),
+    }
+
+
+def assignments(columns: Sequence[str], target: str, source: str) -> str:
+    """``<target><col> = <source><col>, ...``: ``("", ":")`` for SQLite's named
+    parameters, ``("e.", "u.")`` for a Cypher row ``u``."""
+    return ", ".join(f"{target}{c} = {source}{c}" for c in columns)
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
+
+H = TypeVar("H", bound=_HasId)
+
+
+def encode_key(ts: int, ident: str) -> str:
+    """An opaque page cursor (the same shape the episode store's cursors decode from)."""
+    raw = json.dumps([ts, ident]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def page_after(cursor: str | None) -> str:
+    """The id a page in id order starts after (``""``: from the start)."""
+    return "" if cursor is None else decode_cursor(cursor)[1]
+
+
+def cut_page(
+    found: Sequence[H], limit: int, key: Callable[[H], int] = lambda _: 0
+) -> tuple[list[H], str | None]:
+    """The page of ``found`` (fetched ``limit + 1`` long) and the cursor of the next one,
+    at ``key`` (the order column as stored; 0 for pages in id order) and the id."""
+    items = list(found[:limit])
+    more = len(found) > limit and items
+    return items, encode_key(key(items[-1]), str(items[-1].id)) if more else None
 
 
 P = ParamSpec("P")

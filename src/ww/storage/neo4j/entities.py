@@ -18,8 +18,16 @@ from uuid import UUID
 from neo4j import AsyncManagedTransaction
 
 from ww.models.semantic import Entity, EntityFilter, Relation
-from ww.storage.memories import EntityMethods
-from ww.storage.neo4j.memories import Neo4jMemoryStore, keys
+from ww.storage.memories import (
+    ACCESS_COLUMNS,
+    EntityMethods,
+    access_row,
+    assignments,
+    cut_page,
+    page_after,
+)
+from ww.storage.neo4j.driver import id_keys
+from ww.storage.neo4j.memories import Neo4jMemoryStore
 from ww.storage.neo4j.records import tx_all
 from ww.storage.neo4j.rows import node_props, props_row
 from ww.storage.payload import to_micros
@@ -36,16 +44,10 @@ from ww.storage.sqlite.entities import (
     _relation_params,
     _row_to_relation,
 )
-from ww.storage.sqlite.memories import encode_key
-from ww.storage.sqlite.rows import decode_cursor
 
 __all__ = ["Neo4jEntityStore", "entity_filter_cypher"]
 
-_ACCESS_SET = (
-    "e.stability = u.stability, e.difficulty = u.difficulty, e.last_review = u.last_review, "
-    "e.reps = u.reps, e.lapses = u.lapses, e.access_count = u.access_count, "
-    "e.last_accessed = u.last_accessed"
-)
+_ACCESS_SET = assignments(ACCESS_COLUMNS, "e.", "u.")
 
 
 def _rel_props(r: Relation) -> dict[str, Any]:
@@ -172,32 +174,17 @@ class Neo4jEntityStore(Neo4jMemoryStore[Entity, EntityFilter], EntityMethods):
     async def record_access(
         self, session_id: str, updates: Sequence[EntityAccess], at: datetime
     ) -> None:
-        rows = [
-            {
-                "id": str(u.id),
-                "stability": u.fsrs.stability,
-                "difficulty": u.fsrs.difficulty,
-                "last_review": to_micros(u.fsrs.last_review),
-                "reps": u.fsrs.reps,
-                "lapses": u.fsrs.lapses,
-                "access_count": u.access_count,
-                "last_accessed": to_micros(u.last_accessed),
-            }
-            for u in updates
-        ]
-        await self._touch(session_id, _ACCESS_SET, rows, at)
+        await self._touch(session_id, _ACCESS_SET, [access_row(u) for u in updates], at)
 
     # -- relations --------------------------------------------------------------------------
     async def list_relations(self, session_id: str, limit: int, cursor: str | None) -> RelationPage:
-        after = "" if cursor is None else decode_cursor(cursor)[1]
+        after = page_after(cursor)
         rows = await self._db.rows(
             "MATCH ()-[r:WW_REL]->() WHERE r.session_id = $sid AND r.id > $after "
             "RETURN r {.*} AS r ORDER BY r.id LIMIT $n",
             {"sid": session_id, "after": after, "n": limit + 1},
         )
-        items = [_relation(r["r"]) for r in rows[:limit]]
-        more = len(rows) > limit and items
-        return RelationPage(items, encode_key(0, str(items[-1].id)) if more else None)
+        return RelationPage(*cut_page([_relation(r["r"]) for r in rows], limit))
 
     async def insert_relation(self, session_id: str, relation: Relation) -> None:
         if relation.session_id != session_id:
@@ -255,7 +242,7 @@ class Neo4jEntityStore(Neo4jMemoryStore[Entity, EntityFilter], EntityMethods):
     async def adjacency(
         self, session_id: str, ids: Sequence[UUID]
     ) -> dict[UUID, list[tuple[UUID, float]]]:
-        wanted = keys(ids)
+        wanted = id_keys(ids)
         out: dict[UUID, list[tuple[UUID, float]]] = {UUID(k): [] for k in wanted}
         if not wanted:
             return out

@@ -17,8 +17,9 @@ from neo4j import AsyncManagedTransaction
 from neo4j.exceptions import ConstraintError
 
 from ww.models import IndexState
-from ww.storage.memories import Memory, MemoryStoreCore
-from ww.storage.neo4j.records import Neo4jRecordStore, tx_consume
+from ww.storage.memories import Memory, MemoryStoreCore, cut_page
+from ww.storage.neo4j.driver import id_keys, tx_consume
+from ww.storage.neo4j.records import Neo4jRecordStore
 from ww.storage.neo4j.rows import (
     ACCESS_APPEND,
     fts_query,
@@ -31,19 +32,14 @@ from ww.storage.neo4j.rows import (
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import IdConflictError, ScoredId
 from ww.storage.ports.entities import ACCESS_LOG_CAP
-from ww.storage.sqlite.memories import encode_key
 from ww.storage.sqlite.rows import decode_cursor, keyword_terms
 
-__all__ = ["Neo4jMemoryStore", "keys"]
+__all__ = ["Neo4jMemoryStore"]
 
 M = TypeVar("M", bound=Memory)
 F = TypeVar("F")
 Work = Callable[[AsyncManagedTransaction], Awaitable[None]]
 _E = "e {.*} AS e"
-
-
-def keys(ids: Sequence[UUID]) -> list[str]:
-    return [str(i) for i in dict.fromkeys(ids)]
 
 
 class Neo4jMemoryStore(MemoryStoreCore[M, F]):
@@ -108,7 +104,7 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
         found = await self._nodes(
             f"UNWIND $ids AS i MATCH (e:{self._kind.label} {{id: i}}) "
             f"WHERE e.session_id = $sid RETURN {_E}",
-            {"ids": keys(ids), "sid": session_id},
+            {"ids": id_keys(ids), "sid": session_id},
         )
         return {m.id: m for m in found}
 
@@ -126,10 +122,7 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
             f"RETURN {_E} ORDER BY {col} DESC, e.id DESC LIMIT $n",
             {**params, "sid": session_id, "n": limit + 1},
         )
-        items = rows[:limit]
-        more = len(rows) > limit and items
-        nxt = encode_key(k.order_value(items[-1]), str(items[-1].id)) if more else None
-        return items, nxt
+        return cut_page(rows, limit, k.order_value)
 
     async def _update(self, session_id: str, memory: M, after: Work | None = None) -> bool:
         """Overwrite the node's columns, then run ``after`` in the same transaction when the
@@ -194,7 +187,7 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
             tx_consume(
                 f"UNWIND $ids AS i MATCH (e:{self._kind.label} {{id: i}}) "
                 "WHERE e.session_id = $sid SET e.index_state = $state",
-                {"ids": keys(ids), "sid": session_id, "state": state.value},
+                {"ids": id_keys(ids), "sid": session_id, "state": state.value},
             )
         )
 
@@ -236,7 +229,7 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
         rows = await self._db.rows(
             f"UNWIND $ids AS i MATCH (e:{self._kind.label} {{id: i}}) "
             f"WHERE e.session_id = $sid AND {where} RETURN e.id AS id",
-            {**params, "ids": keys(ids), "sid": session_id},
+            {**params, "ids": id_keys(ids), "sid": session_id},
         )
         return {UUID(r["id"]) for r in rows}
 
@@ -277,7 +270,7 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
         self, session_id: str, ids: Sequence[UUID]
     ) -> dict[UUID, list[datetime]]:
         """The access log of each id (``[]`` for one not in the session), newest first."""
-        wanted = keys(ids)
+        wanted = id_keys(ids)
         if not wanted:
             return {}
         rows = await self._db.rows(

@@ -16,15 +16,13 @@ from uuid import UUID
 from neo4j import AsyncManagedTransaction
 
 from ww.models.procedural import Skill, SkillExecution, SkillVersion
-from ww.storage.memories import SkillMethods
+from ww.storage.memories import SkillMethods, cut_page, page_after
 from ww.storage.neo4j.memories import Neo4jMemoryStore
 from ww.storage.neo4j.rows import ACCESS_APPEND
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import IdConflictError
 from ww.storage.ports.entities import ACCESS_LOG_CAP
 from ww.storage.ports.skills import ExecutionPage, SkillFilter
-from ww.storage.sqlite.memories import encode_key
-from ww.storage.sqlite.rows import decode_cursor
 from ww.storage.sqlite.skills import SKILL_KIND
 
 __all__ = ["Neo4jSkillStore"]
@@ -179,15 +177,13 @@ class Neo4jSkillStore(Neo4jMemoryStore[Skill, SkillFilter], SkillMethods):
     async def list_executions(
         self, session_id: str, limit: int, cursor: str | None
     ) -> ExecutionPage:
-        after = "" if cursor is None else decode_cursor(cursor)[1]
+        after = page_after(cursor)
         rows = await self._db.rows(
             "MATCH (x:WwSkillExecution) WHERE x.session_id = $sid AND x.id > $after "
             "RETURN x {.*} AS x ORDER BY x.id LIMIT $n",
             {"sid": session_id, "after": after, "n": limit + 1},
         )
-        items = [_execution(r["x"]) for r in rows[:limit]]
-        more = len(rows) > limit and items
-        return ExecutionPage(items, encode_key(0, str(items[-1].id)) if more else None)
+        return ExecutionPage(*cut_page([_execution(r["x"]) for r in rows], limit))
 
     async def restore_versions(self, session_id: str, versions: Sequence[SkillVersion]) -> int:
         rows: list[dict[str, Any]] = [

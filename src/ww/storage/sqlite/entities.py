@@ -10,7 +10,15 @@ from uuid import UUID, uuid5
 
 from ww.models import FSRSState
 from ww.models.semantic import Entity, EntityFilter, Relation
-from ww.storage.memories import EntityMethods, MemoryKind
+from ww.storage.memories import (
+    ACCESS_COLUMNS,
+    EntityMethods,
+    MemoryKind,
+    access_row,
+    assignments,
+    cut_page,
+    page_after,
+)
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports.entities import (
     EntityAccess,
@@ -18,10 +26,9 @@ from ww.storage.ports.entities import (
     RelationPage,
     VersionClosedError,
 )
-from ww.storage.sqlite.memories import SQLiteMemoryStore, encode_key
-from ww.storage.sqlite.rows import decode_cursor
+from ww.storage.sqlite.memories import SQLiteMemoryStore
 
-__all__ = ["ENTITY_KIND", "SQLiteEntityStore", "encode_key"]
+__all__ = ["ENTITY_KIND", "SQLiteEntityStore"]
 
 ENTITY_COLUMNS = (
     "id, session_id, lineage_id, version, name, entity_type, summary, details, source, "
@@ -33,15 +40,7 @@ _RELATION_COLUMNS = (
     "last_strengthened, valid_from, valid_to"
 )
 _CHUNK = 500
-_ACCESS_COLUMNS = (
-    "stability",
-    "difficulty",
-    "last_review",
-    "reps",
-    "lapses",
-    "access_count",
-    "last_accessed",
-)
+_ACCESS_SET = assignments(ACCESS_COLUMNS, "", ":")
 
 
 def _opt_ts(value: int | None) -> datetime | None:
@@ -247,24 +246,11 @@ class SQLiteEntityStore(SQLiteMemoryStore[Entity, EntityFilter], EntityMethods):
     async def record_access(
         self, session_id: str, updates: Sequence[EntityAccess], at: datetime
     ) -> None:
-        rows = [
-            (
-                u.fsrs.stability,
-                u.fsrs.difficulty,
-                to_micros(u.fsrs.last_review),
-                u.fsrs.reps,
-                u.fsrs.lapses,
-                u.access_count,
-                to_micros(u.last_accessed),
-                str(u.id),
-            )
-            for u in updates
-        ]
-        await self._touch(session_id, _ACCESS_COLUMNS, rows, at)
+        await self._touch(session_id, _ACCESS_SET, [access_row(u) for u in updates], at)
 
     # -- relations --------------------------------------------------------------------------
     async def list_relations(self, session_id: str, limit: int, cursor: str | None) -> RelationPage:
-        after = "" if cursor is None else decode_cursor(cursor)[1]
+        after = page_after(cursor)
 
         def q(c: sqlite3.Connection) -> RelationPage:
             rows = c.execute(
@@ -272,9 +258,7 @@ class SQLiteEntityStore(SQLiteMemoryStore[Entity, EntityFilter], EntityMethods):
                 "ORDER BY id LIMIT ?",
                 (session_id, after, limit + 1),
             ).fetchall()
-            items = [_row_to_relation(r) for r in rows[:limit]]
-            more = len(rows) > limit and items
-            return RelationPage(items, encode_key(0, str(items[-1].id)) if more else None)
+            return RelationPage(*cut_page([_row_to_relation(r) for r in rows], limit))
 
         return await self._read(q)
 

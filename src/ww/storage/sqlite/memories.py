@@ -7,8 +7,6 @@ executions). Rows live in the record store's file; it owns open and close.
 
 from __future__ import annotations
 
-import base64
-import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -16,7 +14,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from ww.models import IndexState
-from ww.storage.memories import Memory, MemoryStoreCore
+from ww.storage.memories import Memory, MemoryStoreCore, cut_page
 from ww.storage.ports import IdConflictError, ScoredId
 from ww.storage.sqlite.db import SQLiteDatabase
 from ww.storage.sqlite.memfts import (
@@ -30,17 +28,11 @@ from ww.storage.sqlite.memfts import (
 )
 from ww.storage.sqlite.rows import decode_cursor
 
-__all__ = ["SQLiteMemoryStore", "by_ids", "encode_key"]
+__all__ = ["SQLiteMemoryStore", "by_ids"]
 
 M = TypeVar("M", bound=Memory)
 F = TypeVar("F")
 _CHUNK = 500
-
-
-def encode_key(ts: int, ident: str) -> str:
-    """An opaque page cursor (the same shape the episode store's cursors decode from)."""
-    raw = json.dumps([ts, ident]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def by_ids(
@@ -50,15 +42,22 @@ def by_ids(
     ids: Sequence[UUID],
     where: str = "1=1",
     params: Sequence[Any] = (),
+    *,
+    alias: str = "r",
+    session_index: bool = True,
 ) -> list[sqlite3.Row]:
-    """``select`` (ending in ``FROM <table> r``) for the session's rows among ``ids``."""
+    """``select`` (ending in ``FROM <table> <alias>``) for the session's rows among ``ids``,
+    in chunks under SQLite's variable limit. ``session_index=False`` (a unary +) stops SQLite
+    from choosing the session index over the id lookups where that index would scan every
+    row of the session."""
     keys = [str(i) for i in dict.fromkeys(ids)]
+    session = f"{'' if session_index else '+'}{alias}.session_id"
     rows: list[sqlite3.Row] = []
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
         rows += c.execute(
-            f"{select} WHERE r.session_id = ? AND r.id IN ({marks}) AND {where}",
+            f"{select} WHERE {session} = ? AND {alias}.id IN ({marks}) AND {where}",
             (session_id, *chunk, *params),
         ).fetchall()
     return rows
@@ -133,10 +132,7 @@ class SQLiteMemoryStore(MemoryStoreCore[M, F]):
             params += [ts, ident]
         tail = f"WHERE r.session_id = ? AND {where} ORDER BY {col} DESC, r.id DESC LIMIT ?"
         rows = await self._read(lambda c: self._select(c, tail, (session_id, *params, limit + 1)))
-        items = rows[:limit]
-        more = len(rows) > limit and items
-        nxt = encode_key(k.order_value(items[-1]), str(items[-1].id)) if more else None
-        return items, nxt
+        return cut_page(rows, limit, k.order_value)
 
     async def _update(
         self,
@@ -241,19 +237,15 @@ class SQLiteMemoryStore(MemoryStoreCore[M, F]):
         return [ScoredId(i, s) for i, s in rows]
 
     async def _touch(
-        self,
-        session_id: str,
-        columns: Sequence[str],
-        rows: Sequence[tuple[Any, ...]],
-        at: datetime,
+        self, session_id: str, sets: str, rows: Sequence[dict[str, Any]], at: datetime
     ) -> None:
-        """Set ``columns`` of each row (its values, then the id) and log an access of each."""
-        assignments = ", ".join(f"{col} = ?" for col in columns)
-        sql = f"UPDATE {self._kind.table} SET {assignments} WHERE id = ? AND session_id = ?"
+        """Run ``SET <sets>`` (named parameters) for each row, whose ``id`` is the memory's,
+        and log an access of each."""
+        sql = f"UPDATE {self._kind.table} SET {sets} WHERE id = :id AND session_id = :sid"
 
         def tx(c: sqlite3.Connection) -> None:
-            c.executemany(sql, [(*r, session_id) for r in rows])
-            append_access(c, session_id, [UUID(r[-1]) for r in rows], at)
+            c.executemany(sql, [{**r, "sid": session_id} for r in rows])
+            append_access(c, session_id, [UUID(r["id"]) for r in rows], at)
 
         await self._write(tx)
 

@@ -10,13 +10,12 @@ from typing import Any
 from uuid import UUID
 
 from ww.models.procedural import Skill, SkillExecution, SkillStep, SkillVersion
-from ww.storage.memories import MemoryKind, SkillMethods
+from ww.storage.memories import MemoryKind, SkillMethods, cut_page, page_after
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import IdConflictError
 from ww.storage.ports.skills import ExecutionPage, SkillFilter
 from ww.storage.sqlite.memfts import append_access
-from ww.storage.sqlite.memories import SQLiteMemoryStore, encode_key
-from ww.storage.sqlite.rows import decode_cursor
+from ww.storage.sqlite.memories import SQLiteMemoryStore
 
 __all__ = ["SKILL_KIND", "SQLiteSkillStore"]
 
@@ -238,7 +237,7 @@ class SQLiteSkillStore(SQLiteMemoryStore[Skill, SkillFilter], SkillMethods):
     async def list_executions(
         self, session_id: str, limit: int, cursor: str | None
     ) -> ExecutionPage:
-        after = "" if cursor is None else decode_cursor(cursor)[1]
+        after = page_after(cursor)
 
         def q(c: sqlite3.Connection) -> ExecutionPage:
             rows = c.execute(
@@ -246,9 +245,7 @@ class SQLiteSkillStore(SQLiteMemoryStore[Skill, SkillFilter], SkillMethods):
                 "AND id > ? ORDER BY id LIMIT ?",
                 (session_id, after, limit + 1),
             ).fetchall()
-            items = [_row_to_execution(r) for r in rows[:limit]]
-            more = len(rows) > limit and items
-            return ExecutionPage(items, encode_key(0, str(items[-1].id)) if more else None)
+            return ExecutionPage(*cut_page([_row_to_execution(r) for r in rows], limit))
 
         return await self._read(q)
 
@@ -309,5 +306,5 @@ class SQLiteSkillStore(SQLiteMemoryStore[Skill, SkillFilter], SkillMethods):
 
     async def record_access(self, session_id: str, counts: dict[UUID, int], at: datetime) -> None:
         ts = to_micros(at)
-        rows = [(n, ts, str(i)) for i, n in counts.items()]
-        await self._touch(session_id, ("access_count", "last_accessed"), rows, at)
+        rows = [{"id": str(i), "n": n, "at": ts} for i, n in counts.items()]
+        await self._touch(session_id, "access_count = :n, last_accessed = :at", rows, at)
