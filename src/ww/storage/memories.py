@@ -26,6 +26,8 @@ from ww.storage.sqlite.rows import decode_cursor
 
 __all__ = [
     "ACCESS_COLUMNS",
+    "ACCESS_CYPHER",
+    "ACCESS_SQL",
     "Access",
     "EntityMethods",
     "Memory",
@@ -33,7 +35,6 @@ __all__ = [
     "MemoryStoreCore",
     "SkillMethods",
     "access_row",
-    "assignments",
     "cut_page",
     "encode_key",
     "late",
@@ -113,10 +114,10 @@ def access_row(u: Access) -> dict[str, Any]:
     }
 
 
-def assignments(columns: Sequence[str], target: str, source: str) -> str:
-    """``<target><col> = <source><col>, ...``: ``("", ":")`` for SQLite's named
-    parameters, ``("e.", "u.")`` for a Cypher row ``u``."""
-    return ", ".join(f"{target}{c} = {source}{c}" for c in columns)
+# ``SET`` clauses that store an ``access_row``: SQLite's named parameters, and a Cypher
+# row ``u`` on node ``e``.
+ACCESS_SQL = ", ".join(f"{c} = :{c}" for c in ACCESS_COLUMNS)
+ACCESS_CYPHER = ", ".join(f"e.{c} = u.{c}" for c in ACCESS_COLUMNS)
 
 
 class _HasId(Protocol):
@@ -195,6 +196,10 @@ class MemoryStoreCore(Generic[M, F]):
     async def _pending(self, session_id: str, limit: int) -> list[M]:
         raise NotImplementedError
 
+    async def _record_fsrs(self, session_id: str, updates: Sequence[Access], at: datetime) -> None:
+        """Store each memory's review state after a recall and log the access."""
+        raise NotImplementedError
+
     def _own(self, session_id: str, memory: M) -> None:
         if memory.session_id != session_id:
             raise ValueError(f"{self._kind.noun} belongs to another session")
@@ -213,6 +218,7 @@ class EntityMethods(_E):
     update_entity = late(_E._update)
     delete_entity = late(_E._delete)
     pending_entities = late(_E._pending)
+    record_access = late(_E._record_fsrs)
 
     async def list_entities(
         self, session_id: str, flt: EntityFilter, limit: int, cursor: str | None

@@ -16,7 +16,26 @@ from ww.models import EpisodeFilter
 from ww.storage.ports import ScoredId, Vector, VectorItem, check_vector_items
 from ww.storage.ranking import top_hits
 
-__all__ = ["Fetch", "Search", "VectorIndexBase", "as_uuid"]
+__all__ = [
+    "PAYLOAD_INDEXES",
+    "Fetch",
+    "NothingToOptimize",
+    "Search",
+    "VectorIndexBase",
+    "as_uuid",
+]
+
+# The payload fields both Qdrant engines index, with their kind: every filter of
+# ``ww.storage.payload.filter_terms`` and the session.
+PAYLOAD_INDEXES: tuple[tuple[str, bool], ...] = (  # (field, holds an integer)
+    ("session_id", False),
+    ("memory_type", False),
+    ("timestamp", True),
+    ("outcome", False),
+    ("project", False),
+    ("speaker", False),
+    ("archived", True),
+)
 
 # The engine's top ``n`` hits (any order among equal scores).
 Fetch = Callable[[int], Awaitable[list[ScoredId]]]
@@ -96,3 +115,20 @@ class VectorIndexBase:
 
     async def _delete(self, session_id: str, ids: Sequence[UUID]) -> None:
         raise NotImplementedError
+
+
+class NothingToOptimize:
+    """For an engine with no index for the engine to build (a Qdrant server indexes in the
+    background, Neo4j vectors are scanned): ``optimize`` has nothing to do, ``unindexed``
+    is always 0, so the engine never schedules ``optimize``. Both still fail once closed."""
+
+    def _require(self) -> object:
+        raise NotImplementedError
+
+    async def optimize(self) -> bool:
+        self._require()
+        return False
+
+    async def unindexed(self) -> int:
+        self._require()
+        return 0

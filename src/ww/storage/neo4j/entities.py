@@ -11,28 +11,19 @@ session over a per-session label, as episodes do (neo4j.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from neo4j import AsyncManagedTransaction
 
 from ww.models.semantic import Entity, EntityFilter, Relation
-from ww.storage.memories import (
-    ACCESS_COLUMNS,
-    EntityMethods,
-    access_row,
-    assignments,
-    cut_page,
-    page_after,
-)
+from ww.storage.memories import EntityMethods, cut_page
 from ww.storage.neo4j.driver import id_keys
 from ww.storage.neo4j.memories import Neo4jMemoryStore
 from ww.storage.neo4j.records import tx_all
 from ww.storage.neo4j.rows import node_props, props_row
 from ww.storage.payload import to_micros
 from ww.storage.ports.entities import (
-    EntityAccess,
     RelationExistsError,
     RelationPage,
     VersionClosedError,
@@ -46,8 +37,6 @@ from ww.storage.sqlite.entities import (
 )
 
 __all__ = ["Neo4jEntityStore", "entity_filter_cypher"]
-
-_ACCESS_SET = assignments(ACCESS_COLUMNS, "e.", "u.")
 
 
 def _rel_props(r: Relation) -> dict[str, Any]:
@@ -171,20 +160,10 @@ class Neo4jEntityStore(Neo4jMemoryStore[Entity, EntityFilter], EntityMethods):
         )
         return None if len(rows) > cap else {UUID(r["id"]) for r in rows}
 
-    async def record_access(
-        self, session_id: str, updates: Sequence[EntityAccess], at: datetime
-    ) -> None:
-        await self._touch(session_id, _ACCESS_SET, [access_row(u) for u in updates], at)
-
     # -- relations --------------------------------------------------------------------------
     async def list_relations(self, session_id: str, limit: int, cursor: str | None) -> RelationPage:
-        after = page_after(cursor)
-        rows = await self._db.rows(
-            "MATCH ()-[r:WW_REL]->() WHERE r.session_id = $sid AND r.id > $after "
-            "RETURN r {.*} AS r ORDER BY r.id LIMIT $n",
-            {"sid": session_id, "after": after, "n": limit + 1},
-        )
-        return RelationPage(*cut_page([_relation(r["r"]) for r in rows], limit))
+        rows = await self._id_page("()-[x:WW_REL]->()", session_id, limit, cursor)
+        return RelationPage(*cut_page([_relation(r) for r in rows], limit))
 
     async def insert_relation(self, session_id: str, relation: Relation) -> None:
         if relation.session_id != session_id:

@@ -17,7 +17,15 @@ from neo4j import AsyncManagedTransaction
 from neo4j.exceptions import ConstraintError
 
 from ww.models import IndexState
-from ww.storage.memories import Memory, MemoryStoreCore, cut_page
+from ww.storage.memories import (
+    ACCESS_CYPHER,
+    Access,
+    Memory,
+    MemoryStoreCore,
+    access_row,
+    cut_page,
+    page_after,
+)
 from ww.storage.neo4j.driver import id_keys, tx_consume
 from ww.storage.neo4j.records import Neo4jRecordStore
 from ww.storage.neo4j.rows import (
@@ -265,6 +273,21 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
                 {"rows": ordered, "sid": session_id, "at": to_micros(at), "cap": ACCESS_LOG_CAP},
             )
         )
+
+    async def _record_fsrs(self, session_id: str, updates: Sequence[Access], at: datetime) -> None:
+        await self._touch(session_id, ACCESS_CYPHER, [access_row(u) for u in updates], at)
+
+    async def _id_page(
+        self, pattern: str, session_id: str, limit: int, cursor: str | None
+    ) -> list[dict[str, Any]]:
+        """A page (``limit + 1`` maps, for ``cut_page``) of what ``pattern`` binds to ``x``
+        in id order: what an export walks through."""
+        rows = await self._db.rows(
+            f"MATCH {pattern} WHERE x.session_id = $sid AND x.id > $after "
+            "RETURN x {.*} AS x ORDER BY x.id LIMIT $n",
+            {"sid": session_id, "after": page_after(cursor), "n": limit + 1},
+        )
+        return [r["x"] for r in rows]
 
     async def access_times(
         self, session_id: str, ids: Sequence[UUID]

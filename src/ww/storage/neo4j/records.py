@@ -28,7 +28,7 @@ from neo4j import AsyncManagedTransaction
 from neo4j.exceptions import ClientError, ConstraintError
 
 from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
-from ww.storage.memories import ACCESS_COLUMNS, access_row, assignments
+from ww.storage.memories import ACCESS_CYPHER, access_row
 from ww.storage.neo4j.driver import (
     UNAVAILABLE,
     Neo4jConnection,
@@ -85,7 +85,6 @@ SCHEMA: tuple[str, ...] = (
 )
 
 _EPISODE = "e {.*} AS e"
-_ACCESS_SET = assignments(ACCESS_COLUMNS, "e.", "u.")
 
 
 class Neo4jRecordStore(Neo4jConnection):
@@ -430,7 +429,7 @@ class Neo4jRecordStore(Neo4jConnection):
         await self._write(
             tx_consume(
                 "UNWIND $rows AS u MATCH (e:WwEpisode {id: u.id}) WHERE e.session_id = $sid "
-                f"SET {_ACCESS_SET}",
+                f"SET {ACCESS_CYPHER}",
                 {"rows": rows, "sid": session_id},
             )
         )

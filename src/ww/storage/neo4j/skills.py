@@ -16,7 +16,7 @@ from uuid import UUID
 from neo4j import AsyncManagedTransaction
 
 from ww.models.procedural import Skill, SkillExecution, SkillVersion
-from ww.storage.memories import SkillMethods, cut_page, page_after
+from ww.storage.memories import SkillMethods, cut_page
 from ww.storage.neo4j.memories import Neo4jMemoryStore
 from ww.storage.neo4j.rows import ACCESS_APPEND
 from ww.storage.payload import from_micros, to_micros
@@ -177,13 +177,8 @@ class Neo4jSkillStore(Neo4jMemoryStore[Skill, SkillFilter], SkillMethods):
     async def list_executions(
         self, session_id: str, limit: int, cursor: str | None
     ) -> ExecutionPage:
-        after = page_after(cursor)
-        rows = await self._db.rows(
-            "MATCH (x:WwSkillExecution) WHERE x.session_id = $sid AND x.id > $after "
-            "RETURN x {.*} AS x ORDER BY x.id LIMIT $n",
-            {"sid": session_id, "after": after, "n": limit + 1},
-        )
-        return ExecutionPage(*cut_page([_execution(r["x"]) for r in rows], limit))
+        rows = await self._id_page("(x:WwSkillExecution)", session_id, limit, cursor)
+        return ExecutionPage(*cut_page([_execution(r) for r in rows], limit))
 
     async def restore_versions(self, session_id: str, versions: Sequence[SkillVersion]) -> int:
         rows: list[dict[str, Any]] = [

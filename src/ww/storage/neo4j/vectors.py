@@ -37,7 +37,7 @@ from ww.storage.neo4j.driver import (
 )
 from ww.storage.payload import MatchTerm, filter_terms
 from ww.storage.ports import ScoredId, Vector, VectorItem
-from ww.storage.vector_base import Fetch, Search, VectorIndexBase
+from ww.storage.vector_base import Fetch, NothingToOptimize, Search, VectorIndexBase
 
 __all__ = ["Neo4jVectorIndex", "node_props"]
 
@@ -109,7 +109,7 @@ def _where(flt: EpisodeFilter, params: dict[str, Any]) -> list[str]:
     return conds
 
 
-class Neo4jVectorIndex(Neo4jConnection, VectorIndexBase):
+class Neo4jVectorIndex(Neo4jConnection, VectorIndexBase, NothingToOptimize):
     """``VectorIndex`` on nodes of one label in Neo4j 5 (``WW_VECTOR_BACKEND=neo4j``).
 
     Connection settings are the record store's (``WW_NEO4J_*``); each index has its own
@@ -254,13 +254,3 @@ class Neo4jVectorIndex(Neo4jConnection, VectorIndexBase):
             )
         )
         return int(rows[0]["c"])
-
-    async def optimize(self) -> bool:
-        """Nothing to build: search is an exact scan (see the module docstring)."""
-        self._require()
-        return False
-
-    async def unindexed(self) -> int:
-        """Always 0: no vector waits for an index, so the engine never schedules ``optimize``."""
-        self._require()
-        return 0

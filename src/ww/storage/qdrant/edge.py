@@ -20,20 +20,15 @@ import qdrant_edge as qe
 from ww.models import EpisodeFilter
 from ww.storage.payload import MatchTerm, filter_terms
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
-from ww.storage.vector_base import Fetch, Search, VectorIndexBase, as_uuid
+from ww.storage.vector_base import PAYLOAD_INDEXES, Fetch, Search, VectorIndexBase, as_uuid
 
 __all__ = ["QdrantEdgeIndex"]
 
 T = TypeVar("T")
 
-_PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = (
-    ("session_id", qe.PayloadSchemaType.Keyword),
-    ("memory_type", qe.PayloadSchemaType.Keyword),
-    ("timestamp", qe.PayloadSchemaType.Integer),
-    ("outcome", qe.PayloadSchemaType.Keyword),
-    ("project", qe.PayloadSchemaType.Keyword),
-    ("speaker", qe.PayloadSchemaType.Keyword),
-    ("archived", qe.PayloadSchemaType.Integer),
+_PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = tuple(
+    (field, qe.PayloadSchemaType.Integer if integer else qe.PayloadSchemaType.Keyword)
+    for field, integer in PAYLOAD_INDEXES
 )
 _SCROLL_PAGE = 10_000
 

@@ -21,7 +21,14 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from ww.models import EpisodeFilter
 from ww.storage.payload import MatchTerm, filter_terms
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
-from ww.storage.vector_base import Fetch, Search, VectorIndexBase, as_uuid
+from ww.storage.vector_base import (
+    PAYLOAD_INDEXES,
+    Fetch,
+    NothingToOptimize,
+    Search,
+    VectorIndexBase,
+    as_uuid,
+)
 
 __all__ = ["QdrantServerIndex", "build_filter"]
 
@@ -31,17 +38,16 @@ COMPONENT = "qdrant"
 
 # The same payload indexes as the Edge shard. ``session_id`` is the tenant key: every query
 # filters on it, so the server groups each tenant's points together on disk.
-_PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = (
+_PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = tuple(
     (
-        "session_id",
-        models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
-    ),
-    ("memory_type", models.PayloadSchemaType.KEYWORD),
-    ("timestamp", models.PayloadSchemaType.INTEGER),
-    ("outcome", models.PayloadSchemaType.KEYWORD),
-    ("project", models.PayloadSchemaType.KEYWORD),
-    ("speaker", models.PayloadSchemaType.KEYWORD),
-    ("archived", models.PayloadSchemaType.INTEGER),
+        field,
+        models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+        if field == "session_id"
+        else models.PayloadSchemaType.INTEGER
+        if integer
+        else models.PayloadSchemaType.KEYWORD,
+    )
+    for field, integer in PAYLOAD_INDEXES
 )
 _SCROLL_PAGE = 10_000
 
@@ -69,7 +75,7 @@ def build_filter(session_id: str, flt: EpisodeFilter) -> models.Filter:
     return _session_filter(session_id, *conds)
 
 
-class QdrantServerIndex(VectorIndexBase):
+class QdrantServerIndex(VectorIndexBase, NothingToOptimize):
     """``VectorIndex`` on one collection of a Qdrant server (or of qdrant-client local mode).
 
     Give ``url`` (and ``api_key``) for a server; ``location=":memory:"`` or ``path`` run the
@@ -290,16 +296,6 @@ class QdrantServerIndex(VectorIndexBase):
             client.count(self.collection, count_filter=_session_filter(session_id), exact=True)
         )
         return int(result.count)
-
-    async def optimize(self) -> bool:
-        """Nothing to do: the server's own optimizer builds HNSW segments in the background."""
-        self._require()
-        return False
-
-    async def unindexed(self) -> int:
-        """Always 0: indexing is the server's job, so the engine never schedules ``optimize``."""
-        self._require()
-        return 0
 
 
 def _vector_size(info: models.CollectionInfo) -> int | None:

@@ -10,23 +10,14 @@ from uuid import UUID, uuid5
 
 from ww.models import FSRSState
 from ww.models.semantic import Entity, EntityFilter, Relation
-from ww.storage.memories import (
-    ACCESS_COLUMNS,
-    EntityMethods,
-    MemoryKind,
-    access_row,
-    assignments,
-    cut_page,
-    page_after,
-)
+from ww.storage.memories import EntityMethods, MemoryKind, cut_page
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports.entities import (
-    EntityAccess,
     RelationExistsError,
     RelationPage,
     VersionClosedError,
 )
-from ww.storage.sqlite.memories import SQLiteMemoryStore
+from ww.storage.sqlite.memories import SQLiteMemoryStore, rows_as
 
 __all__ = ["ENTITY_KIND", "SQLiteEntityStore"]
 
@@ -40,7 +31,6 @@ _RELATION_COLUMNS = (
     "last_strengthened, valid_from, valid_to"
 )
 _CHUNK = 500
-_ACCESS_SET = assignments(ACCESS_COLUMNS, "", ":")
 
 
 def _opt_ts(value: int | None) -> datetime | None:
@@ -220,14 +210,13 @@ class SQLiteEntityStore(SQLiteMemoryStore[Entity, EntityFilter], EntityMethods):
 
     async def history(self, session_id: str, lineage_id: UUID) -> list[Entity]:
         return await self._read(
-            lambda c: [
-                _row_to_entity(r)
-                for r in c.execute(
-                    f"SELECT {ENTITY_COLUMNS} FROM entities WHERE session_id = ? "
-                    "AND lineage_id = ? ORDER BY version",
-                    (session_id, str(lineage_id)),
-                )
-            ]
+            rows_as(
+                _row_to_entity,
+                f"SELECT {ENTITY_COLUMNS} FROM entities WHERE session_id = ? "
+                "AND lineage_id = ? ORDER BY version",
+                session_id,
+                str(lineage_id),
+            )
         )
 
     # -- recall -----------------------------------------------------------------------------
@@ -243,24 +232,11 @@ class SQLiteEntityStore(SQLiteMemoryStore[Entity, EntityFilter], EntityMethods):
 
         return await self._read(q)
 
-    async def record_access(
-        self, session_id: str, updates: Sequence[EntityAccess], at: datetime
-    ) -> None:
-        await self._touch(session_id, _ACCESS_SET, [access_row(u) for u in updates], at)
-
     # -- relations --------------------------------------------------------------------------
     async def list_relations(self, session_id: str, limit: int, cursor: str | None) -> RelationPage:
-        after = page_after(cursor)
-
-        def q(c: sqlite3.Connection) -> RelationPage:
-            rows = c.execute(
-                f"SELECT {_RELATION_COLUMNS} FROM relations WHERE session_id = ? AND id > ? "
-                "ORDER BY id LIMIT ?",
-                (session_id, after, limit + 1),
-            ).fetchall()
-            return RelationPage(*cut_page([_row_to_relation(r) for r in rows], limit))
-
-        return await self._read(q)
+        source = f"{_RELATION_COLUMNS} FROM relations"
+        rows = await self._read(lambda c: self._id_page(c, source, session_id, limit, cursor))
+        return RelationPage(*cut_page([_row_to_relation(r) for r in rows], limit))
 
     async def insert_relation(self, session_id: str, relation: Relation) -> None:
         if relation.session_id != session_id:
@@ -294,14 +270,14 @@ class SQLiteEntityStore(SQLiteMemoryStore[Entity, EntityFilter], EntityMethods):
     async def relations_of(self, session_id: str, entity_id: UUID) -> list[Relation]:
         key = str(entity_id)
         return await self._read(
-            lambda c: [
-                _row_to_relation(r)
-                for r in c.execute(
-                    f"SELECT {_RELATION_COLUMNS} FROM relations WHERE session_id = ? "
-                    "AND (source_id = ? OR target_id = ?) ORDER BY weight DESC, id",
-                    (session_id, key, key),
-                )
-            ]
+            rows_as(
+                _row_to_relation,
+                f"SELECT {_RELATION_COLUMNS} FROM relations WHERE session_id = ? "
+                "AND (source_id = ? OR target_id = ?) ORDER BY weight DESC, id",
+                session_id,
+                key,
+                key,
+            )
         )
 
     async def delete_relation(self, session_id: str, relation_id: UUID) -> bool:

@@ -14,7 +14,15 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from ww.models import IndexState
-from ww.storage.memories import Memory, MemoryStoreCore, cut_page
+from ww.storage.memories import (
+    ACCESS_SQL,
+    Access,
+    Memory,
+    MemoryStoreCore,
+    access_row,
+    cut_page,
+    page_after,
+)
 from ww.storage.ports import IdConflictError, ScoredId
 from ww.storage.sqlite.db import SQLiteDatabase
 from ww.storage.sqlite.memfts import (
@@ -28,9 +36,10 @@ from ww.storage.sqlite.memfts import (
 )
 from ww.storage.sqlite.rows import decode_cursor
 
-__all__ = ["SQLiteMemoryStore", "by_ids"]
+__all__ = ["SQLiteMemoryStore", "by_ids", "rows_as"]
 
 M = TypeVar("M", bound=Memory)
+T = TypeVar("T")
 F = TypeVar("F")
 _CHUNK = 500
 
@@ -63,12 +72,19 @@ def by_ids(
     return rows
 
 
+def rows_as(
+    convert: Callable[[sqlite3.Row], T], sql: str, *params: Any
+) -> Callable[[sqlite3.Connection], list[T]]:
+    """A read that maps each row ``sql`` selects with ``convert``."""
+    return lambda c: [convert(r) for r in c.execute(sql, params)]
+
+
 class SQLiteMemoryStore(MemoryStoreCore[M, F]):
     """Shares ``db`` with the record store, which owns its lifecycle (open/close). A kind
     sets ``_kind`` and ``_everything`` and implements ``_filter_sql``."""
 
-    # Tables of the kind's own that hold a session's rows apart from the main table and do
-    # not cascade from it.
+    # The kind's other tables whose rows of a session are deleted with it, before the
+    # kind's own (relations for entities).
     _session_tables: tuple[str, ...] = ()
 
     def __init__(self, db: SQLiteDatabase) -> None:
@@ -248,6 +264,20 @@ class SQLiteMemoryStore(MemoryStoreCore[M, F]):
             append_access(c, session_id, [UUID(r["id"]) for r in rows], at)
 
         await self._write(tx)
+
+    async def _record_fsrs(self, session_id: str, updates: Sequence[Access], at: datetime) -> None:
+        await self._touch(session_id, ACCESS_SQL, [access_row(u) for u in updates], at)
+
+    @staticmethod
+    def _id_page(
+        c: sqlite3.Connection, source: str, session_id: str, limit: int, cursor: str | None
+    ) -> list[sqlite3.Row]:
+        """A page (``limit + 1`` rows, for ``cut_page``) of ``SELECT <source>`` (columns
+        ``FROM`` a table) in id order: what an export walks through."""
+        return c.execute(
+            f"SELECT {source} WHERE session_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (session_id, page_after(cursor), limit + 1),
+        ).fetchall()
 
     async def access_times(
         self, session_id: str, ids: Sequence[UUID]

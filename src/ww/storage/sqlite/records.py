@@ -16,7 +16,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
-from ww.storage.memories import ACCESS_COLUMNS, access_row, assignments
+from ww.storage.memories import ACCESS_SQL, access_row
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import (
     AccessUpdate,
@@ -41,7 +41,6 @@ from ww.storage.sqlite.rows import (
 __all__ = ["SQLiteRecordStore", "keyword_terms"]
 
 T = TypeVar("T")
-_ACCESS_SET = assignments(ACCESS_COLUMNS, "", ":")
 
 
 # Episodes by id: the session index would scan every row of the session (13 ms -> under
@@ -381,7 +380,7 @@ class SQLiteRecordStore:
 
     async def record_access(self, session_id: str, updates: Sequence[AccessUpdate]) -> None:
         rows = [{**access_row(u), "sid": session_id} for u in updates]
-        sql = f"UPDATE episodes SET {_ACCESS_SET} WHERE id = :id AND session_id = :sid"
+        sql = f"UPDATE episodes SET {ACCESS_SQL} WHERE id = :id AND session_id = :sid"
         await self._write(lambda c: c.executemany(sql, rows))
 
 

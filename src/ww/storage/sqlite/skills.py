@@ -10,12 +10,12 @@ from typing import Any
 from uuid import UUID
 
 from ww.models.procedural import Skill, SkillExecution, SkillStep, SkillVersion
-from ww.storage.memories import MemoryKind, SkillMethods, cut_page, page_after
+from ww.storage.memories import MemoryKind, SkillMethods, cut_page
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import IdConflictError
 from ww.storage.ports.skills import ExecutionPage, SkillFilter
 from ww.storage.sqlite.memfts import append_access
-from ww.storage.sqlite.memories import SQLiteMemoryStore
+from ww.storage.sqlite.memories import SQLiteMemoryStore, rows_as
 
 __all__ = ["SKILL_KIND", "SQLiteSkillStore"]
 
@@ -223,31 +223,23 @@ class SQLiteSkillStore(SQLiteMemoryStore[Skill, SkillFilter], SkillMethods):
 
     async def executions(self, session_id: str, skill_id: UUID, limit: int) -> list[SkillExecution]:
         return await self._read(
-            lambda c: [
-                _row_to_execution(r)
-                for r in c.execute(
-                    f"SELECT {_EXECUTION_COLUMNS} FROM skill_executions WHERE session_id = ? "
-                    "AND skill_id = ? ORDER BY executed_at DESC, id DESC LIMIT ?",
-                    (session_id, str(skill_id), limit),
-                )
-            ]
+            rows_as(
+                _row_to_execution,
+                f"SELECT {_EXECUTION_COLUMNS} FROM skill_executions WHERE session_id = ? "
+                "AND skill_id = ? ORDER BY executed_at DESC, id DESC LIMIT ?",
+                session_id,
+                str(skill_id),
+                limit,
+            )
         )
 
     # -- export and import ------------------------------------------------------------------
     async def list_executions(
         self, session_id: str, limit: int, cursor: str | None
     ) -> ExecutionPage:
-        after = page_after(cursor)
-
-        def q(c: sqlite3.Connection) -> ExecutionPage:
-            rows = c.execute(
-                f"SELECT {_EXECUTION_COLUMNS} FROM skill_executions WHERE session_id = ? "
-                "AND id > ? ORDER BY id LIMIT ?",
-                (session_id, after, limit + 1),
-            ).fetchall()
-            return ExecutionPage(*cut_page([_row_to_execution(r) for r in rows], limit))
-
-        return await self._read(q)
+        source = f"{_EXECUTION_COLUMNS} FROM skill_executions"
+        rows = await self._read(lambda c: self._id_page(c, source, session_id, limit, cursor))
+        return ExecutionPage(*cut_page([_row_to_execution(r) for r in rows], limit))
 
     async def restore_versions(self, session_id: str, versions: Sequence[SkillVersion]) -> int:
         rows = [
