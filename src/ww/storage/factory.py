@@ -19,6 +19,7 @@ from ww.storage.sqlite.records import SQLiteRecordStore
 from ww.storage.sqlite.skills import SQLiteSkillStore
 
 if TYPE_CHECKING:
+    from ww.storage.neo4j.driver import ConnectionOptions
     from ww.storage.neo4j.records import Neo4jRecordStore
 
 __all__ = [
@@ -98,20 +99,26 @@ def build_vector_index(settings: Settings, memory_type: str = "episodes") -> Vec
     )
 
 
+def _neo4j_options(settings: Settings) -> ConnectionOptions:
+    password = settings.neo4j_password
+    return {
+        "user": settings.neo4j_user,
+        "password": password.get_secret_value() if password is not None else None,
+        "database": settings.neo4j_database,
+        "pool_size": settings.neo4j_pool_size,
+    }
+
+
 def _neo4j_vectors(settings: Settings, memory_type: str) -> VectorIndex:
     # Imported here so the embedded tier runs without the ``server`` extra installed.
     from ww.storage.neo4j.vectors import Neo4jVectorIndex
 
     assert settings.neo4j_uri is not None  # vector_store checked it
-    password = settings.neo4j_password
     return Neo4jVectorIndex(
         settings.neo4j_uri,
         settings.embedding_dimension,
-        user=settings.neo4j_user,
-        password=password.get_secret_value() if password is not None else None,
-        database=settings.neo4j_database,
-        pool_size=settings.neo4j_pool_size,
         memory_type=memory_type,
+        **_neo4j_options(settings),
     )
 
 
@@ -126,14 +133,7 @@ def build_record_store(settings: Settings) -> RecordStore:
         # Imported here so the embedded tier runs without the ``server`` extra installed.
         from ww.storage.neo4j.records import Neo4jRecordStore
 
-        password = settings.neo4j_password
-        return Neo4jRecordStore(
-            settings.neo4j_uri,
-            user=settings.neo4j_user,
-            password=password.get_secret_value() if password is not None else None,
-            database=settings.neo4j_database,
-            pool_size=settings.neo4j_pool_size,
-        )
+        return Neo4jRecordStore(settings.neo4j_uri, **_neo4j_options(settings))
     return SQLiteRecordStore(settings.data_dir / "ww.sqlite3")
 
 

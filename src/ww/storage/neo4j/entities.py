@@ -10,63 +10,33 @@ session over a per-session label, as episodes do (neo4j.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 from neo4j import AsyncManagedTransaction
-from neo4j.exceptions import ConstraintError
 
-from ww.models import IndexState
 from ww.models.semantic import Entity, EntityFilter, Relation
-from ww.storage.neo4j.records import Neo4jRecordStore, tx_all, tx_consume
-from ww.storage.neo4j.rows import (
-    ACCESS_APPEND,
-    fts_query,
-    fts_text,
-    kind_fts_index,
-    kind_fts_label,
-    node_props,
-    props_row,
-)
-from ww.storage.payload import from_micros, to_micros
-from ww.storage.ports import IdConflictError, ScoredId
+from ww.storage.memories import EntityMethods, cut_page
+from ww.storage.neo4j.driver import id_keys
+from ww.storage.neo4j.memories import Neo4jMemoryStore
+from ww.storage.neo4j.records import tx_all
+from ww.storage.neo4j.rows import node_props, props_row
+from ww.storage.payload import to_micros
 from ww.storage.ports.entities import (
-    ACCESS_LOG_CAP,
-    EntityAccess,
-    EntityPage,
     RelationExistsError,
     RelationPage,
     VersionClosedError,
 )
 from ww.storage.sqlite.entities import (
     _RELATION_COLUMNS,
-    ENTITY_COLUMNS,
+    ENTITY_KIND,
     _derived_id,
-    _entity_params,
-    _keyword_text,
     _relation_params,
-    _row_to_entity,
     _row_to_relation,
-    encode_key,
 )
-from ww.storage.sqlite.rows import decode_cursor, keyword_terms
 
 __all__ = ["Neo4jEntityStore", "entity_filter_cypher"]
-
-_KIND = "ent"
-_E = "e {.*} AS e"
-
-
-def _props(e: Entity) -> dict[str, Any]:
-    props = node_props(ENTITY_COLUMNS, _entity_params(e))
-    props["kw_fts"] = fts_text(_keyword_text(e))
-    return props
-
-
-def _entity(props: dict[str, Any]) -> Entity:
-    return _row_to_entity(props_row(ENTITY_COLUMNS, props))
 
 
 def _rel_props(r: Relation) -> dict[str, Any]:
@@ -94,88 +64,18 @@ def entity_filter_cypher(flt: EntityFilter, var: str = "e") -> tuple[str, dict[s
     return (" AND ".join(clauses) or "true"), params
 
 
-def _keys(ids: Sequence[UUID]) -> list[str]:
-    return [str(i) for i in dict.fromkeys(ids)]
+class Neo4jEntityStore(Neo4jMemoryStore[Entity, EntityFilter], EntityMethods):
+    """Entities with their bi-temporal versions and relations (``:WW_REL``); the rest is
+    shared."""
 
+    _kind = ENTITY_KIND
+    _everything = EntityFilter(include_closed=True)
 
-class Neo4jEntityStore:
-    """Shares ``db`` (its driver) with the record store, which owns open/close."""
-
-    def __init__(self, db: Neo4jRecordStore) -> None:
-        self._db = db
-
-    async def _create(self, tx: AsyncManagedTransaction, entity: Entity) -> None:
-        label = kind_fts_label(_KIND, entity.session_id)
-        result = await tx.run(
-            f"CREATE (e:WwEntity:{label}) SET e = $row, e.access_log = [$at]",
-            {"row": _props(entity), "at": to_micros(entity.created_at)},
-        )
-        await result.consume()
-
-    async def _ensure_fts(self, session_id: str) -> None:
-        await self._db.ensure_fulltext(
-            kind_fts_index(_KIND, session_id), kind_fts_label(_KIND, session_id), "kw_fts"
-        )
-
-    # -- entities ---------------------------------------------------------------------------
-    async def insert_entity(self, session_id: str, entity: Entity) -> None:
-        if entity.session_id != session_id:
-            raise ValueError("entity belongs to another session")
-        await self._ensure_fts(session_id)
-
-        async def tx(t: AsyncManagedTransaction) -> None:
-            await self._create(t, entity)
-
-        try:
-            await self._db.write(tx)
-        except ConstraintError as exc:
-            raise IdConflictError(f"entity id {entity.id} is already taken") from exc
-
-    async def get_entity(self, session_id: str, entity_id: UUID) -> Entity | None:
-        return (await self.get_entities(session_id, [entity_id])).get(entity_id)
-
-    async def get_entities(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Entity]:
-        if not ids:
-            return {}
-        rows = await self._db.rows(
-            f"UNWIND $ids AS i MATCH (e:WwEntity {{id: i}}) WHERE e.session_id = $sid RETURN {_E}",
-            {"ids": _keys(ids), "sid": session_id},
-        )
-        return {e.id: e for e in (_entity(r["e"]) for r in rows)}
-
-    async def list_entities(
-        self, session_id: str, flt: EntityFilter, limit: int, cursor: str | None
-    ) -> EntityPage:
-        where, params = entity_filter_cypher(flt)
-        if cursor is not None:
-            ts, ident = decode_cursor(cursor)
-            where += " AND (e.valid_from < $c_ts OR (e.valid_from = $c_ts AND e.id < $c_id))"
-            params |= {"c_ts": ts, "c_id": ident}
-        rows = await self._db.rows(
-            f"MATCH (e:WwEntity) WHERE e.session_id = $sid AND {where} "
-            f"RETURN {_E} ORDER BY e.valid_from DESC, e.id DESC LIMIT $n",
-            {**params, "sid": session_id, "n": limit + 1},
-        )
-        items = [_entity(r["e"]) for r in rows[:limit]]
-        more = len(rows) > limit and items
-        nxt = encode_key(to_micros(items[-1].valid_from), str(items[-1].id)) if more else None
-        return EntityPage(items, nxt)
-
-    async def update_entity(self, session_id: str, entity: Entity) -> bool:
-        if entity.session_id != session_id:
-            raise ValueError("entity belongs to another session")
-        rows = await self._db.write(
-            tx_all(
-                "MATCH (e:WwEntity {id: $id}) WHERE e.session_id = $sid SET e += $row "
-                "RETURN count(e) AS n",
-                {"id": str(entity.id), "sid": session_id, "row": _props(entity)},
-            )
-        )
-        return bool(rows and rows[0]["n"])
+    def _filter_cypher(self, flt: EntityFilter) -> tuple[str, dict[str, Any]]:
+        return entity_filter_cypher(flt)
 
     async def supersede_entity(self, session_id: str, old_id: UUID, new: Entity) -> Entity:
-        if new.session_id != session_id:
-            raise ValueError("entity belongs to another session")
+        self._own(session_id, new)
         await self._ensure_fts(session_id)
         key, new_key, ts = str(old_id), str(new.id), to_micros(new.valid_from)
 
@@ -195,7 +95,7 @@ class Neo4jEntityStore:
             record = await result.single()
             if record is None:
                 raise KeyError(key)
-            old = _entity(record["o"])
+            old = self._node(record["o"])
             if old.valid_to is not None:
                 raise VersionClosedError(f"entity version {old_id} is already closed")
             result = await t.run(
@@ -245,70 +145,11 @@ class Neo4jEntityStore:
         return await self._db.write(tx)
 
     async def history(self, session_id: str, lineage_id: UUID) -> list[Entity]:
-        rows = await self._db.rows(
+        return await self._nodes(
             "MATCH (e:WwEntity {lineage_id: $lid}) WHERE e.session_id = $sid "
-            f"RETURN {_E} ORDER BY e.version",
+            "RETURN e {.*} AS e ORDER BY e.version",
             {"lid": str(lineage_id), "sid": session_id},
         )
-        return [_entity(r["e"]) for r in rows]
-
-    async def delete_entity(self, session_id: str, entity_id: UUID) -> bool:
-        # Relations and the access log go with the node.
-        rows = await self._db.write(
-            tx_all(
-                "MATCH (e:WwEntity {id: $id}) WHERE e.session_id = $sid "
-                "DETACH DELETE e RETURN count(*) AS n",
-                {"id": str(entity_id), "sid": session_id},
-            )
-        )
-        return bool(rows and rows[0]["n"])
-
-    async def delete_session(self, session_id: str) -> None:
-        await self._db.write(
-            tx_consume("MATCH (e:WwEntity {session_id: $sid}) DETACH DELETE e", {"sid": session_id})
-        )
-        await self._db.drop_fulltext(kind_fts_index(_KIND, session_id))
-
-    # -- index state --------------------------------------------------------------------------
-    async def _set_state(self, session_id: str, ids: Sequence[UUID], state: IndexState) -> None:
-        if not ids:
-            return
-        await self._db.write(
-            tx_consume(
-                "UNWIND $ids AS i MATCH (e:WwEntity {id: i}) WHERE e.session_id = $sid "
-                "SET e.index_state = $state",
-                {"ids": _keys(ids), "sid": session_id, "state": state.value},
-            )
-        )
-
-    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_state(session_id, ids, IndexState.INDEXED)
-
-    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_state(session_id, ids, IndexState.PENDING)
-
-    async def pending_entities(self, session_id: str, limit: int) -> list[Entity]:
-        rows = await self._db.rows(
-            f"MATCH (e:WwEntity {{session_id: $sid, index_state: 'pending'}}) RETURN {_E} LIMIT $n",
-            {"sid": session_id, "n": limit},
-        )
-        return [_entity(r["e"]) for r in rows]
-
-    async def indexed_ids(self, session_id: str) -> set[UUID]:
-        rows = await self._db.rows(
-            "MATCH (e:WwEntity {session_id: $sid, index_state: 'indexed'}) RETURN e.id AS id",
-            {"sid": session_id},
-        )
-        return {UUID(r["id"]) for r in rows}
-
-    async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]:
-        return await self.filter_ids(session_id, ids, EntityFilter(include_closed=True))
-
-    async def list_sessions(self) -> list[str]:
-        rows = await self._db.rows(
-            "MATCH (e:WwEntity) RETURN DISTINCT e.session_id AS sid ORDER BY sid", {}
-        )
-        return [str(r["sid"]) for r in rows]
 
     # -- recall -----------------------------------------------------------------------------
     async def matching_ids(self, session_id: str, flt: EntityFilter, cap: int) -> set[UUID] | None:
@@ -319,86 +160,10 @@ class Neo4jEntityStore:
         )
         return None if len(rows) > cap else {UUID(r["id"]) for r in rows}
 
-    async def filter_ids(
-        self, session_id: str, ids: Sequence[UUID], flt: EntityFilter
-    ) -> set[UUID]:
-        if not ids:
-            return set()
-        where, params = entity_filter_cypher(flt)
-        rows = await self._db.rows(
-            "UNWIND $ids AS i MATCH (e:WwEntity {id: i}) "
-            f"WHERE e.session_id = $sid AND {where} RETURN e.id AS id",
-            {**params, "ids": _keys(ids), "sid": session_id},
-        )
-        return {UUID(r["id"]) for r in rows}
-
-    async def keyword_search(
-        self, session_id: str, query: str, flt: EntityFilter, limit: int
-    ) -> list[ScoredId]:
-        terms = keyword_terms(query)
-        if not terms:
-            return []
-        where, params = entity_filter_cypher(flt)
-        rows = await self._db.fulltext_search(
-            kind_fts_index(_KIND, session_id),
-            "CALL db.index.fulltext.queryNodes($index, $q) YIELD node AS e, score "
-            f"WHERE e.session_id = $sid AND {where} "
-            "RETURN e.id AS id, score ORDER BY score DESC, id LIMIT $n",
-            {**params, "q": fts_query(terms), "sid": session_id, "n": limit},
-        )
-        return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows or []]
-
-    async def record_access(
-        self, session_id: str, updates: Sequence[EntityAccess], at: datetime
-    ) -> None:
-        if not updates:
-            return
-        rows = [
-            {
-                "id": str(u.id),
-                "stability": u.fsrs.stability,
-                "difficulty": u.fsrs.difficulty,
-                "last_review": to_micros(u.fsrs.last_review),
-                "reps": u.fsrs.reps,
-                "lapses": u.fsrs.lapses,
-                "access_count": u.access_count,
-                "last_accessed": to_micros(u.last_accessed),
-            }
-            # Locking in id order keeps concurrent recalls from deadlocking each other.
-            for u in sorted(updates, key=lambda u: str(u.id))
-        ]
-        await self._db.write(
-            tx_consume(
-                "UNWIND $rows AS u MATCH (e:WwEntity {id: u.id}) WHERE e.session_id = $sid "
-                "SET e.stability = u.stability, e.difficulty = u.difficulty, "
-                "e.last_review = u.last_review, e.reps = u.reps, e.lapses = u.lapses, "
-                "e.access_count = u.access_count, e.last_accessed = u.last_accessed "
-                f"WITH e {ACCESS_APPEND}",
-                {"rows": rows, "sid": session_id, "at": to_micros(at), "cap": ACCESS_LOG_CAP},
-            )
-        )
-
-    async def access_times(
-        self, session_id: str, ids: Sequence[UUID]
-    ) -> dict[UUID, list[datetime]]:
-        return await access_times(self._db, "WwEntity", session_id, ids)
-
-    async def replace_access_times(
-        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
-    ) -> None:
-        await replace_access_times(self._db, "WwEntity", session_id, times)
-
     # -- relations --------------------------------------------------------------------------
     async def list_relations(self, session_id: str, limit: int, cursor: str | None) -> RelationPage:
-        after = "" if cursor is None else decode_cursor(cursor)[1]
-        rows = await self._db.rows(
-            "MATCH ()-[r:WW_REL]->() WHERE r.session_id = $sid AND r.id > $after "
-            "RETURN r {.*} AS r ORDER BY r.id LIMIT $n",
-            {"sid": session_id, "after": after, "n": limit + 1},
-        )
-        items = [_relation(r["r"]) for r in rows[:limit]]
-        more = len(rows) > limit and items
-        return RelationPage(items, encode_key(0, str(items[-1].id)) if more else None)
+        rows = await self._id_page("()-[x:WW_REL]->()", session_id, limit, cursor)
+        return RelationPage(*cut_page([_relation(r) for r in rows], limit))
 
     async def insert_relation(self, session_id: str, relation: Relation) -> None:
         if relation.session_id != session_id:
@@ -456,9 +221,9 @@ class Neo4jEntityStore:
     async def adjacency(
         self, session_id: str, ids: Sequence[UUID]
     ) -> dict[UUID, list[tuple[UUID, float]]]:
-        keys = _keys(ids)
-        out: dict[UUID, list[tuple[UUID, float]]] = {UUID(k): [] for k in keys}
-        if not keys:
+        wanted = id_keys(ids)
+        out: dict[UUID, list[tuple[UUID, float]]] = {UUID(k): [] for k in wanted}
+        if not wanted:
             return out
         # Outgoing relations first, then incoming, each by the other end's id (as SQLite).
         rows = await self._db.rows(
@@ -466,46 +231,8 @@ class Neo4jEntityStore:
             "WHERE r.session_id = $sid AND r.valid_to IS NULL AND o.valid_to IS NULL "
             "RETURN i AS id, o.id AS other, r.weight AS w, r.source_id = i AS out "
             "ORDER BY id, out DESC, other",
-            {"ids": keys, "sid": session_id},
+            {"ids": wanted, "sid": session_id},
         )
         for r in rows:
             out[UUID(r["id"])].append((UUID(r["other"]), float(r["w"])))
         return out
-
-
-async def access_times(
-    db: Neo4jRecordStore, label: str, session_id: str, ids: Sequence[UUID]
-) -> dict[UUID, list[datetime]]:
-    """The access log of each id (``[]`` for one not in the session), newest first."""
-    keys = _keys(ids)
-    if not keys:
-        return {}
-    rows = await db.rows(
-        f"UNWIND $ids AS i OPTIONAL MATCH (e:{label} {{id: i}}) WHERE e.session_id = $sid "
-        "RETURN i AS id, e.access_log AS log",
-        {"ids": keys, "sid": session_id},
-    )
-    found = {r["id"]: r["log"] or [] for r in rows}
-    return {UUID(k): [from_micros(t) for t in found.get(k, [])[:ACCESS_LOG_CAP]] for k in keys}
-
-
-async def replace_access_times(
-    db: Neo4jRecordStore,
-    label: str,
-    session_id: str,
-    times: Mapping[UUID, Sequence[datetime]],
-) -> None:
-    """Set each id's access log to exactly ``times[id]`` (newest ``ACCESS_LOG_CAP``), for the
-    ids that are ``label`` nodes of the session (an import restoring a copy)."""
-    rows = [
-        {"id": str(i), "log": sorted((to_micros(t) for t in ats), reverse=True)[:ACCESS_LOG_CAP]}
-        for i, ats in sorted(times.items(), key=lambda x: str(x[0]))
-    ]
-    if rows:
-        await db.write(
-            tx_consume(
-                f"UNWIND $rows AS row MATCH (e:{label} {{id: row.id}}) "
-                "WHERE e.session_id = $sid SET e.access_log = row.log",
-                {"rows": rows, "sid": session_id},
-            )
-        )

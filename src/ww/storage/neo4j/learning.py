@@ -17,7 +17,8 @@ from uuid import UUID
 import numpy as np
 from neo4j import AsyncManagedTransaction
 
-from ww.storage.neo4j.records import Neo4jRecordStore, tx_consume
+from ww.storage.neo4j.driver import id_keys, tx_consume
+from ww.storage.neo4j.records import Neo4jRecordStore
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports.learning import (
     DEFAULT_VALUE,
@@ -31,10 +32,6 @@ from ww.storage.ports.learning import (
 __all__ = ["Neo4jLearningStore"]
 
 _LABELS = ("WwRecall", "WwFeedback", "WwMemState", "WwHebbian", "WwEncoder")
-
-
-def _keys(ids: Sequence[UUID]) -> list[str]:
-    return [str(i) for i in dict.fromkeys(ids)]
 
 
 def _state_key(session_id: str, memory_id: str) -> str:
@@ -93,7 +90,7 @@ class Neo4jLearningStore:
     async def record_accesses(
         self, session_id: str, ids: Sequence[UUID], now: datetime, keep: int
     ) -> None:
-        keys = sorted(_keys(ids))
+        keys = sorted(id_keys(ids))
         if not keys:
             return
         # ACT-R sums over every access, but the oldest ones add almost nothing (t^-0.5);
@@ -115,7 +112,7 @@ class Neo4jLearningStore:
         )
 
     async def memory_states(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, MemoryState]:
-        keys = _keys(ids)
+        keys = id_keys(ids)
         if not keys:
             return {}
         rows = await self.db.rows(
@@ -147,7 +144,7 @@ class Neo4jLearningStore:
             )
 
     async def forget(self, session_id: str, ids: Sequence[UUID]) -> None:
-        keys = _keys(ids)
+        keys = id_keys(ids)
         if not keys:
             return
 
@@ -166,7 +163,7 @@ class Neo4jLearningStore:
 
     # -- Hebbian edges -------------------------------------------------------------------
     async def edges(self, session_id: str, ids: Sequence[UUID]) -> list[HebbianEdge]:
-        keys = _keys(ids)
+        keys = id_keys(ids)
         if len(keys) < 2:
             return []
         rows = await self.db.rows(

@@ -20,19 +20,24 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any, TypeVar
 from uuid import UUID
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
-from neo4j.exceptions import (
-    ClientError,
-    ConstraintError,
-    ServiceUnavailable,
-    SessionExpired,
-    TransientError,
-)
+from neo4j import AsyncManagedTransaction
+from neo4j.exceptions import ClientError, ConstraintError
 
 from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
+from ww.storage.memories import ACCESS_CYPHER, access_row
+from ww.storage.neo4j.driver import (
+    UNAVAILABLE,
+    Neo4jConnection,
+    describe,
+    id_keys,
+    tx_all,
+    tx_consume,
+    tx_single,
+)
 from ww.storage.neo4j.rows import (
     episode_props,
     filter_cypher,
@@ -49,7 +54,6 @@ from ww.storage.ports import (
     EpisodePage,
     IdConflictError,
     ScoredId,
-    StoreUnavailableError,
 )
 from ww.storage.sqlite.rows import decode_cursor, encode_cursor, keyword_terms
 
@@ -80,84 +84,23 @@ SCHEMA: tuple[str, ...] = (
     "FOR (e:WwEpisode) ON (e.session_id, e.index_state)",
 )
 
-# Errors after which the database, not the request, is at fault. ClientErrors (bad Cypher,
-# constraint violations) are bugs or caller errors and stay what they are.
-UNAVAILABLE = (ServiceUnavailable, SessionExpired, TransientError, OSError)
-
 _EPISODE = "e {.*} AS e"
 
 
-class Neo4jRecordStore:
-    """``RecordStore`` on Neo4j 5.
+class Neo4jRecordStore(Neo4jConnection):
+    """``RecordStore`` on Neo4j 5 (connection options: ``ConnectionOptions``)."""
 
-    ``retry_time`` bounds how long the driver keeps retrying a failed transaction (its backoff
-    starts at about a second): enough for one retry on a fresh connection after pooled ones
-    died with a Neo4j restart, while a client of a database that is down gets its 503 within
-    a few seconds rather than the driver's default 30.
-    """
-
-    def __init__(
-        self,
-        uri: str,
-        *,
-        user: str = "neo4j",
-        password: str | None = None,
-        database: str = "neo4j",
-        pool_size: int = 50,
-        connect_timeout: float = 5.0,
-        retry_time: float = 1.0,
-    ) -> None:
-        self._uri = uri
-        self._auth = (user, password) if password is not None else None
-        self._database = database
-        self._pool_size = pool_size
-        self._connect_timeout = connect_timeout
-        self._retry_time = retry_time
-        self._driver: AsyncDriver | None = None
-        # Full-text indexes (by name) this process has seen online.
-        self._fts_ready: set[str] = set()
+    @cached_property
+    def _fts_ready(self) -> set[str]:
+        """Full-text indexes (by name) this process has seen online."""
+        return set()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def open(self) -> None:
-        self._driver = AsyncGraphDatabase.driver(
-            self._uri,
-            auth=self._auth,
-            max_connection_pool_size=self._pool_size,
-            connection_timeout=self._connect_timeout,
-            connection_acquisition_timeout=self._connect_timeout + self._retry_time,
-            max_transaction_retry_time=self._retry_time,
-        )
-        try:
-            for statement in SCHEMA + SIDE_SCHEMA:
-                await self._driver.execute_query(statement, database_=self._database)
-        except UNAVAILABLE as exc:
-            await self.close()
-            raise StoreUnavailableError("neo4j", describe(exc)) from exc
-
-    async def close(self) -> None:
-        if self._driver is not None:
-            driver, self._driver = self._driver, None
-            await driver.close()
+        await self._connect(SCHEMA + SIDE_SCHEMA)
 
     async def check(self) -> None:
         await self._read(tx_single("RETURN 1 AS ok", {}))
-
-    async def _tx(self, write: bool, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
-        if self._driver is None:
-            raise StoreUnavailableError("neo4j", "store is closed")
-        try:
-            async with self._driver.session(database=self._database) as session:
-                if write:
-                    return await session.execute_write(work)
-                return await session.execute_read(work)
-        except UNAVAILABLE as exc:
-            raise StoreUnavailableError("neo4j", describe(exc)) from exc
-
-    async def _read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
-        return await self._tx(False, work)
-
-    async def _write(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
-        return await self._tx(True, work)
 
     async def _rows(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         return await self._read(tx_all(query, params))
@@ -313,7 +256,7 @@ class Neo4jRecordStore:
         rows = await self._rows(
             "UNWIND $ids AS i MATCH (e:WwEpisode {id: i}) WHERE e.session_id = $sid "
             f"RETURN {_EPISODE}",
-            {"ids": _keys(ids), "sid": session_id},
+            {"ids": id_keys(ids), "sid": session_id},
         )
         episodes = (node_to_episode(r["e"]) for r in rows)
         return {ep.id: ep for ep in episodes}
@@ -374,7 +317,7 @@ class Neo4jRecordStore:
             tx_consume(
                 "UNWIND $ids AS i MATCH (e:WwEpisode {id: i}) WHERE e.session_id = $sid "
                 "SET e.index_state = $state",
-                {"ids": _keys(ids), "sid": session_id, "state": state.value},
+                {"ids": id_keys(ids), "sid": session_id, "state": state.value},
             )
         )
 
@@ -402,7 +345,7 @@ class Neo4jRecordStore:
         rows = await self._rows(
             "UNWIND $ids AS i MATCH (e:WwEpisode {id: i}) WHERE e.session_id = $sid "
             "RETURN e.id AS id",
-            {"ids": _keys(ids), "sid": session_id},
+            {"ids": id_keys(ids), "sid": session_id},
         )
         return {UUID(r["id"]) for r in rows}
 
@@ -438,7 +381,7 @@ class Neo4jRecordStore:
             f"WHERE e.session_id = $sid AND {where} "
             "RETURN e.id AS id, e.timestamp AS ts, e.importance AS importance, "
             "e.speaker AS speaker, e.stability AS stability, e.last_review AS last_review",
-            {**params, "ids": _keys(ids), "sid": session_id},
+            {**params, "ids": id_keys(ids), "sid": session_id},
         )
         out: dict[UUID, CandidateRow] = {}
         for r in rows:
@@ -472,68 +415,16 @@ class Neo4jRecordStore:
     async def record_access(self, session_id: str, updates: Sequence[AccessUpdate]) -> None:
         if not updates:
             return
-        rows = [
-            {
-                "id": str(u.id),
-                "stability": u.fsrs.stability,
-                "difficulty": u.fsrs.difficulty,
-                "last_review": to_micros(u.fsrs.last_review),
-                "reps": u.fsrs.reps,
-                "lapses": u.fsrs.lapses,
-                "access_count": u.access_count,
-                "last_accessed": to_micros(u.last_accessed),
-            }
-            # Locking in id order keeps concurrent recalls over the same episodes from
-            # deadlocking each other.
-            for u in sorted(updates, key=lambda u: str(u.id))
-        ]
+        # Locking in id order keeps concurrent recalls over the same episodes from
+        # deadlocking each other.
+        rows = sorted((access_row(u) for u in updates), key=lambda r: str(r["id"]))
         await self._write(
             tx_consume(
                 "UNWIND $rows AS u MATCH (e:WwEpisode {id: u.id}) WHERE e.session_id = $sid "
-                "SET e.stability = u.stability, e.difficulty = u.difficulty, "
-                "e.last_review = u.last_review, e.reps = u.reps, e.lapses = u.lapses, "
-                "e.access_count = u.access_count, e.last_accessed = u.last_accessed",
+                f"SET {ACCESS_CYPHER}",
                 {"rows": rows, "sid": session_id},
             )
         )
-
-
-def _keys(ids: Sequence[UUID]) -> list[str]:
-    return [str(i) for i in dict.fromkeys(ids)]
-
-
-def describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def tx_all(
-    query: str, params: dict[str, Any]
-) -> Callable[[AsyncManagedTransaction], Awaitable[list[dict[str, Any]]]]:
-    async def work(tx: AsyncManagedTransaction) -> list[dict[str, Any]]:
-        result = await tx.run(query, params)
-        return [record.data() async for record in result]
-
-    return work
-
-
-def tx_single(
-    query: str, params: dict[str, Any]
-) -> Callable[[AsyncManagedTransaction], Awaitable[dict[str, Any]]]:
-    async def work(tx: AsyncManagedTransaction) -> dict[str, Any]:
-        result = await tx.run(query, params)
-        return (await result.single(strict=True)).data()
-
-    return work
-
-
-def tx_consume(
-    query: str, params: dict[str, Any]
-) -> Callable[[AsyncManagedTransaction], Awaitable[None]]:
-    async def work(tx: AsyncManagedTransaction) -> None:
-        result = await tx.run(query, params)
-        await result.consume()
-
-    return work
 
 
 # A page of sessions with the counts of every kind of memory, counted for the page only.

@@ -8,64 +8,35 @@ full-text index per session, as for entities (neo4j/entities.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from neo4j import AsyncManagedTransaction
-from neo4j.exceptions import ConstraintError
 
-from ww.models import IndexState
 from ww.models.procedural import Skill, SkillExecution, SkillVersion
-from ww.storage.neo4j.entities import access_times, replace_access_times
-from ww.storage.neo4j.records import Neo4jRecordStore, tx_consume
-from ww.storage.neo4j.rows import (
-    ACCESS_APPEND,
-    fts_query,
-    fts_text,
-    kind_fts_index,
-    kind_fts_label,
-    node_props,
-    props_row,
-)
+from ww.storage.memories import SkillMethods, cut_page
+from ww.storage.neo4j.memories import Neo4jMemoryStore
+from ww.storage.neo4j.rows import ACCESS_APPEND
 from ww.storage.payload import from_micros, to_micros
-from ww.storage.ports import IdConflictError, ScoredId
+from ww.storage.ports import IdConflictError
 from ww.storage.ports.entities import ACCESS_LOG_CAP
-from ww.storage.ports.skills import ExecutionPage, SkillFilter, SkillPage
-from ww.storage.sqlite.entities import encode_key
-from ww.storage.sqlite.rows import decode_cursor, keyword_terms
-from ww.storage.sqlite.skills import SKILL_COLUMNS, _keyword_text, _row_to_skill, _skill_params
+from ww.storage.ports.skills import ExecutionPage, SkillFilter
+from ww.storage.sqlite.skills import SKILL_KIND
 
 __all__ = ["Neo4jSkillStore"]
-
-_KIND = "skl"
-_S = "s {.*} AS s"
-
-
-def _props(s: Skill) -> dict[str, Any]:
-    props = node_props(SKILL_COLUMNS, _skill_params(s))
-    props["kw_fts"] = fts_text(_keyword_text(s))
-    return props
-
-
-def _skill(props: dict[str, Any]) -> Skill:
-    return _row_to_skill(props_row(SKILL_COLUMNS, props))
 
 
 def _filter_cypher(flt: SkillFilter) -> tuple[str, dict[str, Any]]:
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if flt.domain is not None:
-        clauses.append("s.domain = $f_domain")
+        clauses.append("e.domain = $f_domain")
         params["f_domain"] = flt.domain
     if not flt.include_deprecated:
-        clauses.append("s.deprecated = 0")
+        clauses.append("e.deprecated = 0")
     return (" AND ".join(clauses) or "true"), params
-
-
-def _keys(ids: Sequence[UUID]) -> list[str]:
-    return [str(i) for i in dict.fromkeys(ids)]
 
 
 def _execution_props(
@@ -108,91 +79,40 @@ async def _session_skills(
     return {str(r["id"]) async for r in result}
 
 
-class Neo4jSkillStore:
-    """Shares ``db`` (its driver) with the record store, which owns open/close."""
+class Neo4jSkillStore(Neo4jMemoryStore[Skill, SkillFilter], SkillMethods):
+    """Skills with their versions (``:WwSkillVersion``) and executions
+    (``:WwSkillExecution``, both keyed by ``skill_id``); the rest is shared."""
 
-    def __init__(self, db: Neo4jRecordStore) -> None:
-        self._db = db
+    _owned = ("WwSkillVersion", "WwSkillExecution")
+    _owner_key = "skill_id"
 
-    async def insert_skill(self, session_id: str, skill: Skill) -> None:
-        if skill.session_id != session_id:
-            raise ValueError("skill belongs to another session")
-        await self._db.ensure_fulltext(
-            kind_fts_index(_KIND, session_id), kind_fts_label(_KIND, session_id), "kw_fts"
-        )
-        try:
-            await self._db.write(
-                tx_consume(
-                    f"CREATE (s:WwSkill:{kind_fts_label(_KIND, session_id)}) "
-                    "SET s = $row, s.access_log = [$at]",
-                    {"row": _props(skill), "at": to_micros(skill.created_at)},
-                )
-            )
-        except ConstraintError as exc:
-            raise IdConflictError(f"skill id {skill.id} is already taken") from exc
+    _kind = SKILL_KIND
+    _everything = SkillFilter(include_deprecated=True)
 
-    async def get_skill(self, session_id: str, skill_id: UUID) -> Skill | None:
-        return (await self.get_skills(session_id, [skill_id])).get(skill_id)
-
-    async def get_skills(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Skill]:
-        if not ids:
-            return {}
-        rows = await self._db.rows(
-            f"UNWIND $ids AS i MATCH (s:WwSkill {{id: i}}) WHERE s.session_id = $sid RETURN {_S}",
-            {"ids": _keys(ids), "sid": session_id},
-        )
-        return {s.id: s for s in (_skill(r["s"]) for r in rows)}
-
-    async def list_skills(
-        self, session_id: str, flt: SkillFilter, limit: int, cursor: str | None
-    ) -> SkillPage:
-        where, params = _filter_cypher(flt)
-        if cursor is not None:
-            ts, ident = decode_cursor(cursor)
-            where += " AND (s.created_at < $c_ts OR (s.created_at = $c_ts AND s.id < $c_id))"
-            params |= {"c_ts": ts, "c_id": ident}
-        rows = await self._db.rows(
-            f"MATCH (s:WwSkill) WHERE s.session_id = $sid AND {where} "
-            f"RETURN {_S} ORDER BY s.created_at DESC, s.id DESC LIMIT $n",
-            {**params, "sid": session_id, "n": limit + 1},
-        )
-        items = [_skill(r["s"]) for r in rows[:limit]]
-        more = len(rows) > limit and items
-        nxt = encode_key(to_micros(items[-1].created_at), str(items[-1].id)) if more else None
-        return SkillPage(items, nxt)
+    def _filter_cypher(self, flt: SkillFilter) -> tuple[str, dict[str, Any]]:
+        return _filter_cypher(flt)
 
     async def update_skill(
         self, session_id: str, skill: Skill, previous: Skill | None = None
     ) -> bool:
-        if skill.session_id != session_id:
-            raise ValueError("skill belongs to another session")
-
-        async def tx(t: AsyncManagedTransaction) -> bool:
+        async def snapshot(t: AsyncManagedTransaction) -> None:
+            if previous is None:
+                return
             result = await t.run(
-                "MATCH (s:WwSkill {id: $id}) WHERE s.session_id = $sid SET s += $row "
-                "RETURN count(s) AS n",
-                {"id": str(skill.id), "sid": session_id, "row": _props(skill)},
+                "CREATE (v:WwSkillVersion) SET v = $row",
+                {
+                    "row": {
+                        "skill_id": str(previous.id),
+                        "session_id": session_id,
+                        "version": previous.version,
+                        "replaced_at": to_micros(skill.updated_at),
+                        "snapshot": previous.model_dump_json(),
+                    }
+                },
             )
-            record = await result.single(strict=True)
-            if not record["n"]:
-                return False
-            if previous is not None:
-                result = await t.run(
-                    "CREATE (v:WwSkillVersion) SET v = $row",
-                    {
-                        "row": {
-                            "skill_id": str(previous.id),
-                            "session_id": session_id,
-                            "version": previous.version,
-                            "replaced_at": to_micros(skill.updated_at),
-                            "snapshot": previous.model_dump_json(),
-                        }
-                    },
-                )
-                await result.consume()
-            return True
+            await result.consume()
 
-        return await self._db.write(tx)
+        return await self._update(session_id, skill, snapshot)
 
     async def versions(self, session_id: str, skill_id: UUID) -> list[SkillVersion]:
         rows = await self._db.rows(
@@ -209,40 +129,6 @@ class Neo4jSkillStore:
             )
             for r in rows
         ]
-
-    async def delete_skill(self, session_id: str, skill_id: UUID) -> bool:
-        async def tx(t: AsyncManagedTransaction) -> bool:
-            params = {"id": str(skill_id), "sid": session_id}
-            result = await t.run(
-                "MATCH (s:WwSkill {id: $id}) WHERE s.session_id = $sid "
-                "DETACH DELETE s RETURN count(*) AS n",
-                params,
-            )
-            record = await result.single(strict=True)
-            if not record["n"]:
-                return False
-            # Versions and executions go with it.
-            for label in ("WwSkillVersion", "WwSkillExecution"):
-                result = await t.run(
-                    f"MATCH (x:{label} {{skill_id: $id}}) WHERE x.session_id = $sid DELETE x",
-                    params,
-                )
-                await result.consume()
-            return True
-
-        return await self._db.write(tx)
-
-    async def delete_session(self, session_id: str) -> None:
-        async def tx(t: AsyncManagedTransaction) -> None:
-            for label in ("WwSkill", "WwSkillVersion", "WwSkillExecution"):
-                result = await t.run(
-                    f"MATCH (x:{label}) WHERE x.session_id = $sid DETACH DELETE x",
-                    {"sid": session_id},
-                )
-                await result.consume()
-
-        await self._db.write(tx)
-        await self._db.drop_fulltext(kind_fts_index(_KIND, session_id))
 
     async def record_execution(
         self, session_id: str, skill: Skill, execution: SkillExecution
@@ -288,23 +174,11 @@ class Neo4jSkillStore:
         return [_execution(r["x"]) for r in rows]
 
     # -- export and import ------------------------------------------------------------------
-    async def replace_access_times(
-        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
-    ) -> None:
-        await replace_access_times(self._db, "WwSkill", session_id, times)
-
     async def list_executions(
         self, session_id: str, limit: int, cursor: str | None
     ) -> ExecutionPage:
-        after = "" if cursor is None else decode_cursor(cursor)[1]
-        rows = await self._db.rows(
-            "MATCH (x:WwSkillExecution) WHERE x.session_id = $sid AND x.id > $after "
-            "RETURN x {.*} AS x ORDER BY x.id LIMIT $n",
-            {"sid": session_id, "after": after, "n": limit + 1},
-        )
-        items = [_execution(r["x"]) for r in rows[:limit]]
-        more = len(rows) > limit and items
-        return ExecutionPage(items, encode_key(0, str(items[-1].id)) if more else None)
+        rows = await self._id_page("(x:WwSkillExecution)", session_id, limit, cursor)
+        return ExecutionPage(*cut_page([_execution(r) for r in rows], limit))
 
     async def restore_versions(self, session_id: str, versions: Sequence[SkillVersion]) -> int:
         rows: list[dict[str, Any]] = [
@@ -357,86 +231,6 @@ class Neo4jSkillStore:
 
         return await self._db.write(tx) if rows else 0
 
-    async def _set_state(self, session_id: str, ids: Sequence[UUID], state: IndexState) -> None:
-        if not ids:
-            return
-        await self._db.write(
-            tx_consume(
-                "UNWIND $ids AS i MATCH (s:WwSkill {id: i}) WHERE s.session_id = $sid "
-                "SET s.index_state = $state",
-                {"ids": _keys(ids), "sid": session_id, "state": state.value},
-            )
-        )
-
-    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_state(session_id, ids, IndexState.INDEXED)
-
-    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_state(session_id, ids, IndexState.PENDING)
-
-    async def pending_skills(self, session_id: str, limit: int) -> list[Skill]:
-        rows = await self._db.rows(
-            f"MATCH (s:WwSkill {{session_id: $sid, index_state: 'pending'}}) RETURN {_S} LIMIT $n",
-            {"sid": session_id, "n": limit},
-        )
-        return [_skill(r["s"]) for r in rows]
-
-    async def indexed_ids(self, session_id: str) -> set[UUID]:
-        rows = await self._db.rows(
-            "MATCH (s:WwSkill {session_id: $sid, index_state: 'indexed'}) RETURN s.id AS id",
-            {"sid": session_id},
-        )
-        return {UUID(r["id"]) for r in rows}
-
-    async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]:
-        return await self.filter_ids(session_id, ids, SkillFilter(include_deprecated=True))
-
-    async def list_sessions(self) -> list[str]:
-        rows = await self._db.rows(
-            "MATCH (s:WwSkill) RETURN DISTINCT s.session_id AS sid ORDER BY sid", {}
-        )
-        return [str(r["sid"]) for r in rows]
-
-    async def keyword_search(
-        self, session_id: str, query: str, flt: SkillFilter, limit: int
-    ) -> list[ScoredId]:
-        terms = keyword_terms(query)
-        if not terms:
-            return []
-        where, params = _filter_cypher(flt)
-        rows = await self._db.fulltext_search(
-            kind_fts_index(_KIND, session_id),
-            "CALL db.index.fulltext.queryNodes($index, $q) YIELD node AS s, score "
-            f"WHERE s.session_id = $sid AND {where} "
-            "RETURN s.id AS id, score ORDER BY score DESC, id LIMIT $n",
-            {**params, "q": fts_query(terms), "sid": session_id, "n": limit},
-        )
-        return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows or []]
-
-    async def filter_ids(self, session_id: str, ids: Sequence[UUID], flt: SkillFilter) -> set[UUID]:
-        if not ids:
-            return set()
-        where, params = _filter_cypher(flt)
-        rows = await self._db.rows(
-            "UNWIND $ids AS i MATCH (s:WwSkill {id: i}) "
-            f"WHERE s.session_id = $sid AND {where} RETURN s.id AS id",
-            {**params, "ids": _keys(ids), "sid": session_id},
-        )
-        return {UUID(r["id"]) for r in rows}
-
     async def record_access(self, session_id: str, counts: dict[UUID, int], at: datetime) -> None:
-        if not counts:
-            return
-        rows = [{"id": str(i), "n": n} for i, n in sorted(counts.items(), key=lambda x: str(x[0]))]
-        await self._db.write(
-            tx_consume(
-                "UNWIND $rows AS u MATCH (e:WwSkill {id: u.id}) WHERE e.session_id = $sid "
-                f"SET e.access_count = u.n, e.last_accessed = $at WITH e {ACCESS_APPEND}",
-                {"rows": rows, "sid": session_id, "at": to_micros(at), "cap": ACCESS_LOG_CAP},
-            )
-        )
-
-    async def access_times(
-        self, session_id: str, ids: Sequence[UUID]
-    ) -> dict[UUID, list[datetime]]:
-        return await access_times(self._db, "WwSkill", session_id, ids)
+        rows = [{"id": str(i), "n": n} for i, n in counts.items()]
+        await self._touch(session_id, "e.access_count = u.n, e.last_accessed = $at", rows, at)

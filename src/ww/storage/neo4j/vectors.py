@@ -22,24 +22,25 @@ stores them for cosine, scores are compared at float32 precision and ties broken
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, Unpack
 from uuid import UUID
 
 import numpy as np
-from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
 
 from ww.models import EpisodeFilter
-from ww.storage.neo4j.records import UNAVAILABLE, describe, tx_all, tx_consume
+from ww.storage.neo4j.driver import (
+    ConnectionOptions,
+    Neo4jConnection,
+    tx_all,
+    tx_consume,
+)
 from ww.storage.payload import MatchTerm, filter_terms
-from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem, check_vector_items
-from ww.storage.ranking import top_hits
+from ww.storage.ports import ScoredId, Vector, VectorItem
+from ww.storage.vector_base import Fetch, NothingToOptimize, Search, VectorIndexBase
 
 __all__ = ["Neo4jVectorIndex", "node_props"]
 
-T = TypeVar("T")
-
-COMPONENT = "neo4j"
 
 _LABELS = {"episodes": "WwVecEpisode", "entities": "WwVecEntity", "skills": "WwVecSkill"}
 # Payload fields are stored as ``p_<key>`` so that no payload key can overwrite ``id``,
@@ -108,50 +109,29 @@ def _where(flt: EpisodeFilter, params: dict[str, Any]) -> list[str]:
     return conds
 
 
-class Neo4jVectorIndex:
+class Neo4jVectorIndex(Neo4jConnection, VectorIndexBase, NothingToOptimize):
     """``VectorIndex`` on nodes of one label in Neo4j 5 (``WW_VECTOR_BACKEND=neo4j``).
 
     Connection settings are the record store's (``WW_NEO4J_*``); each index has its own
     driver, so it opens and closes independently of the record store.
     """
 
+    _closed_message = "index is closed"
+
     def __init__(
         self,
         uri: str,
         dimension: int,
         *,
-        user: str = "neo4j",
-        password: str | None = None,
-        database: str = "neo4j",
-        pool_size: int = 50,
         memory_type: str = "episodes",
-        connect_timeout: float = 5.0,
-        retry_time: float = 1.0,
+        **options: Unpack[ConnectionOptions],
     ) -> None:
-        self._uri = uri
+        super().__init__(uri, **options)
         self._dimension = dimension
-        self._auth = (user, password) if password is not None else None
-        self._database = database
-        self._pool_size = pool_size
-        self._connect_timeout = connect_timeout
-        self._retry_time = retry_time
         self.label = _LABELS[memory_type]
-        self._driver: AsyncDriver | None = None
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
 
     # -- lifecycle --------------------------------------------------------------------------
     async def open(self) -> None:
-        self._driver = AsyncGraphDatabase.driver(
-            self._uri,
-            auth=self._auth,
-            max_connection_pool_size=self._pool_size,
-            connection_timeout=self._connect_timeout,
-            connection_acquisition_timeout=self._connect_timeout + self._retry_time,
-            max_transaction_retry_time=self._retry_time,
-        )
         name, label = self.label.lower(), self.label
         # The id is unique across sessions, as a Qdrant point id is in its collection (and
         # a unique constraint is what makes MERGE safe against a concurrent worker); the
@@ -160,15 +140,11 @@ class Neo4jVectorIndex:
             f"CREATE CONSTRAINT {name}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE",
             f"CREATE INDEX {name}_session IF NOT EXISTS FOR (n:{label}) ON (n.session_id, n.id)",
         )
+        await self._connect(schema)
         try:
-            for statement in schema:
-                await self._driver.execute_query(statement, database_=self._database)
             rows = await self._read(
                 tx_all(f"MATCH (n:{self.label}) RETURN size(n.embedding) AS d LIMIT 1", {})
             )
-        except UNAVAILABLE as exc:
-            await self.close()
-            raise StoreUnavailableError(COMPONENT, describe(exc)) from exc
         except BaseException:
             await self.close()
             raise
@@ -179,35 +155,11 @@ class Neo4jVectorIndex:
                 f"not {self._dimension}"
             )
 
-    async def close(self) -> None:
-        if self._driver is not None:
-            driver, self._driver = self._driver, None
-            await driver.close()
-
     async def check(self) -> None:
         await self._read(tx_all("RETURN 1 AS ok", {}))
 
-    async def _tx(self, write: bool, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
-        driver = self._require()
-        try:
-            async with driver.session(database=self._database) as session:
-                if write:
-                    return await session.execute_write(work)
-                return await session.execute_read(work)
-        except UNAVAILABLE as exc:
-            raise StoreUnavailableError(COMPONENT, describe(exc)) from exc
-
-    async def _read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
-        return await self._tx(False, work)
-
-    async def _write(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
-        return await self._tx(True, work)
-
     # -- writes -----------------------------------------------------------------------------
-    async def upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
-        if not items:
-            return
-        check_vector_items(session_id, items, self._dimension)
+    async def _upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
         rows = [
             {
                 "id": str(i.id),
@@ -229,9 +181,7 @@ class Neo4jVectorIndex:
             )
         )
 
-    async def set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
-        if payload.get("session_id", session_id) != session_id:
-            raise ValueError("payload belongs to another session")
+    async def _set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
         props = node_props({k: v for k, v in payload.items() if k != "session_id"})
         # ``+=`` merges: keys not named keep their values, as Qdrant's set_payload does.
         await self._write(
@@ -241,9 +191,7 @@ class Neo4jVectorIndex:
             )
         )
 
-    async def delete(self, session_id: str, ids: Sequence[UUID]) -> None:
-        if not ids:
-            return
+    async def _delete(self, session_id: str, ids: Sequence[UUID]) -> None:
         await self._write(
             tx_consume(
                 f"MATCH (n:{self.label} {{session_id: $sid}}) WHERE n.id IN $ids DELETE n",
@@ -257,20 +205,11 @@ class Neo4jVectorIndex:
         )
 
     # -- reads ------------------------------------------------------------------------------
-    async def search(
-        self,
-        session_id: str,
-        vector: Vector,
-        flt: EpisodeFilter,
-        limit: int,
-        within: Collection[UUID] | None = None,
-    ) -> list[ScoredId]:
-        params: dict[str, Any] = {"sid": session_id, "q": _unit(vector)}
-        conds = _where(flt, params)
-        if within is not None:
-            if not within:
-                return []
-            params["within"] = sorted({str(i) for i in within})
+    def _searcher(self, q: Search) -> Fetch:
+        params: dict[str, Any] = {"sid": q.session_id, "q": _unit(q.vector)}
+        conds = _where(q.flt, params)
+        if q.within is not None:
+            params["within"] = sorted({str(i) for i in q.within})
             conds.append("n.id IN $within")
         where = f"WHERE {' AND '.join(conds)} " if conds else ""
         # vector.similarity.cosine answers (1 + cos) / 2, in [0, 1]; 2s - 1 is the cosine
@@ -286,11 +225,9 @@ class Neo4jVectorIndex:
             rows = await self._read(tx_all(query, {**params, "n": n}))
             return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows]
 
-        return await top_hits(fetch, limit)
+        return fetch
 
-    async def get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
-        if not ids:
-            return {}
+    async def _get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
         rows = await self._read(
             tx_all(
                 f"MATCH (n:{self.label} {{session_id: $sid}}) WHERE n.id IN $ids "
@@ -317,18 +254,3 @@ class Neo4jVectorIndex:
             )
         )
         return int(rows[0]["c"])
-
-    async def optimize(self) -> bool:
-        """Nothing to build: search is an exact scan (see the module docstring)."""
-        self._require()
-        return False
-
-    async def unindexed(self) -> int:
-        """Always 0: no vector waits for an index, so the engine never schedules ``optimize``."""
-        self._require()
-        return 0
-
-    def _require(self) -> AsyncDriver:
-        if self._driver is None:
-            raise StoreUnavailableError(COMPONENT, "index is closed")
-        return self._driver

@@ -7,34 +7,10 @@ another session is simply not found. Each backend implements a port completely, 
 contract suite in ``tests/contract`` runs against every backend.
 """
 
-from ww.storage.ports.records import (
-    AccessUpdate,
-    CandidateRow,
-    EpisodePage,
-    IdConflictError,
-    InvalidCursorError,
-    RecordStore,
-    StoreUnavailableError,
-)
-from ww.storage.ports.vectors import (
-    ScoredId,
-    Vector,
-    VectorIndex,
-    VectorItem,
-    check_vector_items,
-)
+from ww.storage.ports import records, vectors
+from ww.storage.ports.records import *  # noqa: F403 (exactly records.__all__)
+from ww.storage.ports.vectors import *  # noqa: F403 (exactly vectors.__all__)
 
-__all__ = [
-    "AccessUpdate",
-    "CandidateRow",
-    "EpisodePage",
-    "IdConflictError",
-    "InvalidCursorError",
-    "RecordStore",
-    "ScoredId",
-    "StoreUnavailableError",
-    "Vector",
-    "VectorIndex",
-    "VectorItem",
-    "check_vector_items",
-]
+__all__: list[str] = []
+__all__ += records.__all__
+__all__ += vectors.__all__

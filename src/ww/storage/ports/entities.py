@@ -3,7 +3,7 @@ times. Every method takes the session; an id of another session is simply not fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -11,7 +11,7 @@ from uuid import UUID
 
 from ww.models import FSRSState
 from ww.models.semantic import Entity, EntityFilter, Relation
-from ww.storage.ports import ScoredId
+from ww.storage.ports.memories import MemoryStore
 
 __all__ = [
     "ACCESS_LOG_CAP",
@@ -58,7 +58,7 @@ class EntityAccess:
     last_accessed: datetime
 
 
-class EntityStore(Protocol):
+class EntityStore(MemoryStore[EntityFilter], Protocol):
     async def insert_entity(self, session_id: str, entity: Entity) -> None:
         """Insert a new entity; its creation counts as its first access. Raises
         ``IdConflictError`` when the id is taken (by this session or another)."""
@@ -85,42 +85,15 @@ class EntityStore(Protocol):
     async def delete_entity(self, session_id: str, entity_id: UUID) -> bool:
         """Delete one version with its relations and access times."""
 
-    async def delete_session(self, session_id: str) -> None: ...
-
-    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None: ...
-    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None: ...
     async def pending_entities(self, session_id: str, limit: int) -> list[Entity]: ...
-    async def indexed_ids(self, session_id: str) -> set[UUID]: ...
-    async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]: ...
-    async def list_sessions(self) -> list[str]:
-        """Sessions holding at least one entity."""
 
     async def matching_ids(self, session_id: str, flt: EntityFilter, cap: int) -> set[UUID] | None:
         """Ids passing the filter, or None when more than ``cap`` do."""
-
-    async def filter_ids(
-        self, session_id: str, ids: Sequence[UUID], flt: EntityFilter
-    ) -> set[UUID]: ...
-    async def keyword_search(
-        self, session_id: str, query: str, flt: EntityFilter, limit: int
-    ) -> list[ScoredId]:
-        """Best keyword matches first (name, summary, details); larger is better."""
 
     async def record_access(
         self, session_id: str, updates: Sequence[EntityAccess], at: datetime
     ) -> None:
         """Store the new FSRS state and append ``at`` to each entity's access times."""
-
-    async def access_times(
-        self, session_id: str, ids: Sequence[UUID]
-    ) -> dict[UUID, list[datetime]]:
-        """The newest ``ACCESS_LOG_CAP`` access times per id, newest first."""
-
-    async def replace_access_times(
-        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
-    ) -> None:
-        """Make each id's access times exactly ``times[id]`` (the newest ``ACCESS_LOG_CAP``
-        kept); ids that are not entities of the session are ignored. Used by import."""
 
     # -- relations --------------------------------------------------------------------------
     async def insert_relation(self, session_id: str, relation: Relation) -> None:

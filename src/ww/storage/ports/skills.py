@@ -3,14 +3,14 @@ times. Every method takes the session; an id of another session is simply not fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 from ww.models.procedural import Skill, SkillExecution, SkillVersion
-from ww.storage.ports import ScoredId
+from ww.storage.ports.memories import MemoryStore
 
 __all__ = ["ExecutionPage", "SkillFilter", "SkillPage", "SkillStore"]
 
@@ -33,7 +33,7 @@ class ExecutionPage:
     next_cursor: str | None
 
 
-class SkillStore(Protocol):
+class SkillStore(MemoryStore[SkillFilter], Protocol):
     async def insert_skill(self, session_id: str, skill: Skill) -> None:
         """Insert a new skill; its creation counts as its first access. Raises
         ``IdConflictError`` when the id is taken (by this session or another)."""
@@ -55,7 +55,6 @@ class SkillStore(Protocol):
         """Previous versions, oldest first."""
 
     async def delete_skill(self, session_id: str, skill_id: UUID) -> bool: ...
-    async def delete_session(self, session_id: str) -> None: ...
 
     async def record_execution(
         self, session_id: str, skill: Skill, execution: SkillExecution
@@ -66,34 +65,11 @@ class SkillStore(Protocol):
     async def executions(self, session_id: str, skill_id: UUID, limit: int) -> list[SkillExecution]:
         """Newest first."""
 
-    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None: ...
-    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None: ...
     async def pending_skills(self, session_id: str, limit: int) -> list[Skill]: ...
-    async def indexed_ids(self, session_id: str) -> set[UUID]: ...
-    async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]: ...
-    async def list_sessions(self) -> list[str]: ...
-    async def keyword_search(
-        self, session_id: str, query: str, flt: SkillFilter, limit: int
-    ) -> list[ScoredId]:
-        """Best keyword matches first (name, task, trigger, steps); larger is better."""
-
-    async def filter_ids(
-        self, session_id: str, ids: Sequence[UUID], flt: SkillFilter
-    ) -> set[UUID]: ...
     async def record_access(self, session_id: str, counts: dict[UUID, int], at: datetime) -> None:
         """Set each skill's access count and append ``at`` to its access times."""
 
-    async def access_times(
-        self, session_id: str, ids: Sequence[UUID]
-    ) -> dict[UUID, list[datetime]]: ...
-
     # -- export and import: exact copies, no side effects -----------------------------------
-    async def replace_access_times(
-        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
-    ) -> None:
-        """Make each id's access times exactly ``times[id]`` (the newest ``ACCESS_LOG_CAP``
-        kept); ids that are not skills of the session are ignored."""
-
     async def list_executions(
         self, session_id: str, limit: int, cursor: str | None
     ) -> ExecutionPage:

@@ -8,7 +8,7 @@ quiet; until a segment is indexed, search is an exact scan of it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,21 +19,16 @@ import qdrant_edge as qe
 
 from ww.models import EpisodeFilter
 from ww.storage.payload import MatchTerm, filter_terms
-from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem, check_vector_items
-from ww.storage.ranking import top_hits
+from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
+from ww.storage.vector_base import PAYLOAD_INDEXES, Fetch, Search, VectorIndexBase, as_uuid
 
 __all__ = ["QdrantEdgeIndex"]
 
 T = TypeVar("T")
 
-_PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = (
-    ("session_id", qe.PayloadSchemaType.Keyword),
-    ("memory_type", qe.PayloadSchemaType.Keyword),
-    ("timestamp", qe.PayloadSchemaType.Integer),
-    ("outcome", qe.PayloadSchemaType.Keyword),
-    ("project", qe.PayloadSchemaType.Keyword),
-    ("speaker", qe.PayloadSchemaType.Keyword),
-    ("archived", qe.PayloadSchemaType.Integer),
+_PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = tuple(
+    (field, qe.PayloadSchemaType.Integer if integer else qe.PayloadSchemaType.Keyword)
+    for field, integer in PAYLOAD_INDEXES
 )
 _SCROLL_PAGE = 10_000
 
@@ -56,11 +51,7 @@ def build_filter(session_id: str, flt: EpisodeFilter) -> Any:
     return _session_filter(session_id, *conds)
 
 
-def _as_uuid(point_id: Any) -> UUID:
-    return point_id if isinstance(point_id, UUID) else UUID(str(point_id))
-
-
-class QdrantEdgeIndex:
+class QdrantEdgeIndex(VectorIndexBase):
     """``VectorIndex`` on a Qdrant Edge shard stored in ``path``."""
 
     def __init__(
@@ -73,10 +64,6 @@ class QdrantEdgeIndex:
         self._shard: Any = None
         self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ww-qdrant-edge")
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
 
     async def _run(self, fn: Callable[[Any], T]) -> T:
         def call() -> T:
@@ -136,63 +123,45 @@ class QdrantEdgeIndex:
     async def check(self) -> None:
         await self._run(lambda s: s.info())
 
-    async def upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
-        if not items:
-            return
-        check_vector_items(session_id, items, self._dimension)
+    async def _upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
         points = [
             qe.Point(id=str(i.id), vector=i.vector.astype(float).tolist(), payload=i.payload)
             for i in items
         ]
         await self._run(lambda s: s.update(qe.UpdateOperation.upsert_points(points)))
 
-    async def search(
-        self,
-        session_id: str,
-        vector: Vector,
-        flt: EpisodeFilter,
-        limit: int,
-        within: Collection[UUID] | None = None,
-    ) -> list[ScoredId]:
-        query_filter = build_filter(session_id, flt)
-        if within is not None:
-            if not within:
-                return []
+    def _searcher(self, q: Search) -> Fetch:
+        query_filter = build_filter(q.session_id, q.flt)
+        if q.within is not None:
             query_filter = qe.Filter(
-                must=[query_filter, qe.HasIdCondition({str(i) for i in within})]
+                must=[query_filter, qe.HasIdCondition({str(i) for i in q.within})]
             )
-        query = qe.Query.Nearest(vector.astype(float).tolist())
+        query = qe.Query.Nearest(q.vector.astype(float).tolist())
 
         async def fetch(n: int) -> list[ScoredId]:
             request = qe.QueryRequest(limit=n, query=query, filter=query_filter, with_payload=False)
             hits = await self._run(lambda s: s.query(request))
-            return [ScoredId(_as_uuid(h.id), float(h.score)) for h in hits]
+            return [ScoredId(as_uuid(h.id), float(h.score)) for h in hits]
 
-        return await top_hits(fetch, limit)
+        return fetch
 
-    async def get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
-        if not ids:
-            return {}
+    async def _get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
         keys = [str(i) for i in dict.fromkeys(ids)]
 
         def fetch(s: Any) -> dict[UUID, Vector]:
             out: dict[UUID, Vector] = {}
             for rec in s.retrieve(keys, with_payload=["session_id"], with_vector=True):
                 if (rec.payload or {}).get("session_id") == session_id and rec.vector:
-                    out[_as_uuid(rec.id)] = np.asarray(rec.vector, dtype=np.float32)
+                    out[as_uuid(rec.id)] = np.asarray(rec.vector, dtype=np.float32)
             return out
 
         return await self._run(fetch)
 
-    async def set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
-        if payload.get("session_id", session_id) != session_id:
-            raise ValueError("payload belongs to another session")
+    async def _set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
         flt = _session_filter(session_id, qe.HasIdCondition({str(item_id)}))
         await self._run(lambda s: s.update(qe.UpdateOperation.set_payload_by_filter(flt, payload)))
 
-    async def delete(self, session_id: str, ids: Sequence[UUID]) -> None:
-        if not ids:
-            return
+    async def _delete(self, session_id: str, ids: Sequence[UUID]) -> None:
         flt = _session_filter(session_id, qe.HasIdCondition({str(i) for i in ids}))
         await self._run(lambda s: s.update(qe.UpdateOperation.delete_points_by_filter(flt)))
 
@@ -214,7 +183,7 @@ class QdrantEdgeIndex:
                         with_vector=False,
                     )
                 )
-                found.update(_as_uuid(r.id) for r in records)
+                found.update(as_uuid(r.id) for r in records)
                 if offset is None:
                     return found
 

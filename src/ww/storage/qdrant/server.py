@@ -20,8 +20,15 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from ww.models import EpisodeFilter
 from ww.storage.payload import MatchTerm, filter_terms
-from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem, check_vector_items
-from ww.storage.ranking import top_hits
+from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
+from ww.storage.vector_base import (
+    PAYLOAD_INDEXES,
+    Fetch,
+    NothingToOptimize,
+    Search,
+    VectorIndexBase,
+    as_uuid,
+)
 
 __all__ = ["QdrantServerIndex", "build_filter"]
 
@@ -31,17 +38,16 @@ COMPONENT = "qdrant"
 
 # The same payload indexes as the Edge shard. ``session_id`` is the tenant key: every query
 # filters on it, so the server groups each tenant's points together on disk.
-_PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = (
+_PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = tuple(
     (
-        "session_id",
-        models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
-    ),
-    ("memory_type", models.PayloadSchemaType.KEYWORD),
-    ("timestamp", models.PayloadSchemaType.INTEGER),
-    ("outcome", models.PayloadSchemaType.KEYWORD),
-    ("project", models.PayloadSchemaType.KEYWORD),
-    ("speaker", models.PayloadSchemaType.KEYWORD),
-    ("archived", models.PayloadSchemaType.INTEGER),
+        field,
+        models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+        if field == "session_id"
+        else models.PayloadSchemaType.INTEGER
+        if integer
+        else models.PayloadSchemaType.KEYWORD,
+    )
+    for field, integer in PAYLOAD_INDEXES
 )
 _SCROLL_PAGE = 10_000
 
@@ -69,11 +75,7 @@ def build_filter(session_id: str, flt: EpisodeFilter) -> models.Filter:
     return _session_filter(session_id, *conds)
 
 
-def _as_uuid(point_id: Any) -> UUID:
-    return point_id if isinstance(point_id, UUID) else UUID(str(point_id))
-
-
-class QdrantServerIndex:
+class QdrantServerIndex(VectorIndexBase, NothingToOptimize):
     """``VectorIndex`` on one collection of a Qdrant server (or of qdrant-client local mode).
 
     Give ``url`` (and ``api_key``) for a server; ``location=":memory:"`` or ``path`` run the
@@ -110,10 +112,6 @@ class QdrantServerIndex:
         self._timeout_s = timeout_s
         self._client: AsyncQdrantClient | None = None
         self._closed = False
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
 
     def _where(self) -> str:
         return self._url or self._location or str(self._path)
@@ -206,10 +204,7 @@ class QdrantServerIndex:
         client = self._require()
         await self._call(client.get_collection(self.collection))
 
-    async def upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
-        if not items:
-            return
-        check_vector_items(session_id, items, self._dimension)
+    async def _upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
         points = [
             models.PointStruct(
                 id=str(i.id), vector=i.vector.astype(float).tolist(), payload=i.payload
@@ -220,23 +215,14 @@ class QdrantServerIndex:
         # wait=True: the engine marks a record indexed only once its vector is searchable.
         await self._call(client.upsert(self.collection, points=points, wait=True))
 
-    async def search(
-        self,
-        session_id: str,
-        vector: Vector,
-        flt: EpisodeFilter,
-        limit: int,
-        within: Collection[UUID] | None = None,
-    ) -> list[ScoredId]:
-        query_filter = build_filter(session_id, flt)
-        if within is not None:
-            if not within:
-                return []
-            query_filter = models.Filter(must=[query_filter, _has_ids(within)])
-        client = self._require()
-        query = vector.astype(float).tolist()
+    def _searcher(self, q: Search) -> Fetch:
+        query_filter = build_filter(q.session_id, q.flt)
+        if q.within is not None:
+            query_filter = models.Filter(must=[query_filter, _has_ids(q.within)])
+        query = q.vector.astype(float).tolist()
 
         async def fetch(n: int) -> list[ScoredId]:
+            client = self._require()
             response = await self._call(
                 client.query_points(
                     self.collection,
@@ -247,14 +233,11 @@ class QdrantServerIndex:
                     with_vectors=False,
                 )
             )
-            return [ScoredId(_as_uuid(p.id), float(p.score)) for p in response.points]
+            return [ScoredId(as_uuid(p.id), float(p.score)) for p in response.points]
 
-        # Ties by id, as on Qdrant Edge (see ww.storage.ranking).
-        return await top_hits(fetch, limit)
+        return fetch
 
-    async def get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
-        if not ids:
-            return {}
+    async def _get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
         client = self._require()
         records = await self._call(
             client.retrieve(
@@ -267,21 +250,17 @@ class QdrantServerIndex:
         out: dict[UUID, Vector] = {}
         for rec in records:
             if (rec.payload or {}).get("session_id") == session_id and rec.vector:
-                out[_as_uuid(rec.id)] = np.asarray(rec.vector, dtype=np.float32)
+                out[as_uuid(rec.id)] = np.asarray(rec.vector, dtype=np.float32)
         return out
 
-    async def set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
-        if payload.get("session_id", session_id) != session_id:
-            raise ValueError("payload belongs to another session")
+    async def _set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
         client = self._require()
         selector = models.FilterSelector(filter=_session_filter(session_id, _has_ids([item_id])))
         await self._call(
             client.set_payload(self.collection, payload=payload, points=selector, wait=True)
         )
 
-    async def delete(self, session_id: str, ids: Sequence[UUID]) -> None:
-        if not ids:
-            return
+    async def _delete(self, session_id: str, ids: Sequence[UUID]) -> None:
         await self._delete_where(_session_filter(session_id, _has_ids(ids)))
 
     async def delete_session(self, session_id: str) -> None:
@@ -307,7 +286,7 @@ class QdrantServerIndex:
                     with_vectors=False,
                 )
             )
-            found.update(_as_uuid(r.id) for r in records)
+            found.update(as_uuid(r.id) for r in records)
             if offset is None:
                 return found
 
@@ -317,16 +296,6 @@ class QdrantServerIndex:
             client.count(self.collection, count_filter=_session_filter(session_id), exact=True)
         )
         return int(result.count)
-
-    async def optimize(self) -> bool:
-        """Nothing to do: the server's own optimizer builds HNSW segments in the background."""
-        self._require()
-        return False
-
-    async def unindexed(self) -> int:
-        """Always 0: indexing is the server's job, so the engine never schedules ``optimize``."""
-        self._require()
-        return 0
 
 
 def _vector_size(info: models.CollectionInfo) -> int | None:

@@ -2,40 +2,25 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-from ww.models import FSRSState, IndexState
+from ww.models import FSRSState
 from ww.models.semantic import Entity, EntityFilter, Relation
+from ww.storage.memories import EntityMethods, MemoryKind, cut_page
 from ww.storage.payload import from_micros, to_micros
-from ww.storage.ports import IdConflictError, ScoredId
 from ww.storage.ports.entities import (
-    EntityAccess,
-    EntityPage,
     RelationExistsError,
     RelationPage,
     VersionClosedError,
 )
-from ww.storage.sqlite.db import SQLiteDatabase
-from ww.storage.sqlite.memfts import (
-    access_times,
-    append_access,
-    kind_fts_delete,
-    kind_fts_drop,
-    kind_fts_put,
-    kind_fts_search,
-    replace_access,
-)
-from ww.storage.sqlite.rows import decode_cursor
+from ww.storage.sqlite.memories import SQLiteMemoryStore, rows_as
 
-__all__ = ["SQLiteEntityStore", "encode_key"]
+__all__ = ["ENTITY_KIND", "SQLiteEntityStore"]
 
-_KIND = "ent"
 ENTITY_COLUMNS = (
     "id, session_id, lineage_id, version, name, entity_type, summary, details, source, "
     "valid_from, valid_to, created_at, stability, difficulty, last_review, reps, lapses, "
@@ -46,12 +31,6 @@ _RELATION_COLUMNS = (
     "last_strengthened, valid_from, valid_to"
 )
 _CHUNK = 500
-
-
-def encode_key(ts: int, ident: str) -> str:
-    """An opaque page cursor (the same shape the episode store's cursors decode from)."""
-    raw = json.dumps([ts, ident]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _opt_ts(value: int | None) -> datetime | None:
@@ -110,6 +89,10 @@ def _entity_params(e: Entity) -> tuple[Any, ...]:
     )
 
 
+def _keyword_text(e: Entity) -> str:
+    return f"{e.name} {e.summary} {e.details}"
+
+
 def _row_to_relation(r: sqlite3.Row) -> Relation:
     return Relation(
         id=UUID(r["id"]),
@@ -142,110 +125,31 @@ def entity_filter_sql(flt: EntityFilter, alias: str = "r") -> tuple[str, list[An
     return (" AND ".join(clauses) or "1=1"), params
 
 
-def _by_ids(
-    c: sqlite3.Connection,
-    select: str,
-    session_id: str,
-    ids: Sequence[UUID],
-    where: str = "1=1",
-    params: Sequence[Any] = (),
-) -> list[sqlite3.Row]:
-    """``select`` (ending in ``FROM entities r``) for the session's rows among ``ids``."""
-    keys = [str(i) for i in dict.fromkeys(ids)]
-    rows: list[sqlite3.Row] = []
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        rows += c.execute(
-            f"{select} WHERE r.session_id = ? AND r.id IN ({marks}) AND {where}",
-            (session_id, *chunk, *params),
-        ).fetchall()
-    return rows
+ENTITY_KIND: MemoryKind[Entity] = MemoryKind(
+    key="ent",
+    noun="entity",
+    table="entities",
+    label="WwEntity",
+    columns=ENTITY_COLUMNS,
+    order="valid_from",
+    from_row=_row_to_entity,
+    to_params=_entity_params,
+    keyword_text=_keyword_text,
+)
 
 
-class SQLiteEntityStore:
-    """Shares ``db`` with the record store, which owns its lifecycle (open/close)."""
+class SQLiteEntityStore(SQLiteMemoryStore[Entity, EntityFilter], EntityMethods):
+    """Entities with their bi-temporal versions and relations; the rest is shared."""
 
-    def __init__(self, db: SQLiteDatabase) -> None:
-        self._read = db.read
-        self._write = db.write
+    _session_tables = ("relations",)
+    _kind = ENTITY_KIND
+    _everything = EntityFilter(include_closed=True)
 
-    # -- entities ---------------------------------------------------------------------------
-    def _insert(self, c: sqlite3.Connection, entity: Entity) -> None:
-        marks = ", ".join("?" * 20)
-        try:
-            cur = c.execute(
-                f"INSERT INTO entities ({ENTITY_COLUMNS}) VALUES ({marks})", _entity_params(entity)
-            )
-        except sqlite3.IntegrityError as exc:  # the only unique key is the id
-            raise IdConflictError(f"entity id {entity.id} is already taken") from exc
-        assert cur.lastrowid is not None
-        kind_fts_put(c, _KIND, entity.session_id, cur.lastrowid, _keyword_text(entity))
-        append_access(c, entity.session_id, [entity.id], entity.created_at)
-
-    async def insert_entity(self, session_id: str, entity: Entity) -> None:
-        if entity.session_id != session_id:
-            raise ValueError("entity belongs to another session")
-        await self._write(lambda c: self._insert(c, entity))
-
-    async def get_entity(self, session_id: str, entity_id: UUID) -> Entity | None:
-        return (await self.get_entities(session_id, [entity_id])).get(entity_id)
-
-    async def get_entities(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Entity]:
-        if not ids:
-            return {}
-
-        def q(c: sqlite3.Connection) -> dict[UUID, Entity]:
-            rows = _by_ids(c, f"SELECT {ENTITY_COLUMNS} FROM entities r", session_id, ids)
-            return {e.id: e for e in map(_row_to_entity, rows)}
-
-        return await self._read(q)
-
-    async def list_entities(
-        self, session_id: str, flt: EntityFilter, limit: int, cursor: str | None
-    ) -> EntityPage:
-        where, params = entity_filter_sql(flt)
-        if cursor is not None:
-            ts, ident = decode_cursor(cursor)
-            where += " AND (r.valid_from, r.id) < (?, ?)"
-            params += [ts, ident]
-
-        def q(c: sqlite3.Connection) -> EntityPage:
-            rows = c.execute(
-                f"SELECT {ENTITY_COLUMNS} FROM entities r WHERE r.session_id = ? AND {where} "
-                "ORDER BY r.valid_from DESC, r.id DESC LIMIT ?",
-                (session_id, *params, limit + 1),
-            ).fetchall()
-            items = [_row_to_entity(r) for r in rows[:limit]]
-            more = len(rows) > limit and items
-            nxt = encode_key(to_micros(items[-1].valid_from), str(items[-1].id)) if more else None
-            return EntityPage(items, nxt)
-
-        return await self._read(q)
-
-    async def update_entity(self, session_id: str, entity: Entity) -> bool:
-        if entity.session_id != session_id:
-            raise ValueError("entity belongs to another session")
-        params = _entity_params(entity)
-        columns = [c.strip() for c in ENTITY_COLUMNS.split(",")][2:]
-        assignments = ", ".join(f"{col} = ?" for col in columns)
-
-        def tx(c: sqlite3.Connection) -> bool:
-            row = c.execute(
-                "SELECT rowid FROM entities WHERE id = ? AND session_id = ?",
-                (str(entity.id), session_id),
-            ).fetchone()
-            if row is None:
-                return False
-            c.execute(f"UPDATE entities SET {assignments} WHERE rowid = ?", (*params[2:], row[0]))
-            kind_fts_put(c, _KIND, session_id, row[0], _keyword_text(entity))
-            return True
-
-        return await self._write(tx)
+    def _filter_sql(self, flt: EntityFilter) -> tuple[str, list[Any]]:
+        return entity_filter_sql(flt)
 
     async def supersede_entity(self, session_id: str, old_id: UUID, new: Entity) -> Entity:
-        if new.session_id != session_id:
-            raise ValueError("entity belongs to another session")
+        self._own(session_id, new)
 
         def tx(c: sqlite3.Connection) -> Entity:
             row = c.execute(
@@ -262,7 +166,7 @@ class SQLiteEntityStore:
                 "UPDATE entities SET valid_to = ? WHERE id = ?",
                 (to_micros(new.valid_from), str(old_id)),
             )
-            self._insert(c, new)
+            self._insert_row(c, new)
             # The graph carries over to the new version; the old version keeps its own
             # relations as history.
             for rel in c.execute(
@@ -306,89 +210,13 @@ class SQLiteEntityStore:
 
     async def history(self, session_id: str, lineage_id: UUID) -> list[Entity]:
         return await self._read(
-            lambda c: [
-                _row_to_entity(r)
-                for r in c.execute(
-                    f"SELECT {ENTITY_COLUMNS} FROM entities WHERE session_id = ? "
-                    "AND lineage_id = ? ORDER BY version",
-                    (session_id, str(lineage_id)),
-                )
-            ]
-        )
-
-    async def delete_entity(self, session_id: str, entity_id: UUID) -> bool:
-        def tx(c: sqlite3.Connection) -> bool:
-            row = c.execute(
-                "SELECT rowid FROM entities WHERE id = ? AND session_id = ?",
-                (str(entity_id), session_id),
-            ).fetchone()
-            if row is None:
-                return False
-            kind_fts_delete(c, _KIND, session_id, row[0])
-            c.execute("DELETE FROM access_log WHERE memory_id = ?", (str(entity_id),))
-            # Relations go with it (ON DELETE CASCADE).
-            c.execute("DELETE FROM entities WHERE rowid = ?", (row[0],))
-            return True
-
-        return await self._write(tx)
-
-    async def delete_session(self, session_id: str) -> None:
-        def tx(c: sqlite3.Connection) -> None:
-            kind_fts_drop(c, _KIND, session_id)
-            c.execute(
-                "DELETE FROM access_log WHERE session_id = ? AND memory_id IN "
-                "(SELECT id FROM entities WHERE session_id = ?)",
-                (session_id, session_id),
+            rows_as(
+                _row_to_entity,
+                f"SELECT {ENTITY_COLUMNS} FROM entities WHERE session_id = ? "
+                "AND lineage_id = ? ORDER BY version",
+                session_id,
+                str(lineage_id),
             )
-            c.execute("DELETE FROM relations WHERE session_id = ?", (session_id,))
-            c.execute("DELETE FROM entities WHERE session_id = ?", (session_id,))
-
-        await self._write(tx)
-
-    # -- index state --------------------------------------------------------------------------
-    async def _set_state(self, session_id: str, ids: Sequence[UUID], state: IndexState) -> None:
-        rows = [(state.value, session_id, str(i)) for i in ids]
-        await self._write(
-            lambda c: c.executemany(
-                "UPDATE entities SET index_state = ? WHERE session_id = ? AND id = ?", rows
-            )
-        )
-
-    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_state(session_id, ids, IndexState.INDEXED)
-
-    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_state(session_id, ids, IndexState.PENDING)
-
-    async def pending_entities(self, session_id: str, limit: int) -> list[Entity]:
-        return await self._read(
-            lambda c: [
-                _row_to_entity(r)
-                for r in c.execute(
-                    f"SELECT {ENTITY_COLUMNS} FROM entities WHERE session_id = ? "
-                    "AND index_state = 'pending' LIMIT ?",
-                    (session_id, limit),
-                )
-            ]
-        )
-
-    async def indexed_ids(self, session_id: str) -> set[UUID]:
-        return await self._read(
-            lambda c: {
-                UUID(r[0])
-                for r in c.execute(
-                    "SELECT id FROM entities WHERE session_id = ? AND index_state = 'indexed'",
-                    (session_id,),
-                )
-            }
-        )
-
-    async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]:
-        return await self.filter_ids(session_id, ids, EntityFilter(include_closed=True))
-
-    async def list_sessions(self) -> list[str]:
-        return await self._read(
-            lambda c: [r[0] for r in c.execute("SELECT DISTINCT session_id FROM entities")]
         )
 
     # -- recall -----------------------------------------------------------------------------
@@ -404,81 +232,11 @@ class SQLiteEntityStore:
 
         return await self._read(q)
 
-    async def filter_ids(
-        self, session_id: str, ids: Sequence[UUID], flt: EntityFilter
-    ) -> set[UUID]:
-        if not ids:
-            return set()
-        where, params = entity_filter_sql(flt)
-        return await self._read(
-            lambda c: {
-                UUID(r[0])
-                for r in _by_ids(c, "SELECT r.id FROM entities r", session_id, ids, where, params)
-            }
-        )
-
-    async def keyword_search(
-        self, session_id: str, query: str, flt: EntityFilter, limit: int
-    ) -> list[ScoredId]:
-        where, params = entity_filter_sql(flt)
-        rows = await self._read(
-            lambda c: kind_fts_search(c, _KIND, session_id, query, "entities", where, params, limit)
-        )
-        return [ScoredId(i, s) for i, s in rows]
-
-    async def record_access(
-        self, session_id: str, updates: Sequence[EntityAccess], at: datetime
-    ) -> None:
-        rows = [
-            (
-                u.fsrs.stability,
-                u.fsrs.difficulty,
-                to_micros(u.fsrs.last_review),
-                u.fsrs.reps,
-                u.fsrs.lapses,
-                u.access_count,
-                to_micros(u.last_accessed),
-                str(u.id),
-                session_id,
-            )
-            for u in updates
-        ]
-
-        def tx(c: sqlite3.Connection) -> None:
-            c.executemany(
-                "UPDATE entities SET stability = ?, difficulty = ?, last_review = ?, reps = ?, "
-                "lapses = ?, access_count = ?, last_accessed = ? WHERE id = ? AND session_id = ?",
-                rows,
-            )
-            append_access(c, session_id, [u.id for u in updates], at)
-
-        await self._write(tx)
-
-    async def access_times(
-        self, session_id: str, ids: Sequence[UUID]
-    ) -> dict[UUID, list[datetime]]:
-        return await self._read(lambda c: access_times(c, session_id, ids))
-
-    async def replace_access_times(
-        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
-    ) -> None:
-        await self._write(lambda c: replace_access(c, session_id, "entities", times))
-
     # -- relations --------------------------------------------------------------------------
     async def list_relations(self, session_id: str, limit: int, cursor: str | None) -> RelationPage:
-        after = "" if cursor is None else decode_cursor(cursor)[1]
-
-        def q(c: sqlite3.Connection) -> RelationPage:
-            rows = c.execute(
-                f"SELECT {_RELATION_COLUMNS} FROM relations WHERE session_id = ? AND id > ? "
-                "ORDER BY id LIMIT ?",
-                (session_id, after, limit + 1),
-            ).fetchall()
-            items = [_row_to_relation(r) for r in rows[:limit]]
-            more = len(rows) > limit and items
-            return RelationPage(items, encode_key(0, str(items[-1].id)) if more else None)
-
-        return await self._read(q)
+        source = f"{_RELATION_COLUMNS} FROM relations"
+        rows = await self._read(lambda c: self._id_page(c, source, session_id, limit, cursor))
+        return RelationPage(*cut_page([_row_to_relation(r) for r in rows], limit))
 
     async def insert_relation(self, session_id: str, relation: Relation) -> None:
         if relation.session_id != session_id:
@@ -512,14 +270,14 @@ class SQLiteEntityStore:
     async def relations_of(self, session_id: str, entity_id: UUID) -> list[Relation]:
         key = str(entity_id)
         return await self._read(
-            lambda c: [
-                _row_to_relation(r)
-                for r in c.execute(
-                    f"SELECT {_RELATION_COLUMNS} FROM relations WHERE session_id = ? "
-                    "AND (source_id = ? OR target_id = ?) ORDER BY weight DESC, id",
-                    (session_id, key, key),
-                )
-            ]
+            rows_as(
+                _row_to_relation,
+                f"SELECT {_RELATION_COLUMNS} FROM relations WHERE session_id = ? "
+                "AND (source_id = ? OR target_id = ?) ORDER BY weight DESC, id",
+                session_id,
+                key,
+                key,
+            )
         )
 
     async def delete_relation(self, session_id: str, relation_id: UUID) -> bool:
@@ -556,10 +314,6 @@ class SQLiteEntityStore:
             return out
 
         return await self._read(q)
-
-
-def _keyword_text(e: Entity) -> str:
-    return f"{e.name} {e.summary} {e.details}"
 
 
 def _derived_id(relation_id: UUID, new_entity: UUID) -> UUID:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -34,6 +34,16 @@ _CHUNK = 400  # ids per statement, under SQLite's variable limit with room for t
 def _chunks(ids: Sequence[UUID]) -> list[list[str]]:
     keys = [str(i) for i in dict.fromkeys(ids)]
     return [keys[i : i + _CHUNK] for i in range(0, len(keys), _CHUNK)]
+
+
+def _rows_in(
+    c: sqlite3.Connection, sql: str, session_id: str, ids: Sequence[UUID]
+) -> Iterator[sqlite3.Row]:
+    """``sql`` over ``ids`` in chunks under SQLite's variable limit; its parameters are the
+    session, then the chunk's ids where ``{marks}`` stands."""
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        yield from c.execute(sql.format(marks=marks), (session_id, *chunk))
 
 
 class SQLiteLearningStore:
@@ -112,20 +122,22 @@ class SQLiteLearningStore:
         def q(c: sqlite3.Connection) -> dict[UUID, MemoryState]:
             times: dict[str, list[datetime]] = defaultdict(list)
             values: dict[str, tuple[float, int]] = {}
-            for chunk in _chunks(ids):
-                marks = ",".join("?" * len(chunk))
-                for r in c.execute(
-                    f"SELECT memory_id, t FROM memory_access WHERE session_id = ? "
-                    f"AND memory_id IN ({marks}) ORDER BY memory_id, t",
-                    (session_id, *chunk),
-                ):
-                    times[r[0]].append(from_micros(r[1]))
-                for r in c.execute(
-                    f"SELECT memory_id, value, rewards FROM memory_value WHERE session_id = ? "
-                    f"AND memory_id IN ({marks})",
-                    (session_id, *chunk),
-                ):
-                    values[r[0]] = (float(r[1]), int(r[2]))
+            for r in _rows_in(
+                c,
+                "SELECT memory_id, t FROM memory_access WHERE session_id = ? "
+                "AND memory_id IN ({marks}) ORDER BY memory_id, t",
+                session_id,
+                ids,
+            ):
+                times[r[0]].append(from_micros(r[1]))
+            for r in _rows_in(
+                c,
+                "SELECT memory_id, value, rewards FROM memory_value WHERE session_id = ? "
+                "AND memory_id IN ({marks})",
+                session_id,
+                ids,
+            ):
+                values[r[0]] = (float(r[1]), int(r[2]))
             out: dict[UUID, MemoryState] = {}
             for key in times.keys() | values.keys():
                 value, rewards = values.get(key, (DEFAULT_VALUE, 0))
@@ -170,17 +182,15 @@ class SQLiteLearningStore:
 
         def q(c: sqlite3.Connection) -> list[HebbianEdge]:
             out: list[HebbianEdge] = []
-            for chunk in _chunks(ids):
-                marks = ",".join("?" * len(chunk))
-                for r in c.execute(
-                    f"SELECT a, b, weight, last_strengthened FROM hebbian_edges "
-                    f"WHERE session_id = ? AND a IN ({marks})",
-                    (session_id, *chunk),
-                ):
-                    if r[1] in wanted:
-                        out.append(
-                            HebbianEdge(UUID(r[0]), UUID(r[1]), float(r[2]), from_micros(r[3]))
-                        )
+            for r in _rows_in(
+                c,
+                "SELECT a, b, weight, last_strengthened FROM hebbian_edges "
+                "WHERE session_id = ? AND a IN ({marks})",
+                session_id,
+                ids,
+            ):
+                if r[1] in wanted:
+                    out.append(HebbianEdge(UUID(r[0]), UUID(r[1]), float(r[2]), from_micros(r[3])))
             return out
 
         return await self.db.read(q) if len(wanted) > 1 else []

@@ -4,39 +4,26 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from ww.models import IndexState
 from ww.models.procedural import Skill, SkillExecution, SkillStep, SkillVersion
+from ww.storage.memories import MemoryKind, SkillMethods, cut_page
 from ww.storage.payload import from_micros, to_micros
-from ww.storage.ports import IdConflictError, ScoredId
-from ww.storage.ports.skills import ExecutionPage, SkillFilter, SkillPage
-from ww.storage.sqlite.db import SQLiteDatabase
-from ww.storage.sqlite.entities import encode_key
-from ww.storage.sqlite.memfts import (
-    access_times,
-    append_access,
-    kind_fts_delete,
-    kind_fts_drop,
-    kind_fts_put,
-    kind_fts_search,
-    replace_access,
-)
-from ww.storage.sqlite.rows import decode_cursor
+from ww.storage.ports import IdConflictError
+from ww.storage.ports.skills import ExecutionPage, SkillFilter
+from ww.storage.sqlite.memfts import append_access
+from ww.storage.sqlite.memories import SQLiteMemoryStore, rows_as
 
-__all__ = ["SQLiteSkillStore"]
+__all__ = ["SKILL_KIND", "SQLiteSkillStore"]
 
-_KIND = "skl"
 SKILL_COLUMNS = (
     "id, session_id, name, domain, task, trigger_pattern, steps, script, script_generated, "
     "successes, failures, execution_count, last_executed, version, deprecated, replaced_by, "
     "created_at, updated_at, access_count, last_accessed, index_state"
 )
-_N_COLUMNS = 21
-_CHUNK = 500
 _EXECUTION_COLUMNS = (
     "id, skill_id, skill_version, success, duration_ms, failed_step, error, executed_at"
 )
@@ -136,92 +123,32 @@ def _filter_sql(flt: SkillFilter) -> tuple[str, list[Any]]:
     return (" AND ".join(clauses) or "1=1"), params
 
 
-class SQLiteSkillStore:
-    """Shares ``db`` with the record store, which owns its lifecycle (open/close)."""
+SKILL_KIND: MemoryKind[Skill] = MemoryKind(
+    key="skl",
+    noun="skill",
+    table="skills",
+    label="WwSkill",
+    columns=SKILL_COLUMNS,
+    order="created_at",
+    from_row=_row_to_skill,
+    to_params=_skill_params,
+    keyword_text=_keyword_text,
+)
 
-    def __init__(self, db: SQLiteDatabase) -> None:
-        self._read = db.read
-        self._write = db.write
 
-    async def insert_skill(self, session_id: str, skill: Skill) -> None:
-        if skill.session_id != session_id:
-            raise ValueError("skill belongs to another session")
-        marks = ", ".join("?" * _N_COLUMNS)
+class SQLiteSkillStore(SQLiteMemoryStore[Skill, SkillFilter], SkillMethods):
+    """Skills with their versions and executions; the rest is shared."""
 
-        def tx(c: sqlite3.Connection) -> None:
-            try:
-                cur = c.execute(
-                    f"INSERT INTO skills ({SKILL_COLUMNS}) VALUES ({marks})", _skill_params(skill)
-                )
-            except sqlite3.IntegrityError as exc:  # the only unique key is the id
-                raise IdConflictError(f"skill id {skill.id} is already taken") from exc
-            assert cur.lastrowid is not None
-            kind_fts_put(c, _KIND, session_id, cur.lastrowid, _keyword_text(skill))
-            append_access(c, session_id, [skill.id], skill.created_at)
+    _kind = SKILL_KIND
+    _everything = SkillFilter(include_deprecated=True)
 
-        await self._write(tx)
-
-    async def get_skill(self, session_id: str, skill_id: UUID) -> Skill | None:
-        return (await self.get_skills(session_id, [skill_id])).get(skill_id)
-
-    async def get_skills(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Skill]:
-        if not ids:
-            return {}
-        keys = [str(i) for i in dict.fromkeys(ids)]
-
-        def q(c: sqlite3.Connection) -> dict[UUID, Skill]:
-            out: dict[UUID, Skill] = {}
-            for start in range(0, len(keys), _CHUNK):
-                chunk = keys[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                for r in c.execute(
-                    f"SELECT {SKILL_COLUMNS} FROM skills WHERE session_id = ? AND id IN ({marks})",
-                    (session_id, *chunk),
-                ):
-                    skill = _row_to_skill(r)
-                    out[skill.id] = skill
-            return out
-
-        return await self._read(q)
-
-    async def list_skills(
-        self, session_id: str, flt: SkillFilter, limit: int, cursor: str | None
-    ) -> SkillPage:
-        where, params = _filter_sql(flt)
-        if cursor is not None:
-            ts, ident = decode_cursor(cursor)
-            where += " AND (r.created_at, r.id) < (?, ?)"
-            params += [ts, ident]
-
-        def q(c: sqlite3.Connection) -> SkillPage:
-            rows = c.execute(
-                f"SELECT {SKILL_COLUMNS} FROM skills r WHERE r.session_id = ? AND {where} "
-                "ORDER BY r.created_at DESC, r.id DESC LIMIT ?",
-                (session_id, *params, limit + 1),
-            ).fetchall()
-            items = [_row_to_skill(r) for r in rows[:limit]]
-            more = len(rows) > limit and items
-            nxt = encode_key(to_micros(items[-1].created_at), str(items[-1].id)) if more else None
-            return SkillPage(items, nxt)
-
-        return await self._read(q)
+    def _filter_sql(self, flt: SkillFilter) -> tuple[str, list[Any]]:
+        return _filter_sql(flt)
 
     async def update_skill(
         self, session_id: str, skill: Skill, previous: Skill | None = None
     ) -> bool:
-        if skill.session_id != session_id:
-            raise ValueError("skill belongs to another session")
-        params = _skill_params(skill)
-        columns = [c.strip() for c in SKILL_COLUMNS.split(",")][2:]
-        assignments = ", ".join(f"{col} = ?" for col in columns)
-
-        def tx(c: sqlite3.Connection) -> bool:
-            row = c.execute(
-                "SELECT rowid FROM skills WHERE id = ? AND session_id = ?",
-                (str(skill.id), session_id),
-            ).fetchone()
-            if row is None:
-                return False
+        def snapshot(c: sqlite3.Connection) -> None:
             if previous is not None:
                 c.execute(
                     "INSERT INTO skill_versions (skill_id, version, replaced_at, snapshot) "
@@ -233,11 +160,8 @@ class SQLiteSkillStore:
                         previous.model_dump_json(),
                     ),
                 )
-            c.execute(f"UPDATE skills SET {assignments} WHERE rowid = ?", (*params[2:], row[0]))
-            kind_fts_put(c, _KIND, session_id, row[0], _keyword_text(skill))
-            return True
 
-        return await self._write(tx)
+        return await self._update(session_id, skill, snapshot)
 
     async def versions(self, session_id: str, skill_id: UUID) -> list[SkillVersion]:
         return await self._read(
@@ -255,34 +179,6 @@ class SQLiteSkillStore:
                 )
             ]
         )
-
-    async def delete_skill(self, session_id: str, skill_id: UUID) -> bool:
-        def tx(c: sqlite3.Connection) -> bool:
-            row = c.execute(
-                "SELECT rowid FROM skills WHERE id = ? AND session_id = ?",
-                (str(skill_id), session_id),
-            ).fetchone()
-            if row is None:
-                return False
-            kind_fts_delete(c, _KIND, session_id, row[0])
-            c.execute("DELETE FROM access_log WHERE memory_id = ?", (str(skill_id),))
-            # Versions and executions go with it (ON DELETE CASCADE).
-            c.execute("DELETE FROM skills WHERE rowid = ?", (row[0],))
-            return True
-
-        return await self._write(tx)
-
-    async def delete_session(self, session_id: str) -> None:
-        def tx(c: sqlite3.Connection) -> None:
-            kind_fts_drop(c, _KIND, session_id)
-            c.execute(
-                "DELETE FROM access_log WHERE session_id = ? AND memory_id IN "
-                "(SELECT id FROM skills WHERE session_id = ?)",
-                (session_id, session_id),
-            )
-            c.execute("DELETE FROM skills WHERE session_id = ?", (session_id,))
-
-        await self._write(tx)
 
     async def record_execution(
         self, session_id: str, skill: Skill, execution: SkillExecution
@@ -327,38 +223,23 @@ class SQLiteSkillStore:
 
     async def executions(self, session_id: str, skill_id: UUID, limit: int) -> list[SkillExecution]:
         return await self._read(
-            lambda c: [
-                _row_to_execution(r)
-                for r in c.execute(
-                    f"SELECT {_EXECUTION_COLUMNS} FROM skill_executions WHERE session_id = ? "
-                    "AND skill_id = ? ORDER BY executed_at DESC, id DESC LIMIT ?",
-                    (session_id, str(skill_id), limit),
-                )
-            ]
+            rows_as(
+                _row_to_execution,
+                f"SELECT {_EXECUTION_COLUMNS} FROM skill_executions WHERE session_id = ? "
+                "AND skill_id = ? ORDER BY executed_at DESC, id DESC LIMIT ?",
+                session_id,
+                str(skill_id),
+                limit,
+            )
         )
 
     # -- export and import ------------------------------------------------------------------
-    async def replace_access_times(
-        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
-    ) -> None:
-        await self._write(lambda c: replace_access(c, session_id, "skills", times))
-
     async def list_executions(
         self, session_id: str, limit: int, cursor: str | None
     ) -> ExecutionPage:
-        after = "" if cursor is None else decode_cursor(cursor)[1]
-
-        def q(c: sqlite3.Connection) -> ExecutionPage:
-            rows = c.execute(
-                f"SELECT {_EXECUTION_COLUMNS} FROM skill_executions WHERE session_id = ? "
-                "AND id > ? ORDER BY id LIMIT ?",
-                (session_id, after, limit + 1),
-            ).fetchall()
-            items = [_row_to_execution(r) for r in rows[:limit]]
-            more = len(rows) > limit and items
-            return ExecutionPage(items, encode_key(0, str(items[-1].id)) if more else None)
-
-        return await self._read(q)
+        source = f"{_EXECUTION_COLUMNS} FROM skill_executions"
+        rows = await self._read(lambda c: self._id_page(c, source, session_id, limit, cursor))
+        return ExecutionPage(*cut_page([_row_to_execution(r) for r in rows], limit))
 
     async def restore_versions(self, session_id: str, versions: Sequence[SkillVersion]) -> int:
         rows = [
@@ -415,98 +296,7 @@ class SQLiteSkillStore:
 
         return await self._write(tx)
 
-    async def _set_state(self, session_id: str, ids: Sequence[UUID], state: IndexState) -> None:
-        rows = [(state.value, session_id, str(i)) for i in ids]
-        await self._write(
-            lambda c: c.executemany(
-                "UPDATE skills SET index_state = ? WHERE session_id = ? AND id = ?", rows
-            )
-        )
-
-    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_state(session_id, ids, IndexState.INDEXED)
-
-    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_state(session_id, ids, IndexState.PENDING)
-
-    async def pending_skills(self, session_id: str, limit: int) -> list[Skill]:
-        return await self._read(
-            lambda c: [
-                _row_to_skill(r)
-                for r in c.execute(
-                    f"SELECT {SKILL_COLUMNS} FROM skills WHERE session_id = ? "
-                    "AND index_state = 'pending' LIMIT ?",
-                    (session_id, limit),
-                )
-            ]
-        )
-
-    async def indexed_ids(self, session_id: str) -> set[UUID]:
-        return await self._read(
-            lambda c: {
-                UUID(r[0])
-                for r in c.execute(
-                    "SELECT id FROM skills WHERE session_id = ? AND index_state = 'indexed'",
-                    (session_id,),
-                )
-            }
-        )
-
-    async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]:
-        return await self.filter_ids(session_id, ids, SkillFilter(include_deprecated=True))
-
-    async def list_sessions(self) -> list[str]:
-        return await self._read(
-            lambda c: [r[0] for r in c.execute("SELECT DISTINCT session_id FROM skills")]
-        )
-
-    async def keyword_search(
-        self, session_id: str, query: str, flt: SkillFilter, limit: int
-    ) -> list[ScoredId]:
-        where, params = _filter_sql(flt)
-        rows = await self._read(
-            lambda c: kind_fts_search(c, _KIND, session_id, query, "skills", where, params, limit)
-        )
-        return [ScoredId(i, s) for i, s in rows]
-
-    async def filter_ids(self, session_id: str, ids: Sequence[UUID], flt: SkillFilter) -> set[UUID]:
-        if not ids:
-            return set()
-        where, params = _filter_sql(flt)
-        keys = [str(i) for i in dict.fromkeys(ids)]
-
-        def q(c: sqlite3.Connection) -> set[UUID]:
-            out: set[UUID] = set()
-            for start in range(0, len(keys), _CHUNK):
-                chunk = keys[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                out |= {
-                    UUID(r[0])
-                    for r in c.execute(
-                        f"SELECT r.id FROM skills r WHERE r.session_id = ? "
-                        f"AND r.id IN ({marks}) AND {where}",
-                        (session_id, *chunk, *params),
-                    )
-                }
-            return out
-
-        return await self._read(q)
-
     async def record_access(self, session_id: str, counts: dict[UUID, int], at: datetime) -> None:
         ts = to_micros(at)
-        rows = [(n, ts, str(i), session_id) for i, n in counts.items()]
-
-        def tx(c: sqlite3.Connection) -> None:
-            c.executemany(
-                "UPDATE skills SET access_count = ?, last_accessed = ? "
-                "WHERE id = ? AND session_id = ?",
-                rows,
-            )
-            append_access(c, session_id, list(counts), at)
-
-        await self._write(tx)
-
-    async def access_times(
-        self, session_id: str, ids: Sequence[UUID]
-    ) -> dict[UUID, list[datetime]]:
-        return await self._read(lambda c: access_times(c, session_id, ids))
+        rows = [{"id": str(i), "n": n, "at": ts} for i, n in counts.items()]
+        await self._touch(session_id, "access_count = :n, last_accessed = :at", rows, at)

@@ -1,0 +1,147 @@
+"""One Neo4j connection as the record store and the Neo4j vector index each hold it.
+
+Driver errors that mean "the database cannot be reached" become
+``StoreUnavailableError("neo4j", ...)``, which the API answers with 503. ``retry_time``
+bounds how long the driver keeps retrying a failed transaction (its backoff starts at about
+a second): enough for one retry on a fresh connection after pooled ones died with a Neo4j
+restart, while a client of a database that is down gets its 503 within a few seconds rather
+than the driver's default 30.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypedDict, TypeVar, Unpack
+from uuid import UUID
+
+from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
+from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
+
+from ww.storage.ports import StoreUnavailableError
+
+__all__ = [
+    "COMPONENT",
+    "UNAVAILABLE",
+    "ConnectionOptions",
+    "Neo4jConnection",
+    "describe",
+    "id_keys",
+    "tx_all",
+    "tx_consume",
+    "tx_single",
+]
+
+T = TypeVar("T")
+Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
+
+COMPONENT = "neo4j"
+
+# Errors after which the database, not the request, is at fault. ClientErrors (bad Cypher,
+# constraint violations) are bugs or caller errors and stay what they are.
+UNAVAILABLE = (ServiceUnavailable, SessionExpired, TransientError, OSError)
+
+
+class ConnectionOptions(TypedDict, total=False):
+    user: str
+    password: str | None
+    database: str
+    pool_size: int
+    connect_timeout: float
+    retry_time: float
+
+
+class Neo4jConnection:
+    """A driver opened by ``_connect`` and the transactions run on it."""
+
+    _closed_message = "store is closed"
+
+    def __init__(self, uri: str, **options: Unpack[ConnectionOptions]) -> None:
+        password = options.get("password")
+        self._uri = uri
+        self._auth = (options.get("user", "neo4j"), password) if password is not None else None
+        self._database = options.get("database", "neo4j")
+        self._pool_size = options.get("pool_size", 50)
+        self._connect_timeout = options.get("connect_timeout", 5.0)
+        self._retry_time = options.get("retry_time", 1.0)
+        self._driver: AsyncDriver | None = None
+
+    async def _connect(self, schema: Sequence[str]) -> AsyncDriver:
+        """Open the driver and run ``schema`` (``IF NOT EXISTS`` statements: every worker
+        runs them); closed again when that fails."""
+        driver = self._driver = AsyncGraphDatabase.driver(
+            self._uri,
+            auth=self._auth,
+            max_connection_pool_size=self._pool_size,
+            connection_timeout=self._connect_timeout,
+            connection_acquisition_timeout=self._connect_timeout + self._retry_time,
+            max_transaction_retry_time=self._retry_time,
+        )
+        try:
+            for statement in schema:
+                await driver.execute_query(statement, database_=self._database)
+        except UNAVAILABLE as exc:
+            await self.close()
+            raise StoreUnavailableError(COMPONENT, describe(exc)) from exc
+        except BaseException:
+            await self.close()
+            raise
+        return driver
+
+    async def close(self) -> None:
+        if self._driver is not None:
+            driver, self._driver = self._driver, None
+            await driver.close()
+
+    def _require(self) -> AsyncDriver:
+        if self._driver is None:
+            raise StoreUnavailableError(COMPONENT, self._closed_message)
+        return self._driver
+
+    async def _tx(self, write: bool, work: Work[T]) -> T:
+        driver = self._require()
+        try:
+            async with driver.session(database=self._database) as session:
+                if write:
+                    return await session.execute_write(work)
+                return await session.execute_read(work)
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(COMPONENT, describe(exc)) from exc
+
+    async def _read(self, work: Work[T]) -> T:
+        return await self._tx(False, work)
+
+    async def _write(self, work: Work[T]) -> T:
+        return await self._tx(True, work)
+
+
+def id_keys(ids: Sequence[UUID]) -> list[str]:
+    """``ids`` as the distinct strings the nodes carry, in first-seen order."""
+    return [str(i) for i in dict.fromkeys(ids)]
+
+
+def describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def tx_all(query: str, params: dict[str, Any]) -> Work[list[dict[str, Any]]]:
+    async def work(tx: AsyncManagedTransaction) -> list[dict[str, Any]]:
+        result = await tx.run(query, params)
+        return [record.data() async for record in result]
+
+    return work
+
+
+def tx_single(query: str, params: dict[str, Any]) -> Work[dict[str, Any]]:
+    async def work(tx: AsyncManagedTransaction) -> dict[str, Any]:
+        result = await tx.run(query, params)
+        return (await result.single(strict=True)).data()
+
+    return work
+
+
+def tx_consume(query: str, params: dict[str, Any]) -> Work[None]:
+    async def work(tx: AsyncManagedTransaction) -> None:
+        result = await tx.run(query, params)
+        await result.consume()
+
+    return work
