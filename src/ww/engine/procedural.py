@@ -45,6 +45,7 @@ from ww.storage.ports import VectorItem as _Item
 from ww.storage.ports.skills import SkillFilter, SkillPage, SkillStore
 
 __all__ = [
+    "HOWTO_MIN_SIMILARITY",
     "SKILL_WEIGHTS",
     "InvalidSkillError",
     "ProceduralMemory",
@@ -68,6 +69,12 @@ class SkillWeights:
 
 
 SKILL_WEIGHTS = SkillWeights()
+
+# How-to answers only with a skill whose task is at least this close to the asked one
+# (cosine, as the vector index scores it). With the bundled MiniLM, unrelated tasks score
+# about -0.1 to 0.1 and rewordings of the same task 0.4 to 0.9, so 0.2 sits between the two;
+# a skill matched by a shared word alone stays below it.
+HOWTO_MIN_SIMILARITY = 0.2
 
 
 def script_from_steps(name: str, steps: Sequence[SkillStep]) -> str:
@@ -277,13 +284,16 @@ class ProceduralMemory:
         return await self.store.executions(session_id, skill_id, limit)
 
     async def deprecate(
-        self, session_id: str, skill_id: UUID, replaced_by: UUID | None
+        self, session_id: str, skill_id: UUID, replaced_by: UUID | None, *, replace: bool = True
     ) -> Skill | None:
-        """None when ``skill_id`` or ``replaced_by`` is unknown."""
+        """None when ``skill_id`` or ``replaced_by`` is unknown. With ``replace`` false the
+        skill keeps the replacement it has (deprecating again must not forget it)."""
         skill = await self.store.get_skill(session_id, skill_id)
         if skill is None:
             return None
-        if replaced_by is not None:
+        if not replace:
+            replaced_by = skill.replaced_by
+        elif replaced_by is not None:
             if replaced_by == skill_id:
                 raise InvalidSkillError("a skill cannot replace itself")
             if await self.store.get_skill(session_id, replaced_by) is None:
@@ -371,7 +381,9 @@ class ProceduralMemory:
     async def how_to(self, session_id: str, req: HowToRequest) -> HowTo:
         """The live skill with the highest confidence among the recalled candidates."""
         flt = SkillFilter(domain=req.domain, include_deprecated=False)
-        hits, cosine, _ = await self._rank(session_id, req.task, flt, 10)
+        ranked, cosine, _ = await self._rank(session_id, req.task, flt, 10)
+        # Keyword overlap alone can rank an unrelated skill; below the floor it is no answer.
+        hits = [h for h in ranked if cosine.get(h.id, 0.0) >= HOWTO_MIN_SIMILARITY]
         best: tuple[float, str, SkillHit] | None = None
         for h in hits:
             conf = howto_confidence(cosine.get(h.id, 0.0), h.skill.success_rate)

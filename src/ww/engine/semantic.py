@@ -39,7 +39,13 @@ from ww.storage.ports import RecordStore, ScoredId, StoreUnavailableError, Vecto
 from ww.storage.ports import VectorItem as _Item
 from ww.storage.ports.entities import EntityAccess, EntityPage, EntityStore
 
-__all__ = ["ENTITY_WEIGHTS", "EntityWeights", "InvalidSupersedeError", "SemanticMemory"]
+__all__ = [
+    "ENTITY_WEIGHTS",
+    "ClosedEndError",
+    "EntityWeights",
+    "InvalidSupersedeError",
+    "SemanticMemory",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,14 @@ _SPREAD_THRESHOLD = 0.05
 
 class InvalidSupersedeError(ValueError):
     """The successor cannot start before (or when) the version it replaces started."""
+
+
+class ClosedEndError(RuntimeError):
+    """A relation end is a superseded (closed) version; ``field`` names which end."""
+
+    def __init__(self, field: str, entity_id: UUID) -> None:
+        super().__init__(f"{field} {entity_id} is a superseded version; relate the current version")
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,12 +264,18 @@ class SemanticMemory:
     async def relate(
         self, session_id: str, source_id: UUID, body: RelationCreate
     ) -> Relation | None:
-        """None when either end is unknown; a self-relation is a ``ValueError``."""
+        """None when either end is unknown; a self-relation is a ``ValueError``; an end that
+        is a closed version raises ``ClosedEndError``. Relations belong to the current graph
+        (supersede moves them to the new version), so one from a closed version would be
+        invisible to spreading and lost from history alike."""
         if source_id == body.target_id:
             raise ValueError("an entity cannot be related to itself")
-        found = await self.store.existing_ids(session_id, [source_id, body.target_id])
-        if len(found) != 2:
+        ends = await self.store.get_entities(session_id, [source_id, body.target_id])
+        if len(ends) != 2:
             return None
+        for field, ident in (("source_id", source_id), ("target_id", body.target_id)):
+            if ends[ident].valid_to is not None:
+                raise ClosedEndError(field, ident)
         now = self.clock()
         relation = Relation(
             id=uuid4(),

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ww.api.deps import SessionDep
 from ww.api.errors import ApiError, ErrorEnvelope
-from ww.engine.semantic import InvalidSupersedeError, SemanticMemory
+from ww.engine.semantic import ClosedEndError, InvalidSupersedeError, SemanticMemory
 from ww.models.semantic import (
     Entity,
     EntityCreate,
@@ -169,6 +169,8 @@ async def create_relation(
         relation = await sem.relate(session, entity_id, body)
     except RelationExistsError as exc:
         raise ApiError(409, str(exc)) from None
+    except ClosedEndError as exc:
+        raise ApiError(409, str(exc), code="version_closed") from None
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
     if relation is None:

@@ -167,7 +167,11 @@ async def deprecate_skill(
     skill_id: UUID, proc: ProceduralDep, session: SessionDep, body: SkillDeprecate | None = None
 ) -> Skill:
     try:
-        skill = await proc.deprecate(session, skill_id, (body or SkillDeprecate()).replaced_by)
+        # Without a body (or without the field) an earlier replacement is kept; an
+        # explicit null clears it.
+        given = body is not None and "replaced_by" in body.model_fields_set
+        replaced_by = body.replaced_by if body is not None else None
+        skill = await proc.deprecate(session, skill_id, replaced_by, replace=given)
     except InvalidSkillError as exc:
         raise ApiError(422, str(exc)) from None
     if skill is None:
