@@ -96,6 +96,7 @@ def build_semantic(settings: Settings, engine: MemoryEngine) -> SemanticMemory:
         fsrs=engine.fsrs,
         clock=engine.clock,
         candidates=engine.candidates,
+        learning=engine.recall_learning,
     )
     engine.session_deleters.append(semantic.delete_session)
     return semantic
@@ -111,6 +112,7 @@ def build_procedural(settings: Settings, engine: MemoryEngine) -> ProceduralMemo
         embedder=engine.embedder,
         clock=engine.clock,
         candidates=engine.candidates,
+        learning=engine.recall_learning,
     )
     engine.session_deleters.append(procedural.delete_session)
     return procedural

@@ -329,7 +329,10 @@ class MemoryEngine:
         preset: Preset = Preset.BALANCED,
         learn: bool = True,
         query_vector: Vector | None = None,
+        log_recall: bool = True,
     ) -> RecallResult:
+        """``log_recall`` false leaves the recall log to the caller (unified recall logs
+        every type's hits under one id); the other side effects of ``learn`` stay."""
         flt = flt or EpisodeFilter()
         now = self.clock()
         n = max(self.candidates, limit)
@@ -390,9 +393,12 @@ class MemoryEngine:
         result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
         if learn and hits:
             await self._learn_from_recall(session_id, [h.episode for h in hits], now)
-            await self.recall_learning.after_recall(
-                session_id, result.recall_id, query_vector, [h.id for h in hits], now
-            )
+            hit_ids = [h.id for h in hits]
+            if log_recall:
+                await self.recall_learning.log(
+                    session_id, result.recall_id, query_vector, hit_ids, now
+                )
+            await self.recall_learning.touch(session_id, hit_ids, now, hit_ids)
         return result
 
     async def feedback(

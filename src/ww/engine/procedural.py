@@ -21,8 +21,10 @@ from ww.engine.activation import (
     howto_confidence,
     min_max,
 )
+from ww.engine.kinds import LearnedKind
 from ww.engine.memory import Clock, ReconcileReport, utc_now
-from ww.models import EpisodeFilter, IndexState
+from ww.engine.recall_learning import RecallLearning
+from ww.models import EpisodeFilter, FSRSState, IndexState, MemoryType
 from ww.models.procedural import (
     HowTo,
     HowToRequest,
@@ -105,6 +107,7 @@ class ProceduralMemory:
         clock: Clock = utc_now,
         candidates: int = 50,
         weights: SkillWeights = SKILL_WEIGHTS,
+        learning: RecallLearning | None = None,
     ) -> None:
         self.store = store
         self.vectors = vectors
@@ -113,6 +116,29 @@ class ProceduralMemory:
         self.clock = clock
         self.candidates = candidates
         self.weights = weights
+        # The shared recall log and feedback path (None: recall learns only access counts).
+        self.learning = learning
+        if learning is not None:
+            learning.register(self.learned_kind())
+
+    def learned_kind(self) -> LearnedKind[Skill]:
+        """Feedback on a skill updates its learned value (learning store) inside the
+        lability window; a skill has no FSRS state (its strength is its execution record),
+        so there is no review and nothing on the skill record changes."""
+
+        async def save(_session_id: str, _skills: Sequence[Skill]) -> None:
+            return None
+
+        def learned(skill: Skill, _fsrs: FSRSState | None, _value: float) -> Skill:
+            return skill
+
+        return LearnedKind(
+            kind=MemoryType.SKILL,
+            load=lambda sid, ids: self.store.get_skills(sid, ids),
+            save=save,
+            fsrs_of=lambda _skill: None,
+            learned=learned,
+        )
 
     # -- lifecycle (the record store is opened and closed by MemoryEngine) -------------------
     async def open(self) -> ReconcileReport:
@@ -234,7 +260,10 @@ class ProceduralMemory:
         if await self.store.get_skill(session_id, skill_id) is None:
             return False
         await self.vectors.delete(session_id, [skill_id])
-        return await self.store.delete_skill(session_id, skill_id)
+        deleted = await self.store.delete_skill(session_id, skill_id)
+        if self.learning is not None:
+            await self.learning.learning.forget(session_id, [skill_id])
+        return deleted
 
     async def delete_session(self, session_id: str) -> None:
         await self.vectors.delete_session(session_id)
@@ -370,13 +399,25 @@ class ProceduralMemory:
             await self.store.record_access(session_id, counts, self.clock())
 
     async def recall(
-        self, session_id: str, req: SkillRecallRequest, query_vector: Vector | None = None
+        self,
+        session_id: str,
+        req: SkillRecallRequest,
+        query_vector: Vector | None = None,
+        *,
+        log_recall: bool = True,
     ) -> SkillRecallResult:
         flt = SkillFilter(domain=req.domain, include_deprecated=req.include_deprecated)
-        hits, _, degraded = await self._rank(session_id, req.query, flt, req.limit, query_vector)
+        qv = query_vector if query_vector is not None else await self.embedder.embed_one(req.query)
+        hits, _, degraded = await self._rank(session_id, req.query, flt, req.limit, qv)
+        result = SkillRecallResult(recall_id=uuid4(), query=req.query, hits=hits, degraded=degraded)
         if req.learn:
             await self._learn(session_id, [h.skill for h in hits])
-        return SkillRecallResult(recall_id=uuid4(), query=req.query, hits=hits, degraded=degraded)
+        if req.learn and hits and self.learning is not None:
+            ids, now = [h.id for h in hits], self.clock()
+            if log_recall:
+                await self.learning.log(session_id, result.recall_id, qv, ids, now)
+            await self.learning.touch(session_id, ids, now)
+        return result
 
     async def how_to(self, session_id: str, req: HowToRequest) -> HowTo:
         """The live skill with the highest confidence among the recalled candidates."""

@@ -16,8 +16,10 @@ from ww.engine.activation import (
     spread_activation,
 )
 from ww.engine.dynamics import Fsrs, ReviewRating
+from ww.engine.kinds import LearnedKind
 from ww.engine.memory import Clock, ReconcileReport, utc_now
-from ww.models import EpisodeFilter, IndexState
+from ww.engine.recall_learning import RecallLearning
+from ww.models import EpisodeFilter, FSRSState, IndexState, MemoryType
 from ww.models.semantic import (
     ActivatedEntity,
     Entity,
@@ -96,6 +98,7 @@ class SemanticMemory:
         clock: Clock = utc_now,
         candidates: int = 50,
         weights: EntityWeights = ENTITY_WEIGHTS,
+        learning: RecallLearning | None = None,
     ) -> None:
         self.store = store
         self.vectors = vectors
@@ -105,6 +108,29 @@ class SemanticMemory:
         self.clock = clock
         self.candidates = candidates
         self.weights = weights
+        # The shared recall log and feedback path (None: recall learns only access stats).
+        self.learning = learning
+        if learning is not None:
+            learning.register(self.learned_kind())
+
+    def learned_kind(self) -> LearnedKind[Entity]:
+        """Feedback reviews an entity's FSRS state like an episode's; the value lives in
+        the learning store (entities have no value column)."""
+
+        async def save(session_id: str, entities: Sequence[Entity]) -> None:
+            for e in entities:
+                await self.store.update_entity(session_id, e)
+
+        def learned(e: Entity, fsrs: FSRSState | None, _value: float) -> Entity:
+            return e.model_copy(update={"fsrs": fsrs or e.fsrs})
+
+        return LearnedKind(
+            kind=MemoryType.ENTITY,
+            load=lambda sid, ids: self.store.get_entities(sid, ids),
+            save=save,
+            fsrs_of=lambda e: e.fsrs,
+            learned=learned,
+        )
 
     # -- lifecycle (the record store is opened and closed by MemoryEngine) -------------------
     async def open(self) -> ReconcileReport:
@@ -254,7 +280,10 @@ class SemanticMemory:
             return False
         # Vector first: a crash in between leaves a record to re-index, never an orphan.
         await self.vectors.delete(session_id, [entity_id])
-        return await self.store.delete_entity(session_id, entity_id)
+        deleted = await self.store.delete_entity(session_id, entity_id)
+        if self.learning is not None:
+            await self.learning.learning.forget(session_id, [entity_id])
+        return deleted
 
     async def delete_session(self, session_id: str) -> None:
         await self.vectors.delete_session(session_id)
@@ -366,7 +395,12 @@ class SemanticMemory:
             return None
 
     async def recall(
-        self, session_id: str, req: EntityRecallRequest, query_vector: Vector | None = None
+        self,
+        session_id: str,
+        req: EntityRecallRequest,
+        query_vector: Vector | None = None,
+        *,
+        log_recall: bool = True,
     ) -> EntityRecallResult:
         flt = EntityFilter(entity_type=req.entity_type, as_of=req.as_of)
         now = self.clock()
@@ -450,7 +484,15 @@ class SemanticMemory:
                 for h in hits
             ]
             await self.store.record_access(session_id, updates, now)
-        return EntityRecallResult(recall_id=uuid4(), query=req.query, hits=hits, degraded=degraded)
+        result = EntityRecallResult(
+            recall_id=uuid4(), query=req.query, hits=hits, degraded=degraded
+        )
+        if req.learn and hits and self.learning is not None:
+            ids = [h.id for h in hits]
+            if log_recall:
+                await self.learning.log(session_id, result.recall_id, qv, ids, now)
+            await self.learning.touch(session_id, ids, now)
+        return result
 
     async def _fill_cosine(
         self, session_id: str, qv: Vector, ids: Sequence[UUID], cosine: dict[UUID, float]

@@ -70,6 +70,7 @@ class UnifiedRecall:
                     preset=req.preset,
                     learn=req.learn,
                     query_vector=qv,
+                    log_recall=False,
                 ),
             ),
             when(
@@ -84,6 +85,7 @@ class UnifiedRecall:
                         learn=req.learn,
                     ),
                     query_vector=qv,
+                    log_recall=False,
                 ),
             ),
             when(
@@ -98,6 +100,7 @@ class UnifiedRecall:
                         learn=req.learn,
                     ),
                     query_vector=qv,
+                    log_recall=False,
                 ),
             ),
         )
@@ -108,9 +111,13 @@ class UnifiedRecall:
         ]
         hits.sort(key=lambda h: (-h.score, _TYPE_ORDER[h.memory_type], str(h.id)))
         parts = [r for r in (episodes, entities, skills) if r is not None]
-        # The episode recall's id is reused so that feedback keyed by recall id reaches the
-        # episode recall it names; without episodes the unified recall gets its own.
-        recall_id = episodes.recall_id if episodes is not None else uuid4()
+        # One log entry for every hit, in the fused order, so feedback (and its ``reward``
+        # for everything returned) reaches each type; the per-type recalls logged nothing.
+        recall_id = uuid4()
+        if req.learn and hits:
+            await self.engine.recall_learning.log(
+                session_id, recall_id, qv, [h.id for h in hits], self.engine.clock()
+            )
         return UnifiedRecallResult(
             recall_id=recall_id,
             query=req.query,
