@@ -19,10 +19,10 @@ from ww.engine.activation import (
     base_level_probability,
     beta_success_rate,
     howto_confidence,
-    min_max,
 )
-from ww.engine.kinds import LearnedKind
-from ww.engine.memory import Clock, ReconcileReport, utc_now
+from ww.engine.kind_memory import StoredKind
+from ww.engine.kinds import LearnedKind, candidates
+from ww.engine.memory import Clock, utc_now
 from ww.engine.recall_learning import RecallLearning
 from ww.models import EpisodeFilter, FSRSState, IndexState, MemoryType
 from ww.models.procedural import (
@@ -43,7 +43,6 @@ from ww.models.procedural import (
 )
 from ww.storage.memory_payload import skill_payload
 from ww.storage.ports import RecordStore, ScoredId, StoreUnavailableError, Vector, VectorIndex
-from ww.storage.ports import VectorItem as _Item
 from ww.storage.ports.skills import SkillFilter, SkillPage, SkillStore
 
 __all__ = [
@@ -96,7 +95,9 @@ def script_from_steps(name: str, steps: Sequence[SkillStep]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class ProceduralMemory:
+class ProceduralMemory(StoredKind[Skill]):
+    store: SkillStore
+
     def __init__(
         self,
         *,
@@ -109,17 +110,20 @@ class ProceduralMemory:
         weights: SkillWeights = SKILL_WEIGHTS,
         learning: RecallLearning | None = None,
     ) -> None:
-        self.store = store
-        self.vectors = vectors
-        self.records = records
-        self.embedder = embedder
-        self.clock = clock
-        self.candidates = candidates
+        super().__init__(
+            name="skills",
+            store=store,
+            vectors=vectors,
+            records=records,
+            embedder=embedder,
+            clock=clock,
+            candidates=candidates,
+            learning=learning,
+            text=lambda skill: skill.task,
+            payload=skill_payload,
+            pending=store.pending_skills,
+        )
         self.weights = weights
-        # The shared recall log and feedback path (None: recall learns only access counts).
-        self.learning = learning
-        if learning is not None:
-            learning.register(self.learned_kind())
 
     def learned_kind(self) -> LearnedKind[Skill]:
         """Feedback on a skill updates its learned value (learning store) inside the
@@ -140,51 +144,6 @@ class ProceduralMemory:
             learned=learned,
         )
 
-    # -- lifecycle (the record store is opened and closed by MemoryEngine) -------------------
-    async def open(self) -> ReconcileReport:
-        await self.vectors.open()
-        return await self.reconcile()
-
-    async def close(self) -> None:
-        await self.vectors.close()
-
-    async def reconcile(self) -> ReconcileReport:
-        indexed = removed = 0
-        for session_id in await self.store.list_sessions():
-            vector_ids = await self.vectors.ids(session_id)
-            lost = await self.store.indexed_ids(session_id) - vector_ids
-            if lost:
-                await self.store.mark_pending(session_id, list(lost))
-            while batch := await self.store.pending_skills(session_id, 256):
-                vectors = await self.embedder.embed_many([s.task for s in batch])
-                items = [_Item(s.id, vectors[i], skill_payload(s)) for i, s in enumerate(batch)]
-                await self.vectors.upsert(session_id, items)
-                await self.store.mark_indexed(session_id, [s.id for s in batch])
-                indexed += len(batch)
-            orphans = vector_ids - await self.store.existing_ids(session_id, list(vector_ids))
-            if orphans:
-                await self.vectors.delete(session_id, list(orphans))
-                removed += len(orphans)
-        return ReconcileReport(indexed, removed)
-
-    async def _upsert(self, session_id: str, skill: Skill, vector: Vector) -> Skill:
-        try:
-            await self.vectors.upsert(session_id, [_Item(skill.id, vector, skill_payload(skill))])
-            await self.store.mark_indexed(session_id, [skill.id])
-        except StoreUnavailableError as exc:
-            log.warning("vector index unavailable, skill %s left pending: %s", skill.id, exc)
-            return skill
-        return skill.model_copy(update={"index_state": IndexState.INDEXED})
-
-    async def _sync_payload(self, session_id: str, skill: Skill) -> Skill:
-        try:
-            await self.vectors.set_payload(session_id, skill.id, skill_payload(skill))
-        except StoreUnavailableError as exc:
-            log.warning("vector payload of skill %s not updated: %s", skill.id, exc)
-            await self.store.mark_pending(session_id, [skill.id])
-            return skill.model_copy(update={"index_state": IndexState.PENDING})
-        return skill
-
     # -- skills -----------------------------------------------------------------------------
     async def create(self, session_id: str, body: SkillCreate) -> Skill:
         now = self.clock()
@@ -202,10 +161,10 @@ class ProceduralMemory:
             created_at=now,
             updated_at=now,
         )
-        vector = await self.embedder.embed_one(skill.task)
+        vectors = await self.writes.embed([skill])
         await self.records.ensure_session(session_id, now)
         await self.store.insert_skill(session_id, skill)
-        return await self._upsert(session_id, skill, vector)
+        return (await self.writes.index(session_id, [skill], vectors))[0]
 
     async def get(self, session_id: str, skill_id: UUID) -> Skill | None:
         return await self.store.get_skill(session_id, skill_id)
@@ -242,14 +201,14 @@ class ProceduralMemory:
             }
         )
         task_changed = updated.task != current.task
-        vector = await self.embedder.embed_one(updated.task) if task_changed else None
+        vectors = await self.writes.embed([updated]) if task_changed else None
         if not await self.store.update_skill(session_id, updated, previous=current):
             return None
-        if vector is not None:
-            return await self._upsert(session_id, updated, vector)
+        if vectors is not None:
+            return (await self.writes.index(session_id, [updated], vectors))[0]
         await self.store.mark_indexed(session_id, [updated.id])
         indexed = updated.model_copy(update={"index_state": IndexState.INDEXED})
-        return await self._sync_payload(session_id, indexed)
+        return await self.writes.sync_payload(session_id, indexed)
 
     async def versions(self, session_id: str, skill_id: UUID) -> list[SkillVersion] | None:
         if await self.store.get_skill(session_id, skill_id) is None:
@@ -259,15 +218,7 @@ class ProceduralMemory:
     async def delete(self, session_id: str, skill_id: UUID) -> bool:
         if await self.store.get_skill(session_id, skill_id) is None:
             return False
-        await self.vectors.delete(session_id, [skill_id])
-        deleted = await self.store.delete_skill(session_id, skill_id)
-        if self.learning is not None:
-            await self.learning.learning.forget(session_id, [skill_id])
-        return deleted
-
-    async def delete_session(self, session_id: str) -> None:
-        await self.vectors.delete_session(session_id)
-        await self.store.delete_session(session_id)
+        return await self.writes.delete(session_id, skill_id, self.store.delete_skill)
 
     async def execute(
         self, session_id: str, skill_id: UUID, body: SkillExecutionCreate
@@ -332,7 +283,7 @@ class ProceduralMemory:
         )
         if not await self.store.update_skill(session_id, updated):
             return None
-        return await self._sync_payload(session_id, updated)
+        return await self.writes.sync_payload(session_id, updated)
 
     # -- recall -----------------------------------------------------------------------------
     async def _dense(
@@ -358,16 +309,14 @@ class ProceduralMemory:
         n = max(self.candidates, limit)
         # Unified recall embeds the query once and passes the vector down.
         qv = query_vector if query_vector is not None else await self.embedder.embed_one(query)
-        dense_or_none = await self._dense(session_id, qv, flt, n)
-        keyword = await self.store.keyword_search(session_id, query, flt, n)
-        cosine = {s.id: s.score for s in dense_or_none or []}
-        kw = min_max({s.id: s.score for s in keyword})
-        ids = list(dict.fromkeys([*cosine, *kw]))
-        missing = [i for i in ids if i not in cosine]
-        if missing and dense_or_none is not None:
-            vf = EpisodeFilter(include_archived=True)
-            for s in await self.vectors.search(session_id, qv, vf, len(missing), within=missing):
-                cosine[s.id] = s.score
+        found = await candidates(
+            self.vectors,
+            session_id,
+            qv,
+            await self._dense(session_id, qv, flt, n),
+            await self.store.keyword_search(session_id, query, flt, n),
+        )
+        cosine, kw, ids = found.cosine, found.keyword, found.ids
         skills = await self.store.get_skills(session_id, ids)
         times = await self.store.access_times(session_id, ids)
         w = self.weights
@@ -391,7 +340,7 @@ class ProceduralMemory:
                 (-score, str(i), SkillHit(id=i, score=score, score_parts=parts, skill=skills[i]))
             )
         scored.sort(key=lambda t: (t[0], t[1]))
-        return [h for _, _, h in scored[:limit]], cosine, dense_or_none is None
+        return [h for _, _, h in scored[:limit]], cosine, found.degraded
 
     async def _learn(self, session_id: str, skills: Sequence[Skill]) -> None:
         if skills:
@@ -412,11 +361,9 @@ class ProceduralMemory:
         result = SkillRecallResult(recall_id=uuid4(), query=req.query, hits=hits, degraded=degraded)
         if req.learn:
             await self._learn(session_id, [h.skill for h in hits])
-        if req.learn and hits and self.learning is not None:
-            ids, now = [h.id for h in hits], self.clock()
-            if log_recall:
-                await self.learning.log(session_id, result.recall_id, qv, ids, now)
-            await self.learning.touch(session_id, ids, now)
+            await self._after_recall(
+                session_id, result.recall_id, qv, hits, self.clock(), log_recall
+            )
         return result
 
     async def how_to(self, session_id: str, req: HowToRequest) -> HowTo:

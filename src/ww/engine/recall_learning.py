@@ -296,11 +296,14 @@ class RecallLearning:
         now: datetime,
         *,
         co_retrieved: Sequence[UUID] | None = None,
+        log_recall: bool = True,
     ) -> None:
         """Log the recall for feedback and record an access on every hit.
         ``co_retrieved`` (default: the hits) are the ids, in rank order, whose top few get
-        CO_RETRIEVED edges; those edges are an episode feature, so other kinds pass none."""
-        await self.log(session_id, recall_id, query, hit_ids, now)
+        CO_RETRIEVED edges; those edges are an episode feature, so other kinds pass none.
+        ``log_recall`` false leaves the log to a caller that logs several kinds as one."""
+        if log_recall:
+            await self.log(session_id, recall_id, query, hit_ids, now)
         await self.touch(
             session_id, hit_ids, now, hit_ids if co_retrieved is None else co_retrieved
         )

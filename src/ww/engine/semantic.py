@@ -12,12 +12,12 @@ from ww.embedding import EmbeddingService
 from ww.engine.activation import (
     base_level,
     base_level_probability,
-    min_max,
     spread_activation,
 )
 from ww.engine.dynamics import Fsrs, ReviewRating
-from ww.engine.kinds import LearnedKind
-from ww.engine.memory import Clock, ReconcileReport, utc_now
+from ww.engine.kind_memory import StoredKind
+from ww.engine.kinds import LearnedKind, candidates, fill_cosine
+from ww.engine.memory import Clock, utc_now
 from ww.engine.recall_learning import RecallLearning
 from ww.models import EpisodeFilter, FSRSState, IndexState, MemoryType
 from ww.models.semantic import (
@@ -38,7 +38,6 @@ from ww.models.semantic import (
 )
 from ww.storage.memory_payload import entity_payload, entity_type_key
 from ww.storage.ports import RecordStore, ScoredId, StoreUnavailableError, Vector, VectorIndex
-from ww.storage.ports import VectorItem as _Item
 from ww.storage.ports.entities import EntityAccess, EntityPage, EntityStore
 
 __all__ = [
@@ -86,7 +85,9 @@ class EntityWeights:
 ENTITY_WEIGHTS = EntityWeights()
 
 
-class SemanticMemory:
+class SemanticMemory(StoredKind[Entity]):
+    store: EntityStore
+
     def __init__(
         self,
         *,
@@ -100,18 +101,21 @@ class SemanticMemory:
         weights: EntityWeights = ENTITY_WEIGHTS,
         learning: RecallLearning | None = None,
     ) -> None:
-        self.store = store
-        self.vectors = vectors
-        self.records = records
-        self.embedder = embedder
+        super().__init__(
+            name="entities",
+            store=store,
+            vectors=vectors,
+            records=records,
+            embedder=embedder,
+            clock=clock,
+            candidates=candidates,
+            learning=learning,
+            text=lambda e: e.embed_text,
+            payload=entity_payload,
+            pending=store.pending_entities,
+        )
         self.fsrs = fsrs or Fsrs()
-        self.clock = clock
-        self.candidates = candidates
         self.weights = weights
-        # The shared recall log and feedback path (None: recall learns only access stats).
-        self.learning = learning
-        if learning is not None:
-            learning.register(self.learned_kind())
 
     def learned_kind(self) -> LearnedKind[Entity]:
         """Feedback reviews an entity's FSRS state like an episode's; the value lives in
@@ -132,58 +136,6 @@ class SemanticMemory:
             learned=learned,
         )
 
-    # -- lifecycle (the record store is opened and closed by MemoryEngine) -------------------
-    async def open(self) -> ReconcileReport:
-        await self.vectors.open()
-        return await self.reconcile()
-
-    async def close(self) -> None:
-        await self.vectors.close()
-
-    async def reconcile(self) -> ReconcileReport:
-        """Index pending entities, re-index those whose vector is missing, drop orphans."""
-        indexed = removed = 0
-        for session_id in await self.store.list_sessions():
-            vector_ids = await self.vectors.ids(session_id)
-            lost = await self.store.indexed_ids(session_id) - vector_ids
-            if lost:
-                await self.store.mark_pending(session_id, list(lost))
-            while batch := await self.store.pending_entities(session_id, 256):
-                await self._index(session_id, batch)
-                indexed += len(batch)
-            orphans = vector_ids - await self.store.existing_ids(session_id, list(vector_ids))
-            if orphans:
-                await self.vectors.delete(session_id, list(orphans))
-                removed += len(orphans)
-        return ReconcileReport(indexed, removed)
-
-    async def _index(self, session_id: str, entities: Sequence[Entity]) -> None:
-        vectors = await self.embedder.embed_many([e.embed_text for e in entities])
-        items = [_Item(e.id, vectors[i], entity_payload(e)) for i, e in enumerate(entities)]
-        await self.vectors.upsert(session_id, items)
-        await self.store.mark_indexed(session_id, [e.id for e in entities])
-
-    async def _upsert(self, session_id: str, entity: Entity, vector: Vector) -> Entity:
-        try:
-            await self.vectors.upsert(
-                session_id, [_Item(entity.id, vector, entity_payload(entity))]
-            )
-            await self.store.mark_indexed(session_id, [entity.id])
-        except StoreUnavailableError as exc:
-            # The record is committed; the reconciler indexes it once the index is back.
-            log.warning("vector index unavailable, entity %s left pending: %s", entity.id, exc)
-            return entity
-        return entity.model_copy(update={"index_state": IndexState.INDEXED})
-
-    async def _sync_payload(self, session_id: str, entity: Entity) -> Entity:
-        try:
-            await self.vectors.set_payload(session_id, entity.id, entity_payload(entity))
-        except StoreUnavailableError as exc:
-            log.warning("vector payload of %s not updated: %s", entity.id, exc)
-            await self.store.mark_pending(session_id, [entity.id])
-            return entity.model_copy(update={"index_state": IndexState.PENDING})
-        return entity
-
     # -- entities ---------------------------------------------------------------------------
     async def create(self, session_id: str, body: EntityCreate) -> Entity:
         now = self.clock()
@@ -202,10 +154,10 @@ class SemanticMemory:
             created_at=now,
             fsrs=self.fsrs.new_state(now),
         )
-        vector = await self.embedder.embed_one(entity.embed_text)
+        vectors = await self.writes.embed([entity])
         await self.records.ensure_session(session_id, now)
         await self.store.insert_entity(session_id, entity)
-        return await self._upsert(session_id, entity, vector)
+        return (await self.writes.index(session_id, [entity], vectors))[0]
 
     async def get(self, session_id: str, entity_id: UUID) -> Entity | None:
         return await self.store.get_entity(session_id, entity_id)
@@ -224,13 +176,13 @@ class SemanticMemory:
         )
         text_changed = updated.embed_text != current.embed_text
         if text_changed:
-            vector = await self.embedder.embed_one(updated.embed_text)
+            vectors = await self.writes.embed([updated])
             updated = updated.model_copy(update={"index_state": IndexState.PENDING})
         if not await self.store.update_entity(session_id, updated):
             return None
         if text_changed:
-            return await self._upsert(session_id, updated, vector)
-        return await self._sync_payload(session_id, updated)
+            return (await self.writes.index(session_id, [updated], vectors))[0]
+        return await self.writes.sync_payload(session_id, updated)
 
     async def supersede(
         self, session_id: str, entity_id: UUID, body: EntitySupersede
@@ -261,13 +213,13 @@ class SemanticMemory:
             created_at=now,
             fsrs=self.fsrs.new_state(now),
         )
-        vector = await self.embedder.embed_one(new.embed_text)
+        vectors = await self.writes.embed([new])
         try:
             closed = await self.store.supersede_entity(session_id, entity_id, new)
         except KeyError:
             return None  # deleted meanwhile
-        await self._sync_payload(session_id, closed)
-        return await self._upsert(session_id, new, vector)
+        await self.writes.sync_payload(session_id, closed)
+        return (await self.writes.index(session_id, [new], vectors))[0]
 
     async def history(self, session_id: str, entity_id: UUID) -> list[Entity] | None:
         entity = await self.store.get_entity(session_id, entity_id)
@@ -278,16 +230,7 @@ class SemanticMemory:
     async def delete(self, session_id: str, entity_id: UUID) -> bool:
         if await self.store.get_entity(session_id, entity_id) is None:
             return False
-        # Vector first: a crash in between leaves a record to re-index, never an orphan.
-        await self.vectors.delete(session_id, [entity_id])
-        deleted = await self.store.delete_entity(session_id, entity_id)
-        if self.learning is not None:
-            await self.learning.learning.forget(session_id, [entity_id])
-        return deleted
-
-    async def delete_session(self, session_id: str) -> None:
-        await self.vectors.delete_session(session_id)
-        await self.store.delete_session(session_id)
+        return await self.writes.delete(session_id, entity_id, self.store.delete_entity)
 
     # -- relations --------------------------------------------------------------------------
     async def relate(
@@ -407,15 +350,16 @@ class SemanticMemory:
         n = max(self.candidates, req.limit)
         # Unified recall embeds the query once and passes the vector down.
         qv = query_vector if query_vector is not None else await self.embedder.embed_one(req.query)
-        dense_or_none = await self._dense(session_id, qv, flt, n)
-        keyword = await self.store.keyword_search(session_id, req.query, flt, n)
-        degraded = dense_or_none is None
-        cosine = {s.id: s.score for s in dense_or_none or []}
-        kw = min_max({s.id: s.score for s in keyword})
-        ids = list(dict.fromkeys([*cosine, *kw]))
+        found = await candidates(
+            self.vectors,
+            session_id,
+            qv,
+            await self._dense(session_id, qv, flt, n),
+            await self.store.keyword_search(session_id, req.query, flt, n),
+        )
+        cosine, kw, ids = found.cosine, found.keyword, found.ids
         entities = await self.store.get_entities(session_id, ids)
         times = await self.store.access_times(session_id, ids)
-        await self._fill_cosine(session_id, qv, [i for i in ids if i not in cosine], cosine)
         w = self.weights
 
         def base(i: UUID) -> tuple[float, float, float]:
@@ -453,7 +397,7 @@ class SemanticMemory:
                 extra = [i for i in extra if i in keep]
                 entities.update(await self.store.get_entities(session_id, extra))
                 times.update(await self.store.access_times(session_id, extra))
-                await self._fill_cosine(session_id, qv, extra, cosine)
+                await fill_cosine(self.vectors, session_id, qv, extra, cosine)
                 scored.update({i: base(i) for i in extra if i in entities})
         ranked = sorted(
             scored, key=lambda i: (-(scored[i][0] + w.spread * spread.get(i, 0.0)), str(i))
@@ -485,23 +429,8 @@ class SemanticMemory:
             ]
             await self.store.record_access(session_id, updates, now)
         result = EntityRecallResult(
-            recall_id=uuid4(), query=req.query, hits=hits, degraded=degraded
+            recall_id=uuid4(), query=req.query, hits=hits, degraded=found.degraded
         )
-        if req.learn and hits and self.learning is not None:
-            ids = [h.id for h in hits]
-            if log_recall:
-                await self.learning.log(session_id, result.recall_id, qv, ids, now)
-            await self.learning.touch(session_id, ids, now)
+        if req.learn:
+            await self._after_recall(session_id, result.recall_id, qv, hits, now, log_recall)
         return result
-
-    async def _fill_cosine(
-        self, session_id: str, qv: Vector, ids: Sequence[UUID], cosine: dict[UUID, float]
-    ) -> None:
-        if not ids:
-            return
-        try:
-            anyv = EpisodeFilter(include_archived=True)
-            for s in await self.vectors.search(session_id, qv, anyv, len(ids), within=ids):
-                cosine[s.id] = s.score
-        except StoreUnavailableError as exc:
-            log.warning("cosine of keyword-only entities unavailable: %s", exc)
