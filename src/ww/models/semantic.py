@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic.json_schema import SkipJsonSchema
 
 from ww.models import MAX_CONTENT_CHARS, MAX_FIELD_CHARS, FSRSState, IndexState, MemoryType, as_utc
+from ww.models.kinds import KindHit, KindRecallRequest, KindRecallResult
 
 __all__ = [
     "ActivatedEntity",
@@ -192,31 +193,21 @@ class EntityScoreParts(BaseModel):
     spread: float = 0.0
 
 
-class EntityHit(BaseModel):
+class EntityHit(KindHit):
     memory_type: MemoryType = MemoryType.ENTITY
-    id: UUID
-    score: float
     score_parts: EntityScoreParts
     entity: Entity
 
 
-class EntityRecallRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(min_length=1, max_length=4000)
-    limit: int = Field(10, ge=1, le=100)
+class EntityRecallRequest(KindRecallRequest):
     entity_type: EntityType | None = None
     as_of: UtcDatetime | None = Field(
         None, description="Recall the versions valid at this time instead of the current ones."
     )
-    learn: bool = Field(True, description="Record the retrieval; false makes recall read-only.")
 
 
-class EntityRecallResult(BaseModel):
-    recall_id: UUID
-    query: str
-    hits: list[EntityHit]
-    degraded: bool = False
+class EntityRecallResult(KindRecallResult[EntityHit]):
+    pass
 
 
 class SpreadRequest(BaseModel):
