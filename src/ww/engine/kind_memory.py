@@ -8,17 +8,19 @@ the same way, and a recall with ``learn`` feeds the one recall log and feedback 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol
 from uuid import UUID
 
 from ww.embedding import EmbeddingService
+from ww.engine.dynamics import Fsrs
 from ww.engine.kinds import KindStore, LearnedKind, R, ReconcileReport, WriteProtocol
-from ww.engine.memory import Clock
+from ww.engine.memory import Clock, MemoryEngine, utc_now
 from ww.engine.recall_learning import RecallLearning
 from ww.storage.ports import RecordStore, Vector, VectorIndex
 
-__all__ = ["StoredKind"]
+__all__ = ["Beside", "StoredKind"]
 
 
 class _Hit(Protocol):
@@ -28,6 +30,30 @@ class _Hit(Protocol):
 
 class _Store(KindStore, Protocol):
     def delete_session(self, session_id: str) -> Awaitable[None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Beside:
+    """What a kind of memory shares with the engine it lives beside: the record database
+    (sessions), the embedder, the clock, FSRS, the candidate count and the learning path."""
+
+    records: RecordStore
+    embedder: EmbeddingService
+    clock: Clock = utc_now
+    fsrs: Fsrs = field(default_factory=Fsrs)
+    candidates: int = 50
+    learning: RecallLearning | None = None
+
+    @classmethod
+    def engine(cls, engine: MemoryEngine) -> Beside:
+        return cls(
+            engine.records,
+            engine.embedder,
+            engine.clock,
+            engine.fsrs,
+            engine.candidates,
+            engine.recall_learning,
+        )
 
 
 class StoredKind(Generic[R]):
@@ -44,30 +70,27 @@ class StoredKind(Generic[R]):
         name: str,
         store: _Store,
         vectors: VectorIndex,
-        records: RecordStore,
-        embedder: EmbeddingService,
-        clock: Clock,
-        candidates: int,
-        learning: RecallLearning | None,
+        beside: Beside,
         text: Callable[[R], str],
         payload: Callable[[R], dict[str, Any]],
         pending: Callable[[str, int], Awaitable[Sequence[R]]],
     ) -> None:
         self.store = store
         self.vectors = vectors
-        self.records = records
-        self.embedder = embedder
-        self.clock = clock
-        self.candidates = candidates
+        self.records = beside.records
+        self.embedder = beside.embedder
+        self.clock = beside.clock
+        self.candidates = beside.candidates
+        self.fsrs = beside.fsrs
         # The shared recall log and feedback path (None: recall learns only access stats).
-        self.learning = learning
+        learning = self.learning = beside.learning
         if learning is not None:
             learning.register(self.learned_kind())
         self.writes = WriteProtocol[R](
             name=name,
             store=store,
             vectors=lambda: self.vectors,
-            embedder=embedder,
+            embedder=beside.embedder,
             text=text,
             payload=payload,
             pending=lambda sid, n, _cutoff: pending(sid, n),

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from ww.embedding import EmbeddingService
 from ww.engine.activation import (
     HOWTO_FORMULA,
     base_level,
@@ -20,10 +19,8 @@ from ww.engine.activation import (
     beta_success_rate,
     howto_confidence,
 )
-from ww.engine.kind_memory import StoredKind
+from ww.engine.kind_memory import Beside, StoredKind
 from ww.engine.kinds import LearnedKind, candidates
-from ww.engine.memory import Clock, utc_now
-from ww.engine.recall_learning import RecallLearning
 from ww.models import EpisodeFilter, FSRSState, IndexState, MemoryType
 from ww.models.procedural import (
     HowTo,
@@ -42,7 +39,7 @@ from ww.models.procedural import (
     SkillVersion,
 )
 from ww.storage.memory_payload import skill_payload
-from ww.storage.ports import RecordStore, ScoredId, StoreUnavailableError, Vector, VectorIndex
+from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorIndex
 from ww.storage.ports.skills import SkillFilter, SkillPage, SkillStore
 
 __all__ = [
@@ -103,22 +100,14 @@ class ProceduralMemory(StoredKind[Skill]):
         *,
         store: SkillStore,
         vectors: VectorIndex,
-        records: RecordStore,
-        embedder: EmbeddingService,
-        clock: Clock = utc_now,
-        candidates: int = 50,
+        beside: Beside,
         weights: SkillWeights = SKILL_WEIGHTS,
-        learning: RecallLearning | None = None,
     ) -> None:
         super().__init__(
             name="skills",
             store=store,
             vectors=vectors,
-            records=records,
-            embedder=embedder,
-            clock=clock,
-            candidates=candidates,
-            learning=learning,
+            beside=beside,
             text=lambda skill: skill.task,
             payload=skill_payload,
             pending=store.pending_skills,

@@ -8,17 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from ww.embedding import EmbeddingService
 from ww.engine.activation import (
     base_level,
     base_level_probability,
     spread_activation,
 )
-from ww.engine.dynamics import Fsrs, ReviewRating
-from ww.engine.kind_memory import StoredKind
+from ww.engine.dynamics import ReviewRating
+from ww.engine.kind_memory import Beside, StoredKind
 from ww.engine.kinds import LearnedKind, candidates, fill_cosine
-from ww.engine.memory import Clock, utc_now
-from ww.engine.recall_learning import RecallLearning
 from ww.models import EpisodeFilter, FSRSState, IndexState, MemoryType
 from ww.models.semantic import (
     ActivatedEntity,
@@ -37,7 +34,7 @@ from ww.models.semantic import (
     SpreadResult,
 )
 from ww.storage.memory_payload import entity_payload, entity_type_key
-from ww.storage.ports import RecordStore, ScoredId, StoreUnavailableError, Vector, VectorIndex
+from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorIndex
 from ww.storage.ports.entities import EntityAccess, EntityPage, EntityStore
 
 __all__ = [
@@ -93,28 +90,18 @@ class SemanticMemory(StoredKind[Entity]):
         *,
         store: EntityStore,
         vectors: VectorIndex,
-        records: RecordStore,
-        embedder: EmbeddingService,
-        fsrs: Fsrs | None = None,
-        clock: Clock = utc_now,
-        candidates: int = 50,
+        beside: Beside,
         weights: EntityWeights = ENTITY_WEIGHTS,
-        learning: RecallLearning | None = None,
     ) -> None:
         super().__init__(
             name="entities",
             store=store,
             vectors=vectors,
-            records=records,
-            embedder=embedder,
-            clock=clock,
-            candidates=candidates,
-            learning=learning,
+            beside=beside,
             text=lambda e: e.embed_text,
             payload=entity_payload,
             pending=store.pending_entities,
         )
-        self.fsrs = fsrs or Fsrs()
         self.weights = weights
 
     def learned_kind(self) -> LearnedKind[Entity]:
