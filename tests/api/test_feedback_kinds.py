@@ -100,7 +100,12 @@ def test_unified_recall_reward_reaches_every_type(client: TestClient, session: s
     ep = ok(
         client.post(
             "/api/v1/episodes/batch",
-            json={"episodes": [{"content": "the billing service deploy failed on Monday"}]},
+            json={
+                "episodes": [
+                    {"content": "the billing service deploy failed on Monday"},
+                    {"content": "the billing service was rolled back on Tuesday"},
+                ]
+            },
         ),
         201,
     )["episodes"][0]
@@ -120,6 +125,12 @@ def test_unified_recall_reward_reaches_every_type(client: TestClient, session: s
     assert entity_after["fsrs"]["reps"] == entity_before["fsrs"]["reps"] + 1
     assert by_id[billing["id"]]["stability_after"] == entity_after["fsrs"]["stability"]
     assert by_id[s["id"]]["stability_after"] is None
+    # Reward-modulated CO_RETRIEVED edges join episodes only (episode recall reads them).
+    episodes = [h["id"] for h in res["hits"] if h["memory_type"] == "episode"]
+    assert len(episodes) == 2
+    assert {i: c["edges_changed"] for i, c in by_id.items()} == {
+        i: (1 if i in episodes else 0) for i in by_id
+    }
     assert feedback(client, {"recall_id": res["recall_id"], "reward": 0.0}) == changes
 
 

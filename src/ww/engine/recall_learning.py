@@ -509,7 +509,16 @@ class RecallLearning:
         if f.three_factor_learning:
             # The reward-modulated Hebbian change is the third factor's; plain co-retrieval
             # strengthening (the ``hebbian`` flag) is separate.
-            await self._modulated_edges(session_id, out, done, now)
+            # CO_RETRIEVED edges are read by episode recall only, so only memories of the
+            # kind that learns on its vectors (episodes) get them.
+            edged = {m: o for m, o in out.items() if m in kind_of and kind_of[m].vector_learning}
+            earlier: dict[UUID, FeedbackEntry] = {}
+            if done and edged:
+                _, done_kinds = await self._load(session_id, list(done))
+                edgeable = {m for m, k in done_kinds.items() if k.vector_learning}
+                earlier = {m: e for m, e in done.items() if m in edgeable}
+            await self._modulated_edges(session_id, edged, earlier, now)
+            out.update(edged)
         return out
 
     async def _load(
