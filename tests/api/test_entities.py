@@ -221,6 +221,25 @@ def test_supersede_carries_relations_to_the_new_version(
 
 
 # -- relations ----------------------------------------------------------------------------------
+def test_relation_to_a_superseded_version_is_refused(
+    client: TestClient, clock: ManualClock
+) -> None:
+    a, b, c = create(client, "a"), create(client, "b"), create(client, "c")
+    clock.advance(hours=1)
+    a2 = client.post(f"{BASE}/{a['id']}/supersede", json={"summary": "new"}).json()
+    as_target = client.post(f"{BASE}/{b['id']}/relations", json={"target_id": a["id"]})
+    assert_envelope(as_target, 409)
+    assert as_target.json()["error"]["code"] == "version_closed"
+    assert as_target.json()["error"]["message"].startswith(f"target_id {a['id']} ")
+    as_source = client.post(f"{BASE}/{a['id']}/relations", json={"target_id": c["id"]})
+    assert_envelope(as_source, 409)
+    assert as_source.json()["error"]["message"].startswith(f"source_id {a['id']} ")
+    for ident in (a["id"], b["id"], c["id"]):
+        assert client.get(f"{BASE}/{ident}/relations").json()["items"] == []
+    # The current version takes relations as before.
+    relate(client, b["id"], a2["id"], 0.5)
+
+
 def test_relations_create_list_delete_and_errors(client: TestClient) -> None:
     a, b = create(client, "a"), create(client, "b")
     rel = relate(client, a["id"], b["id"], 0.9)

@@ -258,6 +258,19 @@ def test_deprecate_with_replacement(client: TestClient) -> None:
     assert client.post(f"{BASE}/how-to", json={"task": "deploy"}).json()["skill"]["id"] == new["id"]
 
 
+def test_deprecate_again_keeps_the_replacement(client: TestClient) -> None:
+    old, new = create(client, "deploy v1"), create(client, "deploy v2")
+    client.post(f"{BASE}/{old['id']}/deprecate", json={"replaced_by": new["id"]})
+    for body in (None, {}):
+        again = client.post(f"{BASE}/{old['id']}/deprecate", json=body)
+        assert again.status_code == 200, again.text
+        assert again.json()["replaced_by"] == new["id"]
+    assert client.get(f"{BASE}/{old['id']}").json()["replaced_by"] == new["id"]
+    # Only an explicit null clears it.
+    cleared = client.post(f"{BASE}/{old['id']}/deprecate", json={"replaced_by": None})
+    assert cleared.json()["replaced_by"] is None and cleared.json()["deprecated"] is True
+
+
 def test_deprecate_errors(client: TestClient) -> None:
     s = create(client)
     assert_envelope(client.post(f"{BASE}/{s['id']}/deprecate", json={"replaced_by": s["id"]}), 422)
@@ -315,6 +328,18 @@ def test_how_to_combines_similarity_and_success_rate(client: TestClient) -> None
     assert out["confidence"] == pytest.approx(0.7 * out["similarity"] + 0.3 * 0.8)
     assert out["confidence_formula"] == "confidence = 0.7 * similarity + 0.3 * success_rate"
     assert [a["id"] for a in out["alternatives"]] == [flaky["id"]]
+
+
+def test_how_to_answers_null_for_an_unrelated_task(client: TestClient) -> None:
+    s = create(client, "deploy", task="deploy the web service")
+    out = client.post(f"{BASE}/how-to", json={"task": "bake a chocolate cake"}).json()
+    assert out["skill"] is None and out["alternatives"] == [] and out["similarity"] == 0.0
+    out = client.post(f"{BASE}/how-to", json={"task": "what is the capital of France"}).json()
+    assert out["skill"] is None
+    assert client.get(f"{BASE}/{s['id']}").json()["access_count"] == 0
+    related = client.post(f"{BASE}/how-to", json={"task": "how do I deploy the website?"}).json()
+    assert related["skill"]["id"] == s["id"] and related["similarity"] >= 0.2
+    assert client.get(f"{BASE}/{s['id']}").json()["access_count"] == 1
 
 
 def test_how_to_with_nothing_to_offer(client: TestClient) -> None:

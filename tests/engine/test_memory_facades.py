@@ -115,3 +115,19 @@ async def test_engine_session_delete_removes_entities_and_skills(mem: Memories) 
     assert await mem.semantic.vectors.ids("s1") == set()
     assert await mem.procedural.vectors.ids("s1") == set()
     assert await mem.semantic.get("s2", keep.id) == keep
+
+
+async def test_deleting_an_entity_or_skill_forgets_its_learned_state(mem: Memories) -> None:
+    ent = await mem.semantic.create("s1", EntityCreate(name="ZX-4471", summary="a sensor"))
+    skill = await mem.procedural.create(
+        "s1", SkillCreate(name="calibrate", task="calibrate the ZX-4471 sensor", script="x")
+    )
+    ents = await mem.semantic.recall("s1", EntityRecallRequest(query="ZX-4471 sensor"))
+    skills = await mem.procedural.recall("s1", SkillRecallRequest(query="calibrate sensor"))
+    await mem.engine.feedback("s1", ents.recall_id, reward=1.0)
+    await mem.engine.feedback("s1", skills.recall_id, reward=1.0)
+    learned = await mem.engine.learning.memory_states("s1", [ent.id, skill.id])
+    assert {i: s.value > 0.5 for i, s in learned.items()} == {ent.id: True, skill.id: True}
+    assert await mem.semantic.delete("s1", ent.id)
+    assert await mem.procedural.delete("s1", skill.id)
+    assert await mem.engine.learning.memory_states("s1", [ent.id, skill.id]) == {}

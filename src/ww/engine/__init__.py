@@ -9,6 +9,7 @@ from ww.control.flags import Flags, load_flags
 from ww.embedding import EmbeddingService, load_embedder
 from ww.engine.consolidation import Consolidator
 from ww.engine.dynamics import Fsrs
+from ww.engine.kind_memory import Beside
 from ww.engine.memory import (
     Clock,
     EmbeddingMismatchError,
@@ -88,15 +89,7 @@ def build_semantic(settings: Settings, engine: MemoryEngine) -> SemanticMemory:
     Deleting a session through the engine deletes the session's entities too.
     """
     store, vectors = build_entity_stores(settings, engine.records)
-    semantic = SemanticMemory(
-        store=store,
-        vectors=vectors,
-        records=engine.records,
-        embedder=engine.embedder,
-        fsrs=engine.fsrs,
-        clock=engine.clock,
-        candidates=engine.candidates,
-    )
+    semantic = SemanticMemory(store=store, vectors=vectors, beside=Beside.engine(engine))
     engine.session_deleters.append(semantic.delete_session)
     return semantic
 
@@ -104,14 +97,7 @@ def build_semantic(settings: Settings, engine: MemoryEngine) -> SemanticMemory:
 def build_procedural(settings: Settings, engine: MemoryEngine) -> ProceduralMemory:
     """Skills beside ``engine``, as :func:`build_semantic`."""
     store, vectors = build_skill_stores(settings, engine.records)
-    procedural = ProceduralMemory(
-        store=store,
-        vectors=vectors,
-        records=engine.records,
-        embedder=engine.embedder,
-        clock=engine.clock,
-        candidates=engine.candidates,
-    )
+    procedural = ProceduralMemory(store=store, vectors=vectors, beside=Beside.engine(engine))
     engine.session_deleters.append(procedural.delete_session)
     return procedural
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -17,6 +16,7 @@ from ww.config import ConfigError
 from ww.control.flags import Flags
 from ww.embedding import EmbeddingService
 from ww.engine.dynamics import Fsrs, ReviewRating
+from ww.engine.kinds import ReconcileReport, WriteProtocol
 from ww.engine.recall import PRESETS, Fusion, Preset, query_words
 from ww.engine.recall_learning import FeedbackOutcome, LearningParams, RecallLearning
 from ww.models import (
@@ -38,7 +38,6 @@ from ww.storage.ports import (
     StoreUnavailableError,
     Vector,
     VectorIndex,
-    VectorItem,
 )
 from ww.storage.ports.learning import LearningStore
 
@@ -81,12 +80,6 @@ async def check_embedding_lock(records: RecordStore, model: str, dim: int) -> No
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ReconcileReport:
-    indexed: int
-    orphans_removed: int
-
-
 class MemoryEngine:
     def __init__(
         self,
@@ -117,6 +110,16 @@ class MemoryEngine:
             flags=self.flags,
             params=params or LearningParams(),
             dimension=vectors.dimension,
+        )
+        self.writes = WriteProtocol[Episode](
+            name="episodes",
+            store=records,
+            vectors=lambda: self._vectors,
+            embedder=embedder,
+            text=lambda ep: ep.content,
+            payload=episode_payload,
+            pending=records.pending_episodes,
+            learning=learning,
         )
         self._last_write = clock()
         # Other memories (entities, skills) in the same stores delete their part of a
@@ -163,35 +166,8 @@ class MemoryEngine:
         flight are left to finish). ``full`` also compares both stores id by id: vectors
         whose record is gone are deleted and records whose vector is missing re-indexed;
         it reads every id, so it runs at start-up rather than on every pass."""
-        indexed = removed = 0
         cutoff = self.clock() - grace if grace > timedelta(0) else None
-        for session_id in await self.records.list_sessions():
-            vector_ids: set[UUID] = set()
-            if full:
-                vector_ids = await self.vectors.ids(session_id)
-                lost = await self.records.indexed_ids(session_id) - vector_ids
-                if lost:
-                    await self.records.mark_pending(session_id, list(lost))
-            while batch := await self.records.pending_episodes(session_id, 256, cutoff):
-                await self._index(session_id, batch)
-                indexed += len(batch)
-            if full:
-                known = await self.records.existing_ids(session_id, list(vector_ids))
-                orphans = vector_ids - known
-                if orphans:
-                    await self.vectors.delete(session_id, list(orphans))
-                    removed += len(orphans)
-        if indexed or removed:
-            log.info("reconciled: %d indexed, %d orphan vectors removed", indexed, removed)
-        return ReconcileReport(indexed, removed)
-
-    async def _index(self, session_id: str, episodes: Sequence[Episode]) -> None:
-        vectors = await self.embedder.embed_many([ep.content for ep in episodes])
-        items = [
-            VectorItem(ep.id, vectors[i], episode_payload(ep)) for i, ep in enumerate(episodes)
-        ]
-        await self.vectors.upsert(session_id, items)
-        await self.records.mark_indexed(session_id, [ep.id for ep in episodes])
+        return await self.writes.reconcile(full=full, cutoff=cutoff)
 
     async def health(self) -> dict[str, str]:
         """Status per component: ``ok`` or the error that makes it unavailable."""
@@ -237,20 +213,7 @@ class MemoryEngine:
         await self.records.ensure_session(session_id, now)
         await self.records.insert_episodes(session_id, episodes)
         self._last_write = now
-        try:
-            await self.vectors.upsert(
-                session_id,
-                [
-                    VectorItem(ep.id, vectors[i], episode_payload(ep))
-                    for i, ep in enumerate(episodes)
-                ],
-            )
-            await self.records.mark_indexed(session_id, [ep.id for ep in episodes])
-        except StoreUnavailableError as exc:
-            # The records are committed: the reconciler indexes them once the index is back.
-            log.warning("vector index unavailable, %d episodes left pending: %s", len(items), exc)
-            return episodes
-        return [ep.model_copy(update={"index_state": IndexState.INDEXED}) for ep in episodes]
+        return await self.writes.index(session_id, episodes, list(vectors))
 
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
         return await self.records.get_episode(session_id, episode_id)
@@ -270,37 +233,20 @@ class MemoryEngine:
         updated = current.model_validate({**current.model_dump(), **changes})
         content_changed = updated.content != current.content
         if content_changed:
-            vector = (await self.embedder.embed_many([updated.content]))[0]
+            vectors = await self.writes.embed([updated])
             updated = updated.model_copy(update={"index_state": IndexState.PENDING})
         if not await self.records.update_episode(session_id, updated):
             return None
         self._last_write = self.clock()
-        try:
-            if content_changed:
-                item = VectorItem(updated.id, vector, episode_payload(updated))
-                await self.vectors.upsert(session_id, [item])
-                await self.records.mark_indexed(session_id, [updated.id])
-                updated = updated.model_copy(update={"index_state": IndexState.INDEXED})
-            else:
-                await self.vectors.set_payload(session_id, updated.id, episode_payload(updated))
-        except StoreUnavailableError as exc:
-            log.warning("vector index unavailable during update of %s: %s", updated.id, exc)
-            if not content_changed:
-                # The payload must follow the record: mark it for the reconciler to redo.
-                updated = updated.model_copy(update={"index_state": IndexState.PENDING})
-                await self.records.update_episode(session_id, updated)
-        return updated
+        if content_changed:
+            return (await self.writes.index(session_id, [updated], vectors))[0]
+        return await self.writes.sync_payload(session_id, updated)
 
     async def delete_episode(self, session_id: str, episode_id: UUID) -> bool:
         if await self.records.get_episode(session_id, episode_id) is None:
             return False
-        # Vector first: a crash in between leaves a record the reconciler re-indexes,
-        # never a vector that points at nothing.
-        await self.vectors.delete(session_id, [episode_id])
         self._last_write = self.clock()
-        deleted = await self.records.delete_episode(session_id, episode_id)
-        await self.learning.forget(session_id, [episode_id])
-        return deleted
+        return await self.writes.delete(session_id, episode_id, self.records.delete_episode)
 
     async def mark_important(
         self, session_id: str, episode_id: UUID, importance: float
@@ -329,7 +275,10 @@ class MemoryEngine:
         preset: Preset = Preset.BALANCED,
         learn: bool = True,
         query_vector: Vector | None = None,
+        log_recall: bool = True,
     ) -> RecallResult:
+        """``log_recall`` false leaves the recall log to the caller (unified recall logs
+        every type's hits under one id); the other side effects of ``learn`` stay."""
         flt = flt or EpisodeFilter()
         now = self.clock()
         n = max(self.candidates, limit)
@@ -391,7 +340,12 @@ class MemoryEngine:
         if learn and hits:
             await self._learn_from_recall(session_id, [h.episode for h in hits], now)
             await self.recall_learning.after_recall(
-                session_id, result.recall_id, query_vector, [h.id for h in hits], now
+                session_id,
+                result.recall_id,
+                query_vector,
+                [h.id for h in hits],
+                now,
+                log_recall=log_recall,
             )
         return result
 

@@ -12,17 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from ww.embedding import EmbeddingService
 from ww.engine.activation import (
     HOWTO_FORMULA,
     base_level,
     base_level_probability,
     beta_success_rate,
     howto_confidence,
-    min_max,
 )
-from ww.engine.memory import Clock, ReconcileReport, utc_now
-from ww.models import EpisodeFilter, IndexState
+from ww.engine.kind_memory import Beside, StoredKind
+from ww.engine.kinds import LearnedKind, candidates
+from ww.models import EpisodeFilter, FSRSState, IndexState, MemoryType
 from ww.models.procedural import (
     HowTo,
     HowToRequest,
@@ -40,11 +39,11 @@ from ww.models.procedural import (
     SkillVersion,
 )
 from ww.storage.memory_payload import skill_payload
-from ww.storage.ports import RecordStore, ScoredId, StoreUnavailableError, Vector, VectorIndex
-from ww.storage.ports import VectorItem as _Item
+from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorIndex
 from ww.storage.ports.skills import SkillFilter, SkillPage, SkillStore
 
 __all__ = [
+    "HOWTO_MIN_SIMILARITY",
     "SKILL_WEIGHTS",
     "InvalidSkillError",
     "ProceduralMemory",
@@ -69,6 +68,12 @@ class SkillWeights:
 
 SKILL_WEIGHTS = SkillWeights()
 
+# How-to answers only with a skill whose task is at least this close to the asked one
+# (cosine, as the vector index scores it). With the bundled MiniLM, unrelated tasks score
+# about -0.1 to 0.1 and rewordings of the same task 0.4 to 0.9, so 0.2 sits between the two;
+# a skill matched by a shared word alone stays below it.
+HOWTO_MIN_SIMILARITY = 0.2
+
 
 def script_from_steps(name: str, steps: Sequence[SkillStep]) -> str:
     """A deterministic, human-readable script: one numbered line per step, with its tool,
@@ -87,70 +92,46 @@ def script_from_steps(name: str, steps: Sequence[SkillStep]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class ProceduralMemory:
+class ProceduralMemory(StoredKind[Skill]):
+    store: SkillStore
+
     def __init__(
         self,
         *,
         store: SkillStore,
         vectors: VectorIndex,
-        records: RecordStore,
-        embedder: EmbeddingService,
-        clock: Clock = utc_now,
-        candidates: int = 50,
+        beside: Beside,
         weights: SkillWeights = SKILL_WEIGHTS,
     ) -> None:
-        self.store = store
-        self.vectors = vectors
-        self.records = records
-        self.embedder = embedder
-        self.clock = clock
-        self.candidates = candidates
+        super().__init__(
+            name="skills",
+            store=store,
+            vectors=vectors,
+            beside=beside,
+            text=lambda skill: skill.task,
+            payload=skill_payload,
+            pending=store.pending_skills,
+        )
         self.weights = weights
 
-    # -- lifecycle (the record store is opened and closed by MemoryEngine) -------------------
-    async def open(self) -> ReconcileReport:
-        await self.vectors.open()
-        return await self.reconcile()
+    def learned_kind(self) -> LearnedKind[Skill]:
+        """Feedback on a skill updates its learned value (learning store) inside the
+        lability window; a skill has no FSRS state (its strength is its execution record),
+        so there is no review and nothing on the skill record changes."""
 
-    async def close(self) -> None:
-        await self.vectors.close()
+        async def save(_session_id: str, _skills: Sequence[Skill]) -> None:
+            return None
 
-    async def reconcile(self) -> ReconcileReport:
-        indexed = removed = 0
-        for session_id in await self.store.list_sessions():
-            vector_ids = await self.vectors.ids(session_id)
-            lost = await self.store.indexed_ids(session_id) - vector_ids
-            if lost:
-                await self.store.mark_pending(session_id, list(lost))
-            while batch := await self.store.pending_skills(session_id, 256):
-                vectors = await self.embedder.embed_many([s.task for s in batch])
-                items = [_Item(s.id, vectors[i], skill_payload(s)) for i, s in enumerate(batch)]
-                await self.vectors.upsert(session_id, items)
-                await self.store.mark_indexed(session_id, [s.id for s in batch])
-                indexed += len(batch)
-            orphans = vector_ids - await self.store.existing_ids(session_id, list(vector_ids))
-            if orphans:
-                await self.vectors.delete(session_id, list(orphans))
-                removed += len(orphans)
-        return ReconcileReport(indexed, removed)
-
-    async def _upsert(self, session_id: str, skill: Skill, vector: Vector) -> Skill:
-        try:
-            await self.vectors.upsert(session_id, [_Item(skill.id, vector, skill_payload(skill))])
-            await self.store.mark_indexed(session_id, [skill.id])
-        except StoreUnavailableError as exc:
-            log.warning("vector index unavailable, skill %s left pending: %s", skill.id, exc)
+        def learned(skill: Skill, _fsrs: FSRSState | None, _value: float) -> Skill:
             return skill
-        return skill.model_copy(update={"index_state": IndexState.INDEXED})
 
-    async def _sync_payload(self, session_id: str, skill: Skill) -> Skill:
-        try:
-            await self.vectors.set_payload(session_id, skill.id, skill_payload(skill))
-        except StoreUnavailableError as exc:
-            log.warning("vector payload of skill %s not updated: %s", skill.id, exc)
-            await self.store.mark_pending(session_id, [skill.id])
-            return skill.model_copy(update={"index_state": IndexState.PENDING})
-        return skill
+        return LearnedKind(
+            kind=MemoryType.SKILL,
+            load=lambda sid, ids: self.store.get_skills(sid, ids),
+            save=save,
+            fsrs_of=lambda _skill: None,
+            learned=learned,
+        )
 
     # -- skills -----------------------------------------------------------------------------
     async def create(self, session_id: str, body: SkillCreate) -> Skill:
@@ -169,10 +150,10 @@ class ProceduralMemory:
             created_at=now,
             updated_at=now,
         )
-        vector = await self.embedder.embed_one(skill.task)
+        vectors = await self.writes.embed([skill])
         await self.records.ensure_session(session_id, now)
         await self.store.insert_skill(session_id, skill)
-        return await self._upsert(session_id, skill, vector)
+        return (await self.writes.index(session_id, [skill], vectors))[0]
 
     async def get(self, session_id: str, skill_id: UUID) -> Skill | None:
         return await self.store.get_skill(session_id, skill_id)
@@ -209,14 +190,14 @@ class ProceduralMemory:
             }
         )
         task_changed = updated.task != current.task
-        vector = await self.embedder.embed_one(updated.task) if task_changed else None
+        vectors = await self.writes.embed([updated]) if task_changed else None
         if not await self.store.update_skill(session_id, updated, previous=current):
             return None
-        if vector is not None:
-            return await self._upsert(session_id, updated, vector)
+        if vectors is not None:
+            return (await self.writes.index(session_id, [updated], vectors))[0]
         await self.store.mark_indexed(session_id, [updated.id])
         indexed = updated.model_copy(update={"index_state": IndexState.INDEXED})
-        return await self._sync_payload(session_id, indexed)
+        return await self.writes.sync_payload(session_id, indexed)
 
     async def versions(self, session_id: str, skill_id: UUID) -> list[SkillVersion] | None:
         if await self.store.get_skill(session_id, skill_id) is None:
@@ -226,12 +207,7 @@ class ProceduralMemory:
     async def delete(self, session_id: str, skill_id: UUID) -> bool:
         if await self.store.get_skill(session_id, skill_id) is None:
             return False
-        await self.vectors.delete(session_id, [skill_id])
-        return await self.store.delete_skill(session_id, skill_id)
-
-    async def delete_session(self, session_id: str) -> None:
-        await self.vectors.delete_session(session_id)
-        await self.store.delete_session(session_id)
+        return await self.writes.delete(session_id, skill_id, self.store.delete_skill)
 
     async def execute(
         self, session_id: str, skill_id: UUID, body: SkillExecutionCreate
@@ -277,13 +253,16 @@ class ProceduralMemory:
         return await self.store.executions(session_id, skill_id, limit)
 
     async def deprecate(
-        self, session_id: str, skill_id: UUID, replaced_by: UUID | None
+        self, session_id: str, skill_id: UUID, replaced_by: UUID | None, *, replace: bool = True
     ) -> Skill | None:
-        """None when ``skill_id`` or ``replaced_by`` is unknown."""
+        """None when ``skill_id`` or ``replaced_by`` is unknown. With ``replace`` false the
+        skill keeps the replacement it has (deprecating again must not forget it)."""
         skill = await self.store.get_skill(session_id, skill_id)
         if skill is None:
             return None
-        if replaced_by is not None:
+        if not replace:
+            replaced_by = skill.replaced_by
+        elif replaced_by is not None:
             if replaced_by == skill_id:
                 raise InvalidSkillError("a skill cannot replace itself")
             if await self.store.get_skill(session_id, replaced_by) is None:
@@ -293,7 +272,7 @@ class ProceduralMemory:
         )
         if not await self.store.update_skill(session_id, updated):
             return None
-        return await self._sync_payload(session_id, updated)
+        return await self.writes.sync_payload(session_id, updated)
 
     # -- recall -----------------------------------------------------------------------------
     async def _dense(
@@ -319,16 +298,14 @@ class ProceduralMemory:
         n = max(self.candidates, limit)
         # Unified recall embeds the query once and passes the vector down.
         qv = query_vector if query_vector is not None else await self.embedder.embed_one(query)
-        dense_or_none = await self._dense(session_id, qv, flt, n)
-        keyword = await self.store.keyword_search(session_id, query, flt, n)
-        cosine = {s.id: s.score for s in dense_or_none or []}
-        kw = min_max({s.id: s.score for s in keyword})
-        ids = list(dict.fromkeys([*cosine, *kw]))
-        missing = [i for i in ids if i not in cosine]
-        if missing and dense_or_none is not None:
-            vf = EpisodeFilter(include_archived=True)
-            for s in await self.vectors.search(session_id, qv, vf, len(missing), within=missing):
-                cosine[s.id] = s.score
+        found = await candidates(
+            self.vectors,
+            session_id,
+            qv,
+            await self._dense(session_id, qv, flt, n),
+            await self.store.keyword_search(session_id, query, flt, n),
+        )
+        cosine, kw, ids = found.cosine, found.keyword, found.ids
         skills = await self.store.get_skills(session_id, ids)
         times = await self.store.access_times(session_id, ids)
         w = self.weights
@@ -352,7 +329,7 @@ class ProceduralMemory:
                 (-score, str(i), SkillHit(id=i, score=score, score_parts=parts, skill=skills[i]))
             )
         scored.sort(key=lambda t: (t[0], t[1]))
-        return [h for _, _, h in scored[:limit]], cosine, dense_or_none is None
+        return [h for _, _, h in scored[:limit]], cosine, found.degraded
 
     async def _learn(self, session_id: str, skills: Sequence[Skill]) -> None:
         if skills:
@@ -360,18 +337,30 @@ class ProceduralMemory:
             await self.store.record_access(session_id, counts, self.clock())
 
     async def recall(
-        self, session_id: str, req: SkillRecallRequest, query_vector: Vector | None = None
+        self,
+        session_id: str,
+        req: SkillRecallRequest,
+        query_vector: Vector | None = None,
+        *,
+        log_recall: bool = True,
     ) -> SkillRecallResult:
         flt = SkillFilter(domain=req.domain, include_deprecated=req.include_deprecated)
-        hits, _, degraded = await self._rank(session_id, req.query, flt, req.limit, query_vector)
+        qv = query_vector if query_vector is not None else await self.embedder.embed_one(req.query)
+        hits, _, degraded = await self._rank(session_id, req.query, flt, req.limit, qv)
+        result = SkillRecallResult(recall_id=uuid4(), query=req.query, hits=hits, degraded=degraded)
         if req.learn:
             await self._learn(session_id, [h.skill for h in hits])
-        return SkillRecallResult(recall_id=uuid4(), query=req.query, hits=hits, degraded=degraded)
+            await self._after_recall(
+                session_id, result.recall_id, qv, hits, self.clock(), log_recall
+            )
+        return result
 
     async def how_to(self, session_id: str, req: HowToRequest) -> HowTo:
         """The live skill with the highest confidence among the recalled candidates."""
         flt = SkillFilter(domain=req.domain, include_deprecated=False)
-        hits, cosine, _ = await self._rank(session_id, req.task, flt, 10)
+        ranked, cosine, _ = await self._rank(session_id, req.task, flt, 10)
+        # Keyword overlap alone can rank an unrelated skill; below the floor it is no answer.
+        hits = [h for h in ranked if cosine.get(h.id, 0.0) >= HOWTO_MIN_SIMILARITY]
         best: tuple[float, str, SkillHit] | None = None
         for h in hits:
             conf = howto_confidence(cosine.get(h.id, 0.0), h.skill.success_rate)

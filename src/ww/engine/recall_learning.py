@@ -1,6 +1,10 @@
 """The learning side of recall: features read from the learning store, side effects of a
 recall with ``learn``, and feedback (``POST /api/v1/feedback``).
 
+One path serves every kind of memory: the recall log, access times, values and feedback
+entries are keyed by memory id, and each kind registers a ``LearnedKind`` (kinds.py) that
+reads its memories and writes their FSRS state back. Episodes are registered first.
+
 All state lives in the stores (record store, vector index, learning store), so every worker
 and every restart sees the same thing; the only thing cached here is the FF encoder, keyed
 by its stored version, which is checked on every recall.
@@ -17,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 from uuid import UUID
 
 import numpy as np
@@ -25,6 +30,7 @@ from ww.config import Settings
 from ww.control.flags import Flags
 from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.engine.ff_encoder import FFEncoder
+from ww.engine.kinds import LearnedKind
 from ww.engine.learning import (
     actr_feature,
     eligibility,
@@ -37,7 +43,7 @@ from ww.engine.learning import (
     update_value,
 )
 from ww.engine.recall import Learned
-from ww.models import Episode
+from ww.models import Episode, FSRSState, MemoryType
 from ww.storage.payload import episode_payload
 from ww.storage.ports import (
     RecordStore,
@@ -170,6 +176,29 @@ class RecallLearning:
         # keeps "apply once per (recall, memory)" exact. The stored primary key still
         # refuses a second entry should another worker race this one.
         self._feedback_lock = asyncio.Lock()
+        self.kinds: list[LearnedKind[Any]] = [self._episode_kind()]
+
+    def _episode_kind(self) -> LearnedKind[Episode]:
+        async def save(session_id: str, episodes: Sequence[Episode]) -> None:
+            for ep in episodes:
+                await self.records.update_episode(session_id, ep)
+
+        def learned(ep: Episode, fsrs: FSRSState | None, value: float) -> Episode:
+            return ep.model_copy(update={"fsrs": fsrs, "value": value})
+
+        return LearnedKind(
+            kind=MemoryType.EPISODE,
+            load=lambda sid, ids: self.records.get_episodes(sid, ids),
+            save=save,
+            fsrs_of=lambda ep: ep.fsrs,
+            learned=learned,
+            vector_learning=True,
+            payload=episode_payload,
+        )
+
+    def register(self, kind: LearnedKind[Any]) -> None:
+        """Give another kind of memory the recall log and feedback (entities, skills)."""
+        self.kinds = [k for k in self.kinds if k.kind != kind.kind] + [kind]
 
     # -- recall features -----------------------------------------------------------------
     async def features(
@@ -265,15 +294,45 @@ class RecallLearning:
         query: Vector,
         hit_ids: Sequence[UUID],
         now: datetime,
+        *,
+        co_retrieved: Sequence[UUID] | None = None,
+        log_recall: bool = True,
     ) -> None:
-        p = self.params
-        forget = now - timedelta(days=p.recall_log_retention_days)
+        """Log the recall for feedback and record an access on every hit.
+        ``co_retrieved`` (default: the hits) are the ids, in rank order, whose top few get
+        CO_RETRIEVED edges; those edges are an episode feature, so other kinds pass none.
+        ``log_recall`` false leaves the log to a caller that logs several kinds as one."""
+        if log_recall:
+            await self.log(session_id, recall_id, query, hit_ids, now)
+        await self.touch(
+            session_id, hit_ids, now, hit_ids if co_retrieved is None else co_retrieved
+        )
+
+    async def log(
+        self,
+        session_id: str,
+        recall_id: UUID,
+        query: Vector,
+        hit_ids: Sequence[UUID],
+        now: datetime,
+    ) -> None:
+        """Remember what a recall returned, in rank order, so feedback can name it."""
+        forget = now - timedelta(days=self.params.recall_log_retention_days)
         entry = RecallLogEntry(recall_id, session_id, now, query, tuple(hit_ids))
         await self.learning.log_recall(entry, forget)
+
+    async def touch(
+        self,
+        session_id: str,
+        hit_ids: Sequence[UUID],
+        now: datetime,
+        co_retrieved: Sequence[UUID] = (),
+    ) -> None:
+        p = self.params
         # Access times feed ACT-R, the eligibility trace and the lability window.
         await self.learning.record_accesses(session_id, hit_ids, now, p.actr_max_accesses)
-        if self.flags.hebbian and p.hebbian_co_retrieval_top > 1:
-            top = list(hit_ids[: p.hebbian_co_retrieval_top])
+        if self.flags.hebbian and p.hebbian_co_retrieval_top > 1 and co_retrieved:
+            top = list(co_retrieved[: p.hebbian_co_retrieval_top])
             strengthen = partial(hebbian_strengthen, rate=p.hebbian_learning_rate)
             pairs = [(a, b, strengthen) for a, b in itertools.combinations(top, 2)]
             await self._update_edges(session_id, pairs, now)
@@ -349,23 +408,25 @@ class RecallLearning:
         f, p = self.flags, self.params
         ids = list(rewards)
         states = await self.learning.memory_states(session_id, ids)
-        episodes = await self.records.get_episodes(session_id, ids)
+        memories, kind_of = await self._load(session_id, ids)
         vectors: dict[UUID, Vector] = {}
         if f.ff_encoder or f.reconsolidation:
-            vectors = await self._vectors_or_none(session_id, ids)
+            on_vectors = [m for m in ids if m in kind_of and kind_of[m].vector_learning]
+            vectors = await self._vectors_or_none(session_id, on_vectors)
         encoder = await self.encoder(session_id) if f.ff_encoder else None
         start_version = encoder.version if encoder is not None else 0
         values: dict[UUID, tuple[float, int]] = {}
         moved: list[VectorItem] = []
-        changed_eps: list[Episode] = []
+        changed: dict[MemoryType, list[Any]] = {}
         out: dict[UUID, FeedbackOutcome] = {}
         for m, reward in rewards.items():
             state = states.get(m, MemoryState())
-            ep = episodes.get(m)
+            mem = memories.get(m)
             last = state.access_times[-1] if state.access_times else None
             labile = is_labile(last, now, p.lability_window_hours) if f.lability_window else True
-            stab = ep.fsrs.stability if ep is not None else None
-            if not labile or ep is None:
+            fsrs = kind_of[m].fsrs_of(mem) if mem is not None else None
+            stab = fsrs.stability if fsrs is not None else None
+            if not labile or mem is None:
                 # Outside the window (or deleted since): the memory is consolidated and
                 # feedback leaves it alone; it is still recorded as given.
                 out[m] = FeedbackOutcome(
@@ -387,11 +448,12 @@ class RecallLearning:
                 )
                 continue
             values[m] = (vu.value, vu.rewards)
+            kind = kind_of[m]
             rating = ReviewRating.GOOD if reward_rating_good(reward) else ReviewRating.AGAIN
-            new_fsrs = self.fsrs.review(ep.fsrs, rating, now)
-            new_stab = new_fsrs.stability
-            ep = ep.model_copy(update={"fsrs": new_fsrs, "value": vu.value})
-            changed_eps.append(ep)
+            new_fsrs = self.fsrs.review(fsrs, rating, now) if fsrs is not None else None
+            new_stab = new_fsrs.stability if new_fsrs is not None else None
+            mem = kind.learned(mem, new_fsrs, vu.value)
+            changed.setdefault(kind.kind, []).append(mem)
             trained = False
             if encoder is not None and m in vectors:
                 # The step scales with the surprise: a reward the value already predicted
@@ -413,8 +475,8 @@ class RecallLearning:
                     p.reconsolidation_rate,
                     p.reconsolidation_max_step,
                 )
-                if not np.array_equal(new_vec, vectors[m]):
-                    moved.append(VectorItem(m, new_vec, episode_payload(ep)))
+                if kind.payload is not None and not np.array_equal(new_vec, vectors[m]):
+                    moved.append(VectorItem(m, new_vec, kind.payload(mem)))
                     did_move = True
             out[m] = FeedbackOutcome(
                 m,
@@ -429,8 +491,9 @@ class RecallLearning:
                 trained,
                 0,
             )
-        for ep in changed_eps:
-            await self.records.update_episode(session_id, ep)
+        for k in self.kinds:
+            if k.kind in changed:
+                await k.save(session_id, changed[k.kind])
         await self.learning.set_values(session_id, values)
         if moved:
             try:
@@ -446,8 +509,35 @@ class RecallLearning:
         if f.three_factor_learning:
             # The reward-modulated Hebbian change is the third factor's; plain co-retrieval
             # strengthening (the ``hebbian`` flag) is separate.
-            await self._modulated_edges(session_id, out, done, now)
+            # CO_RETRIEVED edges are read by episode recall only, so only memories of the
+            # kind that learns on its vectors (episodes) get them.
+            edged = {m: o for m, o in out.items() if m in kind_of and kind_of[m].vector_learning}
+            earlier: dict[UUID, FeedbackEntry] = {}
+            if done and edged:
+                _, done_kinds = await self._load(session_id, list(done))
+                edgeable = {m for m, k in done_kinds.items() if k.vector_learning}
+                earlier = {m: e for m, e in done.items() if m in edgeable}
+            await self._modulated_edges(session_id, edged, earlier, now)
+            out.update(edged)
         return out
+
+    async def _load(
+        self, session_id: str, ids: Sequence[UUID]
+    ) -> tuple[dict[UUID, Any], dict[UUID, LearnedKind[Any]]]:
+        """Each id's memory and kind; ids are unique across kinds, so each kind is asked
+        only for the ids the kinds before it did not have (deleted ones are in none)."""
+        memories: dict[UUID, Any] = {}
+        kind_of: dict[UUID, LearnedKind[Any]] = {}
+        rest = list(ids)
+        for kind in self.kinds:
+            if not rest:
+                break
+            found = await kind.load(session_id, rest)
+            for i, mem in found.items():
+                memories[i] = mem
+                kind_of[i] = kind
+            rest = [i for i in rest if i not in found]
+        return memories, kind_of
 
     async def _modulated_edges(
         self,

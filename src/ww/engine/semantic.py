@@ -8,16 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from ww.embedding import EmbeddingService
 from ww.engine.activation import (
     base_level,
     base_level_probability,
-    min_max,
     spread_activation,
 )
-from ww.engine.dynamics import Fsrs, ReviewRating
-from ww.engine.memory import Clock, ReconcileReport, utc_now
-from ww.models import EpisodeFilter, IndexState
+from ww.engine.dynamics import ReviewRating
+from ww.engine.kind_memory import Beside, StoredKind
+from ww.engine.kinds import LearnedKind, candidates, fill_cosine
+from ww.models import EpisodeFilter, FSRSState, IndexState, MemoryType
 from ww.models.semantic import (
     ActivatedEntity,
     Entity,
@@ -35,11 +34,16 @@ from ww.models.semantic import (
     SpreadResult,
 )
 from ww.storage.memory_payload import entity_payload, entity_type_key
-from ww.storage.ports import RecordStore, ScoredId, StoreUnavailableError, Vector, VectorIndex
-from ww.storage.ports import VectorItem as _Item
+from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorIndex
 from ww.storage.ports.entities import EntityAccess, EntityPage, EntityStore
 
-__all__ = ["ENTITY_WEIGHTS", "EntityWeights", "InvalidSupersedeError", "SemanticMemory"]
+__all__ = [
+    "ENTITY_WEIGHTS",
+    "ClosedEndError",
+    "EntityWeights",
+    "InvalidSupersedeError",
+    "SemanticMemory",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,14 @@ class InvalidSupersedeError(ValueError):
     """The successor cannot start before (or when) the version it replaces started."""
 
 
+class ClosedEndError(RuntimeError):
+    """A relation end is a superseded (closed) version; ``field`` names which end."""
+
+    def __init__(self, field: str, entity_id: UUID) -> None:
+        super().__init__(f"{field} {entity_id} is a superseded version; relate the current version")
+        self.field = field
+
+
 @dataclass(frozen=True, slots=True)
 class EntityWeights:
     semantic: float = 0.55
@@ -70,79 +82,46 @@ class EntityWeights:
 ENTITY_WEIGHTS = EntityWeights()
 
 
-class SemanticMemory:
+class SemanticMemory(StoredKind[Entity]):
+    store: EntityStore
+
     def __init__(
         self,
         *,
         store: EntityStore,
         vectors: VectorIndex,
-        records: RecordStore,
-        embedder: EmbeddingService,
-        fsrs: Fsrs | None = None,
-        clock: Clock = utc_now,
-        candidates: int = 50,
+        beside: Beside,
         weights: EntityWeights = ENTITY_WEIGHTS,
     ) -> None:
-        self.store = store
-        self.vectors = vectors
-        self.records = records
-        self.embedder = embedder
-        self.fsrs = fsrs or Fsrs()
-        self.clock = clock
-        self.candidates = candidates
+        super().__init__(
+            name="entities",
+            store=store,
+            vectors=vectors,
+            beside=beside,
+            text=lambda e: e.embed_text,
+            payload=entity_payload,
+            pending=store.pending_entities,
+        )
         self.weights = weights
 
-    # -- lifecycle (the record store is opened and closed by MemoryEngine) -------------------
-    async def open(self) -> ReconcileReport:
-        await self.vectors.open()
-        return await self.reconcile()
+    def learned_kind(self) -> LearnedKind[Entity]:
+        """Feedback reviews an entity's FSRS state like an episode's; the value lives in
+        the learning store (entities have no value column)."""
 
-    async def close(self) -> None:
-        await self.vectors.close()
+        async def save(session_id: str, entities: Sequence[Entity]) -> None:
+            for e in entities:
+                await self.store.update_entity(session_id, e)
 
-    async def reconcile(self) -> ReconcileReport:
-        """Index pending entities, re-index those whose vector is missing, drop orphans."""
-        indexed = removed = 0
-        for session_id in await self.store.list_sessions():
-            vector_ids = await self.vectors.ids(session_id)
-            lost = await self.store.indexed_ids(session_id) - vector_ids
-            if lost:
-                await self.store.mark_pending(session_id, list(lost))
-            while batch := await self.store.pending_entities(session_id, 256):
-                await self._index(session_id, batch)
-                indexed += len(batch)
-            orphans = vector_ids - await self.store.existing_ids(session_id, list(vector_ids))
-            if orphans:
-                await self.vectors.delete(session_id, list(orphans))
-                removed += len(orphans)
-        return ReconcileReport(indexed, removed)
+        def learned(e: Entity, fsrs: FSRSState | None, _value: float) -> Entity:
+            return e.model_copy(update={"fsrs": fsrs or e.fsrs})
 
-    async def _index(self, session_id: str, entities: Sequence[Entity]) -> None:
-        vectors = await self.embedder.embed_many([e.embed_text for e in entities])
-        items = [_Item(e.id, vectors[i], entity_payload(e)) for i, e in enumerate(entities)]
-        await self.vectors.upsert(session_id, items)
-        await self.store.mark_indexed(session_id, [e.id for e in entities])
-
-    async def _upsert(self, session_id: str, entity: Entity, vector: Vector) -> Entity:
-        try:
-            await self.vectors.upsert(
-                session_id, [_Item(entity.id, vector, entity_payload(entity))]
-            )
-            await self.store.mark_indexed(session_id, [entity.id])
-        except StoreUnavailableError as exc:
-            # The record is committed; the reconciler indexes it once the index is back.
-            log.warning("vector index unavailable, entity %s left pending: %s", entity.id, exc)
-            return entity
-        return entity.model_copy(update={"index_state": IndexState.INDEXED})
-
-    async def _sync_payload(self, session_id: str, entity: Entity) -> Entity:
-        try:
-            await self.vectors.set_payload(session_id, entity.id, entity_payload(entity))
-        except StoreUnavailableError as exc:
-            log.warning("vector payload of %s not updated: %s", entity.id, exc)
-            await self.store.mark_pending(session_id, [entity.id])
-            return entity.model_copy(update={"index_state": IndexState.PENDING})
-        return entity
+        return LearnedKind(
+            kind=MemoryType.ENTITY,
+            load=lambda sid, ids: self.store.get_entities(sid, ids),
+            save=save,
+            fsrs_of=lambda e: e.fsrs,
+            learned=learned,
+        )
 
     # -- entities ---------------------------------------------------------------------------
     async def create(self, session_id: str, body: EntityCreate) -> Entity:
@@ -162,10 +141,10 @@ class SemanticMemory:
             created_at=now,
             fsrs=self.fsrs.new_state(now),
         )
-        vector = await self.embedder.embed_one(entity.embed_text)
+        vectors = await self.writes.embed([entity])
         await self.records.ensure_session(session_id, now)
         await self.store.insert_entity(session_id, entity)
-        return await self._upsert(session_id, entity, vector)
+        return (await self.writes.index(session_id, [entity], vectors))[0]
 
     async def get(self, session_id: str, entity_id: UUID) -> Entity | None:
         return await self.store.get_entity(session_id, entity_id)
@@ -184,13 +163,13 @@ class SemanticMemory:
         )
         text_changed = updated.embed_text != current.embed_text
         if text_changed:
-            vector = await self.embedder.embed_one(updated.embed_text)
+            vectors = await self.writes.embed([updated])
             updated = updated.model_copy(update={"index_state": IndexState.PENDING})
         if not await self.store.update_entity(session_id, updated):
             return None
         if text_changed:
-            return await self._upsert(session_id, updated, vector)
-        return await self._sync_payload(session_id, updated)
+            return (await self.writes.index(session_id, [updated], vectors))[0]
+        return await self.writes.sync_payload(session_id, updated)
 
     async def supersede(
         self, session_id: str, entity_id: UUID, body: EntitySupersede
@@ -221,13 +200,13 @@ class SemanticMemory:
             created_at=now,
             fsrs=self.fsrs.new_state(now),
         )
-        vector = await self.embedder.embed_one(new.embed_text)
+        vectors = await self.writes.embed([new])
         try:
             closed = await self.store.supersede_entity(session_id, entity_id, new)
         except KeyError:
             return None  # deleted meanwhile
-        await self._sync_payload(session_id, closed)
-        return await self._upsert(session_id, new, vector)
+        await self.writes.sync_payload(session_id, closed)
+        return (await self.writes.index(session_id, [new], vectors))[0]
 
     async def history(self, session_id: str, entity_id: UUID) -> list[Entity] | None:
         entity = await self.store.get_entity(session_id, entity_id)
@@ -238,24 +217,24 @@ class SemanticMemory:
     async def delete(self, session_id: str, entity_id: UUID) -> bool:
         if await self.store.get_entity(session_id, entity_id) is None:
             return False
-        # Vector first: a crash in between leaves a record to re-index, never an orphan.
-        await self.vectors.delete(session_id, [entity_id])
-        return await self.store.delete_entity(session_id, entity_id)
-
-    async def delete_session(self, session_id: str) -> None:
-        await self.vectors.delete_session(session_id)
-        await self.store.delete_session(session_id)
+        return await self.writes.delete(session_id, entity_id, self.store.delete_entity)
 
     # -- relations --------------------------------------------------------------------------
     async def relate(
         self, session_id: str, source_id: UUID, body: RelationCreate
     ) -> Relation | None:
-        """None when either end is unknown; a self-relation is a ``ValueError``."""
+        """None when either end is unknown; a self-relation is a ``ValueError``; an end that
+        is a closed version raises ``ClosedEndError``. Relations belong to the current graph
+        (supersede moves them to the new version), so one from a closed version would be
+        invisible to spreading and lost from history alike."""
         if source_id == body.target_id:
             raise ValueError("an entity cannot be related to itself")
-        found = await self.store.existing_ids(session_id, [source_id, body.target_id])
-        if len(found) != 2:
+        ends = await self.store.get_entities(session_id, [source_id, body.target_id])
+        if len(ends) != 2:
             return None
+        for field, ident in (("source_id", source_id), ("target_id", body.target_id)):
+            if ends[ident].valid_to is not None:
+                raise ClosedEndError(field, ident)
         now = self.clock()
         relation = Relation(
             id=uuid4(),
@@ -346,22 +325,28 @@ class SemanticMemory:
             return None
 
     async def recall(
-        self, session_id: str, req: EntityRecallRequest, query_vector: Vector | None = None
+        self,
+        session_id: str,
+        req: EntityRecallRequest,
+        query_vector: Vector | None = None,
+        *,
+        log_recall: bool = True,
     ) -> EntityRecallResult:
         flt = EntityFilter(entity_type=req.entity_type, as_of=req.as_of)
         now = self.clock()
         n = max(self.candidates, req.limit)
         # Unified recall embeds the query once and passes the vector down.
         qv = query_vector if query_vector is not None else await self.embedder.embed_one(req.query)
-        dense_or_none = await self._dense(session_id, qv, flt, n)
-        keyword = await self.store.keyword_search(session_id, req.query, flt, n)
-        degraded = dense_or_none is None
-        cosine = {s.id: s.score for s in dense_or_none or []}
-        kw = min_max({s.id: s.score for s in keyword})
-        ids = list(dict.fromkeys([*cosine, *kw]))
+        found = await candidates(
+            self.vectors,
+            session_id,
+            qv,
+            await self._dense(session_id, qv, flt, n),
+            await self.store.keyword_search(session_id, req.query, flt, n),
+        )
+        cosine, kw, ids = found.cosine, found.keyword, found.ids
         entities = await self.store.get_entities(session_id, ids)
         times = await self.store.access_times(session_id, ids)
-        await self._fill_cosine(session_id, qv, [i for i in ids if i not in cosine], cosine)
         w = self.weights
 
         def base(i: UUID) -> tuple[float, float, float]:
@@ -399,7 +384,7 @@ class SemanticMemory:
                 extra = [i for i in extra if i in keep]
                 entities.update(await self.store.get_entities(session_id, extra))
                 times.update(await self.store.access_times(session_id, extra))
-                await self._fill_cosine(session_id, qv, extra, cosine)
+                await fill_cosine(self.vectors, session_id, qv, extra, cosine)
                 scored.update({i: base(i) for i in extra if i in entities})
         ranked = sorted(
             scored, key=lambda i: (-(scored[i][0] + w.spread * spread.get(i, 0.0)), str(i))
@@ -430,16 +415,9 @@ class SemanticMemory:
                 for h in hits
             ]
             await self.store.record_access(session_id, updates, now)
-        return EntityRecallResult(recall_id=uuid4(), query=req.query, hits=hits, degraded=degraded)
-
-    async def _fill_cosine(
-        self, session_id: str, qv: Vector, ids: Sequence[UUID], cosine: dict[UUID, float]
-    ) -> None:
-        if not ids:
-            return
-        try:
-            anyv = EpisodeFilter(include_archived=True)
-            for s in await self.vectors.search(session_id, qv, anyv, len(ids), within=ids):
-                cosine[s.id] = s.score
-        except StoreUnavailableError as exc:
-            log.warning("cosine of keyword-only entities unavailable: %s", exc)
+        result = EntityRecallResult(
+            recall_id=uuid4(), query=req.query, hits=hits, degraded=found.degraded
+        )
+        if req.learn:
+            await self._after_recall(session_id, result.recall_id, qv, hits, now, log_recall)
+        return result

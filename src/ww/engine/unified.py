@@ -13,23 +13,27 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-from uuid import uuid4
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel
 
 from ww.engine.memory import MemoryEngine
 from ww.engine.procedural import ProceduralMemory
 from ww.engine.recall import PRESETS
 from ww.engine.semantic import SemanticMemory
-from ww.models import MemoryType, RecallResult
-from ww.models.procedural import SkillRecallRequest, SkillRecallResult
-from ww.models.semantic import EntityRecallRequest, EntityRecallResult
+from ww.models import Episode, MemoryType
+from ww.models.procedural import Skill, SkillRecallRequest
+from ww.models.semantic import Entity, EntityRecallRequest
 from ww.models.unified import UnifiedHit, UnifiedRecallRequest, UnifiedRecallResult
 
 __all__ = ["UnifiedRecall", "weight_total"]
 
 _TYPE_ORDER = {MemoryType.EPISODE: 0, MemoryType.ENTITY: 1, MemoryType.SKILL: 2}
 T = TypeVar("T")
+H = TypeVar("H", bound="_TypeHit")
+H_co = TypeVar("H_co", covariant=True)
 
 
 def weight_total(weights: Any) -> float:
@@ -70,6 +74,7 @@ class UnifiedRecall:
                     preset=req.preset,
                     learn=req.learn,
                     query_vector=qv,
+                    log_recall=False,
                 ),
             ),
             when(
@@ -84,6 +89,7 @@ class UnifiedRecall:
                         learn=req.learn,
                     ),
                     query_vector=qv,
+                    log_recall=False,
                 ),
             ),
             when(
@@ -98,19 +104,24 @@ class UnifiedRecall:
                         learn=req.learn,
                     ),
                     query_vector=qv,
+                    log_recall=False,
                 ),
             ),
         )
         hits = [
-            *self._episode_hits(episodes, weight_total(PRESETS[req.preset])),
-            *self._entity_hits(entities),
-            *self._skill_hits(skills),
+            *_hits(MemoryType.EPISODE, episodes, PRESETS[req.preset], lambda h: h.episode),
+            *_hits(MemoryType.ENTITY, entities, self.semantic.weights, lambda h: h.entity),
+            *_hits(MemoryType.SKILL, skills, self.procedural.weights, lambda h: h.skill),
         ]
         hits.sort(key=lambda h: (-h.score, _TYPE_ORDER[h.memory_type], str(h.id)))
         parts = [r for r in (episodes, entities, skills) if r is not None]
-        # The episode recall's id is reused so that feedback keyed by recall id reaches the
-        # episode recall it names; without episodes the unified recall gets its own.
-        recall_id = episodes.recall_id if episodes is not None else uuid4()
+        # One log entry for every hit, in the fused order, so feedback (and its ``reward``
+        # for everything returned) reaches each type; the per-type recalls logged nothing.
+        recall_id = uuid4()
+        if req.learn and hits:
+            await self.engine.recall_learning.log(
+                session_id, recall_id, qv, [h.id for h in hits], self.engine.clock()
+            )
         return UnifiedRecallResult(
             recall_id=recall_id,
             query=req.query,
@@ -119,51 +130,41 @@ class UnifiedRecall:
             degraded=any(r.degraded for r in parts),
         )
 
-    @staticmethod
-    def _episode_hits(result: RecallResult | None, total: float) -> list[UnifiedHit]:
-        if result is None:
-            return []
-        return [
-            UnifiedHit(
-                memory_type=MemoryType.EPISODE,
-                id=h.id,
-                score=_normalised(h.score, total),
-                type_score=h.score,
-                score_parts=h.score_parts.model_dump(),
-                external_id=h.external_id,
-                memory=h.episode,
-            )
-            for h in result.hits
-        ]
 
-    def _entity_hits(self, result: EntityRecallResult | None) -> list[UnifiedHit]:
-        if result is None:
-            return []
-        total = weight_total(self.semantic.weights)
-        return [
-            UnifiedHit(
-                memory_type=MemoryType.ENTITY,
-                id=h.id,
-                score=_normalised(h.score, total),
-                type_score=h.score,
-                score_parts=h.score_parts.model_dump(),
-                memory=h.entity,
-            )
-            for h in result.hits
-        ]
+class _TypeHit(Protocol):
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def score_parts(self) -> BaseModel: ...
 
-    def _skill_hits(self, result: SkillRecallResult | None) -> list[UnifiedHit]:
-        if result is None:
-            return []
-        total = weight_total(self.procedural.weights)
-        return [
-            UnifiedHit(
-                memory_type=MemoryType.SKILL,
-                id=h.id,
-                score=_normalised(h.score, total),
-                type_score=h.score,
-                score_parts=h.score_parts.model_dump(),
-                memory=h.skill,
-            )
-            for h in result.hits
-        ]
+
+class _TypeResult(Protocol[H_co]):
+    @property
+    def hits(self) -> Sequence[H_co]: ...
+
+
+def _hits(
+    kind: MemoryType,
+    result: _TypeResult[H] | None,
+    weights: Any,
+    memory: Callable[[H], Episode | Entity | Skill],
+) -> list[UnifiedHit]:
+    """One type's hits with scores made comparable (see the module's docstring)."""
+    if result is None:
+        return []
+    total = weight_total(weights)
+    return [
+        UnifiedHit(
+            memory_type=kind,
+            id=h.id,
+            score=_normalised(h.score, total),
+            type_score=h.score,
+            score_parts=h.score_parts.model_dump(),
+            # Episodes carry the caller's id for them; other types have none.
+            external_id=getattr(h, "external_id", None),
+            memory=memory(h),
+        )
+        for h in result.hits
+    ]

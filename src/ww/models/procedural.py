@@ -19,6 +19,7 @@ from ww.models import (
     as_utc,
     not_blank,
 )
+from ww.models.kinds import KindHit, KindRecallRequest, KindRecallResult
 
 __all__ = [
     "MAX_STEPS",
@@ -202,29 +203,19 @@ class SkillScoreParts(BaseModel):
     base_level: float = 0.0
 
 
-class SkillHit(BaseModel):
+class SkillHit(KindHit):
     memory_type: MemoryType = MemoryType.SKILL
-    id: UUID
-    score: float
     score_parts: SkillScoreParts
     skill: Skill
 
 
-class SkillRecallRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(min_length=1, max_length=4000)
-    limit: int = Field(10, ge=1, le=100)
+class SkillRecallRequest(KindRecallRequest):
     domain: ShortText | None = None
     include_deprecated: bool = False
-    learn: bool = True
 
 
-class SkillRecallResult(BaseModel):
-    recall_id: UUID
-    query: str
-    hits: list[SkillHit]
-    degraded: bool = False
+class SkillRecallResult(KindRecallResult[SkillHit]):
+    pass
 
 
 class HowToRequest(BaseModel):

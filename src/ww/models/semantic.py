@@ -19,6 +19,7 @@ from ww.models import (
     as_utc,
     not_blank,
 )
+from ww.models.kinds import KindHit, KindRecallRequest, KindRecallResult
 
 __all__ = [
     "ActivatedEntity",
@@ -200,31 +201,21 @@ class EntityScoreParts(BaseModel):
     spread: float = 0.0
 
 
-class EntityHit(BaseModel):
+class EntityHit(KindHit):
     memory_type: MemoryType = MemoryType.ENTITY
-    id: UUID
-    score: float
     score_parts: EntityScoreParts
     entity: Entity
 
 
-class EntityRecallRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(min_length=1, max_length=4000)
-    limit: int = Field(10, ge=1, le=100)
+class EntityRecallRequest(KindRecallRequest):
     entity_type: EntityType | None = None
     as_of: UtcDatetime | None = Field(
         None, description="Recall the versions valid at this time instead of the current ones."
     )
-    learn: bool = Field(True, description="Record the retrieval; false makes recall read-only.")
 
 
-class EntityRecallResult(BaseModel):
-    recall_id: UUID
-    query: str
-    hits: list[EntityHit]
-    degraded: bool = False
+class EntityRecallResult(KindRecallResult[EntityHit]):
+    pass
 
 
 class SpreadRequest(BaseModel):

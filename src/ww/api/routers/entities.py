@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from ww.api.deps import SessionDep
-from ww.api.errors import ApiError, ErrorEnvelope
-from ww.engine.semantic import InvalidSupersedeError, SemanticMemory
+from ww.api.errors import ApiError
+from ww.api.routers.common import Cursor, Limit, Page, SemanticDep, errors, found
+from ww.engine.semantic import ClosedEndError, InvalidSupersedeError
 from ww.models.semantic import (
     Entity,
     EntityCreate,
@@ -30,33 +31,13 @@ from ww.storage.ports.entities import RelationExistsError, VersionClosedError
 
 __all__ = ["EntityList", "RelationList", "router"]
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorEnvelope},
-    404: {"model": ErrorEnvelope},
-    409: {"model": ErrorEnvelope},
-    413: {"model": ErrorEnvelope},
-    422: {"model": ErrorEnvelope},
-    503: {"model": ErrorEnvelope},
-}
+router = APIRouter(prefix="/api/v1/entities", tags=["entities"], responses=errors(404, 409))
 
-router = APIRouter(prefix="/api/v1/entities", tags=["entities"], responses=_ERRORS)
-
-_NOT_FOUND = "entity not found"
+_ENTITY = "entity"
 
 
-async def get_semantic(request: Request) -> SemanticMemory:
-    semantic: SemanticMemory = request.app.state.semantic
-    return semantic
-
-
-SemanticDep = Annotated[SemanticMemory, Depends(get_semantic)]
-
-
-class EntityList(BaseModel):
-    items: list[Entity]
-    next_cursor: str | None = Field(
-        None, description="Pass as `cursor` to get the next page; null on the last."
-    )
+class EntityList(Page[Entity]):
+    pass
 
 
 class RelationList(BaseModel):
@@ -82,8 +63,8 @@ async def list_entities(
         datetime | None, Query(description="Versions valid at this time (default: current).")
     ] = None,
     include_closed: Annotated[bool, Query(description="Closed versions too.")] = False,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> EntityList:
     try:
         flt = EntityFilter(entity_type=entity_type, as_of=as_of, include_closed=include_closed)
@@ -104,28 +85,19 @@ async def recall_entities(
 async def spread_activation(
     body: SpreadRequest, sem: SemanticDep, session: SessionDep
 ) -> SpreadResult:
-    result = await sem.spread(session, body)
-    if result is None:
-        raise ApiError(404, "seed entity not found")
-    return result
+    return found(await sem.spread(session, body), "seed entity")
 
 
 @router.get("/{entity_id}", response_model=Entity)
 async def get_entity(entity_id: UUID, sem: SemanticDep, session: SessionDep) -> Entity:
-    entity = await sem.get(session, entity_id)
-    if entity is None:
-        raise ApiError(404, _NOT_FOUND)
-    return entity
+    return found(await sem.get(session, entity_id), _ENTITY)
 
 
 @router.patch("/{entity_id}", response_model=Entity)
 async def update_entity(
     entity_id: UUID, body: EntityUpdate, sem: SemanticDep, session: SessionDep
 ) -> Entity:
-    entity = await sem.update(session, entity_id, body)
-    if entity is None:
-        raise ApiError(404, _NOT_FOUND)
-    return entity
+    return found(await sem.update(session, entity_id, body), _ENTITY)
 
 
 @router.post("/{entity_id}/supersede", status_code=201, response_model=Entity)
@@ -141,23 +113,18 @@ async def supersede_entity(
         ) from None
     except InvalidSupersedeError as exc:
         raise ApiError(422, str(exc)) from None
-    if entity is None:
-        raise ApiError(404, _NOT_FOUND)
-    return entity
+    return found(entity, _ENTITY)
 
 
 @router.get("/{entity_id}/history", response_model=EntityHistory)
 async def entity_history(entity_id: UUID, sem: SemanticDep, session: SessionDep) -> EntityHistory:
-    versions = await sem.history(session, entity_id)
-    if not versions:
-        raise ApiError(404, _NOT_FOUND)
+    versions = found(await sem.history(session, entity_id) or None, _ENTITY)
     return EntityHistory(lineage_id=versions[0].lineage_id, versions=versions)
 
 
 @router.delete("/{entity_id}", status_code=204, response_class=Response)
 async def delete_entity(entity_id: UUID, sem: SemanticDep, session: SessionDep) -> Response:
-    if not await sem.delete(session, entity_id):
-        raise ApiError(404, _NOT_FOUND)
+    found(await sem.delete(session, entity_id) or None, _ENTITY)
     return Response(status_code=204)
 
 
@@ -169,25 +136,21 @@ async def create_relation(
         relation = await sem.relate(session, entity_id, body)
     except RelationExistsError as exc:
         raise ApiError(409, str(exc)) from None
+    except ClosedEndError as exc:
+        raise ApiError(409, str(exc), code="version_closed") from None
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
-    if relation is None:
-        raise ApiError(404, _NOT_FOUND)
-    return relation
+    return found(relation, _ENTITY)
 
 
 @router.get("/{entity_id}/relations", response_model=RelationList)
 async def list_relations(entity_id: UUID, sem: SemanticDep, session: SessionDep) -> RelationList:
-    relations = await sem.relations(session, entity_id)
-    if relations is None:
-        raise ApiError(404, _NOT_FOUND)
-    return RelationList(items=relations)
+    return RelationList(items=found(await sem.relations(session, entity_id), _ENTITY))
 
 
 @router.delete("/{entity_id}/relations/{relation_id}", status_code=204, response_class=Response)
 async def delete_relation(
     entity_id: UUID, relation_id: UUID, sem: SemanticDep, session: SessionDep
 ) -> Response:
-    if not await sem.unrelate(session, entity_id, relation_id):
-        raise ApiError(404, "relation not found")
+    found(await sem.unrelate(session, entity_id, relation_id) or None, "relation")
     return Response(status_code=204)

@@ -9,20 +9,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ww.api.deps import EngineDep, SessionDep
-from ww.api.errors import ApiError, ErrorEnvelope
+from ww.api.errors import ApiError
+from ww.api.routers.common import errors
 from ww.engine import FeedbackOutcome, MemoryNotInRecallError, RecallNotFoundError
 
 __all__ = ["FeedbackChange", "FeedbackRequest", "FeedbackResponse", "router"]
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorEnvelope},
-    404: {"model": ErrorEnvelope},
-    413: {"model": ErrorEnvelope},
-    422: {"model": ErrorEnvelope},
-    503: {"model": ErrorEnvelope},
-}
 
-router = APIRouter(prefix="/api/v1/feedback", tags=["feedback"], responses=_ERRORS)
+router = APIRouter(prefix="/api/v1/feedback", tags=["feedback"], responses=errors(404))
 
 Reward = Annotated[float, Field(ge=0.0, le=1.0)]
 

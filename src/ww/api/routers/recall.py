@@ -5,20 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from ww.api.deps import SessionDep
-from ww.api.errors import ErrorEnvelope
+from ww.api.routers.common import errors
 from ww.engine.unified import UnifiedRecall
 from ww.models.unified import UnifiedRecallRequest, UnifiedRecallResult
 
 __all__ = ["router"]
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorEnvelope},
-    413: {"model": ErrorEnvelope},
-    422: {"model": ErrorEnvelope},
-    503: {"model": ErrorEnvelope},
-}
 
-router = APIRouter(prefix="/api/v1", tags=["recall"], responses=_ERRORS)
+router = APIRouter(prefix="/api/v1", tags=["recall"], responses=errors())
 
 
 @router.post("/recall", response_model=UnifiedRecallResult)

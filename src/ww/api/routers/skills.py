@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from ww.api.deps import SessionDep
-from ww.api.errors import ApiError, ErrorEnvelope
-from ww.engine.procedural import InvalidSkillError, ProceduralMemory
+from ww.api.errors import ApiError
+from ww.api.routers.common import Cursor, Limit, Page, ProceduralDep, errors, found
+from ww.engine.procedural import InvalidSkillError
 from ww.models.procedural import (
     HowTo,
     HowToRequest,
@@ -29,32 +30,13 @@ from ww.storage.ports.skills import SkillFilter
 
 __all__ = ["SkillList", "router"]
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorEnvelope},
-    404: {"model": ErrorEnvelope},
-    413: {"model": ErrorEnvelope},
-    422: {"model": ErrorEnvelope},
-    503: {"model": ErrorEnvelope},
-}
+router = APIRouter(prefix="/api/v1/skills", tags=["skills"], responses=errors(404))
 
-router = APIRouter(prefix="/api/v1/skills", tags=["skills"], responses=_ERRORS)
-
-_NOT_FOUND = "skill not found"
+_SKILL = "skill"
 
 
-async def get_procedural(request: Request) -> ProceduralMemory:
-    procedural: ProceduralMemory = request.app.state.procedural
-    return procedural
-
-
-ProceduralDep = Annotated[ProceduralMemory, Depends(get_procedural)]
-
-
-class SkillList(BaseModel):
-    items: list[Skill]
-    next_cursor: str | None = Field(
-        None, description="Pass as `cursor` to get the next page; null on the last."
-    )
+class SkillList(Page[Skill]):
+    pass
 
 
 class SkillVersions(BaseModel):
@@ -77,8 +59,8 @@ async def list_skills(
     session: SessionDep,
     domain: Annotated[str | None, Query(max_length=512)] = None,
     include_deprecated: bool = False,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> SkillList:
     flt = SkillFilter(domain=domain, include_deprecated=include_deprecated)
     page = await proc.list_skills(session, flt, limit, cursor)
@@ -100,10 +82,7 @@ async def how_to(body: HowToRequest, proc: ProceduralDep, session: SessionDep) -
 
 @router.get("/{skill_id}", response_model=Skill)
 async def get_skill(skill_id: UUID, proc: ProceduralDep, session: SessionDep) -> Skill:
-    skill = await proc.get(session, skill_id)
-    if skill is None:
-        raise ApiError(404, _NOT_FOUND)
-    return skill
+    return found(await proc.get(session, skill_id), _SKILL)
 
 
 @router.patch("/{skill_id}", response_model=Skill)
@@ -114,24 +93,19 @@ async def update_skill(
         skill = await proc.update(session, skill_id, body)
     except InvalidSkillError as exc:
         raise ApiError(422, str(exc)) from None
-    if skill is None:
-        raise ApiError(404, _NOT_FOUND)
-    return skill
+    return found(skill, _SKILL)
 
 
 @router.get("/{skill_id}/versions", response_model=SkillVersions)
 async def skill_versions(skill_id: UUID, proc: ProceduralDep, session: SessionDep) -> SkillVersions:
     skill = await proc.get(session, skill_id)
     previous = await proc.versions(session, skill_id)
-    if skill is None or previous is None:
-        raise ApiError(404, _NOT_FOUND)
-    return SkillVersions(current=skill, previous=previous)
+    return SkillVersions(current=found(skill, _SKILL), previous=found(previous, _SKILL))
 
 
 @router.delete("/{skill_id}", status_code=204, response_class=Response)
 async def delete_skill(skill_id: UUID, proc: ProceduralDep, session: SessionDep) -> Response:
-    if not await proc.delete(session, skill_id):
-        raise ApiError(404, _NOT_FOUND)
+    found(await proc.delete(session, skill_id) or None, _SKILL)
     return Response(status_code=204)
 
 
@@ -144,9 +118,7 @@ async def execute_skill(
         result = await proc.execute(session, skill_id, body)
     except InvalidSkillError as exc:
         raise ApiError(422, str(exc)) from None
-    if result is None:
-        raise ApiError(404, _NOT_FOUND)
-    return result
+    return found(result, _SKILL)
 
 
 @router.get("/{skill_id}/executions", response_model=ExecutionList)
@@ -154,12 +126,9 @@ async def list_executions(
     skill_id: UUID,
     proc: ProceduralDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Limit = 50,
 ) -> ExecutionList:
-    items = await proc.executions(session, skill_id, limit)
-    if items is None:
-        raise ApiError(404, _NOT_FOUND)
-    return ExecutionList(items=items)
+    return ExecutionList(items=found(await proc.executions(session, skill_id, limit), _SKILL))
 
 
 @router.post("/{skill_id}/deprecate", response_model=Skill)
@@ -167,9 +136,11 @@ async def deprecate_skill(
     skill_id: UUID, proc: ProceduralDep, session: SessionDep, body: SkillDeprecate | None = None
 ) -> Skill:
     try:
-        skill = await proc.deprecate(session, skill_id, (body or SkillDeprecate()).replaced_by)
+        # Without a body (or without the field) an earlier replacement is kept; an
+        # explicit null clears it.
+        given = body is not None and "replaced_by" in body.model_fields_set
+        replaced_by = body.replaced_by if body is not None else None
+        skill = await proc.deprecate(session, skill_id, replaced_by, replace=given)
     except InvalidSkillError as exc:
         raise ApiError(422, str(exc)) from None
-    if skill is None:
-        raise ApiError(404, "skill or replacement not found")
-    return skill
+    return found(skill, "skill or replacement")

@@ -11,25 +11,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ww.engine.activation import beta_success_rate
+from ww.engine.kinds import WriteProtocol
 from ww.engine.memory import MemoryEngine
 from ww.engine.procedural import ProceduralMemory
 from ww.engine.semantic import SemanticMemory
 from ww.models import Episode, EpisodeFilter, IndexState, UtcDatetime
 from ww.models.procedural import Skill, SkillExecution, SkillVersion
 from ww.models.semantic import Entity, EntityFilter, Relation
-from ww.storage.memory_payload import entity_payload, skill_payload
-from ww.storage.payload import episode_payload
-from ww.storage.ports import StoreUnavailableError, Vector, VectorIndex, VectorItem
+from ww.storage.ports import Vector, VectorIndex
 from ww.storage.ports.entities import RelationExistsError
 from ww.storage.ports.learning import EncoderBlob, HebbianEdge
 from ww.storage.ports.skills import SkillFilter
@@ -55,10 +53,10 @@ __all__ = [
     "SkillVersionKind",
 ]
 
-log = logging.getLogger(__name__)
 
 # Records per store call when paging out and per write batch when importing.
 PAGE = 256
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,21 +169,95 @@ async def _attach_vectors(
     return await index.get_vectors(session_id, [r.id for r in records])
 
 
-async def _index(
-    index: VectorIndex,
-    mark_indexed: Callable[[str, Sequence[UUID]], Awaitable[None]],
-    session_id: str,
-    items: Sequence[VectorItem],
-) -> int:
-    """Steps 2 and 3 of the write protocol; the records are already committed pending."""
-    try:
-        await index.upsert(session_id, items)
-        await mark_indexed(session_id, [i.id for i in items])
-    except StoreUnavailableError as exc:
-        # The reconciler indexes pending records once the index is back.
-        log.warning("vector index unavailable, %d imported left pending: %s", len(items), exc)
-        return len(items)
-    return 0
+class _Page(Protocol[T_co]):
+    @property
+    def items(self) -> Sequence[T_co]: ...
+    @property
+    def next_cursor(self) -> str | None: ...
+
+
+async def _paged(
+    fetch: Callable[[str | None], Awaitable[_Page[T_co]]],
+) -> AsyncIterator[list[T_co]]:
+    """Every page of a cursor-paged listing, in order."""
+    cursor: str | None = None
+    while True:
+        page = await fetch(cursor)
+        yield list(page.items)
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+class _AccessLog(Protocol):
+    async def access_times(
+        self, session_id: str, ids: Sequence[UUID]
+    ) -> dict[UUID, list[datetime]]: ...
+    async def replace_access_times(
+        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
+    ) -> None: ...
+
+
+class _MemoryKind(Kind):
+    """A kind of memory (episode, entity, skill): records with a vector each, written back
+    through the memory's own write protocol. Subclasses say where the records live."""
+
+    has_vector = True
+    record_model: ClassVar[type[Any]]
+
+    def writes(self, mem: Memories) -> WriteProtocol[Any]:
+        raise NotImplementedError
+
+    def list_page(self, mem: Memories, session_id: str, cursor: str | None) -> Awaitable[Any]:
+        raise NotImplementedError
+
+    async def put(
+        self, mem: Memories, session_id: str, records: list[Any], have: set[UUID]
+    ) -> None:
+        """Insert the records not in ``have`` and overwrite those that are."""
+        raise NotImplementedError
+
+    def access_log(self, mem: Memories) -> _AccessLog | None:
+        return None
+
+    async def existing(self, mem: Memories, session_id: str, keys: Sequence[str]) -> set[str]:
+        found = await self.writes(mem).store.existing_ids(session_id, [UUID(k) for k in keys])
+        return {str(i) for i in found}
+
+    async def pages(
+        self, mem: Memories, session_id: str, vectors: bool
+    ) -> AsyncIterator[list[ExportItem]]:
+        index, access = self.writes(mem).vectors, self.access_log(mem)
+        async for records in _paged(lambda c: self.list_page(mem, session_id, c)):
+            vecs = await _attach_vectors(index, session_id, records, vectors)
+            ids = [r.id for r in records]
+            times = await access.access_times(session_id, ids) if access and ids else None
+            yield [
+                ExportItem(r, vecs.get(r.id), None if times is None else times.get(r.id, []))
+                for r in records
+            ]
+
+    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+        writes = self.writes(mem)
+        records = [
+            self.record_model.model_validate(
+                i.record.model_dump() | {"index_state": IndexState.PENDING}
+            )
+            for i in items
+        ]
+        have = await writes.store.existing_ids(session_id, [r.id for r in records])
+        await self.put(mem, session_id, records, have)
+        access = self.access_log(mem)
+        # A line without access times keeps what the store has (or the creation access).
+        times = {
+            r.id: i.access_times
+            for r, i in zip(records, items, strict=True)
+            if i.access_times is not None
+        }
+        if access is not None and times:
+            await access.replace_access_times(session_id, times)
+        done = await writes.index(session_id, records, [_vector(i) for i in items])
+        return sum(r.index_state != IndexState.INDEXED for r in done)
 
 
 def _vector(item: ImportItem) -> Vector:
@@ -225,103 +297,59 @@ class SessionKind(Kind):
         return 0
 
 
-class EpisodeKind(Kind):
+class EpisodeKind(_MemoryKind):
     name = "episode"
     model = _strict(Episode)
-    has_vector = True
+    record_model = Episode
 
     def embed_text(self, record: Any) -> str:
         return str(record.content)
 
-    async def existing(self, mem: Memories, session_id: str, keys: Sequence[str]) -> set[str]:
-        found = await mem.engine.records.existing_ids(session_id, [UUID(k) for k in keys])
-        return {str(i) for i in found}
+    def writes(self, mem: Memories) -> WriteProtocol[Any]:
+        return mem.engine.writes
 
-    async def pages(
-        self, mem: Memories, session_id: str, vectors: bool
-    ) -> AsyncIterator[list[ExportItem]]:
+    def list_page(self, mem: Memories, session_id: str, cursor: str | None) -> Awaitable[Any]:
         flt = EpisodeFilter(include_archived=True)
-        cursor: str | None = None
-        while True:
-            page = await mem.engine.records.list_episodes(session_id, flt, PAGE, cursor)
-            vecs = await _attach_vectors(mem.engine.vectors, session_id, page.items, vectors)
-            yield [ExportItem(ep, vecs.get(ep.id)) for ep in page.items]
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        return mem.engine.records.list_episodes(session_id, flt, PAGE, cursor)
 
-    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
-        records = mem.engine.records
-        episodes = [
-            Episode.model_validate(i.record.model_dump() | {"index_state": IndexState.PENDING})
-            for i in items
-        ]
-        have = await records.existing_ids(session_id, [e.id for e in episodes])
-        await records.insert_episodes(session_id, [e for e in episodes if e.id not in have])
-        for ep in episodes:
+    async def put(
+        self, mem: Memories, session_id: str, records: list[Any], have: set[UUID]
+    ) -> None:
+        store = mem.engine.records
+        await store.insert_episodes(session_id, [e for e in records if e.id not in have])
+        for ep in records:
             if ep.id in have:
-                await records.update_episode(session_id, ep)
-        vitems = [
-            VectorItem(ep.id, _vector(i), episode_payload(ep))
-            for ep, i in zip(episodes, items, strict=True)
-        ]
-        return await _index(mem.engine.vectors, records.mark_indexed, session_id, vitems)
+                await store.update_episode(session_id, ep)
 
 
-class EntityKind(Kind):
+class EntityKind(_MemoryKind):
     name = "entity"
     model = _strict(Entity)
-    has_vector = True
+    record_model = Entity
     has_access_times = True
 
     def embed_text(self, record: Any) -> str:
         return f"{record.name}: {record.summary}"
 
-    async def existing(self, mem: Memories, session_id: str, keys: Sequence[str]) -> set[str]:
-        found = await mem.semantic.store.existing_ids(session_id, [UUID(k) for k in keys])
-        return {str(i) for i in found}
+    def writes(self, mem: Memories) -> WriteProtocol[Any]:
+        return mem.semantic.writes
 
-    async def pages(
-        self, mem: Memories, session_id: str, vectors: bool
-    ) -> AsyncIterator[list[ExportItem]]:
-        store = mem.semantic.store
+    def access_log(self, mem: Memories) -> _AccessLog:
+        return mem.semantic.store
+
+    def list_page(self, mem: Memories, session_id: str, cursor: str | None) -> Awaitable[Any]:
         flt = EntityFilter(include_closed=True)
-        cursor: str | None = None
-        while True:
-            page = await store.list_entities(session_id, flt, PAGE, cursor)
-            ids = [e.id for e in page.items]
-            vecs = await _attach_vectors(mem.semantic.vectors, session_id, page.items, vectors)
-            times = await store.access_times(session_id, ids) if ids else {}
-            yield [ExportItem(e, vecs.get(e.id), times.get(e.id, [])) for e in page.items]
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        return mem.semantic.store.list_entities(session_id, flt, PAGE, cursor)
 
-    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+    async def put(
+        self, mem: Memories, session_id: str, records: list[Any], have: set[UUID]
+    ) -> None:
         store = mem.semantic.store
-        entities = [
-            Entity.model_validate(i.record.model_dump() | {"index_state": IndexState.PENDING})
-            for i in items
-        ]
-        have = await store.existing_ids(session_id, [e.id for e in entities])
-        for ent in entities:
+        for ent in records:
             if ent.id in have:
                 await store.update_entity(session_id, ent)
             else:
                 await store.insert_entity(session_id, ent)
-        # A line without access times keeps what the store has (or the creation access).
-        times = {
-            e.id: i.access_times
-            for e, i in zip(entities, items, strict=True)
-            if i.access_times is not None
-        }
-        if times:
-            await store.replace_access_times(session_id, times)
-        vitems = [
-            VectorItem(e.id, _vector(i), entity_payload(e))
-            for e, i in zip(entities, items, strict=True)
-        ]
-        return await _index(mem.semantic.vectors, store.mark_indexed, session_id, vitems)
 
 
 class RelationKind(Kind):
@@ -335,13 +363,9 @@ class RelationKind(Kind):
     async def pages(
         self, mem: Memories, session_id: str, vectors: bool
     ) -> AsyncIterator[list[ExportItem]]:
-        cursor: str | None = None
-        while True:
-            page = await mem.semantic.store.list_relations(session_id, PAGE, cursor)
-            yield [ExportItem(r) for r in page.items]
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        store = mem.semantic.store
+        async for relations in _paged(lambda c: store.list_relations(session_id, PAGE, c)):
+            yield [ExportItem(r) for r in relations]
 
     async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
         store = mem.semantic.store
@@ -360,10 +384,10 @@ class RelationKind(Kind):
         return 0
 
 
-class SkillKind(Kind):
+class SkillKind(_MemoryKind):
     name = "skill"
     model = _strict(Skill)
-    has_vector = True
+    record_model = Skill
     has_access_times = True
 
     def embed_text(self, record: Any) -> str:
@@ -376,51 +400,25 @@ class SkillKind(Kind):
             return f"success_rate {record.success_rate} does not match the counts ({expected})"
         return None
 
-    async def existing(self, mem: Memories, session_id: str, keys: Sequence[str]) -> set[str]:
-        found = await mem.procedural.store.existing_ids(session_id, [UUID(k) for k in keys])
-        return {str(i) for i in found}
+    def writes(self, mem: Memories) -> WriteProtocol[Any]:
+        return mem.procedural.writes
 
-    async def pages(
-        self, mem: Memories, session_id: str, vectors: bool
-    ) -> AsyncIterator[list[ExportItem]]:
-        store = mem.procedural.store
+    def access_log(self, mem: Memories) -> _AccessLog:
+        return mem.procedural.store
+
+    def list_page(self, mem: Memories, session_id: str, cursor: str | None) -> Awaitable[Any]:
         flt = SkillFilter(include_deprecated=True)
-        cursor: str | None = None
-        while True:
-            page = await store.list_skills(session_id, flt, PAGE, cursor)
-            ids = [s.id for s in page.items]
-            vecs = await _attach_vectors(mem.procedural.vectors, session_id, page.items, vectors)
-            times = await store.access_times(session_id, ids) if ids else {}
-            yield [ExportItem(s, vecs.get(s.id), times.get(s.id, [])) for s in page.items]
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        return mem.procedural.store.list_skills(session_id, flt, PAGE, cursor)
 
-    async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
+    async def put(
+        self, mem: Memories, session_id: str, records: list[Any], have: set[UUID]
+    ) -> None:
         store = mem.procedural.store
-        skills = [
-            Skill.model_validate(i.record.model_dump() | {"index_state": IndexState.PENDING})
-            for i in items
-        ]
-        have = await store.existing_ids(session_id, [s.id for s in skills])
-        for skill in skills:
+        for skill in records:
             if skill.id in have:
                 await store.update_skill(session_id, skill)  # no previous: history is imported
             else:
                 await store.insert_skill(session_id, skill)
-        # A line without access times keeps what the store has (or the creation access).
-        times = {
-            s.id: i.access_times
-            for s, i in zip(skills, items, strict=True)
-            if i.access_times is not None
-        }
-        if times:
-            await store.replace_access_times(session_id, times)
-        vitems = [
-            VectorItem(s.id, _vector(i), skill_payload(s))
-            for s, i in zip(skills, items, strict=True)
-        ]
-        return await _index(mem.procedural.vectors, store.mark_indexed, session_id, vitems)
 
 
 class _StrictSkillVersion(SkillVersion):
@@ -453,16 +451,11 @@ class SkillVersionKind(Kind):
     ) -> AsyncIterator[list[ExportItem]]:
         store = mem.procedural.store
         flt = SkillFilter(include_deprecated=True)
-        cursor: str | None = None
-        while True:
-            page = await store.list_skills(session_id, flt, PAGE, cursor)
+        async for skills in _paged(lambda c: store.list_skills(session_id, flt, PAGE, c)):
             batch: list[ExportItem] = []
-            for skill in page.items:
+            for skill in skills:
                 batch += [ExportItem(v) for v in await store.versions(session_id, skill.id)]
             yield batch
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
 
     async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
         versions = [SkillVersion.model_validate(i.record.model_dump()) for i in items]
@@ -481,13 +474,9 @@ class SkillExecutionKind(Kind):
     async def pages(
         self, mem: Memories, session_id: str, vectors: bool
     ) -> AsyncIterator[list[ExportItem]]:
-        cursor: str | None = None
-        while True:
-            page = await mem.procedural.store.list_executions(session_id, PAGE, cursor)
-            yield [ExportItem(e) for e in page.items]
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        store = mem.procedural.store
+        async for runs in _paged(lambda c: store.list_executions(session_id, PAGE, c)):
+            yield [ExportItem(e) for e in runs]
 
     async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
         executions = [SkillExecution.model_validate(i.record.model_dump()) for i in items]

@@ -1,0 +1,139 @@
+"""The lifecycle and learning side effects that entity and skill memory share.
+
+Episodes' ``MemoryEngine`` owns the record store (it opens and closes it); every other kind
+lives beside it with its own vector index and record port, opened, reconciled and emptied
+the same way, and a recall with ``learn`` feeds the one recall log and feedback path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol
+from uuid import UUID
+
+from ww.embedding import EmbeddingService
+from ww.engine.dynamics import Fsrs
+from ww.engine.kinds import KindStore, LearnedKind, R, ReconcileReport, WriteProtocol
+from ww.engine.memory import Clock, MemoryEngine, utc_now
+from ww.engine.recall_learning import RecallLearning
+from ww.storage.ports import RecordStore, Vector, VectorIndex
+
+__all__ = ["Beside", "StoredKind"]
+
+
+class _Hit(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
+
+class _Store(KindStore, Protocol):
+    def delete_session(self, session_id: str) -> Awaitable[None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Beside:
+    """What a kind of memory shares with the engine it lives beside: the record database
+    (sessions), the embedder, the clock, FSRS, the candidate count and the learning path."""
+
+    records: RecordStore
+    embedder: EmbeddingService
+    clock: Clock = utc_now
+    fsrs: Fsrs = field(default_factory=Fsrs)
+    candidates: int = 50
+    learning: RecallLearning | None = None
+
+    @classmethod
+    def engine(cls, engine: MemoryEngine) -> Beside:
+        return cls(
+            engine.records,
+            engine.embedder,
+            engine.clock,
+            engine.fsrs,
+            engine.candidates,
+            engine.recall_learning,
+        )
+
+
+class StoredKind(Generic[R]):
+    """Base of a kind of memory beside the episodes (entities, skills): its stores, its
+    write protocol, and its place in the shared learning path. A kind passes what really
+    differs: the text it embeds, the payload it filters on, how it lists pending records,
+    and (``learned_kind``) how feedback reads and writes its memories."""
+
+    store: _Store  # each kind narrows it to its own port
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        store: _Store,
+        vectors: VectorIndex,
+        beside: Beside,
+        text: Callable[[R], str],
+        payload: Callable[[R], dict[str, Any]],
+        pending: Callable[[str, int], Awaitable[Sequence[R]]],
+    ) -> None:
+        self.store = store
+        self.vectors = vectors
+        self.records = beside.records
+        self.embedder = beside.embedder
+        self.clock = beside.clock
+        self.candidates = beside.candidates
+        self.fsrs = beside.fsrs
+        # The shared recall log and feedback path (None: recall learns only access stats).
+        learning = self.learning = beside.learning
+        if learning is not None:
+            learning.register(self.learned_kind())
+        self.writes = WriteProtocol[R](
+            name=name,
+            store=store,
+            vectors=lambda: self.vectors,
+            embedder=beside.embedder,
+            text=text,
+            payload=payload,
+            pending=lambda sid, n, _cutoff: pending(sid, n),
+            learning=learning.learning if learning is not None else None,
+        )
+
+    def learned_kind(self) -> LearnedKind[R]:
+        raise NotImplementedError
+
+    async def open(self) -> ReconcileReport:
+        await self.vectors.open()
+        return await self.reconcile()
+
+    async def close(self) -> None:
+        await self.vectors.close()
+
+    async def reconcile(self) -> ReconcileReport:
+        """Index pending records, re-index those whose vector is missing, drop orphans."""
+        return await self.writes.reconcile()
+
+    async def delete_session(self, session_id: str) -> None:
+        await self.vectors.delete_session(session_id)
+        await self.store.delete_session(session_id)
+
+    async def _after_recall(
+        self,
+        session_id: str,
+        recall_id: UUID,
+        query_vector: Vector,
+        hits: Sequence[_Hit],
+        now: datetime,
+        log_recall: bool,
+    ) -> None:
+        """Access times for the lability window and eligibility trace, and the recall log
+        entry feedback names (unless the caller logs several kinds' hits as one recall).
+        CO_RETRIEVED edges are an episode feature, so none are made here."""
+        if hits and self.learning is not None:
+            await self.learning.after_recall(
+                session_id,
+                recall_id,
+                query_vector,
+                [h.id for h in hits],
+                now,
+                co_retrieved=(),
+                log_recall=log_recall,
+            )

@@ -1,0 +1,252 @@
+"""What every kind of memory shares: the write protocol, its repair, and what the shared
+learning path needs from a kind.
+
+Episodes, entities and skills live the same way: a record store is the source of truth and
+a vector index holds one vector per record. :class:`WriteProtocol` is the one
+implementation of embed -> commit pending -> upsert vectors -> mark indexed, of the
+reconciler that repairs what a crash left between the two stores, and of deletes (vector
+first). :class:`LearnedKind` is a kind's side of the recall log and feedback
+(``RecallLearning``). A kind supplies only what really differs: its store's reads, the text
+it embeds and the payload it filters on. A new kind of memory is one ``WriteProtocol`` and
+one ``LearnedKind``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Protocol, Self, TypeVar
+from uuid import UUID
+
+from ww.embedding import EmbeddingService
+from ww.engine.activation import min_max
+from ww.models import EpisodeFilter, FSRSState, IndexState, MemoryType
+from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorIndex, VectorItem
+from ww.storage.ports.learning import LearningStore
+
+__all__ = [
+    "Candidates",
+    "KindStore",
+    "LearnedKind",
+    "Memory",
+    "ReconcileReport",
+    "WriteProtocol",
+    "candidates",
+]
+
+log = logging.getLogger(__name__)
+
+Memory = TypeVar("Memory")
+_BATCH = 256  # pending records indexed per embedding call by the reconciler
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    indexed: int
+    orphans_removed: int
+
+
+class Record(Protocol):
+    """A memory as the write protocol sees it: an id and an index state to copy."""
+
+    @property
+    def id(self) -> UUID: ...
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Pydantic's copy-with-changes."""
+
+
+class KindStore(Protocol):
+    """The port methods of every kind's record store that the write protocol uses."""
+
+    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None: ...
+    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None: ...
+    async def indexed_ids(self, session_id: str) -> set[UUID]: ...
+    async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]: ...
+    async def list_sessions(self) -> list[str]: ...
+
+
+R = TypeVar("R", bound=Record)
+
+
+class WriteProtocol(Generic[R]):
+    """The two-store write protocol of one kind of memory.
+
+    ``vectors`` is read on every call (tests swap an engine's index to simulate an outage).
+    ``pending`` lists a session's pending records, oldest first, optionally only those
+    written before a cutoff.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        store: KindStore,
+        vectors: Callable[[], VectorIndex],
+        embedder: EmbeddingService,
+        text: Callable[[R], str],
+        payload: Callable[[R], dict[str, Any]],
+        pending: Callable[[str, int, datetime | None], Awaitable[Sequence[R]]],
+        learning: LearningStore | None = None,
+    ) -> None:
+        self.name = name
+        self.store = store
+        self._vectors = vectors
+        self.embedder = embedder
+        self.text = text
+        self.payload = payload
+        self.pending = pending
+        self.learning = learning
+
+    @property
+    def vectors(self) -> VectorIndex:
+        return self._vectors()
+
+    async def embed(self, memories: Sequence[R]) -> list[Vector]:
+        """Step 1, before anything is written: a failure here writes nothing."""
+        return list(await self.embedder.embed_many([self.text(m) for m in memories]))
+
+    async def index(
+        self, session_id: str, memories: Sequence[R], vectors: Sequence[Vector]
+    ) -> list[R]:
+        """Steps 3 and 4 for records committed pending: the records as they now are."""
+        items = [
+            VectorItem(m.id, v, self.payload(m)) for m, v in zip(memories, vectors, strict=True)
+        ]
+        try:
+            await self.vectors.upsert(session_id, items)
+            await self.store.mark_indexed(session_id, [m.id for m in memories])
+        except StoreUnavailableError as exc:
+            # The records are committed: the reconciler indexes them once the index is back.
+            log.warning(
+                "vector index unavailable, %d %s left pending: %s", len(items), self.name, exc
+            )
+            return list(memories)
+        return [m.model_copy(update={"index_state": IndexState.INDEXED}) for m in memories]
+
+    async def sync_payload(self, session_id: str, memory: R) -> R:
+        """A record changed without its text: its vector's payload must follow."""
+        try:
+            await self.vectors.set_payload(session_id, memory.id, self.payload(memory))
+        except StoreUnavailableError as exc:
+            log.warning("vector payload of a %s not updated: %s", self.name, exc)
+            await self.store.mark_pending(session_id, [memory.id])
+            return memory.model_copy(update={"index_state": IndexState.PENDING})
+        return memory
+
+    async def delete(
+        self, session_id: str, memory_id: UUID, remove: Callable[[str, UUID], Awaitable[bool]]
+    ) -> bool:
+        """Vector first: a crash in between leaves a record the reconciler re-indexes, never
+        a vector that points at nothing. Learned state goes with the record."""
+        await self.vectors.delete(session_id, [memory_id])
+        deleted = await remove(session_id, memory_id)
+        if self.learning is not None:
+            await self.learning.forget(session_id, [memory_id])
+        return deleted
+
+    async def reconcile(
+        self, *, full: bool = True, cutoff: datetime | None = None
+    ) -> ReconcileReport:
+        """Index pending records (written before ``cutoff``, if given). ``full`` also
+        compares both stores id by id: records whose vector is missing are re-indexed and
+        vectors whose record is gone deleted; it reads every id, so it runs at start-up."""
+        indexed = removed = 0
+        for session_id in await self.store.list_sessions():
+            vector_ids: set[UUID] = set()
+            if full:
+                vector_ids = await self.vectors.ids(session_id)
+                lost = await self.store.indexed_ids(session_id) - vector_ids
+                if lost:
+                    await self.store.mark_pending(session_id, list(lost))
+            while batch := await self.pending(session_id, _BATCH, cutoff):
+                vectors = await self.embed(batch)
+                items = [
+                    VectorItem(m.id, v, self.payload(m))
+                    for m, v in zip(batch, vectors, strict=True)
+                ]
+                await self.vectors.upsert(session_id, items)
+                await self.store.mark_indexed(session_id, [m.id for m in batch])
+                indexed += len(batch)
+            if full:
+                orphans = vector_ids - await self.store.existing_ids(session_id, list(vector_ids))
+                if orphans:
+                    await self.vectors.delete(session_id, list(orphans))
+                    removed += len(orphans)
+        if indexed or removed:
+            log.info(
+                "reconciled %s: %d indexed, %d orphan vectors removed", self.name, indexed, removed
+            )
+        return ReconcileReport(indexed, removed)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """A recall's candidates: cosine per id, min-max keyword score per id, ids in order
+    (dense hits first), and whether the vector index was unavailable."""
+
+    cosine: dict[UUID, float]
+    keyword: dict[UUID, float]
+    ids: list[UUID]
+    degraded: bool
+
+
+async def candidates(
+    vectors: VectorIndex,
+    session_id: str,
+    query_vector: Vector,
+    dense: Sequence[ScoredId] | None,
+    keyword: Sequence[ScoredId],
+) -> Candidates:
+    """The dense + keyword candidate step of entity and skill recall: keyword-only
+    candidates get their cosine from a search restricted to them, so every candidate has
+    every feature. ``dense`` is None when the index was unavailable (keyword only)."""
+    cosine = {s.id: s.score for s in dense or []}
+    kw = min_max({s.id: s.score for s in keyword})
+    ids = list(dict.fromkeys([*cosine, *kw]))
+    await fill_cosine(
+        vectors, session_id, query_vector, [i for i in ids if i not in cosine], cosine
+    )
+    return Candidates(cosine, kw, ids, dense is None)
+
+
+async def fill_cosine(
+    vectors: VectorIndex,
+    session_id: str,
+    query_vector: Vector,
+    ids: Sequence[UUID],
+    cosine: dict[UUID, float],
+) -> None:
+    if not ids:
+        return
+    try:
+        anyv = EpisodeFilter(include_archived=True)
+        for s in await vectors.search(session_id, query_vector, anyv, len(ids), within=ids):
+            cosine[s.id] = s.score
+    except StoreUnavailableError as exc:
+        log.warning("cosine of keyword-only candidates unavailable: %s", exc)
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedKind(Generic[Memory]):
+    """One kind's side of feedback: the learning store is keyed by memory id alone; a
+    kind adds how to read its memories, where its FSRS state lives and how to write a
+    changed one back.
+
+    ``vector_learning`` marks the kind whose vectors the FF encoder scores and
+    reconsolidation moves: the encoder's goodness is an episode ranking feature, so only
+    episodes train it and have their vectors moved.
+    """
+
+    kind: MemoryType
+    load: Callable[[str, Sequence[UUID]], Awaitable[Mapping[UUID, Memory]]]
+    save: Callable[[str, Sequence[Memory]], Awaitable[None]]
+    # The memory's FSRS state; None for a kind without one (skills: a skill's strength is
+    # its execution record, not a forgetting curve).
+    fsrs_of: Callable[[Memory], FSRSState | None]
+    # A copy of the memory carrying the reviewed FSRS state and the learned value.
+    learned: Callable[[Memory, FSRSState | None, float], Memory]
+    vector_learning: bool = False
+    payload: Callable[[Memory], dict[str, Any]] | None = None
