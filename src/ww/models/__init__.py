@@ -1,55 +1,10 @@
 """Domain types, one module per kind of memory: ``episodes`` (re-exported here, as the
 types most callers need), ``semantic`` (entities and relations), ``procedural`` (skills),
-``unified`` (recall over every kind) and ``consolidation``."""
+``kinds`` (what entity and skill recall share), ``unified`` (recall over every kind) and
+``consolidation``."""
 
-from ww.models.episodes import (
-    INT64_MAX,
-    INT64_MIN,
-    MAX_CONTENT_CHARS,
-    MAX_FIELD_CHARS,
-    METADATA_KEY_PATTERN,
-    Episode,
-    EpisodeContext,
-    EpisodeCreate,
-    EpisodeFilter,
-    EpisodeUpdate,
-    FSRSState,
-    IndexState,
-    MemoryType,
-    MetadataFilterValue,
-    MetadataValue,
-    Outcome,
-    RecallHit,
-    RecallResult,
-    ScoreParts,
-    SessionStats,
-    UtcDatetime,
-    as_utc,
-    not_blank,
-)
+from ww.models import episodes
+from ww.models.episodes import *  # noqa: F403 (exactly episodes.__all__)
 
-__all__ = [
-    "INT64_MAX",
-    "INT64_MIN",
-    "MAX_CONTENT_CHARS",
-    "MAX_FIELD_CHARS",
-    "METADATA_KEY_PATTERN",
-    "Episode",
-    "EpisodeContext",
-    "EpisodeCreate",
-    "EpisodeFilter",
-    "EpisodeUpdate",
-    "FSRSState",
-    "IndexState",
-    "MemoryType",
-    "MetadataFilterValue",
-    "MetadataValue",
-    "Outcome",
-    "RecallHit",
-    "RecallResult",
-    "ScoreParts",
-    "SessionStats",
-    "UtcDatetime",
-    "as_utc",
-    "not_blank",
-]
+__all__: list[str] = []
+__all__ += episodes.__all__
