@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from uuid import uuid4
 
 import pytest
 
@@ -131,3 +132,43 @@ async def test_deleting_an_entity_or_skill_forgets_its_learned_state(mem: Memori
     assert await mem.semantic.delete("s1", ent.id)
     assert await mem.procedural.delete("s1", skill.id)
     assert await mem.engine.learning.memory_states("s1", [ent.id, skill.id]) == {}
+
+
+@pytest.mark.parametrize("text_changes", [True, False])
+async def test_an_update_during_an_outage_is_stored_pending_then_reindexed(
+    mem: Memories, settings: Settings, clock: ManualClock, text_changes: bool
+) -> None:
+    """The one update path of episodes and entities: a new text is embedded and indexed
+    again, an unchanged one only moves the payload; with the index down either way the
+    change is kept and the record is left pending for the reconciler."""
+    from ww.models import EpisodeCreate, EpisodeUpdate
+    from ww.models.semantic import EntityUpdate
+
+    engine, sem = mem.engine, mem.semantic
+    (ep,) = await engine.create_episodes("s1", [EpisodeCreate(content="walked the dog")])
+    ent = await sem.create("s1", EntityCreate(name="Rex", summary="a dog"))
+    clock.advance(seconds=30)
+    assert engine.seconds_since_last_write() == 30
+    await engine.vectors.close()
+    await sem.vectors.close()
+    ep_patch = EpisodeUpdate(content="fed the cat") if text_changes else EpisodeUpdate(speaker="a")
+    ent_patch = EntityUpdate(summary="a cat") if text_changes else EntityUpdate(source="notes")
+    new_ep = await engine.update_episode("s1", ep.id, ep_patch)
+    new_ent = await sem.update("s1", ent.id, ent_patch)
+    assert new_ep is not None and new_ep.index_state is IndexState.PENDING
+    assert new_ent is not None and new_ent.index_state is IndexState.PENDING
+    assert engine.seconds_since_last_write() == 0  # an update postpones index optimisation
+    assert await engine.get_episode("s1", ep.id) == new_ep
+    assert await sem.get("s1", ent.id) == new_ent
+
+    engine.vectors = QdrantEdgeIndex(settings.data_dir / "vectors", 384)
+    await engine.vectors.open()
+    sem.vectors = QdrantEdgeIndex(settings.data_dir / "vectors-entities", 384)
+    assert (await engine.reconcile()).indexed == 1
+    assert (await sem.open()).indexed == 1
+    healed = await engine.get_episode("s1", ep.id)
+    assert healed is not None and healed.index_state is IndexState.INDEXED
+    assert await engine.update_episode("s1", uuid4(), ep_patch) is None
+    assert await sem.update("s1", uuid4(), ent_patch) is None
+    clock.advance(seconds=5)
+    assert engine.seconds_since_last_write() == 5  # an unknown id is no write

@@ -1,4 +1,5 @@
-"""Request-scoped dependencies: the engine and the caller's session.
+"""Request-scoped dependencies: what start-up put in the app's state, and the caller's
+session.
 
 They are ``async`` although nothing in them waits: FastAPI runs a plain ``def`` dependency
 on a worker thread, a hop per dependency per request.
@@ -7,7 +8,8 @@ on a worker thread, a hop per dependency per request.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
 
@@ -15,19 +17,34 @@ from ww.api.errors import ApiError
 from ww.config import SESSION_ID_PATTERN, Settings
 from ww.engine import MemoryEngine
 
-__all__ = ["EngineDep", "SessionDep", "SettingsDep", "get_engine", "get_session_id"]
+__all__ = [
+    "EngineDep",
+    "SessionDep",
+    "SettingsDep",
+    "from_state",
+    "get_engine",
+    "get_session_id",
+]
+
+T = TypeVar("T")
 
 _SESSION = re.compile(SESSION_ID_PATTERN)
 
 
-async def get_engine(request: Request) -> MemoryEngine:
-    engine: MemoryEngine = request.app.state.engine
-    return engine
+def from_state(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency answering the ``kind`` that the app's start-up put in its state as
+    ``name`` (``kind`` types the answer; it is not checked on every request)."""
+
+    async def get(request: Request) -> T:
+        value: T = getattr(request.app.state, name)
+        return value
+
+    get.__name__ = get.__qualname__ = f"get_{name}"
+    return get
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+get_engine = from_state("engine", MemoryEngine)
+get_settings = from_state("settings", Settings)
 
 
 async def get_session_id(

@@ -140,7 +140,10 @@ def spread_activation(
 
 
 def min_max(values: Mapping[UUID, float]) -> dict[UUID, float]:
-    """Stretch to [0, 1] (bm25 has no fixed scale); one value or a flat set maps to 1."""
+    """Stretch to [0, 1] (bm25 has no fixed scale); one value or a flat set maps to 1.
+
+    Stretching the candidates' range keeps a weak best keyword match from looking as strong
+    as a decisive one relative to the rest; episode, entity and skill recall all use it."""
     if not values:
         return {}
     lo, hi = min(values.values()), max(values.values())

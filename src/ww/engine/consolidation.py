@@ -25,7 +25,6 @@ session and the cluster's first membership).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import math
@@ -42,6 +41,7 @@ from ww.control.flags import Flags
 from ww.engine.capsules import Routed, mean_vector, route_by_agreement
 from ww.engine.consolidation_text import distinctive_terms, medoid, tokens
 from ww.engine.memory import MemoryEngine
+from ww.engine.periodic import Periodic
 from ww.engine.semantic import SemanticMemory
 from ww.models import Episode, EpisodeFilter, EpisodeUpdate, IndexState
 from ww.models.consolidation import (
@@ -453,8 +453,11 @@ def _match(
     return best[2] if best else None
 
 
-class ConsolidationScheduler:
+class ConsolidationScheduler(Periodic):
     """Consolidates every session every ``interval_s`` seconds (``WW_CONSOLIDATION_INTERVAL``)."""
+
+    _log = log
+    _what = "consolidation"
 
     def __init__(
         self,
@@ -467,17 +470,6 @@ class ConsolidationScheduler:
         # With several workers, only the one ``leader()`` answers True for runs the passes:
         # every worker would otherwise consolidate every session once per interval.
         self.leader = leader
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def run_once(self) -> list[ConsolidationReport]:
         reports = []
@@ -488,11 +480,5 @@ class ConsolidationScheduler:
                 log.exception("consolidation of session %s failed", session_id)
         return reports
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                if self.leader is None or self.leader():
-                    await self.run_once()
-            except Exception:  # upkeep must never take the server down
-                log.exception("consolidation pass failed")
+    def _due(self) -> bool:
+        return self.leader is None or self.leader()

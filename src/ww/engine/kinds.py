@@ -136,6 +136,26 @@ class WriteProtocol(Generic[R]):
             return memory.model_copy(update={"index_state": IndexState.PENDING})
         return memory
 
+    async def rewrite(
+        self,
+        session_id: str,
+        current: R,
+        updated: R,
+        store: Callable[[str, R], Awaitable[bool]],
+    ) -> R | None:
+        """An update of a committed record: when its text changed it is embedded first (a
+        failure writes nothing), stored pending and indexed again; otherwise only its
+        vector's payload follows. None when ``store`` finds the record gone."""
+        reembed = self.text(updated) != self.text(current)
+        if reembed:
+            vectors = await self.embed([updated])
+            updated = updated.model_copy(update={"index_state": IndexState.PENDING})
+        if not await store(session_id, updated):
+            return None
+        if reembed:
+            return (await self.index(session_id, [updated], vectors))[0]
+        return await self.sync_payload(session_id, updated)
+
     async def delete(
         self, session_id: str, memory_id: UUID, remove: Callable[[str, UUID], Awaitable[bool]]
     ) -> bool:

@@ -6,8 +6,6 @@ after writes have gone quiet: Qdrant Edge's optimiser holds the GIL while it bui
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import fcntl
 import logging
 import os
@@ -16,13 +14,17 @@ from pathlib import Path
 from typing import IO
 
 from ww.engine.memory import MemoryEngine
+from ww.engine.periodic import Periodic
 
 __all__ = ["HostLeader", "Maintenance"]
 
 log = logging.getLogger(__name__)
 
 
-class Maintenance:
+class Maintenance(Periodic):
+    _log = log
+    _what = "maintenance"
+
     def __init__(
         self,
         engine: MemoryEngine,
@@ -37,17 +39,6 @@ class Maintenance:
         self.interval_s = interval_s
         self.quiet_s = quiet_s
         self.indexing_threshold = indexing_threshold
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def run_once(self) -> None:
         # Full id-by-id comparison runs at start-up; here only pending records old enough
@@ -58,14 +49,6 @@ class Maintenance:
         if await self.engine.vectors.unindexed() >= self.indexing_threshold:
             log.info("optimising the vector index")
             await self.engine.vectors.optimize()
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.run_once()
-            except Exception:  # upkeep must never take the server down
-                log.exception("maintenance pass failed")
 
 
 class HostLeader:

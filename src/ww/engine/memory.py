@@ -24,7 +24,6 @@ from ww.models import (
     EpisodeCreate,
     EpisodeFilter,
     EpisodeUpdate,
-    IndexState,
     RecallHit,
     RecallResult,
     SessionStats,
@@ -231,16 +230,13 @@ class MemoryEngine:
             return None
         changes = patch.model_dump(exclude_unset=True)
         updated = current.model_validate({**current.model_dump(), **changes})
-        content_changed = updated.content != current.content
-        if content_changed:
-            vectors = await self.writes.embed([updated])
-            updated = updated.model_copy(update={"index_state": IndexState.PENDING})
-        if not await self.records.update_episode(session_id, updated):
-            return None
-        self._last_write = self.clock()
-        if content_changed:
-            return (await self.writes.index(session_id, [updated], vectors))[0]
-        return await self.writes.sync_payload(session_id, updated)
+        return await self.writes.rewrite(session_id, current, updated, self._store_update)
+
+    async def _store_update(self, session_id: str, episode: Episode) -> bool:
+        stored = await self.records.update_episode(session_id, episode)
+        if stored:
+            self._last_write = self.clock()
+        return stored
 
     async def delete_episode(self, session_id: str, episode_id: UUID) -> bool:
         if await self.records.get_episode(session_id, episode_id) is None:

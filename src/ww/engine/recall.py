@@ -30,6 +30,7 @@ from uuid import UUID
 import numpy as np
 import numpy.typing as npt
 
+from ww.engine.activation import min_max
 from ww.engine.dynamics import Fsrs, recency_many
 from ww.models import ScoreParts, as_utc
 from ww.storage.payload import to_micros
@@ -114,16 +115,6 @@ def _names_speaker(speaker: str | None, words: Collection[str]) -> bool:
     return bool(tokens) and all(t in words for t in tokens)
 
 
-def _min_max(values: Mapping[UUID, float]) -> dict[UUID, float]:
-    # bm25 has no fixed scale; stretching the candidates' range to [0, 1] keeps a weak best
-    # match from looking as strong as a decisive one relative to the rest.
-    if not values:
-        return {}
-    lo, hi = min(values.values()), max(values.values())
-    span = hi - lo
-    return {i: (v - lo) / span if span > 0 else 1.0 for i, v in values.items()}
-
-
 def _column(values: Mapping[UUID, float], keys: Sequence[int]) -> list[float]:
     """``values`` in the order of ``keys`` (ids' integers), 0 where absent."""
     if not values:
@@ -179,7 +170,7 @@ class Fusion:
         keys = [i.int for i in self._ids]
         self._index = {key: k for k, key in enumerate(keys)}
         rows = list(candidates.values())
-        kw_norm = _min_max({s.id: s.score for s in keyword if s.id in candidates})
+        kw_norm = min_max({s.id: s.score for s in keyword if s.id in candidates})
         now_us = to_micros(as_utc(now))  # a naive clock means UTC, as in the scalar dynamics
         f = np.zeros((9, len(rows)))
         f[_SEMANTIC] = np.clip(_column(cosine, keys), 0.0, 1.0)

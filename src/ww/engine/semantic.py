@@ -16,7 +16,7 @@ from ww.engine.activation import (
 from ww.engine.dynamics import ReviewRating
 from ww.engine.kind_memory import Beside, StoredKind
 from ww.engine.kinds import LearnedKind, candidates, fill_cosine
-from ww.models import EpisodeFilter, FSRSState, IndexState, MemoryType
+from ww.models import EpisodeFilter, FSRSState, MemoryType
 from ww.models.semantic import (
     ActivatedEntity,
     Entity,
@@ -161,15 +161,7 @@ class SemanticMemory(StoredKind[Entity]):
         updated = current.model_validate(
             {**current.model_dump(), **patch.model_dump(exclude_unset=True)}
         )
-        text_changed = updated.embed_text != current.embed_text
-        if text_changed:
-            vectors = await self.writes.embed([updated])
-            updated = updated.model_copy(update={"index_state": IndexState.PENDING})
-        if not await self.store.update_entity(session_id, updated):
-            return None
-        if text_changed:
-            return (await self.writes.index(session_id, [updated], vectors))[0]
-        return await self.writes.sync_payload(session_id, updated)
+        return await self.writes.rewrite(session_id, current, updated, self.store.update_entity)
 
     async def supersede(
         self, session_id: str, entity_id: UUID, body: EntitySupersede

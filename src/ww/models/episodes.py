@@ -8,9 +8,11 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
+
+from ww.models.patch import Patch
 
 __all__ = [
     "INT64_MAX",
@@ -242,26 +244,22 @@ class EpisodeCreate(BaseModel):
     importance: float = Field(0.5, ge=0.0, le=1.0)
 
 
-_NOT_NULLABLE = ("content", "timestamp", "context", "metadata", "outcome", "importance", "archived")
-
-
-class EpisodeUpdate(BaseModel):
+class EpisodeUpdate(Patch):
     """A partial update: only the fields given change.
 
     ``speaker``, ``source`` and ``external_id`` may be set to null to clear them; the other
     fields may be left out but not nulled.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_nulls(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            nulled = [k for k in _NOT_NULLABLE if k in data and data[k] is None]
-            if nulled:
-                raise ValueError(f"{', '.join(nulled)} cannot be null")
-        return data
+    not_nullable = (
+        "content",
+        "timestamp",
+        "context",
+        "metadata",
+        "outcome",
+        "importance",
+        "archived",
+    )
 
     content: Content | SkipJsonSchema[None] = None
     timestamp: UtcDatetime | SkipJsonSchema[None] = None

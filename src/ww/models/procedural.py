@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -20,6 +20,7 @@ from ww.models import (
     not_blank,
 )
 from ww.models.kinds import KindHit, KindRecallRequest, KindRecallResult
+from ww.models.patch import Patch
 
 __all__ = [
     "MAX_STEPS",
@@ -118,23 +119,11 @@ class SkillCreate(BaseModel):
         return self
 
 
-_NOT_NULLABLE = ("name", "domain", "task", "steps")
-
-
-class SkillUpdate(BaseModel):
+class SkillUpdate(Patch):
     """Only the fields given change; every update bumps ``version`` and keeps the previous
     one. New steps without a script regenerate a generated script."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_nulls(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            nulled = [k for k in _NOT_NULLABLE if k in data and data[k] is None]
-            if nulled:
-                raise ValueError(f"{', '.join(nulled)} cannot be null")
-        return data
+    not_nullable = ("name", "domain", "task", "steps")
 
     name: Name | SkipJsonSchema[None] = None
     domain: Name | SkipJsonSchema[None] = None

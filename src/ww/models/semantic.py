@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from ww.models import (
@@ -20,6 +20,7 @@ from ww.models import (
     not_blank,
 )
 from ww.models.kinds import KindHit, KindRecallRequest, KindRecallResult
+from ww.models.patch import Patch
 
 __all__ = [
     "ActivatedEntity",
@@ -116,20 +117,8 @@ class EntityCreate(BaseModel):
     valid_from: UtcDatetime | None = Field(None, description="Defaults to now.")
 
 
-_NOT_NULLABLE = ("name", "entity_type", "summary", "details")
-
-
-class _Patch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_nulls(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            nulled = [k for k in _NOT_NULLABLE if k in data and data[k] is None]
-            if nulled:
-                raise ValueError(f"{', '.join(nulled)} cannot be null")
-        return data
+class _Patch(Patch):
+    not_nullable = ("name", "entity_type", "summary", "details")
 
     name: Name | SkipJsonSchema[None] = None
     entity_type: EntityType | SkipJsonSchema[None] = None

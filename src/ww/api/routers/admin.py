@@ -14,7 +14,8 @@ from typing import IO, Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from ww.api.errors import ApiError, ErrorEnvelope
+from ww.api.errors import ApiError
+from ww.api.routers.common import errors
 from ww.config import SESSION_ID_PATTERN
 from ww.engine.transfer.jsonl import (
     MEDIA_TYPE,
@@ -28,17 +29,7 @@ from ww.engine.transfer.kinds import Memories
 
 __all__ = ["router"]
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorEnvelope},
-    404: {"model": ErrorEnvelope},
-    409: {"model": ErrorEnvelope},
-    413: {"model": ErrorEnvelope},
-    415: {"model": ErrorEnvelope},
-    422: {"model": ErrorEnvelope},
-    503: {"model": ErrorEnvelope},
-}
-
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=_ERRORS)
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=errors(404, 409, 415))
 
 # application/x-ndjson is the registered-in-practice name; the others are common aliases.
 _ACCEPTED_TYPES = {MEDIA_TYPE, "application/jsonl", "application/json-lines"}

@@ -1,16 +1,20 @@
-"""What the memory routers share: error responses, the memory dependencies, pages and 404s.
+"""What the routers share: error responses, the memory dependencies, list parameters,
+pages, 404s and domain errors answered as a 4xx.
 
-Every router of a kind of memory documents the same error envelope, pages lists the same
-way and answers an unknown id with the same 404; this module is that one place.
+Every router documents the same error envelope, pages lists the same way and answers an
+unknown id with the same 404; this module is that one place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
+from ww.api.deps import from_state
 from ww.api.errors import ApiError, ErrorEnvelope
 from ww.engine.procedural import ProceduralMemory
 from ww.engine.semantic import SemanticMemory
@@ -21,14 +25,18 @@ __all__ = [
     "Page",
     "ProceduralDep",
     "SemanticDep",
+    "TextFilter",
     "errors",
     "found",
+    "refused",
 ]
 
 T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=512)]
+# A list filter on a short text field (project, speaker, domain); optional like the cursor.
+TextFilter = Annotated[str | None, Query(max_length=512)]
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, object]]:
@@ -36,6 +44,15 @@ def errors(*statuses: int) -> dict[int | str, dict[str, object]]:
     every request can meet (bad session header, body too large, validation, a store
     down) come with them."""
     return {s: {"model": ErrorEnvelope} for s in sorted({400, 413, 422, 503, *statuses})}
+
+
+@contextmanager
+def refused(error: type[Exception], status: int = 422) -> Iterator[None]:
+    """Answer ``error`` raised inside with ``status`` and the error's own message."""
+    try:
+        yield
+    except error as exc:
+        raise ApiError(status, str(exc)) from None
 
 
 def found(value: T | None, what: str) -> T:
@@ -52,14 +69,8 @@ class Page(BaseModel, Generic[T]):
     )
 
 
-async def get_semantic(request: Request) -> SemanticMemory:
-    semantic: SemanticMemory = request.app.state.semantic
-    return semantic
-
-
-async def get_procedural(request: Request) -> ProceduralMemory:
-    procedural: ProceduralMemory = request.app.state.procedural
-    return procedural
+get_semantic = from_state("semantic", SemanticMemory)
+get_procedural = from_state("procedural", ProceduralMemory)
 
 
 SemanticDep = Annotated[SemanticMemory, Depends(get_semantic)]

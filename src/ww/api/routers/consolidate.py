@@ -9,8 +9,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from ww.api.deps import SessionDep
+from ww.api.deps import SessionDep, from_state
 from ww.api.errors import ApiError, ErrorEnvelope
+from ww.api.routers.common import errors
 from ww.engine.consolidation import Consolidator
 from ww.engine.procedural import ProceduralMemory
 from ww.models.consolidation import ConsolidationOptions, ConsolidationReport
@@ -18,19 +19,10 @@ from ww.storage.ports.consolidation import LinkType
 
 __all__ = ["LinkList", "MemoryLinkOut", "router"]
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorEnvelope},
-    413: {"model": ErrorEnvelope},
-    422: {"model": ErrorEnvelope},
-    503: {"model": ErrorEnvelope},
-}
-
-router = APIRouter(prefix="/api/v1/consolidate", tags=["consolidate"], responses=_ERRORS)
+router = APIRouter(prefix="/api/v1/consolidate", tags=["consolidate"], responses=errors())
 
 
-async def get_consolidator(request: Request) -> Consolidator:
-    consolidator: Consolidator = request.app.state.consolidator
-    return consolidator
+get_consolidator = from_state("consolidator", Consolidator)
 
 
 ConsolidatorDep = Annotated[Consolidator, Depends(get_consolidator)]

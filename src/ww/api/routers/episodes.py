@@ -11,23 +11,16 @@ from fastapi import APIRouter, Query, Response
 from pydantic import ValidationError
 
 from ww.api.deps import EngineDep, SessionDep
-from ww.api.errors import ApiError, ErrorEnvelope
+from ww.api.errors import ApiError
+from ww.api.routers.common import Cursor, Limit, TextFilter, errors, found
 from ww.api.schemas import BatchCreate, BatchCreated, EpisodeList, ImportanceBody, RecallRequest
 from ww.models import Episode, EpisodeCreate, EpisodeFilter, EpisodeUpdate, Outcome, RecallResult
 
 __all__ = ["router"]
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorEnvelope},
-    404: {"model": ErrorEnvelope},
-    413: {"model": ErrorEnvelope},
-    422: {"model": ErrorEnvelope},
-    503: {"model": ErrorEnvelope},
-}
+router = APIRouter(prefix="/api/v1/episodes", tags=["episodes"], responses=errors(404))
 
-router = APIRouter(prefix="/api/v1/episodes", tags=["episodes"], responses=_ERRORS)
-
-_NOT_FOUND = "episode not found"
+_EPISODE = "episode"
 _OUT_OF_RANGE = {"int64_range"}
 
 
@@ -52,15 +45,15 @@ async def list_episodes(
     time_from: datetime | None = None,
     time_to: datetime | None = None,
     outcome: Outcome | None = None,
-    project: Annotated[str | None, Query(max_length=512)] = None,
-    speaker: Annotated[str | None, Query(max_length=512)] = None,
+    project: TextFilter = None,
+    speaker: TextFilter = None,
     metadata: Annotated[
         str | None,
         Query(max_length=4096, description='Exact-match filter as a JSON object: {"k": "v"}'),
     ] = None,
     include_archived: bool = False,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> EpisodeList:
     try:
         meta = json.loads(metadata) if metadata else {}
@@ -110,26 +103,19 @@ async def recall_episodes(
 
 @router.get("/{episode_id}", response_model=Episode)
 async def get_episode(episode_id: UUID, engine: EngineDep, session: SessionDep) -> Episode:
-    episode = await engine.get_episode(session, episode_id)
-    if episode is None:
-        raise ApiError(404, _NOT_FOUND)
-    return episode
+    return found(await engine.get_episode(session, episode_id), _EPISODE)
 
 
 @router.patch("/{episode_id}", response_model=Episode)
 async def update_episode(
     episode_id: UUID, body: EpisodeUpdate, engine: EngineDep, session: SessionDep
 ) -> Episode:
-    episode = await engine.update_episode(session, episode_id, body)
-    if episode is None:
-        raise ApiError(404, _NOT_FOUND)
-    return episode
+    return found(await engine.update_episode(session, episode_id, body), _EPISODE)
 
 
 @router.delete("/{episode_id}", status_code=204, response_class=Response)
 async def delete_episode(episode_id: UUID, engine: EngineDep, session: SessionDep) -> Response:
-    if not await engine.delete_episode(session, episode_id):
-        raise ApiError(404, _NOT_FOUND)
+    found(await engine.delete_episode(session, episode_id) or None, _EPISODE)
     return Response(status_code=204)
 
 
@@ -138,7 +124,4 @@ async def mark_important(
     episode_id: UUID, engine: EngineDep, session: SessionDep, body: ImportanceBody | None = None
 ) -> Episode:
     importance = (body or ImportanceBody()).importance
-    episode = await engine.mark_important(session, episode_id, importance)
-    if episode is None:
-        raise ApiError(404, _NOT_FOUND)
-    return episode
+    return found(await engine.mark_important(session, episode_id, importance), _EPISODE)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from ww.api.deps import SessionDep
-from ww.api.errors import ApiError
-from ww.api.routers.common import Cursor, Limit, Page, ProceduralDep, errors, found
+from ww.api.routers.common import (
+    Cursor,
+    Limit,
+    Page,
+    ProceduralDep,
+    TextFilter,
+    errors,
+    found,
+    refused,
+)
 from ww.engine.procedural import InvalidSkillError
 from ww.models.procedural import (
     HowTo,
@@ -57,7 +64,7 @@ async def create_skill(body: SkillCreate, proc: ProceduralDep, session: SessionD
 async def list_skills(
     proc: ProceduralDep,
     session: SessionDep,
-    domain: Annotated[str | None, Query(max_length=512)] = None,
+    domain: TextFilter = None,
     include_deprecated: bool = False,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -89,10 +96,8 @@ async def get_skill(skill_id: UUID, proc: ProceduralDep, session: SessionDep) ->
 async def update_skill(
     skill_id: UUID, body: SkillUpdate, proc: ProceduralDep, session: SessionDep
 ) -> Skill:
-    try:
+    with refused(InvalidSkillError):
         skill = await proc.update(session, skill_id, body)
-    except InvalidSkillError as exc:
-        raise ApiError(422, str(exc)) from None
     return found(skill, _SKILL)
 
 
@@ -114,10 +119,8 @@ async def execute_skill(
     skill_id: UUID, body: SkillExecutionCreate, proc: ProceduralDep, session: SessionDep
 ) -> SkillExecutionResult:
     """Record the outcome of running the skill; updates its success posterior."""
-    try:
+    with refused(InvalidSkillError):
         result = await proc.execute(session, skill_id, body)
-    except InvalidSkillError as exc:
-        raise ApiError(422, str(exc)) from None
     return found(result, _SKILL)
 
 
@@ -135,12 +138,10 @@ async def list_executions(
 async def deprecate_skill(
     skill_id: UUID, proc: ProceduralDep, session: SessionDep, body: SkillDeprecate | None = None
 ) -> Skill:
-    try:
+    with refused(InvalidSkillError):
         # Without a body (or without the field) an earlier replacement is kept; an
         # explicit null clears it.
         given = body is not None and "replaced_by" in body.model_fields_set
         replaced_by = body.replaced_by if body is not None else None
         skill = await proc.deprecate(session, skill_id, replaced_by, replace=given)
-    except InvalidSkillError as exc:
-        raise ApiError(422, str(exc)) from None
     return found(skill, "skill or replacement")
