@@ -1,8 +1,8 @@
 """Feedback on entity, skill and unified recalls: one learning path for every kind.
 
 Each recall made with ``learn`` logs its hits under its ``recall_id``; feedback on it
-updates the learned value of every kind, reviews the FSRS state of kinds that have one
-(episodes, entities) and is applied once per memory.
+updates the learned value of every kind, reviews the FSRS state of every kind (episodes,
+entities, skills) and is applied once per memory.
 """
 
 from __future__ import annotations
@@ -80,18 +80,33 @@ def test_entity_recall_feedback_changes_value_and_fsrs(client: TestClient, sessi
     assert change2["value_before"] == change["value_after"]
 
 
-def test_skill_recall_feedback_changes_value(client: TestClient, session: str) -> None:
+def test_skill_recall_feedback_changes_value_and_fsrs(client: TestClient, session: str) -> None:
     s = skill(client)
+    assert s["fsrs"]["reps"] == 0 and s["fsrs"]["last_review"] == s["created_at"]
     res = ok(client.post("/api/v1/skills/recall", json={"query": "deploy billing"}))
     assert [h["id"] for h in res["hits"]] == [s["id"]]
-    (change,) = feedback(client, {"recall_id": res["recall_id"], "reward": 1.0})
+    # A recall with learn is an access and a "good" review, as for entities.
+    before = ok(client.get(f"/api/v1/skills/{s['id']}"))
+    assert before["fsrs"]["reps"] == 1 and before["access_count"] == s["access_count"] + 1
+    assert before["version"] == s["version"]
+    (change,) = feedback(client, {"recall_id": res["recall_id"], "reward": 0.0})
     assert change["memory_id"] == s["id"] and change["labile"]
-    assert change["value_after"] > change["value_before"] == 0.5
-    # Skills have no FSRS state: there is nothing to review.
-    assert change["stability_before"] is None and change["stability_after"] is None
+    assert change["value_after"] < change["value_before"] == 0.5
+    after = ok(client.get(f"/api/v1/skills/{s['id']}"))
+    # A reward of 0 is an FSRS "again": a lapse, and stability falls.
+    assert after["fsrs"]["lapses"] == before["fsrs"]["lapses"] + 1
+    assert after["fsrs"]["stability"] == change["stability_after"]
+    assert change["stability_after"] < change["stability_before"] == before["fsrs"]["stability"]
+    # A review is not an edit: no new version.
+    assert after["version"] == before["version"]
+    assert ok(client.get(f"/api/v1/skills/{s['id']}/versions"))["previous"] == []
+    # Once per memory: a repeat answers the same and changes nothing.
+    assert feedback(client, {"recall_id": res["recall_id"], "reward": 1.0}) == [change]
+    assert ok(client.get(f"/api/v1/skills/{s['id']}")) == after
     res2 = ok(client.post("/api/v1/skills/recall", json={"query": "deploy billing"}))
     (change2,) = feedback(client, {"recall_id": res2["recall_id"], "reward": 1.0})
     assert change2["value_before"] == change["value_after"] < change2["value_after"]
+    assert change2["stability_after"] > change2["stability_before"]
 
 
 def test_unified_recall_reward_reaches_every_type(client: TestClient, session: str) -> None:
@@ -113,6 +128,7 @@ def test_unified_recall_reward_reaches_every_type(client: TestClient, session: s
     kinds = {h["id"]: h["memory_type"] for h in res["hits"]}
     assert {ep["id"], billing["id"], s["id"]} <= set(kinds)
     entity_before = ok(client.get(f"/api/v1/entities/{billing['id']}"))
+    skill_before = ok(client.get(f"/api/v1/skills/{s['id']}"))
     changes = feedback(client, {"recall_id": res["recall_id"], "reward": 1.0})
     # Every hit, in the fused rank order, each once.
     assert [c["memory_id"] for c in changes] == [h["id"] for h in res["hits"]]
@@ -124,7 +140,10 @@ def test_unified_recall_reward_reaches_every_type(client: TestClient, session: s
     entity_after = ok(client.get(f"/api/v1/entities/{billing['id']}"))
     assert entity_after["fsrs"]["reps"] == entity_before["fsrs"]["reps"] + 1
     assert by_id[billing["id"]]["stability_after"] == entity_after["fsrs"]["stability"]
-    assert by_id[s["id"]]["stability_after"] is None
+    skill_after = ok(client.get(f"/api/v1/skills/{s['id']}"))
+    assert skill_after["fsrs"]["reps"] == skill_before["fsrs"]["reps"] + 1
+    assert by_id[s["id"]]["stability_after"] == skill_after["fsrs"]["stability"]
+    assert by_id[s["id"]]["stability_before"] == skill_before["fsrs"]["stability"]
     # Reward-modulated CO_RETRIEVED edges join episodes only (episode recall reads them).
     episodes = [h["id"] for h in res["hits"] if h["memory_type"] == "episode"]
     assert len(episodes) == 2

@@ -7,12 +7,16 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from neo4j import GraphDatabase
 
 from tests.factories import T0
+from tests.neo4j_launcher import Neo4jProcess
+from ww.engine.dynamics import Fsrs
+from ww.models import FSRSState
 from ww.models.procedural import Skill, SkillExecution, SkillStep, SkillVersion
 from ww.storage.factory import skill_store
 from ww.storage.ports import IdConflictError, InvalidCursorError, RecordStore
-from ww.storage.ports.skills import SkillFilter, SkillStore
+from ww.storage.ports.skills import SkillAccess, SkillFilter, SkillStore
 
 S1, S2 = "s1", "s2"
 
@@ -164,9 +168,64 @@ async def test_index_state_queries(store: SkillStore) -> None:
     await store.mark_pending(S1, [a.id])
     assert await store.indexed_ids(S1) == set()
     assert await store.existing_ids(S1, [a.id, uuid4()]) == {a.id}
-    await store.record_access(S1, {a.id: 5}, T0 + timedelta(hours=1))
+    later = T0 + timedelta(hours=1)
+    await store.record_access(S1, [SkillAccess(a.id, a.fsrs, 5, later)], later)
     got = await store.get_skill(S1, a.id)
     assert got is not None and got.access_count == 5
+
+
+# -- FSRS state ------------------------------------------------------------------------------
+REVIEWED = FSRSState(
+    stability=3.25, difficulty=6.5, last_review=T0 + timedelta(hours=2), reps=2, lapses=1
+)
+
+
+async def test_fsrs_state_round_trips(store: SkillStore) -> None:
+    s = skill(fsrs=REVIEWED)
+    await store.insert_skill(S1, s)
+    got = await store.get_skill(S1, s.id)
+    assert got is not None and got.fsrs == REVIEWED and got == s
+    listed = await store.list_skills(S1, SkillFilter(), 10, None)
+    assert [x.fsrs for x in listed.items] == [REVIEWED]
+    # An edit keeps the state it is given; the replaced version keeps its own.
+    again = REVIEWED.model_copy(update={"stability": 9.5, "reps": 3})
+    edited = s.model_copy(update={"version": 2, "fsrs": again})
+    assert await store.update_skill(S1, edited, previous=s)
+    got = await store.get_skill(S1, s.id)
+    assert got is not None and got.fsrs == again
+    assert [v.skill.fsrs for v in await store.versions(S1, s.id)] == [REVIEWED]
+
+
+async def test_record_access_stores_the_review(store: SkillStore) -> None:
+    a, b = skill(name="a"), skill(name="b")
+    await store.insert_skill(S1, a)
+    await store.insert_skill(S1, b)
+    at = T0 + timedelta(days=1)
+    await store.record_access(S1, [SkillAccess(a.id, REVIEWED, 7, at)], at)
+    await store.record_access(S2, [SkillAccess(b.id, REVIEWED, 9, at)], at)  # not its session
+    got = await store.get_skills(S1, [a.id, b.id])
+    assert got[a.id].fsrs == REVIEWED
+    assert (got[a.id].access_count, got[a.id].last_accessed) == (7, at)
+    assert got[b.id] == b
+    assert (await store.access_times(S1, [a.id]))[a.id] == [at, a.created_at]
+
+
+@pytest.mark.parametrize("side_records", ["neo4j"], indirect=True)
+async def test_neo4j_skill_written_without_fsrs_reads_the_default_state(
+    store: SkillStore, neo4j_server: Neo4jProcess
+) -> None:
+    s = skill(fsrs=REVIEWED)
+    await store.insert_skill(S1, s)
+    with GraphDatabase.driver(neo4j_server.uri, auth=None) as driver:
+        driver.execute_query(
+            "MATCH (s:WwSkill {id: $id}) "
+            "REMOVE s.stability, s.difficulty, s.last_review, s.reps, s.lapses",
+            {"id": str(s.id)},
+        )
+    got = await store.get_skill(S1, s.id)
+    assert got is not None
+    assert got.fsrs == Fsrs().new_state(s.created_at)
+    assert got.model_copy(update={"fsrs": REVIEWED}) == s
 
 
 # -- what export and import use --------------------------------------------------------------

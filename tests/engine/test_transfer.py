@@ -4,6 +4,7 @@ the write protocol when the vector index is down during an import."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from ww.config import Settings
 from ww.embedding import EmbeddingService, OnnxEmbedder
 from ww.engine import build_engine, build_procedural, build_semantic
 from ww.engine.activation import beta_success_rate
+from ww.engine.dynamics import Fsrs
 from ww.engine.transfer.jsonl import ImportReport, ReembedMode, Transfer
 from ww.engine.transfer.kinds import Memories
 from ww.models import Episode, EpisodeContext, FSRSState, IndexState, Outcome
@@ -169,7 +171,7 @@ def skills(
             [
                 SkillStep(
                     order=o,
-                    action=draw(TEXT),
+                    action=draw(TEXT.filter(str.strip)),  # a step action is never blank
                     tool=draw(st.none() | TEXT),
                     parameters=draw(st.dictionaries(KEYS, SCALAR, max_size=2)),
                 )
@@ -188,6 +190,7 @@ def skills(
         deprecated=draw(st.booleans()),
         created_at=draw(TIMES),
         updated_at=draw(TIMES),
+        fsrs=draw(fsrs_states()),
         access_count=draw(st.integers(0, 999)),
         last_accessed=draw(st.none() | TIMES),
         index_state=IndexState.INDEXED,
@@ -395,3 +398,55 @@ async def test_the_ff_encoder_travels_unless_the_model_changed(
         report = await import_bytes(c, foreign)
         assert report.skipped == {"ff_encoder": 1} and report.counts["ff_encoder"] == 0
         assert await c.engine.learning.load_encoder("s1") is None
+
+
+async def test_skills_carry_fsrs_and_an_export_without_it_still_imports(
+    tmp_path: Path, onnx_embedder: OnnxEmbedder
+) -> None:
+    clock = ManualClock()
+    reviewed = FSRSState(stability=4.5, difficulty=6.25, last_review=T0, reps=3, lapses=1)
+    old = Skill(
+        id=uuid4(),
+        session_id="s1",
+        name="deploy",
+        domain="ops",
+        task="deploy the service",
+        steps=[],
+        script="make deploy",
+        script_generated=False,
+        version=2,
+        created_at=T0 - timedelta(days=3),
+        updated_at=T0,
+        fsrs=reviewed,
+        index_state=IndexState.INDEXED,
+    )
+    skill = old.model_copy(update={"version": 3})
+    version = SkillVersion(version=2, replaced_at=T0, skill=old)
+    empty = {"created_at": T0, "episodes": [], "entities": [], "relations": []}
+    async with memories(tmp_path / "a", onnx_embedder, clock) as a:
+        await seed(a, {"s1": {**empty, "skills": [(skill, [], [version], [])]}})
+        body = await export_bytes(a)
+    lines = [json.loads(line) for line in body.splitlines()]
+    [line] = [x for x in lines if x["kind"] == "skill"]
+    assert FSRSState.model_validate(line["record"]["fsrs"]) == reviewed
+    async with memories(tmp_path / "b", onnx_embedder, clock) as b:
+        await import_bytes(b, body)
+        got = await b.procedural.store.get_skill("s1", skill.id)
+        assert got is not None and got.fsrs == reviewed
+    # An export written before skills had FSRS state: neither the skill nor its snapshot
+    # has one, and both import with the state of a skill created then.
+    for x in lines:
+        if x["kind"] == "skill":
+            del x["record"]["fsrs"]
+        elif x["kind"] == "skill_version":
+            del x["record"]["skill"]["fsrs"]
+    legacy = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
+    default = Fsrs().new_state(old.created_at)
+    async with memories(tmp_path / "c", onnx_embedder, clock) as c:
+        report = await import_bytes(c, legacy)
+        assert report.counts["skill"] == 1 and report.counts["skill_version"] == 1
+        got = await c.procedural.store.get_skill("s1", skill.id)
+        assert got is not None and got.fsrs == default
+        assert got == skill.model_copy(update={"fsrs": default})
+        [kept] = await c.procedural.store.versions("s1", skill.id)
+        assert kept.skill.fsrs == default

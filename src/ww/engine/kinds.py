@@ -263,8 +263,7 @@ class LearnedKind(Generic[Memory]):
     kind: MemoryType
     load: Callable[[str, Sequence[UUID]], Awaitable[Mapping[UUID, Memory]]]
     save: Callable[[str, Sequence[Memory]], Awaitable[None]]
-    # The memory's FSRS state; None for a kind without one (skills: a skill's strength is
-    # its execution record, not a forgetting curve).
+    # The memory's FSRS state; None for a kind without one (every kind has one today).
     fsrs_of: Callable[[Memory], FSRSState | None]
     # A copy of the memory carrying the reviewed FSRS state and the learned value.
     learned: Callable[[Memory, FSRSState | None, float], Memory]

@@ -19,6 +19,7 @@ from ww.engine.activation import (
     beta_success_rate,
     howto_confidence,
 )
+from ww.engine.dynamics import ReviewRating
 from ww.engine.kind_memory import Beside, StoredKind
 from ww.engine.kinds import LearnedKind, candidates
 from ww.models import EpisodeFilter, FSRSState, IndexState, MemoryType
@@ -40,7 +41,7 @@ from ww.models.procedural import (
 )
 from ww.storage.memory_payload import skill_payload
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorIndex
-from ww.storage.ports.skills import SkillFilter, SkillPage, SkillStore
+from ww.storage.ports.skills import SkillAccess, SkillFilter, SkillPage, SkillStore
 
 __all__ = [
     "HOWTO_MIN_SIMILARITY",
@@ -115,21 +116,22 @@ class ProceduralMemory(StoredKind[Skill]):
         self.weights = weights
 
     def learned_kind(self) -> LearnedKind[Skill]:
-        """Feedback on a skill updates its learned value (learning store) inside the
-        lability window; a skill has no FSRS state (its strength is its execution record),
-        so there is no review and nothing on the skill record changes."""
+        """Feedback reviews a skill's FSRS state as an entity's; the value lives in the
+        learning store (skills have no value column)."""
 
-        async def save(_session_id: str, _skills: Sequence[Skill]) -> None:
-            return None
+        async def save(session_id: str, skills: Sequence[Skill]) -> None:
+            # A review is not an edit: no previous version is kept and ``version`` stays.
+            for s in skills:
+                await self.store.update_skill(session_id, s)
 
-        def learned(skill: Skill, _fsrs: FSRSState | None, _value: float) -> Skill:
-            return skill
+        def learned(skill: Skill, fsrs: FSRSState | None, _value: float) -> Skill:
+            return skill.model_copy(update={"fsrs": fsrs or skill.fsrs})
 
         return LearnedKind(
             kind=MemoryType.SKILL,
             load=lambda sid, ids: self.store.get_skills(sid, ids),
             save=save,
-            fsrs_of=lambda _skill: None,
+            fsrs_of=lambda skill: skill.fsrs,
             learned=learned,
         )
 
@@ -149,6 +151,7 @@ class ProceduralMemory(StoredKind[Skill]):
             script_generated=generated,
             created_at=now,
             updated_at=now,
+            fsrs=self.fsrs.new_state(now),
         )
         vectors = await self.writes.embed([skill])
         await self.records.ensure_session(session_id, now)
@@ -332,9 +335,19 @@ class ProceduralMemory(StoredKind[Skill]):
         return [h for _, _, h in scored[:limit]], cosine, found.degraded
 
     async def _learn(self, session_id: str, skills: Sequence[Skill]) -> None:
+        """A recall with ``learn`` is an access and a Good review, as for entities."""
         if skills:
-            counts = {s.id: s.access_count + 1 for s in skills}
-            await self.store.record_access(session_id, counts, self.clock())
+            now = self.clock()
+            updates = [
+                SkillAccess(
+                    id=s.id,
+                    fsrs=self.fsrs.review(s.fsrs, ReviewRating.GOOD, now),
+                    access_count=s.access_count + 1,
+                    last_accessed=now,
+                )
+                for s in skills
+            ]
+            await self.store.record_access(session_id, updates, now)
 
     async def recall(
         self,

@@ -13,6 +13,7 @@ from ww.models import (
     MAX_CONTENT_CHARS,
     MAX_FIELD_CHARS,
     METADATA_KEY_PATTERN,
+    FSRSState,
     IndexState,
     MemoryType,
     MetadataValue,
@@ -24,6 +25,8 @@ from ww.models.patch import Patch
 
 __all__ = [
     "MAX_STEPS",
+    "SKILL_DEFAULT_DIFFICULTY",
+    "SKILL_DEFAULT_STABILITY",
     "HowTo",
     "HowToRequest",
     "Skill",
@@ -74,9 +77,33 @@ Script = Annotated[
 ]
 
 
+# The FSRS state a skill stored before skills had one is given: a new memory's state under
+# the default ``WW_FSRS_*`` settings (``Fsrs().new_state``), reviewed last when it was
+# created. A test holds these to ``Fsrs``'s own defaults.
+SKILL_DEFAULT_STABILITY = 1.0
+SKILL_DEFAULT_DIFFICULTY = 5.0
+
+
 class Skill(BaseModel):
     """How to do something. ``success_rate`` is the Beta(1, 1) posterior mean
-    (successes + 1) / (successes + failures + 2)."""
+    (successes + 1) / (successes + failures + 2). ``fsrs`` is reviewed by recall with
+    ``learn`` and by feedback, as an entity's is."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_fsrs(cls, data: Any) -> Any:
+        # Skills written before they had FSRS state (old exports, version snapshots, Neo4j
+        # nodes) come without it.
+        if isinstance(data, dict) and data.get("fsrs") is None and "created_at" in data:
+            data = {
+                **data,
+                "fsrs": {
+                    "stability": SKILL_DEFAULT_STABILITY,
+                    "difficulty": SKILL_DEFAULT_DIFFICULTY,
+                    "last_review": data["created_at"],
+                },
+            }
+        return data
 
     id: UUID
     session_id: str
@@ -97,6 +124,7 @@ class Skill(BaseModel):
     replaced_by: UUID | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    fsrs: FSRSState
     access_count: int = Field(0, ge=0)
     last_accessed: UtcDatetime | None = None
     index_state: IndexState = IndexState.PENDING

@@ -235,6 +235,7 @@ class SkillMethods(_S):
     get_skills = late(_S._get_many)
     delete_skill = late(_S._delete)
     pending_skills = late(_S._pending)
+    record_access = late(_S._record_fsrs)
 
     async def list_skills(
         self, session_id: str, flt: SkillFilter, limit: int, cursor: str | None

@@ -9,7 +9,6 @@ full-text index per session, as for entities (neo4j/entities.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -230,7 +229,3 @@ class Neo4jSkillStore(Neo4jMemoryStore[Skill, SkillFilter], SkillMethods):
             return len(keep)
 
         return await self._db.write(tx) if rows else 0
-
-    async def record_access(self, session_id: str, counts: dict[UUID, int], at: datetime) -> None:
-        rows = [{"id": str(i), "n": n} for i, n in counts.items()]
-        await self._touch(session_id, "e.access_count = u.n, e.last_accessed = $at", rows, at)

@@ -10,9 +10,13 @@ from typing import Protocol
 from uuid import UUID
 
 from ww.models.procedural import Skill, SkillExecution, SkillVersion
+from ww.storage.ports.entities import EntityAccess
 from ww.storage.ports.memories import MemoryStore
 
-__all__ = ["ExecutionPage", "SkillFilter", "SkillPage", "SkillStore"]
+__all__ = ["ExecutionPage", "SkillAccess", "SkillFilter", "SkillPage", "SkillStore"]
+
+# What a recall with learning changes on one skill: the same fields as on an entity.
+SkillAccess = EntityAccess
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +70,11 @@ class SkillStore(MemoryStore[SkillFilter], Protocol):
         """Newest first."""
 
     async def pending_skills(self, session_id: str, limit: int) -> list[Skill]: ...
-    async def record_access(self, session_id: str, counts: dict[UUID, int], at: datetime) -> None:
-        """Set each skill's access count and append ``at`` to its access times."""
+    async def record_access(
+        self, session_id: str, updates: Sequence[SkillAccess], at: datetime
+    ) -> None:
+        """Store each skill's new FSRS state and access count, and append ``at`` to its
+        access times."""
 
     # -- export and import: exact copies, no side effects -----------------------------------
     async def list_executions(

@@ -239,6 +239,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     # 5: episodes' keyword indexes live in memory (sqlite/keyword_index.py), built from the
     # episodes table; the per-session FTS5 tables that held them go.
     _drop_episode_fts,
+    # 6: skills get FSRS state, reviewed by recall and feedback as entities' is. A skill
+    # stored before starts as it would have when created (``Skill``'s default state: the
+    # default stability and difficulty, last reviewed at its creation).
+    """
+    ALTER TABLE skills ADD COLUMN stability REAL NOT NULL DEFAULT 1.0;
+    ALTER TABLE skills ADD COLUMN difficulty REAL NOT NULL DEFAULT 5.0;
+    ALTER TABLE skills ADD COLUMN last_review INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE skills ADD COLUMN reps INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE skills ADD COLUMN lapses INTEGER NOT NULL DEFAULT 0;
+    UPDATE skills SET last_review = created_at;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from ww.models import FSRSState
 from ww.models.procedural import Skill, SkillExecution, SkillStep, SkillVersion
 from ww.storage.memories import MemoryKind, SkillMethods, cut_page
 from ww.storage.payload import from_micros, to_micros
@@ -22,7 +23,8 @@ __all__ = ["SKILL_KIND", "SQLiteSkillStore"]
 SKILL_COLUMNS = (
     "id, session_id, name, domain, task, trigger_pattern, steps, script, script_generated, "
     "successes, failures, execution_count, last_executed, version, deprecated, replaced_by, "
-    "created_at, updated_at, access_count, last_accessed, index_state"
+    "created_at, updated_at, stability, difficulty, last_review, reps, lapses, access_count, "
+    "last_accessed, index_state"
 )
 _EXECUTION_COLUMNS = (
     "id, skill_id, skill_version, success, duration_ms, failed_step, error, executed_at"
@@ -31,6 +33,19 @@ _EXECUTION_COLUMNS = (
 
 def _opt_ts(value: int | None) -> datetime | None:
     return from_micros(value) if value is not None else None
+
+
+def _fsrs(r: sqlite3.Row) -> FSRSState | None:
+    # None for a Neo4j node written before skills had FSRS state: ``Skill`` gives the default.
+    if r["last_review"] is None:
+        return None
+    return FSRSState(
+        stability=r["stability"],
+        difficulty=r["difficulty"],
+        last_review=from_micros(r["last_review"]),
+        reps=r["reps"],
+        lapses=r["lapses"],
+    )
 
 
 def _row_to_skill(r: sqlite3.Row) -> Skill:
@@ -55,6 +70,7 @@ def _row_to_skill(r: sqlite3.Row) -> Skill:
         replaced_by=UUID(r["replaced_by"]) if r["replaced_by"] else None,
         created_at=from_micros(r["created_at"]),
         updated_at=from_micros(r["updated_at"]),
+        fsrs=_fsrs(r),
         access_count=r["access_count"],
         last_accessed=_opt_ts(r["last_accessed"]),
         index_state=r["index_state"],
@@ -81,6 +97,11 @@ def _skill_params(s: Skill) -> tuple[Any, ...]:
         str(s.replaced_by) if s.replaced_by else None,
         to_micros(s.created_at),
         to_micros(s.updated_at),
+        s.fsrs.stability,
+        s.fsrs.difficulty,
+        to_micros(s.fsrs.last_review),
+        s.fsrs.reps,
+        s.fsrs.lapses,
         s.access_count,
         to_micros(s.last_accessed) if s.last_accessed else None,
         s.index_state.value,
@@ -295,8 +316,3 @@ class SQLiteSkillStore(SQLiteMemoryStore[Skill, SkillFilter], SkillMethods):
             return written
 
         return await self._write(tx)
-
-    async def record_access(self, session_id: str, counts: dict[UUID, int], at: datetime) -> None:
-        ts = to_micros(at)
-        rows = [{"id": str(i), "n": n, "at": ts} for i, n in counts.items()]
-        await self._touch(session_id, "access_count = :n, last_accessed = :at", rows, at)
