@@ -100,15 +100,9 @@ class Neo4jConsolidationStore:
         ]
 
     async def save_consolidated(
-        self,
-        session_id: str,
-        entity_id: UUID,
-        members: frozenset[UUID],
-        members_hash: str,
-        confidence: float,
-        at: datetime,
+        self, session_id: str, entity: ConsolidatedEntity, at: datetime
     ) -> None:
-        key, ts = str(entity_id), to_micros(at)
+        key, ts, members = str(entity.entity_id), to_micros(at), entity.members
         kind = LinkType.CONSOLIDATED_INTO.value
 
         async def tx(t: AsyncManagedTransaction) -> None:
@@ -119,9 +113,9 @@ class Neo4jConsolidationStore:
                 {
                     "id": key,
                     "sid": session_id,
-                    "hash": members_hash,
+                    "hash": entity.members_hash,
                     "n": len(members),
-                    "confidence": confidence,
+                    "confidence": entity.confidence,
                     "ts": ts,
                 },
             )

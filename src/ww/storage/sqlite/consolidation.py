@@ -86,15 +86,9 @@ class SQLiteConsolidationStore:
         return await self._read(q)
 
     async def save_consolidated(
-        self,
-        session_id: str,
-        entity_id: UUID,
-        members: frozenset[UUID],
-        members_hash: str,
-        confidence: float,
-        at: datetime,
+        self, session_id: str, entity: ConsolidatedEntity, at: datetime
     ) -> None:
-        key, ts = str(entity_id), to_micros(at)
+        key, ts, members = str(entity.entity_id), to_micros(at), entity.members
 
         def tx(c: sqlite3.Connection) -> None:
             c.execute(
@@ -102,7 +96,7 @@ class SQLiteConsolidationStore:
                 "ON CONFLICT (entity_id) DO UPDATE SET members_hash = excluded.members_hash, "
                 "members = excluded.members, confidence = excluded.confidence, "
                 "updated_at = excluded.updated_at",
-                (key, session_id, members_hash, len(members), confidence, ts),
+                (key, session_id, entity.members_hash, len(members), entity.confidence, ts),
             )
             c.execute(
                 "DELETE FROM memory_links WHERE session_id = ? AND target_id = ? AND link_type = ?",
