@@ -22,6 +22,7 @@ from ww.storage.ports.consolidation import (
     MemoryLink,
     WeightedEdge,
 )
+from ww.storage.sqlite.consolidation import link_values
 
 __all__ = ["Neo4jConsolidationStore"]
 
@@ -59,16 +60,7 @@ class Neo4jConsolidationStore:
         ]
 
     async def add_links(self, session_id: str, links: Sequence[MemoryLink]) -> int:
-        rows = [
-            _link_row(
-                session_id,
-                str(k.source_id),
-                str(k.target_id),
-                k.link_type.value,
-                to_micros(k.created_at),
-            )
-            for k in links
-        ]
+        rows = [_link_row(*link_values(session_id, k)) for k in links]
         if not rows:
             return 0
 

@@ -17,7 +17,19 @@ from ww.storage.ports.consolidation import (
 )
 from ww.storage.sqlite.db import SQLiteDatabase
 
-__all__ = ["SQLiteConsolidationStore"]
+__all__ = ["SQLiteConsolidationStore", "link_values"]
+
+
+def link_values(session_id: str, link: MemoryLink) -> tuple[str, str, str, str, int]:
+    """``link`` as a ``memory_links`` row; the Neo4j store keeps the same values on its
+    link nodes."""
+    return (
+        session_id,
+        str(link.source_id),
+        str(link.target_id),
+        link.link_type.value,
+        to_micros(link.created_at),
+    )
 
 
 class SQLiteConsolidationStore:
@@ -40,16 +52,7 @@ class SQLiteConsolidationStore:
         return [MemoryLink(UUID(r[0]), UUID(r[1]), LinkType(r[2]), from_micros(r[3])) for r in rows]
 
     async def add_links(self, session_id: str, links: Sequence[MemoryLink]) -> int:
-        rows = [
-            (
-                session_id,
-                str(k.source_id),
-                str(k.target_id),
-                k.link_type.value,
-                to_micros(k.created_at),
-            )
-            for k in links
-        ]
+        rows = [link_values(session_id, k) for k in links]
 
         def tx(c: sqlite3.Connection) -> int:
             before = c.total_changes
