@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
 from uuid import UUID
 
 from ww.models import FSRSState
 from ww.models.procedural import Skill
 from ww.models.semantic import Entity, EntityFilter
+from ww.storage.index_state import IndexStateMarks
 from ww.storage.payload import to_micros
 from ww.storage.ports.entities import EntityPage
 from ww.storage.ports.skills import SkillFilter, SkillPage
@@ -37,6 +39,7 @@ __all__ = [
     "access_row",
     "cut_page",
     "encode_key",
+    "fetch_page",
     "late",
     "page_after",
 ]
@@ -149,6 +152,18 @@ def cut_page(
     return items, encode_key(key(items[-1]), str(items[-1].id)) if more else None
 
 
+async def fetch_page(
+    fetch: Callable[[int, tuple[int, str] | None], Awaitable[Sequence[H]]],
+    limit: int,
+    cursor: str | None,
+    key: Callable[[H], int],
+) -> tuple[list[H], str | None]:
+    """One page, newest first, of what ``fetch(n, after)`` returns (up to ``n`` items past
+    ``after``: the ``key`` value as stored, then the id), and the cursor of the next."""
+    after = None if cursor is None else decode_cursor(cursor)
+    return cut_page(await fetch(limit + 1, after), limit, key)
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F")
@@ -165,7 +180,7 @@ def late(method: Callable[P, R]) -> Callable[P, R]:
     return cast(Callable[P, R], call)
 
 
-class MemoryStoreCore(Generic[M, F]):
+class MemoryStoreCore(IndexStateMarks, Generic[M, F]):
     """What every backend's memory store implements, under kind-neutral names; a kind's
     port names map onto these in ``EntityMethods`` and ``SkillMethods``."""
 
@@ -185,6 +200,14 @@ class MemoryStoreCore(Generic[M, F]):
         self, session_id: str, flt: F, limit: int, cursor: str | None
     ) -> tuple[list[M], str | None]:
         """One page along the kind's order, newest first, and the cursor of the next."""
+        fetch = partial(self._page_rows, session_id, flt)
+        return await fetch_page(fetch, limit, cursor, self._kind.order_value)
+
+    async def _page_rows(
+        self, session_id: str, flt: F, n: int, after: tuple[int, str] | None
+    ) -> list[M]:
+        """Up to ``n`` memories along the order, newest first, strictly past ``after``
+        (the order value as stored, then the id)."""
         raise NotImplementedError
 
     async def _update(self, session_id: str, memory: M) -> bool:
