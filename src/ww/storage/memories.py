@@ -17,14 +17,15 @@ from functools import partial
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
 from uuid import UUID
 
-from ww.models import FSRSState
+from ww.models import Episode, EpisodeFilter, FSRSState
 from ww.models.procedural import Skill
 from ww.models.semantic import Entity, EntityFilter
 from ww.storage.index_state import IndexStateMarks
 from ww.storage.payload import to_micros
+from ww.storage.ports import EpisodePage
 from ww.storage.ports.entities import EntityPage
 from ww.storage.ports.skills import SkillFilter, SkillPage
-from ww.storage.sqlite.rows import decode_cursor
+from ww.storage.sqlite.rows import decode_cursor, episode_order
 
 __all__ = [
     "ACCESS_COLUMNS",
@@ -32,6 +33,7 @@ __all__ = [
     "ACCESS_SQL",
     "Access",
     "EntityMethods",
+    "EpisodePages",
     "Memory",
     "MemoryKind",
     "MemoryStoreCore",
@@ -263,3 +265,18 @@ class SkillMethods(_S):
         self, session_id: str, flt: SkillFilter, limit: int, cursor: str | None
     ) -> SkillPage:
         return SkillPage(*await self._page(session_id, flt, limit, cursor))
+
+
+class EpisodePages:
+    """``list_episodes`` on the backend's ``_episode_page``, newest ``timestamp`` first."""
+
+    async def _episode_page(
+        self, session_id: str, flt: EpisodeFilter, n: int, after: tuple[int, str] | None
+    ) -> list[Episode]:
+        raise NotImplementedError
+
+    async def list_episodes(
+        self, session_id: str, flt: EpisodeFilter, limit: int, cursor: str | None
+    ) -> EpisodePage:
+        fetch = partial(self._episode_page, session_id, flt)
+        return EpisodePage(*await fetch_page(fetch, limit, cursor, episode_order))

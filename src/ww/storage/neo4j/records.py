@@ -29,7 +29,7 @@ from neo4j.exceptions import ClientError, ConstraintError
 
 from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
 from ww.storage.index_state import IndexStateMarks
-from ww.storage.memories import ACCESS_CYPHER, access_row, fetch_page
+from ww.storage.memories import ACCESS_CYPHER, EpisodePages, access_row
 from ww.storage.neo4j.driver import (
     UNAVAILABLE,
     Neo4jConnection,
@@ -52,11 +52,10 @@ from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import (
     AccessUpdate,
     CandidateRow,
-    EpisodePage,
     IdConflictError,
     ScoredId,
 )
-from ww.storage.sqlite.rows import episode_order, keyword_terms
+from ww.storage.sqlite.rows import keyword_terms
 
 __all__ = [
     "UNAVAILABLE",
@@ -88,7 +87,7 @@ SCHEMA: tuple[str, ...] = (
 _EPISODE = "e {.*} AS e"
 
 
-class Neo4jRecordStore(IndexStateMarks, Neo4jConnection):
+class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
     """``RecordStore`` on Neo4j 5 (connection options: ``ConnectionOptions``)."""
 
     @cached_property
@@ -287,12 +286,6 @@ class Neo4jRecordStore(IndexStateMarks, Neo4jConnection):
         )
         episodes = (node_to_episode(r["e"]) for r in rows)
         return {ep.id: ep for ep in episodes}
-
-    async def list_episodes(
-        self, session_id: str, flt: EpisodeFilter, limit: int, cursor: str | None
-    ) -> EpisodePage:
-        fetch = partial(self._episode_page, session_id, flt)
-        return EpisodePage(*await fetch_page(fetch, limit, cursor, episode_order))
 
     async def _episode_page(
         self, session_id: str, flt: EpisodeFilter, n: int, after: tuple[int, str] | None

@@ -17,12 +17,11 @@ from uuid import UUID
 
 from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
 from ww.storage.index_state import IndexStateMarks
-from ww.storage.memories import ACCESS_SQL, access_row, fetch_page
+from ww.storage.memories import ACCESS_SQL, EpisodePages, access_row
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import (
     AccessUpdate,
     CandidateRow,
-    EpisodePage,
     IdConflictError,
     ScoredId,
 )
@@ -31,7 +30,6 @@ from ww.storage.sqlite.keyword_index import KeywordIndex, query_stems
 from ww.storage.sqlite.memories import by_ids
 from ww.storage.sqlite.rows import (
     EPISODE_COLUMNS,
-    episode_order,
     episode_params,
     filter_sql,
     keyword_terms,
@@ -48,7 +46,7 @@ T = TypeVar("T")
 _rows_by_id = partial(by_ids, alias="e", session_index=False)
 
 
-class SQLiteRecordStore(IndexStateMarks):
+class SQLiteRecordStore(EpisodePages, IndexStateMarks):
     """``RecordStore`` on SQLite. ``path`` may be ``":memory:"`` for throwaway stores.
 
     ``db`` is shared with the other SQLite stores (entities, skills) of the same file; this
@@ -166,12 +164,6 @@ class SQLiteRecordStore(IndexStateMarks):
             return {ep.id: ep for ep in episodes}
 
         return await self._run(q) if ids else {}
-
-    async def list_episodes(
-        self, session_id: str, flt: EpisodeFilter, limit: int, cursor: str | None
-    ) -> EpisodePage:
-        fetch = partial(self._episode_page, session_id, flt)
-        return EpisodePage(*await fetch_page(fetch, limit, cursor, episode_order))
 
     async def _episode_page(
         self, session_id: str, flt: EpisodeFilter, n: int, after: tuple[int, str] | None
