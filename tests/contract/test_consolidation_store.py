@@ -11,7 +11,13 @@ from tests.contract.test_entity_store import entity, relation
 from tests.factories import T0
 from ww.storage.factory import build_consolidation_store, entity_store
 from ww.storage.ports import RecordStore
-from ww.storage.ports.consolidation import ConsolidationStore, EdgeDecay, LinkType, MemoryLink
+from ww.storage.ports.consolidation import (
+    ConsolidatedEntity,
+    ConsolidationStore,
+    EdgeDecay,
+    LinkType,
+    MemoryLink,
+)
 from ww.storage.ports.entities import EntityStore
 
 S1, S2 = "s1", "s2"
@@ -49,8 +55,8 @@ async def test_save_consolidated_makes_membership_exact(
     e = entity()
     await entities.insert_entity(S1, e)
     m1, m2, m3 = uuid4(), uuid4(), uuid4()
-    await store.save_consolidated(S1, e.id, frozenset({m1, m2}), "h1", 0.6, T0)
-    await store.save_consolidated(S1, e.id, frozenset({m2, m3}), "h2", 0.8, T0)
+    await store.save_consolidated(S1, ConsolidatedEntity(e.id, "h1", frozenset({m1, m2}), 0.6), T0)
+    await store.save_consolidated(S1, ConsolidatedEntity(e.id, "h2", frozenset({m2, m3}), 0.8), T0)
     [got] = await store.consolidated(S1)
     assert (got.entity_id, got.members_hash, got.members) == (e.id, "h2", frozenset({m2, m3}))
     assert got.confidence == pytest.approx(0.8)
@@ -65,7 +71,9 @@ async def test_consolidated_lists_only_current_entities(
     old, gone = entity(name="old"), entity(name="gone")
     for e in (old, gone):
         await entities.insert_entity(S1, e)
-        await store.save_consolidated(S1, e.id, frozenset({uuid4()}), "h", 0.5, T0)
+        await store.save_consolidated(
+            S1, ConsolidatedEntity(e.id, "h", frozenset({uuid4()}), 0.5), T0
+        )
     t1 = T0 + timedelta(days=1)
     new = entity(name="new", lineage_id=old.lineage_id, version=2, valid_from=t1, created_at=t1)
     await entities.supersede_entity(S1, old.id, new)
@@ -106,8 +114,8 @@ async def test_delete_session_removes_links_and_records(
     await entities.insert_entity(S1, e)
     await entities.insert_entity(S2, keep)
     m = uuid4()
-    await store.save_consolidated(S1, e.id, frozenset({m}), "h", 0.5, T0)
-    await store.save_consolidated(S2, keep.id, frozenset({m}), "h", 0.5, T0)
+    await store.save_consolidated(S1, ConsolidatedEntity(e.id, "h", frozenset({m}), 0.5), T0)
+    await store.save_consolidated(S2, ConsolidatedEntity(keep.id, "h", frozenset({m}), 0.5), T0)
     await store.delete_session(S1)
     assert await store.links(S1, m) == []
     assert await store.consolidated(S1) == []

@@ -332,7 +332,9 @@ class Consolidator:
                     session_id, entity_id, match is None, name, summary, len(ids), routed, now
                 )
                 await self.store.save_consolidated(
-                    session_id, entity_id, frozenset(ids), digest, routed.confidence, now
+                    session_id,
+                    ConsolidatedEntity(entity_id, digest, frozenset(ids), routed.confidence),
+                    now,
                 )
             reports.append(
                 ConsolidatedEntityReport(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ww.config import ConfigError, Settings, VectorBackend
@@ -154,44 +157,59 @@ def _sqlite_db(records: RecordStore) -> SQLiteRecordStore:
     return records
 
 
-def entity_store(records: RecordStore) -> EntityStore:
-    """Entities in the record store's database (its connections; it owns open/close)."""
+@dataclass(frozen=True, slots=True)
+class _SideStores:
+    """Each side store's builder, bound to the record store's database. Typed by port, so
+    mypy checks every backend's store against the port it stands for."""
+
+    entities: Callable[[], EntityStore]
+    skills: Callable[[], SkillStore]
+    learning: Callable[[], LearningStore]
+    consolidation: Callable[[], ConsolidationStore]
+
+
+def _side_stores(records: RecordStore) -> _SideStores:
     neo = _neo4j(records)
     if neo is not None:
+        # Imported here so the embedded tier runs without the ``server`` extra installed.
+        from ww.storage.neo4j.consolidation import Neo4jConsolidationStore
         from ww.storage.neo4j.entities import Neo4jEntityStore
+        from ww.storage.neo4j.learning import Neo4jLearningStore
+        from ww.storage.neo4j.skills import Neo4jSkillStore
 
-        return Neo4jEntityStore(neo)
-    return SQLiteEntityStore(_sqlite_db(records).db)
+        return _SideStores(
+            partial(Neo4jEntityStore, neo),
+            partial(Neo4jSkillStore, neo),
+            partial(Neo4jLearningStore, neo),
+            partial(Neo4jConsolidationStore, neo),
+        )
+    db = _sqlite_db(records).db
+    return _SideStores(
+        partial(SQLiteEntityStore, db),
+        partial(SQLiteSkillStore, db),
+        partial(SQLiteLearningStore, db),
+        partial(SQLiteConsolidationStore, db),
+    )
+
+
+def entity_store(records: RecordStore) -> EntityStore:
+    """Entities in the record store's database (its connections; it owns open/close)."""
+    return _side_stores(records).entities()
 
 
 def skill_store(records: RecordStore) -> SkillStore:
     """Skills in the record store's database."""
-    neo = _neo4j(records)
-    if neo is not None:
-        from ww.storage.neo4j.skills import Neo4jSkillStore
-
-        return Neo4jSkillStore(neo)
-    return SQLiteSkillStore(_sqlite_db(records).db)
+    return _side_stores(records).skills()
 
 
 def learning_store(records: RecordStore) -> LearningStore:
     """Learning state in the record store's database."""
-    neo = _neo4j(records)
-    if neo is not None:
-        from ww.storage.neo4j.learning import Neo4jLearningStore
-
-        return Neo4jLearningStore(neo)
-    return SQLiteLearningStore(_sqlite_db(records).db)
+    return _side_stores(records).learning()
 
 
 def build_consolidation_store(records: RecordStore) -> ConsolidationStore:
     """Consolidation's links and bookkeeping live in the record store's database."""
-    neo = _neo4j(records)
-    if neo is not None:
-        from ww.storage.neo4j.consolidation import Neo4jConsolidationStore
-
-        return Neo4jConsolidationStore(neo)
-    return SQLiteConsolidationStore(_sqlite_db(records).db)
+    return _side_stores(records).consolidation()
 
 
 def build_entity_stores(

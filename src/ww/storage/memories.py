@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
 from uuid import UUID
 
-from ww.models import FSRSState
+from ww.models import Episode, EpisodeFilter, FSRSState
 from ww.models.procedural import Skill
 from ww.models.semantic import Entity, EntityFilter
+from ww.storage.index_state import IndexStateMarks
 from ww.storage.payload import to_micros
+from ww.storage.ports import EpisodePage
 from ww.storage.ports.entities import EntityPage
 from ww.storage.ports.skills import SkillFilter, SkillPage
-from ww.storage.sqlite.rows import decode_cursor
+from ww.storage.sqlite.rows import decode_cursor, episode_order
 
 __all__ = [
     "ACCESS_COLUMNS",
@@ -30,6 +33,7 @@ __all__ = [
     "ACCESS_SQL",
     "Access",
     "EntityMethods",
+    "EpisodePages",
     "Memory",
     "MemoryKind",
     "MemoryStoreCore",
@@ -37,6 +41,7 @@ __all__ = [
     "access_row",
     "cut_page",
     "encode_key",
+    "fetch_page",
     "late",
     "page_after",
 ]
@@ -149,6 +154,18 @@ def cut_page(
     return items, encode_key(key(items[-1]), str(items[-1].id)) if more else None
 
 
+async def fetch_page(
+    fetch: Callable[[int, tuple[int, str] | None], Awaitable[Sequence[H]]],
+    limit: int,
+    cursor: str | None,
+    key: Callable[[H], int],
+) -> tuple[list[H], str | None]:
+    """One page, newest first, of what ``fetch(n, after)`` returns (up to ``n`` items past
+    ``after``: the ``key`` value as stored, then the id), and the cursor of the next."""
+    after = None if cursor is None else decode_cursor(cursor)
+    return cut_page(await fetch(limit + 1, after), limit, key)
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F")
@@ -165,7 +182,7 @@ def late(method: Callable[P, R]) -> Callable[P, R]:
     return cast(Callable[P, R], call)
 
 
-class MemoryStoreCore(Generic[M, F]):
+class MemoryStoreCore(IndexStateMarks, Generic[M, F]):
     """What every backend's memory store implements, under kind-neutral names; a kind's
     port names map onto these in ``EntityMethods`` and ``SkillMethods``."""
 
@@ -185,6 +202,14 @@ class MemoryStoreCore(Generic[M, F]):
         self, session_id: str, flt: F, limit: int, cursor: str | None
     ) -> tuple[list[M], str | None]:
         """One page along the kind's order, newest first, and the cursor of the next."""
+        fetch = partial(self._page_rows, session_id, flt)
+        return await fetch_page(fetch, limit, cursor, self._kind.order_value)
+
+    async def _page_rows(
+        self, session_id: str, flt: F, n: int, after: tuple[int, str] | None
+    ) -> list[M]:
+        """Up to ``n`` memories along the order, newest first, strictly past ``after``
+        (the order value as stored, then the id)."""
         raise NotImplementedError
 
     async def _update(self, session_id: str, memory: M) -> bool:
@@ -241,3 +266,18 @@ class SkillMethods(_S):
         self, session_id: str, flt: SkillFilter, limit: int, cursor: str | None
     ) -> SkillPage:
         return SkillPage(*await self._page(session_id, flt, limit, cursor))
+
+
+class EpisodePages:
+    """``list_episodes`` on the backend's ``_episode_page``, newest ``timestamp`` first."""
+
+    async def _episode_page(
+        self, session_id: str, flt: EpisodeFilter, n: int, after: tuple[int, str] | None
+    ) -> list[Episode]:
+        raise NotImplementedError
+
+    async def list_episodes(
+        self, session_id: str, flt: EpisodeFilter, limit: int, cursor: str | None
+    ) -> EpisodePage:
+        fetch = partial(self._episode_page, session_id, flt)
+        return EpisodePage(*await fetch_page(fetch, limit, cursor, episode_order))

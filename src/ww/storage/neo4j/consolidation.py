@@ -22,6 +22,7 @@ from ww.storage.ports.consolidation import (
     MemoryLink,
     WeightedEdge,
 )
+from ww.storage.sqlite.consolidation import link_values
 
 __all__ = ["Neo4jConsolidationStore"]
 
@@ -59,16 +60,7 @@ class Neo4jConsolidationStore:
         ]
 
     async def add_links(self, session_id: str, links: Sequence[MemoryLink]) -> int:
-        rows = [
-            _link_row(
-                session_id,
-                str(k.source_id),
-                str(k.target_id),
-                k.link_type.value,
-                to_micros(k.created_at),
-            )
-            for k in links
-        ]
+        rows = [_link_row(*link_values(session_id, k)) for k in links]
         if not rows:
             return 0
 
@@ -100,15 +92,9 @@ class Neo4jConsolidationStore:
         ]
 
     async def save_consolidated(
-        self,
-        session_id: str,
-        entity_id: UUID,
-        members: frozenset[UUID],
-        members_hash: str,
-        confidence: float,
-        at: datetime,
+        self, session_id: str, entity: ConsolidatedEntity, at: datetime
     ) -> None:
-        key, ts = str(entity_id), to_micros(at)
+        key, ts, members = str(entity.entity_id), to_micros(at), entity.members
         kind = LinkType.CONSOLIDATED_INTO.value
 
         async def tx(t: AsyncManagedTransaction) -> None:
@@ -119,9 +105,9 @@ class Neo4jConsolidationStore:
                 {
                     "id": key,
                     "sid": session_id,
-                    "hash": members_hash,
+                    "hash": entity.members_hash,
                     "n": len(members),
-                    "confidence": confidence,
+                    "confidence": entity.confidence,
                     "ts": ts,
                 },
             )

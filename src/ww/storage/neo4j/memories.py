@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -23,14 +24,12 @@ from ww.storage.memories import (
     Memory,
     MemoryStoreCore,
     access_row,
-    cut_page,
     page_after,
 )
 from ww.storage.neo4j.driver import id_keys, tx_consume
 from ww.storage.neo4j.records import Neo4jRecordStore
 from ww.storage.neo4j.rows import (
     ACCESS_APPEND,
-    fts_query,
     fts_text,
     kind_fts_index,
     kind_fts_label,
@@ -40,7 +39,6 @@ from ww.storage.neo4j.rows import (
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import IdConflictError, ScoredId
 from ww.storage.ports.entities import ACCESS_LOG_CAP
-from ww.storage.sqlite.rows import decode_cursor, keyword_terms
 
 __all__ = ["Neo4jMemoryStore"]
 
@@ -116,21 +114,19 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
         )
         return {m.id: m for m in found}
 
-    async def _page(
-        self, session_id: str, flt: F, limit: int, cursor: str | None
-    ) -> tuple[list[M], str | None]:
-        k, col = self._kind, f"e.{self._kind.order}"
+    async def _page_rows(
+        self, session_id: str, flt: F, n: int, after: tuple[int, str] | None
+    ) -> list[M]:
+        col = f"e.{self._kind.order}"
         where, params = self._filter_cypher(flt)
-        if cursor is not None:
-            ts, ident = decode_cursor(cursor)
+        if after is not None:
             where += f" AND ({col} < $c_ts OR ({col} = $c_ts AND e.id < $c_id))"
-            params |= {"c_ts": ts, "c_id": ident}
-        rows = await self._nodes(
-            f"MATCH (e:{k.label}) WHERE e.session_id = $sid AND {where} "
+            params |= {"c_ts": after[0], "c_id": after[1]}
+        return await self._nodes(
+            f"MATCH (e:{self._kind.label}) WHERE e.session_id = $sid AND {where} "
             f"RETURN {_E} ORDER BY {col} DESC, e.id DESC LIMIT $n",
-            {**params, "sid": session_id, "n": limit + 1},
+            {**params, "sid": session_id, "n": n},
         )
-        return cut_page(rows, limit, k.order_value)
 
     async def _update(self, session_id: str, memory: M, after: Work | None = None) -> bool:
         """Overwrite the node's columns, then run ``after`` in the same transaction when the
@@ -188,7 +184,9 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
         await self._db.drop_fulltext(kind_fts_index(self._kind.key, session_id))
 
     # -- index state, for the reconciler ------------------------------------------------------
-    async def _set_state(self, session_id: str, ids: Sequence[UUID], state: IndexState) -> None:
+    async def _set_index_state(
+        self, session_id: str, ids: Sequence[UUID], state: IndexState
+    ) -> None:
         if not ids:
             return
         await self._db.write(
@@ -198,12 +196,6 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
                 {"ids": id_keys(ids), "sid": session_id, "state": state.value},
             )
         )
-
-    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_state(session_id, ids, IndexState.INDEXED)
-
-    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_state(session_id, ids, IndexState.PENDING)
 
     async def _pending(self, session_id: str, limit: int) -> list[M]:
         return await self._nodes(
@@ -244,18 +236,9 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
     async def keyword_search(
         self, session_id: str, query: str, flt: F, limit: int
     ) -> list[ScoredId]:
-        terms = keyword_terms(query)
-        if not terms:
-            return []
-        where, params = self._filter_cypher(flt)
-        rows = await self._db.fulltext_search(
-            kind_fts_index(self._kind.key, session_id),
-            "CALL db.index.fulltext.queryNodes($index, $q) YIELD node AS e, score "
-            f"WHERE e.session_id = $sid AND {where} "
-            "RETURN e.id AS id, score ORDER BY score DESC, id LIMIT $n",
-            {**params, "q": fts_query(terms), "sid": session_id, "n": limit},
-        )
-        return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows or []]
+        index = kind_fts_index(self._kind.key, session_id)
+        where = partial(self._filter_cypher, flt)
+        return await self._db.keyword_hits(index, session_id, query, where, limit)
 
     async def _touch(
         self, session_id: str, sets: str, rows: list[dict[str, Any]], at: datetime

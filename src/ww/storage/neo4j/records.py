@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -28,7 +28,8 @@ from neo4j import AsyncManagedTransaction
 from neo4j.exceptions import ClientError, ConstraintError
 
 from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
-from ww.storage.memories import ACCESS_CYPHER, access_row
+from ww.storage.index_state import IndexStateMarks
+from ww.storage.memories import ACCESS_CYPHER, EpisodePages, access_row
 from ww.storage.neo4j.driver import (
     UNAVAILABLE,
     Neo4jConnection,
@@ -51,11 +52,10 @@ from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import (
     AccessUpdate,
     CandidateRow,
-    EpisodePage,
     IdConflictError,
     ScoredId,
 )
-from ww.storage.sqlite.rows import decode_cursor, encode_cursor, keyword_terms
+from ww.storage.sqlite.rows import keyword_terms
 
 __all__ = [
     "UNAVAILABLE",
@@ -87,7 +87,7 @@ SCHEMA: tuple[str, ...] = (
 _EPISODE = "e {.*} AS e"
 
 
-class Neo4jRecordStore(Neo4jConnection):
+class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
     """``RecordStore`` on Neo4j 5 (connection options: ``ConnectionOptions``)."""
 
     @cached_property
@@ -166,6 +166,32 @@ class Neo4jRecordStore(Neo4jConnection):
             if await self.fulltext_online(index):
                 raise
             return None
+
+    async def keyword_hits(
+        self,
+        index: str,
+        session_id: str,
+        query: str,
+        where: Callable[[], tuple[str, dict[str, Any]]],
+        limit: int,
+    ) -> list[ScoredId]:
+        """A keyword search of ``index`` (any kind's), best first, of the nodes that pass
+        ``where()`` (a Cypher condition on ``e`` and its parameters)."""
+        terms = keyword_terms(query)
+        if not terms:
+            return []
+        condition, params = where()
+        # The index returns matches best first and lazily; the filters run on that stream,
+        # so a rare filter match ranked far down is still found. The session check guards
+        # against a label ever applied to a foreign node.
+        cypher = (
+            "CALL db.index.fulltext.queryNodes($index, $q) YIELD node AS e, score "
+            f"WHERE e.session_id = $sid AND {condition} "
+            "RETURN e.id AS id, score ORDER BY score DESC, id LIMIT $n"
+        )
+        args = {**params, "q": fts_query(terms), "sid": session_id, "n": limit}
+        rows = await self.fulltext_search(index, cypher, args)
+        return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows or []]
 
     async def _ensure_fts(self, session_id: str) -> None:
         await self.ensure_fulltext(fts_index(session_id), fts_label(session_id), "content_fts")
@@ -261,22 +287,19 @@ class Neo4jRecordStore(Neo4jConnection):
         episodes = (node_to_episode(r["e"]) for r in rows)
         return {ep.id: ep for ep in episodes}
 
-    async def list_episodes(
-        self, session_id: str, flt: EpisodeFilter, limit: int, cursor: str | None
-    ) -> EpisodePage:
+    async def _episode_page(
+        self, session_id: str, flt: EpisodeFilter, n: int, after: tuple[int, str] | None
+    ) -> list[Episode]:
         where, params = filter_cypher(flt)
-        if cursor is not None:
-            ts, ident = decode_cursor(cursor)
+        if after is not None:
             where += " AND (e.timestamp < $c_ts OR (e.timestamp = $c_ts AND e.id < $c_id))"
-            params |= {"c_ts": ts, "c_id": ident}
+            params |= {"c_ts": after[0], "c_id": after[1]}
         rows = await self._rows(
             f"MATCH (e:WwEpisode) WHERE e.session_id = $sid AND {where} "
             f"RETURN {_EPISODE} ORDER BY e.timestamp DESC, e.id DESC LIMIT $n",
-            {**params, "sid": session_id, "n": limit + 1},
+            {**params, "sid": session_id, "n": n},
         )
-        items = [node_to_episode(r["e"]) for r in rows[:limit]]
-        more = len(rows) > limit
-        return EpisodePage(items, encode_cursor(items[-1]) if more and items else None)
+        return [node_to_episode(r["e"]) for r in rows]
 
     async def update_episode(self, session_id: str, episode: Episode) -> bool:
         if episode.session_id != session_id:
@@ -301,12 +324,6 @@ class Neo4jRecordStore(Neo4jConnection):
             )
         )
         return bool(rows and rows[0]["n"])
-
-    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_index_state(session_id, ids, IndexState.INDEXED)
-
-    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_index_state(session_id, ids, IndexState.PENDING)
 
     async def _set_index_state(
         self, session_id: str, ids: Sequence[UUID], state: IndexState
@@ -352,23 +369,9 @@ class Neo4jRecordStore(Neo4jConnection):
     async def keyword_search(
         self, session_id: str, query: str, flt: EpisodeFilter, limit: int
     ) -> list[ScoredId]:
-        terms = keyword_terms(query)
-        if not terms:
-            return []
-        where, params = filter_cypher(flt)
-        # The index returns matches best first and lazily; the filters run on that stream,
-        # so a rare filter match ranked far down is still found. The session check guards
-        # against a label ever applied to a foreign node.
-        cypher = (
-            "CALL db.index.fulltext.queryNodes($index, $q) YIELD node AS e, score "
-            f"WHERE e.session_id = $sid AND {where} "
-            "RETURN e.id AS id, score ORDER BY score DESC, id LIMIT $n"
+        return await self.keyword_hits(
+            fts_index(session_id), session_id, query, partial(filter_cypher, flt), limit
         )
-        args = {**params, "q": fts_query(terms), "sid": session_id, "n": limit}
-        rows = await self.fulltext_search(fts_index(session_id), cypher, args)
-        if rows is None:
-            return []
-        return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows]
 
     async def candidate_rows(
         self, session_id: str, ids: Sequence[UUID], flt: EpisodeFilter

@@ -72,16 +72,10 @@ class ConsolidationStore(Protocol):
         """Entities consolidation made in the session that still exist."""
 
     async def save_consolidated(
-        self,
-        session_id: str,
-        entity_id: UUID,
-        members: frozenset[UUID],
-        members_hash: str,
-        confidence: float,
-        at: datetime,
+        self, session_id: str, entity: ConsolidatedEntity, at: datetime
     ) -> None:
         """Record the entity's membership and make its CONSOLIDATED_INTO links exactly
-        ``members`` (one transaction)."""
+        ``entity.members`` (one transaction)."""
 
     async def edges(self, session_id: str, after: UUID | None, limit: int) -> list[WeightedEdge]:
         """Current relations in id order after ``after``: decay pages through them."""

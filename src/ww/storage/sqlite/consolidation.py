@@ -17,7 +17,19 @@ from ww.storage.ports.consolidation import (
 )
 from ww.storage.sqlite.db import SQLiteDatabase
 
-__all__ = ["SQLiteConsolidationStore"]
+__all__ = ["SQLiteConsolidationStore", "link_values"]
+
+
+def link_values(session_id: str, link: MemoryLink) -> tuple[str, str, str, str, int]:
+    """``link`` as a ``memory_links`` row; the Neo4j store keeps the same values on its
+    link nodes."""
+    return (
+        session_id,
+        str(link.source_id),
+        str(link.target_id),
+        link.link_type.value,
+        to_micros(link.created_at),
+    )
 
 
 class SQLiteConsolidationStore:
@@ -40,16 +52,7 @@ class SQLiteConsolidationStore:
         return [MemoryLink(UUID(r[0]), UUID(r[1]), LinkType(r[2]), from_micros(r[3])) for r in rows]
 
     async def add_links(self, session_id: str, links: Sequence[MemoryLink]) -> int:
-        rows = [
-            (
-                session_id,
-                str(k.source_id),
-                str(k.target_id),
-                k.link_type.value,
-                to_micros(k.created_at),
-            )
-            for k in links
-        ]
+        rows = [link_values(session_id, k) for k in links]
 
         def tx(c: sqlite3.Connection) -> int:
             before = c.total_changes
@@ -86,15 +89,9 @@ class SQLiteConsolidationStore:
         return await self._read(q)
 
     async def save_consolidated(
-        self,
-        session_id: str,
-        entity_id: UUID,
-        members: frozenset[UUID],
-        members_hash: str,
-        confidence: float,
-        at: datetime,
+        self, session_id: str, entity: ConsolidatedEntity, at: datetime
     ) -> None:
-        key, ts = str(entity_id), to_micros(at)
+        key, ts, members = str(entity.entity_id), to_micros(at), entity.members
 
         def tx(c: sqlite3.Connection) -> None:
             c.execute(
@@ -102,7 +99,7 @@ class SQLiteConsolidationStore:
                 "ON CONFLICT (entity_id) DO UPDATE SET members_hash = excluded.members_hash, "
                 "members = excluded.members, confidence = excluded.confidence, "
                 "updated_at = excluded.updated_at",
-                (key, session_id, members_hash, len(members), confidence, ts),
+                (key, session_id, entity.members_hash, len(members), entity.confidence, ts),
             )
             c.execute(
                 "DELETE FROM memory_links WHERE session_id = ? AND target_id = ? AND link_type = ?",

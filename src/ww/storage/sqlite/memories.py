@@ -20,7 +20,6 @@ from ww.storage.memories import (
     Memory,
     MemoryStoreCore,
     access_row,
-    cut_page,
     page_after,
 )
 from ww.storage.ports import IdConflictError, ScoredId
@@ -34,7 +33,6 @@ from ww.storage.sqlite.memfts import (
     kind_fts_search,
     replace_access,
 )
-from ww.storage.sqlite.rows import decode_cursor
 
 __all__ = ["SQLiteMemoryStore", "by_ids", "rows_as"]
 
@@ -137,18 +135,16 @@ class SQLiteMemoryStore(MemoryStoreCore[M, F]):
 
         return await self._read(q)
 
-    async def _page(
-        self, session_id: str, flt: F, limit: int, cursor: str | None
-    ) -> tuple[list[M], str | None]:
-        k, col = self._kind, f"r.{self._kind.order}"
+    async def _page_rows(
+        self, session_id: str, flt: F, n: int, after: tuple[int, str] | None
+    ) -> list[M]:
+        col = f"r.{self._kind.order}"
         where, params = self._filter_sql(flt)
-        if cursor is not None:
-            ts, ident = decode_cursor(cursor)
+        if after is not None:
             where += f" AND ({col}, r.id) < (?, ?)"
-            params += [ts, ident]
+            params += after
         tail = f"WHERE r.session_id = ? AND {where} ORDER BY {col} DESC, r.id DESC LIMIT ?"
-        rows = await self._read(lambda c: self._select(c, tail, (session_id, *params, limit + 1)))
-        return cut_page(rows, limit, k.order_value)
+        return await self._read(lambda c: self._select(c, tail, (session_id, *params, n)))
 
     async def _update(
         self,
@@ -206,16 +202,12 @@ class SQLiteMemoryStore(MemoryStoreCore[M, F]):
         await self._write(tx)
 
     # -- index state, for the reconciler ------------------------------------------------------
-    async def _set_state(self, session_id: str, ids: Sequence[UUID], state: IndexState) -> None:
+    async def _set_index_state(
+        self, session_id: str, ids: Sequence[UUID], state: IndexState
+    ) -> None:
         rows = [(state.value, session_id, str(i)) for i in ids]
         sql = f"UPDATE {self._kind.table} SET index_state = ? WHERE session_id = ? AND id = ?"
         await self._write(lambda c: c.executemany(sql, rows))
-
-    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_state(session_id, ids, IndexState.INDEXED)
-
-    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_state(session_id, ids, IndexState.PENDING)
 
     async def _pending(self, session_id: str, limit: int) -> list[M]:
         tail = "WHERE r.session_id = ? AND r.index_state = 'pending' LIMIT ?"

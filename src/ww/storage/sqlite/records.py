@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
-from ww.storage.memories import ACCESS_SQL, access_row
+from ww.storage.index_state import IndexStateMarks
+from ww.storage.memories import ACCESS_SQL, EpisodePages, access_row
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import (
     AccessUpdate,
     CandidateRow,
-    EpisodePage,
     IdConflictError,
     ScoredId,
 )
@@ -30,8 +30,6 @@ from ww.storage.sqlite.keyword_index import KeywordIndex, query_stems
 from ww.storage.sqlite.memories import by_ids
 from ww.storage.sqlite.rows import (
     EPISODE_COLUMNS,
-    decode_cursor,
-    encode_cursor,
     episode_params,
     filter_sql,
     keyword_terms,
@@ -48,7 +46,7 @@ T = TypeVar("T")
 _rows_by_id = partial(by_ids, alias="e", session_index=False)
 
 
-class SQLiteRecordStore:
+class SQLiteRecordStore(EpisodePages, IndexStateMarks):
     """``RecordStore`` on SQLite. ``path`` may be ``":memory:"`` for throwaway stores.
 
     ``db`` is shared with the other SQLite stores (entities, skills) of the same file; this
@@ -167,24 +165,22 @@ class SQLiteRecordStore:
 
         return await self._run(q) if ids else {}
 
-    async def list_episodes(
-        self, session_id: str, flt: EpisodeFilter, limit: int, cursor: str | None
-    ) -> EpisodePage:
+    async def _episode_page(
+        self, session_id: str, flt: EpisodeFilter, n: int, after: tuple[int, str] | None
+    ) -> list[Episode]:
         where, params = filter_sql(flt)
-        if cursor is not None:
-            ts, ident = decode_cursor(cursor)
+        if after is not None:
+            ts, ident = after
             where += " AND (e.timestamp < ? OR (e.timestamp = ? AND e.id < ?))"
             params += [ts, ts, ident]
 
-        def q(c: sqlite3.Connection) -> EpisodePage:
+        def q(c: sqlite3.Connection) -> list[Episode]:
             rows = c.execute(
                 f"SELECT {EPISODE_COLUMNS} FROM episodes e WHERE e.session_id = ? AND {where} "
                 "ORDER BY e.timestamp DESC, e.id DESC LIMIT ?",
-                (session_id, *params, limit + 1),
+                (session_id, *params, n),
             ).fetchall()
-            items = [row_to_episode(r) for r in rows[:limit]]
-            more = len(rows) > limit
-            return EpisodePage(items, encode_cursor(items[-1]) if more and items else None)
+            return [row_to_episode(r) for r in rows]
 
         return await self._run(q)
 
@@ -224,12 +220,6 @@ class SQLiteRecordStore:
                 self.keywords.apply(session_id, remove=[rowid])
 
         return await self._write(tx, unindex) is not None
-
-    async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_index_state(session_id, ids, IndexState.INDEXED)
-
-    async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._set_index_state(session_id, ids, IndexState.PENDING)
 
     async def _set_index_state(
         self, session_id: str, ids: Sequence[UUID], state: IndexState

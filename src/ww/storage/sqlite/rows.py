@@ -16,7 +16,7 @@ from ww.storage.ports import InvalidCursorError
 __all__ = [
     "EPISODE_COLUMNS",
     "decode_cursor",
-    "encode_cursor",
+    "episode_order",
     "episode_params",
     "filter_sql",
     "keyword_terms",
@@ -208,9 +208,9 @@ def filter_sql(flt: EpisodeFilter, alias: str = "e") -> tuple[str, list[Any]]:
     return (" AND ".join(clauses) or "1=1"), params
 
 
-def encode_cursor(ep: Episode) -> str:
-    raw = json.dumps([to_micros(ep.timestamp), str(ep.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def episode_order(ep: Episode) -> int:
+    """The column episode pages run along (``timestamp``), as stored."""
+    return to_micros(ep.timestamp)
 
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
