@@ -94,11 +94,21 @@ class StoredKind(Generic[R]):
             text=text,
             payload=payload,
             pending=lambda sid, n, _cutoff: pending(sid, n),
+            ensure_session=beside.records.ensure_session,
             learning=learning.learning if learning is not None else None,
         )
 
     def learned_kind(self) -> LearnedKind[R]:
         raise NotImplementedError
+
+    async def _create(
+        self, session_id: str, memory: R, now: datetime, insert: Callable[[str, R], Awaitable[None]]
+    ) -> R:
+        """One new record through the shared write protocol."""
+        stored = await self.writes.create(
+            session_id, [memory], now, lambda sid, ms: insert(sid, ms[0])
+        )
+        return stored[0]
 
     async def open(self) -> ReconcileReport:
         await self.vectors.open()

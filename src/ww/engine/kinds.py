@@ -89,6 +89,7 @@ class WriteProtocol(Generic[R]):
         text: Callable[[R], str],
         payload: Callable[[R], dict[str, Any]],
         pending: Callable[[str, int, datetime | None], Awaitable[Sequence[R]]],
+        ensure_session: Callable[[str, datetime], Awaitable[None]],
         learning: LearningStore | None = None,
     ) -> None:
         self.name = name
@@ -98,6 +99,7 @@ class WriteProtocol(Generic[R]):
         self.text = text
         self.payload = payload
         self.pending = pending
+        self.ensure_session = ensure_session
         self.learning = learning
 
     @property
@@ -107,6 +109,20 @@ class WriteProtocol(Generic[R]):
     async def embed(self, memories: Sequence[R]) -> list[Vector]:
         """Step 1, before anything is written: a failure here writes nothing."""
         return list(await self.embedder.embed_many([self.text(m) for m in memories]))
+
+    async def create(
+        self,
+        session_id: str,
+        memories: Sequence[R],
+        now: datetime,
+        insert: Callable[[str, Sequence[R]], Awaitable[None]],
+    ) -> list[R]:
+        """The whole write of new records: embed first (a failure writes nothing), make sure
+        the session exists, commit them pending, then index them."""
+        vectors = await self.embed(memories)
+        await self.ensure_session(session_id, now)
+        await insert(session_id, memories)
+        return await self.index(session_id, memories, vectors)
 
     async def index(
         self, session_id: str, memories: Sequence[R], vectors: Sequence[Vector]

@@ -118,6 +118,7 @@ class MemoryEngine:
             text=lambda ep: ep.content,
             payload=episode_payload,
             pending=records.pending_episodes,
+            ensure_session=records.ensure_session,
             learning=learning,
         )
         self._last_write = clock()
@@ -190,7 +191,6 @@ class MemoryEngine:
     ) -> list[Episode]:
         """Store episodes; once this returns they survive a crash of the process."""
         now = self._last_write = self.clock()
-        vectors = await self.embedder.embed_many([i.content for i in items])
         episodes = [
             Episode(
                 id=uuid4(),
@@ -209,10 +209,7 @@ class MemoryEngine:
             )
             for item in items
         ]
-        await self.records.ensure_session(session_id, now)
-        await self.records.insert_episodes(session_id, episodes)
-        self._last_write = now
-        return await self.writes.index(session_id, episodes, list(vectors))
+        return await self.writes.create(session_id, episodes, now, self.records.insert_episodes)
 
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
         return await self.records.get_episode(session_id, episode_id)

@@ -153,10 +153,7 @@ class ProceduralMemory(StoredKind[Skill]):
             updated_at=now,
             fsrs=self.fsrs.new_state(now),
         )
-        vectors = await self.writes.embed([skill])
-        await self.records.ensure_session(session_id, now)
-        await self.store.insert_skill(session_id, skill)
-        return (await self.writes.index(session_id, [skill], vectors))[0]
+        return await self._create(session_id, skill, now, self.store.insert_skill)
 
     async def get(self, session_id: str, skill_id: UUID) -> Skill | None:
         return await self.store.get_skill(session_id, skill_id)

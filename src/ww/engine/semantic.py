@@ -141,10 +141,7 @@ class SemanticMemory(StoredKind[Entity]):
             created_at=now,
             fsrs=self.fsrs.new_state(now),
         )
-        vectors = await self.writes.embed([entity])
-        await self.records.ensure_session(session_id, now)
-        await self.store.insert_entity(session_id, entity)
-        return (await self.writes.index(session_id, [entity], vectors))[0]
+        return await self._create(session_id, entity, now, self.store.insert_entity)
 
     async def get(self, session_id: str, entity_id: UUID) -> Entity | None:
         return await self.store.get_entity(session_id, entity_id)
