@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from ww.api.deps import from_state
@@ -26,6 +26,7 @@ __all__ = [
     "ProceduralDep",
     "SemanticDep",
     "TextFilter",
+    "deleted",
     "errors",
     "found",
     "refused",
@@ -60,6 +61,12 @@ def found(value: T | None, what: str) -> T:
     if value is None:
         raise ApiError(404, f"{what} not found")
     return value
+
+
+def deleted(done: bool, what: str) -> Response:
+    """The 204 of a delete that removed something, or the 404 that names what was absent."""
+    found(done or None, what)
+    return Response(status_code=204)
 
 
 class Page(BaseModel, Generic[T]):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ww.api.deps import SessionDep
 from ww.api.errors import ApiError
-from ww.api.routers.common import Cursor, Limit, Page, SemanticDep, errors, found
+from ww.api.routers.common import Cursor, Limit, Page, SemanticDep, deleted, errors, found
 from ww.engine.semantic import ClosedEndError, InvalidSupersedeError
 from ww.models.semantic import (
     Entity,
@@ -124,8 +124,7 @@ async def entity_history(entity_id: UUID, sem: SemanticDep, session: SessionDep)
 
 @router.delete("/{entity_id}", status_code=204, response_class=Response)
 async def delete_entity(entity_id: UUID, sem: SemanticDep, session: SessionDep) -> Response:
-    found(await sem.delete(session, entity_id) or None, _ENTITY)
-    return Response(status_code=204)
+    return deleted(await sem.delete(session, entity_id), _ENTITY)
 
 
 @router.post("/{entity_id}/relations", status_code=201, response_model=Relation)
@@ -152,5 +151,4 @@ async def list_relations(entity_id: UUID, sem: SemanticDep, session: SessionDep)
 async def delete_relation(
     entity_id: UUID, relation_id: UUID, sem: SemanticDep, session: SessionDep
 ) -> Response:
-    found(await sem.unrelate(session, entity_id, relation_id) or None, "relation")
-    return Response(status_code=204)
+    return deleted(await sem.unrelate(session, entity_id, relation_id), "relation")

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from ww.api.deps import EngineDep, SessionDep
 from ww.api.errors import ApiError
-from ww.api.routers.common import Cursor, Limit, TextFilter, errors, found
+from ww.api.routers.common import Cursor, Limit, TextFilter, deleted, errors, found
 from ww.api.schemas import BatchCreate, BatchCreated, EpisodeList, ImportanceBody, RecallRequest
 from ww.models import Episode, EpisodeCreate, EpisodeFilter, EpisodeUpdate, Outcome, RecallResult
 
@@ -115,8 +115,7 @@ async def update_episode(
 
 @router.delete("/{episode_id}", status_code=204, response_class=Response)
 async def delete_episode(episode_id: UUID, engine: EngineDep, session: SessionDep) -> Response:
-    found(await engine.delete_episode(session, episode_id) or None, _EPISODE)
-    return Response(status_code=204)
+    return deleted(await engine.delete_episode(session, episode_id), _EPISODE)
 
 
 @router.post("/{episode_id}/mark-important", response_model=Episode)

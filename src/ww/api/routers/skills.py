@@ -14,6 +14,7 @@ from ww.api.routers.common import (
     Page,
     ProceduralDep,
     TextFilter,
+    deleted,
     errors,
     found,
     refused,
@@ -110,8 +111,7 @@ async def skill_versions(skill_id: UUID, proc: ProceduralDep, session: SessionDe
 
 @router.delete("/{skill_id}", status_code=204, response_class=Response)
 async def delete_skill(skill_id: UUID, proc: ProceduralDep, session: SessionDep) -> Response:
-    found(await proc.delete(session, skill_id) or None, _SKILL)
-    return Response(status_code=204)
+    return deleted(await proc.delete(session, skill_id), _SKILL)
 
 
 @router.post("/{skill_id}/execute", response_model=SkillExecutionResult)
