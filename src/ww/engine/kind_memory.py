@@ -7,17 +7,18 @@ the same way, and a recall with ``learn`` feeds the one recall log and feedback 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from ww.embedding import EmbeddingService
 from ww.engine.dynamics import Fsrs
-from ww.engine.kinds import KindStore, LearnedKind, R, ReconcileReport, WriteProtocol
+from ww.engine.kinds import KindStore, LearnedKind, ReconcileReport, Record, WriteProtocol
 from ww.engine.memory import Clock, MemoryEngine, utc_now
 from ww.engine.recall_learning import RecallLearning
+from ww.models import FSRSState, MemoryType
 from ww.storage.ports import RecordStore, Vector, VectorIndex
 
 __all__ = ["Beside", "StoredKind"]
@@ -26,6 +27,16 @@ __all__ = ["Beside", "StoredKind"]
 class _Hit(Protocol):
     @property
     def id(self) -> UUID: ...
+
+
+class _Reviewed(Record, Protocol):
+    """A memory beside the episodes: its FSRS state is a field of the record."""
+
+    @property
+    def fsrs(self) -> FSRSState: ...
+
+
+R = TypeVar("R", bound=_Reviewed)
 
 
 class _Store(KindStore, Protocol):
@@ -60,7 +71,7 @@ class StoredKind(Generic[R]):
     """Base of a kind of memory beside the episodes (entities, skills): its stores, its
     write protocol, and its place in the shared learning path. A kind passes what really
     differs: the text it embeds, the payload it filters on, how it lists pending records,
-    and (``learned_kind``) how feedback reads and writes its memories."""
+    and how feedback reads (``load``) and writes back (``save_one``) its memories."""
 
     store: _Store  # each kind narrows it to its own port
 
@@ -74,7 +85,13 @@ class StoredKind(Generic[R]):
         text: Callable[[R], str],
         payload: Callable[[R], dict[str, Any]],
         pending: Callable[[str, int], Awaitable[Sequence[R]]],
+        kind: MemoryType,
+        load: Callable[[str, Sequence[UUID]], Awaitable[Mapping[UUID, R]]],
+        save_one: Callable[[str, R], Awaitable[object]],
     ) -> None:
+        self.kind = kind
+        self._load = load
+        self._save_one = save_one
         self.store = store
         self.vectors = vectors
         self.records = beside.records
@@ -99,7 +116,20 @@ class StoredKind(Generic[R]):
         )
 
     def learned_kind(self) -> LearnedKind[R]:
-        raise NotImplementedError
+        """Feedback reviews the memory's FSRS state like an episode's; the value lives in
+        the learning store (these kinds have no value column)."""
+
+        async def save(session_id: str, memories: Sequence[R]) -> None:
+            # A review is not an edit: no previous version is kept and no version bumped.
+            for m in memories:
+                await self._save_one(session_id, m)
+
+        def learned(m: R, fsrs: FSRSState | None, _value: float) -> R:
+            return m.model_copy(update={"fsrs": fsrs or m.fsrs})
+
+        return LearnedKind(
+            kind=self.kind, load=self._load, save=save, fsrs_of=lambda m: m.fsrs, learned=learned
+        )
 
     async def _create(
         self, session_id: str, memory: R, now: datetime, insert: Callable[[str, R], Awaitable[None]]

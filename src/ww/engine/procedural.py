@@ -21,8 +21,8 @@ from ww.engine.activation import (
 )
 from ww.engine.dynamics import ReviewRating
 from ww.engine.kind_memory import Beside, StoredKind
-from ww.engine.kinds import LearnedKind, candidates
-from ww.models import EpisodeFilter, FSRSState, IndexState, MemoryType
+from ww.engine.kinds import candidates
+from ww.models import EpisodeFilter, IndexState, MemoryType
 from ww.models.procedural import (
     HowTo,
     HowToRequest,
@@ -112,28 +112,12 @@ class ProceduralMemory(StoredKind[Skill]):
             text=lambda skill: skill.task,
             payload=skill_payload,
             pending=store.pending_skills,
+            kind=MemoryType.SKILL,
+            load=store.get_skills,
+            # A review is not an edit: no previous version is kept and ``version`` stays.
+            save_one=store.update_skill,
         )
         self.weights = weights
-
-    def learned_kind(self) -> LearnedKind[Skill]:
-        """Feedback reviews a skill's FSRS state as an entity's; the value lives in the
-        learning store (skills have no value column)."""
-
-        async def save(session_id: str, skills: Sequence[Skill]) -> None:
-            # A review is not an edit: no previous version is kept and ``version`` stays.
-            for s in skills:
-                await self.store.update_skill(session_id, s)
-
-        def learned(skill: Skill, fsrs: FSRSState | None, _value: float) -> Skill:
-            return skill.model_copy(update={"fsrs": fsrs or skill.fsrs})
-
-        return LearnedKind(
-            kind=MemoryType.SKILL,
-            load=lambda sid, ids: self.store.get_skills(sid, ids),
-            save=save,
-            fsrs_of=lambda skill: skill.fsrs,
-            learned=learned,
-        )
 
     # -- skills -----------------------------------------------------------------------------
     async def create(self, session_id: str, body: SkillCreate) -> Skill:

@@ -15,8 +15,8 @@ from ww.engine.activation import (
 )
 from ww.engine.dynamics import ReviewRating
 from ww.engine.kind_memory import Beside, StoredKind
-from ww.engine.kinds import LearnedKind, candidates, fill_cosine
-from ww.models import EpisodeFilter, FSRSState, MemoryType
+from ww.engine.kinds import candidates, fill_cosine
+from ww.models import EpisodeFilter, MemoryType
 from ww.models.semantic import (
     ActivatedEntity,
     Entity,
@@ -101,27 +101,11 @@ class SemanticMemory(StoredKind[Entity]):
             text=lambda e: e.embed_text,
             payload=entity_payload,
             pending=store.pending_entities,
+            kind=MemoryType.ENTITY,
+            load=store.get_entities,
+            save_one=store.update_entity,
         )
         self.weights = weights
-
-    def learned_kind(self) -> LearnedKind[Entity]:
-        """Feedback reviews an entity's FSRS state like an episode's; the value lives in
-        the learning store (entities have no value column)."""
-
-        async def save(session_id: str, entities: Sequence[Entity]) -> None:
-            for e in entities:
-                await self.store.update_entity(session_id, e)
-
-        def learned(e: Entity, fsrs: FSRSState | None, _value: float) -> Entity:
-            return e.model_copy(update={"fsrs": fsrs or e.fsrs})
-
-        return LearnedKind(
-            kind=MemoryType.ENTITY,
-            load=lambda sid, ids: self.store.get_entities(sid, ids),
-            save=save,
-            fsrs_of=lambda e: e.fsrs,
-            learned=learned,
-        )
 
     # -- entities ---------------------------------------------------------------------------
     async def create(self, session_id: str, body: EntityCreate) -> Entity:
