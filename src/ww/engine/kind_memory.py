@@ -67,6 +67,25 @@ class Beside:
         )
 
 
+def _learned_kind(
+    kind: MemoryType,
+    load: Callable[[str, Sequence[UUID]], Awaitable[Mapping[UUID, R]]],
+    save_one: Callable[[str, R], Awaitable[object]],
+) -> LearnedKind[R]:
+    """Feedback reviews the memory's FSRS state like an episode's; the value lives in the
+    learning store (the kinds beside the episodes have no value column)."""
+
+    async def save(session_id: str, memories: Sequence[R]) -> None:
+        # A review is not an edit: no previous version is kept and no version bumped.
+        for m in memories:
+            await save_one(session_id, m)
+
+    def learned(m: R, fsrs: FSRSState | None, _value: float) -> R:
+        return m.model_copy(update={"fsrs": fsrs or m.fsrs})
+
+    return LearnedKind(kind=kind, load=load, save=save, fsrs_of=lambda m: m.fsrs, learned=learned)
+
+
 class StoredKind(Generic[R]):
     """Base of a kind of memory beside the episodes (entities, skills): its stores, its
     write protocol, and its place in the shared learning path. A kind passes what really
@@ -89,9 +108,6 @@ class StoredKind(Generic[R]):
         load: Callable[[str, Sequence[UUID]], Awaitable[Mapping[UUID, R]]],
         save_one: Callable[[str, R], Awaitable[object]],
     ) -> None:
-        self.kind = kind
-        self._load = load
-        self._save_one = save_one
         self.store = store
         self.vectors = vectors
         self.records = beside.records
@@ -102,7 +118,7 @@ class StoredKind(Generic[R]):
         # The shared recall log and feedback path (None: recall learns only access stats).
         learning = self.learning = beside.learning
         if learning is not None:
-            learning.register(self.learned_kind())
+            learning.register(_learned_kind(kind, load, save_one))
         self.writes = WriteProtocol[R](
             name=name,
             store=store,
@@ -113,22 +129,6 @@ class StoredKind(Generic[R]):
             pending=lambda sid, n, _cutoff: pending(sid, n),
             ensure_session=beside.records.ensure_session,
             learning=learning.learning if learning is not None else None,
-        )
-
-    def learned_kind(self) -> LearnedKind[R]:
-        """Feedback reviews the memory's FSRS state like an episode's; the value lives in
-        the learning store (these kinds have no value column)."""
-
-        async def save(session_id: str, memories: Sequence[R]) -> None:
-            # A review is not an edit: no previous version is kept and no version bumped.
-            for m in memories:
-                await self._save_one(session_id, m)
-
-        def learned(m: R, fsrs: FSRSState | None, _value: float) -> R:
-            return m.model_copy(update={"fsrs": fsrs or m.fsrs})
-
-        return LearnedKind(
-            kind=self.kind, load=self._load, save=save, fsrs_of=lambda m: m.fsrs, learned=learned
         )
 
     async def _create(
