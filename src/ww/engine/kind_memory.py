@@ -122,7 +122,7 @@ class StoredKind(Generic[R]):
         self.writes = WriteProtocol[R](
             name=name,
             store=store,
-            vectors=lambda: self.vectors,
+            vectors_of=lambda: self.vectors,
             embedder=beside.embedder,
             text=text,
             payload=payload,

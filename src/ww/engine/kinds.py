@@ -71,40 +71,28 @@ class KindStore(Protocol):
 R = TypeVar("R", bound=Record)
 
 
+@dataclass(frozen=True, kw_only=True)
 class WriteProtocol(Generic[R]):
     """The two-store write protocol of one kind of memory.
 
-    ``vectors`` is read on every call (tests swap an engine's index to simulate an outage).
-    ``pending`` lists a session's pending records, oldest first, optionally only those
-    written before a cutoff.
+    ``vectors_of`` gives the vector index and is called on every use (tests swap an engine's
+    index to simulate an outage). ``pending`` lists a session's pending records, oldest
+    first, optionally only those written before a cutoff.
     """
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        store: KindStore,
-        vectors: Callable[[], VectorIndex],
-        embedder: EmbeddingService,
-        text: Callable[[R], str],
-        payload: Callable[[R], dict[str, Any]],
-        pending: Callable[[str, int, datetime | None], Awaitable[Sequence[R]]],
-        ensure_session: Callable[[str, datetime], Awaitable[None]],
-        learning: LearningStore | None = None,
-    ) -> None:
-        self.name = name
-        self.store = store
-        self._vectors = vectors
-        self.embedder = embedder
-        self.text = text
-        self.payload = payload
-        self.pending = pending
-        self.ensure_session = ensure_session
-        self.learning = learning
+    name: str
+    store: KindStore
+    vectors_of: Callable[[], VectorIndex]
+    embedder: EmbeddingService
+    text: Callable[[R], str]
+    payload: Callable[[R], dict[str, Any]]
+    pending: Callable[[str, int, datetime | None], Awaitable[Sequence[R]]]
+    ensure_session: Callable[[str, datetime], Awaitable[None]]
+    learning: LearningStore | None = None
 
     @property
     def vectors(self) -> VectorIndex:
-        return self._vectors()
+        return self.vectors_of()
 
     async def embed(self, memories: Sequence[R]) -> list[Vector]:
         """Step 1, before anything is written: a failure here writes nothing."""

@@ -113,7 +113,7 @@ class MemoryEngine:
         self.writes = WriteProtocol[Episode](
             name="episodes",
             store=records,
-            vectors=lambda: self._vectors,
+            vectors_of=lambda: self._vectors,
             embedder=embedder,
             text=lambda ep: ep.content,
             payload=episode_payload,
