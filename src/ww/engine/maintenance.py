@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -21,24 +22,17 @@ __all__ = ["HostLeader", "Maintenance"]
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class Maintenance(Periodic):
     _log = log
     _what = "maintenance"
 
-    def __init__(
-        self,
-        engine: MemoryEngine,
-        *,
-        interval_s: float = 30.0,
-        quiet_s: float = 10.0,
-        indexing_threshold: int = 20_000,
-        grace_s: float = 60.0,
-    ) -> None:
-        self.grace_s = grace_s
-        self.engine = engine
-        self.interval_s = interval_s
-        self.quiet_s = quiet_s
-        self.indexing_threshold = indexing_threshold
+    engine: MemoryEngine
+    _: KW_ONLY
+    interval_s: float = 30.0
+    quiet_s: float = 10.0
+    indexing_threshold: int = 20_000
+    grace_s: float = 60.0
 
     async def run_once(self) -> None:
         # Full id-by-id comparison runs at start-up; here only pending records old enough
