@@ -322,57 +322,34 @@ class EpisodeKind(_MemoryKind):
                 await store.update_episode(session_id, ep)
 
 
-class _BesideKind(_MemoryKind):
-    """A kind that lives beside the episodes (entities, skills): its records, vectors and
-    access times are those of its memory facade; it says how to insert and overwrite one."""
-
-    has_access_times = True
-
-    def facade(self, mem: Memories) -> SemanticMemory | ProceduralMemory:
-        raise NotImplementedError
-
-    async def insert(self, mem: Memories, session_id: str, record: Any) -> None:
-        raise NotImplementedError
-
-    async def overwrite(self, mem: Memories, session_id: str, record: Any) -> None:
-        raise NotImplementedError
-
-    def writes(self, mem: Memories) -> WriteProtocol[Any]:
-        return self.facade(mem).writes
-
-    def access_log(self, mem: Memories) -> _AccessLog:
-        return self.facade(mem).store
-
-    async def put(
-        self, mem: Memories, session_id: str, records: list[Any], have: set[UUID]
-    ) -> None:
-        for record in records:
-            if record.id in have:
-                await self.overwrite(mem, session_id, record)
-            else:
-                await self.insert(mem, session_id, record)
-
-
-class EntityKind(_BesideKind):
+class EntityKind(_MemoryKind):
     name = "entity"
     model = _strict(Entity)
     record_model = Entity
+    has_access_times = True
 
     def embed_text(self, record: Any) -> str:
         return f"{record.name}: {record.summary}"
 
-    def facade(self, mem: Memories) -> SemanticMemory:
-        return mem.semantic
+    def writes(self, mem: Memories) -> WriteProtocol[Any]:
+        return mem.semantic.writes
+
+    def access_log(self, mem: Memories) -> _AccessLog:
+        return mem.semantic.store
 
     def list_page(self, mem: Memories, session_id: str, cursor: str | None) -> Awaitable[Any]:
         flt = EntityFilter(include_closed=True)
         return mem.semantic.store.list_entities(session_id, flt, PAGE, cursor)
 
-    async def insert(self, mem: Memories, session_id: str, record: Any) -> None:
-        await mem.semantic.store.insert_entity(session_id, record)
-
-    async def overwrite(self, mem: Memories, session_id: str, record: Any) -> None:
-        await mem.semantic.store.update_entity(session_id, record)
+    async def put(
+        self, mem: Memories, session_id: str, records: list[Any], have: set[UUID]
+    ) -> None:
+        store = mem.semantic.store
+        for ent in records:
+            if ent.id in have:
+                await store.update_entity(session_id, ent)
+            else:
+                await store.insert_entity(session_id, ent)
 
 
 class RelationKind(Kind):
@@ -407,10 +384,11 @@ class RelationKind(Kind):
         return 0
 
 
-class SkillKind(_BesideKind):
+class SkillKind(_MemoryKind):
     name = "skill"
     model = _strict(Skill)
     record_model = Skill
+    has_access_times = True
 
     def embed_text(self, record: Any) -> str:
         return str(record.task)
@@ -422,19 +400,25 @@ class SkillKind(_BesideKind):
             return f"success_rate {record.success_rate} does not match the counts ({expected})"
         return None
 
-    def facade(self, mem: Memories) -> ProceduralMemory:
-        return mem.procedural
+    def writes(self, mem: Memories) -> WriteProtocol[Any]:
+        return mem.procedural.writes
+
+    def access_log(self, mem: Memories) -> _AccessLog:
+        return mem.procedural.store
 
     def list_page(self, mem: Memories, session_id: str, cursor: str | None) -> Awaitable[Any]:
         flt = SkillFilter(include_deprecated=True)
         return mem.procedural.store.list_skills(session_id, flt, PAGE, cursor)
 
-    async def insert(self, mem: Memories, session_id: str, record: Any) -> None:
-        await mem.procedural.store.insert_skill(session_id, record)
-
-    async def overwrite(self, mem: Memories, session_id: str, record: Any) -> None:
-        # No previous version: the skill's history is imported as its own kind.
-        await mem.procedural.store.update_skill(session_id, record)
+    async def put(
+        self, mem: Memories, session_id: str, records: list[Any], have: set[UUID]
+    ) -> None:
+        store = mem.procedural.store
+        for skill in records:
+            if skill.id in have:
+                await store.update_skill(session_id, skill)  # no previous: history is imported
+            else:
+                await store.insert_skill(session_id, skill)
 
 
 class _StrictSkillVersion(SkillVersion):
