@@ -15,7 +15,7 @@ from ww.storage.ports.entities import (
     RelationPage,
     VersionClosedError,
 )
-from ww.storage.sqlite.memories import SQLiteMemoryStore, rows_as
+from ww.storage.sqlite.memories import SQLiteMemoryStore, row_as, rows_as
 from ww.storage.sqlite.rows import fsrs_from_row, fsrs_params, opt_ts
 
 __all__ = ["ENTITY_KIND", "SQLiteEntityStore"]
@@ -243,14 +243,14 @@ class SQLiteEntityStore(SQLiteMemoryStore[Entity, EntityFilter], EntityMethods):
         await self._write(tx)
 
     async def get_relation(self, session_id: str, relation_id: UUID) -> Relation | None:
-        def q(c: sqlite3.Connection) -> Relation | None:
-            row = c.execute(
+        return await self._read(
+            row_as(
+                _row_to_relation,
                 f"SELECT {_RELATION_COLUMNS} FROM relations WHERE id = ? AND session_id = ?",
-                (str(relation_id), session_id),
-            ).fetchone()
-            return None if row is None else _row_to_relation(row)
-
-        return await self._read(q)
+                str(relation_id),
+                session_id,
+            )
+        )
 
     async def relations_of(self, session_id: str, entity_id: UUID) -> list[Relation]:
         key = str(entity_id)
