@@ -28,6 +28,7 @@ __all__ = [
     "id_keys",
     "tx_all",
     "tx_consume",
+    "tx_counted",
     "tx_single",
 ]
 
@@ -135,6 +136,16 @@ def tx_single(query: str, params: dict[str, Any]) -> Work[dict[str, Any]]:
     async def work(tx: AsyncManagedTransaction) -> dict[str, Any]:
         result = await tx.run(query, params)
         return (await result.single(strict=True)).data()
+
+    return work
+
+
+def tx_counted(query: str, params: dict[str, Any]) -> Work[bool]:
+    """Whether ``query``, which returns one ``n``, counted anything (a match it changed)."""
+
+    async def work(tx: AsyncManagedTransaction) -> bool:
+        rows = await tx_all(query, params)(tx)
+        return bool(rows and rows[0]["n"])
 
     return work
 

@@ -18,7 +18,7 @@ from neo4j import AsyncManagedTransaction
 
 from ww.models.semantic import Entity, EntityFilter, Relation
 from ww.storage.memories import EntityMethods, cut_page
-from ww.storage.neo4j.driver import id_keys
+from ww.storage.neo4j.driver import id_keys, tx_counted
 from ww.storage.neo4j.memories import Neo4jMemoryStore
 from ww.storage.neo4j.records import tx_all
 from ww.storage.neo4j.rows import node_props, props_row
@@ -209,14 +209,13 @@ class Neo4jEntityStore(Neo4jMemoryStore[Entity, EntityFilter], EntityMethods):
         return [_relation(r["r"]) for r in rows]
 
     async def delete_relation(self, session_id: str, relation_id: UUID) -> bool:
-        rows = await self._db.write(
-            tx_all(
+        return await self._db.write(
+            tx_counted(
                 "MATCH ()-[r:WW_REL {id: $id}]->() WHERE r.session_id = $sid "
                 "DELETE r RETURN count(*) AS n",
                 {"id": str(relation_id), "sid": session_id},
             )
         )
-        return bool(rows and rows[0]["n"])
 
     async def adjacency(
         self, session_id: str, ids: Sequence[UUID]

@@ -37,6 +37,7 @@ from ww.storage.neo4j.driver import (
     id_keys,
     tx_all,
     tx_consume,
+    tx_counted,
     tx_single,
 )
 from ww.storage.neo4j.rows import (
@@ -306,24 +307,22 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
             raise ValueError("episode belongs to another session")
         # ``SET e = row`` replaces every property; the labels (and so the session's keyword
         # index, which re-indexes the new content on commit) stay.
-        rows = await self._write(
-            tx_all(
+        return await self._write(
+            tx_counted(
                 "MATCH (e:WwEpisode {id: $id}) WHERE e.session_id = $sid SET e = $row "
                 "RETURN count(e) AS n",
                 {"id": str(episode.id), "sid": session_id, "row": episode_props(episode)},
             )
         )
-        return bool(rows and rows[0]["n"])
 
     async def delete_episode(self, session_id: str, episode_id: UUID) -> bool:
-        rows = await self._write(
-            tx_all(
+        return await self._write(
+            tx_counted(
                 "MATCH (e:WwEpisode {id: $id}) WHERE e.session_id = $sid "
                 "DETACH DELETE e RETURN count(*) AS n",
                 {"id": str(episode_id), "sid": session_id},
             )
         )
-        return bool(rows and rows[0]["n"])
 
     async def _set_index_state(
         self, session_id: str, ids: Sequence[UUID], state: IndexState

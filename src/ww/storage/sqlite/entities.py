@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-from ww.models import FSRSState
 from ww.models.semantic import Entity, EntityFilter, Relation
 from ww.storage.memories import EntityMethods, MemoryKind, cut_page
 from ww.storage.payload import from_micros, to_micros
@@ -17,7 +15,8 @@ from ww.storage.ports.entities import (
     RelationPage,
     VersionClosedError,
 )
-from ww.storage.sqlite.memories import SQLiteMemoryStore, rows_as
+from ww.storage.sqlite.memories import SQLiteMemoryStore, row_as, rows_as
+from ww.storage.sqlite.rows import fsrs_from_row, fsrs_params, opt_ts
 
 __all__ = ["ENTITY_KIND", "SQLiteEntityStore"]
 
@@ -33,10 +32,6 @@ _RELATION_COLUMNS = (
 _CHUNK = 500
 
 
-def _opt_ts(value: int | None) -> datetime | None:
-    return from_micros(value) if value is not None else None
-
-
 def _row_to_entity(r: sqlite3.Row) -> Entity:
     return Entity(
         id=UUID(r["id"]),
@@ -49,17 +44,11 @@ def _row_to_entity(r: sqlite3.Row) -> Entity:
         details=r["details"],
         source=r["source"],
         valid_from=from_micros(r["valid_from"]),
-        valid_to=_opt_ts(r["valid_to"]),
+        valid_to=opt_ts(r["valid_to"]),
         created_at=from_micros(r["created_at"]),
-        fsrs=FSRSState(
-            stability=r["stability"],
-            difficulty=r["difficulty"],
-            last_review=from_micros(r["last_review"]),
-            reps=r["reps"],
-            lapses=r["lapses"],
-        ),
+        fsrs=fsrs_from_row(r),
         access_count=r["access_count"],
-        last_accessed=_opt_ts(r["last_accessed"]),
+        last_accessed=opt_ts(r["last_accessed"]),
         index_state=r["index_state"],
     )
 
@@ -78,11 +67,7 @@ def _entity_params(e: Entity) -> tuple[Any, ...]:
         to_micros(e.valid_from),
         to_micros(e.valid_to) if e.valid_to else None,
         to_micros(e.created_at),
-        e.fsrs.stability,
-        e.fsrs.difficulty,
-        to_micros(e.fsrs.last_review),
-        e.fsrs.reps,
-        e.fsrs.lapses,
+        *fsrs_params(e.fsrs),
         e.access_count,
         to_micros(e.last_accessed) if e.last_accessed else None,
         e.index_state.value,
@@ -104,7 +89,7 @@ def _row_to_relation(r: sqlite3.Row) -> Relation:
         created_at=from_micros(r["created_at"]),
         last_strengthened=from_micros(r["last_strengthened"]),
         valid_from=from_micros(r["valid_from"]),
-        valid_to=_opt_ts(r["valid_to"]),
+        valid_to=opt_ts(r["valid_to"]),
     )
 
 
@@ -258,14 +243,14 @@ class SQLiteEntityStore(SQLiteMemoryStore[Entity, EntityFilter], EntityMethods):
         await self._write(tx)
 
     async def get_relation(self, session_id: str, relation_id: UUID) -> Relation | None:
-        def q(c: sqlite3.Connection) -> Relation | None:
-            row = c.execute(
+        return await self._read(
+            row_as(
+                _row_to_relation,
                 f"SELECT {_RELATION_COLUMNS} FROM relations WHERE id = ? AND session_id = ?",
-                (str(relation_id), session_id),
-            ).fetchone()
-            return None if row is None else _row_to_relation(row)
-
-        return await self._read(q)
+                str(relation_id),
+                session_id,
+            )
+        )
 
     async def relations_of(self, session_id: str, entity_id: UUID) -> list[Relation]:
         key = str(entity_id)

@@ -34,7 +34,7 @@ from ww.storage.sqlite.memfts import (
     replace_access,
 )
 
-__all__ = ["SQLiteMemoryStore", "by_ids", "rows_as"]
+__all__ = ["SQLiteMemoryStore", "by_ids", "row_as", "rows_as"]
 
 M = TypeVar("M", bound=Memory)
 T = TypeVar("T")
@@ -75,6 +75,18 @@ def rows_as(
 ) -> Callable[[sqlite3.Connection], list[T]]:
     """A read that maps each row ``sql`` selects with ``convert``."""
     return lambda c: [convert(r) for r in c.execute(sql, params)]
+
+
+def row_as(
+    convert: Callable[[sqlite3.Row], T], sql: str, *params: Any
+) -> Callable[[sqlite3.Connection], T | None]:
+    """A read that maps the one row ``sql`` selects with ``convert`` (None for no row)."""
+
+    def q(c: sqlite3.Connection) -> T | None:
+        row = c.execute(sql, params).fetchone()
+        return None if row is None else convert(row)
+
+    return q
 
 
 class SQLiteMemoryStore(MemoryStoreCore[M, F]):

@@ -27,7 +27,7 @@ from ww.storage.ports import (
 )
 from ww.storage.sqlite.db import SQLiteDatabase
 from ww.storage.sqlite.keyword_index import KeywordIndex, query_stems
-from ww.storage.sqlite.memories import by_ids
+from ww.storage.sqlite.memories import by_ids, row_as
 from ww.storage.sqlite.rows import (
     EPISODE_COLUMNS,
     episode_params,
@@ -148,14 +148,14 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
         await self._write(tx, lambda added: self.keywords.apply(session_id, put=added))
 
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
-        def q(c: sqlite3.Connection) -> Episode | None:
-            row = c.execute(
+        return await self._run(
+            row_as(
+                row_to_episode,
                 f"SELECT {EPISODE_COLUMNS} FROM episodes WHERE id = ? AND session_id = ?",
-                (str(episode_id), session_id),
-            ).fetchone()
-            return None if row is None else row_to_episode(row)
-
-        return await self._run(q)
+                str(episode_id),
+                session_id,
+            )
+        )
 
     async def get_episodes(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Episode]:
         def q(c: sqlite3.Connection) -> dict[UUID, Episode]:

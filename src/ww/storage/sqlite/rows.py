@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import sqlite3
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +20,10 @@ __all__ = [
     "episode_order",
     "episode_params",
     "filter_sql",
+    "fsrs_from_row",
+    "fsrs_params",
     "keyword_terms",
+    "opt_ts",
     "row_to_episode",
 ]
 
@@ -116,6 +120,26 @@ def keyword_terms(query: str) -> list[str]:
     return list(seen)[:_MAX_TERMS]
 
 
+def opt_ts(value: int | None) -> datetime | None:
+    return from_micros(value) if value is not None else None
+
+
+def fsrs_from_row(r: sqlite3.Row) -> FSRSState:
+    """The FSRS columns every kind's table carries, in the names they all share."""
+    return FSRSState(
+        stability=r["stability"],
+        difficulty=r["difficulty"],
+        last_review=from_micros(r["last_review"]),
+        reps=r["reps"],
+        lapses=r["lapses"],
+    )
+
+
+def fsrs_params(f: FSRSState) -> tuple[float, float, int, int, int]:
+    """``fsrs_from_row`` in reverse, in the column order every kind's table lists them."""
+    return (f.stability, f.difficulty, to_micros(f.last_review), f.reps, f.lapses)
+
+
 def row_to_episode(row: sqlite3.Row) -> Episode:
     return Episode(
         id=UUID(row["id"]),
@@ -130,13 +154,7 @@ def row_to_episode(row: sqlite3.Row) -> Episode:
         external_id=row["external_id"],
         outcome=row["outcome"],
         importance=row["importance"],
-        fsrs=FSRSState(
-            stability=row["stability"],
-            difficulty=row["difficulty"],
-            last_review=from_micros(row["last_review"]),
-            reps=row["reps"],
-            lapses=row["lapses"],
-        ),
+        fsrs=fsrs_from_row(row),
         access_count=row["access_count"],
         last_accessed=from_micros(row["last_accessed"]) if row["last_accessed"] else None,
         value=row["value"],
@@ -160,11 +178,7 @@ def episode_params(ep: Episode) -> tuple[Any, ...]:
         ep.external_id,
         ep.outcome.value,
         ep.importance,
-        ep.fsrs.stability,
-        ep.fsrs.difficulty,
-        to_micros(ep.fsrs.last_review),
-        ep.fsrs.reps,
-        ep.fsrs.lapses,
+        *fsrs_params(ep.fsrs),
         ep.access_count,
         to_micros(ep.last_accessed) if ep.last_accessed else None,
         ep.value,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +16,7 @@ from ww.storage.ports import IdConflictError
 from ww.storage.ports.skills import ExecutionPage, SkillFilter
 from ww.storage.sqlite.memfts import append_access
 from ww.storage.sqlite.memories import SQLiteMemoryStore, rows_as
+from ww.storage.sqlite.rows import fsrs_from_row, fsrs_params, opt_ts
 
 __all__ = ["SKILL_KIND", "SQLiteSkillStore"]
 
@@ -31,21 +31,9 @@ _EXECUTION_COLUMNS = (
 )
 
 
-def _opt_ts(value: int | None) -> datetime | None:
-    return from_micros(value) if value is not None else None
-
-
 def _fsrs(r: sqlite3.Row) -> FSRSState | None:
     # None for a Neo4j node written before skills had FSRS state: ``Skill`` gives the default.
-    if r["last_review"] is None:
-        return None
-    return FSRSState(
-        stability=r["stability"],
-        difficulty=r["difficulty"],
-        last_review=from_micros(r["last_review"]),
-        reps=r["reps"],
-        lapses=r["lapses"],
-    )
+    return None if r["last_review"] is None else fsrs_from_row(r)
 
 
 def _row_to_skill(r: sqlite3.Row) -> Skill:
@@ -64,7 +52,7 @@ def _row_to_skill(r: sqlite3.Row) -> Skill:
         failures=failures,
         success_rate=(successes + 1) / (successes + failures + 2),
         execution_count=r["execution_count"],
-        last_executed=_opt_ts(r["last_executed"]),
+        last_executed=opt_ts(r["last_executed"]),
         version=r["version"],
         deprecated=bool(r["deprecated"]),
         replaced_by=UUID(r["replaced_by"]) if r["replaced_by"] else None,
@@ -72,7 +60,7 @@ def _row_to_skill(r: sqlite3.Row) -> Skill:
         updated_at=from_micros(r["updated_at"]),
         fsrs=_fsrs(r),
         access_count=r["access_count"],
-        last_accessed=_opt_ts(r["last_accessed"]),
+        last_accessed=opt_ts(r["last_accessed"]),
         index_state=r["index_state"],
     )
 
@@ -97,11 +85,7 @@ def _skill_params(s: Skill) -> tuple[Any, ...]:
         str(s.replaced_by) if s.replaced_by else None,
         to_micros(s.created_at),
         to_micros(s.updated_at),
-        s.fsrs.stability,
-        s.fsrs.difficulty,
-        to_micros(s.fsrs.last_review),
-        s.fsrs.reps,
-        s.fsrs.lapses,
+        *fsrs_params(s.fsrs),
         s.access_count,
         to_micros(s.last_accessed) if s.last_accessed else None,
         s.index_state.value,
