@@ -140,6 +140,8 @@ async def _client(
             op = rng.choices(ops, weights)[0]
             mine = ledger.live.get(session, [])
             t0 = time.perf_counter()
+            if op in ("get", "delete", "recall", "miss") and not mine:
+                op = "create"  # nothing of this session to act on yet
             try:
                 status = await _one(op, http, headers, session, rng, mine, ledger)
             except httpx.TransportError:
@@ -162,7 +164,7 @@ async def _one(
     mine: list[str],
     ledger: Ledger,
 ) -> int:
-    if op == "create" or (op in ("get", "delete", "recall", "miss") and not mine):
+    if op == "create":
         content = _content(rng, _token())
         r = await http.post(f"{API}/episodes", json={"content": content}, headers=headers)
         if r.status_code == 201:
