@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import shutil
 import signal
 import sys
@@ -409,7 +410,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             report = asyncio.run(run_soak(cfg, server))
         finally:
             server.stop()
-        report["server_log_tracebacks"] = server.log_text().count("Traceback")
+        text = server.log_text()
+        report["server_log_tracebacks"] = text.count("Traceback")
+        # The exception line ending each traceback: what a failure was, without the rest.
+        report["server_log_exceptions"] = sorted(
+            set(re.findall(r"^(?:[\w.]+\.)?\w*(?:Error|Exception)\b.*$", text, re.MULTILINE))
+        )[:20]
     finally:
         if neo4j is not None:
             neo4j.stop()
