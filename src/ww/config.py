@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
     session_id: str = Field("default", pattern=SESSION_ID_PATTERN)
     data_dir: Path = Field(default_factory=_default_data_dir)
+    # Below this much free space in data_dir's file system the embedded stores refuse
+    # writes (507) before Qdrant Edge's memory-mapped files can hit a SIGBUS; 0 disables.
+    min_free_disk_mb: int = Field(256, ge=0, le=1024 * 1024)
 
     api_host: str = Field("127.0.0.1", min_length=1)
     api_port: int = Field(8765, ge=1, le=65535)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 
 from ww import __version__
+from ww.api.disk import FreeingDeletesMiddleware
 from ww.api.docs_ui import install_docs
 from ww.api.errors import install_error_handlers
 from ww.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
@@ -35,6 +36,7 @@ from ww.engine import (
 )
 from ww.engine.consolidation import ConsolidationScheduler
 from ww.engine.maintenance import HostLeader, Maintenance
+from ww.storage.factory import disk_guard
 
 __all__ = ["create_app", "create_app_from_env", "startup_line"]
 
@@ -102,7 +104,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         await eng.open()
         await semantic.open()
         await procedural.open()
-        maintenance = Maintenance(eng)
+        maintenance = Maintenance(eng, disk=disk_guard(settings))
         maintenance.start()
         app.state.engine = eng
         app.state.semantic = semantic
@@ -150,5 +152,6 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     app.include_router(admin.router)
     # Outermost last: the request id must exist before the body limit can answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(FreeingDeletesMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

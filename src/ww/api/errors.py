@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ww.storage.diskspace import InsufficientStorageError
 from ww.storage.ports import InvalidCursorError, StoreUnavailableError
 
 __all__ = ["ApiError", "ErrorBody", "ErrorEnvelope", "error_response", "install_error_handlers"]
@@ -32,6 +33,7 @@ _CODES = {
     429: "rate_limited",
     500: "internal_error",
     503: "service_unavailable",
+    507: "insufficient_storage",
 }
 
 
@@ -151,6 +153,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             503, "service_unavailable", f"dependency unavailable: {exc}", _request_id(request)
         )
+
+    # Registered apart from StoreUnavailableError, its base: Starlette picks the handler of
+    # the most specific class. The message names sizes, never content.
+    @app.exception_handler(InsufficientStorageError)
+    async def _full(request: Request, exc: InsufficientStorageError) -> JSONResponse:
+        return error_response(507, "insufficient_storage", str(exc), _request_id(request))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

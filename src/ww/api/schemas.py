@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ww.api.disk import DiskReport
 from ww.engine import Preset
 from ww.models import Episode, EpisodeCreate, EpisodeFilter, SessionStats
 
@@ -74,3 +75,5 @@ class HealthReport(BaseModel):
     components: dict[str, str]
     # Which worker process answered (WW_API_WORKERS > 1 runs several behind one port).
     worker_pid: int
+    # Free space of the data directory against WW_MIN_FREE_DISK_MB (ww.api.disk).
+    disk: DiskReport | None = None

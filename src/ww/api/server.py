@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import faulthandler
 import logging
 import os
 import sys
@@ -28,7 +30,7 @@ from ww.embedding import EmbeddingError
 from ww.engine import MemoryEngine
 from ww.engine.memory import check_embedding_lock
 from ww.storage import build_stores
-from ww.storage.factory import build_vector_index, check_extras
+from ww.storage.factory import build_vector_index, check_extras, disk_startup_problem
 
 __all__ = ["main", "parse_args", "settings_from_args"]
 
@@ -77,11 +79,19 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     overrides = parse_args(argv)  # before anything starts: --help and bad options exit here
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # A fatal signal (a SIGBUS in a memory-mapped store) leaves a traceback on stderr
+    # instead of a silent exit.
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # stderr without a file
+        faulthandler.enable()
     try:
         settings = load_settings(**overrides)
         check_extras(settings)
     except ConfigError as exc:
         print(f"world-weaver: {exc}", file=sys.stderr)
+        return 2
+    problem = disk_startup_problem(settings)
+    if problem is not None:
+        print(f"world-weaver: {problem}", file=sys.stderr)
         return 2
     from ww.api.app import create_app
     from ww.engine import build_engine

@@ -16,6 +16,7 @@ from typing import IO
 
 from ww.engine.memory import MemoryEngine
 from ww.engine.periodic import Periodic
+from ww.storage.diskspace import DiskGuard, InsufficientStorageError
 
 __all__ = ["HostLeader", "Maintenance"]
 
@@ -33,8 +34,20 @@ class Maintenance(Periodic):
     quiet_s: float = 10.0
     indexing_threshold: int = 20_000
     grace_s: float = 60.0
+    disk: DiskGuard | None = None
 
     async def run_once(self) -> None:
+        if self.disk is not None:
+            # A fresh reading on every pass, so the watermark follows space freed or
+            # taken by others even while no request comes.
+            self.disk.refresh()
+        try:
+            await self._upkeep()
+        except InsufficientStorageError as exc:
+            # The stores refused before writing anything; the next pass tries again.
+            log.warning("maintenance paused: %s", exc)
+
+    async def _upkeep(self) -> None:
         # Full id-by-id comparison runs at start-up; here only pending records old enough
         # that no request is still busy with them.
         await self.engine.reconcile(full=False, grace=timedelta(seconds=self.grace_s))

@@ -28,6 +28,7 @@ from ww.models import (
     RecallResult,
     SessionStats,
 )
+from ww.storage.diskspace import learning_skipped_when_full
 from ww.storage.payload import episode_payload
 from ww.storage.ports import (
     AccessUpdate,
@@ -331,15 +332,16 @@ class MemoryEngine:
         ]
         result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
         if learn and hits:
-            await self._learn_from_recall(session_id, [h.episode for h in hits], now)
-            await self.recall_learning.after_recall(
-                session_id,
-                result.recall_id,
-                query_vector,
-                [h.id for h in hits],
-                now,
-                log_recall=log_recall,
-            )
+            with learning_skipped_when_full():
+                await self._learn_from_recall(session_id, [h.episode for h in hits], now)
+                await self.recall_learning.after_recall(
+                    session_id,
+                    result.recall_id,
+                    query_vector,
+                    [h.id for h in hits],
+                    now,
+                    log_recall=log_recall,
+                )
         return result
 
     async def feedback(

@@ -39,6 +39,7 @@ from ww.models.procedural import (
     SkillUpdate,
     SkillVersion,
 )
+from ww.storage.diskspace import learning_skipped_when_full
 from ww.storage.memory_payload import skill_payload
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorIndex
 from ww.storage.ports.skills import SkillAccess, SkillFilter, SkillPage, SkillStore
@@ -343,10 +344,11 @@ class ProceduralMemory(StoredKind[Skill]):
         hits, _, degraded = await self._rank(session_id, req.query, flt, req.limit, qv)
         result = SkillRecallResult(recall_id=uuid4(), query=req.query, hits=hits, degraded=degraded)
         if req.learn:
-            await self._learn(session_id, [h.skill for h in hits])
-            await self._after_recall(
-                session_id, result.recall_id, qv, hits, self.clock(), log_recall
-            )
+            with learning_skipped_when_full():
+                await self._learn(session_id, [h.skill for h in hits])
+                await self._after_recall(
+                    session_id, result.recall_id, qv, hits, self.clock(), log_recall
+                )
         return result
 
     async def how_to(self, session_id: str, req: HowToRequest) -> HowTo:
@@ -372,7 +374,8 @@ class ProceduralMemory(StoredKind[Skill]):
             )
         hit = best[2]
         if req.learn:
-            await self._learn(session_id, [hit.skill])
+            with learning_skipped_when_full():
+                await self._learn(session_id, [hit.skill])
         similarity = max(0.0, min(1.0, cosine.get(hit.id, 0.0)))
         return HowTo(
             task=req.task,

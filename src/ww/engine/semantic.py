@@ -33,6 +33,7 @@ from ww.models.semantic import (
     SpreadRequest,
     SpreadResult,
 )
+from ww.storage.diskspace import learning_skipped_when_full
 from ww.storage.memory_payload import entity_payload, entity_type_key
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorIndex
 from ww.storage.ports.entities import EntityAccess, EntityPage, EntityStore
@@ -377,20 +378,21 @@ class SemanticMemory(StoredKind[Entity]):
             )
             for i in ranked
         ]
-        if req.learn and hits:
-            updates = [
-                EntityAccess(
-                    id=h.id,
-                    fsrs=self.fsrs.review(h.entity.fsrs, ReviewRating.GOOD, now),
-                    access_count=h.entity.access_count + 1,
-                    last_accessed=now,
-                )
-                for h in hits
-            ]
-            await self.store.record_access(session_id, updates, now)
         result = EntityRecallResult(
             recall_id=uuid4(), query=req.query, hits=hits, degraded=found.degraded
         )
         if req.learn:
-            await self._after_recall(session_id, result.recall_id, qv, hits, now, log_recall)
+            with learning_skipped_when_full():
+                if hits:
+                    updates = [
+                        EntityAccess(
+                            id=h.id,
+                            fsrs=self.fsrs.review(h.entity.fsrs, ReviewRating.GOOD, now),
+                            access_count=h.entity.access_count + 1,
+                            last_accessed=now,
+                        )
+                        for h in hits
+                    ]
+                    await self.store.record_access(session_id, updates, now)
+                await self._after_recall(session_id, result.recall_id, qv, hits, now, log_recall)
         return result

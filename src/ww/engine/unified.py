@@ -27,6 +27,7 @@ from ww.models import Episode, MemoryType
 from ww.models.procedural import Skill, SkillRecallRequest
 from ww.models.semantic import Entity, EntityRecallRequest
 from ww.models.unified import UnifiedHit, UnifiedRecallRequest, UnifiedRecallResult
+from ww.storage.diskspace import learning_skipped_when_full
 
 __all__ = ["UnifiedRecall", "weight_total"]
 
@@ -119,9 +120,10 @@ class UnifiedRecall:
         # for everything returned) reaches each type; the per-type recalls logged nothing.
         recall_id = uuid4()
         if req.learn and hits:
-            await self.engine.recall_learning.log(
-                session_id, recall_id, qv, [h.id for h in hits], self.engine.clock()
-            )
+            with learning_skipped_when_full():
+                await self.engine.recall_learning.log(
+                    session_id, recall_id, qv, [h.id for h in hits], self.engine.clock()
+                )
         return UnifiedRecallResult(
             recall_id=recall_id,
             query=req.query,

@@ -9,6 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from ww.config import ConfigError, Settings, VectorBackend
+from ww.storage.diskspace import DiskGuard, guard_for
 from ww.storage.ports import RecordStore, VectorIndex
 from ww.storage.ports.consolidation import ConsolidationStore
 from ww.storage.ports.entities import EntityStore
@@ -33,6 +34,8 @@ __all__ = [
     "build_stores",
     "build_vector_index",
     "check_extras",
+    "disk_guard",
+    "disk_startup_problem",
     "entity_store",
     "learning_store",
     "skill_store",
@@ -73,13 +76,29 @@ def check_extras(settings: Settings) -> None:
         )
 
 
+def disk_guard(settings: Settings) -> DiskGuard:
+    """The free-space guard of the data directory, shared by everything in this process."""
+    return guard_for(settings.data_dir, settings.min_free_disk_mb)
+
+
+def disk_startup_problem(settings: Settings) -> str | None:
+    """One line refusing start-up when the data directory's file system lacks the room the
+    embedded stores need to open (None when there is room, or nothing is local)."""
+    edge = len(_EDGE_DIRS) if settings.vector_store is VectorBackend.EDGE else 0
+    if settings.neo4j_uri is not None and edge == 0:
+        return None
+    return disk_guard(settings).startup_error(edge)
+
+
 def build_vector_index(settings: Settings, memory_type: str = "episodes") -> VectorIndex:
     """The index ``WW_VECTOR_BACKEND`` names: by default a Qdrant server when
     ``WW_QDRANT_URL`` is set, else Qdrant Edge in the data dir."""
     backend = settings.vector_store
     if backend is VectorBackend.EDGE:
         return QdrantEdgeIndex(
-            settings.data_dir / _EDGE_DIRS[memory_type], settings.embedding_dimension
+            settings.data_dir / _EDGE_DIRS[memory_type],
+            settings.embedding_dimension,
+            disk=disk_guard(settings),
         )
     check_extras(settings)
     if backend is VectorBackend.NEO4J:
@@ -137,7 +156,7 @@ def build_record_store(settings: Settings) -> RecordStore:
         from ww.storage.neo4j.records import Neo4jRecordStore
 
         return Neo4jRecordStore(settings.neo4j_uri, **_neo4j_options(settings))
-    return SQLiteRecordStore(settings.data_dir / "ww.sqlite3")
+    return SQLiteRecordStore(settings.data_dir / "ww.sqlite3", disk=disk_guard(settings))
 
 
 def _neo4j(records: RecordStore) -> Neo4jRecordStore | None:

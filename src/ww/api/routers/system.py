@@ -9,8 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ww import __version__
-from ww.api.deps import EngineDep
+from ww.api.deps import EngineDep, SettingsDep
+from ww.api.disk import disk_report
 from ww.api.schemas import HealthReport
+from ww.storage.factory import disk_guard
 
 __all__ = ["router"]
 
@@ -41,13 +43,18 @@ async def root(request: Request) -> dict[str, Any]:
     response_model=HealthReport,
     responses={503: {"model": HealthReport, "description": "a component is failing"}},
 )
-async def health(engine: EngineDep) -> JSONResponse:
+async def health(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
+    """``ok``; ``degraded`` (still 200: reads, recall and deletes are served) while the
+    data directory is below ``WW_MIN_FREE_DISK_MB`` or a store found the disk full in the
+    last minute; ``unavailable`` (503) while a component fails."""
     components = await engine.health()
     ok = all(v == "ok" for v in components.values())
+    disk, degraded = disk_report(disk_guard(settings))
     report = HealthReport(
-        status="ok" if ok else "unavailable",
+        status="unavailable" if not ok else "degraded" if degraded else "ok",
         version=__version__,
         components=components,
         worker_pid=os.getpid(),
+        disk=disk,
     )
-    return JSONResponse(report.model_dump(), status_code=200 if ok else 503)
+    return JSONResponse(report.model_dump(mode="json"), status_code=200 if ok else 503)

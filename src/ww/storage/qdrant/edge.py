@@ -3,6 +3,11 @@
 Qdrant Edge 0.9's shard is driven from one dedicated thread. ``optimize()`` (the HNSW
 build) holds the GIL while it runs, so the engine schedules it only when writes have gone
 quiet; until a segment is indexed, search is an exact scan of it.
+
+Every write lands in memory-mapped files (the WAL's 32 MB segments, 32 MB vector chunks,
+4 MB payload-index pages), which are sparse: a write into a page the file system can no
+longer back is a SIGBUS that kills the process, not an error. So each update first asks
+the ``DiskGuard`` whether the data directory is above its free-space watermark.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from ww.models import EpisodeFilter
+from ww.storage.diskspace import DiskGuard, is_disk_full
 from ww.storage.payload import MatchTerm, filter_terms
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
 from ww.storage.vector_base import PAYLOAD_INDEXES, Fetch, Search, VectorIndexBase, as_uuid
@@ -51,13 +57,30 @@ def build_filter(session_id: str, flt: EpisodeFilter) -> Any:
     return _session_filter(session_id, *conds)
 
 
+def _allocated_mb(path: Path) -> float:
+    """The space ``path``'s files take on disk (not their sparse apparent size)."""
+    total = 0
+    for f in path.rglob("*"):
+        try:
+            total += f.lstat().st_blocks * 512
+        except OSError:  # removed by the optimiser meanwhile
+            continue
+    return total / (1024 * 1024)
+
+
 class QdrantEdgeIndex(VectorIndexBase):
     """``VectorIndex`` on a Qdrant Edge shard stored in ``path``."""
 
     def __init__(
-        self, path: Path, dimension: int, *, indexing_threshold_kb: int | None = None
+        self,
+        path: Path,
+        dimension: int,
+        *,
+        indexing_threshold_kb: int | None = None,
+        disk: DiskGuard | None = None,
     ) -> None:
         self._path = Path(path)
+        self._disk = disk.attach() if disk is not None else None
         self._dimension = dimension
         # Segments smaller than this (Qdrant's default: 10 MB) stay unindexed: exact scan.
         self._indexing_threshold_kb = indexing_threshold_kb
@@ -74,11 +97,19 @@ class QdrantEdgeIndex(VectorIndexBase):
             except StoreUnavailableError:
                 raise
             except (OSError, RuntimeError) as exc:
+                if self._disk is not None and is_disk_full(exc):
+                    raise self._disk.full("qdrant_edge", exc) from exc
                 raise StoreUnavailableError("qdrant_edge", str(exc)) from exc
 
         if self._closed:
             raise StoreUnavailableError("qdrant_edge", "store is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def _update(self, op: Any, extra_mb: float = 0.0) -> None:
+        # Checked here, on the caller's task, where ``diskspace.freeing()`` is visible.
+        if self._disk is not None:
+            self._disk.check("qdrant_edge", extra_mb)
+        await self._run(lambda s: s.update(op))
 
     async def open(self) -> None:
         def load() -> None:
@@ -128,7 +159,7 @@ class QdrantEdgeIndex(VectorIndexBase):
             qe.Point(id=str(i.id), vector=i.vector.astype(float).tolist(), payload=i.payload)
             for i in items
         ]
-        await self._run(lambda s: s.update(qe.UpdateOperation.upsert_points(points)))
+        await self._update(qe.UpdateOperation.upsert_points(points))
 
     def _searcher(self, q: Search) -> Fetch:
         query_filter = build_filter(q.session_id, q.flt)
@@ -159,15 +190,15 @@ class QdrantEdgeIndex(VectorIndexBase):
 
     async def _set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
         flt = _session_filter(session_id, qe.HasIdCondition({str(item_id)}))
-        await self._run(lambda s: s.update(qe.UpdateOperation.set_payload_by_filter(flt, payload)))
+        await self._update(qe.UpdateOperation.set_payload_by_filter(flt, payload))
 
     async def _delete(self, session_id: str, ids: Sequence[UUID]) -> None:
         flt = _session_filter(session_id, qe.HasIdCondition({str(i) for i in ids}))
-        await self._run(lambda s: s.update(qe.UpdateOperation.delete_points_by_filter(flt)))
+        await self._update(qe.UpdateOperation.delete_points_by_filter(flt))
 
     async def delete_session(self, session_id: str) -> None:
         flt = _session_filter(session_id)
-        await self._run(lambda s: s.update(qe.UpdateOperation.delete_points_by_filter(flt)))
+        await self._update(qe.UpdateOperation.delete_points_by_filter(flt))
 
     async def ids(self, session_id: str) -> set[UUID]:
         def scan(s: Any) -> set[UUID]:
@@ -194,6 +225,10 @@ class QdrantEdgeIndex(VectorIndexBase):
         return int(await self._run(lambda s: s.count(request)))
 
     async def optimize(self) -> bool:
+        if self._disk is not None:
+            # The optimiser writes an indexed copy of a segment before dropping the old
+            # one: it needs about the index's own size above the watermark.
+            self._disk.check("qdrant_edge", _allocated_mb(self._path))
         return bool(await self._run(lambda s: s.optimize()))
 
     async def unindexed(self) -> int:

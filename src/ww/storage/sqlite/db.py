@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar, cast
 
+from ww.storage.diskspace import DiskGuard, InsufficientStorageError, is_disk_full
 from ww.storage.ports import StoreUnavailableError
 from ww.storage.sqlite.schema import migrate
 
@@ -53,10 +54,14 @@ def _kept_on_thread(result: T) -> T:
 
 
 class SQLiteDatabase:
-    """``path`` may be ``":memory:"`` for a throwaway database."""
+    """``path`` may be ``":memory:"`` for a throwaway database. ``disk``, when given,
+    refuses writes below its free-space watermark before they start."""
 
-    def __init__(self, path: Path | str, *, readers: int | None = None) -> None:
+    def __init__(
+        self, path: Path | str, *, readers: int | None = None, disk: DiskGuard | None = None
+    ) -> None:
         self._path = str(path)
+        self._disk = disk.attach() if disk is not None else None
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ww-sqlite-write")
@@ -96,12 +101,19 @@ class SQLiteDatabase:
             try:
                 result = fn(self._reader_conn() if reader else self._conn)
             except sqlite3.OperationalError as exc:
+                if is_disk_full(exc):
+                    raise self._full(exc) from exc
                 raise StoreUnavailableError("sqlite", str(exc)) from exc
             return _kept_on_thread(result)
 
         if self._closed:
             raise StoreUnavailableError("sqlite", "store is closed")
         return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+    def _full(self, exc: sqlite3.OperationalError) -> InsufficientStorageError:
+        if self._disk is not None:
+            return self._disk.full("sqlite", exc)
+        return InsufficientStorageError("sqlite", "insufficient storage: the disk is full")
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a read-only ``fn`` on a reader connection."""
@@ -134,6 +146,8 @@ class SQLiteDatabase:
                 committed(result)
             return result
 
+        if self._disk is not None:
+            self._disk.check("sqlite")
         return await self._submit(self._writer, tx, reader=False)
 
     async def open(self) -> None:

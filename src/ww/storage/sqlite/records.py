@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
+from ww.storage.diskspace import DiskGuard
 from ww.storage.index_state import IndexStateMarks
 from ww.storage.memories import ACCESS_SQL, EpisodePages, access_row
 from ww.storage.payload import from_micros, to_micros
@@ -54,8 +55,10 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
     every committed change to an episode's text.
     """
 
-    def __init__(self, path: Path | str, *, readers: int | None = None) -> None:
-        self.db = SQLiteDatabase(path, readers=readers)
+    def __init__(
+        self, path: Path | str, *, readers: int | None = None, disk: DiskGuard | None = None
+    ) -> None:
+        self.db = SQLiteDatabase(path, readers=readers, disk=disk)
         self.keywords = KeywordIndex()
         self._run = self.db.read
         self._write = self.db.write
