@@ -113,6 +113,7 @@ class ProceduralMemory(StoredKind[Skill]):
             payload=skill_payload,
             pending=store.pending_skills,
             kind=MemoryType.SKILL,
+            insert=store.insert_skill,
             load=store.get_skills,
             # A review is not an edit: no previous version is kept and ``version`` stays.
             save_one=store.update_skill,
@@ -137,7 +138,7 @@ class ProceduralMemory(StoredKind[Skill]):
             updated_at=now,
             fsrs=self.fsrs.new_state(now),
         )
-        return await self._create(session_id, skill, now, self.store.insert_skill)
+        return await self._create(session_id, skill, now)
 
     async def get(self, session_id: str, skill_id: UUID) -> Skill | None:
         return await self.store.get_skill(session_id, skill_id)

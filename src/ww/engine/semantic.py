@@ -102,6 +102,7 @@ class SemanticMemory(StoredKind[Entity]):
             payload=entity_payload,
             pending=store.pending_entities,
             kind=MemoryType.ENTITY,
+            insert=store.insert_entity,
             load=store.get_entities,
             save_one=store.update_entity,
         )
@@ -125,7 +126,7 @@ class SemanticMemory(StoredKind[Entity]):
             created_at=now,
             fsrs=self.fsrs.new_state(now),
         )
-        return await self._create(session_id, entity, now, self.store.insert_entity)
+        return await self._create(session_id, entity, now)
 
     async def get(self, session_id: str, entity_id: UUID) -> Entity | None:
         return await self.store.get_entity(session_id, entity_id)
