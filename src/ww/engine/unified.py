@@ -24,13 +24,17 @@ from ww.engine.procedural import ProceduralMemory
 from ww.engine.recall import PRESETS
 from ww.engine.semantic import SemanticMemory
 from ww.models import Episode, MemoryType
+from ww.models.kinds import KindRecallRequest
 from ww.models.procedural import Skill, SkillRecallRequest
 from ww.models.semantic import Entity, EntityRecallRequest
 from ww.models.unified import UnifiedHit, UnifiedRecallRequest, UnifiedRecallResult
+from ww.storage.ports.learning import RecallLogEntry
 
 __all__ = ["UnifiedRecall", "weight_total"]
 
 _TYPE_ORDER = {MemoryType.EPISODE: 0, MemoryType.ENTITY: 1, MemoryType.SKILL: 2}
+# What every kind's recall request has (the rest of each kind's fields are filters).
+_SHARED = frozenset(KindRecallRequest.model_fields)
 T = TypeVar("T")
 H = TypeVar("H", bound="_TypeHit")
 H_co = TypeVar("H_co", covariant=True)
@@ -63,6 +67,20 @@ class UnifiedRecall:
         def when(kind: MemoryType, call: Callable[[], Awaitable[T]]) -> Awaitable[T | None]:
             return call() if limits[kind] > 0 else nothing()
 
+        def beside(
+            kind: MemoryType, recall: Callable[..., Awaitable[T]], request: type[KindRecallRequest]
+        ) -> Awaitable[T | None]:
+            """An entity or skill recall of the query on the shared vector, logging nothing.
+            The fields only that kind's request has are the unified request's of that name."""
+            own = {f: getattr(req, f) for f in request.model_fields if f not in _SHARED}
+            shared = {"query": req.query, "limit": limits[kind], "learn": req.learn}
+            return when(
+                kind,
+                lambda: recall(
+                    session_id, request(**shared, **own), query_vector=qv, log_recall=False
+                ),
+            )
+
         episodes, entities, skills = await asyncio.gather(
             when(
                 MemoryType.EPISODE,
@@ -77,36 +95,8 @@ class UnifiedRecall:
                     log_recall=False,
                 ),
             ),
-            when(
-                MemoryType.ENTITY,
-                lambda: self.semantic.recall(
-                    session_id,
-                    EntityRecallRequest(
-                        query=req.query,
-                        limit=limits[MemoryType.ENTITY],
-                        entity_type=req.entity_type,
-                        as_of=req.as_of,
-                        learn=req.learn,
-                    ),
-                    query_vector=qv,
-                    log_recall=False,
-                ),
-            ),
-            when(
-                MemoryType.SKILL,
-                lambda: self.procedural.recall(
-                    session_id,
-                    SkillRecallRequest(
-                        query=req.query,
-                        limit=limits[MemoryType.SKILL],
-                        domain=req.domain,
-                        include_deprecated=req.include_deprecated,
-                        learn=req.learn,
-                    ),
-                    query_vector=qv,
-                    log_recall=False,
-                ),
-            ),
+            beside(MemoryType.ENTITY, self.semantic.recall, EntityRecallRequest),
+            beside(MemoryType.SKILL, self.procedural.recall, SkillRecallRequest),
         )
         hits = [
             *_hits(MemoryType.EPISODE, episodes, PRESETS[req.preset], lambda h: h.episode),
@@ -119,9 +109,9 @@ class UnifiedRecall:
         # for everything returned) reaches each type; the per-type recalls logged nothing.
         recall_id = uuid4()
         if req.learn and hits:
-            await self.engine.recall_learning.log(
-                session_id, recall_id, qv, [h.id for h in hits], self.engine.clock()
-            )
+            ids = tuple(h.id for h in hits)
+            entry = RecallLogEntry(recall_id, session_id, self.engine.clock(), qv, ids)
+            await self.engine.recall_learning.log(entry)
         return UnifiedRecallResult(
             recall_id=recall_id,
             query=req.query,
