@@ -22,7 +22,7 @@ from ww.models import FSRSState, MemoryType
 from ww.storage.ports import RecordStore, Vector, VectorIndex
 from ww.storage.ports.memories import AccessLog
 
-__all__ = ["Beside", "StoredKind"]
+__all__ = ["Beside", "KindPage", "StoredKind"]
 
 
 class _Hit(Protocol):
@@ -38,6 +38,17 @@ class _Reviewed(Record, Protocol):
 
 
 R = TypeVar("R", bound=_Reviewed)
+F = TypeVar("F")  # the kind's list filter
+R_co = TypeVar("R_co", covariant=True)
+
+
+class KindPage(Protocol[R_co]):
+    """A page of one kind's memories (``EntityPage``, ``SkillPage``)."""
+
+    @property
+    def items(self) -> Sequence[R_co]: ...
+    @property
+    def next_cursor(self) -> str | None: ...
 
 
 class _Store(KindStore, AccessLog, Protocol):
@@ -87,12 +98,12 @@ def _learned_kind(
     return LearnedKind(kind=kind, load=load, save=save, fsrs_of=lambda m: m.fsrs, learned=learned)
 
 
-class StoredKind(Generic[R]):
+class StoredKind(Generic[R, F]):
     """Base of a kind of memory beside the episodes (entities, skills): its stores, its
     write protocol, and its place in the shared learning path. A kind passes what really
     differs: the text it embeds, the payload it filters on, how it lists pending records,
-    how a new memory is inserted, and how feedback reads (``load``) and writes back
-    (``save_one``: as it is, no previous version kept) its memories."""
+    inserts a new memory and pages its memories, and how feedback reads (``load``) and
+    writes back (``save_one``: as it is, no previous version kept) its memories."""
 
     store: _Store  # each kind narrows it to its own port
 
@@ -108,11 +119,12 @@ class StoredKind(Generic[R]):
         pending: Callable[[str, int], Awaitable[Sequence[R]]],
         kind: MemoryType,
         insert: Callable[[str, R], Awaitable[None]],
+        page: Callable[[str, F, int, str | None], Awaitable[KindPage[R]]],
         load: Callable[[str, Sequence[UUID]], Awaitable[Mapping[UUID, R]]],
         save_one: Callable[[str, R], Awaitable[object]],
     ) -> None:
         self.store = store
-        self._insert, self._save_one = insert, save_one
+        self._insert, self._page, self._save_one = insert, page, save_one
         self.vectors = vectors
         self.records = beside.records
         self.embedder = beside.embedder
@@ -141,6 +153,13 @@ class StoredKind(Generic[R]):
             session_id, [memory], now, lambda sid, ms: self._insert(sid, ms[0])
         )
         return stored[0]
+
+    async def list_page(
+        self, session_id: str, flt: F, limit: int, cursor: str | None
+    ) -> KindPage[R]:
+        """One page, newest first, of the memories ``flt`` lets through, and the cursor of
+        the next."""
+        return await self._page(session_id, flt, limit, cursor)
 
     async def restore(self, session_id: str, memories: Sequence[R], have: set[UUID]) -> None:
         """Store memories as an import gives them, before they are indexed: insert those

@@ -41,7 +41,7 @@ from ww.models.procedural import (
 )
 from ww.storage.memory_payload import skill_payload
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorIndex
-from ww.storage.ports.skills import SkillAccess, SkillFilter, SkillPage, SkillStore
+from ww.storage.ports.skills import SkillAccess, SkillFilter, SkillStore
 
 __all__ = [
     "HOWTO_MIN_SIMILARITY",
@@ -93,7 +93,7 @@ def script_from_steps(name: str, steps: Sequence[SkillStep]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class ProceduralMemory(StoredKind[Skill]):
+class ProceduralMemory(StoredKind[Skill, SkillFilter]):
     store: SkillStore
 
     def __init__(
@@ -114,6 +114,7 @@ class ProceduralMemory(StoredKind[Skill]):
             pending=store.pending_skills,
             kind=MemoryType.SKILL,
             insert=store.insert_skill,
+            page=store.list_skills,
             load=store.get_skills,
             # A review is not an edit: no previous version is kept and ``version`` stays.
             save_one=store.update_skill,
@@ -142,11 +143,6 @@ class ProceduralMemory(StoredKind[Skill]):
 
     async def get(self, session_id: str, skill_id: UUID) -> Skill | None:
         return await self.store.get_skill(session_id, skill_id)
-
-    async def list_skills(
-        self, session_id: str, flt: SkillFilter, limit: int, cursor: str | None
-    ) -> SkillPage:
-        return await self.store.list_skills(session_id, flt, limit, cursor)
 
     async def update(self, session_id: str, skill_id: UUID, patch: SkillUpdate) -> Skill | None:
         current = await self.store.get_skill(session_id, skill_id)

@@ -35,7 +35,7 @@ from ww.models.semantic import (
 )
 from ww.storage.memory_payload import entity_payload, entity_type_key
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorIndex
-from ww.storage.ports.entities import EntityAccess, EntityPage, EntityStore
+from ww.storage.ports.entities import EntityAccess, EntityStore
 
 __all__ = [
     "ENTITY_WEIGHTS",
@@ -82,7 +82,7 @@ class EntityWeights:
 ENTITY_WEIGHTS = EntityWeights()
 
 
-class SemanticMemory(StoredKind[Entity]):
+class SemanticMemory(StoredKind[Entity, EntityFilter]):
     store: EntityStore
 
     def __init__(
@@ -103,6 +103,7 @@ class SemanticMemory(StoredKind[Entity]):
             pending=store.pending_entities,
             kind=MemoryType.ENTITY,
             insert=store.insert_entity,
+            page=store.list_entities,
             load=store.get_entities,
             save_one=store.update_entity,
         )
@@ -130,11 +131,6 @@ class SemanticMemory(StoredKind[Entity]):
 
     async def get(self, session_id: str, entity_id: UUID) -> Entity | None:
         return await self.store.get_entity(session_id, entity_id)
-
-    async def list_entities(
-        self, session_id: str, flt: EntityFilter, limit: int, cursor: str | None
-    ) -> EntityPage:
-        return await self.store.list_entities(session_id, flt, limit, cursor)
 
     async def update(self, session_id: str, entity_id: UUID, patch: EntityUpdate) -> Entity | None:
         current = await self.store.get_entity(session_id, entity_id)

@@ -25,6 +25,7 @@ from ww.engine.semantic import SemanticMemory
 __all__ = [
     "Cursor",
     "Limit",
+    "Listing",
     "MemoryRoutes",
     "Page",
     "ProceduralDep",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+F = TypeVar("F")
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=512)]
@@ -112,11 +114,22 @@ def _endpoint(
 
 
 @dataclass(frozen=True, slots=True)
+class Listing(Generic[F]):
+    """A list request's filter and page, as a kind's listing dependency reads them from the
+    query."""
+
+    filter: F
+    limit: int
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class MemoryRoutes:
     """The routes every kind of memory answers alike, registered on the kind's router:
-    ``create`` (POST ""), ``recall`` (POST /recall) and ``items`` (GET, PATCH and DELETE of
-    ``/{<noun>_id}``). ``dep`` is the dependency that answers the kind's memory; the
-    callables take it first, as its unbound methods do (``SemanticMemory.get``)."""
+    ``create`` (POST ""), ``pages`` (GET ""), ``recall`` (POST /recall) and ``items`` (GET,
+    PATCH and DELETE of ``/{<noun>_id}``). ``dep`` is the dependency that answers the
+    kind's memory; the callables take it first, as its unbound methods do
+    (``SemanticMemory.get``)."""
 
     router: APIRouter
     noun: str  # "entity": names the endpoints (create_entity), the id and the 404
@@ -134,6 +147,23 @@ class MemoryRoutes:
 
         endpoint = _endpoint(f"create_{self.noun}", self._params(("body", body)), run)
         self.router.post("", status_code=201, response_model=self.model)(endpoint)
+
+    def pages(
+        self,
+        plural: str,
+        page: type[Page[Any]],
+        listing: Callable[..., Awaitable[Listing[Any]]],
+    ) -> None:
+        """GET "": one page of the kind's memories; ``listing`` is the dependency that reads
+        the kind's filters and the page from the query."""
+
+        async def run(memory: Any, session: str, listing: Listing[Any]) -> Any:
+            got = await memory.list_page(session, listing.filter, listing.limit, listing.cursor)
+            return page(items=list(got.items), next_cursor=got.next_cursor)
+
+        # The memory and the session first, as every route resolves them.
+        params = [*self._params(), ("listing", Annotated[Listing[Any], Depends(listing)])]
+        self.router.get("", response_model=page)(_endpoint(f"list_{plural}", params, run))
 
     def recall(
         self,

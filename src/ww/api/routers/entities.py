@@ -14,6 +14,7 @@ from ww.api.errors import ApiError
 from ww.api.routers.common import (
     Cursor,
     Limit,
+    Listing,
     MemoryRoutes,
     Page,
     SemanticDep,
@@ -63,10 +64,7 @@ _routes = MemoryRoutes(router, _ENTITY, SemanticDep, Entity)
 _routes.create(EntityCreate, SemanticMemory.create)
 
 
-@router.get("", response_model=EntityList)
-async def list_entities(
-    sem: SemanticDep,
-    session: SessionDep,
+async def _listing(
     entity_type: EntityType | None = None,
     as_of: Annotated[
         datetime | None, Query(description="Versions valid at this time (default: current).")
@@ -74,15 +72,15 @@ async def list_entities(
     include_closed: Annotated[bool, Query(description="Closed versions too.")] = False,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> EntityList:
+) -> Listing[EntityFilter]:
     try:
         flt = EntityFilter(entity_type=entity_type, as_of=as_of, include_closed=include_closed)
     except ValueError as exc:
         raise ApiError(422, f"invalid filter: {exc}") from None
-    page = await sem.list_entities(session, flt, limit, cursor)
-    return EntityList(items=page.items, next_cursor=page.next_cursor)
+    return Listing(flt, limit, cursor)
 
 
+_routes.pages("entities", EntityList, _listing)
 _routes.recall("entities", EntityRecallRequest, EntityRecallResult, SemanticMemory.recall)
 
 

@@ -11,6 +11,7 @@ from ww.api.deps import SessionDep
 from ww.api.routers.common import (
     Cursor,
     Limit,
+    Listing,
     MemoryRoutes,
     Page,
     ProceduralDep,
@@ -60,20 +61,16 @@ _routes = MemoryRoutes(router, _SKILL, ProceduralDep, Skill)
 _routes.create(SkillCreate, ProceduralMemory.create)
 
 
-@router.get("", response_model=SkillList)
-async def list_skills(
-    proc: ProceduralDep,
-    session: SessionDep,
+async def _listing(
     domain: TextFilter = None,
     include_deprecated: bool = False,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> SkillList:
-    flt = SkillFilter(domain=domain, include_deprecated=include_deprecated)
-    page = await proc.list_skills(session, flt, limit, cursor)
-    return SkillList(items=page.items, next_cursor=page.next_cursor)
+) -> Listing[SkillFilter]:
+    return Listing(SkillFilter(domain=domain, include_deprecated=include_deprecated), limit, cursor)
 
 
+_routes.pages("skills", SkillList, _listing)
 _routes.recall("skills", SkillRecallRequest, SkillRecallResult, ProceduralMemory.recall)
 
 

@@ -326,8 +326,13 @@ class _BesideKind(_MemoryKind):
 
     has_access_times = True
 
-    def memory(self, mem: Memories) -> StoredKind[Any]:
+    everything: ClassVar[object]  # the filter that lists every record (closed, deprecated)
+
+    def memory(self, mem: Memories) -> StoredKind[Any, Any]:
         raise NotImplementedError
+
+    def list_page(self, mem: Memories, session_id: str, cursor: str | None) -> Awaitable[Any]:
+        return self.memory(mem).list_page(session_id, self.everything, PAGE, cursor)
 
     def writes(self, mem: Memories) -> WriteProtocol[Any]:
         return self.memory(mem).writes
@@ -344,13 +349,10 @@ class _BesideKind(_MemoryKind):
 class EntityKind(_BesideKind):
     name = "entity"
     record_model = Entity
+    everything = EntityFilter(include_closed=True)
 
-    def memory(self, mem: Memories) -> StoredKind[Any]:
+    def memory(self, mem: Memories) -> StoredKind[Any, Any]:
         return mem.semantic
-
-    def list_page(self, mem: Memories, session_id: str, cursor: str | None) -> Awaitable[Any]:
-        flt = EntityFilter(include_closed=True)
-        return mem.semantic.store.list_entities(session_id, flt, PAGE, cursor)
 
 
 class RelationKind(Kind):
@@ -388,6 +390,7 @@ class RelationKind(Kind):
 class SkillKind(_BesideKind):
     name = "skill"
     record_model = Skill
+    everything = SkillFilter(include_deprecated=True)
 
     def check(self, record: Any) -> str | None:
         # The store derives the rate from the counts; a rate that disagrees would be lost.
@@ -396,12 +399,8 @@ class SkillKind(_BesideKind):
             return f"success_rate {record.success_rate} does not match the counts ({expected})"
         return None
 
-    def memory(self, mem: Memories) -> StoredKind[Any]:
+    def memory(self, mem: Memories) -> StoredKind[Any, Any]:
         return mem.procedural
-
-    def list_page(self, mem: Memories, session_id: str, cursor: str | None) -> Awaitable[Any]:
-        flt = SkillFilter(include_deprecated=True)
-        return mem.procedural.store.list_skills(session_id, flt, PAGE, cursor)
 
 
 class _StrictSkillVersion(SkillVersion):
