@@ -191,6 +191,15 @@ async def _paged(
         cursor = page.next_cursor
 
 
+async def _items(
+    fetch: Callable[[str | None], Awaitable[_Page[BaseModel]]],
+) -> AsyncIterator[list[ExportItem]]:
+    """Every page of a listing of records that carry nothing beside them (no vector, no
+    access times), as export items."""
+    async for records in _paged(fetch):
+        yield [ExportItem(r) for r in records]
+
+
 class _MemoryKind(Kind):
     """A kind of memory (episode, entity, skill): records with a vector each, written back
     through the memory's own write protocol. Subclasses say where the records live."""
@@ -363,12 +372,10 @@ class RelationKind(Kind):
     def refs(self, record: Any) -> list[tuple[str, str]]:
         return [("entity", str(record.source_id)), ("entity", str(record.target_id))]
 
-    async def pages(
+    def pages(
         self, mem: Memories, session_id: str, vectors: bool
     ) -> AsyncIterator[list[ExportItem]]:
-        store = mem.semantic.store
-        async for relations in _paged(lambda c: store.list_relations(session_id, PAGE, c)):
-            yield [ExportItem(r) for r in relations]
+        return _items(lambda c: mem.semantic.store.list_relations(session_id, PAGE, c))
 
     async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
         store = mem.semantic.store
@@ -453,12 +460,10 @@ class SkillExecutionKind(Kind):
     def refs(self, record: Any) -> list[tuple[str, str]]:
         return [("skill", str(record.skill_id))]
 
-    async def pages(
+    def pages(
         self, mem: Memories, session_id: str, vectors: bool
     ) -> AsyncIterator[list[ExportItem]]:
-        store = mem.procedural.store
-        async for runs in _paged(lambda c: store.list_executions(session_id, PAGE, c)):
-            yield [ExportItem(e) for e in runs]
+        return _items(lambda c: mem.procedural.store.list_executions(session_id, PAGE, c))
 
     async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
         executions = [SkillExecution.model_validate(i.record.model_dump()) for i in items]
