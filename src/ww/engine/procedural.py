@@ -126,13 +126,9 @@ class ProceduralMemory(StoredKind[Skill, SkillFilter]):
         now = self.clock()
         generated = body.script is None
         skill = Skill(
+            **body.model_dump(exclude={"script"}),
             id=uuid4(),
             session_id=session_id,
-            name=body.name,
-            domain=body.domain,
-            task=body.task,
-            trigger_pattern=body.trigger_pattern,
-            steps=body.steps,
             script=script_from_steps(body.name, body.steps) if generated else body.script,
             script_generated=generated,
             created_at=now,

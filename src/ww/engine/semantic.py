@@ -114,15 +114,11 @@ class SemanticMemory(StoredKind[Entity, EntityFilter]):
         now = self.clock()
         ident = uuid4()
         entity = Entity(
+            **body.model_dump(exclude={"valid_from"}),
             id=ident,
             session_id=session_id,
             lineage_id=ident,
             version=1,
-            name=body.name,
-            entity_type=body.entity_type,
-            summary=body.summary,
-            details=body.details,
-            source=body.source,
             valid_from=body.valid_from or now,
             created_at=now,
             fsrs=self.fsrs.new_state(now),
