@@ -15,18 +15,16 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
-from uuid import UUID, uuid4
-
-from pydantic import BaseModel
+from uuid import uuid4
 
 from ww.engine.memory import MemoryEngine
 from ww.engine.procedural import ProceduralMemory
 from ww.engine.recall import PRESETS
 from ww.engine.semantic import SemanticMemory
-from ww.models import Episode, MemoryType
+from ww.models import Episode, MemoryType, RecallHit
 from ww.models.kinds import KindRecallRequest
-from ww.models.procedural import Skill, SkillRecallRequest
-from ww.models.semantic import Entity, EntityRecallRequest
+from ww.models.procedural import Skill, SkillHit, SkillRecallRequest
+from ww.models.semantic import Entity, EntityHit, EntityRecallRequest
 from ww.models.unified import UnifiedHit, UnifiedRecallRequest, UnifiedRecallResult
 from ww.storage.ports.learning import RecallLogEntry
 
@@ -36,7 +34,7 @@ _TYPE_ORDER = {MemoryType.EPISODE: 0, MemoryType.ENTITY: 1, MemoryType.SKILL: 2}
 # What every kind's recall request has (the rest of each kind's fields are filters).
 _SHARED = frozenset(KindRecallRequest.model_fields)
 T = TypeVar("T")
-H = TypeVar("H", bound="_TypeHit")
+H = TypeVar("H", bound=RecallHit | EntityHit | SkillHit)
 H_co = TypeVar("H_co", covariant=True)
 
 
@@ -119,15 +117,6 @@ class UnifiedRecall:
             counts={kind: sum(h.memory_type == kind for h in hits) for kind in MemoryType},
             degraded=any(r.degraded for r in parts),
         )
-
-
-class _TypeHit(Protocol):
-    @property
-    def id(self) -> UUID: ...
-    @property
-    def score(self) -> float: ...
-    @property
-    def score_parts(self) -> BaseModel: ...
 
 
 class _TypeResult(Protocol[H_co]):
