@@ -202,7 +202,9 @@ async def _items(
 
 class _MemoryKind(Kind):
     """A kind of memory (episode, entity, skill): records with a vector each, written back
-    through the memory's own write protocol. Subclasses say where the records live."""
+    through the memory's own write protocol. Subclasses say where the records live and set
+    ``record_model``; ``model`` (the same, refusing unknown fields) and the embedded text
+    follow from it and from the write protocol."""
 
     has_vector = True
     record_model: ClassVar[type[Any]]
