@@ -31,6 +31,7 @@ __all__ = [
     "Environment",
     "Settings",
     "VectorBackend",
+    "env_config",
     "known_env_names",
     "load_settings",
     "unknown_env_names",
@@ -39,6 +40,20 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
+
+
+def env_config(prefix: str, *, frozen: bool = False) -> SettingsConfigDict:
+    """How settings and flags are read: ``<prefix><NAME>`` from the environment or ``.env``,
+    defaults validated too. Unknown names are ignored here and reported by
+    ``load_settings``, with the closest known name."""
+    return SettingsConfigDict(
+        env_prefix=prefix,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+        frozen=frozen,
+    )
 
 
 class Environment(StrEnum):
@@ -64,14 +79,7 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """World Weaver configuration. Field ``foo_bar`` is read from ``WW_FOO_BAR``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="WW_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        # Unknown WW_* names are reported by load_settings, with the closest known name.
-        extra="ignore",
-        validate_default=True,
-    )
+    model_config = env_config("WW_")
 
     environment: Environment = Environment.DEVELOPMENT
     session_id: str = Field("default", pattern=SESSION_ID_PATTERN)

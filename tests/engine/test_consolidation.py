@@ -69,7 +69,7 @@ async def seed(s: Sleep, session: str = "s1") -> dict[str, list[Episode]]:
 
 
 async def entities(s: Sleep, session: str = "s1") -> list[UUID]:
-    page = await s.semantic.list_entities(session, EntityFilter(include_closed=True), 200, None)
+    page = await s.semantic.list_page(session, EntityFilter(include_closed=True), 200, None)
     return sorted(e.id for e in page.items)
 
 

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from ww.config import ConfigError
+from ww.config import ConfigError, env_config
 
 __all__ = ["MECHANISMS", "NOT_BUILT", "Flags", "load_flags"]
 
@@ -37,14 +37,7 @@ NOT_BUILT: Mapping[str, str] = {
 class Flags(BaseSettings):
     """Field ``foo`` is read from ``WW_FLAG_FOO``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="WW_FLAG_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        # An unknown WW_FLAG_* name is reported by ww.config.load_settings (closest flag named).
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = env_config("WW_FLAG_", frozen=True)
 
     # -- the deployment guide's flags ---------------------------------------------------
     ff_encoder: bool = True

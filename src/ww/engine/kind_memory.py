@@ -20,8 +20,9 @@ from ww.engine.memory import Clock, MemoryEngine, utc_now
 from ww.engine.recall_learning import RecallLearning
 from ww.models import FSRSState, MemoryType
 from ww.storage.ports import RecordStore, Vector, VectorIndex
+from ww.storage.ports.memories import AccessLog
 
-__all__ = ["Beside", "StoredKind"]
+__all__ = ["Beside", "KindPage", "StoredKind"]
 
 
 class _Hit(Protocol):
@@ -37,9 +38,20 @@ class _Reviewed(Record, Protocol):
 
 
 R = TypeVar("R", bound=_Reviewed)
+F = TypeVar("F")  # the kind's list filter
+R_co = TypeVar("R_co", covariant=True)
 
 
-class _Store(KindStore, Protocol):
+class KindPage(Protocol[R_co]):
+    """A page of one kind's memories (``EntityPage``, ``SkillPage``)."""
+
+    @property
+    def items(self) -> Sequence[R_co]: ...
+    @property
+    def next_cursor(self) -> str | None: ...
+
+
+class _Store(KindStore, AccessLog, Protocol):
     def delete_session(self, session_id: str) -> Awaitable[None]: ...
 
 
@@ -86,11 +98,12 @@ def _learned_kind(
     return LearnedKind(kind=kind, load=load, save=save, fsrs_of=lambda m: m.fsrs, learned=learned)
 
 
-class StoredKind(Generic[R]):
+class StoredKind(Generic[R, F]):
     """Base of a kind of memory beside the episodes (entities, skills): its stores, its
     write protocol, and its place in the shared learning path. A kind passes what really
     differs: the text it embeds, the payload it filters on, how it lists pending records,
-    and how feedback reads (``load``) and writes back (``save_one``) its memories."""
+    inserts a new memory and pages its memories, and how feedback reads (``load``) and
+    writes back (``save_one``: as it is, no previous version kept) its memories."""
 
     store: _Store  # each kind narrows it to its own port
 
@@ -105,10 +118,13 @@ class StoredKind(Generic[R]):
         payload: Callable[[R], dict[str, Any]],
         pending: Callable[[str, int], Awaitable[Sequence[R]]],
         kind: MemoryType,
+        insert: Callable[[str, R], Awaitable[None]],
+        page: Callable[[str, F, int, str | None], Awaitable[KindPage[R]]],
         load: Callable[[str, Sequence[UUID]], Awaitable[Mapping[UUID, R]]],
         save_one: Callable[[str, R], Awaitable[object]],
     ) -> None:
         self.store = store
+        self._insert, self._page, self._save_one = insert, page, save_one
         self.vectors = vectors
         self.records = beside.records
         self.embedder = beside.embedder
@@ -131,14 +147,29 @@ class StoredKind(Generic[R]):
             learning=learning.learning if learning is not None else None,
         )
 
-    async def _create(
-        self, session_id: str, memory: R, now: datetime, insert: Callable[[str, R], Awaitable[None]]
-    ) -> R:
+    async def _create(self, session_id: str, memory: R, now: datetime) -> R:
         """One new record through the shared write protocol."""
         stored = await self.writes.create(
-            session_id, [memory], now, lambda sid, ms: insert(sid, ms[0])
+            session_id, [memory], now, lambda sid, ms: self._insert(sid, ms[0])
         )
         return stored[0]
+
+    async def list_page(
+        self, session_id: str, flt: F, limit: int, cursor: str | None
+    ) -> KindPage[R]:
+        """One page, newest first, of the memories ``flt`` lets through, and the cursor of
+        the next."""
+        return await self._page(session_id, flt, limit, cursor)
+
+    async def restore(self, session_id: str, memories: Sequence[R], have: set[UUID]) -> None:
+        """Store memories as an import gives them, before they are indexed: insert those
+        whose id is not in ``have``, overwrite the others as they are (the history is
+        imported with them, so no previous version is kept)."""
+        for memory in memories:
+            if memory.id in have:
+                await self._save_one(session_id, memory)
+            else:
+                await self._insert(session_id, memory)
 
     async def open(self) -> ReconcileReport:
         await self.vectors.open()

@@ -42,7 +42,7 @@ from ww.models.procedural import (
 from ww.storage.diskspace import learning_skipped_when_full
 from ww.storage.memory_payload import skill_payload
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorIndex
-from ww.storage.ports.skills import SkillAccess, SkillFilter, SkillPage, SkillStore
+from ww.storage.ports.skills import SkillAccess, SkillFilter, SkillStore
 
 __all__ = [
     "HOWTO_MIN_SIMILARITY",
@@ -94,7 +94,7 @@ def script_from_steps(name: str, steps: Sequence[SkillStep]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class ProceduralMemory(StoredKind[Skill]):
+class ProceduralMemory(StoredKind[Skill, SkillFilter]):
     store: SkillStore
 
     def __init__(
@@ -114,6 +114,8 @@ class ProceduralMemory(StoredKind[Skill]):
             payload=skill_payload,
             pending=store.pending_skills,
             kind=MemoryType.SKILL,
+            insert=store.insert_skill,
+            page=store.list_skills,
             load=store.get_skills,
             # A review is not an edit: no previous version is kept and ``version`` stays.
             save_one=store.update_skill,
@@ -125,28 +127,19 @@ class ProceduralMemory(StoredKind[Skill]):
         now = self.clock()
         generated = body.script is None
         skill = Skill(
+            **body.model_dump(exclude={"script"}),
             id=uuid4(),
             session_id=session_id,
-            name=body.name,
-            domain=body.domain,
-            task=body.task,
-            trigger_pattern=body.trigger_pattern,
-            steps=body.steps,
             script=script_from_steps(body.name, body.steps) if generated else body.script,
             script_generated=generated,
             created_at=now,
             updated_at=now,
             fsrs=self.fsrs.new_state(now),
         )
-        return await self._create(session_id, skill, now, self.store.insert_skill)
+        return await self._create(session_id, skill, now)
 
     async def get(self, session_id: str, skill_id: UUID) -> Skill | None:
         return await self.store.get_skill(session_id, skill_id)
-
-    async def list_skills(
-        self, session_id: str, flt: SkillFilter, limit: int, cursor: str | None
-    ) -> SkillPage:
-        return await self.store.list_skills(session_id, flt, limit, cursor)
 
     async def update(self, session_id: str, skill_id: UUID, patch: SkillUpdate) -> Skill | None:
         current = await self.store.get_skill(session_id, skill_id)

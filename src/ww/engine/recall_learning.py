@@ -303,22 +303,15 @@ class RecallLearning:
         CO_RETRIEVED edges; those edges are an episode feature, so other kinds pass none.
         ``log_recall`` false leaves the log to a caller that logs several kinds as one."""
         if log_recall:
-            await self.log(session_id, recall_id, query, hit_ids, now)
+            await self.log(RecallLogEntry(recall_id, session_id, now, query, tuple(hit_ids)))
         await self.touch(
             session_id, hit_ids, now, hit_ids if co_retrieved is None else co_retrieved
         )
 
-    async def log(
-        self,
-        session_id: str,
-        recall_id: UUID,
-        query: Vector,
-        hit_ids: Sequence[UUID],
-        now: datetime,
-    ) -> None:
-        """Remember what a recall returned, in rank order, so feedback can name it."""
-        forget = now - timedelta(days=self.params.recall_log_retention_days)
-        entry = RecallLogEntry(recall_id, session_id, now, query, tuple(hit_ids))
+    async def log(self, entry: RecallLogEntry) -> None:
+        """Remember what a recall returned, in rank order, so feedback can name it; entries
+        older than the retention go."""
+        forget = entry.created_at - timedelta(days=self.params.recall_log_retention_days)
         await self.learning.log_recall(entry, forget)
 
     async def touch(

@@ -36,7 +36,7 @@ from ww.models.semantic import (
 from ww.storage.diskspace import learning_skipped_when_full
 from ww.storage.memory_payload import entity_payload, entity_type_key
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorIndex
-from ww.storage.ports.entities import EntityAccess, EntityPage, EntityStore
+from ww.storage.ports.entities import EntityAccess, EntityStore
 
 __all__ = [
     "ENTITY_WEIGHTS",
@@ -83,7 +83,7 @@ class EntityWeights:
 ENTITY_WEIGHTS = EntityWeights()
 
 
-class SemanticMemory(StoredKind[Entity]):
+class SemanticMemory(StoredKind[Entity, EntityFilter]):
     store: EntityStore
 
     def __init__(
@@ -103,6 +103,8 @@ class SemanticMemory(StoredKind[Entity]):
             payload=entity_payload,
             pending=store.pending_entities,
             kind=MemoryType.ENTITY,
+            insert=store.insert_entity,
+            page=store.list_entities,
             load=store.get_entities,
             save_one=store.update_entity,
         )
@@ -113,28 +115,19 @@ class SemanticMemory(StoredKind[Entity]):
         now = self.clock()
         ident = uuid4()
         entity = Entity(
+            **body.model_dump(exclude={"valid_from"}),
             id=ident,
             session_id=session_id,
             lineage_id=ident,
             version=1,
-            name=body.name,
-            entity_type=body.entity_type,
-            summary=body.summary,
-            details=body.details,
-            source=body.source,
             valid_from=body.valid_from or now,
             created_at=now,
             fsrs=self.fsrs.new_state(now),
         )
-        return await self._create(session_id, entity, now, self.store.insert_entity)
+        return await self._create(session_id, entity, now)
 
     async def get(self, session_id: str, entity_id: UUID) -> Entity | None:
         return await self.store.get_entity(session_id, entity_id)
-
-    async def list_entities(
-        self, session_id: str, flt: EntityFilter, limit: int, cursor: str | None
-    ) -> EntityPage:
-        return await self.store.list_entities(session_id, flt, limit, cursor)
 
     async def update(self, session_id: str, entity_id: UUID, patch: EntityUpdate) -> Entity | None:
         current = await self.store.get_entity(session_id, entity_id)

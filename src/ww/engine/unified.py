@@ -15,25 +15,27 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
-from uuid import UUID, uuid4
-
-from pydantic import BaseModel
+from uuid import uuid4
 
 from ww.engine.memory import MemoryEngine
 from ww.engine.procedural import ProceduralMemory
 from ww.engine.recall import PRESETS
 from ww.engine.semantic import SemanticMemory
-from ww.models import Episode, MemoryType
-from ww.models.procedural import Skill, SkillRecallRequest
-from ww.models.semantic import Entity, EntityRecallRequest
+from ww.models import Episode, MemoryType, RecallHit
+from ww.models.kinds import KindRecallRequest
+from ww.models.procedural import Skill, SkillHit, SkillRecallRequest
+from ww.models.semantic import Entity, EntityHit, EntityRecallRequest
 from ww.models.unified import UnifiedHit, UnifiedRecallRequest, UnifiedRecallResult
 from ww.storage.diskspace import learning_skipped_when_full
+from ww.storage.ports.learning import RecallLogEntry
 
 __all__ = ["UnifiedRecall", "weight_total"]
 
 _TYPE_ORDER = {MemoryType.EPISODE: 0, MemoryType.ENTITY: 1, MemoryType.SKILL: 2}
+# What every kind's recall request has (the rest of each kind's fields are filters).
+_SHARED = frozenset(KindRecallRequest.model_fields)
 T = TypeVar("T")
-H = TypeVar("H", bound="_TypeHit")
+H = TypeVar("H", bound=RecallHit | EntityHit | SkillHit)
 H_co = TypeVar("H_co", covariant=True)
 
 
@@ -64,6 +66,20 @@ class UnifiedRecall:
         def when(kind: MemoryType, call: Callable[[], Awaitable[T]]) -> Awaitable[T | None]:
             return call() if limits[kind] > 0 else nothing()
 
+        def beside(
+            kind: MemoryType, recall: Callable[..., Awaitable[T]], request: type[KindRecallRequest]
+        ) -> Awaitable[T | None]:
+            """An entity or skill recall of the query on the shared vector, logging nothing.
+            The fields only that kind's request has are the unified request's of that name."""
+            own = {f: getattr(req, f) for f in request.model_fields if f not in _SHARED}
+            shared = {"query": req.query, "limit": limits[kind], "learn": req.learn}
+            return when(
+                kind,
+                lambda: recall(
+                    session_id, request(**shared, **own), query_vector=qv, log_recall=False
+                ),
+            )
+
         episodes, entities, skills = await asyncio.gather(
             when(
                 MemoryType.EPISODE,
@@ -78,36 +94,8 @@ class UnifiedRecall:
                     log_recall=False,
                 ),
             ),
-            when(
-                MemoryType.ENTITY,
-                lambda: self.semantic.recall(
-                    session_id,
-                    EntityRecallRequest(
-                        query=req.query,
-                        limit=limits[MemoryType.ENTITY],
-                        entity_type=req.entity_type,
-                        as_of=req.as_of,
-                        learn=req.learn,
-                    ),
-                    query_vector=qv,
-                    log_recall=False,
-                ),
-            ),
-            when(
-                MemoryType.SKILL,
-                lambda: self.procedural.recall(
-                    session_id,
-                    SkillRecallRequest(
-                        query=req.query,
-                        limit=limits[MemoryType.SKILL],
-                        domain=req.domain,
-                        include_deprecated=req.include_deprecated,
-                        learn=req.learn,
-                    ),
-                    query_vector=qv,
-                    log_recall=False,
-                ),
-            ),
+            beside(MemoryType.ENTITY, self.semantic.recall, EntityRecallRequest),
+            beside(MemoryType.SKILL, self.procedural.recall, SkillRecallRequest),
         )
         hits = [
             *_hits(MemoryType.EPISODE, episodes, PRESETS[req.preset], lambda h: h.episode),
@@ -120,10 +108,10 @@ class UnifiedRecall:
         # for everything returned) reaches each type; the per-type recalls logged nothing.
         recall_id = uuid4()
         if req.learn and hits:
+            ids = tuple(h.id for h in hits)
+            entry = RecallLogEntry(recall_id, session_id, self.engine.clock(), qv, ids)
             with learning_skipped_when_full():
-                await self.engine.recall_learning.log(
-                    session_id, recall_id, qv, [h.id for h in hits], self.engine.clock()
-                )
+                await self.engine.recall_learning.log(entry)
         return UnifiedRecallResult(
             recall_id=recall_id,
             query=req.query,
@@ -131,15 +119,6 @@ class UnifiedRecall:
             counts={kind: sum(h.memory_type == kind for h in hits) for kind in MemoryType},
             degraded=any(r.degraded for r in parts),
         )
-
-
-class _TypeHit(Protocol):
-    @property
-    def id(self) -> UUID: ...
-    @property
-    def score(self) -> float: ...
-    @property
-    def score_parts(self) -> BaseModel: ...
 
 
 class _TypeResult(Protocol[H_co]):

@@ -48,6 +48,8 @@ class UnifiedRecallRequest(BaseModel):
         True, description="Record the retrieval on every hit; false makes recall read-only."
     )
     filters: EpisodeFilter = Field(default_factory=EpisodeFilter)
+    # Each kind's own filters, under the names its recall request gives them: the unified
+    # recall passes them on by name.
     entity_type: EntityType | None = None
     as_of: UtcDatetime | None = None
     domain: str | None = Field(None, max_length=512)

@@ -11,8 +11,19 @@ from pydantic import BaseModel, Field
 
 from ww.api.deps import SessionDep
 from ww.api.errors import ApiError
-from ww.api.routers.common import Cursor, Limit, Page, SemanticDep, deleted, errors, found
-from ww.engine.semantic import ClosedEndError, InvalidSupersedeError
+from ww.api.routers.common import (
+    Cursor,
+    Limit,
+    Listing,
+    MemoryRoutes,
+    Page,
+    SemanticDep,
+    deleted,
+    errors,
+    found,
+    refused,
+)
+from ww.engine.semantic import ClosedEndError, InvalidSupersedeError, SemanticMemory
 from ww.models.semantic import (
     Entity,
     EntityCreate,
@@ -49,15 +60,11 @@ class EntityHistory(BaseModel):
     versions: list[Entity] = Field(description="Every version, oldest first.")
 
 
-@router.post("", status_code=201, response_model=Entity)
-async def create_entity(body: EntityCreate, sem: SemanticDep, session: SessionDep) -> Entity:
-    return await sem.create(session, body)
+_routes = MemoryRoutes(router, _ENTITY, SemanticDep, Entity)
+_routes.create(EntityCreate, SemanticMemory.create)
 
 
-@router.get("", response_model=EntityList)
-async def list_entities(
-    sem: SemanticDep,
-    session: SessionDep,
+async def _listing(
     entity_type: EntityType | None = None,
     as_of: Annotated[
         datetime | None, Query(description="Versions valid at this time (default: current).")
@@ -65,20 +72,16 @@ async def list_entities(
     include_closed: Annotated[bool, Query(description="Closed versions too.")] = False,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> EntityList:
+) -> Listing[EntityFilter]:
     try:
         flt = EntityFilter(entity_type=entity_type, as_of=as_of, include_closed=include_closed)
     except ValueError as exc:
         raise ApiError(422, f"invalid filter: {exc}") from None
-    page = await sem.list_entities(session, flt, limit, cursor)
-    return EntityList(items=page.items, next_cursor=page.next_cursor)
+    return Listing(flt, limit, cursor)
 
 
-@router.post("/recall", response_model=EntityRecallResult)
-async def recall_entities(
-    body: EntityRecallRequest, sem: SemanticDep, session: SessionDep
-) -> EntityRecallResult:
-    return await sem.recall(session, body)
+_routes.pages("entities", EntityList, _listing)
+_routes.recall("entities", EntityRecallRequest, EntityRecallResult, SemanticMemory.recall)
 
 
 @router.post("/spread-activation", response_model=SpreadResult)
@@ -88,16 +91,12 @@ async def spread_activation(
     return found(await sem.spread(session, body), "seed entity")
 
 
-@router.get("/{entity_id}", response_model=Entity)
-async def get_entity(entity_id: UUID, sem: SemanticDep, session: SessionDep) -> Entity:
-    return found(await sem.get(session, entity_id), _ENTITY)
-
-
-@router.patch("/{entity_id}", response_model=Entity)
-async def update_entity(
-    entity_id: UUID, body: EntityUpdate, sem: SemanticDep, session: SessionDep
-) -> Entity:
-    return found(await sem.update(session, entity_id, body), _ENTITY)
+_routes.items(
+    get=SemanticMemory.get,
+    update_body=EntityUpdate,
+    update=SemanticMemory.update,
+    delete=SemanticMemory.delete,
+)
 
 
 @router.post("/{entity_id}/supersede", status_code=201, response_model=Entity)
@@ -105,14 +104,9 @@ async def supersede_entity(
     entity_id: UUID, body: EntitySupersede, sem: SemanticDep, session: SessionDep
 ) -> Entity:
     """Close this version at the new one's ``valid_from`` and return the new version."""
-    try:
+    closed = refused(VersionClosedError, 409, "version_closed", "supersede the current version")
+    with refused(InvalidSupersedeError), closed:
         entity = await sem.supersede(session, entity_id, body)
-    except VersionClosedError as exc:
-        raise ApiError(
-            409, f"{exc}; supersede the current version", code="version_closed"
-        ) from None
-    except InvalidSupersedeError as exc:
-        raise ApiError(422, str(exc)) from None
     return found(entity, _ENTITY)
 
 
@@ -122,23 +116,14 @@ async def entity_history(entity_id: UUID, sem: SemanticDep, session: SessionDep)
     return EntityHistory(lineage_id=versions[0].lineage_id, versions=versions)
 
 
-@router.delete("/{entity_id}", status_code=204, response_class=Response)
-async def delete_entity(entity_id: UUID, sem: SemanticDep, session: SessionDep) -> Response:
-    return deleted(await sem.delete(session, entity_id), _ENTITY)
-
-
 @router.post("/{entity_id}/relations", status_code=201, response_model=Relation)
 async def create_relation(
     entity_id: UUID, body: RelationCreate, sem: SemanticDep, session: SessionDep
 ) -> Relation:
-    try:
+    # The two conflicts are RuntimeErrors: ValueError answers every other refusal.
+    closed = refused(ClosedEndError, 409, "version_closed")
+    with refused(ValueError), refused(RelationExistsError, 409), closed:
         relation = await sem.relate(session, entity_id, body)
-    except RelationExistsError as exc:
-        raise ApiError(409, str(exc)) from None
-    except ClosedEndError as exc:
-        raise ApiError(409, str(exc), code="version_closed") from None
-    except ValueError as exc:
-        raise ApiError(422, str(exc)) from None
     return found(relation, _ENTITY)
 
 

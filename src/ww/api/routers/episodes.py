@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 from pydantic import ValidationError
 
 from ww.api.deps import EngineDep, SessionDep
 from ww.api.errors import ApiError
-from ww.api.routers.common import Cursor, Limit, TextFilter, deleted, errors, found
+from ww.api.routers.common import Cursor, Limit, MemoryRoutes, TextFilter, errors, found
 from ww.api.schemas import BatchCreate, BatchCreated, EpisodeList, ImportanceBody, RecallRequest
+from ww.engine import MemoryEngine
 from ww.models import Episode, EpisodeCreate, EpisodeFilter, EpisodeUpdate, Outcome, RecallResult
 
 __all__ = ["router"]
@@ -101,21 +102,12 @@ async def recall_episodes(
     )
 
 
-@router.get("/{episode_id}", response_model=Episode)
-async def get_episode(episode_id: UUID, engine: EngineDep, session: SessionDep) -> Episode:
-    return found(await engine.get_episode(session, episode_id), _EPISODE)
-
-
-@router.patch("/{episode_id}", response_model=Episode)
-async def update_episode(
-    episode_id: UUID, body: EpisodeUpdate, engine: EngineDep, session: SessionDep
-) -> Episode:
-    return found(await engine.update_episode(session, episode_id, body), _EPISODE)
-
-
-@router.delete("/{episode_id}", status_code=204, response_class=Response)
-async def delete_episode(episode_id: UUID, engine: EngineDep, session: SessionDep) -> Response:
-    return deleted(await engine.delete_episode(session, episode_id), _EPISODE)
+MemoryRoutes(router, _EPISODE, EngineDep, Episode).items(
+    get=MemoryEngine.get_episode,
+    update_body=EpisodeUpdate,
+    update=MemoryEngine.update_episode,
+    delete=MemoryEngine.delete_episode,
+)
 
 
 @router.post("/{episode_id}/mark-important", response_model=Episode)

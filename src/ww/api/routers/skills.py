@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ww.api.deps import SessionDep
 from ww.api.routers.common import (
     Cursor,
     Limit,
+    Listing,
+    MemoryRoutes,
     Page,
     ProceduralDep,
     TextFilter,
-    deleted,
     errors,
     found,
     refused,
 )
-from ww.engine.procedural import InvalidSkillError
+from ww.engine.procedural import InvalidSkillError, ProceduralMemory
 from ww.models.procedural import (
     HowTo,
     HowToRequest,
@@ -56,30 +57,21 @@ class ExecutionList(BaseModel):
     items: list[SkillExecution]
 
 
-@router.post("", status_code=201, response_model=Skill)
-async def create_skill(body: SkillCreate, proc: ProceduralDep, session: SessionDep) -> Skill:
-    return await proc.create(session, body)
+_routes = MemoryRoutes(router, _SKILL, ProceduralDep, Skill)
+_routes.create(SkillCreate, ProceduralMemory.create)
 
 
-@router.get("", response_model=SkillList)
-async def list_skills(
-    proc: ProceduralDep,
-    session: SessionDep,
+async def _listing(
     domain: TextFilter = None,
     include_deprecated: bool = False,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> SkillList:
-    flt = SkillFilter(domain=domain, include_deprecated=include_deprecated)
-    page = await proc.list_skills(session, flt, limit, cursor)
-    return SkillList(items=page.items, next_cursor=page.next_cursor)
+) -> Listing[SkillFilter]:
+    return Listing(SkillFilter(domain=domain, include_deprecated=include_deprecated), limit, cursor)
 
 
-@router.post("/recall", response_model=SkillRecallResult)
-async def recall_skills(
-    body: SkillRecallRequest, proc: ProceduralDep, session: SessionDep
-) -> SkillRecallResult:
-    return await proc.recall(session, body)
+_routes.pages("skills", SkillList, _listing)
+_routes.recall("skills", SkillRecallRequest, SkillRecallResult, ProceduralMemory.recall)
 
 
 @router.post("/how-to", response_model=HowTo)
@@ -88,18 +80,13 @@ async def how_to(body: HowToRequest, proc: ProceduralDep, session: SessionDep) -
     return await proc.how_to(session, body)
 
 
-@router.get("/{skill_id}", response_model=Skill)
-async def get_skill(skill_id: UUID, proc: ProceduralDep, session: SessionDep) -> Skill:
-    return found(await proc.get(session, skill_id), _SKILL)
-
-
-@router.patch("/{skill_id}", response_model=Skill)
-async def update_skill(
-    skill_id: UUID, body: SkillUpdate, proc: ProceduralDep, session: SessionDep
-) -> Skill:
-    with refused(InvalidSkillError):
-        skill = await proc.update(session, skill_id, body)
-    return found(skill, _SKILL)
+_routes.items(
+    get=ProceduralMemory.get,
+    update_body=SkillUpdate,
+    update=ProceduralMemory.update,
+    delete=ProceduralMemory.delete,
+    refuse=(InvalidSkillError,),
+)
 
 
 @router.get("/{skill_id}/versions", response_model=SkillVersions)
@@ -107,11 +94,6 @@ async def skill_versions(skill_id: UUID, proc: ProceduralDep, session: SessionDe
     skill = await proc.get(session, skill_id)
     previous = await proc.versions(session, skill_id)
     return SkillVersions(current=found(skill, _SKILL), previous=found(previous, _SKILL))
-
-
-@router.delete("/{skill_id}", status_code=204, response_class=Response)
-async def delete_skill(skill_id: UUID, proc: ProceduralDep, session: SessionDep) -> Response:
-    return deleted(await proc.delete(session, skill_id), _SKILL)
 
 
 @router.post("/{skill_id}/execute", response_model=SkillExecutionResult)

@@ -469,7 +469,7 @@ class Transfer:
         todo = [i for i in items if reembed_all or i.vector is None]
         if todo:
             vectors = await self.mem.engine.embedder.embed_many(
-                [kind.embed_text(i.record) for i in todo]
+                [kind.embed_text(self.mem, i.record) for i in todo]
             )
             for i, item in enumerate(todo):
                 item.vector = vectors[i]

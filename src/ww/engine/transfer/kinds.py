@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -20,6 +20,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ww.engine.activation import beta_success_rate
+from ww.engine.kind_memory import StoredKind
 from ww.engine.kinds import WriteProtocol
 from ww.engine.memory import MemoryEngine
 from ww.engine.procedural import ProceduralMemory
@@ -30,6 +31,7 @@ from ww.models.semantic import Entity, EntityFilter, Relation
 from ww.storage.ports import Vector, VectorIndex
 from ww.storage.ports.entities import RelationExistsError
 from ww.storage.ports.learning import EncoderBlob, HebbianEdge
+from ww.storage.ports.memories import AccessLog
 from ww.storage.ports.skills import SkillFilter
 
 __all__ = [
@@ -148,7 +150,7 @@ class Kind:
         """Which ``keys`` the store holds in the session (to resolve references)."""
         raise NotImplementedError
 
-    def embed_text(self, record: Any) -> str:
+    def embed_text(self, mem: Memories, record: Any) -> str:
         raise NotImplementedError
 
     def pages(
@@ -189,21 +191,32 @@ async def _paged(
         cursor = page.next_cursor
 
 
-class _AccessLog(Protocol):
-    async def access_times(
-        self, session_id: str, ids: Sequence[UUID]
-    ) -> dict[UUID, list[datetime]]: ...
-    async def replace_access_times(
-        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
-    ) -> None: ...
+async def _items(
+    fetch: Callable[[str | None], Awaitable[_Page[BaseModel]]],
+) -> AsyncIterator[list[ExportItem]]:
+    """Every page of a listing of records that carry nothing beside them (no vector, no
+    access times), as export items."""
+    async for records in _paged(fetch):
+        yield [ExportItem(r) for r in records]
 
 
 class _MemoryKind(Kind):
     """A kind of memory (episode, entity, skill): records with a vector each, written back
-    through the memory's own write protocol. Subclasses say where the records live."""
+    through the memory's own write protocol. Subclasses say where the records live and set
+    ``record_model``; ``model`` (the same, refusing unknown fields) and the embedded text
+    follow from it and from the write protocol."""
 
     has_vector = True
     record_model: ClassVar[type[Any]]
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        if "record_model" in cls.__dict__:
+            cls.model = _strict(cls.record_model)
+
+    def embed_text(self, mem: Memories, record: Any) -> str:
+        # The text the kind's own writes embed: an import indexes a record as a create would.
+        return self.writes(mem).text(record)
 
     def writes(self, mem: Memories) -> WriteProtocol[Any]:
         raise NotImplementedError
@@ -217,7 +230,7 @@ class _MemoryKind(Kind):
         """Insert the records not in ``have`` and overwrite those that are."""
         raise NotImplementedError
 
-    def access_log(self, mem: Memories) -> _AccessLog | None:
+    def access_log(self, mem: Memories) -> AccessLog | None:
         return None
 
     async def existing(self, mem: Memories, session_id: str, keys: Sequence[str]) -> set[str]:
@@ -299,11 +312,7 @@ class SessionKind(Kind):
 
 class EpisodeKind(_MemoryKind):
     name = "episode"
-    model = _strict(Episode)
     record_model = Episode
-
-    def embed_text(self, record: Any) -> str:
-        return str(record.content)
 
     def writes(self, mem: Memories) -> WriteProtocol[Any]:
         return mem.engine.writes
@@ -322,34 +331,39 @@ class EpisodeKind(_MemoryKind):
                 await store.update_episode(session_id, ep)
 
 
-class EntityKind(_MemoryKind):
-    name = "entity"
-    model = _strict(Entity)
-    record_model = Entity
+class _BesideKind(_MemoryKind):
+    """A kind of memory beside the episodes (entity, skill): its ``StoredKind`` has the
+    store, the write protocol and the access log, and restores imported records."""
+
     has_access_times = True
 
-    def embed_text(self, record: Any) -> str:
-        return f"{record.name}: {record.summary}"
+    everything: ClassVar[object]  # the filter that lists every record (closed, deprecated)
 
-    def writes(self, mem: Memories) -> WriteProtocol[Any]:
-        return mem.semantic.writes
-
-    def access_log(self, mem: Memories) -> _AccessLog:
-        return mem.semantic.store
+    def memory(self, mem: Memories) -> StoredKind[Any, Any]:
+        raise NotImplementedError
 
     def list_page(self, mem: Memories, session_id: str, cursor: str | None) -> Awaitable[Any]:
-        flt = EntityFilter(include_closed=True)
-        return mem.semantic.store.list_entities(session_id, flt, PAGE, cursor)
+        return self.memory(mem).list_page(session_id, self.everything, PAGE, cursor)
+
+    def writes(self, mem: Memories) -> WriteProtocol[Any]:
+        return self.memory(mem).writes
+
+    def access_log(self, mem: Memories) -> AccessLog:
+        return self.memory(mem).store
 
     async def put(
         self, mem: Memories, session_id: str, records: list[Any], have: set[UUID]
     ) -> None:
-        store = mem.semantic.store
-        for ent in records:
-            if ent.id in have:
-                await store.update_entity(session_id, ent)
-            else:
-                await store.insert_entity(session_id, ent)
+        await self.memory(mem).restore(session_id, records, have)
+
+
+class EntityKind(_BesideKind):
+    name = "entity"
+    record_model = Entity
+    everything = EntityFilter(include_closed=True)
+
+    def memory(self, mem: Memories) -> StoredKind[Any, Any]:
+        return mem.semantic
 
 
 class RelationKind(Kind):
@@ -360,12 +374,10 @@ class RelationKind(Kind):
     def refs(self, record: Any) -> list[tuple[str, str]]:
         return [("entity", str(record.source_id)), ("entity", str(record.target_id))]
 
-    async def pages(
+    def pages(
         self, mem: Memories, session_id: str, vectors: bool
     ) -> AsyncIterator[list[ExportItem]]:
-        store = mem.semantic.store
-        async for relations in _paged(lambda c: store.list_relations(session_id, PAGE, c)):
-            yield [ExportItem(r) for r in relations]
+        return _items(lambda c: mem.semantic.store.list_relations(session_id, PAGE, c))
 
     async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
         store = mem.semantic.store
@@ -384,14 +396,10 @@ class RelationKind(Kind):
         return 0
 
 
-class SkillKind(_MemoryKind):
+class SkillKind(_BesideKind):
     name = "skill"
-    model = _strict(Skill)
     record_model = Skill
-    has_access_times = True
-
-    def embed_text(self, record: Any) -> str:
-        return str(record.task)
+    everything = SkillFilter(include_deprecated=True)
 
     def check(self, record: Any) -> str | None:
         # The store derives the rate from the counts; a rate that disagrees would be lost.
@@ -400,25 +408,8 @@ class SkillKind(_MemoryKind):
             return f"success_rate {record.success_rate} does not match the counts ({expected})"
         return None
 
-    def writes(self, mem: Memories) -> WriteProtocol[Any]:
-        return mem.procedural.writes
-
-    def access_log(self, mem: Memories) -> _AccessLog:
-        return mem.procedural.store
-
-    def list_page(self, mem: Memories, session_id: str, cursor: str | None) -> Awaitable[Any]:
-        flt = SkillFilter(include_deprecated=True)
-        return mem.procedural.store.list_skills(session_id, flt, PAGE, cursor)
-
-    async def put(
-        self, mem: Memories, session_id: str, records: list[Any], have: set[UUID]
-    ) -> None:
-        store = mem.procedural.store
-        for skill in records:
-            if skill.id in have:
-                await store.update_skill(session_id, skill)  # no previous: history is imported
-            else:
-                await store.insert_skill(session_id, skill)
+    def memory(self, mem: Memories) -> StoredKind[Any, Any]:
+        return mem.procedural
 
 
 class _StrictSkillVersion(SkillVersion):
@@ -471,12 +462,10 @@ class SkillExecutionKind(Kind):
     def refs(self, record: Any) -> list[tuple[str, str]]:
         return [("skill", str(record.skill_id))]
 
-    async def pages(
+    def pages(
         self, mem: Memories, session_id: str, vectors: bool
     ) -> AsyncIterator[list[ExportItem]]:
-        store = mem.procedural.store
-        async for runs in _paged(lambda c: store.list_executions(session_id, PAGE, c)):
-            yield [ExportItem(e) for e in runs]
+        return _items(lambda c: mem.procedural.store.list_executions(session_id, PAGE, c))
 
     async def write(self, mem: Memories, session_id: str, items: list[ImportItem]) -> int:
         executions = [SkillExecution.model_validate(i.record.model_dump()) for i in items]

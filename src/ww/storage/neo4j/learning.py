@@ -21,7 +21,6 @@ from ww.storage.neo4j.driver import id_keys, tx_consume
 from ww.storage.neo4j.records import Neo4jRecordStore
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports.learning import (
-    DEFAULT_VALUE,
     EncoderBlob,
     FeedbackEntry,
     HebbianEdge,
@@ -122,10 +121,8 @@ class Neo4jLearningStore:
         )
         out: dict[UUID, MemoryState] = {}
         for r in rows:
-            value = DEFAULT_VALUE if r["value"] is None else float(r["value"])
-            rewards = 0 if r["rewards"] is None else int(r["rewards"])
-            times = tuple(from_micros(t) for t in r["times"] or [])
-            out[UUID(r["id"])] = MemoryState(value, rewards, times)
+            times = (from_micros(t) for t in r["times"] or [])
+            out[UUID(r["id"])] = MemoryState.stored(r["value"], r["rewards"], times)
         return out
 
     async def set_values(self, session_id: str, values: Mapping[UUID, tuple[float, int]]) -> None:

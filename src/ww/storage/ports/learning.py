@@ -7,7 +7,7 @@ nothing reads across sessions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -47,6 +47,18 @@ class MemoryState:
     value: float = DEFAULT_VALUE
     rewards: int = 0
     access_times: tuple[datetime, ...] = ()  # oldest first, the most recent few only
+
+    @classmethod
+    def stored(
+        cls, value: float | None, rewards: int | None, access_times: Iterable[datetime]
+    ) -> MemoryState:
+        """The state as a store reads it back: a memory it holds no value for (never
+        rewarded) has the default value and no rewards."""
+        return cls(
+            DEFAULT_VALUE if value is None else float(value),
+            0 if rewards is None else int(rewards),
+            tuple(access_times),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,29 @@ from uuid import UUID
 
 from ww.storage.ports.vectors import ScoredId
 
-__all__ = ["MemoryStore"]
+__all__ = ["AccessLog", "MemoryStore"]
 
 F_contra = TypeVar("F_contra", contravariant=True)
 
 
-class MemoryStore(Protocol[F_contra]):
+class AccessLog(Protocol):
+    """The access times a store keeps per memory (ACT-R, the eligibility trace, the
+    lability window read them; an export carries them)."""
+
+    async def access_times(
+        self, session_id: str, ids: Sequence[UUID]
+    ) -> dict[UUID, list[datetime]]:
+        """The newest ``ACCESS_LOG_CAP`` access times per id, newest first."""
+
+    async def replace_access_times(
+        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
+    ) -> None:
+        """Make each id's access times exactly ``times[id]`` (the newest ``ACCESS_LOG_CAP``
+        kept); ids that are not memories of the kind in the session are ignored. Used by
+        import."""
+
+
+class MemoryStore(AccessLog, Protocol[F_contra]):
     """``F_contra`` is the kind's filter."""
 
     async def delete_session(self, session_id: str) -> None: ...
@@ -36,15 +53,3 @@ class MemoryStore(Protocol[F_contra]):
     ) -> list[ScoredId]:
         """Best keyword matches first, larger is better: over an entity's name, summary and
         details, a skill's name, task, trigger and steps."""
-
-    async def access_times(
-        self, session_id: str, ids: Sequence[UUID]
-    ) -> dict[UUID, list[datetime]]:
-        """The newest ``ACCESS_LOG_CAP`` access times per id, newest first."""
-
-    async def replace_access_times(
-        self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
-    ) -> None:
-        """Make each id's access times exactly ``times[id]`` (the newest ``ACCESS_LOG_CAP``
-        kept); ids that are not memories of the kind in the session are ignored. Used by
-        import."""

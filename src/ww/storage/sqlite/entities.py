@@ -16,7 +16,7 @@ from ww.storage.ports.entities import (
     VersionClosedError,
 )
 from ww.storage.sqlite.memories import SQLiteMemoryStore, row_as, rows_as
-from ww.storage.sqlite.rows import fsrs_from_row, fsrs_params, opt_ts
+from ww.storage.sqlite.rows import fsrs_from_row, memory_tail, memory_tail_params, opt_ts
 
 __all__ = ["ENTITY_KIND", "SQLiteEntityStore"]
 
@@ -47,9 +47,7 @@ def _row_to_entity(r: sqlite3.Row) -> Entity:
         valid_to=opt_ts(r["valid_to"]),
         created_at=from_micros(r["created_at"]),
         fsrs=fsrs_from_row(r),
-        access_count=r["access_count"],
-        last_accessed=opt_ts(r["last_accessed"]),
-        index_state=r["index_state"],
+        **memory_tail(r),
     )
 
 
@@ -67,10 +65,7 @@ def _entity_params(e: Entity) -> tuple[Any, ...]:
         to_micros(e.valid_from),
         to_micros(e.valid_to) if e.valid_to else None,
         to_micros(e.created_at),
-        *fsrs_params(e.fsrs),
-        e.access_count,
-        to_micros(e.last_accessed) if e.last_accessed else None,
-        e.index_state.value,
+        *memory_tail_params(e),
     )
 
 

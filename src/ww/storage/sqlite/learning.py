@@ -17,7 +17,6 @@ import numpy as np
 
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports.learning import (
-    DEFAULT_VALUE,
     EncoderBlob,
     FeedbackEntry,
     HebbianEdge,
@@ -140,8 +139,8 @@ class SQLiteLearningStore:
                 values[r[0]] = (float(r[1]), int(r[2]))
             out: dict[UUID, MemoryState] = {}
             for key in times.keys() | values.keys():
-                value, rewards = values.get(key, (DEFAULT_VALUE, 0))
-                out[UUID(key)] = MemoryState(value, rewards, tuple(times.get(key, ())))
+                value, rewards = values.get(key, (None, None))
+                out[UUID(key)] = MemoryState.stored(value, rewards, times.get(key, ()))
             return out
 
         return await self.db.read(q) if ids else {}

@@ -11,6 +11,8 @@ from typing import Any
 from uuid import UUID
 
 from ww.models import Episode, EpisodeContext, EpisodeFilter, FSRSState
+from ww.models.procedural import Skill
+from ww.models.semantic import Entity
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import InvalidCursorError
 
@@ -138,6 +140,23 @@ def fsrs_from_row(r: sqlite3.Row) -> FSRSState:
 def fsrs_params(f: FSRSState) -> tuple[float, float, int, int, int]:
     """``fsrs_from_row`` in reverse, in the column order every kind's table lists them."""
     return (f.stability, f.difficulty, to_micros(f.last_review), f.reps, f.lapses)
+
+
+def memory_tail(r: sqlite3.Row) -> dict[str, Any]:
+    """The fields of the columns an entity's or a skill's row ends with, its review state
+    aside (``memory_tail_params`` in reverse)."""
+    return {
+        "access_count": r["access_count"],
+        "last_accessed": opt_ts(r["last_accessed"]),
+        "index_state": r["index_state"],
+    }
+
+
+def memory_tail_params(m: Entity | Skill) -> tuple[Any, ...]:
+    """The columns an entity's or a skill's row ends with: review state, access statistics
+    and index state."""
+    last = to_micros(m.last_accessed) if m.last_accessed else None
+    return (*fsrs_params(m.fsrs), m.access_count, last, m.index_state.value)
 
 
 def row_to_episode(row: sqlite3.Row) -> Episode:

@@ -25,9 +25,19 @@ def _drop_episode_fts(conn: sqlite3.Connection) -> None:
 # A migration is a script, or a function for a change whose statements depend on the data.
 Migration = str | Callable[[sqlite3.Connection], None]
 
+# The review state and access statistics of a memory (``ACCESS_COLUMNS``), as migrations 1
+# and 2 created them for episodes and entities.
+_REVIEW = """stability REAL NOT NULL,
+        difficulty REAL NOT NULL,
+        last_review INTEGER NOT NULL,
+        reps INTEGER NOT NULL,
+        lapses INTEGER NOT NULL,
+        access_count INTEGER NOT NULL,
+        last_accessed INTEGER,"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     # 1: meta, sessions, episodes
-    """
+    f"""
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE sessions (
         session_id TEXT PRIMARY KEY,
@@ -49,13 +59,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         external_id TEXT,
         outcome TEXT NOT NULL,
         importance REAL NOT NULL,
-        stability REAL NOT NULL,
-        difficulty REAL NOT NULL,
-        last_review INTEGER NOT NULL,
-        reps INTEGER NOT NULL,
-        lapses INTEGER NOT NULL,
-        access_count INTEGER NOT NULL,
-        last_accessed INTEGER,
+        {_REVIEW}
         value REAL NOT NULL,
         archived INTEGER NOT NULL,
         index_state TEXT NOT NULL
@@ -67,7 +71,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     # 2: entities (bi-temporal versions), relations, skills with versions and executions, and
     # the access times ACT-R's base level needs. Keyword indexes are per session and kind
     # (sqlite/memfts.py).
-    """
+    f"""
     CREATE TABLE entities (
         rowid INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
@@ -82,13 +86,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         valid_from INTEGER NOT NULL,
         valid_to INTEGER,
         created_at INTEGER NOT NULL,
-        stability REAL NOT NULL,
-        difficulty REAL NOT NULL,
-        last_review INTEGER NOT NULL,
-        reps INTEGER NOT NULL,
-        lapses INTEGER NOT NULL,
-        access_count INTEGER NOT NULL,
-        last_accessed INTEGER,
+        {_REVIEW}
         index_state TEXT NOT NULL
     );
     CREATE INDEX ix_entities_session ON entities (session_id, valid_from DESC, id DESC);

@@ -16,7 +16,7 @@ from ww.storage.ports import IdConflictError
 from ww.storage.ports.skills import ExecutionPage, SkillFilter
 from ww.storage.sqlite.memfts import append_access
 from ww.storage.sqlite.memories import SQLiteMemoryStore, rows_as
-from ww.storage.sqlite.rows import fsrs_from_row, fsrs_params, opt_ts
+from ww.storage.sqlite.rows import fsrs_from_row, memory_tail, memory_tail_params, opt_ts
 
 __all__ = ["SKILL_KIND", "SQLiteSkillStore"]
 
@@ -59,9 +59,7 @@ def _row_to_skill(r: sqlite3.Row) -> Skill:
         created_at=from_micros(r["created_at"]),
         updated_at=from_micros(r["updated_at"]),
         fsrs=_fsrs(r),
-        access_count=r["access_count"],
-        last_accessed=opt_ts(r["last_accessed"]),
-        index_state=r["index_state"],
+        **memory_tail(r),
     )
 
 
@@ -85,10 +83,7 @@ def _skill_params(s: Skill) -> tuple[Any, ...]:
         str(s.replaced_by) if s.replaced_by else None,
         to_micros(s.created_at),
         to_micros(s.updated_at),
-        *fsrs_params(s.fsrs),
-        s.access_count,
-        to_micros(s.last_accessed) if s.last_accessed else None,
-        s.index_state.value,
+        *memory_tail_params(s),
     )
 
 
