@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -33,11 +34,15 @@ class Maintenance(Periodic):
     quiet_s: float = 10.0
     indexing_threshold: int = 20_000
     grace_s: float = 60.0
+    # Other upkeep that rides on the same loop (the API's expired idempotency keys).
+    chores: Sequence[Callable[[], Awaitable[object]]] = ()
 
     async def run_once(self) -> None:
         # Full id-by-id comparison runs at start-up; here only pending records old enough
         # that no request is still busy with them.
         await self.engine.reconcile(full=False, grace=timedelta(seconds=self.grace_s))
+        for chore in self.chores:
+            await chore()
         if self.engine.seconds_since_last_write() < self.quiet_s:
             return
         if await self.engine.vectors.unindexed() >= self.indexing_threshold:

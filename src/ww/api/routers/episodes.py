@@ -12,13 +12,16 @@ from pydantic import ValidationError
 
 from ww.api.deps import EngineDep, SessionDep
 from ww.api.errors import ApiError
+from ww.api.idempotency import IdempotentRoute
 from ww.api.routers.common import Cursor, Limit, TextFilter, deleted, errors, found
 from ww.api.schemas import BatchCreate, BatchCreated, EpisodeList, ImportanceBody, RecallRequest
 from ww.models import Episode, EpisodeCreate, EpisodeFilter, EpisodeUpdate, Outcome, RecallResult
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/episodes", tags=["episodes"], responses=errors(404))
+router = APIRouter(
+    prefix="/api/v1/episodes", tags=["episodes"], responses=errors(404), route_class=IdempotentRoute
+)
 
 _EPISODE = "episode"
 _OUT_OF_RANGE = {"int64_range"}

@@ -48,4 +48,9 @@ SIDE_SCHEMA: tuple[str, ...] = (
     "CREATE CONSTRAINT ww_consolidated_id IF NOT EXISTS "
     "FOR (c:WwConsolidated) REQUIRE c.entity_id IS UNIQUE",
     "CREATE INDEX ww_consolidated_session IF NOT EXISTS FOR (c:WwConsolidated) ON (c.session_id)",
+    # idempotency keys (neo4j/idempotency.py)
+    "CREATE CONSTRAINT ww_idempotency_key IF NOT EXISTS "
+    "FOR (k:WwIdempotency) REQUIRE k.key IS UNIQUE",
+    "CREATE INDEX ww_idempotency_session IF NOT EXISTS FOR (k:WwIdempotency) ON (k.session_id)",
+    "CREATE INDEX ww_idempotency_at IF NOT EXISTS FOR (k:WwIdempotency) ON (k.at)",
 )
