@@ -11,7 +11,7 @@ import pytest
 from tests.factories import T0
 from ww.storage import RecordStore
 from ww.storage.factory import idempotency_store
-from ww.storage.ports.idempotency import ClaimState, IdempotencyStore, StoredAnswer
+from ww.storage.ports.idempotency import Claim, ClaimState, IdempotencyStore, StoredAnswer
 
 TTL = timedelta(hours=24)
 LOCK = timedelta(minutes=5)
@@ -31,7 +31,7 @@ async def claim(
     key: str = "k1",
     fp: str = "fp1",
     minutes: float = 0,
-):  # type: ignore[no-untyped-def]
+) -> Claim:
     now = T0 + timedelta(minutes=minutes)
     return await store.claim(
         session, key, fp, token, now, expired_before=now - TTL, stale_before=now - LOCK
