@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -237,6 +239,23 @@ def test_a_failed_write_leaves_the_key_free_to_retry(client: TestClient, session
     assert held(client, session)["episodes"] == 2
 
 
+def test_a_write_whose_answer_cannot_be_stored_is_still_acknowledged(
+    client: TestClient, session: str, clock: ManualClock
+) -> None:
+    """The store failing between the write and storing its answer (a fault no test can time
+    for real): the memory is committed, so the client gets its 201; the key stays reserved
+    until it goes stale, so a retry cannot write it twice meanwhile."""
+    body = {"content": "written, answer not kept"}
+    store_class = type(_idempotency(client).store)
+    fault = StoreUnavailableError("sqlite", "disk I/O error")
+    with mock.patch.object(store_class, "complete", autospec=True, side_effect=fault):
+        assert client.post(EPISODES, json=body, headers=keyed("lost")).status_code == 201
+    assert_envelope(
+        client.post(EPISODES, json=body, headers=keyed("lost")), 409, "idempotency_key_in_progress"
+    )
+    assert held(client, session)["episodes"] == 1
+
+
 def _idempotency(client: TestClient) -> Idempotency:
     app: Any = client.app
     idem: Idempotency = app.state.idempotency
@@ -277,6 +296,30 @@ def test_a_key_in_flight_is_a_409_until_its_reservation_goes_stale(
     # The holder died: once its reservation is stale a retry takes the key over.
     clock.advance(seconds=IN_PROGRESS_TIMEOUT.total_seconds() + 1)
     assert client.post(EPISODES, content=body, headers=headers).status_code == 201
+    assert held(client, session)["episodes"] == 1
+
+
+def test_of_concurrent_requests_with_one_key_exactly_one_writes(
+    client: TestClient, session: str
+) -> None:
+    """Eight copies of one request at once, as a client retrying on a short timeout sends
+    them: one runs, the others see it in flight (409) or, once it finished, its answer."""
+    body = {"content": "sent eight times at once"}
+    headers = {"X-Session-ID": session, "Idempotency-Key": "race"}
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ww") as http:
+            sends = (http.post(EPISODES, json=body, headers=headers) for _ in range(8))
+            return list(await asyncio.gather(*sends))
+
+    portal: Any = getattr(client, "portal")  # noqa: B009 -- set while the client runs
+    answers = portal.call(burst)
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses.count(201) >= 1 and set(statuses) <= {201, 409}
+    created = {r.json()["id"] for r in answers if r.status_code == 201}
+    assert len(created) == 1
+    assert sum(REPLAYED_HEADER not in r.headers for r in answers if r.status_code == 201) == 1
     assert held(client, session)["episodes"] == 1
 
 

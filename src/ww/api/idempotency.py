@@ -136,7 +136,12 @@ class Idempotency:
             raise
         if 200 <= response.status_code < 300 and isinstance(response.body, bytes):
             answer = StoredAnswer(response.status_code, response.body.decode())
-            await self.store.complete(session, key, token, answer, self.clock())
+            try:
+                await self.store.complete(session, key, token, answer, self.clock())
+            except Exception as exc:
+                # The write is done and acknowledged all the same; the key stays reserved
+                # (retries get 409) until the reservation goes stale.
+                log.warning("could not store an idempotent answer: %s", type(exc).__name__)
         else:
             await self._release(session, key, token)
         return response
