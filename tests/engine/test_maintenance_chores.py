@@ -22,7 +22,12 @@ async def test_a_maintenance_pass_purges_expired_idempotency_keys(
     await engine.open()
     try:
         idem = Idempotency(idempotency_store(engine.records), timedelta(hours=1), clock)
-        upkeep = Maintenance(engine, chores=[idem.purge])
+
+        async def broken() -> None:
+            raise RuntimeError("a chore that fails every time")
+
+        # A failing chore is logged; the chores after it still run.
+        upkeep = Maintenance(engine, chores=[broken, idem.purge])
         now = clock()
         week_ago = now - timedelta(days=7)
         await idem.store.claim(

@@ -42,7 +42,10 @@ class Maintenance(Periodic):
         # that no request is still busy with them.
         await self.engine.reconcile(full=False, grace=timedelta(seconds=self.grace_s))
         for chore in self.chores:
-            await chore()
+            try:
+                await chore()
+            except Exception:  # one failing chore must not stop the index upkeep below
+                log.exception("maintenance chore failed")
         if self.engine.seconds_since_last_write() < self.quiet_s:
             return
         if await self.engine.vectors.unindexed() >= self.indexing_threshold:
