@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     api_port: int = Field(8765, ge=1, le=65535)
     api_workers: int = Field(1, ge=1, le=32)
     api_max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
+    # How long the answer to a write sent with an Idempotency-Key is kept for its retries.
+    idempotency_ttl_hours: float = Field(24.0, gt=0.0, le=24.0 * 365)
 
     embedding_model: str = Field("all-MiniLM-L6-v2-int8", min_length=1)
     embedding_dimension: int = Field(384, ge=8, le=8192)

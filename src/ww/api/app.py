@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -13,6 +14,7 @@ from ww import __version__
 from ww.api.disk import FreeingDeletesMiddleware
 from ww.api.docs_ui import install_docs
 from ww.api.errors import install_error_handlers
+from ww.api.idempotency import Idempotency
 from ww.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from ww.api.routers import (
     admin,
@@ -36,7 +38,7 @@ from ww.engine import (
 )
 from ww.engine.consolidation import ConsolidationScheduler
 from ww.engine.maintenance import HostLeader, Maintenance
-from ww.storage.factory import disk_guard
+from ww.storage.factory import disk_guard, idempotency_store
 
 __all__ = ["create_app", "create_app_from_env", "startup_line"]
 
@@ -93,6 +95,10 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     semantic = build_semantic(settings, eng)
     procedural = build_procedural(settings, eng)
     consolidator = build_consolidator(eng, semantic)
+    idempotency = Idempotency(
+        idempotency_store(eng.records), timedelta(hours=settings.idempotency_ttl_hours), eng.clock
+    )
+    eng.session_deleters.append(idempotency.delete_session)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -104,12 +110,13 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         await eng.open()
         await semantic.open()
         await procedural.open()
-        maintenance = Maintenance(eng, disk=disk_guard(settings))
+        maintenance = Maintenance(eng, disk=disk_guard(settings), chores=[idempotency.purge])
         maintenance.start()
         app.state.engine = eng
         app.state.semantic = semantic
         app.state.procedural = procedural
         app.state.consolidator = consolidator
+        app.state.idempotency = idempotency
         leader = HostLeader(settings.data_dir / "scheduler.lock")
         scheduler = ConsolidationScheduler(
             consolidator,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ww.api.disk import DiskReport
@@ -11,9 +13,11 @@ from ww.models import Episode, EpisodeCreate, EpisodeFilter, SessionStats
 __all__ = [
     "BatchCreate",
     "BatchCreated",
+    "EpisodeCreateBody",
     "EpisodeList",
     "HealthReport",
     "ImportanceBody",
+    "OnConflict",
     "RecallRequest",
     "SessionDeleted",
     "SessionList",
@@ -22,14 +26,36 @@ __all__ = [
 MAX_BATCH = 1000
 
 
+OnConflict = Literal["error", "return_existing"]
+
+_ON_CONFLICT = (
+    "What to do when the session already has an episode with this `external_id`: absent, "
+    "store a duplicate (`external_id` is not unique); `error`, answer 409 "
+    "`external_id_conflict` naming the existing episode and store nothing; "
+    "`return_existing`, answer the existing episode and store nothing."
+)
+
+
+class EpisodeCreateBody(EpisodeCreate):
+    on_conflict: OnConflict | None = Field(None, description=_ON_CONFLICT)
+
+
 class BatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     episodes: list[EpisodeCreate] = Field(min_length=1, max_length=MAX_BATCH)
+    on_conflict: OnConflict | None = Field(
+        None,
+        description=_ON_CONFLICT.replace("store nothing", "store none of the batch", 1)
+        + " Two items of the batch with one `external_id` count as a conflict too.",
+    )
 
 
 class BatchCreated(BaseModel):
     count: int
     episodes: list[Episode]
+    existing: int = Field(
+        0, description="How many of `episodes` were already stored (`return_existing`)."
+    )
 
 
 class EpisodeList(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +36,8 @@ class Maintenance(Periodic):
     indexing_threshold: int = 20_000
     grace_s: float = 60.0
     disk: DiskGuard | None = None
+    # Other upkeep that rides on the same loop (the API's expired idempotency keys).
+    chores: Sequence[Callable[[], Awaitable[object]]] = ()
 
     async def run_once(self) -> None:
         if self.disk is not None:
@@ -51,6 +54,11 @@ class Maintenance(Periodic):
         # Full id-by-id comparison runs at start-up; here only pending records old enough
         # that no request is still busy with them.
         await self.engine.reconcile(full=False, grace=timedelta(seconds=self.grace_s))
+        for chore in self.chores:
+            try:
+                await chore()
+            except Exception:  # one failing chore must not stop the index upkeep below
+                log.exception("maintenance chore failed")
         if self.engine.seconds_since_last_write() < self.quiet_s:
             return
         if await self.engine.vectors.unindexed() >= self.indexing_threshold:

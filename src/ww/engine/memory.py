@@ -44,6 +44,7 @@ from ww.storage.ports.learning import LearningStore
 __all__ = [
     "Clock",
     "EmbeddingMismatchError",
+    "ExternalIdConflictError",
     "MemoryEngine",
     "ReconcileReport",
     "check_embedding_lock",
@@ -57,6 +58,15 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class ExternalIdConflictError(ValueError):
+    """A create that must not duplicate an ``external_id`` met one the session has."""
+
+    def __init__(self, known: Mapping[str, UUID]) -> None:
+        self.known = dict(known)
+        ids = ", ".join(f"{ext!r} is episode {eid}" for ext, eid in sorted(self.known.items()))
+        super().__init__(f"external_id already stored in this session: {ids}")
 
 
 class EmbeddingMismatchError(ConfigError):
@@ -192,7 +202,62 @@ class MemoryEngine:
     ) -> list[Episode]:
         """Store episodes; once this returns they survive a crash of the process."""
         now = self._last_write = self.clock()
-        episodes = [
+        episodes = self._new_episodes(session_id, items, now)
+        return await self.writes.create(session_id, episodes, now, self.records.insert_episodes)
+
+    async def create_episodes_once(
+        self, session_id: str, items: Sequence[EpisodeCreate], *, all_or_nothing: bool = False
+    ) -> list[tuple[Episode, bool]]:
+        """Store the items whose ``external_id`` the session does not have yet; each item's
+        episode comes back with True when it was stored now, or the session's existing
+        episode with that ``external_id`` with False (an item repeating an earlier item's
+        ``external_id`` gets that item's episode). With ``all_or_nothing``, one known
+        ``external_id`` stores none and raises ``ExternalIdConflictError``. Items without
+        an ``external_id`` are always stored."""
+        now = self._last_write = self.clock()
+        episodes = self._new_episodes(session_id, items, now)
+        firsts: dict[str, Episode] = {}
+        for ep in episodes:
+            if ep.external_id is not None:
+                firsts.setdefault(ep.external_id, ep)
+        candidates = [
+            ep for ep in episodes if ep.external_id is None or firsts[ep.external_id] is ep
+        ]
+        vectors = await self.writes.embed(candidates)
+        await self.writes.ensure_session(session_id, now)
+        known = await self.records.insert_new_external(
+            session_id, candidates, all_or_nothing=all_or_nothing
+        )
+        if known and all_or_nothing:
+            raise ExternalIdConflictError(known)
+        stored = [
+            (ep, vec)
+            for ep, vec in zip(candidates, vectors, strict=True)
+            if ep.external_id not in known
+        ]
+        indexed = await self.writes.index(
+            session_id, [ep for ep, _ in stored], [vec for _, vec in stored]
+        )
+        existing = await self.records.get_episodes(session_id, list(known.values()))
+        new_by_id = {ep.id: ep for ep in indexed}
+        out: list[tuple[Episode, bool]] = []
+        for ep in episodes:
+            ext = ep.external_id
+            if ext is not None and ext in known:
+                if known[ext] not in existing:  # deleted since: still not ours to create
+                    raise ExternalIdConflictError({ext: known[ext]})
+                out.append((existing[known[ext]], False))
+            elif ext is not None and firsts[ext] is not ep:
+                first = firsts[ext]
+                out.append((new_by_id.get(first.id, first), False))
+            else:
+                out.append((new_by_id.get(ep.id, ep), True))
+        return out
+
+    def _new_episodes(
+        self, session_id: str, items: Sequence[EpisodeCreate], now: datetime
+    ) -> list[Episode]:
+        return [
             Episode(
                 id=uuid4(),
                 session_id=session_id,
@@ -210,7 +275,6 @@ class MemoryEngine:
             )
             for item in items
         ]
-        return await self.writes.create(session_id, episodes, now, self.records.insert_episodes)
 
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
         return await self.records.get_episode(session_id, episode_id)

@@ -13,11 +13,13 @@ from ww.storage.diskspace import DiskGuard, guard_for
 from ww.storage.ports import RecordStore, VectorIndex
 from ww.storage.ports.consolidation import ConsolidationStore
 from ww.storage.ports.entities import EntityStore
+from ww.storage.ports.idempotency import IdempotencyStore
 from ww.storage.ports.learning import LearningStore
 from ww.storage.ports.skills import SkillStore
 from ww.storage.qdrant.edge import QdrantEdgeIndex
 from ww.storage.sqlite.consolidation import SQLiteConsolidationStore
 from ww.storage.sqlite.entities import SQLiteEntityStore
+from ww.storage.sqlite.idempotency import SQLiteIdempotencyStore
 from ww.storage.sqlite.learning import SQLiteLearningStore
 from ww.storage.sqlite.records import SQLiteRecordStore
 from ww.storage.sqlite.skills import SQLiteSkillStore
@@ -37,6 +39,7 @@ __all__ = [
     "disk_guard",
     "disk_startup_problem",
     "entity_store",
+    "idempotency_store",
     "learning_store",
     "skill_store",
 ]
@@ -241,3 +244,15 @@ def build_entity_stores(
 def build_skill_stores(settings: Settings, records: RecordStore) -> tuple[SkillStore, VectorIndex]:
     """Skills share the record store's database and have their own vector collection."""
     return skill_store(records), build_vector_index(settings, "skills")
+
+
+def idempotency_store(records: RecordStore) -> IdempotencyStore:
+    """The answers of writes sent with an Idempotency-Key, in the record store's database
+    (so every worker of a pool sees the same keys)."""
+    neo = _neo4j(records)
+    if neo is not None:
+        # Imported here so the embedded tier runs without the ``server`` extra installed.
+        from ww.storage.neo4j.idempotency import Neo4jIdempotencyStore
+
+        return Neo4jIdempotencyStore(neo)
+    return SQLiteIdempotencyStore(_sqlite_db(records).db)

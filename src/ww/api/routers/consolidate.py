@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from ww.api.deps import SessionDep, from_state
 from ww.api.errors import ApiError, ErrorEnvelope
+from ww.api.idempotency import IdempotentRoute
 from ww.api.routers.common import errors
 from ww.engine.consolidation import Consolidator
 from ww.engine.procedural import ProceduralMemory
@@ -19,7 +20,12 @@ from ww.storage.ports.consolidation import LinkType
 
 __all__ = ["LinkList", "MemoryLinkOut", "router"]
 
-router = APIRouter(prefix="/api/v1/consolidate", tags=["consolidate"], responses=errors())
+router = APIRouter(
+    prefix="/api/v1/consolidate",
+    tags=["consolidate"],
+    responses=errors(),
+    route_class=IdempotentRoute,
+)
 
 
 get_consolidator = from_state("consolidator", Consolidator)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from ww.api.deps import SessionDep
 from ww.api.errors import ApiError
+from ww.api.idempotency import IdempotentRoute
 from ww.api.routers.common import (
     Cursor,
     Limit,
@@ -42,7 +43,12 @@ from ww.storage.ports.entities import RelationExistsError, VersionClosedError
 
 __all__ = ["EntityList", "RelationList", "router"]
 
-router = APIRouter(prefix="/api/v1/entities", tags=["entities"], responses=errors(404, 409))
+router = APIRouter(
+    prefix="/api/v1/entities",
+    tags=["entities"],
+    responses=errors(404, 409),
+    route_class=IdempotentRoute,
+)
 
 _ENTITY = "entity"
 

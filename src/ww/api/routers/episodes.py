@@ -3,31 +3,60 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import ValidationError
 
 from ww.api.deps import EngineDep, SessionDep
 from ww.api.errors import ApiError
+from ww.api.idempotency import IdempotentRoute
 from ww.api.routers.common import Cursor, Limit, MemoryRoutes, TextFilter, errors, found
-from ww.api.schemas import BatchCreate, BatchCreated, EpisodeList, ImportanceBody, RecallRequest
+from ww.api.schemas import (
+    BatchCreate,
+    BatchCreated,
+    EpisodeCreateBody,
+    EpisodeList,
+    ImportanceBody,
+    RecallRequest,
+)
 from ww.engine import MemoryEngine
+from ww.engine.memory import ExternalIdConflictError
 from ww.models import Episode, EpisodeCreate, EpisodeFilter, EpisodeUpdate, Outcome, RecallResult
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/episodes", tags=["episodes"], responses=errors(404))
+router = APIRouter(
+    prefix="/api/v1/episodes", tags=["episodes"], responses=errors(404), route_class=IdempotentRoute
+)
 
 _EPISODE = "episode"
 _OUT_OF_RANGE = {"int64_range"}
 
 
-@router.post("", status_code=201, response_model=Episode)
-async def create_episode(body: EpisodeCreate, engine: EngineDep, session: SessionDep) -> Episode:
-    (episode,) = await engine.create_episodes(session, [body])
+@router.post(
+    "",
+    status_code=201,
+    response_model=Episode,
+    responses={200: {"model": Episode, "description": "the existing episode (return_existing)"}},
+)
+async def create_episode(
+    body: EpisodeCreateBody, engine: EngineDep, session: SessionDep, response: Response
+) -> Episode:
+    item = EpisodeCreate.model_validate(body.model_dump(exclude={"on_conflict"}))
+    if body.on_conflict is None or item.external_id is None:
+        (episode,) = await engine.create_episodes(session, [item])
+        return episode
+    with _conflicts():
+        ((episode, created),) = await engine.create_episodes_once(
+            session, [item], all_or_nothing=body.on_conflict == "error"
+        )
+    if not created:
+        response.status_code = 200
     return episode
 
 
@@ -35,8 +64,31 @@ async def create_episode(body: EpisodeCreate, engine: EngineDep, session: Sessio
 async def create_episodes(
     body: BatchCreate, engine: EngineDep, session: SessionDep
 ) -> BatchCreated:
-    episodes = await engine.create_episodes(session, body.episodes)
-    return BatchCreated(count=len(episodes), episodes=episodes)
+    if body.on_conflict is None:
+        episodes = await engine.create_episodes(session, body.episodes)
+        return BatchCreated(count=len(episodes), episodes=episodes)
+    given = [ep.external_id for ep in body.episodes if ep.external_id is not None]
+    if body.on_conflict == "error" and len(set(given)) < len(given):
+        raise ApiError(
+            409,
+            "two episodes of the batch have one external_id; nothing was stored",
+            code="external_id_conflict",
+        )
+    with _conflicts():
+        answers = await engine.create_episodes_once(
+            session, body.episodes, all_or_nothing=body.on_conflict == "error"
+        )
+    existing = sum(not created for _, created in answers)
+    episodes = [ep for ep, _ in answers]
+    return BatchCreated(count=len(episodes), episodes=episodes, existing=existing)
+
+
+@contextmanager
+def _conflicts() -> Iterator[None]:
+    try:
+        yield
+    except ExternalIdConflictError as exc:
+        raise ApiError(409, str(exc), code="external_id_conflict") from None
 
 
 @router.get("", response_model=EpisodeList)

@@ -10,13 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ww.api.deps import EngineDep, SessionDep
 from ww.api.errors import ApiError
+from ww.api.idempotency import IdempotentRoute
 from ww.api.routers.common import errors
 from ww.engine import FeedbackOutcome, MemoryNotInRecallError, RecallNotFoundError
 
 __all__ = ["FeedbackChange", "FeedbackRequest", "FeedbackResponse", "router"]
 
 
-router = APIRouter(prefix="/api/v1/feedback", tags=["feedback"], responses=errors(404))
+router = APIRouter(
+    prefix="/api/v1/feedback", tags=["feedback"], responses=errors(404), route_class=IdempotentRoute
+)
 
 Reward = Annotated[float, Field(ge=0.0, le=1.0)]
 

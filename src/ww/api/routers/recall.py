@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from ww.api.deps import SessionDep
+from ww.api.idempotency import IdempotentRoute
 from ww.api.routers.common import errors
 from ww.engine.unified import UnifiedRecall
 from ww.models.unified import UnifiedRecallRequest, UnifiedRecallResult
@@ -12,7 +13,9 @@ from ww.models.unified import UnifiedRecallRequest, UnifiedRecallResult
 __all__ = ["router"]
 
 
-router = APIRouter(prefix="/api/v1", tags=["recall"], responses=errors())
+router = APIRouter(
+    prefix="/api/v1", tags=["recall"], responses=errors(), route_class=IdempotentRoute
+)
 
 
 @router.post("/recall", response_model=UnifiedRecallResult)

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ww.api.deps import SessionDep
+from ww.api.idempotency import IdempotentRoute
 from ww.api.routers.common import (
     Cursor,
     Limit,
@@ -39,7 +40,9 @@ from ww.storage.ports.skills import SkillFilter
 
 __all__ = ["SkillList", "router"]
 
-router = APIRouter(prefix="/api/v1/skills", tags=["skills"], responses=errors(404))
+router = APIRouter(
+    prefix="/api/v1/skills", tags=["skills"], responses=errors(404), route_class=IdempotentRoute
+)
 
 _SKILL = "skill"
 

@@ -276,6 +276,47 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
         except ConstraintError as exc:
             raise IdConflictError(f"an episode id is already taken: {describe(exc)}") from exc
 
+    async def insert_new_external(
+        self, session_id: str, episodes: Sequence[Episode], *, all_or_nothing: bool
+    ) -> dict[str, UUID]:
+        if any(ep.session_id != session_id for ep in episodes):
+            raise ValueError("episode belongs to another session")
+        if not episodes:
+            return {}
+        await self._ensure_fts(session_id)
+        wanted = sorted({ep.external_id for ep in episodes if ep.external_id is not None})
+        label = fts_label(session_id)
+
+        async def tx(t: AsyncManagedTransaction) -> dict[str, UUID]:
+            # Write-lock the session's node before looking: two of these calls on one
+            # session, in any workers, then check and insert one after the other.
+            result = await t.run(
+                "MERGE (s:WwSession {session_id: $sid}) SET s.ww_lock = true REMOVE s.ww_lock",
+                {"sid": session_id},
+            )
+            await result.consume()
+            result = await t.run(
+                "MATCH (e:WwEpisode) WHERE e.session_id = $sid AND e.external_id IN $exts "
+                "RETURN e.external_id AS ext, e.id AS id ORDER BY e.ingested_at, e.id",
+                {"sid": session_id, "exts": wanted},
+            )
+            known: dict[str, UUID] = {}
+            async for record in result:
+                known.setdefault(record["ext"], UUID(record["id"]))
+            fresh = [ep for ep in episodes if ep.external_id not in known]
+            if fresh and not (known and all_or_nothing):
+                result = await t.run(
+                    f"UNWIND $rows AS row CREATE (e:WwEpisode:{label}) SET e = row",
+                    {"rows": [episode_props(ep) for ep in fresh]},
+                )
+                await result.consume()
+            return known
+
+        try:
+            return await self._write(tx)
+        except ConstraintError as exc:
+            raise IdConflictError(f"an episode id is already taken: {describe(exc)}") from exc
+
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
         rows = await self._rows(
             f"MATCH (e:WwEpisode {{id: $id}}) WHERE e.session_id = $sid RETURN {_EPISODE}",

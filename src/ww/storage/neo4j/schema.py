@@ -48,4 +48,12 @@ SIDE_SCHEMA: tuple[str, ...] = (
     "CREATE CONSTRAINT ww_consolidated_id IF NOT EXISTS "
     "FOR (c:WwConsolidated) REQUIRE c.entity_id IS UNIQUE",
     "CREATE INDEX ww_consolidated_session IF NOT EXISTS FOR (c:WwConsolidated) ON (c.session_id)",
+    # episodes by external_id, for creates with on_conflict (Neo4jRecordStore)
+    "CREATE INDEX ww_episode_external IF NOT EXISTS "
+    "FOR (e:WwEpisode) ON (e.session_id, e.external_id)",
+    # idempotency keys (neo4j/idempotency.py)
+    "CREATE CONSTRAINT ww_idempotency_key IF NOT EXISTS "
+    "FOR (k:WwIdempotency) REQUIRE k.key IS UNIQUE",
+    "CREATE INDEX ww_idempotency_session IF NOT EXISTS FOR (k:WwIdempotency) ON (k.session_id)",
+    "CREATE INDEX ww_idempotency_at IF NOT EXISTS FOR (k:WwIdempotency) ON (k.at)",
 )

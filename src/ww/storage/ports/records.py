@@ -100,6 +100,16 @@ class RecordStore(Protocol):
         """Insert new episodes in one transaction; raises ``IdConflictError`` when an id is
         taken (by this session or another) and writes none of them."""
 
+    async def insert_new_external(
+        self, session_id: str, episodes: Sequence[Episode], *, all_or_nothing: bool
+    ) -> dict[str, UUID]:
+        """Insert, in one transaction, the episodes whose ``external_id`` no episode of the
+        session has yet, and answer ``{external_id: id of the oldest episode with it}`` for
+        the others, which are not inserted (with ``all_or_nothing``, one known
+        ``external_id`` inserts none). Check and insert are atomic against every other call
+        of this method on the session, in any process. The episodes' own external ids must
+        be distinct."""
+
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None: ...
     async def get_episodes(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Episode]: ...
     async def list_episodes(

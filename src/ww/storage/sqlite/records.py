@@ -150,6 +150,44 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
 
         await self._write(tx, lambda added: self.keywords.apply(session_id, put=added))
 
+    async def insert_new_external(
+        self, session_id: str, episodes: Sequence[Episode], *, all_or_nothing: bool
+    ) -> dict[str, UUID]:
+        _check_session(session_id, episodes)
+        wanted = sorted({ep.external_id for ep in episodes if ep.external_id is not None})
+        if not episodes:
+            return {}
+
+        # The check and the insert share one transaction on the one writer connection, so
+        # no other write of the session can come between them.
+        def tx(c: sqlite3.Connection) -> tuple[dict[str, UUID], list[tuple[int, str]]]:
+            known: dict[str, UUID] = {}
+            for i in range(0, len(wanted), 400):
+                chunk = wanted[i : i + 400]
+                for ext, eid in c.execute(
+                    "SELECT external_id, id FROM episodes WHERE session_id = ? AND external_id "
+                    f"IN ({','.join('?' * len(chunk))}) ORDER BY rowid",
+                    (session_id, *chunk),
+                ):
+                    known.setdefault(ext, UUID(eid))  # the oldest one stands for them all
+            fresh = [ep for ep in episodes if ep.external_id not in known]
+            if (known and all_or_nothing) or not fresh:
+                return known, []
+            rows = [episode_params(ep) for ep in fresh]
+            marks = ", ".join("?" * len(rows[0]))
+            try:
+                c.executemany(f"INSERT INTO episodes({EPISODE_COLUMNS}) VALUES ({marks})", rows)
+            except sqlite3.IntegrityError as exc:
+                raise IdConflictError(f"an episode id is already taken: {exc}") from exc
+            ids = [ep.id for ep in fresh]
+            added = _rows_by_id(c, "SELECT e.rowid, e.content FROM episodes e", session_id, ids)
+            return known, [(r[0], r[1]) for r in added]
+
+        known, _ = await self._write(
+            tx, lambda result: self.keywords.apply(session_id, put=result[1])
+        )
+        return known
+
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
         return await self._run(
             row_as(

@@ -248,6 +248,21 @@ MIGRATIONS: tuple[Migration, ...] = (
     ALTER TABLE skills ADD COLUMN lapses INTEGER NOT NULL DEFAULT 0;
     UPDATE skills SET last_review = created_at;
     """,
+    # 7: the answers of writes sent with an Idempotency-Key (sqlite/idempotency.py), per
+    # session and key; status is NULL while the key is reserved by a request in flight.
+    """
+    CREATE TABLE idempotency_keys (
+        session_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        token TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        status INTEGER,
+        body TEXT,
+        PRIMARY KEY (session_id, key)
+    );
+    CREATE INDEX ix_idempotency_at ON idempotency_keys (at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
