@@ -15,6 +15,8 @@ from typing import Any
 import anyio
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.types import Message, Receive, Scope, Send
 
 from tests.api.helpers import assert_envelope, new_session_id
@@ -59,7 +61,34 @@ def test_the_count_skips_strings_and_escapes() -> None:
     assert rough == 11
     assert anyio.run(count_json_items, body, 100) == rough  # under the limit: not scanned
     assert anyio.run(count_json_items, body, 7) == 7  # scanned: strings skipped whole
-    assert anyio.run(count_json_items, body, 5) == 6  # stops as soon as it passes the limit
+    assert anyio.run(count_json_items, body, 0, 4) == 1  # stops at the slice passing the limit
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list('ab ,{}[]"\\:\n')), max_size=12)
+_JSON = st.recursive(
+    st.none() | st.integers() | _TEXT,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_TEXT, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+def _items(value: Any) -> int:
+    """Containers, plus the commas json.dumps writes between their members."""
+    if isinstance(value, dict):
+        return 1 + max(len(value) - 1, 0) + sum(_items(v) for v in value.values())
+    if isinstance(value, list):
+        return 1 + max(len(value) - 1, 0) + sum(_items(v) for v in value)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON, slice_bytes=st.integers(1, 64))
+def test_the_count_matches_the_document_at_any_slice_size(value: Any, slice_bytes: int) -> None:
+    body = json.dumps(value).encode()
+    expected = _items(value)
+    # A limit just under the true count forces the scan, whatever the raw bytes hold, and
+    # the scan stops only once it has counted them all.
+    assert anyio.run(count_json_items, body, expected - 1, slice_bytes) == expected
 
 
 # -- the ASGI level: pacing and permits ------------------------------------------------------

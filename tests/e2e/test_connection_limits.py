@@ -146,6 +146,7 @@ def test_a_request_beyond_the_connection_cap_gets_503(server: Server) -> None:
             extra.sendall(HEALTH)
             raw = _read_until_closed(extra)
         assert _status(raw) == 503, raw
+        assert b"\r\nretry-after: 1\r\n" in raw.lower()
         assert _json_body(raw)["error"]["code"] == "service_unavailable"
         # One of the held connections is still served: the cap refuses only the surplus.
         held[0].sendall(HEALTH)
