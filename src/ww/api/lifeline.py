@@ -4,7 +4,9 @@ uvicorn's multi-worker supervisor stops its workers when it is asked to stop, bu
 gives it no chance: its workers would go on serving the port, orphaned, with nothing to
 restart or stop them. ``die_with_parent`` makes the kernel send the calling worker SIGTERM
 (uvicorn's graceful stop) when its parent dies: ``prctl(PR_SET_PDEATHSIG)`` on Linux, a
-thread polling the parent's pid elsewhere.
+thread polling the parent's pid elsewhere. Linux sends the signal when the *thread* that
+spawned the worker ends; uvicorn's supervisor spawns and respawns workers from its main
+thread, which lives as long as the process.
 """
 
 from __future__ import annotations
