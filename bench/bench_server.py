@@ -46,8 +46,10 @@ class Server:
         workdir: Path,
         log_path: Path,
         extra_env: dict[str, str] | None = None,
+        src: Path = ROOT / "src",
     ) -> None:
         self.data_dir = data_dir
+        self.src = src  # the ww package to run (another tree's, to compare against it)
         self.extra_env = dict(extra_env or {})
         self.workdir = workdir
         self.log_path = log_path
@@ -76,9 +78,7 @@ class Server:
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])]
-        )
+        env["PYTHONPATH"] = os.pathsep.join([str(self.src), *filter(None, [env.get("PYTHONPATH")])])
         logf = self.log_path.open("ab")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(

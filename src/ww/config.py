@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
     # How long the answer to a write sent with an Idempotency-Key is kept for its retries.
     idempotency_ttl_hours: float = Field(24.0, gt=0.0, le=24.0 * 365)
+    # Seconds a client may take to send a request's headers, or to send the next piece of
+    # its body, before the connection is closed (408 once the headers are in).
+    api_request_timeout: float = Field(15.0, gt=0.0, le=3600.0)
+    # Open connections one worker process serves at once; a request on one more gets 503.
+    api_max_connections: int = Field(1000, ge=1, le=100_000)
 
     embedding_model: str = Field("all-MiniLM-L6-v2-int8", min_length=1)
     embedding_dimension: int = Field(384, ge=8, le=8192)

@@ -15,7 +15,8 @@ from ww.api.disk import FreeingDeletesMiddleware
 from ww.api.docs_ui import install_docs
 from ww.api.errors import install_error_handlers
 from ww.api.idempotency import Idempotency
-from ww.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from ww.api.limits import BodyGuardMiddleware
+from ww.api.middleware import RequestIdMiddleware
 from ww.api.routers import (
     admin,
     consolidate,
@@ -157,8 +158,12 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     app.include_router(recall.router)
     app.include_router(consolidate.router)
     app.include_router(admin.router)
-    # Outermost last: the request id must exist before the body limit can answer.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    # Outermost last: the request id must exist before the body's bounds can answer.
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_bytes=settings.api_max_body_bytes,
+        timeout=settings.api_request_timeout,
+    )
     app.add_middleware(FreeingDeletesMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -4,8 +4,10 @@ and ``--workers`` override their ``WW_*`` settings.
 
 One worker serves an app built here. ``WW_API_WORKERS`` > 1 (server tier only, see
 ``Settings.uses_server_backends``) starts that many worker processes on one socket, each
-building its own engine from the environment (``ww.api.app:create_app_from_env``); this
-process checks the stores and creates their schema once before any worker starts.
+building its own engine from the environment (``worker_app``); this process checks the
+stores and creates their schema once before any worker starts, and each worker dies with it
+(``ww.api.lifeline``). Both ways, connections go through ``ww.api.protocol`` (header
+deadline, connection cap).
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from ww.api.lifeline import die_with_parent
+from ww.api.protocol import protocol_factory
 from ww.config import ConfigError, Settings, load_settings
 from ww.embedding import EmbeddingError
 from ww.engine import MemoryEngine
@@ -32,7 +37,7 @@ from ww.engine.memory import check_embedding_lock
 from ww.storage import build_stores
 from ww.storage.factory import build_vector_index, check_extras, disk_startup_problem
 
-__all__ = ["main", "parse_args", "settings_from_args"]
+__all__ = ["main", "parse_args", "settings_from_args", "worker_app"]
 
 # Command-line option -> the setting it overrides.
 _OPTIONS = {
@@ -110,7 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"world-weaver: {exc}", file=sys.stderr)
         return 2
     config = uvicorn.Config(
-        app, host=settings.api_host, port=settings.api_port, log_level="info", lifespan="on"
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        lifespan="on",
+        http=_protocol(settings),
     )
     server = uvicorn.Server(config)
     server.run()
@@ -118,15 +128,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if server.started else 3
 
 
+def _protocol(settings: Settings) -> type[asyncio.Protocol]:
+    return protocol_factory(settings.api_request_timeout, settings.api_max_connections)
+
+
+def worker_app() -> FastAPI:
+    """One worker's app (``WW_API_WORKERS`` > 1): uvicorn calls this in each worker process,
+    in its main thread, before it serves."""
+    die_with_parent()
+    from ww.api.app import create_app_from_env
+
+    return create_app_from_env()
+
+
 def _run_workers(settings: Settings) -> int:
     config = uvicorn.Config(
-        "ww.api.app:create_app_from_env",
+        "ww.api.server:worker_app",
         factory=True,
         host=settings.api_host,
         port=settings.api_port,
         workers=settings.api_workers,
         log_level="info",
         lifespan="on",
+        http=_protocol(settings),
     )
     sock = config.bind_socket()
     supervisor = Multiprocess(config, sockets=[sock])
