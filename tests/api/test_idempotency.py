@@ -20,6 +20,7 @@ from ww.api.idempotency import IN_PROGRESS_TIMEOUT, REPLAYED_HEADER, Idempotency
 from ww.embedding import OnnxEmbedder
 from ww.engine import MemoryEngine
 from ww.storage.ports import StoreUnavailableError
+from ww.storage.ports.idempotency import Reservation
 
 EPISODES = "/api/v1/episodes"
 _CLOCK = ManualClock()
@@ -270,13 +271,7 @@ def _reserve(client: TestClient, session: str, key: str, body: bytes) -> None:
 
     async def claim() -> None:
         await idem.store.claim(
-            session,
-            key,
-            fp,
-            "another-worker",
-            now,
-            expired_before=now - idem.ttl,
-            stale_before=now - IN_PROGRESS_TIMEOUT,
+            session, key, Reservation(fp, "another-worker", now), idem.horizon(now)
         )
 
     portal: Any = getattr(client, "portal")  # noqa: B009 -- set while the client runs

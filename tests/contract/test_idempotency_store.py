@@ -11,7 +11,14 @@ import pytest
 from tests.factories import T0
 from ww.storage import RecordStore
 from ww.storage.factory import idempotency_store
-from ww.storage.ports.idempotency import Claim, ClaimState, IdempotencyStore, StoredAnswer
+from ww.storage.ports.idempotency import (
+    Claim,
+    ClaimState,
+    Horizon,
+    IdempotencyStore,
+    Reservation,
+    StoredAnswer,
+)
 
 TTL = timedelta(hours=24)
 LOCK = timedelta(minutes=5)
@@ -34,7 +41,7 @@ async def claim(
 ) -> Claim:
     now = T0 + timedelta(minutes=minutes)
     return await store.claim(
-        session, key, fp, token, now, expired_before=now - TTL, stale_before=now - LOCK
+        session, key, Reservation(fp, token, now), Horizon(now - TTL, now - LOCK)
     )
 
 
@@ -90,7 +97,7 @@ async def test_purge_deletes_only_expired_answers_and_stale_reservations(
     await store.complete("s1", "fresh-answer", "t3", ANSWER, T0 + timedelta(minutes=60))
     await claim(store, "t4", key="fresh-reservation", minutes=60)
     cutoff = T0 + timedelta(minutes=30)
-    purged = await store.purge(expired_before=cutoff, stale_before=cutoff)
+    purged = await store.purge(Horizon(cutoff, cutoff))
     assert purged == 2
     assert (await claim(store, "t5", key="old-answer", minutes=61)).state is ClaimState.NEW
     assert (await claim(store, "t6", key="old-reservation", minutes=61)).state is ClaimState.NEW

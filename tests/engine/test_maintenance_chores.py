@@ -12,7 +12,7 @@ from ww.embedding import OnnxEmbedder
 from ww.engine import build_engine
 from ww.engine.maintenance import Maintenance
 from ww.storage.factory import idempotency_store
-from ww.storage.ports.idempotency import ClaimState, StoredAnswer
+from ww.storage.ports.idempotency import ClaimState, Horizon, Reservation, StoredAnswer
 
 
 async def test_a_maintenance_pass_purges_expired_idempotency_keys(
@@ -30,9 +30,7 @@ async def test_a_maintenance_pass_purges_expired_idempotency_keys(
         upkeep = Maintenance(engine, chores=[broken, idem.purge])
         now = clock()
         week_ago = now - timedelta(days=7)
-        await idem.store.claim(
-            "s1", "k", "fp", "t1", now, expired_before=week_ago, stale_before=week_ago
-        )
+        await idem.store.claim("s1", "k", Reservation("fp", "t1", now), Horizon(week_ago, week_ago))
         await idem.store.complete("s1", "k", "t1", StoredAnswer(201, "{}"), now)
         await upkeep.run_once()  # still within the hour: kept
         assert await idem.purge() == 0
@@ -40,7 +38,7 @@ async def test_a_maintenance_pass_purges_expired_idempotency_keys(
         await upkeep.run_once()
         later = clock()
         again = await idem.store.claim(
-            "s1", "k", "fp", "t2", later, expired_before=week_ago, stale_before=week_ago
+            "s1", "k", Reservation("fp", "t2", later), Horizon(week_ago, week_ago)
         )
         assert again.state is ClaimState.NEW  # gone, though this claim would still see it
     finally:

@@ -23,7 +23,7 @@ import logging
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import uuid4
 
@@ -33,7 +33,13 @@ from fastapi.routing import APIRoute
 from ww.api.deps import get_session_id
 from ww.api.errors import ApiError, ErrorEnvelope, error_response
 from ww.engine.memory import Clock
-from ww.storage.ports.idempotency import ClaimState, IdempotencyStore, StoredAnswer
+from ww.storage.ports.idempotency import (
+    ClaimState,
+    Horizon,
+    IdempotencyStore,
+    Reservation,
+    StoredAnswer,
+)
 
 __all__ = [
     "IN_PROGRESS_TIMEOUT",
@@ -91,15 +97,7 @@ class Idempotency:
         body = await request.body()
         fp = fingerprint(request.method, request.url.path, request.url.query, body)
         token, now = uuid4().hex, self.clock()
-        claim = await self.store.claim(
-            session,
-            key,
-            fp,
-            token,
-            now,
-            expired_before=now - self.ttl,
-            stale_before=now - IN_PROGRESS_TIMEOUT,
-        )
+        claim = await self.store.claim(session, key, Reservation(fp, token, now), self.horizon(now))
         if claim.fingerprint != fp:
             raise ApiError(
                 422,
@@ -155,10 +153,12 @@ class Idempotency:
 
     async def purge(self) -> int:
         """Forget expired answers and stale reservations (the maintenance loop's chore)."""
-        now = self.clock()
-        return await self.store.purge(
-            expired_before=now - self.ttl, stale_before=now - IN_PROGRESS_TIMEOUT
-        )
+        return await self.store.purge(self.horizon(self.clock()))
+
+    def horizon(self, now: datetime) -> Horizon:
+        """What still counts at ``now``: answers within the retention window, reservations
+        younger than ``IN_PROGRESS_TIMEOUT``."""
+        return Horizon(expired_before=now - self.ttl, stale_before=now - IN_PROGRESS_TIMEOUT)
 
     async def delete_session(self, session_id: str) -> None:
         await self.store.delete_session(session_id)

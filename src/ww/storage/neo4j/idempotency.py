@@ -17,7 +17,7 @@ from neo4j import AsyncManagedTransaction
 from ww.storage.neo4j.driver import tx_all, tx_consume
 from ww.storage.neo4j.records import Neo4jRecordStore
 from ww.storage.payload import to_micros
-from ww.storage.ports.idempotency import Claim, ClaimState, StoredAnswer
+from ww.storage.ports.idempotency import Claim, ClaimState, Horizon, Reservation, StoredAnswer
 
 __all__ = ["Neo4jIdempotencyStore"]
 
@@ -33,25 +33,15 @@ class Neo4jIdempotencyStore:
     def __init__(self, db: Neo4jRecordStore) -> None:
         self.db = db
 
-    async def claim(
-        self,
-        session_id: str,
-        key: str,
-        fingerprint: str,
-        token: str,
-        now: datetime,
-        *,
-        expired_before: datetime,
-        stale_before: datetime,
-    ) -> Claim:
+    async def claim(self, session_id: str, key: str, mine: Reservation, horizon: Horizon) -> Claim:
         params: dict[str, Any] = {
             "key": _key(session_id, key),
             "sid": session_id,
-            "fp": fingerprint,
-            "token": token,
-            "now": to_micros(now),
+            "fp": mine.fingerprint,
+            "token": mine.token,
+            "now": to_micros(mine.at),
         }
-        expired, stale = to_micros(expired_before), to_micros(stale_before)
+        expired, stale = to_micros(horizon.expired_before), to_micros(horizon.stale_before)
 
         async def tx(t: AsyncManagedTransaction) -> Claim:
             # MERGE creates the reservation, or write-locks the node that holds the key.
@@ -64,8 +54,8 @@ class Neo4jIdempotencyStore:
                 params,
             )
             node = (await result.single(strict=True))["k"]
-            if node["token"] == token:
-                return Claim(ClaimState.NEW, fingerprint)
+            if node["token"] == mine.token:
+                return Claim(ClaimState.NEW, mine.fingerprint)
             if node.get("status") is not None and node["at"] >= expired:
                 answer = StoredAnswer(node["status"], node["body"])
                 return Claim(ClaimState.DONE, node["fingerprint"], answer)
@@ -78,7 +68,7 @@ class Neo4jIdempotencyStore:
                 params,
             )
             await result.consume()
-            return Claim(ClaimState.NEW, fingerprint)
+            return Claim(ClaimState.NEW, mine.fingerprint)
 
         return await self.db.write(tx)
 
@@ -110,12 +100,15 @@ class Neo4jIdempotencyStore:
             )
         )
 
-    async def purge(self, *, expired_before: datetime, stale_before: datetime) -> int:
+    async def purge(self, horizon: Horizon) -> int:
         rows = await self.db.write(
             tx_all(
                 "MATCH (k:WwIdempotency) WHERE (k.status IS NOT NULL AND k.at < $expired) "
                 "OR (k.status IS NULL AND k.at < $stale) DELETE k RETURN count(*) AS n",
-                {"expired": to_micros(expired_before), "stale": to_micros(stale_before)},
+                {
+                    "expired": to_micros(horizon.expired_before),
+                    "stale": to_micros(horizon.stale_before),
+                },
             )
         )
         return int(rows[0]["n"])

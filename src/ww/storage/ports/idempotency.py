@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-__all__ = ["Claim", "ClaimState", "IdempotencyStore", "StoredAnswer"]
+__all__ = ["Claim", "ClaimState", "Horizon", "IdempotencyStore", "Reservation", "StoredAnswer"]
 
 
 class ClaimState(StrEnum):
@@ -28,6 +28,24 @@ class ClaimState(StrEnum):
 class StoredAnswer:
     status: int
     body: str  # the JSON text of the answer, as first sent
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A request's hold on a key: its fingerprint, the token naming it, and when it began."""
+
+    fingerprint: str
+    token: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """How far back keys still count: answers stored at or after ``expired_before`` and
+    reservations made at or after ``stale_before``. Older ones are as if absent."""
+
+    expired_before: datetime
+    stale_before: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,20 +62,9 @@ class Claim:
 class IdempotencyStore(Protocol):
     """Keys are scoped by session: one session's key never meets another's."""
 
-    async def claim(
-        self,
-        session_id: str,
-        key: str,
-        fingerprint: str,
-        token: str,
-        now: datetime,
-        *,
-        expired_before: datetime,
-        stale_before: datetime,
-    ) -> Claim:
-        """Reserve ``key`` for the request ``token`` unless it is held: by an answer stored
-        at or after ``expired_before``, or by a reservation made at or after
-        ``stale_before``. Older ones count as absent and are replaced."""
+    async def claim(self, session_id: str, key: str, mine: Reservation, horizon: Horizon) -> Claim:
+        """Reserve ``key`` for ``mine`` unless an answer or a reservation within ``horizon``
+        holds it; one beyond the horizon counts as absent and is replaced."""
 
     async def complete(
         self, session_id: str, key: str, token: str, answer: StoredAnswer, now: datetime
@@ -68,8 +75,8 @@ class IdempotencyStore(Protocol):
     async def release(self, session_id: str, key: str, token: str) -> None:
         """Drop the reservation ``token`` holds, if it still does."""
 
-    async def purge(self, *, expired_before: datetime, stale_before: datetime) -> int:
-        """Delete the answers stored before ``expired_before`` and the reservations made
-        before ``stale_before``, in every session; how many went."""
+    async def purge(self, horizon: Horizon) -> int:
+        """Delete the answers and reservations beyond ``horizon``, in every session; how
+        many went."""
 
     async def delete_session(self, session_id: str) -> None: ...

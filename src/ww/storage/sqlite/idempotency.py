@@ -12,10 +12,14 @@ import sqlite3
 from datetime import datetime
 
 from ww.storage.payload import to_micros
-from ww.storage.ports.idempotency import Claim, ClaimState, StoredAnswer
+from ww.storage.ports.idempotency import Claim, ClaimState, Horizon, Reservation, StoredAnswer
 from ww.storage.sqlite.db import SQLiteDatabase
 
 __all__ = ["SQLiteIdempotencyStore"]
+
+
+def _micros(horizon: Horizon) -> tuple[int, int]:
+    return to_micros(horizon.expired_before), to_micros(horizon.stale_before)
 
 
 class SQLiteIdempotencyStore:
@@ -24,18 +28,8 @@ class SQLiteIdempotencyStore:
     def __init__(self, db: SQLiteDatabase) -> None:
         self.db = db
 
-    async def claim(
-        self,
-        session_id: str,
-        key: str,
-        fingerprint: str,
-        token: str,
-        now: datetime,
-        *,
-        expired_before: datetime,
-        stale_before: datetime,
-    ) -> Claim:
-        expired, stale = to_micros(expired_before), to_micros(stale_before)
+    async def claim(self, session_id: str, key: str, mine: Reservation, horizon: Horizon) -> Claim:
+        expired, stale = _micros(horizon)
 
         def tx(c: sqlite3.Connection) -> Claim:
             row = c.execute(
@@ -53,9 +47,9 @@ class SQLiteIdempotencyStore:
                 "INSERT OR REPLACE INTO idempotency_keys"
                 "(session_id, key, fingerprint, token, at, status, body) "
                 "VALUES (?, ?, ?, ?, ?, NULL, NULL)",
-                (session_id, key, fingerprint, token, to_micros(now)),
+                (session_id, key, mine.fingerprint, mine.token, to_micros(mine.at)),
             )
-            return Claim(ClaimState.NEW, fingerprint)
+            return Claim(ClaimState.NEW, mine.fingerprint)
 
         return await self.db.write(tx)
 
@@ -82,16 +76,13 @@ class SQLiteIdempotencyStore:
 
         await self.db.write(tx)
 
-    async def purge(self, *, expired_before: datetime, stale_before: datetime) -> int:
-        expired, stale = to_micros(expired_before), to_micros(stale_before)
-
+    async def purge(self, horizon: Horizon) -> int:
         def tx(c: sqlite3.Connection) -> int:
-            cur = c.execute(
-                "DELETE FROM idempotency_keys WHERE (status IS NOT NULL AND at < ?) "
-                "OR (status IS NULL AND at < ?)",
-                (expired, stale),
+            sql = (
+                "DELETE FROM idempotency_keys "
+                "WHERE (status IS NOT NULL AND at < ?) OR (status IS NULL AND at < ?)"
             )
-            return cur.rowcount
+            return c.execute(sql, _micros(horizon)).rowcount
 
         return await self.db.write(tx)
 
