@@ -7,28 +7,42 @@ known name: a warning, or a refusal to start with ``WW_ENVIRONMENT=production``.
 
 ``WW_ENVIRONMENT`` changes only these start-up checks:
 
-- ``development`` (default) and ``test``: unknown names are warned about.
-- ``staging``: as development, and the production checks below are logged as warnings.
-- ``production``: unknown names, a Neo4j without a password of at least 16 characters, and a
-  Qdrant server without an API key stop start-up.
+- ``development`` (default), ``test`` and ``staging``: unknown names, and the findings of the
+  production checks below, are logged as warnings.
+- ``production``: unknown names, and each finding of the deployment guide's production
+  checklist, stop start-up: no API key; a key, password or secret under 16 characters; a
+  well-known Neo4j password; a Neo4j without a password; a Qdrant server without an API key;
+  ``*`` in ``WW_API_CORS_ORIGINS``; a JWT secret under 32 bytes.
+
+Passwords, keys and secrets are read through ``WW_SECRETS_BACKEND`` (``ww.secrets``) and
+never shown: they are ``SecretStr`` and an invalid one is reported without its value.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from ww.secrets import DEFAULT_SECRETS_DIR, SECRET_FIELDS, SecretsBackend, SecretsSource
 
 __all__ = [
     "ConfigError",
     "Environment",
+    "SecretsBackend",
     "Settings",
     "VectorBackend",
     "env_config",
@@ -99,6 +113,16 @@ class Settings(BaseSettings):
     api_request_timeout: float = Field(15.0, gt=0.0, le=3600.0)
     # Open connections one worker process serves at once; a request on one more gets 503.
     api_max_connections: int = Field(1000, ge=1, le=100_000)
+    # Origins a browser may call the API from (comma-separated or a JSON list); empty = no
+    # CORS headers, so browsers keep to same-origin.
+    api_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # -- secrets (ww.secrets): every SecretStr below is read through this backend ----------
+    secrets_backend: SecretsBackend = SecretsBackend.AUTO
+    secrets_dir: Path = DEFAULT_SECRETS_DIR
+    api_key: SecretStr | None = None
+    api_keys: SecretStr | None = None
+    admin_key: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
 
     embedding_model: str = Field("all-MiniLM-L6-v2-int8", min_length=1)
     embedding_dimension: int = Field(384, ge=8, le=8192)
@@ -147,10 +171,32 @@ class Settings(BaseSettings):
     neo4j_pool_size: int = Field(50, ge=1, le=1000)
     neo4j_database: str = Field("neo4j", min_length=1)
 
-    @field_validator("data_dir")
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (SecretsSource(settings_cls, init_settings, env_settings, dotenv_settings),)
+
+    @field_validator("data_dir", "secrets_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
+
+    @field_validator("api_cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: Any) -> Any:
+        """A JSON list, or names separated by commas (blanks dropped)."""
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return v
 
     @property
     def vector_store(self) -> VectorBackend:
@@ -183,10 +229,12 @@ class ConfigError(RuntimeError):
 
 
 def _describe(err: dict[str, Any]) -> str:
-    field = ".".join(str(p) for p in err.get("loc", ()))
+    loc = err.get("loc", ())
+    field = ".".join(str(p) for p in loc)
     name = f"WW_{field.upper()}"
-    got = err.get("input")
-    return f"{name}={got!r}: {err.get('msg', 'invalid value')}"
+    # A secret is named, never quoted, even when it is the invalid value.
+    got = "<hidden>" if loc[:1] and loc[0] in SECRET_FIELDS else repr(err.get("input"))
+    return f"{name}={got}: {err.get('msg', 'invalid value')}"
 
 
 # The test tooling's own variables (WW_TEST_NEO4J_JAR, ...), read by tests/ and never by the
@@ -195,16 +243,19 @@ TOLERATED_PREFIXES: tuple[str, ...] = ("WW_TEST_",)
 # Deployment-guide variables this version does not build yet, and what their absence means;
 # they are reported with that instead of a look-alike name.
 NOT_BUILT: Mapping[str, str] = {
-    "WW_API_KEY": "no request is authenticated",
-    "WW_API_CORS_ORIGINS": "no CORS headers are sent",
     "WW_RATE_LIMITER_BACKEND": "no request is rate-limited",
     "WW_REDIS_URL": "nothing connects to Redis",
-    "WW_SECRETS_BACKEND": "secrets come from WW_* variables and .env only",
     "WW_OTEL_ENABLED": "no traces are exported",
     "WW_OTEL_ENDPOINT": "no traces are exported",
 }
-# Shortest Neo4j password production accepts (the deployment guide's checklist).
+# Shortest password, key or secret production accepts (the deployment guide's checklist).
 MIN_PRODUCTION_PASSWORD = 16
+# Shortest JWT signing secret, in UTF-8 bytes: HS256's key should be as long as its hash.
+MIN_JWT_SECRET_BYTES = 32
+# Neo4j's own initial password and the placeholders of the guide and common examples.
+DEFAULT_NEO4J_PASSWORDS = frozenset(
+    {"neo4j", "password", "changeme", "<secure-password>", "<same-password>", "test"}
+)
 
 
 def known_env_names() -> frozenset[str]:
@@ -262,23 +313,60 @@ def _unknown_line(name: str, closest: str | None) -> str:
     return f"{name} is not a World Weaver setting and does nothing ({hint})"
 
 
+def _secret(settings: Settings, field: str) -> str | None:
+    """The value of a secret setting, None when unset or empty (looked up by name, so the
+    checks below follow the SECRET_FIELDS list)."""
+    value = getattr(settings, field, None)
+    text = value.get_secret_value() if isinstance(value, SecretStr) else None
+    return text or None
+
+
 def _production_problems(settings: Settings) -> list[str]:
-    """What the deployment guide's production checklist asks for and these settings lack."""
+    """What the deployment guide's production checklist asks for and these settings lack.
+
+    Each line names the variable and the fix, never the value.
+    """
+    fix = "e.g. `openssl rand -hex 32`"
     problems: list[str] = []
-    if settings.neo4j_uri is not None:
-        password = settings.neo4j_password
-        if password is None or len(password.get_secret_value()) < MIN_PRODUCTION_PASSWORD:
+    if _secret(settings, "api_key") is None and _secret(settings, "api_keys") is None:
+        problems.append(f"WW_API_KEY is required: set it to a random key ({fix})")
+    for field in SECRET_FIELDS:
+        text = _secret(settings, field)
+        # WW_API_KEYS holds several keys, separated by commas: each must be long enough.
+        parts = [p.strip() for p in text.split(",")] if field == "api_keys" and text else [text]
+        if any(p is not None and len(p) < MIN_PRODUCTION_PASSWORD for p in parts):
             problems.append(
-                f"WW_NEO4J_PASSWORD must hold at least {MIN_PRODUCTION_PASSWORD} characters "
-                "(scripts/setup-env.sh writes a random one)"
+                f"WW_{field.upper()} is shorter than {MIN_PRODUCTION_PASSWORD} characters: "
+                f"use a random value ({fix})"
             )
-    if settings.vector_store is VectorBackend.QDRANT:
-        key = settings.qdrant_api_key
-        if key is None or not key.get_secret_value():
-            problems.append(
-                "WW_QDRANT_URL needs WW_QDRANT_API_KEY (the Qdrant server's "
-                "QDRANT__SERVICE__API_KEY)"
-            )
+    password = _secret(settings, "neo4j_password")
+    if settings.neo4j_uri is not None and password is None:
+        problems.append(
+            f"WW_NEO4J_PASSWORD must hold at least {MIN_PRODUCTION_PASSWORD} characters "
+            "(scripts/setup-env.sh writes a random one)"
+        )
+    if password is not None and password.lower() in DEFAULT_NEO4J_PASSWORDS:
+        problems.append(
+            "WW_NEO4J_PASSWORD is a well-known default: set a random one in Neo4j and here "
+            "(scripts/setup-env.sh writes one)"
+        )
+    if (
+        settings.vector_store is VectorBackend.QDRANT
+        and _secret(settings, "qdrant_api_key") is None
+    ):
+        problems.append(
+            "WW_QDRANT_URL needs WW_QDRANT_API_KEY (the Qdrant server's QDRANT__SERVICE__API_KEY)"
+        )
+    if any("*" in origin for origin in settings.api_cors_origins):
+        problems.append(
+            "WW_API_CORS_ORIGINS must not hold a wildcard (*): list the exact origins, "
+            "e.g. https://app.example.com"
+        )
+    jwt = _secret(settings, "jwt_secret")
+    if jwt is not None and len(jwt.encode()) < MIN_JWT_SECRET_BYTES:
+        problems.append(
+            f"WW_JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes: use a random one ({fix})"
+        )
     return problems
 
 
@@ -295,9 +383,8 @@ def _check_environment(settings: Settings, unknown: Mapping[str, str | None]) ->
         return
     for line in lines:
         logger.warning("%s", line)
-    if settings.environment is Environment.STAGING:
-        for problem in problems:
-            logger.warning("WW_ENVIRONMENT=production would refuse this: %s", problem)
+    for problem in problems:
+        logger.warning("WW_ENVIRONMENT=production would refuse this: %s", problem)
 
 
 def load_settings(**overrides: Any) -> Settings:

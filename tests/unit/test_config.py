@@ -215,6 +215,7 @@ def test_unknown_names_warn_with_the_closest_known_name(
     (tmp_path / ".env").write_text("WW_FLAG_FSRSS=true\nWW_SESSION_ID=ok\n")
     monkeypatch.setenv("WW_API_PROT", "9000")
     monkeypatch.setenv("WW_API_PORT", "9001")
+    monkeypatch.setenv("WW_API_KEY", "a" * 16)  # else its absence is warned about too
     monkeypatch.setenv("WW_TEST_SOMETHING", "tooling")  # the test tooling's prefix
     with caplog.at_level(logging.WARNING, logger="ww.config"):
         s = load_settings()
@@ -229,14 +230,15 @@ def test_guide_variables_not_built_yet_say_what_is_missing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WW_API_KEY", "secret-key-value")
+    monkeypatch.setenv("WW_REDIS_URL", "redis://:secret-key-value@127.0.0.1")
     monkeypatch.setenv("WW_ZZZZZZZZ", "1")
+    monkeypatch.setenv("WW_API_KEY", "a" * 16)
     with caplog.at_level(logging.WARNING, logger="ww.config"):
         load_settings()
     got = _warnings(caplog)
     assert any(
-        m.startswith("WW_API_KEY is in the deployment guide but not built yet")
-        and "no request is authenticated" in m
+        m.startswith("WW_REDIS_URL is in the deployment guide but not built yet")
+        and "nothing connects to Redis" in m
         for m in got
     )
     assert "WW_ZZZZZZZZ is not a World Weaver setting and does nothing " in got[-1]
@@ -246,6 +248,7 @@ def test_guide_variables_not_built_yet_say_what_is_missing(
 def test_production_refuses_unknown_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("WW_ENVIRONMENT=production\nWW_FLAG_FSRSS=true\n")
+    monkeypatch.setenv("WW_API_KEY", "a" * 16)
     monkeypatch.setenv("WW_API_PROT", "9000")
     with pytest.raises(ConfigError) as info:
         load_settings()
@@ -264,6 +267,7 @@ def test_env_file_none_reads_no_dotenv_names(
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("WW_API_PROT=1\n")
     monkeypatch.setenv("WW_ENVIRONMENT", "production")
+    monkeypatch.setenv("WW_API_KEY", "a" * 16)
     with pytest.raises(ConfigError, match="WW_API_PROT"):
         load_settings()
     assert load_settings(_env_file=None).environment is Environment.PRODUCTION
@@ -284,44 +288,68 @@ def test_every_known_name_passes_and_every_other_is_reported(known: str, suffix:
         assert unknown[other] in known_env_names()  # a known name is always close enough here
 
 
-BOTH = ["WW_NEO4J_PASSWORD", "WW_QDRANT_API_KEY"]
 SERVER_TIER = {"WW_NEO4J_URI": "bolt://127.0.0.1:7687", "WW_QDRANT_URL": "http://127.0.0.1:6333"}
+# A server-tier production configuration that passes every check.
+GOOD = {
+    **SERVER_TIER,
+    "WW_NEO4J_PASSWORD": "n" * 16,
+    "WW_QDRANT_API_KEY": "q" * 16,
+    "WW_API_KEY": "a" * 16,
+}
 
 
 @pytest.mark.parametrize(
-    ("extra", "refused"),
+    ("change", "refused"),
     [
-        ({}, BOTH),
-        ({"WW_NEO4J_PASSWORD": "short", "WW_QDRANT_API_KEY": ""}, BOTH),
-        ({"WW_NEO4J_PASSWORD": "p" * 16}, ["WW_QDRANT_API_KEY"]),
-        ({"WW_NEO4J_PASSWORD": "p" * 16, "WW_QDRANT_API_KEY": "k"}, []),
+        ({}, []),
+        (
+            {"WW_NEO4J_PASSWORD": None, "WW_QDRANT_API_KEY": ""},
+            ["WW_NEO4J_PASSWORD", "WW_QDRANT_API_KEY"],
+        ),
+        ({"WW_NEO4J_PASSWORD": "tiny-pw"}, ["WW_NEO4J_PASSWORD is shorter than 16"]),
+        ({"WW_API_KEY": None}, ["WW_API_KEY is required"]),
+        ({"WW_API_KEY": None, "WW_API_KEYS": "k" * 16 + ",l" + "l" * 16}, []),
+        ({"WW_API_KEY": None, "WW_API_KEYS": "k" * 16 + ",tiny"}, ["WW_API_KEYS is shorter"]),
+        ({"WW_API_KEY": "a" * 15}, ["WW_API_KEY is shorter than 16"]),
+        ({"WW_ADMIN_KEY": "a" * 15}, ["WW_ADMIN_KEY is shorter than 16"]),
+        ({"WW_QDRANT_API_KEY": "k"}, ["WW_QDRANT_API_KEY is shorter than 16"]),
+        ({"WW_NEO4J_PASSWORD": "<secure-password>"}, ["WW_NEO4J_PASSWORD is a well-known default"]),
+        ({"WW_API_CORS_ORIGINS": "https://a.example,*"}, ["WW_API_CORS_ORIGINS must not hold"]),
+        ({"WW_API_CORS_ORIGINS": '["https://*.example"]'}, ["WW_API_CORS_ORIGINS must not hold"]),
+        ({"WW_API_CORS_ORIGINS": "https://a.example"}, []),
+        ({"WW_JWT_SECRET": "j" * 31}, ["WW_JWT_SECRET is shorter than 32 bytes"]),
+        ({"WW_JWT_SECRET": "é" * 16}, []),  # 32 bytes in UTF-8
     ],
 )
-def test_production_needs_the_checklist_secrets(
+def test_each_production_finding_refuses_and_warns_elsewhere(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
-    extra: dict[str, str],
+    change: dict[str, str | None],
     refused: list[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    for k, v in {**SERVER_TIER, **extra}.items():
-        monkeypatch.setenv(k, v)
-    # development: silent; staging: the same findings as warnings; production: refused.
-    with caplog.at_level(logging.WARNING, logger="ww.config"):
-        load_settings()
-    assert _warnings(caplog) == []
-    monkeypatch.setenv("WW_ENVIRONMENT", "staging")
-    with caplog.at_level(logging.WARNING, logger="ww.config"):
-        load_settings()
-    staged = _warnings(caplog)
-    assert len(staged) == len(refused)
-    assert all(any(name in m for m in staged) for name in refused)
+    for k, v in {**GOOD, **change}.items():
+        if v is not None:
+            monkeypatch.setenv(k, v)
+    # Outside production: the same findings as warnings.
+    for env in ("development", "staging"):
+        monkeypatch.setenv("WW_ENVIRONMENT", env)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="ww.config"):
+            load_settings()
+        warned = _warnings(caplog)
+        assert len(warned) == len(refused)
+        assert all(any(name in m for m in warned) for name in refused)
     monkeypatch.setenv("WW_ENVIRONMENT", "production")
     if not refused:
         assert load_settings().environment is Environment.PRODUCTION
         return
     with pytest.raises(ConfigError) as info:
         load_settings()
-    assert all(name in str(info.value) for name in refused)
-    assert "short" not in str(info.value)  # the password itself is never quoted
+    message = str(info.value)
+    assert message.startswith("refusing to start with WW_ENVIRONMENT=production")
+    assert all(name in message for name in refused)
+    for value in change.values():  # a value is never quoted
+        if value and "*" not in value:
+            assert value not in message
