@@ -28,6 +28,7 @@ from ww.api.routers import (
     skills,
     system,
 )
+from ww.api.security import SecurityHeadersMiddleware, install_cors
 from ww.config import Settings, VectorBackend, load_settings
 from ww.control.flags import Flags
 from ww.engine import (
@@ -165,5 +166,9 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         timeout=settings.api_request_timeout,
     )
     app.add_middleware(FreeingDeletesMiddleware)
+    # Outside the body guard, so its 413/408 answers carry CORS headers too.
+    install_cors(app, settings.api_cors_origins)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: every answer, a preflight or an error from any middleware, gets the headers.
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

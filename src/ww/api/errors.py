@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ww.api.security import JSON_HEADERS
 from ww.storage.diskspace import InsufficientStorageError
 from ww.storage.ports import InvalidCursorError, StoreUnavailableError
 
@@ -163,4 +164,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "internal error", _request_id(request))
+        # Sent by Starlette from outside every middleware: the security headers come here.
+        return error_response(
+            500, "internal_error", "internal error", _request_id(request), JSON_HEADERS
+        )
