@@ -1,0 +1,104 @@
+"""No secret appears in what the real server logs or answers.
+
+Distinctive secrets are planted through the file and env backends (``chained``); the server
+runs as a subprocess, answers successful and failing requests, and is stopped; then its log,
+every response's headers and body, and the output of refused start-ups are scanned.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.conftest import Server, server_cmd, server_env
+from ww.secrets import SECRET_FIELDS
+
+FROM_FILES = ("neo4j_password", "jwt_secret", "admin_key")
+FROM_ENV = ("qdrant_api_key", "api_key", "api_keys")
+# Distinctive values, each long enough to pass the production length checks.
+PLANTED = {f: f"Pl4nted{f.replace('_', '')}Zx9q8w7e6r5t4y3u2i1o" for f in SECRET_FIELDS}
+
+
+def _secrets_env(tmp_path: Path, files: tuple[str, ...] = FROM_FILES) -> dict[str, str]:
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir(exist_ok=True)
+    for old in secrets_dir.iterdir():
+        old.unlink()
+    for field in files:
+        (secrets_dir / field).write_text(PLANTED[field] + "\n")
+    env = {f"WW_{f.upper()}": PLANTED[f] for f in FROM_ENV}
+    return {**env, "WW_SECRETS_BACKEND": "chained", "WW_SECRETS_DIR": str(secrets_dir)}
+
+
+def _leaks(text: str) -> list[str]:
+    return [field for field, value in PLANTED.items() if value in text]
+
+
+def _exchange(client: httpx.Client) -> list[str]:
+    """Requests of every kind; each answer's status line, headers and body as text."""
+    seen: list[httpx.Response] = []
+    spec = client.get("/openapi.json")
+    seen.append(spec)
+    paths: dict[str, Any] = spec.json()["paths"]
+    for path, ops in paths.items():
+        if "get" in ops and "{" not in path:
+            seen.append(client.get(path))
+    key = {"X-API-Key": PLANTED["api_key"], "Authorization": f"Bearer {PLANTED['jwt_secret']}"}
+    seen += [
+        client.post("/api/v1/episodes", json={"content": "a note"}, headers=key),
+        client.post("/api/v1/recall", json={"query": "note"}, headers=key),
+        client.get("/api/v1/nowhere", headers=key),
+        client.post("/api/v1/episodes", json={"content": 5}, headers=key),
+        client.post("/api/v1/episodes", content=b"{" * 20_000_000, headers=key),
+        client.get("/api/v1/episodes", headers={**key, "X-Session-ID": "bad session!"}),
+    ]
+    assert {r.status_code for r in seen} >= {200, 201, 404, 413, 422}
+    return [f"{r.status_code} {r.headers!r} {r.text}" for r in seen]
+
+
+def test_planted_secrets_never_leave_the_server(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data", tmp_path / "server.log")
+    env = _secrets_env(tmp_path)
+    # A setting no one reads, so the log has warnings to scan as well.
+    server.start(**env, WW_API_PROT="9000")
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=30.0) as client:
+            answers = _exchange(client)
+    finally:
+        server.stop()
+    log = server.log()
+    assert "WW_API_PROT" in log  # the warning was written where we look
+    assert _leaks(log) == []
+    assert [a[:200] for a in answers if _leaks(a)] == []
+
+
+def _refused(tmp_path: Path, files: tuple[str, ...] = FROM_FILES, **extra: str) -> str:
+    env = server_env(tmp_path / "data", 1, **_secrets_env(tmp_path, files), **extra)
+    done = subprocess.run(
+        server_cmd(), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    return done.stdout + done.stderr
+
+
+def test_refused_start_ups_name_the_variables_not_the_values(tmp_path: Path) -> None:
+    bad_port = _refused(tmp_path, WW_API_PORT="not-a-port")
+    assert "WW_API_PORT" in bad_port
+    assert _leaks(bad_port) == []
+    # Production with a short key and a wildcard origin: refused, the key named, not quoted.
+    short = "Sh0rtPl4nt"
+    prod = _refused(
+        tmp_path, WW_ENVIRONMENT="production", WW_ADMIN_KEY=short, WW_API_CORS_ORIGINS="*"
+    )
+    assert "WW_API_CORS_ORIGINS" in prod
+    assert _leaks(prod) == []
+    # The file backend's admin_key wins in chained mode: without the file, the env one counts.
+    prod = _refused(
+        tmp_path, ("neo4j_password", "jwt_secret"), WW_ENVIRONMENT="production", WW_ADMIN_KEY=short
+    )
+    assert "WW_ADMIN_KEY is shorter than 16" in prod
+    assert short not in prod and _leaks(prod) == []
