@@ -59,10 +59,13 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
 # Swagger UI and ReDoc: scripts and styles from this origin, the pages' own inline script
-# and styles, data: images (icons), blob: workers (ReDoc's search).
+# and styles, data: images and fonts, blob: workers (ReDoc's search). 'unsafe-eval' because
+# the vendored ReDoc bundle compiles schema code with `new Function` (its issues #1007 and
+# #764 show a blank page without it); these pages show only this server's OpenAPI document.
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+    "worker-src 'self' blob:; frame-ancestors 'none'"
 )
 # What a JSON answer carries: for a response sent from outside the middleware (the 500).
 JSON_HEADERS: dict[str, str] = {
