@@ -137,3 +137,13 @@ def test_secrets_stay_out_of_repr_str_dumps_and_errors(
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert not [v for v in planted.values() if v in str(info.value)]
+
+
+def test_an_invalid_secret_is_named_without_its_value(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        load_settings(api_key=98765432109876543210)  # not a string
+    assert "WW_API_KEY=<hidden>" in str(info.value)
+    assert "98765432109876543210" not in str(info.value)
