@@ -147,6 +147,17 @@ class Settings(BaseSettings):
     neo4j_pool_size: int = Field(50, ge=1, le=1000)
     neo4j_database: str = Field("neo4j", min_length=1)
 
+    # -- authentication (issue 14; ww.api.auth) ---------------------------------------------
+    # One user key for every session; WW_API_KEYS (a JSON list) and WW_API_KEYS_FILE add keys
+    # bound to sessions and roles. Any of these, WW_ADMIN_KEY or WW_JWT_SECRET turns auth on.
+    api_key: SecretStr | None = None
+    api_keys: SecretStr | None = None
+    api_keys_file: Path | None = None
+    admin_key: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str | None = Field(None, min_length=1)
+    jwt_audience: str | None = Field(None, min_length=1)
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:
@@ -195,7 +206,6 @@ TOLERATED_PREFIXES: tuple[str, ...] = ("WW_TEST_",)
 # Deployment-guide variables this version does not build yet, and what their absence means;
 # they are reported with that instead of a look-alike name.
 NOT_BUILT: Mapping[str, str] = {
-    "WW_API_KEY": "no request is authenticated",
     "WW_API_CORS_ORIGINS": "no CORS headers are sent",
     "WW_RATE_LIMITER_BACKEND": "no request is rate-limited",
     "WW_REDIS_URL": "nothing connects to Redis",
@@ -279,6 +289,11 @@ def _production_problems(settings: Settings) -> list[str]:
                 "WW_QDRANT_URL needs WW_QDRANT_API_KEY (the Qdrant server's "
                 "QDRANT__SERVICE__API_KEY)"
             )
+    if not (settings.api_key or settings.api_keys or settings.api_keys_file):
+        problems.append(
+            "no API key: set WW_API_KEY, WW_API_KEYS or WW_API_KEYS_FILE (every route but "
+            "/, health and the docs would be open)"
+        )
     return problems
 
 

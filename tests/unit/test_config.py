@@ -229,24 +229,28 @@ def test_guide_variables_not_built_yet_say_what_is_missing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WW_API_KEY", "secret-key-value")
+    monkeypatch.setenv("WW_REDIS_URL", "redis://:secret-key-value@127.0.0.1:6379")
     monkeypatch.setenv("WW_ZZZZZZZZ", "1")
     with caplog.at_level(logging.WARNING, logger="ww.config"):
         load_settings()
     got = _warnings(caplog)
     assert any(
-        m.startswith("WW_API_KEY is in the deployment guide but not built yet")
-        and "no request is authenticated" in m
+        m.startswith("WW_REDIS_URL is in the deployment guide but not built yet")
+        and "nothing connects to Redis" in m
         for m in got
     )
     assert "WW_ZZZZZZZZ is not a World Weaver setting and does nothing " in got[-1]
     assert all("secret-key-value" not in m for m in got)  # values never reach the log
 
 
+API_KEY = "ww_a-key-long-enough-for-production-00"
+
+
 def test_production_refuses_unknown_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("WW_ENVIRONMENT=production\nWW_FLAG_FSRSS=true\n")
     monkeypatch.setenv("WW_API_PROT", "9000")
+    monkeypatch.setenv("WW_API_KEY", API_KEY)
     with pytest.raises(ConfigError) as info:
         load_settings()
     message = str(info.value)
@@ -264,6 +268,7 @@ def test_env_file_none_reads_no_dotenv_names(
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("WW_API_PROT=1\n")
     monkeypatch.setenv("WW_ENVIRONMENT", "production")
+    monkeypatch.setenv("WW_API_KEY", API_KEY)
     with pytest.raises(ConfigError, match="WW_API_PROT"):
         load_settings()
     assert load_settings(_env_file=None).environment is Environment.PRODUCTION
@@ -285,7 +290,11 @@ def test_every_known_name_passes_and_every_other_is_reported(known: str, suffix:
 
 
 BOTH = ["WW_NEO4J_PASSWORD", "WW_QDRANT_API_KEY"]
-SERVER_TIER = {"WW_NEO4J_URI": "bolt://127.0.0.1:7687", "WW_QDRANT_URL": "http://127.0.0.1:6333"}
+SERVER_TIER = {
+    "WW_NEO4J_URI": "bolt://127.0.0.1:7687",
+    "WW_QDRANT_URL": "http://127.0.0.1:6333",
+    "WW_API_KEY": API_KEY,
+}
 
 
 @pytest.mark.parametrize(
@@ -325,3 +334,26 @@ def test_production_needs_the_checklist_secrets(
         load_settings()
     assert all(name in str(info.value) for name in refused)
     assert "short" not in str(info.value)  # the password itself is never quoted
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {"WW_API_KEY": API_KEY},
+        {"WW_API_KEYS": '[{"id": "a", "key": "' + API_KEY + '"}]'},
+        {"WW_API_KEYS_FILE": "keys.json"},
+    ],
+)
+def test_production_refuses_to_start_without_an_api_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key: dict[str, str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WW_ENVIRONMENT", "production")
+    # An admin key or a JWT secret alone leaves nothing for the agents' own calls.
+    monkeypatch.setenv("WW_ADMIN_KEY", "ww_admin-" + "x" * 32)
+    monkeypatch.setenv("WW_JWT_SECRET", "s" * 32)
+    with pytest.raises(ConfigError, match="no API key: set WW_API_KEY"):
+        load_settings()
+    for name, value in key.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().environment is Environment.PRODUCTION
