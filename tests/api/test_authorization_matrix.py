@@ -15,12 +15,22 @@ from typing import Any
 
 import jwt
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import checks
+from schemathesis.openapi import from_asgi
+from schemathesis.python import asgi
 
 from tests.api.helpers import ENVELOPE_KEYS, running_client, scratch_dir
 from tests.conftest import ManualClock
+from tests.neo4j_launcher import reset_record_store
+from ww.api import create_app
 from ww.api.auth import Access, hash_key
-from ww.embedding import OnnxEmbedder
+from ww.config import Settings
+from ww.embedding import EmbeddingService, OnnxEmbedder
+from ww.engine import build_engine
 
 E, U, O = Access.EXEMPT, Access.USER, Access.OPERATOR  # noqa: E741
 
@@ -243,3 +253,69 @@ def test_schema_declares_the_credentials(client: TestClient) -> None:
     assert {"Bearer": []} in schema["paths"]["/api/v1/sessions"]["get"]["security"]
     assert {"ApiKey": []} not in schema["paths"]["/api/v1/sessions"]["get"]["security"]
     assert "401" in schema["paths"]["/api/v1/episodes"]["post"]["responses"]
+
+
+# The admin import takes JSON Lines; fuzzed bodies go on the wire as text (as in
+# test_schemathesis).
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")
+FUZZ_CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
+FUZZ_CALLERS = st.sampled_from(
+    [
+        {},
+        {"X-API-Key": "ww_not-a-key-anybody-was-given-00"},
+        {"X-API-Key": HASHED_KEY},
+        {"X-API-Key": BOUND_KEY},
+        {"X-API-Key": USER_KEY},
+        {"X-Admin-Key": ADMIN_KEY},
+        {"Authorization": f"Bearer {_token()}"},
+        {"Authorization": f"Bearer {_token(exp=int(time.time()) - 5)}"},
+        {"Authorization": "Bearer not.a.jwt"},
+    ]
+)
+FUZZ_SESSIONS = st.sampled_from([None, MINE, OTHER, "fuzz-x"])
+
+
+def test_schemathesis_with_auth_on(onnx_embedder: OnnxEmbedder) -> None:
+    """Every operation, fuzzed with every kind of credential: no 5xx, and every answer (401
+    and 403 included) is one the schema documents, in the documented shape."""
+    with scratch_dir() as tmp:
+        cfg = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            data_dir=tmp / "data",
+            environment="test",  # type: ignore[arg-type]
+            api_keys=_keys(),  # type: ignore[arg-type]
+            admin_key=ADMIN_KEY,  # type: ignore[arg-type]
+            jwt_secret=SECRET,  # type: ignore[arg-type]
+            jwt_issuer=ISSUER,
+            jwt_audience=AUDIENCE,
+        )
+        reset_record_store(cfg)
+        service = EmbeddingService(onnx_embedder, cache_size=4096, batch_size=32)
+        app = create_app(cfg, build_engine(cfg, clock=ManualClock(), embedder=service))
+        try:
+            schema = from_asgi("/openapi.json", app)
+            for method, path in sorted(ROUTES):
+                operation = schema[path][method]
+
+                @given(case=operation.as_strategy(), caller=FUZZ_CALLERS, session=FUZZ_SESSIONS)
+                @settings(
+                    max_examples=8,
+                    deadline=None,
+                    suppress_health_check=list(HealthCheck),
+                    database=None,
+                    derandomize=True,
+                )
+                def run(
+                    case: schemathesis.Case, caller: dict[str, str], session: str | None
+                ) -> None:
+                    headers = {**caller, **({"X-Session-ID": session} if session else {})}
+                    case.call_and_validate(headers=headers, checks=FUZZ_CHECKS)
+
+                run()
+        finally:
+            asgi.shutdown_lifespans()

@@ -319,6 +319,11 @@ def document_security(schema: dict[str, Any]) -> None:
                 }
             else:
                 op["security"] = [{"ApiKey": []}, {"AdminKey": []}, {"Bearer": []}]
+                # A key bound to other sessions gets 404 on any route that acts in one.
+                op.setdefault("responses", {}).setdefault(
+                    "404",
+                    {"description": "Not found, or a session the key may not use", **_ERROR_REF},
+                )
             op.setdefault("responses", {})["401"] = {
                 "description": "Missing or invalid credential",
                 **_ERROR_REF,
