@@ -8,6 +8,7 @@ Requests go through the real app with keys, an admin key and a JWT secret config
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -319,3 +320,29 @@ def test_schemathesis_with_auth_on(onnx_embedder: OnnxEmbedder) -> None:
                 run()
         finally:
             asgi.shutdown_lifespans()
+
+
+def test_anonymous_body_is_refused_before_it_is_read(client: TestClient) -> None:
+    # Over WW_API_MAX_BODY_BYTES: the body guard would say 413 had auth not answered first.
+    body = b"[" + b"0," * (6 * 1024 * 1024) + b"0]"
+    r = client.post("/api/v1/episodes", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 401
+    r = client.post(
+        "/api/v1/episodes",
+        content=body,
+        headers={"Content-Type": "application/json", "X-API-Key": USER_KEY},
+    )
+    assert r.status_code == 413
+
+
+def test_open_app_warns_once_and_keyed_app_does_not(
+    onnx_embedder: OnnxEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = EmbeddingService(onnx_embedder, cache_size=16, batch_size=8)
+    for keys, warnings in (({}, 1), ({"api_key": USER_KEY}, 0)):
+        cfg = Settings(_env_file=None, data_dir="/nonexistent/ww-auth", environment="test", **keys)  # type: ignore[arg-type]
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="ww.api.app"):
+            create_app(cfg, build_engine(cfg, clock=ManualClock(), embedder=service))
+        got = [r.getMessage() for r in caplog.records if "every route is open" in r.getMessage()]
+        assert len(got) == warnings, got
