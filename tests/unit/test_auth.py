@@ -136,3 +136,11 @@ def test_token_tool(
 )
 def test_access_of_paths(method: str, path: str, kind: Access) -> None:
     assert access(method, path) is kind
+
+
+@pytest.mark.parametrize("name", ["api_key", "admin_key"])
+def test_a_short_single_key_stops_start_up_without_quoting_it(name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Authenticator(_settings(**{name: "tooshort123"}))
+    assert f"WW_{name.upper()} must hold at least 16 characters" in str(info.value)
+    assert "tooshort123" not in str(info.value)

@@ -53,6 +53,8 @@ _OPERATOR_PREFIXES = ("/api/v1/admin", "/api/v1/control")
 _SESSIONS = "/api/v1/sessions"
 _SHA256 = re.compile(r"^(sha256:)?([0-9a-fA-F]{64})$")
 JWT_ALGORITHM = "HS256"
+# Shorter keys are refused at start-up: a key is a random secret, not a password.
+MIN_KEY_LENGTH = 16
 
 
 class Role(StrEnum):
@@ -106,7 +108,7 @@ class KeySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
-    key: str | None = Field(None, min_length=16)
+    key: str | None = Field(None, min_length=MIN_KEY_LENGTH)
     key_sha256: str | None = Field(None, pattern=_SHA256.pattern)
     role: Role = Role.USER
     sessions: list[str] | None = Field(None, min_length=1)
@@ -148,14 +150,19 @@ class Authenticator:
 
     def __init__(self, settings: Settings) -> None:
         specs: list[KeySpec] = []
-        if settings.api_key is not None:
-            specs.append(KeySpec(id="WW_API_KEY", key=settings.api_key.get_secret_value()))
-        if settings.admin_key is not None:
-            specs.append(
-                KeySpec(
-                    id="WW_ADMIN_KEY", key=settings.admin_key.get_secret_value(), role=Role.ADMIN
+        for name, secret_key, role in (
+            ("WW_API_KEY", settings.api_key, Role.USER),
+            ("WW_ADMIN_KEY", settings.admin_key, Role.ADMIN),
+        ):
+            if secret_key is None:
+                continue
+            key = secret_key.get_secret_value()
+            if len(key) < MIN_KEY_LENGTH:
+                raise ConfigError(
+                    f"{name} must hold at least {MIN_KEY_LENGTH} characters "
+                    "(python -m ww.api.token new-key makes one)"
                 )
-            )
+            specs.append(KeySpec(id=name, key=key, role=role))
         if settings.api_keys is not None:
             specs += _parse_specs(settings.api_keys.get_secret_value(), "WW_API_KEYS")
         if settings.api_keys_file is not None:
