@@ -140,6 +140,9 @@ def test_access_of_paths(method: str, path: str, kind: Access) -> None:
 
 @pytest.mark.parametrize("name", ["api_key", "admin_key"])
 def test_a_short_single_key_stops_start_up_without_quoting_it(name: str) -> None:
+    with pytest.raises(ConfigError, match="WW_JWT_SECRET must hold at least 32 bytes"):
+        Authenticator(_settings(jwt_secret="s" * 31))
+    assert Authenticator(_settings(jwt_secret="s" * 32)).enabled
     with pytest.raises(ConfigError) as info:
         Authenticator(_settings(**{name: "tooshort123"}))
     assert f"WW_{name.upper()} must hold at least 16 characters" in str(info.value)

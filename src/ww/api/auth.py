@@ -55,6 +55,7 @@ _SHA256 = re.compile(r"^(sha256:)?([0-9a-fA-F]{64})$")
 JWT_ALGORITHM = "HS256"
 # Shorter keys are refused at start-up: a key is a random secret, not a password.
 MIN_KEY_LENGTH = 16
+MIN_JWT_SECRET_BYTES = 32
 
 
 class Role(StrEnum):
@@ -180,6 +181,12 @@ class Authenticator:
         ]
         secret = settings.jwt_secret
         self._jwt_secret = secret.get_secret_value() if secret is not None else None
+        if self._jwt_secret is not None and len(self._jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
+            # RFC 7518 3.2: an HS256 key at least as long as the hash (32 bytes).
+            raise ConfigError(
+                f"WW_JWT_SECRET must hold at least {MIN_JWT_SECRET_BYTES} bytes "
+                "(openssl rand -base64 32 makes one)"
+            )
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self.enabled = bool(self._keys) or self._jwt_secret is not None
