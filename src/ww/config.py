@@ -119,10 +119,6 @@ class Settings(BaseSettings):
     # -- secrets (ww.secrets): every SecretStr below is read through this backend ----------
     secrets_backend: SecretsBackend = SecretsBackend.AUTO
     secrets_dir: Path = DEFAULT_SECRETS_DIR
-    api_key: SecretStr | None = None
-    api_keys: SecretStr | None = None
-    admin_key: SecretStr | None = None
-    jwt_secret: SecretStr | None = None
 
     embedding_model: str = Field("all-MiniLM-L6-v2-int8", min_length=1)
     embedding_dimension: int = Field(384, ge=8, le=8192)
@@ -170,6 +166,17 @@ class Settings(BaseSettings):
     neo4j_password: SecretStr | None = None
     neo4j_pool_size: int = Field(50, ge=1, le=1000)
     neo4j_database: str = Field("neo4j", min_length=1)
+
+    # -- authentication (issue 14; ww.api.auth) ---------------------------------------------
+    # One user key for every session; WW_API_KEYS (a JSON list) and WW_API_KEYS_FILE add keys
+    # bound to sessions and roles. Any of these, WW_ADMIN_KEY or WW_JWT_SECRET turns auth on.
+    api_key: SecretStr | None = None
+    api_keys: SecretStr | None = None
+    api_keys_file: Path | None = None
+    admin_key: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str | None = Field(None, min_length=1)
+    jwt_audience: str | None = Field(None, min_length=1)
 
     @classmethod
     def settings_customise_sources(
@@ -328,13 +335,16 @@ def _production_problems(settings: Settings) -> list[str]:
     """
     fix = "e.g. `openssl rand -hex 32`"
     problems: list[str] = []
-    if _secret(settings, "api_key") is None and _secret(settings, "api_keys") is None:
-        problems.append(f"WW_API_KEY is required: set it to a random key ({fix})")
+    if not (settings.api_key or settings.api_keys or settings.api_keys_file):
+        problems.append(
+            "no API key: set WW_API_KEY, WW_API_KEYS or WW_API_KEYS_FILE (every route but "
+            f"/, health and the docs would be open), e.g. a random key ({fix})"
+        )
     for field in SECRET_FIELDS:
+        if field == "api_keys":
+            continue  # a JSON list: ww.api.auth checks each of its keys in every environment
         text = _secret(settings, field)
-        # WW_API_KEYS holds several keys, separated by commas: each must be long enough.
-        parts = [p.strip() for p in text.split(",")] if field == "api_keys" and text else [text]
-        if any(p is not None and len(p) < MIN_PRODUCTION_PASSWORD for p in parts):
+        if text is not None and len(text) < MIN_PRODUCTION_PASSWORD:
             problems.append(
                 f"WW_{field.upper()} is shorter than {MIN_PRODUCTION_PASSWORD} characters: "
                 f"use a random value ({fix})"

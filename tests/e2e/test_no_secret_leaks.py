@@ -7,6 +7,7 @@ every response's headers and body, and the output of refused start-ups are scann
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,21 @@ FROM_ENV = ("qdrant_api_key", "api_key", "api_keys")
 PLANTED = {f: f"Pl4nted{f.replace('_', '')}Zx9q8w7e6r5t4y3u2i1o" for f in SECRET_FIELDS}
 
 
+def _value(field: str) -> str:
+    """The setting's value: WW_API_KEYS is a JSON list that holds its planted key."""
+    if field == "api_keys":
+        return json.dumps([{"id": "planted", "key": PLANTED[field]}])
+    return PLANTED[field]
+
+
 def _secrets_env(tmp_path: Path, files: tuple[str, ...] = FROM_FILES) -> dict[str, str]:
     secrets_dir = tmp_path / "secrets"
     secrets_dir.mkdir(exist_ok=True)
     for old in secrets_dir.iterdir():
         old.unlink()
     for field in files:
-        (secrets_dir / field).write_text(PLANTED[field] + "\n")
-    env = {f"WW_{f.upper()}": PLANTED[f] for f in FROM_ENV}
+        (secrets_dir / field).write_text(_value(field) + "\n")
+    env = {f"WW_{f.upper()}": _value(f) for f in FROM_ENV}
     return {**env, "WW_SECRETS_BACKEND": "chained", "WW_SECRETS_DIR": str(secrets_dir)}
 
 
@@ -46,8 +54,15 @@ def _exchange(client: httpx.Client) -> list[str]:
     for path, ops in paths.items():
         if "get" in ops and "{" not in path:
             seen.append(client.get(path))
-    key = {"X-API-Key": PLANTED["api_key"], "Authorization": f"Bearer {PLANTED['jwt_secret']}"}
+    key = {"X-API-Key": PLANTED["api_key"]}
     seen += [
+        # The JWT secret sent as if it were a token, and the key list's key: 401 and 201.
+        client.get(
+            "/api/v1/episodes", headers={"Authorization": f"Bearer {PLANTED['jwt_secret']}"}
+        ),
+        client.post(
+            "/api/v1/episodes", json={"content": "b"}, headers={"X-API-Key": PLANTED["api_keys"]}
+        ),
         client.post("/api/v1/episodes", json={"content": "a note"}, headers=key),
         client.post("/api/v1/recall", json={"query": "note"}, headers=key),
         client.get("/api/v1/nowhere", headers=key),
@@ -55,7 +70,7 @@ def _exchange(client: httpx.Client) -> list[str]:
         client.post("/api/v1/episodes", content=b"{" * 20_000_000, headers=key),
         client.get("/api/v1/episodes", headers={**key, "X-Session-ID": "bad session!"}),
     ]
-    assert {r.status_code for r in seen} >= {200, 201, 404, 413, 422}
+    assert {r.status_code for r in seen} >= {200, 201, 401, 404, 413, 422}
     return [f"{r.status_code} {r.headers!r} {r.text}" for r in seen]
 
 

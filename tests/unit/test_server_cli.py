@@ -189,3 +189,16 @@ def test_production_refusal_is_printed_and_exits_non_zero(
     assert err.startswith("world-weaver: refusing to start with WW_ENVIRONMENT=production")
     assert "WW_API_PROT" in err and "did you mean WW_API_PORT?" in err
     assert not (tmp_path / "data").exists()
+
+
+def test_a_bad_key_list_is_printed_before_anything_loads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WW_API_KEYS", '[{"id": "a", "key": "ww_secret-key-0123456789", "x": 1}]')
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("world-weaver: WW_API_KEYS is not a valid key list")
+    assert "ww_secret-key" not in err
+    assert not (tmp_path / "data").exists()

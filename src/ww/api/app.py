@@ -6,11 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
 from ww import __version__
+from ww.api.auth import Authenticator, AuthMiddleware, document_security
 from ww.api.disk import FreeingDeletesMiddleware
 from ww.api.docs_ui import install_docs
 from ww.api.errors import install_error_handlers
@@ -80,6 +82,17 @@ def startup_line(settings: Settings, flags: Flags, model_id: str, dimension: int
     )
 
 
+def _document_security(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_security(build())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app_from_env() -> FastAPI:
     """The app of one worker when ``WW_API_WORKERS`` > 1: uvicorn imports this factory in
     each worker process, which builds its own engine from the environment."""
@@ -101,6 +114,14 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         idempotency_store(eng.records), timedelta(hours=settings.idempotency_ttl_hours), eng.clock
     )
     eng.session_deleters.append(idempotency.delete_session)
+    authenticator = Authenticator(settings)
+    if not authenticator.enabled:
+        logger.warning(
+            "no API key or JWT secret is set: every route is open to anyone who can reach "
+            "%s:%d (set WW_API_KEY; see docs/security.md)",
+            settings.api_host,
+            settings.api_port,
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -159,6 +180,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     app.include_router(recall.router)
     app.include_router(consolidate.router)
     app.include_router(admin.router)
+    _document_security(app)
     # Outermost last: the request id must exist before the body's bounds can answer.
     app.add_middleware(
         BodyGuardMiddleware,
@@ -166,7 +188,11 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         timeout=settings.api_request_timeout,
     )
     app.add_middleware(FreeingDeletesMiddleware)
-    # Outside the body guard, so its 413/408 answers carry CORS headers too.
+    # Inside the request id (its 401s carry one), outside the body's bounds: an anonymous
+    # caller is refused before any byte of its body is read.
+    app.add_middleware(AuthMiddleware, authenticator=authenticator)
+    # Outside auth, so a browser's preflight (which carries no credentials) is answered, and
+    # every answer, a 401 or a 413 included, carries the CORS headers.
     install_cors(app, settings.api_cors_origins)
     app.add_middleware(RequestIdMiddleware)
     # Outermost: every answer, a preflight or an error from any middleware, gets the headers.

@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
 
+from ww.api.auth import may_use_session
 from ww.api.errors import ApiError
 from ww.config import SESSION_ID_PATTERN, Settings
 from ww.engine import MemoryEngine
@@ -21,6 +22,7 @@ __all__ = [
     "EngineDep",
     "SessionDep",
     "SettingsDep",
+    "check_session",
     "from_state",
     "get_engine",
     "get_session_id",
@@ -59,7 +61,7 @@ async def get_session_id(
     ] = None,
 ) -> str:
     if x_session_id is None:
-        return (await get_settings(request)).session_id
+        return check_session(request, (await get_settings(request)).session_id)
     if not _SESSION.match(x_session_id):
         raise ApiError(
             400,
@@ -67,7 +69,15 @@ async def get_session_id(
             "starting with a letter or digit",
             code="invalid_session_id",
         )
-    return x_session_id
+    return check_session(request, x_session_id)
+
+
+def check_session(request: Request, session_id: str, message: str = "not found") -> str:
+    """``session_id`` if the caller's key may use it; otherwise the 404 a memory that does
+    not exist gets, so a bound key learns nothing about other sessions."""
+    if not may_use_session(getattr(request.state, "principal", None), session_id):
+        raise ApiError(404, message, code="not_found")
+    return session_id
 
 
 EngineDep = Annotated[MemoryEngine, Depends(get_engine)]

@@ -17,13 +17,15 @@ middleware, carries them through ``ww.api.errors``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from ww.api.docs_ui import STATIC_URL
+from ww.api.middleware import Headers, ResponseHeadersMiddleware
 
 __all__ = [
     "CORS_ALLOWED_HEADERS",
@@ -90,27 +92,15 @@ def install_cors(app: FastAPI, origins: Sequence[str]) -> None:
     )
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(ResponseHeadersMiddleware):
     """Add ``SECURITY_HEADERS``, a CSP and ``Cache-Control`` to every HTTP response."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def rewriter(self, scope: Scope) -> Callable[[Headers], Headers]:
         static = str(scope.get("path", "")).startswith(STATIC_URL + "/")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = secured(list(message.get("headers", [])), static=static)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        return partial(secured, static=static)
 
 
-def secured(headers: list[tuple[bytes, bytes]], *, static: bool) -> list[tuple[bytes, bytes]]:
+def secured(headers: Headers, *, static: bool) -> Headers:
     """``headers`` with the security headers set (replacing any the app set)."""
     ours = {k.lower().encode() for k in SECURITY_HEADERS} | {b"content-security-policy"}
     content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")

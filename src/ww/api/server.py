@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from ww.api.auth import Authenticator
 from ww.api.lifeline import die_with_parent
 from ww.api.protocol import protocol_factory
 from ww.config import ConfigError, Settings, load_settings
@@ -91,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(**overrides)
         check_extras(settings)
+        Authenticator(settings)  # a bad key list stops start-up here, before the model loads
     except ConfigError as exc:
         print(f"world-weaver: {exc}", file=sys.stderr)
         return 2

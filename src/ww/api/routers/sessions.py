@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
-from ww.api.deps import EngineDep
+from ww.api.deps import EngineDep, check_session
 from ww.api.errors import ApiError, ErrorEnvelope
 from ww.api.schemas import SessionDeleted, SessionList
 from ww.config import SESSION_ID_PATTERN
@@ -49,7 +49,11 @@ async def list_sessions(
 
 
 @router.get("/{session_id}", response_model=SessionStats)
-async def session_stats(session_id: SessionPath, engine: EngineDep) -> SessionStats:
+async def session_stats(
+    session_id: SessionPath, engine: EngineDep, request: Request
+) -> SessionStats:
+    # The answer of a session that does not exist, for one the caller's key may not use.
+    check_session(request, session_id, "session not found")
     stats = await engine.session_stats(session_id)
     if stats is None:
         raise ApiError(404, "session not found")
