@@ -6,10 +6,12 @@ import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from tests.browser import launch_chromium
 from tests.factories import T0
 from tests.neo4j_launcher import Neo4jProcess, launcher_jar, reset_record_store
 from ww.config import Settings
@@ -20,6 +22,9 @@ from ww.embedding import (
     OnnxEmbedder,
     vendored_model_dir,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 # CI explores the same examples on every run, so a red build always reproduces; local runs
 # keep searching new ones. Neither has a per-example deadline: that is a wall-clock assertion,
@@ -96,6 +101,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Debian chromium for the run (tests/browser.py; skipped locally without
+    it, failed under CI)."""
+    with launch_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="session")

@@ -80,7 +80,15 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/skills/{skill_id}/deprecate"): U,
 }
 # Exempt routes outside the schema.
-UNLISTED_EXEMPT = ["/docs", "/redoc", "/openapi.json"]
+UNLISTED_EXEMPT = [
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    # What the docs pages load: without it they are blank while auth is on.
+    "/static/docs/swagger-ui/swagger-ui-bundle.js",
+    "/static/docs/swagger-ui/favicon-32x32.png",
+    "/static/docs/redoc/redoc.standalone.js",
+]
 
 USER_KEY = "ww_user-key-for-every-session-0001"
 BOUND_KEY = "ww_bound-key-for-session-mine-0002"
@@ -213,6 +221,12 @@ def test_unlisted_exempt_routes_are_open(client: TestClient) -> None:
 
 def test_unknown_paths_need_a_credential_too(client: TestClient) -> None:
     assert client.get("/api/v1/no-such-route").status_code == 401
+    # The docs' asset folder is open, the rest of /static is not.
+    assert client.get("/static/docs").status_code == 401
+    assert client.get("/static/other.js").status_code == 401
+    # A path that climbs out of the folder stays with the static files, which refuse it.
+    r = client.get("/static/docs/%2e%2e/%2e%2e/api/v1/sessions")
+    assert r.status_code == 404, r.text
     assert client.get("/api/v1/control/flags").status_code == 401
     r = client.get("/api/v1/control/flags", headers={"X-API-Key": USER_KEY})
     assert r.status_code == 403

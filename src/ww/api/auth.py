@@ -27,11 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ww.api.docs_ui import STATIC_URL
 from ww.api.errors import error_response
 from ww.config import SESSION_ID_PATTERN, ConfigError, Settings
 
 __all__ = [
     "EXEMPT_PATHS",
+    "EXEMPT_PREFIX",
     "SECURITY_SCHEMES",
     "Access",
     "AuthMiddleware",
@@ -49,6 +51,9 @@ log = logging.getLogger(__name__)
 
 # The deployment guide's exempt list.
 EXEMPT_PATHS = frozenset({"/", "/api/v1/health", "/docs", "/redoc", "/openapi.json"})
+# The scripts, styles and icon the docs pages load: open as the pages are, or they stay blank.
+# Only the static mount answers under it, and it serves the package's files and nothing else.
+EXEMPT_PREFIX = STATIC_URL + "/"
 _OPERATOR_PREFIXES = ("/api/v1/admin", "/api/v1/control")
 _SESSIONS = "/api/v1/sessions"
 _SHA256 = re.compile(r"^(sha256:)?([0-9a-fA-F]{64})$")
@@ -72,7 +77,7 @@ class Access(StrEnum):
 def access(method: str, path: str) -> Access:
     """The kind of route ``method path`` is (unknown paths need a credential too, so an
     anonymous caller cannot tell which routes exist)."""
-    if path in EXEMPT_PATHS:
+    if path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIX):
         return Access.EXEMPT
     bare = path.rstrip("/")
     if any(bare == p or bare.startswith(p + "/") for p in _OPERATOR_PREFIXES):
