@@ -6,30 +6,41 @@ health and the docs), operator ones that need the admin role (listing and deleti
 credential. A key bound to sessions is held to them in ``ww.api.deps``: another session is
 answered 404, as a memory that does not exist is, so ids and session names do not leak.
 
-Keys are kept only as SHA-256 digests and every presented key is compared with every digest
-in constant time, so neither the answer's timing nor a log line tells anything about a key;
-logs name a key by its id.
+How keys are stored and found is ``ww.api.keys``; logs name a key by its id, never the key.
+The keys of ``WW_API_KEYS_FILE`` are read again when the file changes (its modification
+time, size or inode, looked at most once a ``KEYS_FILE_CHECK_S`` on requests), so keys are
+added, rotated and revoked without a restart; a file that no longer parses leaves the keys
+as they were and logs why.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import re
-from collections.abc import Mapping
+import os
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
+import anyio
 import jwt
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ww.api.docs_ui import STATIC_URL
 from ww.api.errors import error_response
-from ww.config import SESSION_ID_PATTERN, ConfigError, Settings
+from ww.api.keys import (
+    MIN_KEY_LENGTH,
+    KeySpec,
+    KeyTable,
+    Principal,
+    Role,
+    hash_key,
+    parse_specs,
+)
+from ww.config import ConfigError, Settings
 
 __all__ = [
     "EXEMPT_PATHS",
@@ -38,6 +49,7 @@ __all__ = [
     "Access",
     "AuthMiddleware",
     "Authenticator",
+    # Defined in ww.api.keys, named here too for the code that checks callers.
     "KeySpec",
     "Principal",
     "Role",
@@ -56,16 +68,11 @@ EXEMPT_PATHS = frozenset({"/", "/api/v1/health", "/docs", "/redoc", "/openapi.js
 EXEMPT_PREFIX = STATIC_URL + "/"
 _OPERATOR_PREFIXES = ("/api/v1/admin", "/api/v1/control")
 _SESSIONS = "/api/v1/sessions"
-_SHA256 = re.compile(r"^(sha256:)?([0-9a-fA-F]{64})$")
 JWT_ALGORITHM = "HS256"
-# Shorter keys are refused at start-up: a key is a random secret, not a password.
-MIN_KEY_LENGTH = 16
 MIN_JWT_SECRET_BYTES = 32
-
-
-class Role(StrEnum):
-    USER = "user"
-    ADMIN = "admin"
+KEYS_FILE_CHECK_S = 1.0
+# argon2 checks run in threads, a few at a time: each takes 64 MiB while it runs.
+_ARGON2_THREADS = anyio.CapacityLimiter(2)
 
 
 class Access(StrEnum):
@@ -89,72 +96,29 @@ def access(method: str, path: str) -> Access:
     return Access.USER
 
 
-@dataclass(frozen=True)
-class Principal:
-    """The caller a credential names: ``id`` is what logs show, never the key."""
-
-    id: str
-    role: Role
-    # None: every session.
-    sessions: frozenset[str] | None = None
-
-
 def may_use_session(principal: Principal | None, session_id: str) -> bool:
     return principal is None or principal.sessions is None or session_id in principal.sessions
 
 
-def hash_key(key: str) -> str:
-    """The ``sha256:<hex>`` form a keys file may hold instead of the key."""
-    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+@dataclass(frozen=True)
+class _FileState:
+    """What tells that the keys file changed: a rewrite, a move over it (a new inode) or a
+    Kubernetes secret's symlink swap (``stat`` follows the link)."""
+
+    mtime_ns: int
+    size: int
+    inode: int
 
 
-class KeySpec(BaseModel):
-    """One entry of ``WW_API_KEYS`` or ``WW_API_KEYS_FILE``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
-    key: str | None = Field(None, min_length=MIN_KEY_LENGTH)
-    key_sha256: str | None = Field(None, pattern=_SHA256.pattern)
-    role: Role = Role.USER
-    sessions: list[str] | None = Field(None, min_length=1)
-
-    @model_validator(mode="after")
-    def _one_key(self) -> KeySpec:
-        if (self.key is None) == (self.key_sha256 is None):
-            raise ValueError("give exactly one of key and key_sha256")
-        for s in self.sessions or ():
-            if not re.match(SESSION_ID_PATTERN, s):
-                raise ValueError(f"sessions: {s!r} is not a session id")
-        return self
-
-    def digest(self) -> bytes:
-        if self.key is not None:
-            return hashlib.sha256(self.key.encode()).digest()
-        match = _SHA256.match(self.key_sha256 or "")
-        assert match is not None  # the field's pattern
-        return bytes.fromhex(match.group(2))
-
-
-_SPECS = TypeAdapter(list[KeySpec])
-
-
-def _parse_specs(text: str, source: str) -> list[KeySpec]:
-    try:
-        return _SPECS.validate_json(text)
-    except ValidationError as exc:
-        # Only locations and reasons: the input holds keys.
-        lines = [
-            f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}"
-            for e in exc.errors(include_input=False)
-        ]
-        raise ConfigError(f"{source} is not a valid key list:\n  " + "\n  ".join(lines)) from None
+def _file_state(path: Path) -> _FileState:
+    st = os.stat(path)
+    return _FileState(st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 class Authenticator:
     """The keys and JWT settings of one app, resolving request headers to a Principal."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         specs: list[KeySpec] = []
         for name, secret_key, role in (
             ("WW_API_KEY", settings.api_key, Role.USER),
@@ -170,20 +134,14 @@ class Authenticator:
                 )
             specs.append(KeySpec(id=name, key=key, role=role))
         if settings.api_keys is not None:
-            specs += _parse_specs(settings.api_keys.get_secret_value(), "WW_API_KEYS")
-        if settings.api_keys_file is not None:
-            try:
-                text = settings.api_keys_file.read_text()
-            except OSError as exc:
-                raise ConfigError(f"WW_API_KEYS_FILE: cannot read it ({exc.strerror})") from None
-            specs += _parse_specs(text, f"WW_API_KEYS_FILE {settings.api_keys_file}")
-        ids = [s.id for s in specs]
-        if len(set(ids)) != len(ids):
-            raise ConfigError(f"API key ids must be unique: {sorted(ids)}")
-        self._keys = [
-            (s.digest(), Principal(s.id, s.role, frozenset(s.sessions) if s.sessions else None))
-            for s in specs
-        ]
+            specs += parse_specs(settings.api_keys.get_secret_value(), "WW_API_KEYS")
+        self._fixed_specs = specs
+        self._file = settings.api_keys_file
+        self._clock = clock
+        self._checked_at = clock()
+        self._file_state: _FileState | None = None
+        self._last_error: str | None = None
+        self._keys = self._load()
         secret = settings.jwt_secret
         self._jwt_secret = secret.get_secret_value() if secret is not None else None
         if self._jwt_secret is not None and len(self._jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
@@ -194,15 +152,51 @@ class Authenticator:
             )
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
-        self.enabled = bool(self._keys) or self._jwt_secret is not None
+        # Fixed at start: a keys file emptied later refuses every key rather than opening up.
+        self.enabled = bool(self._keys) or self._jwt_secret is not None or self._file is not None
+
+    def _load(self) -> KeyTable:
+        """The key table from the fixed keys and the file as it is now; ConfigError if the
+        file cannot be read or parsed."""
+        if self._file is None:
+            return KeyTable(self._fixed_specs)
+        source = f"WW_API_KEYS_FILE {self._file}"
+        try:
+            state = _file_state(self._file)
+            text = self._file.read_text()
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read it ({exc.strerror})") from None
+        table = KeyTable(self._fixed_specs + parse_specs(text, source))
+        self._file_state = state
+        return table
+
+    def _reload_if_changed(self) -> None:
+        now = self._clock()
+        if self._file is None or now - self._checked_at < KEYS_FILE_CHECK_S:
+            return
+        self._checked_at = now
+        try:
+            if _file_state(self._file) == self._file_state:
+                return
+            table = self._load()
+        except OSError as exc:
+            self._report(f"WW_API_KEYS_FILE: cannot read it ({exc.strerror})")
+        except ConfigError as exc:
+            # The message names places and reasons only, never a key.
+            self._report(str(exc))
+        else:
+            self._keys = table
+            self._last_error = None
+            log.info("WW_API_KEYS_FILE changed: %d keys loaded", len(table))
+
+    def _report(self, problem: str) -> None:
+        """Log a reload's failure once, not at every look while the file stays broken."""
+        if problem != self._last_error:
+            self._last_error = problem
+            log.error("%s; keeping the keys loaded before", problem)
 
     def _by_key(self, key: str, admin_header: bool) -> Principal | None:
-        digest = hashlib.sha256(key.encode()).digest()
-        found: Principal | None = None
-        # Every digest is compared, so the time taken does not say which one matched.
-        for known, principal in self._keys:
-            if hmac.compare_digest(known, digest) and found is None:
-                found = principal
+        found = self._keys.find(key)
         if found is not None and admin_header and found.role is not Role.ADMIN:
             return None  # X-Admin-Key only takes admin keys
         return found
@@ -236,7 +230,9 @@ class Authenticator:
 
     def resolve(self, headers: Mapping[str, str]) -> tuple[Principal | None, str | None]:
         """The caller the headers name, or None and why (a credential given but not valid is
-        refused even beside a valid one: a client sending a stale key should hear of it)."""
+        refused even beside a valid one: a client sending a stale key should hear of it).
+        May run argon2 checks: from async code, ``resolve_async``."""
+        self._reload_if_changed()
         found: list[Principal] = []
         presented = False
         for header, admin in (("x-api-key", False), ("x-admin-key", True)):
@@ -261,6 +257,16 @@ class Authenticator:
         # The strongest credential given decides; an admin sees every session.
         admins = [p for p in found if p.role is Role.ADMIN]
         return (admins or found)[0], None
+
+    async def resolve_async(
+        self, headers: Mapping[str, str]
+    ) -> tuple[Principal | None, str | None]:
+        """``resolve``, in a worker thread when an argon2 check is due (a key not seen since
+        start or the last reload), so the event loop does not wait on it."""
+        keys = [headers.get(h) for h in ("x-api-key", "x-admin-key")]
+        if any(k is not None and self._keys.needs_argon2(k) for k in keys):
+            return await anyio.to_thread.run_sync(self.resolve, headers, limiter=_ARGON2_THREADS)
+        return self.resolve(headers)
 
 
 def header_title(name: str) -> str:
@@ -291,7 +297,7 @@ class AuthMiddleware:
             return
         request = Request(scope)
         rid = state.get("request_id")
-        principal, why = self.auth.resolve(request.headers)
+        principal, why = await self.auth.resolve_async(request.headers)
         if principal is None:
             log.info("401 %s %s: %s", scope["method"], scope["path"], why)
             response = error_response(401, "unauthorized", why or "unauthorized", rid, _CHALLENGE)

@@ -3,6 +3,7 @@
     python -m ww.api.token create [--role admin] [--ttl 3600] [--sub NAME] [--session ID ...]
     python -m ww.api.token new-key          # a random key and its sha256: entry
     python -m ww.api.token hash-key < key   # the sha256: entry of a key read from stdin
+    python -m ww.api.token hash-key --argon2 < key   # its key_prefix and key_argon2 fields
 
 ``create`` signs with ``WW_JWT_SECRET`` (and sets ``iss``/``aud`` from ``WW_JWT_ISSUER`` and
 ``WW_JWT_AUDIENCE`` when they are set), the same settings the server checks with.
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import sys
 import time
@@ -19,7 +21,8 @@ from typing import Any
 
 import jwt
 
-from ww.api.auth import JWT_ALGORITHM, Role, hash_key
+from ww.api.auth import JWT_ALGORITHM
+from ww.api.keys import Role, argon2_entry, hash_key
 from ww.config import ConfigError, Settings
 
 __all__ = ["main", "mint", "new_key"]
@@ -65,7 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--sub", help="who it is for (shown in logs)")
     create.add_argument("--session", action="append", help="bind it to this session")
     sub.add_parser("new-key", help="print a new random key and its sha256: entry")
-    sub.add_parser("hash-key", help="print the sha256: entry of the key on stdin")
+    hash_cmd = sub.add_parser("hash-key", help="print the sha256: entry of the key on stdin")
+    hash_cmd.add_argument(
+        "--argon2",
+        action="store_true",
+        help="print the key_prefix and key_argon2 fields of an entry instead (argon2 extra)",
+    )
     args = parser.parse_args(argv)
     if args.command == "create":
         if args.ttl <= 0:
@@ -91,7 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not key:
             print("no key on stdin", file=sys.stderr)
             return 2
-        print(hash_key(key))
+        if not args.argon2:
+            print(hash_key(key))
+            return 0
+        try:
+            print(json.dumps(argon2_entry(key)))
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
     return 0
 
 
