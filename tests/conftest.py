@@ -103,10 +103,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Debian chromium for the run (tests/browser.py; skipped locally without
-    it, failed under CI)."""
+    """A headless Debian chromium for a module's tests (tests/browser.py; skipped locally
+    without it, failed under CI). Module-scoped, not session: playwright's sync API keeps an
+    event loop running while it is open, which would stop pytest-asyncio's tests."""
     with launch_chromium() as launched:
         yield launched
 

@@ -263,6 +263,7 @@ class Authenticator:
     ) -> tuple[Principal | None, str | None]:
         """``resolve``, in a worker thread when an argon2 check is due (a key not seen since
         start or the last reload), so the event loop does not wait on it."""
+        self._reload_if_changed()  # first, so the check below sees the keys in force
         keys = [headers.get(h) for h in ("x-api-key", "x-admin-key")]
         if any(k is not None and self._keys.needs_argon2(k) for k in keys):
             return await anyio.to_thread.run_sync(self.resolve, headers, limiter=_ARGON2_THREADS)
