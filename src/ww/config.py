@@ -169,7 +169,8 @@ class Settings(BaseSettings):
 
     # -- authentication (issue 14; ww.api.auth) ---------------------------------------------
     # One user key for every session; WW_API_KEYS (a JSON list) and WW_API_KEYS_FILE add keys
-    # bound to sessions and roles. Any of these, WW_ADMIN_KEY or WW_JWT_SECRET turns auth on.
+    # bound to sessions and roles (the file is read again when it changes: ww.api.auth).
+    # Any of these, WW_ADMIN_KEY or WW_JWT_SECRET turns auth on.
     api_key: SecretStr | None = None
     api_keys: SecretStr | None = None
     api_keys_file: Path | None = None

@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import chain
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -190,7 +191,7 @@ class KeyTable:
     def _fast(self, digest: bytes) -> Principal | None:
         found: Principal | None = None
         # Every digest is compared, so the time taken does not say which one matched.
-        for known, principal in [*self._digests, *self._verified.items()]:
+        for known, principal in chain(self._digests, self._verified.items()):
             if hmac.compare_digest(known, digest) and found is None:
                 found = principal
         return found
