@@ -1,0 +1,96 @@
+"""One suite, two modes: every test that takes ``ww`` (or ``aww``) runs against a real
+server on a loopback port (``remote``: uvicorn in a thread, real HTTP) and against the
+same application in process (``embedded``), as qdrant-client's local/remote congruence
+tests do. Both apps share the session's real embedding model."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from ww.api import create_app
+from ww.config import Settings
+from ww.embedding import EmbeddingService
+from ww.engine import build_engine
+from ww.sdk import AsyncWorldWeaver, WorldWeaver
+
+HOST = "127.0.0.1"
+SESSION = "sdk-tests"
+API_KEY = "sdk-test-key-0123456789"
+
+MODES = ["remote", "embedded"]
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """``app`` served by uvicorn on a free loopback port (the kernel picks it), in a thread;
+    yields its URL and stops it (lifespan and all) on exit."""
+    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="ww-sdk-test-server", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{HOST}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join()
+
+
+def make_app(settings: Settings, embedding_service: EmbeddingService, **changes: Any) -> FastAPI:
+    cfg = settings.model_copy(update=changes) if changes else settings
+    return create_app(cfg, build_engine(cfg, embedder=embedding_service))
+
+
+@contextmanager
+def client(mode: str, app: FastAPI, **options: Any) -> Iterator[WorldWeaver]:
+    options.setdefault("session_id", SESSION)
+    if mode == "embedded":
+        with WorldWeaver.embedded(app=app, **options) as ww:
+            yield ww
+        return
+    with serve(app) as url, WorldWeaver(url, **options) as ww:
+        yield ww
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def app(settings: Settings, embedding_service: EmbeddingService) -> FastAPI:
+    return make_app(settings, embedding_service)
+
+
+@pytest.fixture
+def secured_app(settings: Settings, embedding_service: EmbeddingService) -> FastAPI:
+    return make_app(settings, embedding_service, api_key=SecretStr(API_KEY))
+
+
+@pytest.fixture
+def ww(mode: str, app: FastAPI) -> Iterator[WorldWeaver]:
+    with client(mode, app) as c:
+        yield c
+
+
+@pytest.fixture
+async def aww(mode: str, app: FastAPI) -> AsyncIterator[AsyncWorldWeaver]:
+    if mode == "embedded":
+        async with AsyncWorldWeaver.embedded(app=app, session_id=SESSION) as c:
+            yield c
+        return
+    with serve(app) as url:
+        async with AsyncWorldWeaver(url, session_id=SESSION) as c:
+            yield c
