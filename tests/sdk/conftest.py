@@ -25,6 +25,8 @@ from ww.sdk import AsyncWorldWeaver, WorldWeaver
 HOST = "127.0.0.1"
 SESSION = "sdk-tests"
 API_KEY = "sdk-test-key-0123456789"
+ADMIN_KEY = "sdk-test-admin-0123456789"
+JWT_SECRET = "sdk-test-jwt-secret-0123456789-0123456789"
 
 MODES = ["remote", "embedded"]
 
@@ -76,7 +78,13 @@ def app(settings: Settings, embedding_service: EmbeddingService) -> FastAPI:
 
 @pytest.fixture
 def secured_app(settings: Settings, embedding_service: EmbeddingService) -> FastAPI:
-    return make_app(settings, embedding_service, api_key=SecretStr(API_KEY))
+    return make_app(
+        settings,
+        embedding_service,
+        api_key=SecretStr(API_KEY),
+        admin_key=SecretStr(ADMIN_KEY),
+        jwt_secret=SecretStr(JWT_SECRET),
+    )
 
 
 @pytest.fixture

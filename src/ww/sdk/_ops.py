@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from pydantic import BaseModel
@@ -58,9 +58,6 @@ class Runner:
     io: IO
     headers: Mapping[str, str]
     retries: Retries
-
-    def scoped(self, session_id: str) -> Runner:
-        return replace(self, headers={**self.headers, "X-Session-ID": session_id})
 
     def run(self, call: Call[T]) -> Any:
         answer = perform(self.io, call, self.headers, self.retries)

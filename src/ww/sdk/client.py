@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
@@ -34,23 +35,26 @@ DEFAULT_URL = "http://127.0.0.1:8765"
 EMBEDDED_URL = "http://embedded.ww"
 
 
-def _headers(
-    api_key: str | None,
-    admin_key: str | None,
-    token: str | None,
+_CREDENTIALS = ("X-API-Key", "X-Admin-Key", "Authorization")
+
+
+def _credentials(api_key: str | None, admin_key: str | None, token: str | None) -> dict[str, str]:
+    given = (api_key, admin_key, f"Bearer {token}" if token else None)
+    return {name: value for name, value in zip(_CREDENTIALS, given, strict=True) if value}
+
+
+def _runner(
+    io: SyncIO | AsyncIO,
+    credentials: dict[str, str],
     session_id: str | None,
-    extra: Mapping[str, str] | None,
-) -> dict[str, str]:
-    headers = {"User-Agent": f"world-weaver-python/{__version__}", **(extra or {})}
-    for name, value in (
-        ("X-API-Key", api_key),
-        ("X-Admin-Key", admin_key),
-        ("Authorization", token and f"Bearer {token}"),
-        ("X-Session-ID", session_id),
-    ):
-        if value:
-            headers[name] = value
-    return headers
+    retries: Retries | int,
+    headers: Mapping[str, str] | None,
+) -> Runner:
+    """The runner of a new client; the credentials and the session travel per call (not as
+    the pool's headers), so that a view (``session``, ``with_credentials``) can replace them."""
+    io.http.headers.update({"User-Agent": f"world-weaver-python/{__version__}", **(headers or {})})
+    per_call = {**credentials, **({"X-Session-ID": session_id} if session_id else {})}
+    return Runner(io, per_call, _retries(retries))
 
 
 def _retries(retries: Retries | int) -> Retries:
@@ -73,18 +77,28 @@ class _Surface(Resource[M], Generic[M]):
     @property
     def session_id(self) -> str | None:
         """The session this client's calls act in (None: the server's ``WW_SESSION_ID``)."""
-        return self._runner.headers.get("X-Session-ID") or self._default_session()
-
-    def _default_session(self) -> str | None:
-        http = self._runner.io.http
-        value = http.headers.get("X-Session-ID")
-        return str(value) if value else None
+        return self._runner.headers.get("X-Session-ID")
 
     def session(self, session_id: str) -> Self:
         """This client acting in ``session_id``: same connection pool, its own
         ``X-Session-ID``. A context manager; leaving it closes nothing."""
+        return self._view({**self._runner.headers, "X-Session-ID": session_id})
+
+    def with_credentials(
+        self,
+        *,
+        api_key: str | None = None,
+        admin_key: str | None = None,
+        token: str | None = None,
+    ) -> Self:
+        """This client with other credentials (in place of all of its own) on the same
+        connection pool and session; leaving it, as a context manager, closes nothing."""
+        kept = {k: v for k, v in self._runner.headers.items() if k not in _CREDENTIALS}
+        return self._view({**kept, **_credentials(api_key, admin_key, token)})
+
+    def _view(self, headers: dict[str, str]) -> Self:
         view = object.__new__(type(self))
-        _Surface.__init__(view, self._runner.scoped(session_id), None)
+        _Surface.__init__(view, replace(self._runner, headers=headers), None)
         return view
 
     @op
@@ -152,8 +166,10 @@ class WorldWeaver(_Surface[Sync]):
         http_client: httpx.Client | None = None,
     ) -> None:
         http = http_client or httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
-        http.headers.update(_headers(api_key, admin_key, token, session_id, headers))
-        super().__init__(Runner(SyncIO(http), {}, _retries(retries)), http.close)
+        runner = _runner(
+            SyncIO(http), _credentials(api_key, admin_key, token), session_id, retries, headers
+        )
+        super().__init__(runner, http.close)
 
     @classmethod
     def embedded(
@@ -191,6 +207,9 @@ class WorldWeaver(_Surface[Sync]):
 class AsyncWorldWeaver(_Surface[Async]):
     """The asyncio client: the options and methods of ``WorldWeaver``, each awaited."""
 
+    # A view (session, with_credentials) has none of its own: it starts and closes nothing.
+    _lifespan: AbstractAsyncContextManager[Any] | None = None
+
     def __init__(
         self,
         base_url: str = DEFAULT_URL,
@@ -209,11 +228,13 @@ class AsyncWorldWeaver(_Surface[Async]):
         http = http_client or httpx.AsyncClient(
             base_url=base_url, timeout=timeout, transport=transport
         )
-        http.headers.update(_headers(api_key, admin_key, token, session_id, headers))
+        runner = _runner(
+            AsyncIO(http), _credentials(api_key, admin_key, token), session_id, retries, headers
+        )
         self._stack = AsyncExitStack()
         self._lifespan = lifespan
         self._http = http
-        super().__init__(Runner(AsyncIO(http), {}, _retries(retries)), self._stack.aclose)
+        super().__init__(runner, self._stack.aclose)
 
     @classmethod
     def embedded(
