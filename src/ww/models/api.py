@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ww.models.consolidation import LinkType
 from ww.models.episodes import Episode, EpisodeCreate, EpisodeFilter, SessionStats
 from ww.models.procedural import Skill, SkillExecution, SkillVersion
 from ww.models.semantic import Entity, Relation
@@ -57,31 +58,6 @@ T = TypeVar("T")
 MAX_BATCH = 1000
 
 
-# Episode scoring presets; their weights are ww.engine.recall.PRESETS.
-class Preset(StrEnum):
-    BALANCED = "balanced"
-    SEMANTIC = "semantic"
-    KEYWORD = "keyword"
-    RECENT = "recent"
-
-
-class LinkType(StrEnum):
-    # episode -> the entity it was consolidated into (the entity's SOURCE_OF episodes)
-    CONSOLIDATED_INTO = "CONSOLIDATED_INTO"
-    # newer near-duplicate episode -> the older episode it duplicates
-    DUPLICATE_OF = "DUPLICATE_OF"
-
-
-class ReembedMode(StrEnum):
-    """``auto``: embed when the file's model or dimension differs from the configured one,
-    or a line has no vector. ``always``: ignore the file's vectors. ``never``: use them, and
-    refuse a file from another model or a line without a vector."""
-
-    AUTO = "auto"
-    ALWAYS = "always"
-    NEVER = "never"
-
-
 class ErrorBody(BaseModel):
     code: str
     message: str
@@ -97,6 +73,18 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` to get the next page; null on the last."
     )
+
+
+# How episode recall weighs its signals; the weights are ww.engine.recall.PRESETS.
+class Preset(StrEnum):
+    # Meaning first (0.60), words second (0.25), a little of everything else.
+    BALANCED = "balanced"
+    # Almost all meaning (0.85): paraphrases and questions in other words.
+    SEMANTIC = "semantic"
+    # Words first (0.60): names, codes and identifiers.
+    KEYWORD = "keyword"
+    # Recency weighs 0.30: what happened lately.
+    RECENT = "recent"
 
 
 OnConflict = Literal["error", "return_existing"]
@@ -248,6 +236,16 @@ class SessionDeleted(BaseModel):
     deleted_episodes: int
     deleted_entities: int = Field(description="Entity versions, current and closed.")
     deleted_skills: int
+
+
+class ReembedMode(StrEnum):
+    """``auto``: embed when the file's model or dimension differs from the configured one,
+    or a line has no vector. ``always``: ignore the file's vectors. ``never``: use them, and
+    refuse a file from another model or a line without a vector."""
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
 
 
 class ImportReport(BaseModel):

@@ -4,46 +4,10 @@
 Importing it needs only ``httpx`` and ``pydantic``: the models come from ``ww.models``,
 which imports neither FastAPI nor the engine."""
 
+from ww.sdk import errors
 from ww.sdk._core import Retries
-from ww.sdk.client import DEFAULT_URL, AsyncWorldWeaver, WorldWeaver
-from ww.sdk.errors import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConflictError,
-    InsufficientStorageError,
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
-    RateLimitedError,
-    ServerError,
-    UnavailableError,
-    ValidationError,
-    WorldWeaverError,
-)
+from ww.sdk.client import DEFAULT_URL, AsyncWorldWeaver, Options, WorldWeaver
+from ww.sdk.errors import *  # noqa: F403 (exactly errors.__all__)
 
-__all__ = [
-    "DEFAULT_URL",
-    "APIConnectionError",
-    "APIError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AsyncWorldWeaver",
-    "AuthenticationError",
-    "BadRequestError",
-    "ConflictError",
-    "InsufficientStorageError",
-    "NotFoundError",
-    "PayloadTooLargeError",
-    "PermissionDeniedError",
-    "RateLimitedError",
-    "Retries",
-    "ServerError",
-    "UnavailableError",
-    "ValidationError",
-    "WorldWeaver",
-    "WorldWeaverError",
-]
+__all__ = ["DEFAULT_URL", "AsyncWorldWeaver", "Options", "Retries", "WorldWeaver"]
+__all__ += errors.__all__

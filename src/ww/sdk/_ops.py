@@ -30,7 +30,20 @@ from ww.sdk._core import (
     walk,
 )
 
-__all__ = ["Async", "Body", "Resource", "Runner", "Sync", "create", "delete", "get", "op", "pages"]
+__all__ = [
+    "Async",
+    "Body",
+    "Resource",
+    "Runner",
+    "Sync",
+    "create",
+    "delete",
+    "get",
+    "op",
+    "page",
+    "pages",
+    "patch",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -145,6 +158,13 @@ def create(
 
 def get(path: str, answer: type[T], params: Mapping[str, Any] | None = None) -> Call[T]:
     return Call("GET", path, parse_as(answer), params=params)
+
+
+def page(
+    path: str, answer: type[T], limit: int, cursor: str | None, filters: Mapping[str, Any]
+) -> Call[T]:
+    """One page of a list; the filters left None are not sent."""
+    return get(path, answer, {"limit": limit, "cursor": cursor, **filters})
 
 
 def patch(path: str, answer: type[T], body: Body, fields: Mapping[str, Any]) -> Call[T]:

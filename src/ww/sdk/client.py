@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypedDict, TypeVar, Unpack
 from uuid import UUID
 
 import httpx
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ww.config import Settings
 
-__all__ = ["DEFAULT_URL", "AsyncWorldWeaver", "WorldWeaver"]
+__all__ = ["DEFAULT_URL", "AsyncWorldWeaver", "Options", "WorldWeaver"]
 
 M = TypeVar("M")
 
@@ -38,27 +38,37 @@ EMBEDDED_URL = "http://embedded.ww"
 _CREDENTIALS = ("X-API-Key", "X-Admin-Key", "Authorization")
 
 
+DEFAULT_TIMEOUT = 30.0
+
+
+class Options(TypedDict, total=False):
+    """What both clients take besides where to send (``WorldWeaver`` documents each)."""
+
+    api_key: str | None
+    admin_key: str | None
+    token: str | None
+    session_id: str | None
+    timeout: float | httpx.Timeout
+    retries: Retries | int
+    headers: Mapping[str, str] | None
+
+
 def _credentials(api_key: str | None, admin_key: str | None, token: str | None) -> dict[str, str]:
     given = (api_key, admin_key, f"Bearer {token}" if token else None)
     return {name: value for name, value in zip(_CREDENTIALS, given, strict=True) if value}
 
 
-def _runner(
-    io: SyncIO | AsyncIO,
-    credentials: dict[str, str],
-    session_id: str | None,
-    retries: Retries | int,
-    headers: Mapping[str, str] | None,
-) -> Runner:
+def _runner(io: SyncIO | AsyncIO, options: Options) -> Runner:
     """The runner of a new client; the credentials and the session travel per call (not as
     the pool's headers), so that a view (``session``, ``with_credentials``) can replace them."""
-    io.http.headers.update({"User-Agent": f"world-weaver-python/{__version__}", **(headers or {})})
-    per_call = {**credentials, **({"X-Session-ID": session_id} if session_id else {})}
-    return Runner(io, per_call, _retries(retries))
-
-
-def _retries(retries: Retries | int) -> Retries:
-    return Retries(max_retries=retries) if isinstance(retries, int) else retries
+    extra = options.get("headers") or {}
+    io.http.headers.update({"User-Agent": f"world-weaver-python/{__version__}", **extra})
+    per_call = _credentials(options.get("api_key"), options.get("admin_key"), options.get("token"))
+    if session_id := options.get("session_id"):
+        per_call["X-Session-ID"] = session_id
+    retries = options.get("retries", 2)
+    rules = Retries(max_retries=retries) if isinstance(retries, int) else retries
+    return Runner(io, per_call, rules)
 
 
 class _Surface(Resource[M], Generic[M]):
@@ -73,6 +83,33 @@ class _Surface(Resource[M], Generic[M]):
         self.skills: Skills[M] = Skills(runner)
         self.sessions: Sessions[M] = Sessions(runner)
         self.admin: Admin[M] = Admin(runner)
+
+    @classmethod
+    def embedded(
+        cls,
+        data_dir: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        app: FastAPI | None = None,
+        **options: Unpack[Options],
+    ) -> Self:
+        """The same client on an engine in this process: the server's own application
+        (routes, validation, auth, errors) called through ``httpx.ASGITransport`` instead of
+        a network, its stores under ``data_dir`` (default: ``WW_DATA_DIR``), or ``app``.
+        Needs the server install (``world-weaver[api]``). Closing the client stops the
+        engine; an ``AsyncWorldWeaver`` starts it in ``async with`` (or ``await open()``)."""
+        try:
+            from ww.sdk.embedded import build_app
+        except ModuleNotFoundError as exc:
+            raise ImportError(
+                f"embedded needs the server's dependencies ({exc.name} is not installed): "
+                'pip install "world-weaver[api]"'
+            ) from exc
+        return cls._on_app(build_app(data_dir, settings, app), options)
+
+    @classmethod
+    def _on_app(cls, app: FastAPI, options: Options) -> Self:
+        raise NotImplementedError
 
     @property
     def session_id(self) -> str | None:
@@ -155,38 +192,19 @@ class WorldWeaver(_Surface[Sync]):
         self,
         base_url: str = DEFAULT_URL,
         *,
-        api_key: str | None = None,
-        admin_key: str | None = None,
-        token: str | None = None,
-        session_id: str | None = None,
-        timeout: float | httpx.Timeout = 30.0,
-        retries: Retries | int = 2,
-        headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
+        **options: Unpack[Options],
     ) -> None:
+        timeout = options.get("timeout", DEFAULT_TIMEOUT)
         http = http_client or httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
-        runner = _runner(
-            SyncIO(http), _credentials(api_key, admin_key, token), session_id, retries, headers
-        )
-        super().__init__(runner, http.close)
+        super().__init__(_runner(SyncIO(http), options), http.close)
 
     @classmethod
-    def embedded(
-        cls,
-        data_dir: str | Path | None = None,
-        *,
-        settings: Settings | None = None,
-        app: FastAPI | None = None,
-        **options: Any,
-    ) -> WorldWeaver:
-        """The same client on an engine in this process: the real application (routes,
-        validation, errors) called without a network, its stores under ``data_dir``.
-        Needs the server install (``world-weaver[api]``). Close it to stop the engine."""
-        from ww.sdk.embedded import AppTransport, build_app
+    def _on_app(cls, app: FastAPI, options: Options) -> Self:
+        from ww.sdk.embedded import AppTransport
 
-        transport = AppTransport(build_app(data_dir, settings, app))
-        return cls(EMBEDDED_URL, transport=transport, **options)
+        return cls(EMBEDDED_URL, transport=AppTransport(app), **options)
 
     def close(self) -> None:
         if self._close is not None:
@@ -214,43 +232,25 @@ class AsyncWorldWeaver(_Surface[Async]):
         self,
         base_url: str = DEFAULT_URL,
         *,
-        api_key: str | None = None,
-        admin_key: str | None = None,
-        token: str | None = None,
-        session_id: str | None = None,
-        timeout: float | httpx.Timeout = 30.0,
-        retries: Retries | int = 2,
-        headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         lifespan: AbstractAsyncContextManager[Any] | None = None,
+        **options: Unpack[Options],
     ) -> None:
+        timeout = options.get("timeout", DEFAULT_TIMEOUT)
         http = http_client or httpx.AsyncClient(
             base_url=base_url, timeout=timeout, transport=transport
-        )
-        runner = _runner(
-            AsyncIO(http), _credentials(api_key, admin_key, token), session_id, retries, headers
         )
         self._stack = AsyncExitStack()
         self._lifespan = lifespan
         self._http = http
-        super().__init__(runner, self._stack.aclose)
+        super().__init__(_runner(AsyncIO(http), options), self._stack.aclose)
 
     @classmethod
-    def embedded(
-        cls,
-        data_dir: str | Path | None = None,
-        *,
-        settings: Settings | None = None,
-        app: FastAPI | None = None,
-        **options: Any,
-    ) -> AsyncWorldWeaver:
-        """``WorldWeaver.embedded`` for asyncio, over ``httpx.ASGITransport``. Use it as
-        ``async with`` (or ``await client.open()``): that starts the engine."""
-        from ww.sdk.embedded import asgi_transport, build_app, lifespan
+    def _on_app(cls, app: FastAPI, options: Options) -> Self:
+        from ww.sdk.embedded import asgi_transport, lifespan
 
-        asgi = build_app(data_dir, settings, app)
-        return cls(EMBEDDED_URL, transport=asgi_transport(asgi), lifespan=lifespan(asgi), **options)
+        return cls(EMBEDDED_URL, transport=asgi_transport(app), lifespan=lifespan(app), **options)
 
     async def open(self) -> Self:
         """Start what the client needs before its first call (an embedded engine)."""

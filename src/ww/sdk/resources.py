@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from ww.models import Episode, EpisodeCreate, Outcome, RecallResult, SessionStats
@@ -28,11 +28,13 @@ from ww.models.api import (
 from ww.models.procedural import HowTo, Skill, SkillExecutionResult, SkillRecallResult
 from ww.models.semantic import Entity, EntityRecallResult, EntityType, Relation, SpreadResult
 from ww.sdk._core import Call, parse_as
-from ww.sdk._ops import Body, Resource, create, delete, get, op, pages, patch
+from ww.sdk._ops import Body, Resource, create, delete, get, op, page, pages, patch
 
 __all__ = ["Admin", "Entities", "Episodes", "Sessions", "Skills"]
 
 M = TypeVar("M")  # Sync or Async (ww.sdk._ops)
+K = TypeVar("K")  # the kind's model
+R = TypeVar("R")  # its recall result
 
 _EPISODES = "/api/v1/episodes"
 _ENTITIES = "/api/v1/entities"
@@ -42,16 +44,49 @@ _ADMIN = "/api/v1/admin"
 _NDJSON = "application/x-ndjson"
 
 
-class Episodes(Resource[M]):
-    """``client.episodes``: what happened."""
+class _Kind(Resource[M], Generic[M, K, R]):
+    """What every kind of memory answers alike, at ``path``: create, get, update (the
+    fields given change), delete and recall."""
+
+    path: str
+    model: type[K]
+    recall_result: type[R]
 
     @op
     def create(
         self, body: Body = None, /, *, idempotency_key: str | None = None, **fields: Any
-    ) -> Call[Episode]:
-        """Store an episode: ``create(content="...", speaker="user")`` or an
-        ``EpisodeCreate``; ``on_conflict`` decides what an existing ``external_id`` does."""
-        return create(_EPISODES, Episode, body, fields, idempotency_key)
+    ) -> Call[K]:
+        """Store a memory: the server's create model, a mapping, or keyword fields."""
+        return create(self.path, self.model, body, fields, idempotency_key)
+
+    @op
+    def get(self, memory_id: UUID | str, /) -> Call[K]:
+        return get(f"{self.path}/{memory_id}", self.model)
+
+    @op
+    def update(self, memory_id: UUID | str, body: Body = None, /, **fields: Any) -> Call[K]:
+        return patch(f"{self.path}/{memory_id}", self.model, body, fields)
+
+    @op
+    def delete(self, memory_id: UUID | str, /) -> Call[None]:
+        return delete(f"{self.path}/{memory_id}")
+
+    @op
+    def recall(
+        self, query: str, /, *, idempotency_key: str | None = None, **options: Any
+    ) -> Call[R]:
+        """The memories of this kind that best match ``query`` (options: the kind's recall
+        request, e.g. ``limit``)."""
+        fields = {"query": query, **options}
+        return create(f"{self.path}/recall", self.recall_result, None, fields, idempotency_key)
+
+
+class Episodes(_Kind[M, Episode, RecallResult]):
+    """``client.episodes``: what happened. ``create(content="...", speaker="user")`` or an
+    ``EpisodeCreate``; ``on_conflict`` decides what an existing ``external_id`` does;
+    ``recall`` takes ``limit``, ``preset``, ``learn`` and ``filters`` (``RecallRequest``)."""
+
+    path, model, recall_result = _EPISODES, Episode, RecallResult
 
     @op
     def create_batch(
@@ -64,26 +99,6 @@ class Episodes(Resource[M]):
     ) -> Call[BatchCreated]:
         fields = {"episodes": list(episodes), "on_conflict": on_conflict}
         return create(f"{_EPISODES}/batch", BatchCreated, None, fields, idempotency_key)
-
-    @op
-    def get(self, episode_id: UUID | str, /) -> Call[Episode]:
-        return get(f"{_EPISODES}/{episode_id}", Episode)
-
-    @op
-    def update(self, episode_id: UUID | str, body: Body = None, /, **fields: Any) -> Call[Episode]:
-        return patch(f"{_EPISODES}/{episode_id}", Episode, body, fields)
-
-    @op
-    def delete(self, episode_id: UUID | str, /) -> Call[None]:
-        return delete(f"{_EPISODES}/{episode_id}")
-
-    @op
-    def recall(
-        self, query: str, /, *, idempotency_key: str | None = None, **options: Any
-    ) -> Call[RecallResult]:
-        """``limit``, ``preset``, ``learn`` and ``filters`` as in ``RecallRequest``."""
-        fields = {"query": query, **options}
-        return create(f"{_EPISODES}/recall", RecallResult, None, fields, idempotency_key)
 
     @op
     def mark_important(self, episode_id: UUID | str, /, importance: float = 1.0) -> Call[Episode]:
@@ -105,9 +120,7 @@ class Episodes(Resource[M]):
         include_archived: bool = False,
     ) -> Call[EpisodeList]:
         """One page, newest first; ``list_all`` with the same filters walks every page."""
-        params = {
-            "limit": limit,
-            "cursor": cursor,
+        flt = {
             "time_from": time_from,
             "time_to": time_to,
             "outcome": outcome,
@@ -116,36 +129,15 @@ class Episodes(Resource[M]):
             "metadata": json.dumps(dict(metadata)) if metadata else None,
             "include_archived": include_archived,
         }
-        return get(_EPISODES, EpisodeList, params)
+        return page(_EPISODES, EpisodeList, limit, cursor, flt)
 
     list_all = pages(list, lambda page: page.items)
 
 
-class Entities(Resource[M]):
+class Entities(_Kind[M, Entity, EntityRecallResult]):
     """``client.entities``: what the agent knows, with versions and relations."""
 
-    @op
-    def create(
-        self, body: Body = None, /, *, idempotency_key: str | None = None, **fields: Any
-    ) -> Call[Entity]:
-        return create(_ENTITIES, Entity, body, fields, idempotency_key)
-
-    @op
-    def get(self, entity_id: UUID | str, /) -> Call[Entity]:
-        return get(f"{_ENTITIES}/{entity_id}", Entity)
-
-    @op
-    def update(self, entity_id: UUID | str, body: Body = None, /, **fields: Any) -> Call[Entity]:
-        return patch(f"{_ENTITIES}/{entity_id}", Entity, body, fields)
-
-    @op
-    def delete(self, entity_id: UUID | str, /) -> Call[None]:
-        return delete(f"{_ENTITIES}/{entity_id}")
-
-    @op
-    def recall(self, query: str, /, **options: Any) -> Call[EntityRecallResult]:
-        fields = {"query": query, **options}
-        return create(f"{_ENTITIES}/recall", EntityRecallResult, None, fields, None)
+    path, model, recall_result = _ENTITIES, Entity, EntityRecallResult
 
     @op
     def spread(self, seed_id: UUID | str, /, **options: Any) -> Call[SpreadResult]:
@@ -188,43 +180,16 @@ class Entities(Resource[M]):
         as_of: datetime | None = None,
         include_closed: bool = False,
     ) -> Call[EntityList]:
-        params = {
-            "limit": limit,
-            "cursor": cursor,
-            "entity_type": entity_type,
-            "as_of": as_of,
-            "include_closed": include_closed,
-        }
-        return get(_ENTITIES, EntityList, params)
+        flt = {"entity_type": entity_type, "as_of": as_of, "include_closed": include_closed}
+        return page(_ENTITIES, EntityList, limit, cursor, flt)
 
     list_all = pages(list, lambda page: page.items)
 
 
-class Skills(Resource[M]):
+class Skills(_Kind[M, Skill, SkillRecallResult]):
     """``client.skills``: how to do things, and how well each way has worked."""
 
-    @op
-    def create(
-        self, body: Body = None, /, *, idempotency_key: str | None = None, **fields: Any
-    ) -> Call[Skill]:
-        return create(_SKILLS, Skill, body, fields, idempotency_key)
-
-    @op
-    def get(self, skill_id: UUID | str, /) -> Call[Skill]:
-        return get(f"{_SKILLS}/{skill_id}", Skill)
-
-    @op
-    def update(self, skill_id: UUID | str, body: Body = None, /, **fields: Any) -> Call[Skill]:
-        return patch(f"{_SKILLS}/{skill_id}", Skill, body, fields)
-
-    @op
-    def delete(self, skill_id: UUID | str, /) -> Call[None]:
-        return delete(f"{_SKILLS}/{skill_id}")
-
-    @op
-    def recall(self, query: str, /, **options: Any) -> Call[SkillRecallResult]:
-        fields = {"query": query, **options}
-        return create(f"{_SKILLS}/recall", SkillRecallResult, None, fields, None)
+    path, model, recall_result = _SKILLS, Skill, SkillRecallResult
 
     @op
     def how_to(self, task: str, /, **options: Any) -> Call[HowTo]:
@@ -261,13 +226,8 @@ class Skills(Resource[M]):
         domain: str | None = None,
         include_deprecated: bool = False,
     ) -> Call[SkillList]:
-        params = {
-            "limit": limit,
-            "cursor": cursor,
-            "domain": domain,
-            "include_deprecated": include_deprecated,
-        }
-        return get(_SKILLS, SkillList, params)
+        flt = {"domain": domain, "include_deprecated": include_deprecated}
+        return page(_SKILLS, SkillList, limit, cursor, flt)
 
     list_all = pages(list, lambda page: page.items)
 
@@ -286,7 +246,7 @@ class Sessions(Resource[M]):
 
     @op
     def list(self, *, limit: int = 100, cursor: str | None = None) -> Call[SessionList]:
-        return get(_SESSIONS, SessionList, {"limit": limit, "cursor": cursor})
+        return page(_SESSIONS, SessionList, limit, cursor, {})
 
     list_all = pages(list, lambda page: page.sessions)
 
