@@ -4,11 +4,10 @@ may write down to the reserve, and health reports the disk."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
-from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ww.models.api import DiskReport, WriteErrorReport
 from ww.storage.diskspace import DiskGuard, freeing
 
 __all__ = ["DiskReport", "FreeingDeletesMiddleware", "WriteErrorReport", "disk_report"]
@@ -30,31 +29,6 @@ class FreeingDeletesMiddleware:
                 await self.app(scope, receive, send)
         else:
             await self.app(scope, receive, send)
-
-
-class WriteErrorReport(BaseModel):
-    component: str = Field(description="The store that failed or refused: sqlite, qdrant_edge.")
-    code: Literal["watermark", "disk_full"] = Field(
-        description="watermark: refused below WW_MIN_FREE_DISK_MB; disk_full: the store "
-        "itself found the disk full."
-    )
-    at: datetime
-
-
-class DiskReport(BaseModel):
-    path: str = Field(description="The data directory whose file system is measured.")
-    free_mb: float
-    min_free_mb: int = Field(description="WW_MIN_FREE_DISK_MB: writes need this much free.")
-    reserve_mb: int = Field(description="Deletes go on down to this much free.")
-    writes: Literal["accepted", "refused"]
-    learning: Literal["on", "paused"] = Field(
-        description="paused: recalls answer but record no accesses, reviews or log."
-    )
-    local_stores: bool = Field(
-        description="Whether stores write into the data directory (false on the server "
-        "tier: the watermark then guards nothing)."
-    )
-    last_write_error: WriteErrorReport | None = None
 
 
 def disk_report(guard: DiskGuard) -> tuple[DiskReport, bool]:

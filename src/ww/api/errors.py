@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ww.api.security import JSON_HEADERS
+from ww.models.api import ErrorBody, ErrorEnvelope
 from ww.storage.diskspace import InsufficientStorageError
 from ww.storage.ports import InvalidCursorError, StoreUnavailableError
 
@@ -36,16 +36,6 @@ _CODES = {
     503: "service_unavailable",
     507: "insufficient_storage",
 }
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    request_id: str | None = None
-
-
-class ErrorEnvelope(BaseModel):
-    error: ErrorBody
 
 
 class ApiError(Exception):

@@ -24,7 +24,6 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from uuid import UUID
 
 import numpy as np
@@ -33,19 +32,13 @@ import numpy.typing as npt
 from ww.engine.activation import min_max
 from ww.engine.dynamics import Fsrs, recency_many
 from ww.models import ScoreParts, as_utc
+from ww.models.api import Preset
 from ww.storage.payload import to_micros
 from ww.storage.ports import CandidateRow, ScoredId
 
 __all__ = ["PRESETS", "Fusion", "Learned", "Preset", "Scored", "Weights", "query_words"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
-class Preset(StrEnum):
-    BALANCED = "balanced"
-    SEMANTIC = "semantic"
-    KEYWORD = "keyword"
-    RECENT = "recent"
 
 
 @dataclass(frozen=True, slots=True)

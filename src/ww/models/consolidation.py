@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,7 +13,16 @@ __all__ = [
     "ConsolidationOptions",
     "ConsolidationReport",
     "DuplicateMerge",
+    "LinkType",
 ]
+
+
+# How consolidation links two memories.
+class LinkType(StrEnum):
+    # episode -> the entity it was consolidated into (the entity's SOURCE_OF episodes)
+    CONSOLIDATED_INTO = "CONSOLIDATED_INTO"
+    # newer near-duplicate episode -> the older episode it duplicates
+    DUPLICATE_OF = "DUPLICATE_OF"
 
 
 class ConsolidationOptions(BaseModel):

@@ -6,8 +6,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ww.engine.recall import Preset
 from ww.models import Episode, EpisodeFilter, MemoryType
+from ww.models.api import Preset
 from ww.models.procedural import Skill
 from ww.models.semantic import Entity, EntityType, UtcDatetime
 

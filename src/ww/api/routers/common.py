@@ -15,12 +15,13 @@ from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from ww.api.deps import SessionDep, from_state
 from ww.api.errors import ApiError, ErrorEnvelope
 from ww.engine.procedural import ProceduralMemory
 from ww.engine.semantic import SemanticMemory
+from ww.models.api import Page
 
 __all__ = [
     "Cursor",
@@ -79,13 +80,6 @@ def deleted(done: bool, what: str) -> Response:
     """The 204 of a delete that removed something, or the 404 that names what was absent."""
     found(done or None, what)
     return Response(status_code=204)
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = Field(
-        None, description="Pass as `cursor` to get the next page; null on the last."
-    )
 
 
 get_semantic = from_state("semantic", SemanticMemory)

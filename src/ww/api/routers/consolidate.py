@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
 
 from ww.api.deps import SessionDep, from_state
 from ww.api.errors import ApiError, ErrorEnvelope
@@ -15,8 +13,8 @@ from ww.api.idempotency import IdempotentRoute
 from ww.api.routers.common import errors
 from ww.engine.consolidation import Consolidator
 from ww.engine.procedural import ProceduralMemory
+from ww.models.api import LinkList, MemoryLinkOut
 from ww.models.consolidation import ConsolidationOptions, ConsolidationReport
-from ww.storage.ports.consolidation import LinkType
 
 __all__ = ["LinkList", "MemoryLinkOut", "router"]
 
@@ -32,18 +30,6 @@ get_consolidator = from_state("consolidator", Consolidator)
 
 
 ConsolidatorDep = Annotated[Consolidator, Depends(get_consolidator)]
-
-
-class MemoryLinkOut(BaseModel):
-    source_id: UUID
-    target_id: UUID
-    link_type: LinkType
-    created_at: datetime
-
-
-class LinkList(BaseModel):
-    memory_id: UUID
-    links: list[MemoryLinkOut]
 
 
 @router.post("", response_model=ConsolidationReport)

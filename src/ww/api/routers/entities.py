@@ -7,7 +7,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
 
 from ww.api.deps import SessionDep
 from ww.api.errors import ApiError
@@ -17,7 +16,6 @@ from ww.api.routers.common import (
     Limit,
     Listing,
     MemoryRoutes,
-    Page,
     SemanticDep,
     deleted,
     errors,
@@ -25,6 +23,7 @@ from ww.api.routers.common import (
     refused,
 )
 from ww.engine.semantic import ClosedEndError, InvalidSupersedeError, SemanticMemory
+from ww.models.api import EntityHistory, EntityList, RelationList
 from ww.models.semantic import (
     Entity,
     EntityCreate,
@@ -51,19 +50,6 @@ router = APIRouter(
 )
 
 _ENTITY = "entity"
-
-
-class EntityList(Page[Entity]):
-    pass
-
-
-class RelationList(BaseModel):
-    items: list[Relation]
-
-
-class EntityHistory(BaseModel):
-    lineage_id: UUID
-    versions: list[Entity] = Field(description="Every version, oldest first.")
 
 
 _routes = MemoryRoutes(router, _ENTITY, SemanticDep, Entity)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
 from ww.api.deps import SessionDep
 from ww.api.idempotency import IdempotentRoute
@@ -14,7 +13,6 @@ from ww.api.routers.common import (
     Limit,
     Listing,
     MemoryRoutes,
-    Page,
     ProceduralDep,
     TextFilter,
     errors,
@@ -22,19 +20,18 @@ from ww.api.routers.common import (
     refused,
 )
 from ww.engine.procedural import InvalidSkillError, ProceduralMemory
+from ww.models.api import ExecutionList, SkillList, SkillVersions
 from ww.models.procedural import (
     HowTo,
     HowToRequest,
     Skill,
     SkillCreate,
     SkillDeprecate,
-    SkillExecution,
     SkillExecutionCreate,
     SkillExecutionResult,
     SkillRecallRequest,
     SkillRecallResult,
     SkillUpdate,
-    SkillVersion,
 )
 from ww.storage.ports.skills import SkillFilter
 
@@ -45,19 +42,6 @@ router = APIRouter(
 )
 
 _SKILL = "skill"
-
-
-class SkillList(Page[Skill]):
-    pass
-
-
-class SkillVersions(BaseModel):
-    current: Skill
-    previous: list[SkillVersion] = Field(description="Earlier versions, oldest first.")
-
-
-class ExecutionList(BaseModel):
-    items: list[SkillExecution]
 
 
 _routes = MemoryRoutes(router, _SKILL, ProceduralDep, Skill)

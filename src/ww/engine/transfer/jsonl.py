@@ -19,7 +19,6 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +35,7 @@ from ww.engine.transfer.kinds import (
     RecordConflictError,
 )
 from ww.models import UtcDatetime
+from ww.models.api import ImportReport, ReembedMode
 from ww.storage.ports import IdConflictError
 
 __all__ = [
@@ -60,16 +60,6 @@ _TIMES = TypeAdapter(list[datetime])
 # Characters that some line splitters (str.splitlines) treat as line ends; inside JSON they
 # can only occur in strings, where an escape means the same.
 _LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
-
-
-class ReembedMode(StrEnum):
-    """``auto``: embed when the file's model or dimension differs from the configured one,
-    or a line has no vector. ``always``: ignore the file's vectors. ``never``: use them, and
-    refuse a file from another model or a line without a vector."""
-
-    AUTO = "auto"
-    ALWAYS = "always"
-    NEVER = "never"
 
 
 class InvalidImportError(ValueError):
@@ -118,22 +108,6 @@ class _Line(BaseModel):
     record: dict[str, Any]
     vector: list[float] | None = None
     access_times: list[UtcDatetime] | None = None
-
-
-class ImportReport(BaseModel):
-    format_version: int
-    embedding_model: str = Field(description="The model named by the file's header.")
-    counts: dict[str, int] = Field(description="Records written (inserted or replaced), by kind.")
-    reembedded: int = Field(description="Records whose vector was computed by this server.")
-    pending: int = Field(
-        description="Records left pending because the vector index was unavailable; the "
-        "reconciler indexes them."
-    )
-    skipped: dict[str, int] = Field(
-        default_factory=dict,
-        description="Lines not applied, by kind: state tied to the exporting model's vector "
-        "space (the FF encoder) when the file comes from another model.",
-    )
 
 
 @dataclass

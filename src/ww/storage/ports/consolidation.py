@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
+
+from ww.models.api import LinkType
 
 __all__ = [
     "ConsolidatedEntity",
@@ -19,13 +20,6 @@ __all__ = [
     "MemoryLink",
     "WeightedEdge",
 ]
-
-
-class LinkType(StrEnum):
-    # episode -> the entity it was consolidated into (the entity's SOURCE_OF episodes)
-    CONSOLIDATED_INTO = "CONSOLIDATED_INTO"
-    # newer near-duplicate episode -> the older episode it duplicates
-    DUPLICATE_OF = "DUPLICATE_OF"
 
 
 @dataclass(frozen=True, slots=True)
