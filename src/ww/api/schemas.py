@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,10 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from ww.api.disk import DiskReport
 from ww.engine import Preset
 from ww.models import Episode, EpisodeCreate, EpisodeFilter, SessionStats
+from ww.storage.ports.control import Level
 
 __all__ = [
     "BatchCreate",
     "BatchCreated",
+    "ControlHealth",
     "EpisodeCreateBody",
     "EpisodeList",
     "HealthReport",
@@ -95,6 +98,17 @@ class SessionDeleted(BaseModel):
     deleted_skills: int
 
 
+class ControlHealth(BaseModel):
+    """What the control plane blocks now (``/api/v1/control``)."""
+
+    level: Level = Field(description="Emergency level: NONE, LIMITED (read-only), LOCKDOWN.")
+    reason: str | None = Field(None, description="The reason given with the level.")
+    since: datetime | None = None
+    read_only_mode: bool
+    maintenance_mode: bool
+    writes: Literal["accepted", "refused"]
+
+
 class HealthReport(BaseModel):
     status: str
     version: str
@@ -103,3 +117,4 @@ class HealthReport(BaseModel):
     worker_pid: int
     # Free space of the data directory against WW_MIN_FREE_DISK_MB (ww.api.disk).
     disk: DiskReport | None = None
+    control: ControlHealth | None = None
