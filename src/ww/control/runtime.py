@@ -10,8 +10,6 @@ when the counter moved.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from ww.control.flags import Flags, flag_sources
+from ww.engine.periodic import Periodic
 from ww.storage.ports.control import AuditRecord, ControlState, ControlStore, Emergency, Level
 
 __all__ = ["POLL_SECONDS", "ControlPlane", "FlagState", "Source"]
@@ -39,8 +38,12 @@ class FlagState:
     source: Source
 
 
-class ControlPlane:
-    """``apply`` receives every new ``Flags`` snapshot (the engine's ``flags`` attribute)."""
+class ControlPlane(Periodic):
+    """``apply`` receives every new ``Flags`` snapshot (the engine's ``flags`` attribute).
+    ``start``/``stop`` run the poll in the background."""
+
+    _log = log
+    _what = "control refresh"
 
     def __init__(
         self,
@@ -55,11 +58,11 @@ class ControlPlane:
         self.start_flags = start
         self._start_sources = flag_sources(start)
         self._apply = apply
-        self._poll_s = poll_s
+        self.interval_s = poll_s
+        self._failing = False
         self._clock = clock
         self._state = ControlState(0, {}, Emergency())
         self._current = start
-        self._task: asyncio.Task[None] | None = None
 
     # -- reading -------------------------------------------------------------------------
     def flags(self) -> Flags:
@@ -127,29 +130,17 @@ class ControlPlane:
         if self._state.emergency.level is not Level.NONE:
             log.warning("emergency level %s is in force", self._state.emergency.level.value)
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._poll(), name="ww-control")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        failing = False
-        while True:
-            await asyncio.sleep(self._poll_s)
-            try:
-                await self.refresh(await self.store.version())
-            except Exception as exc:  # a store outage must not end the poll
-                if not failing:
-                    # The class only: a driver's message may carry an address.
-                    log.warning(
-                        "control state not refreshed (%s); keeping the last one",
-                        type(exc).__name__,
-                    )
-                failing = True
-            else:
-                failing = False
+    async def run_once(self) -> None:
+        try:
+            await self.refresh(await self.store.version())
+        except Exception as exc:  # a store outage must not end the poll, nor flood the log
+            if not self._failing:
+                # The class only: a driver's message may carry an address.
+                log.warning(
+                    "control state not refreshed (%s); keeping the last one until the store "
+                    "answers",
+                    type(exc).__name__,
+                )
+            self._failing = True
+        else:
+            self._failing = False

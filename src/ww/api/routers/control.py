@@ -9,7 +9,7 @@ each is audited with the caller's principal id, never a key.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -140,7 +140,22 @@ async def get_control(request: Request) -> ControlPlane:
 
 
 ControlDep = Annotated[ControlPlane, Depends(get_control)]
+FlagPatchBody = Annotated[FlagPatch, Depends(json_body(FlagPatch))]
+PanicDep = Annotated[PanicBody, Depends(json_body(PanicBody))]
+RecoverDep = Annotated[RecoverBody, Depends(json_body(RecoverBody))]
+
+
+def _with_body(model: type[BaseModel], *statuses: int) -> dict[str, Any]:
+    """A route's JSON body (documented as such) and its own error statuses."""
+    return {
+        "openapi_extra": openapi_body(model),
+        "responses": {s: {"model": ErrorEnvelope} for s in statuses},
+    }
+
+
 FlagName = Annotated[str, Path(max_length=64)]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+Before = Annotated[int | None, Query(ge=1, description="An audit id: entries older than it.")]
 
 
 def _who(request: Request) -> str:
@@ -186,17 +201,9 @@ async def get_flag(name: FlagName, control: ControlDep) -> FlagReport:
     return _flag(_known(control, name))
 
 
-@router.patch(
-    "/flags/{name}",
-    response_model=FlagChange,
-    responses={404: {"model": ErrorEnvelope}},
-    openapi_extra=openapi_body(FlagPatch),
-)
+@router.patch("/flags/{name}", response_model=FlagChange, **_with_body(FlagPatch, 404))
 async def set_flag(
-    name: FlagName,
-    request: Request,
-    control: ControlDep,
-    body: Annotated[FlagPatch, Depends(json_body(FlagPatch))],
+    name: FlagName, request: Request, control: ControlDep, body: FlagPatchBody
 ) -> FlagChange:
     """Set a flag for every worker (within a second) and across restarts: a value set here
     wins over WW_FLAG_<NAME>."""
@@ -206,16 +213,12 @@ async def set_flag(
 
 
 @router.get("/audit", response_model=AuditPage)
-async def audit(
-    control: ControlDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
-) -> AuditPage:
+async def audit(control: ControlDep, limit: PageSize = 50, cursor: Before = None) -> AuditPage:
     """Changes of flags and of the emergency level, newest first."""
+    # One more than asked says whether another page follows.
     page = await control.audit(limit + 1, cursor)
-    more = len(page) > limit
-    page = page[:limit]
-    return AuditPage(items=[_entry(r) for r in page], next_cursor=page[-1].id if more else None)
+    last = page[limit - 1].id if len(page) > limit else None
+    return AuditPage(items=[_entry(r) for r in page[:limit]], next_cursor=last)
 
 
 @router.get("/emergency", response_model=EmergencyReport)
@@ -223,31 +226,16 @@ async def get_emergency(control: ControlDep) -> EmergencyReport:
     return emergency_report(control.emergency)
 
 
-@router.post(
-    "/emergency/panic", response_model=EmergencyChange, openapi_extra=openapi_body(PanicBody)
-)
-async def panic(
-    request: Request,
-    control: ControlDep,
-    body: Annotated[PanicBody, Depends(json_body(PanicBody))],
-) -> EmergencyChange:
+@router.post("/emergency/panic", response_model=EmergencyChange, **_with_body(PanicBody))
+async def panic(request: Request, control: ControlDep, body: PanicDep) -> EmergencyChange:
     """LIMITED: every write gets 503; LOCKDOWN: everything but health, docs and control
     gets 503. In force in every worker within a second, and across restarts."""
     old = await control.set_emergency(Level(body.level), body.reason, _who(request))
     return EmergencyChange(emergency=emergency_report(control.emergency), previous=old.level)
 
 
-@router.post(
-    "/emergency/recover",
-    response_model=EmergencyChange,
-    responses={409: {"model": ErrorEnvelope}},
-    openapi_extra=openapi_body(RecoverBody),
-)
-async def recover(
-    request: Request,
-    control: ControlDep,
-    body: Annotated[RecoverBody, Depends(json_body(RecoverBody))],
-) -> EmergencyChange:
+@router.post("/emergency/recover", response_model=EmergencyChange, **_with_body(RecoverBody, 409))
+async def recover(request: Request, control: ControlDep, body: RecoverDep) -> EmergencyChange:
     """Lower the level (to NONE, or from LOCKDOWN to LIMITED); raising it is panic's."""
     order = list(Level)
     if order.index(Level(body.level)) > order.index(control.emergency.level):

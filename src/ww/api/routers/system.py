@@ -65,13 +65,10 @@ async def health(request: Request, engine: EngineDep, settings: SettingsDep) -> 
 
 
 def _control(control: ControlPlane) -> ControlHealth:
-    flags, emergency = control.flags(), control.emergency
-    return ControlHealth(
-        level=emergency.level,
-        reason=emergency.reason,
-        since=emergency.at,
-        read_only_mode=flags.read_only_mode,
-        maintenance_mode=flags.maintenance_mode,
-        # Whether a plain write (an episode) would pass the gate now.
-        writes="refused" if blocked(control, "POST", "/api/v1/episodes") else "accepted",
+    e, f = control.emergency, control.flags()
+    # Whether a plain write (an episode) would pass the gate now.
+    writes = "refused" if blocked(control, "POST", "/api/v1/episodes") else "accepted"
+    modes = {"read_only_mode": f.read_only_mode, "maintenance_mode": f.maintenance_mode}
+    return ControlHealth.model_validate(
+        {"level": e.level, "reason": e.reason, "since": e.at, "writes": writes, **modes}
     )
