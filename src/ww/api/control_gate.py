@@ -52,15 +52,18 @@ def blocked(control: ControlPlane, method: str, path: str) -> tuple[str, str] | 
         return None
     flags, emergency = control.flags(), control.emergency
     reason = f": {emergency.reason}" if emergency.reason else ""
-    bare = path.rstrip("/") or "/"
-    if path not in OPEN_DURING_LOCKDOWN and not path.startswith(_DOCS_ASSETS):
+    verb = method.upper()
+    write = verb in _WRITES and not (verb == "POST" and (path.rstrip("/") or "/") in READ_POSTS)
+    open_path = path in OPEN_DURING_LOCKDOWN or path.startswith(_DOCS_ASSETS)
+    # LOCKDOWN and maintenance are read-only too: the open paths only read.
+    if not open_path or write:
         if emergency.level is Level.LOCKDOWN:
             return "emergency_lockdown", (
                 f"emergency level LOCKDOWN{reason}; only health and control answer"
             )
         if flags.maintenance_mode:
             return "maintenance", "maintenance_mode is on; only health and control answer"
-    if method.upper() not in _WRITES or (method.upper() == "POST" and bare in READ_POSTS):
+    if not write:
         return None
     if emergency.level is Level.LIMITED:
         return "emergency_limited", f"emergency level LIMITED (read-only){reason}; writes wait"
