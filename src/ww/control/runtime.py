@@ -108,6 +108,8 @@ class ControlPlane(Periodic):
         if version is not None and version == self._state.version:
             return
         state = await self.store.state()
+        if state.version < self._state.version:
+            return  # a poll's read that a change made here since has overtaken
         known = {n: v for n, v in state.flags.items() if n in Flags.model_fields}
         self._state = state
         current = self.start_flags.model_copy(update=known)
