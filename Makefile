@@ -37,7 +37,8 @@ test-server: $(STAMP_DEV) $(NEO4J_LAUNCHER)
 	$(PY) -m pytest --server-tier tests/contract/test_record_store.py \
 		tests/contract/test_entity_store.py tests/contract/test_skill_store.py \
 		tests/contract/test_learning_store.py tests/contract/test_consolidation_store.py \
-		tests/contract/test_idempotency_store.py tests/contract/test_external_ids.py \
+		tests/contract/test_idempotency_store.py tests/contract/test_control_store.py \
+		tests/contract/test_external_ids.py \
 		tests/contract/test_vector_index.py tests/contract/test_vector_congruence.py \
 		tests/server tests/api
 

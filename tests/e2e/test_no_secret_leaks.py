@@ -70,7 +70,25 @@ def _exchange(client: httpx.Client) -> list[str]:
         client.post("/api/v1/episodes", content=b"{" * 20_000_000, headers=key),
         client.get("/api/v1/episodes", headers={**key, "X-Session-ID": "bad session!"}),
     ]
-    assert {r.status_code for r in seen} >= {200, 201, 401, 404, 413, 422}
+    # The control plane: its answers, the audit (which names callers) and a blocked write.
+    admin = {"X-Admin-Key": PLANTED["admin_key"]}
+    seen += [
+        client.patch("/api/v1/control/flags/telemetry", json={"enabled": True}, headers=admin),
+        client.post(
+            "/api/v1/control/emergency/panic",
+            json={"level": "LIMITED", "reason": "leak check"},
+            headers=admin,
+        ),
+        client.post("/api/v1/episodes", json={"content": "blocked"}, headers=key),
+        client.get("/api/v1/health"),
+        client.get("/api/v1/control/flags", headers=admin),
+        client.get("/api/v1/control/flags/telemetry", headers=admin),
+        client.get("/api/v1/control/emergency", headers=admin),
+        client.get("/api/v1/control/audit", headers=admin),
+        client.post("/api/v1/control/emergency/recover", json={"level": "NONE"}, headers=admin),
+        client.patch("/api/v1/control/flags/nope", json={"enabled": True}, headers=admin),
+    ]
+    assert {r.status_code for r in seen} >= {200, 201, 401, 404, 413, 422, 503}
     return [f"{r.status_code} {r.headers!r} {r.text}" for r in seen]
 
 

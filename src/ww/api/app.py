@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from ww import __version__
 from ww.api.auth import Authenticator, AuthMiddleware, document_security
+from ww.api.control_gate import ControlGate
 from ww.api.disk import FreeingDeletesMiddleware
 from ww.api.docs_ui import install_docs
 from ww.api.errors import install_error_handlers
@@ -22,6 +23,7 @@ from ww.api.middleware import RequestIdMiddleware
 from ww.api.routers import (
     admin,
     consolidate,
+    control,
     entities,
     episodes,
     feedback,
@@ -33,6 +35,7 @@ from ww.api.routers import (
 from ww.api.security import SecurityHeadersMiddleware, install_cors
 from ww.config import Settings, VectorBackend, load_settings
 from ww.control.flags import Flags
+from ww.control.runtime import ControlPlane
 from ww.engine import (
     MemoryEngine,
     build_consolidator,
@@ -42,7 +45,7 @@ from ww.engine import (
 )
 from ww.engine.consolidation import ConsolidationScheduler
 from ww.engine.maintenance import HostLeader, Maintenance
-from ww.storage.factory import disk_guard, idempotency_store
+from ww.storage.factory import control_store, disk_guard, idempotency_store
 
 __all__ = ["create_app", "create_app_from_env", "startup_line"]
 
@@ -114,6 +117,10 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         idempotency_store(eng.records), timedelta(hours=settings.idempotency_ttl_hours), eng.clock
     )
     eng.session_deleters.append(idempotency.delete_session)
+    # Every flag reader reads ``eng.flags`` at each use; the control plane replaces it.
+    plane = ControlPlane(
+        control_store(eng.records), eng.flags, lambda flags: setattr(eng, "flags", flags)
+    )
     authenticator = Authenticator(settings)
     if not authenticator.enabled:
         logger.warning(
@@ -131,6 +138,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
             startup_line(settings, eng.flags, eng.embedder.model_id, eng.embedder.dimension),
         )
         await eng.open()
+        await plane.load()
         await semantic.open()
         await procedural.open()
         maintenance = Maintenance(eng, disk=disk_guard(settings), chores=[idempotency.purge])
@@ -148,6 +156,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         )
         if settings.consolidation_interval > 0:
             scheduler.start()
+        plane.start()
         try:
             yield
         finally:
@@ -156,6 +165,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
             await maintenance.stop()
             await procedural.close()
             await semantic.close()
+            await plane.stop()
             await eng.close()
 
     app = FastAPI(
@@ -169,6 +179,8 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         redoc_url=None,
     )
     app.state.settings = settings
+    # The flags in force now: ``app.state.control.flags()`` (the same as ``eng.flags``).
+    app.state.control = plane
     install_error_handlers(app)
     install_docs(app)
     app.include_router(system.router)
@@ -180,6 +192,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     app.include_router(recall.router)
     app.include_router(consolidate.router)
     app.include_router(admin.router)
+    app.include_router(control.router)
     _document_security(app)
     # Outermost last: the request id must exist before the body's bounds can answer.
     app.add_middleware(
@@ -188,6 +201,9 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         timeout=settings.api_request_timeout,
     )
     app.add_middleware(FreeingDeletesMiddleware)
+    # Inside auth (an anonymous caller hears 401, not the control state), outside the body's
+    # bounds: a refused write is answered before its body is read.
+    app.add_middleware(ControlGate)
     # Inside the request id (its 401s carry one), outside the body's bounds: an anonymous
     # caller is refused before any byte of its body is read.
     app.add_middleware(AuthMiddleware, authenticator=authenticator)

@@ -1,4 +1,5 @@
-"""Control plane: feature flags (emergency levels and circuit breakers come later)."""
+"""Control plane: feature flags (flags.py) and their runtime state with the emergency level
+shared through the record store (runtime.py)."""
 
 from __future__ import annotations
 

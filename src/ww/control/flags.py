@@ -1,14 +1,15 @@
-"""Feature flags, read from ``WW_FLAG_<NAME>=true|false``.
+"""Feature flags, start values read from ``WW_FLAG_<NAME>=true|false``.
 
-The first seven are the deployment guide's flags with its defaults. The others switch
-the individual recall dynamics so the LoCoMo ablation (bench/locomo.py --ablation) can turn
-each one off in turn; their defaults follow that ablation (docs/benchmarks.md): a mechanism
-that lowers recall@10 defaults to off.
+The first seven are the deployment guide's flags with its defaults, then its example flag
+``telemetry``. The others switch the individual recall dynamics so the LoCoMo ablation
+(bench/locomo.py --ablation) can turn each one off in turn; their defaults follow that
+ablation (docs/benchmarks.md): a mechanism that lowers recall@10 defaults to off.
 
-The engine reads every flag from one ``Flags`` object (the one given to ``build_engine``, or
-else ``load_flags()``); runtime toggling is a later issue. ``api_rate_limiting``,
-``read_only_mode`` and ``maintenance_mode`` are not built yet: ``load_flags`` warns when one is
-set away from its default, since nothing would change.
+A ``Flags`` is an immutable snapshot. The engine holds the current one in ``engine.flags``
+and every reader reads that attribute at each use, so the control plane
+(``ww.control.runtime``) changes a flag by putting a new snapshot there. ``api_rate_limiting``
+and ``telemetry`` are not built yet: ``load_flags`` warns when one is set away from its
+default, since nothing would change.
 """
 
 from __future__ import annotations
@@ -22,15 +23,14 @@ from pydantic_settings import BaseSettings
 
 from ww.config import ConfigError, env_config
 
-__all__ = ["MECHANISMS", "NOT_BUILT", "Flags", "load_flags"]
+__all__ = ["MECHANISMS", "NOT_BUILT", "Flags", "flag_sources", "load_flags"]
 
 logger = logging.getLogger(__name__)
 
 # The guide's flags nothing reads yet, and what stays as it is whatever their value.
 NOT_BUILT: Mapping[str, str] = {
     "api_rate_limiting": "no request is rate-limited either way",
-    "read_only_mode": "writes are still accepted",
-    "maintenance_mode": "requests are still served",
+    "telemetry": "no traces are exported either way",
 }
 
 
@@ -47,6 +47,8 @@ class Flags(BaseSettings):
     api_rate_limiting: bool = True
     read_only_mode: bool = False
     maintenance_mode: bool = False
+    # The guide's example flag; off until OpenTelemetry export is built and opted into.
+    telemetry: bool = False
 
     # -- recall dynamics (defaults from the LoCoMo ablation, docs/benchmarks.md) ----------
     # Off: each lowered LoCoMo recall@10 in the ablation (it favours memories that were
@@ -95,3 +97,11 @@ def load_flags(**overrides: Any) -> Flags:
                 "WW_FLAG_%s=%s does nothing yet: %s", name.upper(), str(value).lower(), unchanged
             )
     return flags
+
+
+def flag_sources(start: Flags) -> dict[str, str]:
+    """Per flag, where its start value came from: ``env`` (``WW_FLAG_<NAME>``, or given to
+    ``build_engine``) or ``default``."""
+    return {
+        name: "env" if name in start.model_fields_set else "default" for name in Flags.model_fields
+    }

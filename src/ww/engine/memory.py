@@ -117,7 +117,7 @@ class MemoryEngine:
             records=records,
             vectors=vectors,
             fsrs=self.fsrs,
-            flags=self.flags,
+            flags=lambda: self.flags,
             params=params or LearningParams(),
             dimension=vectors.dimension,
         )

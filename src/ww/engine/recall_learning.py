@@ -160,7 +160,7 @@ class RecallLearning:
         records: RecordStore,
         vectors: VectorIndex,
         fsrs: Fsrs,
-        flags: Flags,
+        flags: Callable[[], Flags],
         params: LearningParams,
         dimension: int,
     ) -> None:
@@ -168,7 +168,8 @@ class RecallLearning:
         self.records = records
         self.vectors = vectors
         self.fsrs = fsrs
-        self.flags = flags
+        # Read through the engine at each use: flags change at run time (ww.control).
+        self._flags = flags
         self.params = params
         self.dimension = dimension
         self._encoders: OrderedDict[str, FFEncoder] = OrderedDict()
@@ -195,6 +196,10 @@ class RecallLearning:
             vector_learning=True,
             payload=episode_payload,
         )
+
+    @property
+    def flags(self) -> Flags:
+        return self._flags()
 
     def register(self, kind: LearnedKind[Any]) -> None:
         """Give another kind of memory the recall log and feedback (entities, skills)."""

@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ww.models.consolidation import LinkType
+from ww.models.control import Level
 from ww.models.episodes import Episode, EpisodeCreate, EpisodeFilter, SessionStats
 from ww.models.procedural import Skill, SkillExecution, SkillVersion
 from ww.models.semantic import Entity, Relation
@@ -23,6 +24,7 @@ __all__ = [
     "MAX_BATCH",
     "BatchCreate",
     "BatchCreated",
+    "ControlHealth",
     "DiskReport",
     "EntityHistory",
     "EntityList",
@@ -289,6 +291,17 @@ class DiskReport(BaseModel):
     last_write_error: WriteErrorReport | None = None
 
 
+class ControlHealth(BaseModel):
+    """What the control plane blocks now (``/api/v1/control``)."""
+
+    level: Level = Field(description="Emergency level: NONE, LIMITED (read-only), LOCKDOWN.")
+    reason: str | None = Field(None, description="The reason given with the level.")
+    since: datetime | None = None
+    read_only_mode: bool
+    maintenance_mode: bool
+    writes: Literal["accepted", "refused"]
+
+
 class HealthReport(BaseModel):
     status: str
     version: str
@@ -297,3 +310,4 @@ class HealthReport(BaseModel):
     worker_pid: int
     # Free space of the data directory against WW_MIN_FREE_DISK_MB (ww.api.disk).
     disk: DiskReport | None = None
+    control: ControlHealth | None = None

@@ -12,12 +12,14 @@ from ww.config import ConfigError, Settings, VectorBackend
 from ww.storage.diskspace import DiskGuard, guard_for
 from ww.storage.ports import RecordStore, VectorIndex
 from ww.storage.ports.consolidation import ConsolidationStore
+from ww.storage.ports.control import ControlStore
 from ww.storage.ports.entities import EntityStore
 from ww.storage.ports.idempotency import IdempotencyStore
 from ww.storage.ports.learning import LearningStore
 from ww.storage.ports.skills import SkillStore
 from ww.storage.qdrant.edge import QdrantEdgeIndex
 from ww.storage.sqlite.consolidation import SQLiteConsolidationStore
+from ww.storage.sqlite.control import SQLiteControlStore
 from ww.storage.sqlite.entities import SQLiteEntityStore
 from ww.storage.sqlite.idempotency import SQLiteIdempotencyStore
 from ww.storage.sqlite.learning import SQLiteLearningStore
@@ -36,6 +38,7 @@ __all__ = [
     "build_stores",
     "build_vector_index",
     "check_extras",
+    "control_store",
     "disk_guard",
     "disk_startup_problem",
     "entity_store",
@@ -256,3 +259,15 @@ def idempotency_store(records: RecordStore) -> IdempotencyStore:
 
         return Neo4jIdempotencyStore(neo)
     return SQLiteIdempotencyStore(_sqlite_db(records).db)
+
+
+def control_store(records: RecordStore) -> ControlStore:
+    """The control plane's state (runtime flags, emergency level, audit) in the record
+    store's database, so every worker and every restart sees the same."""
+    neo = _neo4j(records)
+    if neo is not None:
+        # Imported here so the embedded tier runs without the ``server`` extra installed.
+        from ww.storage.neo4j.control import Neo4jControlStore
+
+        return Neo4jControlStore(neo)
+    return SQLiteControlStore(_sqlite_db(records).db)

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ww import __version__
+from ww.api.control_gate import blocked
 from ww.api.deps import EngineDep, SettingsDep
 from ww.api.disk import disk_report
-from ww.api.schemas import HealthReport
+from ww.api.schemas import ControlHealth, HealthReport
+from ww.control.runtime import ControlPlane
 from ww.storage.factory import disk_guard
 
 __all__ = ["router"]
@@ -43,10 +45,11 @@ async def root(request: Request) -> dict[str, Any]:
     response_model=HealthReport,
     responses={503: {"model": HealthReport, "description": "a component is failing"}},
 )
-async def health(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
+async def health(request: Request, engine: EngineDep, settings: SettingsDep) -> JSONResponse:
     """``ok``; ``degraded`` (still 200: reads, recall and deletes are served) while the
     data directory is below ``WW_MIN_FREE_DISK_MB`` or a store found the disk full in the
-    last minute; ``unavailable`` (503) while a component fails."""
+    last minute; ``unavailable`` (503) while a component fails. ``control`` shows the
+    emergency level and the blocking flags: health itself stays 200 under them."""
     components = await engine.health()
     ok = all(v == "ok" for v in components.values())
     disk, degraded = disk_report(disk_guard(settings))
@@ -56,5 +59,16 @@ async def health(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
         components=components,
         worker_pid=os.getpid(),
         disk=disk,
+        control=_control(request.app.state.control),
     )
     return JSONResponse(report.model_dump(mode="json"), status_code=200 if ok else 503)
+
+
+def _control(control: ControlPlane) -> ControlHealth:
+    e, f = control.emergency, control.flags()
+    # Whether a plain write (an episode) would pass the gate now.
+    writes = "refused" if blocked(control, "POST", "/api/v1/episodes") else "accepted"
+    modes = {"read_only_mode": f.read_only_mode, "maintenance_mode": f.maintenance_mode}
+    return ControlHealth.model_validate(
+        {"level": e.level, "reason": e.reason, "since": e.at, "writes": writes, **modes}
+    )

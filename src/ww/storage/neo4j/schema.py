@@ -56,4 +56,10 @@ SIDE_SCHEMA: tuple[str, ...] = (
     "FOR (k:WwIdempotency) REQUIRE k.key IS UNIQUE",
     "CREATE INDEX ww_idempotency_session IF NOT EXISTS FOR (k:WwIdempotency) ON (k.session_id)",
     "CREATE INDEX ww_idempotency_at IF NOT EXISTS FOR (k:WwIdempotency) ON (k.at)",
+    # control plane (neo4j/control.py)
+    "CREATE CONSTRAINT ww_control_id IF NOT EXISTS FOR (c:WwControl) REQUIRE c.id IS UNIQUE",
+    "CREATE CONSTRAINT ww_control_flag IF NOT EXISTS "
+    "FOR (f:WwControlFlag) REQUIRE f.name IS UNIQUE",
+    "CREATE CONSTRAINT ww_control_audit IF NOT EXISTS "
+    "FOR (a:WwControlAudit) REQUIRE a.id IS UNIQUE",
 )

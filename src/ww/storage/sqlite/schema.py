@@ -263,6 +263,34 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX ix_idempotency_at ON idempotency_keys (at);
     """,
+    # 8: the control plane (sqlite/control.py): one row of state (the change counter and the
+    # emergency level), the flags set at run time, and the audit of every change, whose id
+    # is the counter's value after that change.
+    """
+    CREATE TABLE control_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        reason TEXT,
+        at INTEGER,
+        by TEXT
+    );
+    INSERT INTO control_state (id, version, level) VALUES (1, 0, 'NONE');
+    CREATE TABLE control_flags (
+        name TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL
+    );
+    CREATE TABLE control_audit (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        who TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        old TEXT NOT NULL,
+        new TEXT NOT NULL,
+        reason TEXT
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
