@@ -6,8 +6,8 @@ each one off in turn; their defaults follow that ablation (docs/benchmarks.md): 
 that lowers recall@10 defaults to off.
 
 The engine reads every flag from one ``Flags`` object (the one given to ``build_engine``, or
-else ``load_flags()``); runtime toggling is a later issue. ``api_rate_limiting``,
-``read_only_mode`` and ``maintenance_mode`` are not built yet: ``load_flags`` warns when one is
+else ``load_flags()``); runtime toggling is a later issue. ``read_only_mode`` and
+``maintenance_mode`` are not built yet: ``load_flags`` warns when one is
 set away from its default, since nothing would change.
 """
 
@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 # The guide's flags nothing reads yet, and what stays as it is whatever their value.
 NOT_BUILT: Mapping[str, str] = {
-    "api_rate_limiting": "no request is rate-limited either way",
     "read_only_mode": "writes are still accepted",
     "maintenance_mode": "requests are still served",
 }
