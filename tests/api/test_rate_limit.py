@@ -22,7 +22,7 @@ from tests.conftest import ManualClock
 from tests.factories import HashEmbedder
 from tests.redis_server import RedisProcess
 from ww.api import create_app
-from ww.api.ratelimit import RedisHealth, route_group, route_groups
+from ww.api.ratelimit import RedisHealth, per_worker_warning, route_group, route_groups
 from ww.config import ConfigError, Settings, load_settings
 from ww.control.flags import Flags
 
@@ -250,3 +250,17 @@ def test_redis_backend_needs_a_redis_url(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_flags_default_limits_on() -> None:
     assert Flags.model_fields["api_rate_limiting"].default is True
     assert Settings.model_fields["rate_limit"].default == "100/minute"
+
+
+def test_several_workers_with_the_memory_backend_are_warned_about() -> None:
+    def settings(**kw: Any) -> Settings:
+        return Settings(_env_file=None, data_dir="/nonexistent/ww-rate", **kw)  # type: ignore[arg-type]
+
+    warning = per_worker_warning(settings(api_workers=4, rate_limit="100/minute"), True)
+    assert warning is not None and "4 times as many" in warning
+    assert per_worker_warning(settings(api_workers=4), False) is None  # flag off
+    assert per_worker_warning(settings(api_workers=1), True) is None
+    shared = settings(
+        api_workers=4, rate_limiter_backend="redis", redis_url="redis://127.0.0.1:6379/0"
+    )
+    assert per_worker_warning(shared, True) is None

@@ -48,6 +48,7 @@ __all__ = [
     "RedisHealth",
     "build_rate_limiter",
     "document_rate_limits",
+    "per_worker_warning",
     "route_group",
     "route_groups",
 ]
@@ -237,6 +238,19 @@ def build_rate_limiter(settings: Settings) -> RateLimiter:
 
     health = RedisHealth(url_address(url), settings.redis_retry_s)
     return RateLimiter(item, redis_storage, health, close)
+
+
+def per_worker_warning(settings: Settings, enabled: bool) -> str | None:
+    """The deployment guide's warning, when it applies: several workers each counting the
+    limit in their own memory."""
+    if not enabled or settings.api_workers == 1 or settings.rate_limiter_redis_url is not None:
+        return None
+    return (
+        f"WW_RATE_LIMITER_BACKEND=memory with WW_API_WORKERS={settings.api_workers}: each "
+        f"worker counts WW_RATE_LIMIT={settings.rate_limit} on its own, so a caller may make "
+        f"{settings.api_workers} times as many requests; set WW_RATE_LIMITER_BACKEND=redis "
+        "and WW_REDIS_URL for one shared limit"
+    )
 
 
 class RateLimitMiddleware:
