@@ -253,25 +253,19 @@ def per_worker_warning(settings: Settings, enabled: bool) -> str | None:
     )
 
 
+@dataclass
 class RateLimitMiddleware:
     """Counts each request of a known caller before its body is read; answers 429 past the
-    limit. ``enabled`` is asked on every request (the ``api_rate_limiting`` flag)."""
+    limit. ``enabled`` is asked on every request (the ``api_rate_limiting`` flag);
+    ``redis_down`` applies while the limiter cannot reach its Redis, whose 503 asks for a
+    retry after ``down_retry_s``."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        limiter: RateLimiter,
-        enabled: Callable[[], bool],
-        groups: frozenset[str],
-        redis_down: RedisDownPolicy = RedisDownPolicy.OPEN,
-        down_retry_s: float = 1.0,
-    ) -> None:
-        self.app = app
-        self.limiter = limiter
-        self.enabled = enabled
-        self.groups = groups
-        self.redis_down = redis_down
-        self.down_retry_s = down_retry_s
+    app: ASGIApp
+    limiter: RateLimiter
+    enabled: Callable[[], bool]
+    groups: frozenset[str]
+    redis_down: RedisDownPolicy = RedisDownPolicy.OPEN
+    down_retry_s: float = 1.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.enabled():
