@@ -22,7 +22,13 @@ from tests.conftest import ManualClock
 from tests.factories import HashEmbedder
 from tests.redis_server import RedisProcess
 from ww.api import create_app
-from ww.api.ratelimit import RedisHealth, per_worker_warning, route_group, route_groups
+from ww.api.ratelimit import (
+    RedisHealth,
+    build_rate_limiter,
+    per_worker_warning,
+    route_group,
+    route_groups,
+)
 from ww.config import ConfigError, Settings, load_settings
 from ww.control.flags import Flags
 
@@ -264,3 +270,46 @@ def test_several_workers_with_the_memory_backend_are_warned_about() -> None:
         api_workers=4, rate_limiter_backend="redis", redis_url="redis://127.0.0.1:6379/0"
     )
     assert per_worker_warning(shared, True) is None
+
+
+class GateForTest:
+    """A HealthGate as the control plane's breaker would be: it decides, and hears."""
+
+    def __init__(self) -> None:
+        self.open = True
+        self.heard: list[str] = []
+
+    def allow(self) -> bool:
+        return self.open
+
+    def on_success(self) -> None:
+        self.heard.append("success")
+
+    def on_failure(self, exc: BaseException) -> None:
+        self.heard.append(type(exc).__name__)
+
+
+async def test_a_given_health_gate_decides_and_hears(own_redis: RedisProcess) -> None:
+    gate = GateForTest()
+    cfg = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir="/nonexistent/ww-rate",  # type: ignore[arg-type]
+        rate_limit="5/hour",
+        rate_limiter_backend="redis",  # type: ignore[arg-type]
+        redis_url=own_redis.url,  # type: ignore[arg-type]
+    )
+    limiter = build_rate_limiter(cfg, health=gate)
+    limiter.open()
+    try:
+        gate.open = False  # an open breaker: Redis is not asked at all
+        assert await limiter.hit("episodes", "key:a") is None
+        with own_redis.client() as direct:
+            assert direct.dbsize() == 0
+        gate.open = True
+        decision = await limiter.hit("episodes", "key:a")
+        assert decision is not None and decision.remaining == 4
+        own_redis.stop()
+        assert await limiter.hit("episodes", "key:a") is None
+        assert gate.heard[0] == "success" and gate.heard[1] == "StorageError"
+    finally:
+        await limiter.close()

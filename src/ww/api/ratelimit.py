@@ -208,7 +208,10 @@ class RateLimiter:
         return Decision(allowed, self.item.amount, stats.remaining, stats.reset_time)
 
 
-def build_rate_limiter(settings: Settings) -> RateLimiter:
+def build_rate_limiter(settings: Settings, health: HealthGate | None = None) -> RateLimiter:
+    """The limiter ``settings`` describe. With Redis, ``health`` (default: a ``RedisHealth``
+    retrying every ``WW_REDIS_RETRY_S``) decides when Redis is asked and hears each outcome:
+    pass the control plane's ``redis`` circuit breaker, adapted, to share its state."""
     item = parse(settings.rate_limit)
     url = settings.rate_limiter_redis_url
     if url is None:
@@ -236,8 +239,8 @@ def build_rate_limiter(settings: Settings) -> RateLimiter:
         while pools:
             await pools.pop().aclose()
 
-    health = RedisHealth(url_address(url), settings.redis_retry_s)
-    return RateLimiter(item, redis_storage, health, close)
+    gate = health or RedisHealth(url_address(url), settings.redis_retry_s)
+    return RateLimiter(item, redis_storage, gate, close)
 
 
 def per_worker_warning(settings: Settings, enabled: bool) -> str | None:
