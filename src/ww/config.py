@@ -239,7 +239,10 @@ class Settings(BaseSettings):
     @field_validator("rate_limit")
     @classmethod
     def _rate_limit(cls, v: str) -> str:
-        from limits import parse_many
+        try:
+            from limits import parse_many
+        except ImportError:  # the api extra's: only the API reads the limit, and needs it
+            return v
 
         try:
             items = parse_many(v)

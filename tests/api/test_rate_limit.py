@@ -195,6 +195,7 @@ def test_redis_password_never_reaches_the_log(
     with caplog.at_level(logging.DEBUG), _client(data_dir, **settings) as client:
         assert _get(client).status_code == 200
     assert _outage_warnings(caplog)
+    assert f"counted in Redis at redis://127.0.0.1:{own_redis.port}," in caplog.text
     assert "a-redis-password-1234" not in caplog.text
 
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from limits import RateLimitItem, parse
@@ -164,30 +164,28 @@ class Decision:
         return max(1, math.ceil(self.reset - now))
 
 
+@dataclass
 class RateLimiter:
     """One limit over a storage made in the running event loop (``open``, or the first
-    request), so each lifespan's loop has its own locks and connections."""
+    request), so each lifespan's loop has its own locks and connections. ``storage`` makes
+    it, ``close`` releases what it holds, ``description`` is logged at ``open``."""
 
-    def __init__(
-        self,
-        item: RateLimitItem,
-        storage: Callable[[], Storage],
-        health: HealthGate | None = None,
-        close: Callable[[], Any] | None = None,
-    ) -> None:
-        self.item = item
-        self.health = health
-        self._make = storage
-        self._close = close
-        self._strategy: MovingWindowRateLimiter | None = None
+    item: RateLimitItem
+    storage: Callable[[], Storage]
+    health: HealthGate | None = None
+    close_storage: Callable[[], Awaitable[None]] | None = None
+    description: str = ""
+    _strategy: MovingWindowRateLimiter | None = field(default=None, init=False, repr=False)
 
     def open(self) -> None:
-        self._strategy = MovingWindowRateLimiter(self._make())
+        if self.description:
+            log.info("%s", self.description)
+        self._strategy = MovingWindowRateLimiter(self.storage())
 
     async def close(self) -> None:
         self._strategy = None
-        if self._close is not None:
-            await self._close()
+        if self.close_storage is not None:
+            await self.close_storage()
 
     async def hit(self, *identifiers: str) -> Decision | None:
         """Count one request; None when the storage cannot be reached (the policy decides)."""
@@ -215,7 +213,7 @@ def build_rate_limiter(settings: Settings, health: HealthGate | None = None) -> 
     item = parse(settings.rate_limit)
     url = settings.rate_limiter_redis_url
     if url is None:
-        return RateLimiter(item, MemoryStorage)
+        return RateLimiter(item, MemoryStorage, description=_describe(settings))
     # Our own pool: no retries inside redis-py (RedisHealth paces the tries), a timeout on
     # every command, and a pool to close at shutdown.
     pools: list[ConnectionPool] = []
@@ -240,7 +238,17 @@ def build_rate_limiter(settings: Settings, health: HealthGate | None = None) -> 
             await pools.pop().aclose()
 
     gate = health or RedisHealth(url_address(url), settings.redis_retry_s)
-    return RateLimiter(item, redis_storage, gate, close)
+    return RateLimiter(item, redis_storage, gate, close, _describe(settings))
+
+
+def _describe(settings: Settings) -> str:
+    """The start-up log's account of the limit (Redis by its address only)."""
+    url = settings.rate_limiter_redis_url
+    where = "this worker's memory" if url is None else f"Redis at {url_address(url)}"
+    return (
+        f"rate limit {settings.rate_limit} per caller and route group, counted in {where}, "
+        f"while flag api_rate_limiting is on"
+    )
 
 
 def per_worker_warning(settings: Settings, enabled: bool) -> str | None:
