@@ -1,18 +1,24 @@
-"""What checking a credential costs per request, by the number of configured keys.
+"""What checking a credential costs per request, by the number of configured keys; and what
+counting it against the rate limit costs.
 
     python bench/auth_overhead.py [--keys 1,10,100,1000] [--rounds 20000] [--out DIR]
+                                  [--redis-url redis://127.0.0.1:6379/0]
 
 Every presented key is hashed once and compared with every configured digest (constant time
 by design), so the cost grows with the number of keys; a bearer token costs one HS256
 verification. Times ``Authenticator.resolve`` for a user key (the last one configured, the
 same work as any other), an admin JWT, and a wrong key, in the same run; the ratio to one
 key shows the growth. Writes ``DIR/auth_overhead.json`` and ``.md``; prints the JSON.
+The rate limiter (``RateLimiter.hit``: the moving window's count and its window stats) is
+timed with the in-memory backend and, given ``--redis-url``, with Redis (two round trips to
+it per request); ``limiter_ratio_to_user_key`` compares it with checking one key.
 A benchmark, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import platform
 import sys
@@ -26,6 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(1, str(ROOT / "src"))
 
 from ww.api.auth import Authenticator  # noqa: E402
+from ww.api.ratelimit import RateLimiter, build_rate_limiter  # noqa: E402
 from ww.api.token import mint  # noqa: E402
 from ww.config import Settings  # noqa: E402
 
@@ -39,7 +46,40 @@ def _per_call_us(auth: Authenticator, headers: dict[str, str], rounds: int) -> f
     return (time.perf_counter() - start) / rounds * 1e6
 
 
-def run(sizes: list[int], rounds: int) -> dict[str, Any]:
+def _limiter_us(limiter: RateLimiter, rounds: int) -> float:
+    async def go() -> float:
+        limiter.open()
+        try:
+            start = time.perf_counter()
+            for i in range(rounds):
+                # Callers spread over 100 keys, as a busy server's are.
+                await limiter.hit("episodes", f"key:k{i % 100}")
+            return (time.perf_counter() - start) / rounds * 1e6
+        finally:
+            await limiter.close()
+
+    return asyncio.run(go())
+
+
+def limiter_rows(rounds: int, redis_url: str | None) -> list[dict[str, Any]]:
+    backends = {"memory": {}} | ({"redis": {"redis_url": redis_url}} if redis_url else {})
+    rows = []
+    for name, extra in backends.items():
+        cfg = Settings(
+            _env_file=None,
+            environment="test",
+            rate_limit="1000000000/hour",  # never refused: the cost of counting alone
+            rate_limiter_backend=name,
+            **extra,
+        )  # type: ignore[call-arg,arg-type]
+        limiter = build_rate_limiter(cfg)
+        # Redis answers in ~100 µs on loopback: fewer rounds suffice.
+        n = rounds if name == "memory" else max(1, rounds // 10)
+        rows.append({"backend": name, "rounds": n, "hit_us": round(_limiter_us(limiter, n), 2)})
+    return rows
+
+
+def run(sizes: list[int], rounds: int, redis_url: str | None = None) -> dict[str, Any]:
     rows = []
     for n in sizes:
         keys = [{"id": f"k{i}", "key": f"ww_bench-key-{i:06d}-padding"} for i in range(n)]
@@ -61,7 +101,15 @@ def run(sizes: list[int], rounds: int) -> dict[str, Any]:
     base = rows[0]["user_key_us"]
     for row in rows:
         row["user_key_ratio_to_first"] = round(row["user_key_us"] / base, 2)
-    return {"python": platform.python_version(), "rounds": rounds, "rows": rows}
+    limiter = limiter_rows(rounds, redis_url)
+    for row in limiter:
+        row["limiter_ratio_to_user_key"] = round(row["hit_us"] / base, 2)
+    return {
+        "python": platform.python_version(),
+        "rounds": rounds,
+        "rows": rows,
+        "limiter": limiter,
+    }
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -74,6 +122,13 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['keys']} | {r['user_key_us']} | {r['wrong_key_us']} | {r['admin_jwt_us']} "
             f"| {r['user_key_ratio_to_first']} |"
         )
+    lines += [
+        "",
+        "| rate limiter | counting one request (µs) | / one key's check |",
+        "|---|---:|---:|",
+    ]
+    for r in result["limiter"]:
+        lines.append(f"| {r['backend']} | {r['hit_us']} | {r['limiter_ratio_to_user_key']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -82,8 +137,9 @@ def main() -> None:
     parser.add_argument("--keys", default="1,10,100,1000")
     parser.add_argument("--rounds", type=int, default=20000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--redis-url", default=None, help="also time the Redis backend")
     args = parser.parse_args()
-    result = run([int(n) for n in args.keys.split(",")], args.rounds)
+    result = run([int(n) for n in args.keys.split(",")], args.rounds, args.redis_url)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "auth_overhead.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "auth_overhead.md").write_text(markdown(result))

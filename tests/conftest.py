@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from tests.browser import launch_chromium
 from tests.factories import T0
 from tests.neo4j_launcher import Neo4jProcess, launcher_jar, reset_record_store
+from tests.redis_server import RedisProcess, redis_binary
 from ww.config import Settings
 from ww.embedding import (
     VENDORED_MODEL,
@@ -32,6 +33,12 @@ if TYPE_CHECKING:
 hypothesis_settings.register_profile("dev", deadline=None)
 hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+# The service's default of 100 requests a minute per caller and route group would turn the
+# suites that share one app per module (and schemathesis) into 429s. Limiting stays on, so
+# every app of the suite runs the limiter and answers its headers; tests/api/test_rate_limit.py
+# sets its own small limits. Subprocess servers get their environment from their fixtures.
+os.environ.setdefault("WW_RATE_LIMIT", "1000000/minute")
 
 
 class ManualClock:
@@ -123,5 +130,30 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jProc
     server = Neo4jProcess(launcher_jar(), tmp_path_factory.mktemp("neo4j") / "home")
     server.start()
     print(f"\nNeo4j started at {server.uri} in {server.start_seconds:.1f}s")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """One real redis-server for the run (skipped locally when not installed, fails in CI)."""
+    server = RedisProcess(redis_binary(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisProcess) -> str:
+    """The shared redis-server's URL, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of this test alone, which it may stop and start again (same port)."""
+    server = RedisProcess(redis_binary(), tmp_path / "redis")
+    server.start()
     yield server
     server.stop()

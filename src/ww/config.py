@@ -42,6 +42,8 @@ from ww.secrets import DEFAULT_SECRETS_DIR, SECRET_FIELDS, SecretsBackend, Secre
 __all__ = [
     "ConfigError",
     "Environment",
+    "RateLimiterBackend",
+    "RedisDownPolicy",
     "SecretsBackend",
     "Settings",
     "VectorBackend",
@@ -54,6 +56,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
+# What redis-py's from_url reads: TCP, TLS and a Unix socket.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def env_config(prefix: str, *, frozen: bool = False) -> SettingsConfigDict:
@@ -84,6 +88,20 @@ class VectorBackend(StrEnum):
     EDGE = "edge"  # Qdrant Edge in WW_DATA_DIR (one process)
     QDRANT = "qdrant"  # a Qdrant server at WW_QDRANT_URL
     NEO4J = "neo4j"  # nodes in the Neo4j at WW_NEO4J_URI, searched by exact scan
+
+
+class RateLimiterBackend(StrEnum):
+    """Where request counts live (``WW_RATE_LIMITER_BACKEND``)."""
+
+    MEMORY = "memory"  # in each worker process: WW_API_WORKERS=4 allows 4 x WW_RATE_LIMIT
+    REDIS = "redis"  # in the Redis at WW_REDIS_URL, shared by every worker and host
+
+
+class RedisDownPolicy(StrEnum):
+    """What the Redis rate limiter does while Redis cannot be reached."""
+
+    OPEN = "open"  # serve every request, unlimited
+    CLOSED = "closed"  # refuse every limited request with 503
 
 
 def _default_data_dir() -> Path:
@@ -178,6 +196,19 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     jwt_issuer: str | None = Field(None, min_length=1)
     jwt_audience: str | None = Field(None, min_length=1)
+    # -- rate limiting (issue 14; ww.api.ratelimit, switched by the api_rate_limiting flag) --
+    # Requests one caller (API key id, else client address) may make to one route group, in
+    # the `limits` library's notation: "100/minute", "10 per second", "1000/hour".
+    rate_limit: str = Field("100/minute", min_length=1)
+    rate_limiter_backend: RateLimiterBackend = RateLimiterBackend.MEMORY
+    # A secret: the URL may carry Redis's password (redis://:password@host:6379/0).
+    redis_url: SecretStr | None = None
+    rate_limit_redis_down: RedisDownPolicy = RedisDownPolicy.OPEN
+    # Seconds between tries to reach a Redis that failed; requests in between get the
+    # WW_RATE_LIMIT_REDIS_DOWN policy at once instead of waiting on a dead server.
+    redis_retry_s: float = Field(5.0, ge=0.0, le=3600.0)
+    # Seconds one Redis command (or connecting) may take before it counts as a failure.
+    redis_timeout_s: float = Field(1.0, gt=0.0, le=60.0)
 
     @classmethod
     def settings_customise_sources(
@@ -205,6 +236,45 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return v
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, v: str) -> str:
+        try:
+            from limits import parse_many
+        except ImportError:  # the api extra's: only the API reads the limit, and needs it
+            return v
+
+        try:
+            items = parse_many(v)
+        except ValueError:
+            items = []
+        if len(items) != 1:
+            raise ValueError(
+                "not one rate limit in the limits notation, e.g. 100/minute, 10 per second "
+                "or 1000/hour"
+            )
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: SecretStr | None) -> SecretStr | None:
+        # The message never quotes the URL: it may hold the password.
+        if v is not None and not v.get_secret_value().startswith(REDIS_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(REDIS_SCHEMES)}")
+        return v
+
+    @property
+    def rate_limiter_redis_url(self) -> str | None:
+        """The Redis URL the rate limiter uses, None for the in-memory backend.
+
+        Raises ``ConfigError`` when ``WW_RATE_LIMITER_BACKEND=redis`` has no URL.
+        """
+        if self.rate_limiter_backend is RateLimiterBackend.MEMORY:
+            return None
+        if self.redis_url is None:
+            raise ConfigError("WW_RATE_LIMITER_BACKEND='redis' needs WW_REDIS_URL")
+        return self.redis_url.get_secret_value()
 
     @property
     def vector_store(self) -> VectorBackend:
@@ -251,8 +321,6 @@ TOLERATED_PREFIXES: tuple[str, ...] = ("WW_TEST_",)
 # Deployment-guide variables this version does not build yet, and what their absence means;
 # they are reported with that instead of a look-alike name.
 NOT_BUILT: Mapping[str, str] = {
-    "WW_RATE_LIMITER_BACKEND": "no request is rate-limited",
-    "WW_REDIS_URL": "nothing connects to Redis",
     "WW_OTEL_ENABLED": "no traces are exported",
     "WW_OTEL_ENDPOINT": "no traces are exported",
 }
@@ -342,8 +410,9 @@ def _production_problems(settings: Settings) -> list[str]:
             f"/, health and the docs would be open), e.g. a random key ({fix})"
         )
     for field in SECRET_FIELDS:
-        if field == "api_keys":
-            continue  # a JSON list: ww.api.auth checks each of its keys in every environment
+        if field in ("api_keys", "redis_url"):
+            # A JSON list, whose keys ww.api.auth checks in every environment; a URL.
+            continue
         text = _secret(settings, field)
         if text is not None and len(text) < MIN_PRODUCTION_PASSWORD:
             problems.append(
@@ -410,6 +479,7 @@ def load_settings(**overrides: Any) -> Settings:
         lines = [_describe(dict(e)) for e in exc.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
     settings.vector_store  # noqa: B018 -- raises ConfigError for a backend with no address
+    settings.rate_limiter_redis_url  # noqa: B018 -- the same for the Redis rate limiter
     if settings.api_workers > 1 and not settings.uses_server_backends:
         raise ConfigError(
             f"WW_API_WORKERS={settings.api_workers}: the embedded tier (SQLite + Qdrant Edge) "

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
@@ -30,6 +31,7 @@ __all__ = [
     "SecretsSource",
     "read_secret_files",
     "resolve_backend",
+    "url_address",
 ]
 
 logger = logging.getLogger(__name__)
@@ -43,7 +45,16 @@ SECRET_FIELDS: tuple[str, ...] = (
     "api_keys",
     "admin_key",
     "jwt_secret",
+    # A URL, secret because it may carry Redis's password.
+    "redis_url",
 )
+
+
+def url_address(url: str) -> str:
+    """``url`` without credentials, path or query: what a log line may show of it."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
 class SecretsBackend(StrEnum):

@@ -93,6 +93,7 @@ def test_simple_requests_are_tagged_for_allowed_origins_only(client: TestClient)
     assert r.headers["access-control-allow-origin"] == ALLOWED
     exposed = r.headers["access-control-expose-headers"]
     assert "X-Request-ID" in exposed and "Retry-After" in exposed
+    assert "X-RateLimit-Remaining" in exposed and "X-RateLimit-Reset" in exposed
     r = client.get("/api/v1/health", headers={"Origin": OTHER})
     assert "access-control-allow-origin" not in r.headers
 

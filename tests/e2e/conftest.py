@@ -43,6 +43,9 @@ def server_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
         WW_API_PORT=str(port),
         WW_ENVIRONMENT="test",
         PYTHONUNBUFFERED="1",
+        # The suite's high limit (tests/conftest.py): the soak and load tests would
+        # otherwise meet the service's default of 100 a minute.
+        WW_RATE_LIMIT=os.environ.get("WW_RATE_LIMIT", "100/minute"),
     )
     env.update(extra)
     return env

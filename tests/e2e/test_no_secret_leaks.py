@@ -18,15 +18,19 @@ from tests.e2e.conftest import Server, server_cmd, server_env
 from ww.secrets import SECRET_FIELDS
 
 FROM_FILES = ("neo4j_password", "jwt_secret", "admin_key")
-FROM_ENV = ("qdrant_api_key", "api_key", "api_keys")
+FROM_ENV = ("qdrant_api_key", "api_key", "api_keys", "redis_url")
 # Distinctive values, each long enough to pass the production length checks.
 PLANTED = {f: f"Pl4nted{f.replace('_', '')}Zx9q8w7e6r5t4y3u2i1o" for f in SECRET_FIELDS}
 
 
 def _value(field: str) -> str:
-    """The setting's value: WW_API_KEYS is a JSON list that holds its planted key."""
+    """The setting's value: WW_API_KEYS is a JSON list that holds its planted key,
+    WW_REDIS_URL a URL that holds it as the password."""
     if field == "api_keys":
         return json.dumps([{"id": "planted", "key": PLANTED[field]}])
+    if field == "redis_url":
+        # As Redis's password, of a Redis nobody serves: the limiter logs its outage.
+        return f"redis://:{PLANTED[field]}@127.0.0.1:1/0"
     return PLANTED[field]
 
 
@@ -96,7 +100,7 @@ def test_planted_secrets_never_leave_the_server(tmp_path: Path) -> None:
     server = Server(tmp_path / "data", tmp_path / "server.log")
     env = _secrets_env(tmp_path)
     # A setting no one reads, so the log has warnings to scan as well.
-    server.start(**env, WW_API_PROT="9000")
+    server.start(**env, WW_API_PROT="9000", WW_RATE_LIMITER_BACKEND="redis")
     try:
         server.wait_ready()
         with httpx.Client(base_url=server.url, timeout=30.0) as client:
@@ -105,6 +109,7 @@ def test_planted_secrets_never_leave_the_server(tmp_path: Path) -> None:
         server.stop()
     log = server.log()
     assert "WW_API_PROT" in log  # the warning was written where we look
+    assert "Redis at redis://127.0.0.1:1 cannot be reached" in log  # and the outage's
     assert _leaks(log) == []
     assert [a[:200] for a in answers if _leaks(a)] == []
 

@@ -98,8 +98,12 @@ class Worker:
         return response
 
 
-@pytest.fixture
-def server(neo4j_server: Neo4jProcess, tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def serve(neo4j_server: Neo4jProcess, tmp_path: Path, **extra_env: str) -> Iterator[str]:
+    """``python -m ww.api.server`` with WORKERS workers on the test Neo4j; yields its URL.
+
+    ``extra_env`` adds ``WW_*`` settings to the ones every multi-worker server needs.
+    """
     wipe_database(neo4j_server.uri)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WW_")}
@@ -111,12 +115,11 @@ def server(neo4j_server: Neo4jProcess, tmp_path: Path) -> Iterator[str]:
         WW_VECTOR_BACKEND="neo4j",
         WW_DATA_DIR=str(tmp_path / "data"),
         WW_ENVIRONMENT="test",
-        # Every learning mechanism on, so each kind of learned state is shared and checked.
-        WW_FLAG_FSRS="true",
-        WW_FLAG_ACTR="true",
-        WW_FLAG_HEBBIAN="true",
         PYTHONUNBUFFERED="1",
+        # The suite's high limit (tests/conftest.py): these tests count their own requests.
+        WW_RATE_LIMIT=os.environ.get("WW_RATE_LIMIT", "100/minute"),
     )
+    env.update(extra_env)
     log_path = tmp_path / "server.log"
     with log_path.open("ab") as log:
         # Its own process group: the finalizer can reach the workers even if the parent
@@ -138,6 +141,14 @@ def server(neo4j_server: Neo4jProcess, tmp_path: Path) -> Iterator[str]:
         _stop(proc)
     # The parent stops its workers on SIGTERM and exits cleanly.
     assert proc.returncode == 0, log_path.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture
+def server(neo4j_server: Neo4jProcess, tmp_path: Path) -> Iterator[str]:
+    # Every learning mechanism on, so each kind of learned state is shared and checked.
+    flags = {"WW_FLAG_FSRS": "true", "WW_FLAG_ACTR": "true", "WW_FLAG_HEBBIAN": "true"}
+    with serve(neo4j_server, tmp_path, **flags) as url:
+        yield url
 
 
 def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:

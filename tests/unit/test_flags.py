@@ -75,7 +75,7 @@ def test_learning_settings_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("telemetry", "true"), ("api_rate_limiting", "false")],
+    [("telemetry", "true")],
 )
 def test_flags_not_built_yet_warn_when_set(
     monkeypatch: pytest.MonkeyPatch,

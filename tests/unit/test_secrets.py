@@ -126,12 +126,15 @@ def test_secrets_stay_out_of_repr_str_dumps_and_errors(
     monkeypatch: pytest.MonkeyPatch, secrets_dir: Path
 ) -> None:
     planted = {f: f"PLANTED-{f}-0123456789abcdef0123" for f in SECRET_FIELDS}
+    # A URL whose password is the secret part.
+    planted["redis_url"] = "redis://:PLANTED-redis-password-0123@127.0.0.1:6379/0"
     for f, v in planted.items():
         (secrets_dir / f).write_text(v)
     s = load_settings()
     assert s.jwt_secret is not None and s.jwt_secret.get_secret_value() == planted["jwt_secret"]
     shown = repr(s) + str(s) + s.model_dump_json() + str(s.model_dump())
     assert not [v for v in planted.values() if v in shown]
+    assert "PLANTED-redis-password" not in shown
     # An invalid value elsewhere: the message lists errors, never a secret.
     monkeypatch.setenv("WW_API_PORT", "not-a-port")
     with pytest.raises(ConfigError) as info:

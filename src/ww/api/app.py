@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
@@ -20,6 +19,12 @@ from ww.api.errors import install_error_handlers
 from ww.api.idempotency import Idempotency
 from ww.api.limits import BodyGuardMiddleware
 from ww.api.middleware import RequestIdMiddleware
+from ww.api.ratelimit import (
+    RateLimitMiddleware,
+    build_rate_limiter,
+    document_rate_limits,
+    route_groups,
+)
 from ww.api.routers import (
     admin,
     consolidate,
@@ -45,6 +50,7 @@ from ww.engine import (
 )
 from ww.engine.consolidation import ConsolidationScheduler
 from ww.engine.maintenance import HostLeader, Maintenance
+from ww.secrets import url_address
 from ww.storage.factory import control_store, disk_guard, idempotency_store
 
 __all__ = ["create_app", "create_app_from_env", "startup_line"]
@@ -52,23 +58,16 @@ __all__ = ["create_app", "create_app_from_env", "startup_line"]
 logger = logging.getLogger(__name__)
 
 
-def _address(url: str) -> str:
-    """``url`` without credentials, path or query: what a log line may show."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
-
-
 def startup_line(settings: Settings, flags: Flags, model_id: str, dimension: int) -> str:
     """One line saying where the data lives, which backends and model serve it, and which
     flags differ from their defaults (never a password or key)."""
     if settings.neo4j_uri is not None:
-        records = f"records neo4j {_address(settings.neo4j_uri)}"
+        records = f"records neo4j {url_address(settings.neo4j_uri)}"
     else:
         records = f"records sqlite {settings.data_dir / 'ww.sqlite3'}"
     backend = settings.vector_store
     if backend is VectorBackend.QDRANT and settings.qdrant_url is not None:
-        vectors = f"vectors qdrant {_address(settings.qdrant_url)}"
+        vectors = f"vectors qdrant {url_address(settings.qdrant_url)}"
     elif backend is VectorBackend.NEO4J:
         vectors = "vectors neo4j (the records' database)"
     else:
@@ -90,7 +89,9 @@ def _document_security(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document_security(build())
+            schema = build()
+            document_security(schema)
+            document_rate_limits(schema)
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         control_store(eng.records), eng.flags, lambda flags: setattr(eng, "flags", flags)
     )
     authenticator = Authenticator(settings)
+    rate_limiter = build_rate_limiter(settings)
     if not authenticator.enabled:
         logger.warning(
             "no API key or JWT secret is set: every route is open to anyone who can reach "
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         )
         await eng.open()
         await plane.load()
+        rate_limiter.open()
         await semantic.open()
         await procedural.open()
         maintenance = Maintenance(eng, disk=disk_guard(settings), chores=[idempotency.purge])
@@ -167,6 +170,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
             await semantic.close()
             await plane.stop()
             await eng.close()
+            await rate_limiter.close()
 
     app = FastAPI(
         title="World Weaver",
@@ -181,18 +185,23 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     app.state.settings = settings
     # The flags in force now: ``app.state.control.flags()`` (the same as ``eng.flags``).
     app.state.control = plane
+    app.state.rate_limiter = rate_limiter
     install_error_handlers(app)
     install_docs(app)
-    app.include_router(system.router)
-    app.include_router(episodes.router)
-    app.include_router(sessions.router)
-    app.include_router(entities.router)
-    app.include_router(skills.router)
-    app.include_router(feedback.router)
-    app.include_router(recall.router)
-    app.include_router(consolidate.router)
-    app.include_router(admin.router)
-    app.include_router(control.router)
+    routers = (
+        system.router,
+        episodes.router,
+        sessions.router,
+        entities.router,
+        skills.router,
+        feedback.router,
+        recall.router,
+        consolidate.router,
+        admin.router,
+        control.router,
+    )
+    for router in routers:
+        app.include_router(router)
     _document_security(app)
     # Outermost last: the request id must exist before the body's bounds can answer.
     app.add_middleware(
@@ -201,8 +210,22 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         timeout=settings.api_request_timeout,
     )
     app.add_middleware(FreeingDeletesMiddleware)
-    # Inside auth (an anonymous caller hears 401, not the control state), outside the body's
-    # bounds: a refused write is answered before its body is read.
+    # Inside auth, which names the caller whose budget a request spends; outside the body's
+    # bounds, so a caller past its limit is answered before its body is read. The flag is
+    # read on every request.
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=rate_limiter,
+        enabled=lambda: eng.flags.api_rate_limiting,
+        groups=route_groups(
+            r.prefix + getattr(route, "path", "") for r in routers for route in r.routes
+        ),
+        redis_down=settings.rate_limit_redis_down,
+        down_retry_s=settings.redis_retry_s,
+    )
+    # Inside auth (an anonymous caller hears 401, not the control state) and outside the rate
+    # limit (a refused request spends no budget); a refused write is answered before its
+    # body is read.
     app.add_middleware(ControlGate)
     # Inside the request id (its 401s carry one), outside the body's bounds: an anonymous
     # caller is refused before any byte of its body is read.

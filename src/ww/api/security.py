@@ -50,7 +50,14 @@ CORS_ALLOWED_HEADERS: tuple[str, ...] = (
 )
 CORS_ALLOWED_METHODS: tuple[str, ...] = ("GET", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS")
 # Response headers a browser script may read: the API sends these beyond the safe ones.
-CORS_EXPOSED_HEADERS: tuple[str, ...] = ("X-Request-ID", "Retry-After", "Idempotent-Replayed")
+CORS_EXPOSED_HEADERS: tuple[str, ...] = (
+    "X-Request-ID",
+    "Retry-After",
+    "Idempotent-Replayed",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+)
 # Preflight answers are cached by the browser for this long (seconds).
 CORS_MAX_AGE = 600
 

@@ -31,6 +31,7 @@ from uvicorn.supervisors import Multiprocess
 from ww.api.auth import Authenticator
 from ww.api.lifeline import die_with_parent
 from ww.api.protocol import protocol_factory
+from ww.api.ratelimit import per_worker_warning
 from ww.config import ConfigError, Settings, load_settings
 from ww.embedding import EmbeddingError
 from ww.engine import MemoryEngine
@@ -107,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = build_engine(settings)
         asyncio.run(_check_data_dir(settings, engine))
         if settings.api_workers > 1:
+            warning = per_worker_warning(settings, engine.flags.api_rate_limiting)
+            if warning is not None:
+                logging.getLogger(__name__).warning("%s", warning)
             del engine  # each worker loads its own model
             asyncio.run(_create_vector_schema(settings))
             # Workers build their settings from the environment: the options go there too.

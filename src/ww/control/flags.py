@@ -7,9 +7,9 @@ ablation (docs/benchmarks.md): a mechanism that lowers recall@10 defaults to off
 
 A ``Flags`` is an immutable snapshot. The engine holds the current one in ``engine.flags``
 and every reader reads that attribute at each use, so the control plane
-(``ww.control.runtime``) changes a flag by putting a new snapshot there. ``api_rate_limiting``
-and ``telemetry`` are not built yet: ``load_flags`` warns when one is set away from its
-default, since nothing would change.
+(``ww.control.runtime``) changes a flag by putting a new snapshot there. ``telemetry`` is not
+built yet: ``load_flags`` warns when it is set away from its default, since nothing would
+change.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 # The guide's flags nothing reads yet, and what stays as it is whatever their value.
 NOT_BUILT: Mapping[str, str] = {
-    "api_rate_limiting": "no request is rate-limited either way",
     "telemetry": "no traces are exported either way",
 }
 
