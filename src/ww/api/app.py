@@ -21,6 +21,7 @@ from ww.api.limits import BodyGuardMiddleware
 from ww.api.middleware import RequestIdMiddleware
 from ww.api.routers import (
     admin,
+    circuits,
     consolidate,
     entities,
     episodes,
@@ -180,6 +181,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     app.include_router(recall.router)
     app.include_router(consolidate.router)
     app.include_router(admin.router)
+    app.include_router(circuits.router)
     _document_security(app)
     # Outermost last: the request id must exist before the body's bounds can answer.
     app.add_middleware(

@@ -103,3 +103,8 @@ class HealthReport(BaseModel):
     worker_pid: int
     # Free space of the data directory against WW_MIN_FREE_DISK_MB (ww.api.disk).
     disk: DiskReport | None = None
+    circuits: dict[str, str] = Field(
+        default_factory=dict,
+        description="State of each circuit breaker of the answering worker: `closed`, `open` "
+        "or `half-open`. An open one makes its component unavailable.",
+    )

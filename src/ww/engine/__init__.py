@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ww.config import Settings
+from ww.control.circuits import Circuits
 from ww.control.flags import Flags, load_flags
 from ww.embedding import EmbeddingService, load_embedder
 from ww.engine.consolidation import Consolidator
@@ -61,25 +62,31 @@ def build_engine(
     embedder: EmbeddingService | None = None,
     flags: Flags | None = None,
 ) -> MemoryEngine:
-    """Wire an engine from settings; call ``await engine.open()`` before use."""
+    """Wire an engine from settings; call ``await engine.open()`` before use.
+
+    The stores and the embedder sit behind the circuit breakers of ``engine.circuits``
+    (thresholds from ``WW_CIRCUIT_*``, timed by ``clock``)."""
     if embedder is None:
         embedder = EmbeddingService(
             load_embedder(settings),
             cache_size=settings.embedding_cache_size,
             batch_size=settings.embedding_batch_size,
         )
+    circuits = Circuits.from_settings(settings, clock)
     records, vectors = build_stores(settings)
+    records = circuits.guard("database", records)
     return MemoryEngine(
         records=records,
-        vectors=vectors,
+        vectors=circuits.guard("vectors", vectors),
         # Learning state shares the record store's database and connections.
         learning=learning_store(records),
-        embedder=embedder,
+        embedder=circuits.guard("embedder", embedder),
         fsrs=Fsrs(settings.fsrs_default_stability, settings.fsrs_retention_target),
         clock=clock,
         candidates=settings.recall_candidates,
         flags=flags or load_flags(),
         params=LearningParams.from_settings(settings),
+        circuits=circuits,
     )
 
 
@@ -89,6 +96,7 @@ def build_semantic(settings: Settings, engine: MemoryEngine) -> SemanticMemory:
     Deleting a session through the engine deletes the session's entities too.
     """
     store, vectors = build_entity_stores(settings, engine.records)
+    vectors = engine.circuits.guard("vectors", vectors)
     semantic = SemanticMemory(store=store, vectors=vectors, beside=Beside.engine(engine))
     engine.session_deleters.append(semantic.delete_session)
     return semantic
@@ -97,6 +105,7 @@ def build_semantic(settings: Settings, engine: MemoryEngine) -> SemanticMemory:
 def build_procedural(settings: Settings, engine: MemoryEngine) -> ProceduralMemory:
     """Skills beside ``engine``, as :func:`build_semantic`."""
     store, vectors = build_skill_stores(settings, engine.records)
+    vectors = engine.circuits.guard("vectors", vectors)
     procedural = ProceduralMemory(store=store, vectors=vectors, beside=Beside.engine(engine))
     engine.session_deleters.append(procedural.delete_session)
     return procedural

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ww.config import ConfigError, Settings, VectorBackend
 from ww.storage.diskspace import DiskGuard, guard_for
+from ww.storage.guarded import alike, unwrap
 from ww.storage.ports import RecordStore, VectorIndex
 from ww.storage.ports.consolidation import ConsolidationStore
 from ww.storage.ports.entities import EntityStore
@@ -191,6 +192,9 @@ class _SideStores:
 
 
 def _side_stores(records: RecordStore) -> _SideStores:
+    # Built on the store behind a circuit breaker's guard; each builder's caller puts the
+    # side store behind the same guard (``alike``): one database, one circuit.
+    records = unwrap(records)
     neo = _neo4j(records)
     if neo is not None:
         # Imported here so the embedded tier runs without the ``server`` extra installed.
@@ -215,23 +219,24 @@ def _side_stores(records: RecordStore) -> _SideStores:
 
 
 def entity_store(records: RecordStore) -> EntityStore:
-    """Entities in the record store's database (its connections; it owns open/close)."""
-    return _side_stores(records).entities()
+    """Entities in the record store's database (its connections; it owns open/close), behind
+    the record store's circuit breaker when it has one."""
+    return alike(records, _side_stores(records).entities())
 
 
 def skill_store(records: RecordStore) -> SkillStore:
     """Skills in the record store's database."""
-    return _side_stores(records).skills()
+    return alike(records, _side_stores(records).skills())
 
 
 def learning_store(records: RecordStore) -> LearningStore:
     """Learning state in the record store's database."""
-    return _side_stores(records).learning()
+    return alike(records, _side_stores(records).learning())
 
 
 def build_consolidation_store(records: RecordStore) -> ConsolidationStore:
     """Consolidation's links and bookkeeping live in the record store's database."""
-    return _side_stores(records).consolidation()
+    return alike(records, _side_stores(records).consolidation())
 
 
 def build_entity_stores(
@@ -249,10 +254,11 @@ def build_skill_stores(settings: Settings, records: RecordStore) -> tuple[SkillS
 def idempotency_store(records: RecordStore) -> IdempotencyStore:
     """The answers of writes sent with an Idempotency-Key, in the record store's database
     (so every worker of a pool sees the same keys)."""
-    neo = _neo4j(records)
+    raw = unwrap(records)
+    neo = _neo4j(raw)
     if neo is not None:
         # Imported here so the embedded tier runs without the ``server`` extra installed.
         from ww.storage.neo4j.idempotency import Neo4jIdempotencyStore
 
-        return Neo4jIdempotencyStore(neo)
-    return SQLiteIdempotencyStore(_sqlite_db(records).db)
+        return alike(records, Neo4jIdempotencyStore(neo))
+    return alike(records, SQLiteIdempotencyStore(_sqlite_db(raw).db))

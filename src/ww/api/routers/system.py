@@ -46,7 +46,8 @@ async def root(request: Request) -> dict[str, Any]:
 async def health(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
     """``ok``; ``degraded`` (still 200: reads, recall and deletes are served) while the
     data directory is below ``WW_MIN_FREE_DISK_MB`` or a store found the disk full in the
-    last minute; ``unavailable`` (503) while a component fails."""
+    last minute; ``unavailable`` (503) while a component fails, or its circuit breaker is
+    open (the check is refused at once, as every call of the component is)."""
     components = await engine.health()
     ok = all(v == "ok" for v in components.values())
     disk, degraded = disk_report(disk_guard(settings))
@@ -56,5 +57,6 @@ async def health(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
         components=components,
         worker_pid=os.getpid(),
         disk=disk,
+        circuits={breaker.name: breaker.state.value for breaker in engine.circuits},
     )
     return JSONResponse(report.model_dump(mode="json"), status_code=200 if ok else 503)
