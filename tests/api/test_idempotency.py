@@ -224,9 +224,7 @@ def test_every_post_of_the_memory_routers_documents_the_header(client: TestClien
         "/api/v1/consolidate",
     } <= with_header
     # Control actions set a state (a reset, a level): repeating one is already harmless.
-    assert {p for p in without if not p.startswith("/api/v1/control/")} == {
-        "/api/v1/admin/import"
-    }
+    assert {p for p in without if not p.startswith("/api/v1/control/")} == {"/api/v1/admin/import"}
 
 
 # -- failures, concurrency, expiry -----------------------------------------------------------
