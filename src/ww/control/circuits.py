@@ -115,11 +115,8 @@ class Breaker:
     ) -> None:
         if threshold < 1 or reset_timeout <= 0:
             raise ValueError("threshold must be >= 1 and reset_timeout > 0")
-        self.name = name
-        self.threshold = threshold
-        self.reset_timeout = reset_timeout
-        self._clock = clock
-        self._counts = counts
+        self.name, self.threshold, self.reset_timeout = name, threshold, reset_timeout
+        self._clock, self._counts = clock, counts
         self._state = CircuitState.CLOSED
         self._failures = 0
         self._opened_at: datetime | None = None

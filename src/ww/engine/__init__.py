@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 from ww.config import Settings
 from ww.control.circuits import Circuits
@@ -27,7 +28,7 @@ from ww.engine.recall_learning import (
     RecallNotFoundError,
 )
 from ww.engine.semantic import SemanticMemory
-from ww.storage import build_stores
+from ww.storage import VectorIndex, build_stores
 from ww.storage.factory import (
     build_consolidation_store,
     build_entity_stores,
@@ -53,6 +54,9 @@ __all__ = [
     "build_semantic",
     "utc_now",
 ]
+
+
+S = TypeVar("S")
 
 
 def build_engine(
@@ -90,13 +94,19 @@ def build_engine(
     )
 
 
+def _vectors_guarded(engine: MemoryEngine, stores: tuple[S, VectorIndex]) -> tuple[S, VectorIndex]:
+    """A kind's store (already behind the record store's circuit) and its vector index,
+    put behind the engine's ``vectors`` circuit."""
+    store, vectors = stores
+    return store, engine.circuits.guard("vectors", vectors)
+
+
 def build_semantic(settings: Settings, engine: MemoryEngine) -> SemanticMemory:
     """Entities beside ``engine``: its record database, clock, embedder and FSRS; its own vectors.
 
     Deleting a session through the engine deletes the session's entities too.
     """
-    store, vectors = build_entity_stores(settings, engine.records)
-    vectors = engine.circuits.guard("vectors", vectors)
+    store, vectors = _vectors_guarded(engine, build_entity_stores(settings, engine.records))
     semantic = SemanticMemory(store=store, vectors=vectors, beside=Beside.engine(engine))
     engine.session_deleters.append(semantic.delete_session)
     return semantic
@@ -104,8 +114,7 @@ def build_semantic(settings: Settings, engine: MemoryEngine) -> SemanticMemory:
 
 def build_procedural(settings: Settings, engine: MemoryEngine) -> ProceduralMemory:
     """Skills beside ``engine``, as :func:`build_semantic`."""
-    store, vectors = build_skill_stores(settings, engine.records)
-    vectors = engine.circuits.guard("vectors", vectors)
+    store, vectors = _vectors_guarded(engine, build_skill_stores(settings, engine.records))
     procedural = ProceduralMemory(store=store, vectors=vectors, beside=Beside.engine(engine))
     engine.session_deleters.append(procedural.delete_session)
     return procedural

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -48,18 +49,7 @@ class CircuitReport(BaseModel):
 
     @classmethod
     def of(cls, breaker: Breaker) -> CircuitReport:
-        snap = breaker.snapshot()
-        return cls(
-            name=snap.name,
-            state=snap.state,
-            failures=snap.failures,
-            threshold=snap.threshold,
-            reset_timeout=snap.reset_timeout,
-            opened_at=snap.opened_at,
-            retry_at=snap.retry_at,
-            rejected=snap.rejected,
-            worker_pid=os.getpid(),
-        )
+        return cls(**asdict(breaker.snapshot()), worker_pid=os.getpid())
 
 
 class CircuitList(BaseModel):
