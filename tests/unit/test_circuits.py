@@ -312,3 +312,24 @@ async def test_guard_runs_coroutine_methods_through_the_breaker_and_nothing_else
     # Guarding a guarded object replaces the gate rather than stacking two.
     again = guarded(port, circuits.get("vectors"))
     assert unwrap(again) is dep and gate_of(again) is circuits.get("vectors")
+
+
+async def test_guard_calls_the_method_the_object_has_now() -> None:
+    """A method patched on the object or its class after the first call is the one that
+    runs (the guard keeps its wrapper, not the method)."""
+    circuits = Circuits(threshold=1, reset_timeout=TIMEOUT, clock=ManualClock())
+    dep = Dependency()
+    port = circuits.guard("database", dep)
+    assert await port.read(1) == 2
+
+    async def tripled(x: int) -> int:
+        return x * 3
+
+    port.read = tripled
+    assert await port.read(2) == 6
+    del port.read
+    assert await port.read(2) == 4
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Dependency, "read", lambda self, x: tripled(x + 1))
+        assert await port.read(2) == 9
+    assert await port.read(2) == 4

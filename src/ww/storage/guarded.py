@@ -12,7 +12,6 @@ control plane.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, cast
@@ -32,33 +31,43 @@ class Gate(Protocol):
 
 
 class _Guarded:
-    __slots__ = ("_ww_gate", "_ww_target")
+    __slots__ = ("_ww_gate", "_ww_methods", "_ww_target")
 
     _ww_gate: Gate
+    _ww_methods: dict[str, Callable[..., Awaitable[Any]]]
     _ww_target: object
 
     def __init__(self, target: object, gate: Gate) -> None:
         object.__setattr__(self, "_ww_target", target)
         object.__setattr__(self, "_ww_gate", gate)
+        object.__setattr__(self, "_ww_methods", {})
 
     def __getattr__(self, name: str) -> Any:
+        method = self._ww_methods.get(name)
+        if method is not None:
+            return method
         attr = getattr(self._ww_target, name)
         if name in PASS_THROUGH or not inspect.iscoroutinefunction(attr):
             return attr
-        gate = self._ww_gate
+        target, gate = self._ww_target, self._ww_gate
 
-        @functools.wraps(attr)
+        # The method is looked up on every call, so one patched on the object or its class
+        # (as tests do) is the one that runs; only the wrapper is kept.
         async def through_gate(*args: Any, **kwargs: Any) -> Any:
-            return await gate.call(attr, *args, **kwargs)
+            return await gate.call(getattr(target, name), *args, **kwargs)
 
+        through_gate.__name__ = through_gate.__qualname__ = name
+        self._ww_methods[name] = through_gate
         return through_gate
 
     # Writes go to the object, so patching an attribute of a store (as tests do) patches
     # the store and the next read is guarded as before.
     def __setattr__(self, name: str, value: Any) -> None:
+        self._ww_methods.pop(name, None)
         setattr(self._ww_target, name, value)
 
     def __delattr__(self, name: str) -> None:
+        self._ww_methods.pop(name, None)
         delattr(self._ww_target, name)
 
     def __repr__(self) -> str:
