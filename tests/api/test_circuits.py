@@ -1,8 +1,8 @@
 """/api/v1/control/circuits and the breakers behind a real app.
 
-The failure here is real: the embedded Qdrant Edge index is closed under the running app,
-so every vector call fails as it would on a dead index. (The Neo4j version, with the
-database stopped for real, is tests/server/test_circuits_neo4j.py.)
+The failure here is real: the vector index (Qdrant Edge, or Neo4j under ``--server-tier``)
+is closed under the running app, so every vector call fails as it would on a dead index.
+(The database circuit, with Neo4j stopped for real, is tests/server/test_circuits_neo4j.py.)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.api.helpers import assert_envelope, running_client, scratch_dir
 from tests.conftest import ManualClock
 from ww.control.circuits import CIRCUIT_NAMES
 from ww.embedding import OnnxEmbedder
-from ww.storage import QdrantEdgeIndex
+from ww.storage.factory import build_vector_index
 from ww.storage.guarded import unwrap
 
 CIRCUITS = "/api/v1/control/circuits"
@@ -57,11 +57,11 @@ def _run(client: TestClient, fn: Any) -> Any:
 
 
 def _reopen_index(client: TestClient) -> None:
-    """The index comes back: a closed Qdrant Edge index does not reopen, so a new one is
-    opened on the same directory and put behind the same circuit."""
+    """The index comes back: a closed index does not reopen, so a new one of the configured
+    backend is opened on the same data and put behind the same circuit."""
     engine = _engine(client)
     app: Any = client.app
-    fresh = QdrantEdgeIndex(app.state.settings.data_dir / "vectors", engine.vectors.dimension)
+    fresh = build_vector_index(app.state.settings)
     _run(client, fresh.open)
     engine.vectors = engine.circuits.guard("vectors", fresh)
 
