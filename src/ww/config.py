@@ -184,6 +184,12 @@ class Settings(BaseSettings):
     neo4j_password: SecretStr | None = None
     neo4j_pool_size: int = Field(50, ge=1, le=1000)
     neo4j_database: str = Field("neo4j", min_length=1)
+    # -- circuit breakers (issue 14; ww.control.circuits) -------------------------------------
+    # Consecutive failures of a dependency (the database, the vector index, the embedder,
+    # Redis) that open its circuit; seconds it then answers 503 at once before one trial
+    # call may go through.
+    circuit_failure_threshold: int = Field(5, ge=1, le=1000)
+    circuit_reset_timeout: float = Field(30.0, gt=0.0, le=86_400.0)
 
     # -- authentication (issue 14; ww.api.auth) ---------------------------------------------
     # One user key for every session; WW_API_KEYS (a JSON list) and WW_API_KEYS_FILE add keys

@@ -19,6 +19,7 @@ from tests.factories import T0
 from ww.api.idempotency import IN_PROGRESS_TIMEOUT, REPLAYED_HEADER, Idempotency, fingerprint
 from ww.embedding import OnnxEmbedder
 from ww.engine import MemoryEngine
+from ww.storage.guarded import unwrap
 from ww.storage.ports import StoreUnavailableError
 from ww.storage.ports.idempotency import Reservation
 
@@ -250,7 +251,8 @@ def test_a_write_whose_answer_cannot_be_stored_is_still_acknowledged(
     for real): the memory is committed, so the client gets its 201; the key stays reserved
     until it goes stale, so a retry cannot write it twice meanwhile."""
     body = {"content": "written, answer not kept"}
-    store_class = type(_idempotency(client).store)
+    # The class of the store behind the database's circuit breaker.
+    store_class = type(unwrap(_idempotency(client).store))
     fault = StoreUnavailableError("sqlite", "disk I/O error")
     with mock.patch.object(store_class, "complete", autospec=True, side_effect=fault):
         assert client.post(EPISODES, json=body, headers=keyed("lost")).status_code == 201

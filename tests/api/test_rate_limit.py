@@ -186,6 +186,47 @@ def test_redis_down_fails_closed_with_503(data_dir: Path, own_redis: RedisProces
         assert _get(client).status_code == 200
 
 
+def _redis_circuit(client: TestClient) -> str:
+    state: str = client.get("/api/v1/control/circuits/redis").json()["state"]
+    return state
+
+
+def test_redis_down_opens_the_redis_circuit_which_paces_the_tries(
+    data_dir: Path, own_redis: RedisProcess
+) -> None:
+    clock = ManualClock()
+    settings = {
+        "rate_limit": "3/hour",
+        "rate_limiter_backend": "redis",
+        "redis_url": own_redis.url,
+        "redis_retry_s": 60.0,
+    }
+    with running_client(data_dir, HashEmbedder(), clock, **settings) as client:
+        assert _get(client).status_code == 200
+        assert _redis_circuit(client) == "closed"
+        own_redis.stop()
+        assert _get(client).status_code == 200  # fails open
+        assert _redis_circuit(client) == "open"
+        assert client.get("/api/v1/health").json()["circuits"]["redis"] == "open"
+
+        own_redis.start()  # back, but the open circuit keeps the policy until its timeout
+        assert "x-ratelimit-limit" not in _get(client).headers
+        assert _redis_circuit(client) == "open"
+        clock.advance(seconds=61)
+        first = _get(client)  # half-open: this request is the trial, Redis answers
+        assert _limit_headers(first)[1] == 2
+        assert _redis_circuit(client) == "closed"
+
+        own_redis.stop()
+        _get(client)
+        assert _redis_circuit(client) == "open"
+        own_redis.start()
+        # An operator who knows Redis is back closes the circuit without waiting.
+        reset = client.post("/api/v1/control/circuits/redis", json={"action": "reset"})
+        assert reset.status_code == 200 and reset.json()["state"] == "closed"
+        assert _limit_headers(_get(client))[1] == 2  # a fresh Redis: the count starts again
+
+
 def test_redis_password_never_reaches_the_log(
     data_dir: Path, own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
 ) -> None:

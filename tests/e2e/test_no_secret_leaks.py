@@ -59,7 +59,14 @@ def _exchange(client: httpx.Client) -> list[str]:
         if "get" in ops and "{" not in path:
             seen.append(client.get(path))
     key = {"X-API-Key": PLANTED["api_key"]}
+    admin = {"X-Admin-Key": PLANTED["admin_key"]}
     seen += [
+        # The control plane's answers (circuits: names, states and times only).
+        client.get("/api/v1/control/circuits", headers=admin),
+        client.post(
+            "/api/v1/control/circuits/database", content='{"action": "reset"}', headers=admin
+        ),
+        client.post("/api/v1/control/circuits/database", content="{", headers=admin),
         # The JWT secret sent as if it were a token, and the key list's key: 401 and 201.
         client.get(
             "/api/v1/episodes", headers={"Authorization": f"Bearer {PLANTED['jwt_secret']}"}

@@ -6,28 +6,17 @@ kills it with SIGKILL as a crash would, and starts it again on the same store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from neo4j import GraphDatabase
 
 from tests.api.helpers import assert_envelope, new_session_id, running_client, scratch_dir
 from tests.conftest import ManualClock
-from tests.neo4j_launcher import Neo4jProcess, launcher_jar
+from tests.neo4j_launcher import Neo4jProcess
 from ww.embedding import OnnxEmbedder
 
 EPISODES = "/api/v1/episodes"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def own_neo4j(tmp_path: Path) -> Iterator[Neo4jProcess]:
-    server = Neo4jProcess(launcher_jar(), tmp_path / "neo4j-home")
-    server.start()
-    yield server
-    server.stop()
 
 
 def _stored_contents(uri: str, session: str) -> list[str]:
@@ -54,6 +43,9 @@ def test_neo4j_down_is_503_without_partial_writes_and_recovers_without_restart(
             ManualClock(),
             neo4j_uri=own_neo4j.uri,
             vector_backend=vector_backend,
+            # The circuit breaker stays closed here, so every request meets Neo4j's own
+            # failure (test_circuits_neo4j.py has the breaker open).
+            circuit_failure_threshold=1000,
         ) as c,
     ):
         r = c.post(EPISODES, json={"content": "before the outage"}, headers=headers)

@@ -27,6 +27,7 @@ from ww.api.ratelimit import (
 )
 from ww.api.routers import (
     admin,
+    circuits,
     consolidate,
     control,
     entities,
@@ -123,7 +124,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         control_store(eng.records), eng.flags, lambda flags: setattr(eng, "flags", flags)
     )
     authenticator = Authenticator(settings)
-    rate_limiter = build_rate_limiter(settings)
+    rate_limiter = build_rate_limiter(settings, circuit=eng.circuits.get("redis"))
     if not authenticator.enabled:
         logger.warning(
             "no API key or JWT secret is set: every route is open to anyone who can reach "
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         consolidate.router,
         admin.router,
         control.router,
+        circuits.router,
     )
     for router in routers:
         app.include_router(router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ww.api.security import JSON_HEADERS
+from ww.control.circuits import CircuitOpenError
 from ww.models.api import ErrorBody, ErrorEnvelope
 from ww.storage.diskspace import InsufficientStorageError
 from ww.storage.ports import InvalidCursorError, StoreUnavailableError
@@ -141,8 +143,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailableError)
     async def _unavailable(request: Request, exc: StoreUnavailableError) -> JSONResponse:
+        # An open circuit knows when its trial call may pass; a dead store does not.
+        retry = (
+            {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+            if isinstance(exc, CircuitOpenError)
+            else None
+        )
         return error_response(
-            503, "service_unavailable", f"dependency unavailable: {exc}", _request_id(request)
+            503,
+            "service_unavailable",
+            f"dependency unavailable: {exc}",
+            _request_id(request),
+            retry,
         )
 
     # Registered apart from StoreUnavailableError, its base: Starlette picks the handler of

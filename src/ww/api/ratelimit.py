@@ -41,6 +41,8 @@ from ww.secrets import url_address
 
 __all__ = [
     "API_PREFIX",
+    "Circuit",
+    "CircuitGate",
     "Decision",
     "HealthGate",
     "RateLimitMiddleware",
@@ -146,6 +148,38 @@ class RedisHealth:
             listener(self.available)
 
 
+class Circuit(Protocol):
+    """What the limiter uses of a circuit breaker (``ww.control.circuits.Breaker``)."""
+
+    def allow(self) -> bool: ...
+
+    def record_success(self) -> None: ...
+
+    def record_failure(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class CircuitGate:
+    """The ``redis`` circuit breaker as the limiter's gate: the breaker decides when Redis
+    is asked (open: the policy at once; half-open: one request tries), so its state is what
+    ``/api/v1/control/circuits`` and health show, and an operator's reset tries Redis on the
+    next request; ``log`` keeps one warning per outage."""
+
+    circuit: Circuit
+    log: RedisHealth
+
+    def allow(self) -> bool:
+        return self.circuit.allow()
+
+    def on_success(self) -> None:
+        self.circuit.record_success()
+        self.log.on_success()
+
+    def on_failure(self, exc: BaseException) -> None:
+        self.circuit.record_failure()
+        self.log.on_failure(exc)
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -206,10 +240,12 @@ class RateLimiter:
         return Decision(allowed, self.item.amount, stats.remaining, stats.reset_time)
 
 
-def build_rate_limiter(settings: Settings, health: HealthGate | None = None) -> RateLimiter:
-    """The limiter ``settings`` describe. With Redis, ``health`` (default: a ``RedisHealth``
-    retrying every ``WW_REDIS_RETRY_S``) decides when Redis is asked and hears each outcome:
-    pass the control plane's ``redis`` circuit breaker, adapted, to share its state."""
+def build_rate_limiter(
+    settings: Settings, health: HealthGate | None = None, circuit: Circuit | None = None
+) -> RateLimiter:
+    """The limiter ``settings`` describe. With Redis, ``health`` (default: ``circuit``, the
+    process's ``redis`` circuit breaker, when given, else a ``RedisHealth`` retrying every
+    ``WW_REDIS_RETRY_S``) decides when Redis is asked and hears each outcome."""
     item = parse(settings.rate_limit)
     url = settings.rate_limiter_redis_url
     if url is None:
@@ -237,7 +273,8 @@ def build_rate_limiter(settings: Settings, health: HealthGate | None = None) -> 
         while pools:
             await pools.pop().aclose()
 
-    gate = health or RedisHealth(url_address(url), settings.redis_retry_s)
+    own = RedisHealth(url_address(url), settings.redis_retry_s)
+    gate = health or (own if circuit is None else CircuitGate(circuit, own))
     return RateLimiter(item, redis_storage, gate, close, _describe(settings))
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 from ww.config import Settings
+from ww.control.circuits import Circuits
 from ww.control.flags import Flags, load_flags
 from ww.embedding import EmbeddingService, load_embedder
 from ww.engine.consolidation import Consolidator
@@ -26,7 +28,7 @@ from ww.engine.recall_learning import (
     RecallNotFoundError,
 )
 from ww.engine.semantic import SemanticMemory
-from ww.storage import build_stores
+from ww.storage import VectorIndex, build_stores
 from ww.storage.factory import (
     build_consolidation_store,
     build_entity_stores,
@@ -54,6 +56,9 @@ __all__ = [
 ]
 
 
+S = TypeVar("S")
+
+
 def build_engine(
     settings: Settings,
     *,
@@ -61,26 +66,39 @@ def build_engine(
     embedder: EmbeddingService | None = None,
     flags: Flags | None = None,
 ) -> MemoryEngine:
-    """Wire an engine from settings; call ``await engine.open()`` before use."""
+    """Wire an engine from settings; call ``await engine.open()`` before use.
+
+    The stores and the embedder sit behind the circuit breakers of ``engine.circuits``
+    (thresholds from ``WW_CIRCUIT_*``, timed by ``clock``)."""
     if embedder is None:
         embedder = EmbeddingService(
             load_embedder(settings),
             cache_size=settings.embedding_cache_size,
             batch_size=settings.embedding_batch_size,
         )
+    circuits = Circuits.from_settings(settings, clock)
     records, vectors = build_stores(settings)
+    records = circuits.guard("database", records)
     return MemoryEngine(
         records=records,
-        vectors=vectors,
+        vectors=circuits.guard("vectors", vectors),
         # Learning state shares the record store's database and connections.
         learning=learning_store(records),
-        embedder=embedder,
+        embedder=circuits.guard("embedder", embedder),
         fsrs=Fsrs(settings.fsrs_default_stability, settings.fsrs_retention_target),
         clock=clock,
         candidates=settings.recall_candidates,
         flags=flags or load_flags(),
         params=LearningParams.from_settings(settings),
+        circuits=circuits,
     )
+
+
+def _vectors_guarded(engine: MemoryEngine, stores: tuple[S, VectorIndex]) -> tuple[S, VectorIndex]:
+    """A kind's store (already behind the record store's circuit) and its vector index,
+    put behind the engine's ``vectors`` circuit."""
+    store, vectors = stores
+    return store, engine.circuits.guard("vectors", vectors)
 
 
 def build_semantic(settings: Settings, engine: MemoryEngine) -> SemanticMemory:
@@ -88,7 +106,7 @@ def build_semantic(settings: Settings, engine: MemoryEngine) -> SemanticMemory:
 
     Deleting a session through the engine deletes the session's entities too.
     """
-    store, vectors = build_entity_stores(settings, engine.records)
+    store, vectors = _vectors_guarded(engine, build_entity_stores(settings, engine.records))
     semantic = SemanticMemory(store=store, vectors=vectors, beside=Beside.engine(engine))
     engine.session_deleters.append(semantic.delete_session)
     return semantic
@@ -96,7 +114,7 @@ def build_semantic(settings: Settings, engine: MemoryEngine) -> SemanticMemory:
 
 def build_procedural(settings: Settings, engine: MemoryEngine) -> ProceduralMemory:
     """Skills beside ``engine``, as :func:`build_semantic`."""
-    store, vectors = build_skill_stores(settings, engine.records)
+    store, vectors = _vectors_guarded(engine, build_skill_stores(settings, engine.records))
     procedural = ProceduralMemory(store=store, vectors=vectors, beside=Beside.engine(engine))
     engine.session_deleters.append(procedural.delete_session)
     return procedural

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from ww.config import ConfigError
+from ww.control.circuits import Circuits
 from ww.control.flags import Flags
 from ww.embedding import EmbeddingService
 from ww.engine.dynamics import Fsrs, ReviewRating
@@ -103,7 +104,11 @@ class MemoryEngine:
         candidates: int = 50,
         flags: Flags | None = None,
         params: LearningParams | None = None,
+        circuits: Circuits | None = None,
     ) -> None:
+        # The breakers ``records``, ``vectors`` and ``embedder`` sit behind when
+        # ``build_engine`` wired them (health and the control routes report them).
+        self.circuits = circuits or Circuits()
         self.records = records
         self._vectors = vectors
         self.learning = learning

@@ -311,3 +311,8 @@ class HealthReport(BaseModel):
     # Free space of the data directory against WW_MIN_FREE_DISK_MB (ww.api.disk).
     disk: DiskReport | None = None
     control: ControlHealth | None = None
+    circuits: dict[str, str] = Field(
+        default_factory=dict,
+        description="State of each circuit breaker of the answering worker: `closed`, `open` "
+        "or `half-open`. An open one makes its component unavailable.",
+    )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ww.config import ConfigError, Settings, VectorBackend
 from ww.storage.diskspace import DiskGuard, guard_for
+from ww.storage.guarded import alike, unwrap
 from ww.storage.ports import RecordStore, VectorIndex
 from ww.storage.ports.consolidation import ConsolidationStore
 from ww.storage.ports.control import ControlStore
@@ -191,14 +192,21 @@ class _SideStores:
     skills: Callable[[], SkillStore]
     learning: Callable[[], LearningStore]
     consolidation: Callable[[], ConsolidationStore]
+    idempotency: Callable[[], IdempotencyStore]
+    control: Callable[[], ControlStore]
 
 
 def _side_stores(records: RecordStore) -> _SideStores:
+    # Built on the store behind a circuit breaker's guard; each builder's caller puts the
+    # side store behind the same guard (``alike``): one database, one circuit.
+    records = unwrap(records)
     neo = _neo4j(records)
     if neo is not None:
         # Imported here so the embedded tier runs without the ``server`` extra installed.
         from ww.storage.neo4j.consolidation import Neo4jConsolidationStore
+        from ww.storage.neo4j.control import Neo4jControlStore
         from ww.storage.neo4j.entities import Neo4jEntityStore
+        from ww.storage.neo4j.idempotency import Neo4jIdempotencyStore
         from ww.storage.neo4j.learning import Neo4jLearningStore
         from ww.storage.neo4j.skills import Neo4jSkillStore
 
@@ -207,6 +215,8 @@ def _side_stores(records: RecordStore) -> _SideStores:
             partial(Neo4jSkillStore, neo),
             partial(Neo4jLearningStore, neo),
             partial(Neo4jConsolidationStore, neo),
+            partial(Neo4jIdempotencyStore, neo),
+            partial(Neo4jControlStore, neo),
         )
     db = _sqlite_db(records).db
     return _SideStores(
@@ -214,27 +224,30 @@ def _side_stores(records: RecordStore) -> _SideStores:
         partial(SQLiteSkillStore, db),
         partial(SQLiteLearningStore, db),
         partial(SQLiteConsolidationStore, db),
+        partial(SQLiteIdempotencyStore, db),
+        partial(SQLiteControlStore, db),
     )
 
 
 def entity_store(records: RecordStore) -> EntityStore:
-    """Entities in the record store's database (its connections; it owns open/close)."""
-    return _side_stores(records).entities()
+    """Entities in the record store's database (its connections; it owns open/close), behind
+    the record store's circuit breaker when it has one."""
+    return alike(records, _side_stores(records).entities())
 
 
 def skill_store(records: RecordStore) -> SkillStore:
     """Skills in the record store's database."""
-    return _side_stores(records).skills()
+    return alike(records, _side_stores(records).skills())
 
 
 def learning_store(records: RecordStore) -> LearningStore:
     """Learning state in the record store's database."""
-    return _side_stores(records).learning()
+    return alike(records, _side_stores(records).learning())
 
 
 def build_consolidation_store(records: RecordStore) -> ConsolidationStore:
     """Consolidation's links and bookkeeping live in the record store's database."""
-    return _side_stores(records).consolidation()
+    return alike(records, _side_stores(records).consolidation())
 
 
 def build_entity_stores(
@@ -252,22 +265,10 @@ def build_skill_stores(settings: Settings, records: RecordStore) -> tuple[SkillS
 def idempotency_store(records: RecordStore) -> IdempotencyStore:
     """The answers of writes sent with an Idempotency-Key, in the record store's database
     (so every worker of a pool sees the same keys)."""
-    neo = _neo4j(records)
-    if neo is not None:
-        # Imported here so the embedded tier runs without the ``server`` extra installed.
-        from ww.storage.neo4j.idempotency import Neo4jIdempotencyStore
-
-        return Neo4jIdempotencyStore(neo)
-    return SQLiteIdempotencyStore(_sqlite_db(records).db)
+    return alike(records, _side_stores(records).idempotency())
 
 
 def control_store(records: RecordStore) -> ControlStore:
     """The control plane's state (runtime flags, emergency level, audit) in the record
     store's database, so every worker and every restart sees the same."""
-    neo = _neo4j(records)
-    if neo is not None:
-        # Imported here so the embedded tier runs without the ``server`` extra installed.
-        from ww.storage.neo4j.control import Neo4jControlStore
-
-        return Neo4jControlStore(neo)
-    return SQLiteControlStore(_sqlite_db(records).db)
+    return alike(records, _side_stores(records).control())

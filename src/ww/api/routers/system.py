@@ -48,8 +48,9 @@ async def root(request: Request) -> dict[str, Any]:
 async def health(request: Request, engine: EngineDep, settings: SettingsDep) -> JSONResponse:
     """``ok``; ``degraded`` (still 200: reads, recall and deletes are served) while the
     data directory is below ``WW_MIN_FREE_DISK_MB`` or a store found the disk full in the
-    last minute; ``unavailable`` (503) while a component fails. ``control`` shows the
-    emergency level and the blocking flags: health itself stays 200 under them."""
+    last minute; ``unavailable`` (503) while a component fails, or its circuit breaker is
+    open (the check is refused at once, as every call of the component is). ``control``
+    shows the emergency level and the blocking flags: health itself stays 200 under them."""
     components = await engine.health()
     ok = all(v == "ok" for v in components.values())
     disk, degraded = disk_report(disk_guard(settings))
@@ -60,6 +61,7 @@ async def health(request: Request, engine: EngineDep, settings: SettingsDep) -> 
         worker_pid=os.getpid(),
         disk=disk,
         control=_control(request.app.state.control),
+        circuits={breaker.name: breaker.state.value for breaker in engine.circuits},
     )
     return JSONResponse(report.model_dump(mode="json"), status_code=200 if ok else 503)
 
