@@ -12,13 +12,13 @@ export const PACKAGE = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const REPO = resolve(PACKAGE, "..", "..");
 export const SCHEMA_FILE = join(PACKAGE, "src", "schema.ts");
 
-/** The Python that runs the server: WW_PYTHON, else the repository's .venv. */
+/** The Python that runs the server: WW_TEST_PYTHON, else the repository's .venv. */
 export function python() {
-  const chosen = process.env.WW_PYTHON || join(REPO, ".venv", "bin", "python");
+  const chosen = process.env.WW_TEST_PYTHON || join(REPO, ".venv", "bin", "python");
   if (!existsSync(chosen)) {
     throw new Error(
       `no Python for the World Weaver server at ${chosen}: run \`make test\` (it creates ` +
-        ".venv) or set WW_PYTHON to a Python with world-weaver[api] installed",
+        ".venv) or set WW_TEST_PYTHON to a Python with world-weaver[api] installed",
     );
   }
   return chosen;
