@@ -89,7 +89,8 @@ function queryText(value: Exclude<QueryValue, null | undefined>): string {
 }
 
 function requestInit(call: Call, headers: Record<string, string>): RequestInit {
-  const all: Record<string, string> = { Accept: "application/json", ...headers, ...call.headers };
+  const accept: Record<string, string> = call.answer === "text" ? {} : { Accept: "application/json" };
+  const all: Record<string, string> = { ...accept, ...headers, ...call.headers };
   let body: string | undefined;
   if (call.text !== undefined) {
     body = call.text.body;

@@ -189,3 +189,26 @@ describe("headers", () => {
     assert.deepEqual(JSON.parse(query.get("metadata")), { a: 1 });
   });
 });
+
+describe("the wait before a retry", async () => {
+  // Internal: the rules the options above feed (not exported by the package).
+  const { DEFAULT_RETRIES: rules, delay } = await import("../dist/esm/core.js");
+
+  test("backoff doubles, with jitter, up to its ceiling", () => {
+    for (let attempt = 0; attempt < rules.maxRetries; attempt++) {
+      const ceiling = Math.min(rules.maxBackoffMs, rules.backoffMs * 2 ** attempt);
+      for (let i = 0; i < 200; i++) {
+        const wait = delay(rules, attempt, null);
+        assert.ok(wait >= ceiling / 2 && wait <= ceiling, `attempt ${attempt}: ${wait} ms`);
+      }
+    }
+    const long = { ...rules, maxRetries: 20 };
+    assert.ok(delay(long, 15, null) <= long.maxBackoffMs);
+  });
+
+  test("the server's wait wins, up to maxRetryAfterMs; no retry past maxRetries", () => {
+    assert.equal(delay(rules, 0, 1234), 1234);
+    assert.equal(delay(rules, 0, rules.maxRetryAfterMs + 1), null);
+    assert.equal(delay(rules, rules.maxRetries, 0), null);
+  });
+});
