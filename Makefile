@@ -7,7 +7,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 
 NEO4J_LAUNCHER := tools/neo4j-harness/target/neo4j-harness-launcher.jar
 
-.PHONY: run test test-server lint typecheck pytest clean
+.PHONY: run test test-server test-ts lint typecheck pytest clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,16 @@ test-server: $(STAMP_DEV) $(NEO4J_LAUNCHER)
 		tests/contract/test_external_ids.py \
 		tests/contract/test_vector_index.py tests/contract/test_vector_congruence.py \
 		tests/server tests/api
+
+## The TypeScript SDK (clients/typescript, Node 20+): install its dev tools, build it, run its
+## tests against a server started from this checkout's venv.
+test-ts: $(STAMP_API)
+	@command -v node >/dev/null && command -v npm >/dev/null \
+		|| { echo "test-ts needs Node.js 20+ and npm on PATH" >&2; exit 1; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' \
+		|| { echo "test-ts needs Node.js 20+, found $$(node --version)" >&2; exit 1; }
+	cd clients/typescript && npm ci --no-audit --no-fund
+	cd clients/typescript && WW_TEST_PYTHON="$(abspath $(PY))" npm test
 
 $(NEO4J_LAUNCHER): tools/neo4j-harness/pom.xml $(wildcard tools/neo4j-harness/src/main/java/ww/harness/*.java)
 	mvn -B -q -f tools/neo4j-harness/pom.xml package
