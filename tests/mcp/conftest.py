@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
 
 import httpx
@@ -38,14 +38,18 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def stdio_session(args: Sequence[str], env: dict[str, str]) -> AsyncIterator[ClientSession]:
+async def stdio_session(
+    args: Sequence[str], env: dict[str, str], log: Path | None = None
+) -> AsyncIterator[ClientSession]:
+    """A client session with ``python ARGS`` over stdio; its stderr into ``log``."""
     params = StdioServerParameters(command=sys.executable, args=list(args), env=env)
-    async with (
-        stdio_client(params) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        yield session
+    with log.open("w") if log is not None else nullcontext(sys.stderr) as errlog:
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            yield session
 
 
 @asynccontextmanager

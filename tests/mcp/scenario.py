@@ -8,7 +8,7 @@ from typing import Any
 from mcp import ClientSession
 from mcp.types import CallToolResult, TextContent
 
-__all__ = ["TOOLS", "call", "exercise", "read_json"]
+__all__ = ["CONTENTS", "TOOLS", "call", "exercise", "read_json"]
 
 TOOLS = {
     "store",
@@ -26,6 +26,10 @@ TOOLS = {
     "record_skill_run",
     "consolidate",
 }
+
+
+# What ``exercise`` stores, for the tests that look for it where it must not be.
+CONTENTS = ("The deploy failed: the disk was full", "Lunch was a sandwich")
 
 
 async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
@@ -56,8 +60,8 @@ async def exercise(session: ClientSession) -> None:
     assert schema["properties"]["content"]["minLength"] == 1
     assert "session_id" in schema["properties"] and schema["required"] == ["content"]
 
-    stored = await call(session, "store", content="The deploy failed: the disk was full")
-    await call(session, "store", content="Lunch was a sandwich", speaker="ops")
+    stored = await call(session, "store", content=CONTENTS[0])
+    await call(session, "store", content=CONTENTS[1], speaker="ops")
     found = await call(session, "recall", query="why did the deploy fail?")
     ids = [hit["id"] for hit in found["hits"]]
     assert ids[0] == stored["id"]
@@ -72,8 +76,8 @@ async def exercise(session: ClientSession) -> None:
     assert (await call(session, "recall", query="lunch"))["hits"]
 
     resources = {str(r.uri) for r in (await session.list_resources()).resources}
-    assert {"ww://episodes/recent", "ww://session/stats"} <= resources
-    recent = await read_json(session, "ww://episodes/recent")
+    assert {"ww://session/episodes/recent", "ww://session/stats"} <= resources
+    recent = await read_json(session, "ww://session/episodes/recent")
     assert stored["id"] in {episode["id"] for episode in recent["items"]}
     stats = await read_json(session, "ww://session/stats")
     assert stats["episodes"] == 2

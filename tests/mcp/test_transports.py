@@ -8,17 +8,22 @@ from pathlib import Path
 import pytest
 
 from tests.mcp.conftest import API_KEY, child_env, http_server, http_session, stdio_session
-from tests.mcp.scenario import call, exercise, read_json
+from tests.mcp.scenario import CONTENTS, call, exercise, read_json
 
 pytestmark = pytest.mark.slow
 
 
 async def test_stdio_on_an_embedded_engine(tmp_path: Path) -> None:
-    args = ["-m", "ww.mcp", "--embedded", "--data-dir", str(tmp_path / "data")]
-    async with stdio_session(args, child_env(WW_SESSION_ID="agent-1")) as session:
+    args = ["-m", "ww.mcp", "--embedded", "--data-dir", str(tmp_path / "mcp-data")]
+    args += ["--log-level", "DEBUG"]
+    log = tmp_path / "stderr"
+    async with stdio_session(args, child_env(WW_SESSION_ID="agent-1"), log) as session:
         await exercise(session)
         stats = await read_json(session, "ww://session/stats")
         assert stats["session_id"] == "agent-1"
+    # Even at DEBUG, no memory's content reaches the log.
+    assert "Processing request" in log.read_text()
+    assert not any(content in log.read_text() for content in CONTENTS)
 
 
 async def test_streamable_http_on_a_real_server(ww_server: str, tmp_path: Path) -> None:
@@ -34,7 +39,7 @@ async def test_a_call_names_its_own_session(ww_server: str, tmp_path: Path) -> N
         async with http_session(url) as session:
             away = await call(session, "store", content="kept elsewhere", session_id="away")
             assert away["session_id"] == "away"
-            home = await read_json(session, "ww://episodes/recent")
+            home = await read_json(session, "ww://session/episodes/recent")
             assert home["items"] == []
             there = await read_json(session, "ww://sessions/away/episodes/recent")
             assert [e["id"] for e in there["items"]] == [away["id"]]

@@ -1,7 +1,7 @@
 """Tool parameters taken from the API's own request models, so that a tool's input schema
 is the route's body schema and cannot drift from it.
 
-``takes(Model, ...)`` gives a tool function the signature ``(field=..., ..., extra=...)``:
+``signature(Model, ...)`` is a tool function's signature ``(field=..., ..., extra=...)``:
 one keyword-only parameter per field of ``Model``, each annotated with the field's own type
 and ``FieldInfo`` (constraints, description, default), followed by the tool's own extra
 parameters (an id in the path, ``session_id``). FastMCP reads that signature to build the
@@ -17,11 +17,10 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
 
-__all__ = ["SESSION_PARAM", "body", "fields", "signature_of", "takes"]
+__all__ = ["SESSION_PARAM", "Group", "body", "fields", "signature", "signature_of", "split"]
 
 M = TypeVar("M", bound=BaseModel)
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 # The optional per-call session every tool takes.
 SESSION_PARAM = inspect.Parameter(
@@ -36,42 +35,50 @@ SESSION_PARAM = inspect.Parameter(
 
 
 def fields(model: type[BaseModel]) -> list[inspect.Parameter]:
-    """One keyword-only parameter per field of ``model``. The
-    field's ``FieldInfo`` travels in the annotation (type, constraints, description) and
-    its default is the parameter's."""
+    """One keyword-only parameter per field of ``model``, with the field's type,
+    constraints, description and default."""
     return [
         inspect.Parameter(
             name,
             inspect.Parameter.KEYWORD_ONLY,
             annotation=_annotation(info),
-            **(
-                {}
-                if info.is_required()
-                else {"default": info.get_default(call_default_factory=True)}
-            ),
+            default=_default(info),
         )
         for name, info in model.model_fields.items()
     ]
 
 
 def _default(info: FieldInfo) -> Any:
-    if info.is_required():
+    """A plain default goes on the parameter; a default factory stays in the annotation
+    (``_annotation``), so that the schema leaves it out, as the model's own does."""
+    if info.is_required() or info.default_factory is not None:
         return inspect.Parameter.empty
-    return info.get_default(call_default_factory=True)
+    return info.default
 
 
 def _annotation(info: FieldInfo) -> Any:
-    """The field's type with its constraints and description; its default goes on the
-    parameter (a ``FieldInfo`` may not carry both a default and a default factory)."""
-    described = Field(description=info.description, examples=info.examples)
+    """The field's type with its constraints, description and default factory. A
+    ``FieldInfo`` may not carry both a default and a default factory, so a plain default
+    goes on the parameter instead."""
+    described = (
+        Field(description=info.description, examples=info.examples)
+        if info.default_factory is None
+        else Field(
+            description=info.description,
+            examples=info.examples,
+            default_factory=info.default_factory,
+        )
+    )
     return Annotated[(info.annotation, *info.metadata, described)]
 
 
-def takes(
-    *groups: type[BaseModel] | inspect.Parameter | list[inspect.Parameter],
-) -> Callable[[F], F]:
-    """Give the decorated function, in order, the parameters of each group: a model's
-    fields, one parameter, or a list of them (``signature_of``)."""
+Group = type[BaseModel] | inspect.Parameter | list[inspect.Parameter]
+
+
+def signature(groups: Iterable[Group], answer: Any) -> inspect.Signature:
+    """A tool function's signature: in order, the parameters of each group (a model's
+    fields, one parameter, or a list of them from ``signature_of``), returning ``answer``
+    (the API's answer model, which FastMCP makes the tool's output schema)."""
     params: list[inspect.Parameter] = []
     for group in groups:
         if isinstance(group, inspect.Parameter):
@@ -80,15 +87,7 @@ def takes(
             params.extend(group)
         else:
             params.extend(fields(group))
-
-    def decorate(func: F) -> F:
-        # Resolved here: FastMCP reads a __signature__ as it is, string annotations and all.
-        answer = inspect.signature(func, eval_str=True).return_annotation
-        func.__signature__ = inspect.Signature(params, return_annotation=answer)  # type: ignore[attr-defined]
-        func.__annotations__ = {**{p.name: p.annotation for p in params}, "return": answer}
-        return func
-
-    return decorate
+    return inspect.Signature(params, return_annotation=answer)
 
 
 def signature_of(
@@ -115,3 +114,13 @@ def body(model: type[M], given: Mapping[str, Any]) -> M:
         and value != model.model_fields[name].get_default(call_default_factory=True)
     }
     return model.model_validate(chosen)
+
+
+def split(
+    model: type[BaseModel], given: Mapping[str, Any], first: str
+) -> tuple[Any, dict[str, Any]]:
+    """``body(model, given)`` as the SDK takes it: the field ``first`` (a positional
+    argument: the query, the target) and the other fields given, as keywords."""
+    request = body(model, given)
+    rest = request.model_dump(exclude_unset=True, exclude={first})
+    return getattr(request, first), rest

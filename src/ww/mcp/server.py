@@ -10,6 +10,7 @@ per MCP session.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -34,6 +35,18 @@ INSTRUCTIONS = (
     "(create_entity, create_relation) and how to do things (create_skill); recall all of "
     "it for a query (recall), and give feedback on what a recall returned so it learns."
 )
+
+
+log = logging.getLogger(__name__)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +110,12 @@ async def serve(
 ) -> None:
     """Serve MCP over ``transport`` until the client goes (stdio) or the process is
     stopped (HTTP)."""
+    if transport != "stdio" and not _loopback(listen.host):
+        log.warning(
+            "the MCP endpoint on %s has no authentication of its own: anyone who reaches "
+            "it acts with this server's World Weaver credentials (docs/mcp.md)",
+            listen.host,
+        )
     async with connect(target) as client:
         mcp = build(client, listen, log_level)
         if transport == "stdio":

@@ -1,6 +1,7 @@
-"""The MCP tools and resources: each a thin call of the SDK, its parameters taken from the
-API's request models (``ww.mcp.params``), its answer the API's answer model (so each tool
-has an output schema and structured content as well as JSON text).
+"""The MCP tools and resources: each tool a thin call of the SDK, described once in
+``TOOLS``: its parameters are the fields of the API's request model for the operation
+(``ww.mcp.params``), its answer the API's answer model (so each tool has an output schema,
+and answers structured content as well as JSON text).
 
 Every tool takes an optional ``session_id``; without it the call acts in the session the
 server was started with (``--session``, ``WW_SESSION_ID``), or the World Weaver server's
@@ -10,14 +11,15 @@ own default.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
 from mcp.server.fastmcp import FastMCP
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from ww.mcp.params import SESSION_PARAM, body, signature_of, takes
+from ww.mcp.params import SESSION_PARAM, Group, body, signature, signature_of, split
 from ww.models import Episode
 from ww.models.api import (
     EntityList,
@@ -49,20 +51,197 @@ from ww.models.unified import UnifiedRecallRequest, UnifiedRecallResult
 from ww.sdk import AsyncWorldWeaver
 from ww.sdk.resources import Entities
 
-__all__ = ["DEFAULT_SESSION", "RECENT_EPISODES", "register"]
+__all__ = ["DEFAULT_SESSION", "MODELS", "RECENT_EPISODES", "TOOLS", "Tool", "register"]
 
 # The World Weaver server's own default session (ww.config.Settings.session_id): what a
 # client configured with no session acts in, named here for the statistics resource.
 DEFAULT_SESSION = "default"
 RECENT_EPISODES = 20
 
+JSON = "application/json"
+Read = Callable[[str | None], Awaitable[str]]
 
-def _param(name: str, annotation: Any) -> inspect.Parameter:
+# What a tool does with the client (already in the call's session) and its arguments.
+Call = Callable[[AsyncWorldWeaver, dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    name: str
+    description: str
+    params: tuple[Group, ...]
+    answer: type[BaseModel]
+    call: Call
+    # The request model whose fields the tool takes (tests/mcp checks the schemas match).
+    model: type[BaseModel] | None = None
+
+
+def _id(name: str, what: str) -> inspect.Parameter:
+    annotation = Annotated[UUID, Field(description=f"The {what}'s id.")]
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
 
 
-ENTITY_ID = _param("entity_id", Annotated[UUID, Field(description="The entity's id.")])
-SKILL_ID = _param("skill_id", Annotated[UUID, Field(description="The skill's id.")])
+ENTITY_ID = _id("entity_id", "entity")
+SKILL_ID = _id("skill_id", "skill")
+
+
+def sends(
+    model: type[BaseModel], answer: type[BaseModel], name: str, description: str, call: Call
+) -> Tool:
+    """A tool taking ``model``'s fields (and ``session_id``)."""
+    return Tool(name, description, (model, SESSION_PARAM), answer, call, model)
+
+
+def whole(model: type[BaseModel], method: Callable[[AsyncWorldWeaver], Any]) -> Call:
+    """Send ``model`` as the body of the SDK ``method``."""
+
+    async def call(client: AsyncWorldWeaver, given: dict[str, Any]) -> Any:
+        return await method(client)(body(model, given))
+
+    return call
+
+
+def first(model: type[BaseModel], key: str, method: Callable[[AsyncWorldWeaver], Any]) -> Call:
+    """Call the SDK ``method`` with ``model``'s field ``key`` first, the rest as keywords."""
+
+    async def call(client: AsyncWorldWeaver, given: dict[str, Any]) -> Any:
+        value, rest = split(model, given, key)
+        return await method(client)(value, **rest)
+
+    return call
+
+
+async def _feedback(client: AsyncWorldWeaver, given: dict[str, Any]) -> FeedbackResponse:
+    request = body(FeedbackRequest, given)
+    # Mapping's key is invariant: the SDK takes UUID | str keys, the model holds UUIDs.
+    rewards: dict[UUID | str, float] | None = (
+        None if request.rewards is None else {k: v for k, v in request.rewards.items()}
+    )
+    return await client.feedback(request.recall_id, reward=request.reward, rewards=rewards)
+
+
+async def _relate(client: AsyncWorldWeaver, given: dict[str, Any]) -> Relation:
+    target, fields = split(RelationCreate, given, "target_id")
+    return await client.entities.relate(given["entity_id"], target, **fields)
+
+
+async def _record_run(client: AsyncWorldWeaver, given: dict[str, Any]) -> SkillExecutionResult:
+    success, fields = split(SkillExecutionCreate, given, "success")
+    return await client.skills.execute(given["skill_id"], success=success, **fields)
+
+
+async def _get_entity(client: AsyncWorldWeaver, given: dict[str, Any]) -> Entity:
+    return await client.entities.get(given["entity_id"])
+
+
+async def _list_entities(client: AsyncWorldWeaver, given: dict[str, Any]) -> EntityList:
+    return await client.entities.list(**given)
+
+
+async def _relations(client: AsyncWorldWeaver, given: dict[str, Any]) -> RelationList:
+    return await client.entities.relations(given["entity_id"])
+
+
+TOOLS: tuple[Tool, ...] = (
+    sends(
+        EpisodeCreateBody,
+        Episode,
+        "store",
+        "Store an episode: something that happened, as the agent experienced it.",
+        whole(EpisodeCreateBody, lambda c: c.episodes.create),
+    ),
+    sends(
+        UnifiedRecallRequest,
+        UnifiedRecallResult,
+        "recall",
+        "Recall episodes, entities and skills for one query, ranked together. Pass the "
+        "answer's recall_id to feedback to say what helped.",
+        first(UnifiedRecallRequest, "query", lambda c: c.recall),
+    ),
+    sends(
+        FeedbackRequest,
+        FeedbackResponse,
+        "feedback",
+        "Reward what a recall returned (1: helped, 0: did not), so recall learns.",
+        _feedback,
+    ),
+    sends(
+        EntityCreate,
+        Entity,
+        "create_entity",
+        "Store an entity: a person, project, tool, concept or fact the agent knows.",
+        whole(EntityCreate, lambda c: c.entities.create),
+    ),
+    Tool("get_entity", "One entity by id.", (ENTITY_ID, SESSION_PARAM), Entity, _get_entity),
+    Tool(
+        "list_entities",
+        "A page of entities; pass next_cursor back as cursor for the next page.",
+        (signature_of(Entities.list.build), SESSION_PARAM),
+        EntityList,
+        _list_entities,
+    ),
+    sends(
+        EntityRecallRequest,
+        EntityRecallResult,
+        "search_entities",
+        "The entities that best match a query.",
+        first(EntityRecallRequest, "query", lambda c: c.entities.recall),
+    ),
+    Tool(
+        "create_relation",
+        "Relate one entity to another (entity_id -> target_id).",
+        (ENTITY_ID, RelationCreate, SESSION_PARAM),
+        Relation,
+        _relate,
+        RelationCreate,
+    ),
+    Tool(
+        "list_relations",
+        "The relations of an entity.",
+        (ENTITY_ID, SESSION_PARAM),
+        RelationList,
+        _relations,
+    ),
+    sends(
+        SkillCreate,
+        Skill,
+        "create_skill",
+        "Store a skill: how to do a task, as ordered steps or a script.",
+        whole(SkillCreate, lambda c: c.skills.create),
+    ),
+    sends(
+        SkillRecallRequest,
+        SkillRecallResult,
+        "recall_skills",
+        "The skills that best match a query.",
+        first(SkillRecallRequest, "query", lambda c: c.skills.recall),
+    ),
+    sends(
+        HowToRequest,
+        HowTo,
+        "how_to",
+        "The best live skill for a task, with its steps.",
+        first(HowToRequest, "task", lambda c: c.skills.how_to),
+    ),
+    Tool(
+        "record_skill_run",
+        "Record one run of a skill and whether it worked, so its ranking learns.",
+        (SKILL_ID, SkillExecutionCreate, SESSION_PARAM),
+        SkillExecutionResult,
+        _record_run,
+        SkillExecutionCreate,
+    ),
+    sends(
+        ConsolidationOptions,
+        ConsolidationReport,
+        "consolidate",
+        "Consolidate the session: cluster episodes into entities, merge near-duplicates, "
+        "decay relations, archive what is forgotten (dry_run reports without changing).",
+        whole(ConsolidationOptions, lambda c: c.consolidate),
+    ),
+)
+
+MODELS: dict[str, type[BaseModel]] = {t.name: t.model for t in TOOLS if t.model is not None}
 
 
 def register(mcp: FastMCP, client: AsyncWorldWeaver) -> None:
@@ -71,121 +250,33 @@ def register(mcp: FastMCP, client: AsyncWorldWeaver) -> None:
     def acting(session_id: str | None) -> AsyncWorldWeaver:
         return client.session(session_id) if session_id else client
 
-    @mcp.tool()
-    @takes(EpisodeCreateBody, SESSION_PARAM)
-    async def store(session_id: str | None = None, **given: Any) -> Episode:
-        """Store an episode: something that happened, as the agent experienced it."""
-        return await acting(session_id).episodes.create(body(EpisodeCreateBody, given))
-
-    @mcp.tool()
-    @takes(UnifiedRecallRequest, SESSION_PARAM)
-    async def recall(session_id: str | None = None, **given: Any) -> UnifiedRecallResult:
-        """Recall episodes, entities and skills for one query, ranked together. Pass the
-        answer's recall_id to feedback to say what helped."""
-        request = body(UnifiedRecallRequest, given)
-        options = request.model_dump(exclude_unset=True, exclude={"query"})
-        return await acting(session_id).recall(request.query, **options)
-
-    @mcp.tool()
-    @takes(FeedbackRequest, SESSION_PARAM)
-    async def feedback(session_id: str | None = None, **given: Any) -> FeedbackResponse:
-        """Reward what a recall returned (1: helped, 0: did not), so recall learns."""
-        request = body(FeedbackRequest, given)
-        # Mapping's key is invariant: the SDK takes UUID | str keys, the model holds UUIDs.
-        rewards: dict[UUID | str, float] | None = (
-            None if request.rewards is None else {k: v for k, v in request.rewards.items()}
-        )
-        return await acting(session_id).feedback(
-            request.recall_id, reward=request.reward, rewards=rewards
-        )
-
-    @mcp.tool()
-    @takes(EntityCreate, SESSION_PARAM)
-    async def create_entity(session_id: str | None = None, **given: Any) -> Entity:
-        """Store an entity: a person, project, tool, concept or fact the agent knows."""
-        return await acting(session_id).entities.create(body(EntityCreate, given))
-
-    @mcp.tool()
-    @takes(ENTITY_ID, SESSION_PARAM)
-    async def get_entity(entity_id: UUID, session_id: str | None = None) -> Entity:
-        """One entity by id."""
-        return await acting(session_id).entities.get(entity_id)
-
-    @mcp.tool()
-    @takes(signature_of(Entities.list.build), SESSION_PARAM)
-    async def list_entities(session_id: str | None = None, **given: Any) -> EntityList:
-        """A page of entities; pass next_cursor back as cursor for the next page."""
-        return await acting(session_id).entities.list(**given)
-
-    @mcp.tool()
-    @takes(EntityRecallRequest, SESSION_PARAM)
-    async def search_entities(session_id: str | None = None, **given: Any) -> EntityRecallResult:
-        """The entities that best match a query."""
-        request = body(EntityRecallRequest, given)
-        options = request.model_dump(exclude_unset=True, exclude={"query"})
-        return await acting(session_id).entities.recall(request.query, **options)
-
-    @mcp.tool()
-    @takes(ENTITY_ID, RelationCreate, SESSION_PARAM)
-    async def create_relation(
-        entity_id: UUID, session_id: str | None = None, **given: Any
-    ) -> Relation:
-        """Relate one entity to another (entity_id -> target_id)."""
-        request = body(RelationCreate, given)
-        fields = request.model_dump(exclude_unset=True, exclude={"target_id"})
-        return await acting(session_id).entities.relate(entity_id, request.target_id, **fields)
-
-    @mcp.tool()
-    @takes(ENTITY_ID, SESSION_PARAM)
-    async def list_relations(entity_id: UUID, session_id: str | None = None) -> RelationList:
-        """The relations of an entity."""
-        return await acting(session_id).entities.relations(entity_id)
-
-    @mcp.tool()
-    @takes(SkillCreate, SESSION_PARAM)
-    async def create_skill(session_id: str | None = None, **given: Any) -> Skill:
-        """Store a skill: how to do a task, as ordered steps or a script."""
-        return await acting(session_id).skills.create(body(SkillCreate, given))
-
-    @mcp.tool()
-    @takes(SkillRecallRequest, SESSION_PARAM)
-    async def recall_skills(session_id: str | None = None, **given: Any) -> SkillRecallResult:
-        """The skills that best match a query."""
-        request = body(SkillRecallRequest, given)
-        options = request.model_dump(exclude_unset=True, exclude={"query"})
-        return await acting(session_id).skills.recall(request.query, **options)
-
-    @mcp.tool()
-    @takes(HowToRequest, SESSION_PARAM)
-    async def how_to(session_id: str | None = None, **given: Any) -> HowTo:
-        """The best live skill for a task, with its steps."""
-        request = body(HowToRequest, given)
-        options = request.model_dump(exclude_unset=True, exclude={"task"})
-        return await acting(session_id).skills.how_to(request.task, **options)
-
-    @mcp.tool()
-    @takes(SKILL_ID, SkillExecutionCreate, SESSION_PARAM)
-    async def record_skill_run(
-        skill_id: UUID, session_id: str | None = None, **given: Any
-    ) -> SkillExecutionResult:
-        """Record one run of a skill and whether it worked, so its ranking learns."""
-        request = body(SkillExecutionCreate, given)
-        fields = request.model_dump(exclude_unset=True, exclude={"success"})
-        return await acting(session_id).skills.execute(skill_id, success=request.success, **fields)
-
-    @mcp.tool()
-    @takes(ConsolidationOptions, SESSION_PARAM)
-    async def consolidate(session_id: str | None = None, **given: Any) -> ConsolidationReport:
-        """Consolidate the session: cluster episodes into entities, merge near-duplicates,
-        decay relations, archive what is forgotten (dry_run reports without changing)."""
-        return await acting(session_id).consolidate(body(ConsolidationOptions, given))
-
+    for tool in TOOLS:
+        mcp.add_tool(_function(tool, acting), name=tool.name, description=tool.description)
     _resources(mcp, client, acting)
+
+
+def _function(
+    tool: Tool, acting: Callable[[str | None], AsyncWorldWeaver]
+) -> Callable[..., Awaitable[Any]]:
+    """The tool as FastMCP wants it: a function whose signature is the tool's schema."""
+
+    async def run(session_id: str | None = None, **given: Any) -> Any:
+        return await tool.call(acting(session_id), given)
+
+    params = signature(tool.params, tool.answer)
+    run.__signature__ = params  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params.parameters.values()}
+    run.__annotations__["return"] = tool.answer
+    run.__name__ = tool.name
+    return run
 
 
 def _resources(
     mcp: FastMCP, client: AsyncWorldWeaver, acting: Callable[[str | None], AsyncWorldWeaver]
 ) -> None:
+    """Each resource twice: for the configured session (``ww://session/...``) and for a
+    named one (``ww://sessions/{session_id}/...``)."""
+
     async def recent(session_id: str | None) -> str:
         page = await acting(session_id).episodes.list(limit=RECENT_EPISODES)
         return page.model_dump_json()
@@ -195,22 +286,28 @@ def _resources(
         found = await client.sessions.stats(named)
         return found.model_dump_json()
 
-    @mcp.resource("ww://episodes/recent", mime_type="application/json")
-    async def recent_episodes() -> str:
-        """The newest episodes of the configured session."""
-        return await recent(None)
+    readers: tuple[tuple[str, Read, str], ...] = (
+        ("episodes/recent", recent, f"The {RECENT_EPISODES} newest episodes"),
+        ("stats", stats, "What the session holds: episodes, entities, skills, last activity"),
+    )
+    for path, read, what in readers:
+        name = path.replace("/", "_")
+        mcp.resource(
+            f"ww://session/{path}",
+            name=name,
+            description=f"{what} (configured session).",
+            mime_type=JSON,
+        )(_configured(read))
+        mcp.resource(
+            f"ww://sessions/{{session_id}}/{path}",
+            name=f"session_{name}",
+            description=f"{what} (a named session).",
+            mime_type=JSON,
+        )(read)
 
-    @mcp.resource("ww://sessions/{session_id}/episodes/recent", mime_type="application/json")
-    async def session_recent_episodes(session_id: str) -> str:
-        """The newest episodes of a session."""
-        return await recent(session_id)
 
-    @mcp.resource("ww://session/stats", mime_type="application/json")
-    async def session_stats() -> str:
-        """What the configured session holds: episodes, entities, skills, last activity."""
-        return await stats(None)
+def _configured(read: Read) -> Callable[[], Awaitable[str]]:
+    async def configured() -> str:
+        return await read(None)
 
-    @mcp.resource("ww://sessions/{session_id}/stats", mime_type="application/json")
-    async def named_session_stats(session_id: str) -> str:
-        """What a session holds."""
-        return await stats(session_id)
+    return configured
