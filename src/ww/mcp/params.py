@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
 
-__all__ = ["SESSION_PARAM", "Group", "body", "fields", "signature", "signature_of", "split"]
+__all__ = ["SESSION_PARAM", "Group", "body", "fields", "signature", "signature_of"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -114,13 +114,3 @@ def body(model: type[M], given: Mapping[str, Any]) -> M:
         and value != model.model_fields[name].get_default(call_default_factory=True)
     }
     return model.model_validate(chosen)
-
-
-def split(
-    model: type[BaseModel], given: Mapping[str, Any], first: str
-) -> tuple[Any, dict[str, Any]]:
-    """``body(model, given)`` as the SDK takes it: the field ``first`` (a positional
-    argument: the query, the target) and the other fields given, as keywords."""
-    request = body(model, given)
-    rest = request.model_dump(exclude_unset=True, exclude={first})
-    return getattr(request, first), rest

@@ -13,13 +13,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Annotated, Any
 from uuid import UUID
 
 from mcp.server.fastmcp import FastMCP
 from pydantic import BaseModel, Field
 
-from ww.mcp.params import SESSION_PARAM, Group, body, signature, signature_of, split
+from ww.mcp.params import SESSION_PARAM, Group, body, signature, signature_of
 from ww.models import Episode
 from ww.models.api import (
     EntityList,
@@ -51,7 +52,15 @@ from ww.models.unified import UnifiedRecallRequest, UnifiedRecallResult
 from ww.sdk import AsyncWorldWeaver
 from ww.sdk.resources import Entities
 
-__all__ = ["DEFAULT_SESSION", "MODELS", "RECENT_EPISODES", "TOOLS", "Tool", "register"]
+__all__ = [
+    "DEFAULT_SESSION",
+    "DESCRIPTIONS",
+    "MODELS",
+    "RECENT_EPISODES",
+    "TOOLS",
+    "Tool",
+    "register",
+]
 
 # The World Weaver server's own default session (ww.config.Settings.session_id): what a
 # client configured with no session acts in, named here for the statistics resource.
@@ -61,19 +70,30 @@ RECENT_EPISODES = 20
 JSON = "application/json"
 Read = Callable[[str | None], Awaitable[str]]
 
-# What a tool does with the client (already in the call's session) and its arguments.
-Call = Callable[[AsyncWorldWeaver, dict[str, Any]], Awaitable[Any]]
+# What a tool does with the client (in the call's session), its request (the tool's model
+# built from the arguments, or None) and the arguments themselves (ids, list filters).
+Call = Callable[[AsyncWorldWeaver, Any, dict[str, Any]], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
 class Tool:
+    """One tool: its ``params`` (besides ``session_id``: request models, whose fields it
+    takes, and single parameters), its ``answer`` model, and what it does."""
+
     name: str
-    description: str
     params: tuple[Group, ...]
     answer: type[BaseModel]
     call: Call
-    # The request model whose fields the tool takes (tests/mcp checks the schemas match).
-    model: type[BaseModel] | None = None
+
+    @property
+    def description(self) -> str:
+        return DESCRIPTIONS[self.name]
+
+    @property
+    def model(self) -> type[BaseModel] | None:
+        """The request model whose fields the tool takes (tests/mcp checks the schemas)."""
+        found = [p for p in self.params if isinstance(p, type)]
+        return found[0] if found else None
 
 
 def _id(name: str, what: str) -> inspect.Parameter:
@@ -85,34 +105,39 @@ ENTITY_ID = _id("entity_id", "entity")
 SKILL_ID = _id("skill_id", "skill")
 
 
-def sends(
-    model: type[BaseModel], answer: type[BaseModel], name: str, description: str, call: Call
-) -> Tool:
-    """A tool taking ``model``'s fields (and ``session_id``)."""
-    return Tool(name, description, (model, SESSION_PARAM), answer, call, model)
+def whole(method: str) -> Call:
+    """Send the request as the body of the SDK method at ``method`` (``"episodes.create"``)."""
 
-
-def whole(model: type[BaseModel], method: Callable[[AsyncWorldWeaver], Any]) -> Call:
-    """Send ``model`` as the body of the SDK ``method``."""
-
-    async def call(client: AsyncWorldWeaver, given: dict[str, Any]) -> Any:
-        return await method(client)(body(model, given))
+    async def call(client: AsyncWorldWeaver, request: Any, given: dict[str, Any]) -> Any:
+        return await attrgetter(method)(client)(request)
 
     return call
 
 
-def first(model: type[BaseModel], key: str, method: Callable[[AsyncWorldWeaver], Any]) -> Call:
-    """Call the SDK ``method`` with ``model``'s field ``key`` first, the rest as keywords."""
+def first(key: str, method: str, *ids: str) -> Call:
+    """Call the SDK method at ``method`` with the path ``ids`` given, then the request's
+    field ``key``, then its other fields given, as keywords."""
 
-    async def call(client: AsyncWorldWeaver, given: dict[str, Any]) -> Any:
-        value, rest = split(model, given, key)
-        return await method(client)(value, **rest)
+    async def call(client: AsyncWorldWeaver, request: Any, given: dict[str, Any]) -> Any:
+        rest = request.model_dump(exclude_unset=True, exclude={key})
+        path = [given[name] for name in ids]
+        return await attrgetter(method)(client)(*path, getattr(request, key), **rest)
 
     return call
 
 
-async def _feedback(client: AsyncWorldWeaver, given: dict[str, Any]) -> FeedbackResponse:
-    request = body(FeedbackRequest, given)
+def by_id(method: str, name: str) -> Call:
+    """Call the SDK method at ``method`` with the id ``name`` given, and nothing else."""
+
+    async def call(client: AsyncWorldWeaver, request: Any, given: dict[str, Any]) -> Any:
+        return await attrgetter(method)(client)(given[name])
+
+    return call
+
+
+async def _feedback(
+    client: AsyncWorldWeaver, request: FeedbackRequest, given: dict[str, Any]
+) -> FeedbackResponse:
     # Mapping's key is invariant: the SDK takes UUID | str keys, the model holds UUIDs.
     rewards: dict[UUID | str, float] | None = (
         None if request.rewards is None else {k: v for k, v in request.rewards.items()}
@@ -120,128 +145,65 @@ async def _feedback(client: AsyncWorldWeaver, given: dict[str, Any]) -> Feedback
     return await client.feedback(request.recall_id, reward=request.reward, rewards=rewards)
 
 
-async def _relate(client: AsyncWorldWeaver, given: dict[str, Any]) -> Relation:
-    target, fields = split(RelationCreate, given, "target_id")
-    return await client.entities.relate(given["entity_id"], target, **fields)
+async def _record_run(
+    client: AsyncWorldWeaver, request: SkillExecutionCreate, given: dict[str, Any]
+) -> SkillExecutionResult:
+    fields = request.model_dump(exclude_unset=True, exclude={"success"})
+    return await client.skills.execute(given["skill_id"], success=request.success, **fields)
 
 
-async def _record_run(client: AsyncWorldWeaver, given: dict[str, Any]) -> SkillExecutionResult:
-    success, fields = split(SkillExecutionCreate, given, "success")
-    return await client.skills.execute(given["skill_id"], success=success, **fields)
-
-
-async def _get_entity(client: AsyncWorldWeaver, given: dict[str, Any]) -> Entity:
-    return await client.entities.get(given["entity_id"])
-
-
-async def _list_entities(client: AsyncWorldWeaver, given: dict[str, Any]) -> EntityList:
+async def _list_entities(client: AsyncWorldWeaver, request: None, given: dict[str, Any]) -> Any:
     return await client.entities.list(**given)
 
 
-async def _relations(client: AsyncWorldWeaver, given: dict[str, Any]) -> RelationList:
-    return await client.entities.relations(given["entity_id"])
+DESCRIPTIONS = {
+    "store": "Store an episode: something that happened, as the agent experienced it.",
+    "recall": "Recall episodes, entities and skills for one query, ranked together. Pass "
+    "the answer's recall_id to feedback to say what helped.",
+    "feedback": "Reward what a recall returned (1: helped, 0: did not), so recall learns.",
+    "create_entity": "Store an entity: a person, project, tool, concept or fact.",
+    "get_entity": "One entity by id.",
+    "list_entities": "A page of entities; pass next_cursor back as cursor for the next.",
+    "search_entities": "The entities that best match a query.",
+    "create_relation": "Relate one entity to another (entity_id -> target_id).",
+    "list_relations": "The relations of an entity.",
+    "create_skill": "Store a skill: how to do a task, as ordered steps or a script.",
+    "recall_skills": "The skills that best match a query.",
+    "how_to": "The best live skill for a task, with its steps.",
+    "record_skill_run": "Record one run of a skill and whether it worked, so it ranks better.",
+    "consolidate": "Consolidate the session: cluster episodes into entities, merge "
+    "near-duplicates, decay relations, archive what is forgotten (dry_run: only report).",
+}
 
+_ENTITY_LIST = signature_of(Entities.list.build)
+
+_RELATE = first("target_id", "entities.relate", "entity_id")
 
 TOOLS: tuple[Tool, ...] = (
-    sends(
-        EpisodeCreateBody,
-        Episode,
-        "store",
-        "Store an episode: something that happened, as the agent experienced it.",
-        whole(EpisodeCreateBody, lambda c: c.episodes.create),
-    ),
-    sends(
-        UnifiedRecallRequest,
-        UnifiedRecallResult,
-        "recall",
-        "Recall episodes, entities and skills for one query, ranked together. Pass the "
-        "answer's recall_id to feedback to say what helped.",
-        first(UnifiedRecallRequest, "query", lambda c: c.recall),
-    ),
-    sends(
-        FeedbackRequest,
-        FeedbackResponse,
-        "feedback",
-        "Reward what a recall returned (1: helped, 0: did not), so recall learns.",
-        _feedback,
-    ),
-    sends(
-        EntityCreate,
-        Entity,
-        "create_entity",
-        "Store an entity: a person, project, tool, concept or fact the agent knows.",
-        whole(EntityCreate, lambda c: c.entities.create),
-    ),
-    Tool("get_entity", "One entity by id.", (ENTITY_ID, SESSION_PARAM), Entity, _get_entity),
+    Tool("store", (EpisodeCreateBody,), Episode, whole("episodes.create")),
+    Tool("recall", (UnifiedRecallRequest,), UnifiedRecallResult, first("query", "recall")),
+    Tool("feedback", (FeedbackRequest,), FeedbackResponse, _feedback),
+    Tool("create_entity", (EntityCreate,), Entity, whole("entities.create")),
+    Tool("get_entity", (ENTITY_ID,), Entity, by_id("entities.get", "entity_id")),
+    Tool("list_entities", (_ENTITY_LIST,), EntityList, _list_entities),
     Tool(
-        "list_entities",
-        "A page of entities; pass next_cursor back as cursor for the next page.",
-        (signature_of(Entities.list.build), SESSION_PARAM),
-        EntityList,
-        _list_entities,
-    ),
-    sends(
-        EntityRecallRequest,
-        EntityRecallResult,
         "search_entities",
-        "The entities that best match a query.",
-        first(EntityRecallRequest, "query", lambda c: c.entities.recall),
+        (EntityRecallRequest,),
+        EntityRecallResult,
+        first("query", "entities.recall"),
     ),
+    Tool("create_relation", (ENTITY_ID, RelationCreate), Relation, _RELATE),
+    Tool("list_relations", (ENTITY_ID,), RelationList, by_id("entities.relations", "entity_id")),
+    Tool("create_skill", (SkillCreate,), Skill, whole("skills.create")),
     Tool(
-        "create_relation",
-        "Relate one entity to another (entity_id -> target_id).",
-        (ENTITY_ID, RelationCreate, SESSION_PARAM),
-        Relation,
-        _relate,
-        RelationCreate,
+        "recall_skills", (SkillRecallRequest,), SkillRecallResult, first("query", "skills.recall")
     ),
-    Tool(
-        "list_relations",
-        "The relations of an entity.",
-        (ENTITY_ID, SESSION_PARAM),
-        RelationList,
-        _relations,
-    ),
-    sends(
-        SkillCreate,
-        Skill,
-        "create_skill",
-        "Store a skill: how to do a task, as ordered steps or a script.",
-        whole(SkillCreate, lambda c: c.skills.create),
-    ),
-    sends(
-        SkillRecallRequest,
-        SkillRecallResult,
-        "recall_skills",
-        "The skills that best match a query.",
-        first(SkillRecallRequest, "query", lambda c: c.skills.recall),
-    ),
-    sends(
-        HowToRequest,
-        HowTo,
-        "how_to",
-        "The best live skill for a task, with its steps.",
-        first(HowToRequest, "task", lambda c: c.skills.how_to),
-    ),
-    Tool(
-        "record_skill_run",
-        "Record one run of a skill and whether it worked, so its ranking learns.",
-        (SKILL_ID, SkillExecutionCreate, SESSION_PARAM),
-        SkillExecutionResult,
-        _record_run,
-        SkillExecutionCreate,
-    ),
-    sends(
-        ConsolidationOptions,
-        ConsolidationReport,
-        "consolidate",
-        "Consolidate the session: cluster episodes into entities, merge near-duplicates, "
-        "decay relations, archive what is forgotten (dry_run reports without changing).",
-        whole(ConsolidationOptions, lambda c: c.consolidate),
-    ),
+    Tool("how_to", (HowToRequest,), HowTo, first("task", "skills.how_to")),
+    Tool("record_skill_run", (SKILL_ID, SkillExecutionCreate), SkillExecutionResult, _record_run),
+    Tool("consolidate", (ConsolidationOptions,), ConsolidationReport, whole("consolidate")),
 )
 
-MODELS: dict[str, type[BaseModel]] = {t.name: t.model for t in TOOLS if t.model is not None}
+MODELS: dict[str, type[BaseModel]] = {t.name: m for t in TOOLS if (m := t.model) is not None}
 
 
 def register(mcp: FastMCP, client: AsyncWorldWeaver) -> None:
@@ -261,9 +223,10 @@ def _function(
     """The tool as FastMCP wants it: a function whose signature is the tool's schema."""
 
     async def run(session_id: str | None = None, **given: Any) -> Any:
-        return await tool.call(acting(session_id), given)
+        request = body(tool.model, given) if tool.model is not None else None
+        return await tool.call(acting(session_id), request, given)
 
-    params = signature(tool.params, tool.answer)
+    params = signature((*tool.params, SESSION_PARAM), tool.answer)
     run.__signature__ = params  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in params.parameters.values()}
     run.__annotations__["return"] = tool.answer
