@@ -3,7 +3,9 @@ pieces that make them so behave (``ww.mcp.params``). In process: nothing is sent
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import sys
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from pydantic import ValidationError
 from tests.mcp.scenario import TOOLS
 from ww.mcp.__main__ import main
 from ww.mcp.params import body
-from ww.mcp.server import _loopback, build
+from ww.mcp.server import Target, _loopback, build
 from ww.mcp.tools import MODELS
 from ww.models import EpisodeCreate
 from ww.models.procedural import SkillCreate
@@ -96,3 +98,18 @@ def test_a_data_dir_needs_embedded(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--data-dir", "/tmp/nowhere"])
     assert exited.value.code == 2
     assert "--data-dir needs --embedded" in capsys.readouterr().err
+
+
+def test_a_targets_repr_shows_no_key() -> None:
+    assert "sk-0123456789" not in repr(Target(api_key="sk-0123456789"))
+
+
+def test_without_the_mcp_extra_the_module_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [n for n in sys.modules if n == "mcp" or n.startswith("mcp.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    for name in ("ww.mcp.__main__", "ww.mcp.server", "ww.mcp.tools"):
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(SystemExit, match=r'pip install "world-weaver\[mcp\]"'):
+        importlib.import_module("ww.mcp.__main__")

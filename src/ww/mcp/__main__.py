@@ -8,8 +8,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast, get_args
 
-from ww.mcp.server import Listen, LogLevel, Target, Transport, run
 from ww.sdk import DEFAULT_URL
+
+try:
+    from ww.mcp.server import Listen, LogLevel, Target, Transport, run
+except ModuleNotFoundError as exc:  # the client install without the mcp extra
+    raise SystemExit(
+        f"the MCP server needs the mcp extra ({exc.name} is not installed): "
+        'pip install "world-weaver[mcp]"'
+    ) from exc
 
 __all__ = ["main", "parser"]
 
@@ -56,7 +63,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         data_dir=args.data_dir,
     )
     listen = Listen(args.host, args.port, args.path)
-    run(target, cast(Transport, args.transport), listen, cast(LogLevel, args.log_level))
+    try:
+        run(target, cast(Transport, args.transport), listen, cast(LogLevel, args.log_level))
+    except ImportError as exc:  # --embedded on the client install: the SDK says what to add
+        raise SystemExit(str(exc)) from exc
 
 
 if __name__ == "__main__":

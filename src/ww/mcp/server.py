@@ -15,7 +15,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -56,7 +56,8 @@ class Target:
     a call that names none (None: the World Weaver server's default)."""
 
     url: str = DEFAULT_URL
-    api_key: str | None = None
+    # Kept out of the repr, so that printing or logging a Target shows no key.
+    api_key: str | None = field(default=None, repr=False)
     session_id: str | None = None
     embedded: bool = False
     data_dir: Path | None = None
