@@ -3,11 +3,23 @@ an embedded engine, streamable HTTP on a real World Weaver server (and on embedd
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.mcp.conftest import API_KEY, child_env, http_server, http_session, stdio_session
+from tests.mcp.conftest import (
+    API_KEY,
+    STARTUP_S,
+    child_env,
+    http_server,
+    http_session,
+    stdio_session,
+)
 from tests.mcp.scenario import CONTENTS, call, exercise, read_json
 
 pytestmark = pytest.mark.slow
@@ -55,3 +67,50 @@ async def test_a_wrong_key_is_a_tool_error(ww_server: str, tmp_path: Path) -> No
             assert refused.isError
     log = (tmp_path / "err").read_text()
     assert "a secret note" not in log and "not-the-key" not in log
+
+
+def test_stdio_stdout_carries_nothing_but_protocol(tmp_path: Path) -> None:
+    """Every line the stdio server writes to stdout is a JSON-RPC message, even at DEBUG
+    with an embedded engine starting, storing and stopping: logs go to stderr."""
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "test", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "store", "arguments": {"content": CONTENTS[0]}},
+        },
+    ]
+    command = [sys.executable, "-m", "ww.mcp", "--embedded", "--log-level", "DEBUG"]
+    command += ["--data-dir", str(tmp_path / "mcp-data")]
+    env = {"PATH": os.environ["PATH"], **child_env()}
+    child = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    # A hung server fails the test rather than stopping the run.
+    watchdog = threading.Timer(STARTUP_S, child.kill)
+    watchdog.start()
+    try:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write("".join(json.dumps(m) + "\n" for m in messages).encode())
+        child.stdin.flush()
+        answers = []
+        while len(answers) < 2:  # the store's answer; then closing stdin ends the server
+            answers.append(json.loads(child.stdout.readline()))
+        rest, stderr = child.communicate()  # closes stdin
+    finally:
+        watchdog.cancel()
+    answers += [json.loads(line) for line in rest.splitlines()]
+    assert [a["id"] for a in answers] == [1, 2]
+    assert not answers[1]["result"]["isError"]
+    assert stderr and CONTENTS[0].encode() not in stderr
