@@ -23,6 +23,7 @@ from tests.mcp.conftest import (
     stdio_session,
 )
 from tests.mcp.scenario import TOOLS, call
+from ww.mcp.__main__ import parser
 
 pytestmark = pytest.mark.slow
 
@@ -95,3 +96,9 @@ async def test_url_snippet_is_the_http_transports_address(
     with http_server(args, child_env(), tmp_path / "err") as url:
         async with http_session(url) as session:
             await works(session)
+
+
+def test_every_option_is_documented() -> None:
+    text = DOC.read_text()
+    flags = {f for action in parser()._actions for f in action.option_strings if f != "-h"}
+    assert flags - {"--help"} == {f for f in flags if f"`{f}`" in text}
