@@ -52,16 +52,7 @@ def connect(
     ] = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request.")] = 30.0,
 ) -> None:
-    ctx.obj = Connection(
-        url=url,
-        api_key=api_key,
-        admin_key=admin_key,
-        token=token,
-        session_id=session,
-        embedded=embedded,
-        data_dir=data_dir,
-        timeout=timeout,
-    )
+    ctx.obj = Connection(url, api_key, admin_key, token, session, embedded, data_dir, timeout)
 
 
 _groups = {kind.name: memories.kind_group(kind) for kind in memories.KINDS}

@@ -50,6 +50,7 @@ __all__ = [
     "jsonable",
     "out",
     "record_table",
+    "reply",
     "rows_table",
 ]
 
@@ -158,6 +159,19 @@ def connection(ctx: typer.Context) -> Connection:
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the answer as JSON on stdout, for scripts.")
 ]
+
+
+def reply(
+    ctx: typer.Context,
+    as_json: bool,
+    call: Callable[[WorldWeaver], Any],
+    render: Callable[[Any], Any],
+) -> None:
+    """The whole of most commands: one SDK call on this connection, its answer printed."""
+    with connection(ctx).client() as ww:
+        answer = call(ww)
+    emit(answer, as_json, render)
+
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 

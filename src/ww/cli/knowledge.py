@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ww.cli._shared import JsonOpt, connection, emit, record_table, rows_table
+from ww.cli._shared import JsonOpt, connection, emit, record_table, reply, rows_table
 
 __all__ = ["add_entity_commands", "add_skill_commands"]
 
@@ -26,9 +26,12 @@ def add_entity_commands(group: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Create an entity."""
-        with connection(ctx).client() as ww:
-            made = ww.entities.create(name=name, entity_type=entity_type, summary=summary)
-        emit(made, as_json, lambda e: f"created {e.id}")
+        reply(
+            ctx,
+            as_json,
+            lambda ww: ww.entities.create(name=name, entity_type=entity_type, summary=summary),
+            lambda e: f"created {e.id}",
+        )
 
     @group.command("relate")
     def relate(
@@ -87,20 +90,23 @@ def add_skill_commands(group: typer.Typer) -> None:
         """Create a skill from its steps."""
         steps = [{"order": i, "action": action} for i, action in enumerate(step, start=1)]
         extra = {"domain": domain} if domain else {}
-        with connection(ctx).client() as ww:
-            made = ww.skills.create(name=name, task=task, steps=steps, **extra)
-        emit(made, as_json, lambda s: f"created {s.id}")
+        reply(
+            ctx,
+            as_json,
+            lambda ww: ww.skills.create(name=name, task=task, steps=steps, **extra),
+            lambda s: f"created {s.id}",
+        )
 
     @group.command("how-to")
     def how_to(
         ctx: typer.Context,
         task: Annotated[str, typer.Argument(help="What needs doing.")],
+        domain: Annotated[str | None, typer.Option(help="Only skills of this domain.")] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """The best live skill for TASK, with its steps."""
-        with connection(ctx).client() as ww:
-            advice = ww.skills.how_to(task)
-        emit(advice, as_json, lambda a: record_table(a))
+        scope = {"domain": domain} if domain else {}
+        reply(ctx, as_json, lambda ww: ww.skills.how_to(task, **scope), record_table)
 
     @group.command("execute")
     def execute(
@@ -112,6 +118,9 @@ def add_skill_commands(group: typer.Typer) -> None:
     ) -> None:
         """Record one run of a skill."""
         extra = {"duration_ms": duration_ms} if duration_ms is not None else {}
-        with connection(ctx).client() as ww:
-            result = ww.skills.execute(skill_id, success=success, **extra)
-        emit(result, as_json, lambda r: record_table(r))
+        reply(
+            ctx,
+            as_json,
+            lambda ww: ww.skills.execute(skill_id, success=success, **extra),
+            record_table,
+        )

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ww.cli._shared import Exit, JsonOpt, connection, emit, fail, record_table, rows_table
+from ww.cli._shared import Exit, JsonOpt, connection, emit, fail, record_table, reply, rows_table
 from ww.sdk import WorldWeaver
 
 __all__ = ["KINDS", "Kind", "kind_group", "register"]
@@ -128,9 +128,7 @@ def kind_group(kind: Kind) -> typer.Typer:
     @group.command("get")
     def get(ctx: typer.Context, memory_id: MemoryId, as_json: JsonOpt = False) -> None:
         """One memory, every field."""
-        with connection(ctx).client() as ww:
-            found = kind.resource(ww).get(memory_id)
-        emit(found, as_json, record_table)
+        reply(ctx, as_json, lambda ww: kind.resource(ww).get(memory_id), record_table)
 
     @group.command("delete")
     def delete(ctx: typer.Context, memory_id: MemoryId, as_json: JsonOpt = False) -> None:
@@ -147,9 +145,12 @@ def kind_group(kind: Kind) -> typer.Typer:
         as_json: JsonOpt = False,
     ) -> None:
         """The memories of this kind that best match QUERY."""
-        with connection(ctx).client() as ww:
-            found = kind.resource(ww).recall(query, limit=limit)
-        emit(found, as_json, lambda r: rows_table(r.hits, HIT_COLUMNS, title=str(r.recall_id)))
+        reply(
+            ctx,
+            as_json,
+            lambda ww: kind.resource(ww).recall(query, limit=limit),
+            lambda r: rows_table(r.hits, HIT_COLUMNS, title=str(r.recall_id)),
+        )
 
     return group
 
@@ -207,9 +208,12 @@ def recall(
         options["memory_types"] = kind
     if limit is not None:
         options["limits"] = {t: limit for t in (kind or ("episode", "entity", "skill"))}
-    with connection(ctx).client() as ww:
-        found = ww.recall(query, **options)
-    emit(found, as_json, lambda r: rows_table(r.hits, HIT_COLUMNS, title=f"recall {r.recall_id}"))
+    reply(
+        ctx,
+        as_json,
+        lambda ww: ww.recall(query, **options),
+        lambda r: rows_table(r.hits, HIT_COLUMNS, title=f"recall {r.recall_id}"),
+    )
 
 
 def feedback(
@@ -219,9 +223,12 @@ def feedback(
     as_json: JsonOpt = False,
 ) -> None:
     """Reward what a recall returned."""
-    with connection(ctx).client() as ww:
-        answer = ww.feedback(recall_id, reward=reward)
-    emit(answer, as_json, lambda a: f"{len(a.changes)} memories changed")
+    reply(
+        ctx,
+        as_json,
+        lambda ww: ww.feedback(recall_id, reward=reward),
+        lambda a: f"{len(a.changes)} memories changed",
+    )
 
 
 def consolidate(
@@ -230,9 +237,12 @@ def consolidate(
     as_json: JsonOpt = False,
 ) -> None:
     """Consolidate the session: cluster episodes into entities."""
-    with connection(ctx).client() as ww:
-        report = ww.consolidate(dry_run=dry_run)
-    emit(report, as_json, lambda r: record_table(r.model_dump(exclude={"entities"})))
+    reply(
+        ctx,
+        as_json,
+        lambda ww: ww.consolidate(dry_run=dry_run),
+        lambda r: record_table(r.model_dump(exclude={"entities"})),
+    )
 
 
 def register(app: typer.Typer, groups: Mapping[str, typer.Typer]) -> None:

@@ -19,11 +19,13 @@ from ww.cli._shared import (
     JsonOpt,
     connection,
     emit,
+    err,
     fail,
     record_table,
+    reply,
     rows_table,
 )
-from ww.sdk import NotFoundError, WorldWeaver
+from ww.sdk import AuthenticationError, NotFoundError, PermissionDeniedError, WorldWeaver
 
 __all__ = ["CONTROL", "flags", "serve", "sessions", "status", "token"]
 
@@ -50,10 +52,14 @@ def _call(ww: WorldWeaver, method: str, path: str, body: Any = None) -> Any:
 
 
 def _control(ww: WorldWeaver, path: str) -> Any | None:
-    """A control route's answer, or None on a server without that route."""
+    """A control route's answer, or None on a server without that route or to a credential
+    that may not read it (the control plane is the admin's)."""
     try:
         return _call(ww, "GET", path)
     except NotFoundError:
+        return None
+    except (AuthenticationError, PermissionDeniedError):
+        err.print(f"{path}: needs admin credentials, left out", markup=False, highlight=False)
         return None
 
 
@@ -119,9 +125,7 @@ def sessions_delete(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete everything a session holds."""
-    with connection(ctx).client() as ww:
-        gone = ww.sessions.delete(session_id)
-    emit(gone, as_json, record_table)
+    reply(ctx, as_json, lambda ww: ww.sessions.delete(session_id), record_table)
 
 
 flags = typer.Typer(help="Read and set feature flags (admin credentials).", no_args_is_help=True)
@@ -130,22 +134,21 @@ flags = typer.Typer(help="Read and set feature flags (admin credentials).", no_a
 @flags.command("list")
 def flags_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every flag and whether it is on."""
-    with connection(ctx).client() as ww:
-        found = _call(ww, "GET", _FLAGS)
-    emit(found, as_json, lambda f: record_table(f, title="flags"))
+    reply(
+        ctx, as_json, lambda ww: _call(ww, "GET", _FLAGS), lambda f: record_table(f, title="flags")
+    )
 
 
 @flags.command("set")
 def flags_set(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The flag, e.g. hebbian.")],
-    enabled: Annotated[bool, typer.Argument(help="true or false.")],
+    enabled: Annotated[bool, typer.Option("--on/--off", help="Turn it on or off.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Turn a flag on or off on the running server."""
-    with connection(ctx).client() as ww:
-        answer = _call(ww, "PATCH", f"{_FLAGS}/{name}", {"enabled": enabled})
-    emit(answer, as_json, lambda a: record_table(a or {name: enabled}, title="flag"))
+    change = {"enabled": enabled}
+    reply(ctx, as_json, lambda ww: _call(ww, "PATCH", f"{_FLAGS}/{name}", change), record_table)
 
 
 token = typer.Typer(help="Mint admin JWTs (needs WW_JWT_SECRET).", no_args_is_help=True)
