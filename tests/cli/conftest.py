@@ -22,6 +22,14 @@ API_KEY = "cli-test-user-key-0123456789"
 ADMIN_KEY = "cli-test-admin-key-0123456789"
 JWT_SECRET = "cli-test-jwt-secret-0123456789-0123456789"
 SESSION = "cli-tests"
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def subprocess_env() -> dict[str, str]:
+    """This environment with this checkout's ``src`` first on the path, whatever the
+    working directory (the tests run from a temporary one)."""
+    paths = (str(SRC), os.environ.get("PYTHONPATH"))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
 class Ww:

@@ -4,18 +4,20 @@ the ones documented, the variables read are settings or the clients' own, and ev
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from tests.cli.conftest import ADMIN_KEY, API_KEY, JWT_SECRET
-from ww.cli import Exit, app
+from tests.cli.conftest import ADMIN_KEY, API_KEY, JWT_SECRET, subprocess_env
+from ww.cli import Exit, app, main
 from ww.config import CLIENT_ENV_NAMES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,11 +76,14 @@ def test_every_variable_the_cli_reads_is_a_setting_or_a_client_variable() -> Non
     assert set(CLIENT_ENV_NAMES) <= envvars  # each client variable is read by the client
 
 
-def _env() -> dict[str, str]:
-    """This environment with this checkout's ``src`` first on the path, whatever the
-    working directory (the tests run from a temporary one)."""
-    paths = (str(ROOT / "src"), os.environ.get("PYTHONPATH"))
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+def test_the_ww_script_is_this_command_line_in_the_base_install() -> None:
+    """`pip install world-weaver` without extras has the command: its script is
+    ``ww.cli:main`` and typer and rich are base dependencies."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    module, _, name = project["scripts"]["ww"].partition(":")
+    assert getattr(importlib.import_module(module), name) is main
+    base = {re.split(r"[<>=!~\[ ]", spec)[0] for spec in project["dependencies"]}
+    assert {"typer", "rich"} <= base
 
 
 def test_importing_ww_loads_no_command_line_and_the_command_line_no_server() -> None:
@@ -96,7 +101,7 @@ def test_importing_ww_loads_no_command_line_and_the_command_line_no_server() -> 
         text=True,
         check=True,
         timeout=120,
-        env=_env(),
+        env=subprocess_env(),
     )
     assert run.stdout.strip() == ""
 
@@ -110,7 +115,7 @@ def test_bash_examples_run(server: str, tmp_path: Path) -> None:
     ww.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m ww.cli "$@"\n')
     ww.chmod(ww.stat().st_mode | stat.S_IXUSR)
     env = {
-        **_env(),
+        **subprocess_env(),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "WW_API_URL": server,
         "WW_API_KEY": API_KEY,

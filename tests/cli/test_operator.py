@@ -4,14 +4,18 @@ of failures scripts must tell apart."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.cli.conftest import ADMIN_KEY, API_KEY, JWT_SECRET, SESSION, Ww
-from ww.cli import _shared
+from tests.cli.conftest import ADMIN_KEY, API_KEY, JWT_SECRET, SESSION, Ww, subprocess_env
+from ww.cli import _shared, app
 from ww.sdk import WorldWeaver
 
 
@@ -91,7 +95,34 @@ def _closed_port() -> int:
 def test_a_server_that_is_down_exits_5() -> None:
     down = Ww("--url", f"http://127.0.0.1:{_closed_port()}", "--timeout", "2")
     result = down("status", code=5)
-    assert "no answer from the server" in result.stderr and result.stdout == ""
+    assert "no answer from http://127.0.0.1:" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.slow
+def test_serve_runs_a_server_that_status_finds(tmp_path: Path) -> None:
+    port = _closed_port()
+    command = [sys.executable, "-m", "ww.cli", "serve", "--port", str(port)]
+    served = subprocess.Popen(
+        [*command, "--data-dir", str(tmp_path / "served")],
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    probe = Ww("--url", f"http://127.0.0.1:{port}", "--timeout", "2")
+    try:
+        for _ in range(600):  # the server loads its model first
+            result = probe.runner.invoke(app, [*probe.options, "status", "--json"])
+            if result.exit_code == 0 or served.poll() is not None:
+                break
+            time.sleep(0.2)
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["health"]["status"] == "ok"
+    finally:
+        served.send_signal(signal.SIGINT)
+        _, errors = served.communicate(timeout=60)
+    # Ctrl-C: the server shuts down cleanly, then exits as an interrupted command does.
+    assert b"Application shutdown complete" in errors
+    assert served.returncode == 128 + signal.SIGINT, errors
 
 
 def test_token_create_mints_a_jwt_the_server_accepts_as_admin(

@@ -107,8 +107,6 @@ def _describe(error: Exception) -> str:
     if isinstance(error, APIStatusError):
         rid = f" (request id {error.request_id})" if error.request_id else ""
         return f"{error.status_code} {error.code}: {error.message}{rid}"
-    if isinstance(error, APIConnectionError):
-        return f"no answer from the server: {error}"
     return str(error)
 
 
@@ -143,7 +141,9 @@ class Connection:
                 opened = WorldWeaver(self.url, **options)
             with opened as ww:
                 yield ww
-        except (APIStatusError, APIConnectionError) as error:
+        except APIConnectionError as error:
+            fail(f"no answer from {self.url}: {error}", exit_code(error))
+        except APIStatusError as error:
             fail(_describe(error), exit_code(error))
         except ImportError as error:  # embedded on a client-only install
             fail(str(error))
