@@ -39,8 +39,10 @@ class Ww:
         self.options = list(options)
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, code: int = 0) -> Result:
-        result = self.runner.invoke(app, [*self.options, *args], catch_exceptions=False)
+    def __call__(self, *args: str, code: int = 0, stdin: str | None = None) -> Result:
+        result = self.runner.invoke(
+            app, [*self.options, *args], input=stdin, catch_exceptions=False
+        )
         assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
         return result
 

@@ -3,6 +3,8 @@ next one finds, tables for people and JSON for scripts."""
 
 from __future__ import annotations
 
+import json
+
 from tests.cli.conftest import Ww
 
 
@@ -14,6 +16,12 @@ def test_store_then_recall_shows_the_memory(ww: Ww) -> None:
     found = ww.json("recall", "why did the deploy fail?", "--type", "episode")
     assert found["hits"][0]["id"] == stored["id"]
     assert found["recall_id"]
+
+
+def test_store_reads_stdin_for_dash(ww: Ww) -> None:
+    piped = "a note\nof two lines"
+    stored = json.loads(ww("store", "-", "--json", stdin=piped).stdout)
+    assert ww.json("episodes", "get", stored["id"])["content"] == piped
 
 
 def test_list_get_delete_and_not_found(ww: Ww) -> None:

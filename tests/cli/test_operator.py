@@ -96,6 +96,9 @@ def test_a_server_that_is_down_exits_5() -> None:
     down = Ww("--url", f"http://127.0.0.1:{_closed_port()}", "--timeout", "2")
     result = down("status", code=5)
     assert "no answer from http://127.0.0.1:" in result.stderr and result.stdout == ""
+    # A streamed export gets the same code, and leaves no file behind.
+    down("export", "backup.jsonl", code=5)
+    assert list(Path.cwd().glob("backup.jsonl*")) == []
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -166,7 +167,7 @@ def _json_option(text: str | None, option: str) -> Any:
 
 def store(
     ctx: typer.Context,
-    content: Annotated[str, typer.Argument(help="What happened, as text.")],
+    content: Annotated[str, typer.Argument(help="What happened, as text; - reads stdin.")],
     speaker: Annotated[str | None, typer.Option(help="Who said or did it.")] = None,
     outcome: Annotated[str | None, typer.Option(help="success, failure or neutral.")] = None,
     importance: Annotated[float | None, typer.Option(help="0 to 1.")] = None,
@@ -175,6 +176,8 @@ def store(
     as_json: JsonOpt = False,
 ) -> None:
     """Store an episode."""
+    if content == "-":
+        content = sys.stdin.read()
     given = {
         "speaker": speaker,
         "outcome": outcome,
