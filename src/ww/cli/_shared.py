@@ -46,6 +46,7 @@ __all__ = [
     "connection",
     "emit",
     "err",
+    "exit_code",
     "fail",
     "jsonable",
     "out",
