@@ -40,6 +40,7 @@ from pydantic_settings import (
 from ww.secrets import DEFAULT_SECRETS_DIR, SECRET_FIELDS, SecretsBackend, SecretsSource
 
 __all__ = [
+    "CLIENT_ENV_NAMES",
     "ConfigError",
     "Environment",
     "RateLimiterBackend",
@@ -324,6 +325,12 @@ def _describe(err: dict[str, Any]) -> str:
 # The test tooling's own variables (WW_TEST_NEO4J_JAR, ...), read by tests/ and never by the
 # service: tolerated so that a developer's shell does not warn on every start.
 TOLERATED_PREFIXES: tuple[str, ...] = ("WW_TEST_",)
+# Variables the clients read and the server does not: the `ww` command line's server
+# (docs/cli.md). Known, so a shell that sets one for `ww` does not warn when it also starts
+# the server; documented in the README's client table, and never a setting's name.
+CLIENT_ENV_NAMES: Mapping[str, str] = {
+    "WW_API_URL": "the server the ww command line talks to",
+}
 # Deployment-guide variables this version does not build yet, and what their absence means;
 # they are reported with that instead of a look-alike name.
 NOT_BUILT: Mapping[str, str] = {
@@ -341,12 +348,14 @@ DEFAULT_NEO4J_PASSWORDS = frozenset(
 
 
 def known_env_names() -> frozenset[str]:
-    """Every ``WW_*`` name the service reads: the settings and the feature flags."""
+    """Every ``WW_*`` name World Weaver reads: the settings, the feature flags and the
+    clients' own (``CLIENT_ENV_NAMES``)."""
     from ww.control.flags import Flags  # here: flags imports ConfigError from this module
 
     return frozenset(
         [f"WW_{name.upper()}" for name in Settings.model_fields]
         + [f"WW_FLAG_{name.upper()}" for name in Flags.model_fields]
+        + list(CLIENT_ENV_NAMES)
     )
 
 

@@ -1,7 +1,8 @@
 """The README's Configuration section and the code agree, both ways.
 
-Every ``WW_*`` setting has a row in the section's tables and every row names a setting; every
-flag is named there, and the flags it says do nothing are exactly the ones no code reads.
+Every ``WW_*`` setting has a row in the section's tables and every row names a setting or one
+of the clients' own variables (``CLIENT_ENV_NAMES``, which are never settings); every flag is
+named there, and the flags it says do nothing are exactly the ones no code reads.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ww.config import Settings
+from ww.config import CLIENT_ENV_NAMES, Settings
 from ww.control.flags import NOT_BUILT, Flags
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +43,20 @@ def test_every_setting_has_a_row_and_every_row_is_a_setting() -> None:
     rows = table_names(configuration_section())
     settings = {f"WW_{name.upper()}" for name in Settings.model_fields}
     assert sorted(settings - rows) == [], "settings missing from the README's tables"
-    assert sorted(rows - settings - {FLAG_PLACEHOLDER}) == [], "README rows that are no setting"
+    clients = set(CLIENT_ENV_NAMES)
+    assert sorted(rows - settings - clients - {FLAG_PLACEHOLDER}) == [], (
+        "README rows that are no setting"
+    )
     assert FLAG_PLACEHOLDER in rows
+
+
+def test_client_variables_have_rows_and_are_no_setting() -> None:
+    """A client's own variable is documented, and none shadows a setting: a setting named
+    like one would be read by the server too, with another meaning."""
+    rows = table_names(configuration_section())
+    settings = {f"WW_{name.upper()}" for name in Settings.model_fields}
+    assert sorted(set(CLIENT_ENV_NAMES) - rows) == []
+    assert sorted(set(CLIENT_ENV_NAMES) & settings) == []
 
 
 def test_every_flag_is_named_in_the_section() -> None:

@@ -15,7 +15,15 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
@@ -91,7 +99,9 @@ class Call(Generic[T]):
     parse: Callable[[httpx.Response], T]
     params: Mapping[str, Any] | None = None
     json: Any = None
-    content: bytes | None = None
+    # Bytes, or an iterable of chunks that can be iterated again (not a generator: a retry
+    # sends it again).
+    content: bytes | Iterable[bytes] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     accept: frozenset[int] = frozenset()
     upsert: bool = False

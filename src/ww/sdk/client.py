@@ -3,8 +3,8 @@ kinds of I/O under it (``ww.sdk._core``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +19,7 @@ from ww.models.consolidation import ConsolidationReport
 from ww.models.unified import UnifiedRecallResult
 from ww.sdk._core import AsyncIO, Call, Retries, SyncIO, parse_as
 from ww.sdk._ops import Async, Body, Resource, Runner, Sync, create, get, op
+from ww.sdk.errors import APIConnectionError, APITimeoutError, error_for
 from ww.sdk.resources import Admin, Entities, Episodes, Sessions, Skills
 
 if TYPE_CHECKING:
@@ -205,6 +206,38 @@ class WorldWeaver(_Surface[Sync]):
         from ww.sdk.embedded import AppTransport
 
         return cls(EMBEDDED_URL, transport=AppTransport(app), **options)
+
+    @contextmanager
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Iterator[httpx.Response]:
+        """The answer to one request, read as it arrives (``response.iter_bytes()``): an
+        export larger than memory, or a route this SDK has no method for yet. This client's
+        credentials and session go with it; an error status raises its error, as every other
+        call does. Not retried: a stream broken half way cannot be resumed."""
+        assert isinstance(self._runner.io, SyncIO)
+        http = self._runner.io.http
+        kept = {k: v for k, v in (params or {}).items() if v is not None}
+        request = http.build_request(
+            method, path, params=kept, json=json, headers=self._runner.headers
+        )
+        try:
+            response = http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+            raise cls(f"{method} {path}: {type(exc).__name__}") from exc
+        try:
+            if response.is_error:
+                response.read()
+                raise error_for(response)
+            yield response
+        finally:
+            response.close()
 
     def close(self) -> None:
         if self._close is not None:

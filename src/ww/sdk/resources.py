@@ -4,7 +4,7 @@ the models are the server's own, from ``ww.models``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -262,10 +262,11 @@ class Admin(Resource[M]):
 
     @op
     def import_(
-        self, data: bytes, /, *, reembed: ReembedMode | str = ReembedMode.AUTO
+        self, data: bytes | Iterable[bytes], /, *, reembed: ReembedMode | str = ReembedMode.AUTO
     ) -> Call[ImportReport]:
         """Upsert an export by id: importing one file twice leaves the same state, so a
-        retry is safe."""
+        retry is safe. ``data``: the bytes, or chunks of them in an iterable that can be
+        iterated again (a retry sends them again)."""
         return Call(
             "POST",
             f"{_ADMIN}/import",

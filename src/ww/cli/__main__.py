@@ -1,0 +1,5 @@
+"""``python -m ww.cli``: the ``ww`` command."""
+
+from ww.cli import main
+
+main()
