@@ -11,12 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.cli.conftest import ADMIN_KEY, API_KEY, JWT_SECRET, SESSION, Ww, subprocess_env
-from ww.cli import _shared, app
-from ww.sdk import WorldWeaver
+from tests.cli.conftest import ADMIN_KEY, JWT_SECRET, SESSION, Ww, subprocess_env
+from ww.cli import app
 
 
 def test_export_then_import_round_trip(ww: Ww, tmp_path: Path) -> None:
@@ -60,18 +58,31 @@ def test_sessions_list_and_delete(admin: Ww) -> None:
     admin("sessions", "delete", "other", code=3)
 
 
-def test_status_shows_health_and_counts_and_leaves_out_absent_control_routes(
-    remote: Ww,
-) -> None:
+def test_status_shows_the_control_plane_to_an_admin_only(remote: Ww) -> None:
     remote("store", "counted")
-    for who in (remote, remote.but("--admin-key", ADMIN_KEY)):
-        report = who.json("status")
-        assert report["health"]["status"] == "ok"
-        assert report["counts"]["episodes"] == 1
-        # This server has no control plane yet: its sections are absent, not errors (to a
-        # user key the admin's routes answer 403 and are left out too).
-        assert set(report) == {"health", "counts"}
+    user = remote.json("status")
+    assert user["health"]["status"] == "ok" and user["counts"]["episodes"] == 1
+    # To a user key the control plane's routes answer 403: left out, not an error.
+    assert set(user) == {"health", "counts"}
+    admin = remote.but("--admin-key", ADMIN_KEY).json("status")
+    assert set(admin) == {"health", "counts", "flags", "emergency", "circuits"}
+    assert admin["emergency"]["level"] == "NONE"
+    assert {c["state"] for c in admin["circuits"]["circuits"]} == {"closed"}
     assert "episodes" in remote("status").stdout
+
+
+def test_flags_set_changes_the_running_server(remote: Ww) -> None:
+    admin = remote.but("--admin-key", ADMIN_KEY)
+    changed = admin.json("flags", "set", "telemetry", "--on")
+    assert changed["flag"]["enabled"] is True and changed["previous"] is False
+    listed = {f["name"]: f for f in admin.json("flags", "list")["flags"]}
+    assert listed["telemetry"]["enabled"] is True and listed["telemetry"]["source"] == "runtime"
+    admin.json("flags", "set", "telemetry", "--off")
+    assert {f["name"]: f["enabled"] for f in admin.json("flags", "list")["flags"]}[
+        "telemetry"
+    ] is False
+    remote("flags", "set", "telemetry", "--on", code=4)  # a user key may not
+    admin("flags", "set", "no_such_flag", "--on", code=3)
 
 
 def test_a_user_key_on_an_admin_command_exits_4(remote: Ww) -> None:
@@ -143,37 +154,3 @@ def test_token_create_mints_a_jwt_the_server_accepts_as_admin(
 def test_token_create_without_a_secret_is_a_usage_error() -> None:
     result = Ww()("token", "create", code=2)
     assert "WW_JWT_SECRET" in result.stderr
-
-
-class _Recorder:
-    """A MockTransport handler that answers like the control plane and keeps the requests."""
-
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if request.method == "PATCH":
-            return httpx.Response(200, json={"name": "hebbian", **json.loads(request.content)})
-        return httpx.Response(200, json={"hebbian": False, "fsrs": True})
-
-
-def test_flags_send_the_control_planes_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The control routes are not on this branch's server (they are checked against it at
-    integration): this checks only the requests the commands send, on httpx's MockTransport."""
-    recorder = _Recorder()
-    mock = httpx.MockTransport(recorder)
-
-    def client(url: str, **options: object) -> WorldWeaver:
-        return WorldWeaver(url, transport=mock, **options)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_shared, "WorldWeaver", client)
-    admin = Ww("--url", "http://127.0.0.1:9", "--admin-key", ADMIN_KEY)
-    assert admin.json("flags", "list") == {"fsrs": True, "hebbian": False}
-    assert admin.json("flags", "set", "hebbian", "--on") == {"name": "hebbian", "enabled": True}
-    listed, changed = recorder.requests
-    assert (listed.method, listed.url.path) == ("GET", "/api/v1/control/flags")
-    assert (changed.method, changed.url.path) == ("PATCH", "/api/v1/control/flags/hebbian")
-    assert json.loads(changed.content) == {"enabled": True}
-    assert changed.headers["X-Admin-Key"] == ADMIN_KEY
-    assert "X-API-Key" not in changed.headers and API_KEY not in str(changed.headers)
