@@ -114,3 +114,12 @@ def test_stdio_stdout_carries_nothing_but_protocol(tmp_path: Path) -> None:
     assert [a["id"] for a in answers] == [1, 2]
     assert not answers[1]["result"]["isError"]
     assert stderr and CONTENTS[0].encode() not in stderr
+
+
+async def test_ww_mcp_serves_over_stdio_with_the_cli_connection(tmp_path: Path) -> None:
+    """`ww --embedded --data-dir D mcp` is the same server as `python -m ww.mcp`."""
+    args = ["-m", "ww.cli", "--embedded", "--data-dir", str(tmp_path / "data"), "mcp"]
+    async with stdio_session([*args, "--log-level", "WARNING"], child_env()) as session:
+        assert "recall" in {tool.name for tool in (await session.list_tools()).tools}
+        stored = await call(session, "store", content="stored through ww mcp")
+        assert stored["content"] == "stored through ww mcp"

@@ -63,6 +63,9 @@ app.command("export")(transfer.export)
 app.command("import")(transfer.import_)
 app.command()(operator.status)
 app.command()(operator.serve)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    operator.mcp
+)
 app.add_typer(operator.sessions, name="sessions")
 app.add_typer(operator.flags, name="flags")
 app.add_typer(operator.token, name="token")

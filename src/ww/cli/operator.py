@@ -15,6 +15,7 @@ import typer
 from rich.console import Group
 
 from ww.cli._shared import (
+    Connection,
     Exit,
     JsonOpt,
     connection,
@@ -27,7 +28,7 @@ from ww.cli._shared import (
 )
 from ww.sdk import AuthenticationError, NotFoundError, PermissionDeniedError, WorldWeaver
 
-__all__ = ["CONTROL", "flags", "serve", "sessions", "status", "token"]
+__all__ = ["CONTROL", "flags", "mcp", "serve", "sessions", "status", "token"]
 
 # The control plane's read routes, by the status section they fill.
 CONTROL: Mapping[str, str] = {
@@ -199,3 +200,21 @@ def serve(
         str(part) for name, value in given.items() if value is not None for part in (name, value)
     ]
     raise typer.Exit(main(argv))
+
+
+def mcp(ctx: typer.Context) -> None:
+    """Serve this memory to MCP clients (docs/mcp.md): over stdio by default, or
+    `--transport streamable-http`; the options after `mcp` are those of `python -m ww.mcp`,
+    and where, as whom and in which session come from ww's own options."""
+    try:
+        from ww.mcp.__main__ import main
+    except ImportError as exc:
+        fail(f'mcp needs the MCP extra: pip install "world-weaver[mcp]" ({exc})')
+    conn: Connection = ctx.obj
+    given: dict[str, object] = {"--api-key": conn.api_key, "--session": conn.session_id}
+    if conn.embedded:
+        given["--data-dir"] = conn.data_dir
+    else:
+        given["--url"] = conn.url
+    argv = [str(part) for name, value in given.items() if value for part in (name, value)]
+    main([*argv, *(["--embedded"] if conn.embedded else []), *ctx.args])
