@@ -42,11 +42,6 @@ class Level(StrEnum):
     LOCKDOWN = "LOCKDOWN"
 
 
-class AuditKind(StrEnum):
-    FLAG = "flag"
-    EMERGENCY = "emergency"
-
-
 class CircuitState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
@@ -107,24 +102,6 @@ class RecoverBody(BaseModel):
     reason: str | None = Field(None, max_length=500)
 
 
-class AuditEntry(BaseModel):
-    id: int = Field(description="Increases with every change; pass as `cursor` to page.")
-    at: datetime
-    who: str = Field(description="The principal id (API key id or JWT subject), never a key.")
-    kind: AuditKind
-    name: str = Field(description="The flag, or `emergency`.")
-    old: str = Field(description="`true`/`false` for a flag, the level for an emergency.")
-    new: str
-    reason: str | None = None
-
-
-class AuditPage(BaseModel):
-    items: list[AuditEntry]
-    next_cursor: int | None = Field(
-        None, description="Pass as `cursor` for the next (older) page; null on the last."
-    )
-
-
 class CircuitReport(BaseModel):
     name: str
     state: CircuitState
@@ -146,3 +123,26 @@ class CircuitList(BaseModel):
 class CircuitAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Literal["reset"] = Field(description="`reset` closes the circuit now.")
+
+
+class AuditKind(StrEnum):
+    FLAG = "flag"
+    EMERGENCY = "emergency"
+
+
+class AuditEntry(BaseModel):
+    id: int = Field(description="Increases with every change; pass as `cursor` to page.")
+    at: datetime
+    who: str = Field(description="The principal id (API key id or JWT subject), never a key.")
+    kind: AuditKind
+    name: str = Field(description="The flag, or `emergency`.")
+    old: str = Field(description="`true`/`false` for a flag, the level for an emergency.")
+    new: str
+    reason: str | None = None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    next_cursor: int | None = Field(
+        None, description="Pass as `cursor` for the next (older) page; null on the last."
+    )

@@ -8,45 +8,47 @@ a circuit reset, which leaves the same state however often it is sent, is.
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
-from ww.models.control import (
-    AuditPage,
-    CircuitList,
-    CircuitReport,
-    EmergencyChange,
-    EmergencyReport,
-    FlagChange,
-    FlagList,
-    FlagReport,
-    Level,
-)
+from ww.models import control as ctl
 from ww.sdk._core import Call, parse_as
 from ww.sdk._ops import Resource, Runner, get, op, page, pages, patch
 
 __all__ = ["Audit", "Circuits", "Control", "Emergency", "Flags"]
 
 M = TypeVar("M")  # Sync or Async (ww.sdk._ops)
+L = TypeVar("L")  # the list's model
+R = TypeVar("R")  # one item's
 
 _CONTROL = "/api/v1/control"
 
 
-class Flags(Resource[M]):
+class _Named(Resource[M], Generic[M, L, R]):
+    """Things known by name at ``path``: ``list()`` them all, ``get(name)`` one."""
+
+    path: str
+    listing: type[L]
+    item: type[R]
+
+    @op
+    def list(self) -> Call[L]:
+        return get(self.path, self.listing)
+
+    @op
+    def get(self, name: str, /) -> Call[R]:
+        return get(f"{self.path}/{name}", self.item)
+
+
+class Flags(_Named[M, ctl.FlagList, ctl.FlagReport]):
     """``client.control.flags``: every flag, its value now and where that value comes from."""
 
-    @op
-    def list(self) -> Call[FlagList]:
-        return get(f"{_CONTROL}/flags", FlagList)
+    path, listing, item = f"{_CONTROL}/flags", ctl.FlagList, ctl.FlagReport
 
     @op
-    def get(self, name: str, /) -> Call[FlagReport]:
-        return get(f"{_CONTROL}/flags/{name}", FlagReport)
-
-    @op
-    def set(self, name: str, /, enabled: bool) -> Call[FlagChange]:
+    def set(self, name: str, /, enabled: bool) -> Call[ctl.FlagChange]:
         """Set a flag for every worker and across restarts (it wins over WW_FLAG_<NAME>);
         the answer has the value it had before."""
-        return patch(f"{_CONTROL}/flags/{name}", FlagChange, None, {"enabled": enabled})
+        return patch(f"{self.path}/{name}", ctl.FlagChange, None, {"enabled": enabled})
 
 
 class Audit(Resource[M]):
@@ -54,9 +56,9 @@ class Audit(Resource[M]):
     each with who made it (the key id or JWT subject, never a key)."""
 
     @op
-    def list(self, *, limit: int = 50, cursor: int | None = None) -> Call[AuditPage]:
+    def list(self, *, limit: int = 50, cursor: int | None = None) -> Call[ctl.AuditPage]:
         """One page; ``cursor`` is a page's ``next_cursor`` (older entries)."""
-        return page(f"{_CONTROL}/audit", AuditPage, limit, cursor, {})
+        return page(f"{_CONTROL}/audit", ctl.AuditPage, limit, cursor, {})
 
     list_all = pages(list, lambda page: page.items)
 
@@ -67,44 +69,42 @@ class Emergency(Resource[M]):
     docs and the control plane."""
 
     @op
-    def get(self) -> Call[EmergencyReport]:
-        return get(f"{_CONTROL}/emergency", EmergencyReport)
+    def get(self) -> Call[ctl.EmergencyReport]:
+        return get(f"{_CONTROL}/emergency", ctl.EmergencyReport)
 
     @op
     def panic(
-        self, level: Literal["LIMITED", "LOCKDOWN"] | Level, /, reason: str
-    ) -> Call[EmergencyChange]:
+        self, level: Literal["LIMITED", "LOCKDOWN"] | ctl.Level, /, reason: str
+    ) -> Call[ctl.EmergencyChange]:
         """Raise the level; ``reason`` is shown in the health report."""
-        body = {"level": str(level), "reason": reason}
-        return Call("POST", f"{_CONTROL}/emergency/panic", parse_as(EmergencyChange), json=body)
+        return _set_level("panic", level, reason)
 
     @op
     def recover(
-        self, level: Literal["NONE", "LIMITED"] | Level = "NONE", /, reason: str | None = None
-    ) -> Call[EmergencyChange]:
+        self, level: Literal["NONE", "LIMITED"] | ctl.Level = "NONE", /, reason: str | None = None
+    ) -> Call[ctl.EmergencyChange]:
         """Lower the level (to NONE, or from LOCKDOWN to LIMITED); raising it is a 409."""
-        body = {"level": str(level), "reason": reason}
-        return Call("POST", f"{_CONTROL}/emergency/recover", parse_as(EmergencyChange), json=body)
+        return _set_level("recover", level, reason)
 
 
-class Circuits(Resource[M]):
+def _set_level(action: str, level: str, reason: str | None) -> Call[ctl.EmergencyChange]:
+    path = f"{_CONTROL}/emergency/{action}"
+    body = {"level": str(level), "reason": reason}
+    return Call("POST", path, parse_as(ctl.EmergencyChange), json=body)
+
+
+class Circuits(_Named[M, ctl.CircuitList, ctl.CircuitReport]):
     """``client.control.circuits``: the breakers of the worker that answers (with
     ``WW_API_WORKERS`` > 1 each worker has its own; ``worker_pid`` says whose)."""
 
-    @op
-    def list(self) -> Call[CircuitList]:
-        return get(f"{_CONTROL}/circuits", CircuitList)
+    path, listing, item = f"{_CONTROL}/circuits", ctl.CircuitList, ctl.CircuitReport
 
     @op
-    def get(self, name: str, /) -> Call[CircuitReport]:
-        return get(f"{_CONTROL}/circuits/{name}", CircuitReport)
-
-    @op
-    def reset(self, name: str, /) -> Call[CircuitReport]:
+    def reset(self, name: str, /) -> Call[ctl.CircuitReport]:
         """Close the circuit now: its next call goes to the dependency."""
-        path = f"{_CONTROL}/circuits/{name}"
+        path = f"{self.path}/{name}"
         body = {"action": "reset"}
-        return Call("POST", path, parse_as(CircuitReport), json=body, upsert=True)
+        return Call("POST", path, parse_as(ctl.CircuitReport), json=body, upsert=True)
 
 
 class Control(Resource[M]):

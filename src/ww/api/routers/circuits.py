@@ -25,7 +25,7 @@ from ww.api.routers.common import errors
 from ww.control.circuits import CIRCUIT_NAMES, Breaker
 from ww.models.control import CircuitAction, CircuitList, CircuitReport
 
-__all__ = ["CircuitAction", "CircuitList", "CircuitReport", "report", "router"]
+__all__ = ["report", "router"]
 
 router = APIRouter(prefix="/api/v1/control/circuits", tags=["control"], responses=errors(404))
 

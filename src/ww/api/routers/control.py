@@ -31,19 +31,7 @@ from ww.models.control import (
 )
 from ww.storage.ports.control import AuditRecord, Emergency
 
-__all__ = [
-    "AuditEntry",
-    "AuditPage",
-    "EmergencyChange",
-    "EmergencyReport",
-    "FlagChange",
-    "FlagList",
-    "FlagPatch",
-    "FlagReport",
-    "PanicBody",
-    "RecoverBody",
-    "router",
-]
+__all__ = ["emergency_report", "router"]
 
 router = APIRouter(
     prefix="/api/v1/control",
