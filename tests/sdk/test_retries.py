@@ -1,7 +1,8 @@
-"""Retries and error mapping, on httpx's own ``MockTransport``: a server that answers 429
-or 503 on demand, or drops the connection, cannot be had for real here (the rate limiter
-is not merged yet; a store outage cannot be timed to one request). The waits go through
-``time.sleep`` / ``asyncio.sleep``, which these tests record instead of sleeping."""
+"""Retries and error mapping in detail, on httpx's own ``MockTransport``: a server that
+answers 429 or 503 on demand, or drops the connection, cannot be had for real here (a store
+outage cannot be timed to one request; the real rate limiter's 429 is in
+``test_rate_limit.py``). The waits go through ``time.sleep`` / ``asyncio.sleep``, which
+these tests record instead of sleeping."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 // `WorldWeaver`: every operation of the REST API over `fetch`.
+import { Control } from "./control.js";
 import { DEFAULT_RETRIES, type RetryOptions, type Transport } from "./core.js";
 import { Admin, Entities, Episodes, Runner, Sessions, Skills, type WriteOptions, post } from "./resources.js";
 import type * as T from "./types.js";
@@ -10,7 +11,7 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 export interface Credentials {
   /** Sent as `X-API-Key`. */
   apiKey?: string;
-  /** Sent as `X-Admin-Key` (operator routes: sessions, export, import). */
+  /** Sent as `X-Admin-Key` (operator routes: sessions, export, import, control). */
   adminKey?: string;
   /** A JWT, sent as `Authorization: Bearer <token>`. */
   token?: string;
@@ -47,6 +48,7 @@ export class WorldWeaver {
   readonly skills: Skills;
   readonly sessions: Sessions;
   readonly admin: Admin;
+  readonly control: Control;
   private readonly runner: Runner;
 
   constructor(options: ClientOptions = {}) {
@@ -68,6 +70,7 @@ export class WorldWeaver {
     this.skills = new Skills(this.runner);
     this.sessions = new Sessions(this.runner);
     this.admin = new Admin(this.runner);
+    this.control = new Control(this.runner);
   }
 
   private view(headers: Record<string, string>): WorldWeaver {
@@ -80,6 +83,7 @@ export class WorldWeaver {
       skills: new Skills(runner),
       sessions: new Sessions(runner),
       admin: new Admin(runner),
+      control: new Control(runner),
     });
     return view;
   }

@@ -158,7 +158,8 @@ function read<T>(call: Call, text: string): T {
 
 /** A page of a list: its items under some key, and the cursor of the next page. */
 export interface Page {
-  next_cursor?: string | null;
+  /** A string for the memory lists, the last audit id for the control plane's audit. */
+  next_cursor?: string | number | null;
 }
 
 /** Every item of every page, following `next_cursor` from `first`. */

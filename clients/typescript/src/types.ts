@@ -17,6 +17,13 @@ type Query<P extends keyof paths> = paths[P] extends { get: { parameters: { quer
   ? NonNullable<Q>
   : never;
 
+/** The JSON body of a POST route whose schema is written inline (no component). */
+type PostBody<P extends keyof paths> = paths[P] extends {
+  post: { requestBody?: { content: { "application/json": infer B } } };
+}
+  ? B
+  : never;
+
 export type Episode = Answer<Schemas["Episode"]>;
 export type EpisodeCreate = Schemas["EpisodeCreateBody"];
 export type EpisodeUpdate = Schemas["EpisodeUpdate"];
@@ -72,6 +79,20 @@ export type SessionStats = Answer<Schemas["SessionStats"]>;
 export type SessionDeleted = Answer<Schemas["SessionDeleted"]>;
 export type ImportReport = Answer<Schemas["ImportReport"]>;
 export type ErrorEnvelope = Schemas["ErrorEnvelope"];
+
+export type FlagReport = Answer<Schemas["FlagReport"]>;
+export type FlagList = Answer<Schemas["FlagList"]>;
+export type FlagChange = Answer<Schemas["FlagChange"]>;
+export type AuditEntry = Answer<Schemas["AuditEntry"]>;
+export type AuditPage = Answer<Schemas["AuditPage"]>;
+export type AuditQuery = Query<"/api/v1/control/audit">;
+export type Level = Schemas["Level"];
+export type EmergencyReport = Answer<Schemas["EmergencyReport"]>;
+export type EmergencyChange = Answer<Schemas["EmergencyChange"]>;
+export type PanicBody = PostBody<"/api/v1/control/emergency/panic">;
+export type RecoverBody = PostBody<"/api/v1/control/emergency/recover">;
+export type CircuitReport = Answer<Schemas["CircuitReport"]>;
+export type CircuitList = Answer<Schemas["CircuitList"]>;
 
 export type { components, paths };
 export type ReembedMode = Schemas["ReembedMode"];

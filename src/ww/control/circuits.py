@@ -31,11 +31,11 @@ import math
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any, TypeVar
 
 from ww.config import Settings
 from ww.embedding.base import EmbeddingError
+from ww.models.control import CircuitState
 from ww.storage.diskspace import InsufficientStorageError
 from ww.storage.guarded import guarded
 from ww.storage.ports import StoreUnavailableError
@@ -61,12 +61,6 @@ CIRCUIT_NAMES = ("database", "vectors", "embedder", "redis")
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class CircuitState(StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half-open"
 
 
 class CircuitOpenError(StoreUnavailableError):

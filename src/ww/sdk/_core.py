@@ -110,7 +110,7 @@ class Call(Generic[T]):
     def repeatable(self) -> bool:
         return self.method in _IDEMPOTENT or self.upsert or "Idempotency-Key" in self.headers
 
-    def with_cursor(self, cursor: str) -> Call[T]:
+    def with_cursor(self, cursor: str | int) -> Call[T]:
         return replace(self, params={**(self.params or {}), "cursor": cursor})
 
     def build(self, http: httpx.Client | httpx.AsyncClient, extra: Mapping[str, str]) -> Any:

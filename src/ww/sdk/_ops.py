@@ -161,7 +161,7 @@ def get(path: str, answer: type[T], params: Mapping[str, Any] | None = None) -> 
 
 
 def page(
-    path: str, answer: type[T], limit: int, cursor: str | None, filters: Mapping[str, Any]
+    path: str, answer: type[T], limit: int, cursor: str | int | None, filters: Mapping[str, Any]
 ) -> Call[T]:
     """One page of a list; the filters left None are not sent."""
     return get(path, answer, {"limit": limit, "cursor": cursor, **filters})

@@ -19,6 +19,7 @@ from ww.models.consolidation import ConsolidationReport
 from ww.models.unified import UnifiedRecallResult
 from ww.sdk._core import AsyncIO, Call, Retries, SyncIO, parse_as
 from ww.sdk._ops import Async, Body, Resource, Runner, Sync, create, get, op
+from ww.sdk.control import Control
 from ww.sdk.errors import APIConnectionError, APITimeoutError, error_for
 from ww.sdk.resources import Admin, Entities, Episodes, Sessions, Skills
 
@@ -84,6 +85,7 @@ class _Surface(Resource[M], Generic[M]):
         self.skills: Skills[M] = Skills(runner)
         self.sessions: Sessions[M] = Sessions(runner)
         self.admin: Admin[M] = Admin(runner)
+        self.control: Control[M] = Control(runner)
 
     @classmethod
     def embedded(

@@ -13,52 +13,25 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from ww.api.deps import EngineDep
 from ww.api.errors import ApiError
 from ww.api.routers.common import errors
-from ww.control.circuits import CIRCUIT_NAMES, Breaker, CircuitState
+from ww.control.circuits import CIRCUIT_NAMES, Breaker
+from ww.models.control import CircuitAction, CircuitList, CircuitReport
 
-__all__ = ["CircuitAction", "CircuitList", "CircuitReport", "router"]
+__all__ = ["report", "router"]
 
 router = APIRouter(prefix="/api/v1/control/circuits", tags=["control"], responses=errors(404))
 
 CircuitName = Annotated[
     str, Path(max_length=64, description="One of " + ", ".join(CIRCUIT_NAMES) + ".")
 ]
-
-
-class CircuitReport(BaseModel):
-    name: str
-    state: CircuitState
-    failures: int = Field(description="Consecutive failures counted (reset by a success).")
-    threshold: int = Field(description="Failures that open the circuit.")
-    reset_timeout: float = Field(description="Seconds an open circuit waits for a trial call.")
-    opened_at: datetime | None = Field(description="When it last opened; null while closed.")
-    retry_at: datetime | None = Field(
-        description="When a trial call may pass (half-open); null while closed."
-    )
-    rejected: int = Field(description="Calls refused at once since the worker started.")
-    worker_pid: int = Field(description="The worker whose breaker this is.")
-
-    @classmethod
-    def of(cls, breaker: Breaker) -> CircuitReport:
-        return cls(**asdict(breaker.snapshot()), worker_pid=os.getpid())
-
-
-class CircuitList(BaseModel):
-    circuits: list[CircuitReport]
-
-
-class CircuitAction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    action: Literal["reset"] = Field(description="`reset` closes the circuit now.")
 
 
 async def circuit_action(request: Request) -> CircuitAction:
@@ -83,6 +56,10 @@ async def circuit_action(request: Request) -> CircuitAction:
         raise RequestValidationError(located, body=data) from None
 
 
+def report(breaker: Breaker) -> CircuitReport:
+    return CircuitReport(**asdict(breaker.snapshot()), worker_pid=os.getpid())
+
+
 def _breaker(engine: EngineDep, name: str) -> Breaker:
     try:
         return engine.circuits.get(name)
@@ -92,12 +69,12 @@ def _breaker(engine: EngineDep, name: str) -> Breaker:
 
 @router.get("", response_model=CircuitList, summary="List the circuit breakers")
 async def list_circuits(engine: EngineDep) -> CircuitList:
-    return CircuitList(circuits=[CircuitReport.of(b) for b in engine.circuits])
+    return CircuitList(circuits=[report(b) for b in engine.circuits])
 
 
 @router.get("/{name}", response_model=CircuitReport, summary="Get a circuit breaker")
 async def get_circuit(engine: EngineDep, name: CircuitName) -> CircuitReport:
-    return CircuitReport.of(_breaker(engine, name))
+    return report(_breaker(engine, name))
 
 
 @router.post(
@@ -120,4 +97,4 @@ async def act_on_circuit(
     goes to the dependency. The body is read as JSON whatever its Content-Type."""
     breaker = _breaker(engine, name)
     breaker.reset()
-    return CircuitReport.of(breaker)
+    return report(breaker)

@@ -8,30 +8,30 @@ each is audited with the caller's principal id, never a key.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from ww.api.errors import ApiError, ErrorEnvelope
 from ww.api.json_body import json_body, openapi_body
 from ww.control.runtime import ControlPlane, FlagState
-from ww.storage.ports.control import AuditKind, AuditRecord, Emergency, Level
+from ww.models.control import (
+    AuditEntry,
+    AuditPage,
+    EmergencyChange,
+    EmergencyReport,
+    FlagChange,
+    FlagList,
+    FlagPatch,
+    FlagReport,
+    Level,
+    PanicBody,
+    RecoverBody,
+)
+from ww.storage.ports.control import AuditRecord, Emergency
 
-__all__ = [
-    "AuditEntry",
-    "AuditPage",
-    "EmergencyChange",
-    "EmergencyReport",
-    "FlagChange",
-    "FlagList",
-    "FlagPatch",
-    "FlagReport",
-    "PanicBody",
-    "RecoverBody",
-    "router",
-]
+__all__ = ["emergency_report", "router"]
 
 router = APIRouter(
     prefix="/api/v1/control",
@@ -42,78 +42,6 @@ router = APIRouter(
 MAX_PAGE = 500
 # Who a change is recorded as while authentication is off (no WW_API_KEY, no JWT secret).
 ANONYMOUS = "anonymous"
-
-
-class FlagReport(BaseModel):
-    name: str
-    enabled: bool
-    default: bool = Field(description="The start value: WW_FLAG_<NAME> if set, else built-in.")
-    description: str
-    source: Literal["env", "runtime", "default"] = Field(
-        description="runtime: set through this API (kept in the record store, wins over "
-        "WW_FLAG_<NAME>); env: the WW_FLAG_<NAME> start value; default: built-in."
-    )
-
-
-class FlagList(BaseModel):
-    flags: list[FlagReport]
-
-
-class FlagPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    enabled: bool
-
-
-class FlagChange(BaseModel):
-    flag: FlagReport
-    previous: bool
-
-
-class EmergencyReport(BaseModel):
-    level: Level
-    reason: str | None = None
-    since: datetime | None = Field(None, description="When the level was last set.")
-    set_by: str | None = Field(None, description="The principal id that set it.")
-
-
-class EmergencyChange(BaseModel):
-    emergency: EmergencyReport
-    previous: Level
-
-
-class PanicBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    level: Literal["LIMITED", "LOCKDOWN"] = Field(
-        description="LIMITED: read-only (every write gets 503); LOCKDOWN: only health, the "
-        "docs and /api/v1/control answer."
-    )
-    reason: str = Field(min_length=1, max_length=500, description="Shown in /api/v1/health.")
-
-
-class RecoverBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    level: Literal["NONE", "LIMITED"] = Field(
-        "NONE", description="NONE: back to normal; LIMITED: from LOCKDOWN to read-only."
-    )
-    reason: str | None = Field(None, max_length=500)
-
-
-class AuditEntry(BaseModel):
-    id: int = Field(description="Increases with every change; pass as `cursor` to page.")
-    at: datetime
-    who: str = Field(description="The principal id (API key id or JWT subject), never a key.")
-    kind: AuditKind
-    name: str = Field(description="The flag, or `emergency`.")
-    old: str = Field(description="`true`/`false` for a flag, the level for an emergency.")
-    new: str
-    reason: str | None = None
-
-
-class AuditPage(BaseModel):
-    items: list[AuditEntry]
-    next_cursor: int | None = Field(
-        None, description="Pass as `cursor` for the next (older) page; null on the last."
-    )
 
 
 # The guide's descriptions, and ours for the flags it does not list.

@@ -11,17 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
-from ww.models.control import Level
+from ww.models.control import AuditKind, Level
 
 __all__ = ["AuditKind", "AuditRecord", "ControlState", "ControlStore", "Emergency", "Level"]
-
-
-class AuditKind(StrEnum):
-    FLAG = "flag"
-    EMERGENCY = "emergency"
 
 
 @dataclass(frozen=True, slots=True)
