@@ -76,6 +76,9 @@ class Server:
             WW_API_HOST="127.0.0.1",
             WW_API_PORT=str(self.port),
             PYTHONUNBUFFERED="1",
+            # A benchmark measures the service at full speed, not the limiter's 100 a minute
+            # (bench/auth_overhead.py measures the limiter itself); extra_env may set it.
+            WW_FLAG_API_RATE_LIMITING="false",
         )
         env.update(self.extra_env)
         env["PYTHONPATH"] = os.pathsep.join([str(self.src), *filter(None, [env.get("PYTHONPATH")])])
