@@ -1,8 +1,8 @@
 """Every ``WW_*`` name written in a deployment file is one the code reads.
 
-The manifests, the chart (templates and values), the compose files, the Dockerfile and
-``.env.example`` are read as text, so a name in a comment counts too: a documented variable
-that nothing reads is as wrong as a configured one.
+The manifests, the chart (templates and values), the compose files, the Dockerfile,
+``.env.example`` and docs/kubernetes.md are read as text, so a name in a comment counts too:
+a documented variable that nothing reads is as wrong as a configured one.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ DEPLOYMENT_FILES = sorted(
         *ROOT.glob("docker-compose*.yml"),
         ROOT / ".env.example",
         ROOT / "Dockerfile",
+        ROOT / "docs" / "kubernetes.md",
     ]
 )
 

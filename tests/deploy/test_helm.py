@@ -10,6 +10,7 @@ list, which changes none of this chart's own objects (the subcharts render only 
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import subprocess
 from functools import cache
@@ -260,3 +261,9 @@ def test_service_monitor_is_optional(chart: Path) -> None:
     assert endpoint["port"] == service["spec"]["ports"][0]["name"]
     assert endpoint["path"] == "/metrics"
     assert endpoint["authorization"]["credentials"] == {"name": "scrape", "key": "token"}
+
+
+def test_the_documented_install_is_the_tested_one() -> None:
+    doc = (ROOT / "docs" / "kubernetes.md").read_text()
+    install = doc[doc.index("helm install ww") : doc.index("helm upgrade ww")]
+    assert set(re.findall(r"--set (secrets\.\w+)=", install)) == set(GUIDE)
