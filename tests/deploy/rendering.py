@@ -44,7 +44,10 @@ def find_tool(name: str, env: str, *local: Path) -> str:
     found = shutil.which(name)
     if found:
         return found
-    reason = f"{name} not found (set {env}, or put it on PATH)"
+    where = ", ".join(str(p.relative_to(ROOT)) for p in local)
+    reason = f"{name} not found (set {env}, or put it in {where or 'PATH'}" + (
+        ", or on PATH; .ci/run builds it there)" if local else ")"
+    )
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason}: CI must render the deployment files", pytrace=False)
     pytest.skip(reason)

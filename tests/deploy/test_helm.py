@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -45,17 +44,6 @@ EMBEDDED = {
 @cache
 def helm() -> str:
     return find_tool("helm", "WW_TEST_HELM", ROOT / "tools" / "bin" / "helm")
-
-
-@pytest.fixture(scope="module")
-def chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the chart without its (unreachable) dependencies."""
-    copy = tmp_path_factory.mktemp("chart") / CHART.name
-    shutil.copytree(CHART, copy)
-    meta = yaml.safe_load((copy / "Chart.yaml").read_text())
-    del meta["dependencies"]
-    (copy / "Chart.yaml").write_text(yaml.safe_dump(meta))
-    return copy
 
 
 def template(chart: Path, values: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -3,8 +3,9 @@ as its environment and the overlay's Secret as files in WW_SECRETS_DIR, answerin
 probes and reading its key from the mounted file.
 
 Only what a pod would change is changed: the address (loopback here, 0.0.0.0 in a pod), the
-port, and the data and secrets directories (the pod's mounts). prod runs on the test Neo4j,
-with production's start-up checks and two workers.
+port, and the data and secrets directories (the pod's mounts). prod, and the Helm chart installed
+as the deployment guide says, run on the test Neo4j with production's start-up checks and two
+workers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import httpx
 import pytest
 
 from tests.deploy.rendering import Objects
+from tests.deploy.test_helm import GUIDE, secret_files
+from tests.deploy.test_helm import render as render_chart
 from tests.deploy.test_kubernetes import render
 from tests.e2e.conftest import Server
 from tests.neo4j_launcher import Neo4jProcess, wipe_database
@@ -38,7 +41,7 @@ def run(objs: Objects, tmp_path: Path, secrets: dict[str, str], **env: str) -> S
     return Server(tmp_path / "data", tmp_path / "server.log").start(**config)
 
 
-def check_probes_and_key(objs: Objects, server: Server) -> None:
+def check_probes_and_key(objs: Objects, server: Server, key: str = KEY) -> None:
     server.wait_ready(timeout=120)
     c = objs.container()
     with httpx.Client(base_url=server.url, timeout=10.0) as client:
@@ -47,7 +50,7 @@ def check_probes_and_key(objs: Objects, server: Server) -> None:
             assert client.get(path).status_code == 200, (probe, path)
         # The key came from the mounted file: it is required, and accepted.
         assert client.get("/api/v1/episodes").status_code == 401
-        r = client.get("/api/v1/episodes", headers={"X-API-Key": KEY})
+        r = client.get("/api/v1/episodes", headers={"X-API-Key": key})
         assert r.status_code == 200, r.text
     server.stop()
 
@@ -92,3 +95,19 @@ def test_prod_overlay_refuses_to_start_without_its_secrets(
     finally:
         server.cleanup()
     assert f"WW_{missing.upper()}" in server.log()
+
+
+def test_the_guides_helm_install_serves_on_neo4j_in_production(
+    chart: Path, neo4j_server: Neo4jProcess, tmp_path: Path
+) -> None:
+    objs = render_chart(chart, GUIDE)
+    # The Secret's files as the pod sees them, the generated client key among them.
+    volume = next(v for v in objs.pod()["volumes"] if v["name"] == "secrets")
+    files = secret_files(objs, volume["secret"]["secretName"])
+    wipe_database(neo4j_server.uri)
+    server = run(objs, tmp_path, files, WW_NEO4J_URI=neo4j_server.uri)
+    try:
+        check_probes_and_key(objs, server, key=files["api_key"])
+    finally:
+        server.cleanup()
+        wipe_database(neo4j_server.uri)
