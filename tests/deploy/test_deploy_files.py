@@ -170,6 +170,9 @@ def test_full_stack_compose(full: dict[str, Any]) -> None:
         **{k[3:].lower(): v for k, v in env.items() if "${" not in v}  # type: ignore[arg-type]
     )
     assert settings.uses_server_backends  # the full stack may run several workers
+    # ... which count requests together in the stack's Redis.
+    assert settings.rate_limiter_redis_url == "redis://redis:6379/0"
+    assert "redis" in api["depends_on"]
 
     for dep, cond in api["depends_on"].items():
         assert cond == {"condition": "service_healthy"}
