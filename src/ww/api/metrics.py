@@ -1,0 +1,127 @@
+"""Prometheus metrics, served at ``/metrics`` (``docs/operations.md``, Monitoring).
+
+Labels are bounded: the route *template* (``/api/v1/episodes/{episode_id}``, never an id),
+the method, the status, a circuit's name, a store method's name, a rate-limit group. No
+session id, key id or memory content is ever a label value: sessions are unbounded.
+
+With ``WW_API_WORKERS`` > 1 the supervisor (``ww.api.server``) points
+``PROMETHEUS_MULTIPROC_DIR`` at an empty directory before the workers start; each worker's
+``prometheus_client`` then writes its values there and ``/metrics``, whichever worker
+answers, adds up every worker's (``MultiProcessCollector``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ww.api.auth import METRICS_PATH
+from ww.control.circuits import CIRCUIT_NAMES, Circuits, CircuitState
+from ww.storage import guarded
+
+__all__ = [
+    "CIRCUIT_STATE",
+    "METRICS_PATH",
+    "MULTIPROC_ENV",
+    "RATE_LIMITED",
+    "REQUESTS",
+    "REQUEST_SECONDS",
+    "STORE_ERRORS",
+    "STORE_SECONDS",
+    "metrics_endpoint",
+    "observe_store_call",
+    "refresh_circuits",
+]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Recall of a warm model takes milliseconds; a cold or overloaded one seconds.
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+REQUESTS = Counter("ww_http_requests", "HTTP requests answered", ["method", "route", "status"])
+REQUEST_SECONDS = Histogram(
+    "ww_http_request_duration_seconds",
+    "Time from a request's arrival to its last response byte",
+    ["method", "route", "status"],
+    buckets=_BUCKETS,
+)
+STORE_SECONDS = Histogram(
+    "ww_store_operation_duration_seconds",
+    "Calls to the stores, the vector indexes and the embedder, by circuit and method",
+    ["circuit", "operation"],
+    buckets=_BUCKETS,
+)
+STORE_ERRORS = Counter(
+    "ww_store_operation_errors",
+    "Store, index and embedder calls that raised, by exception class",
+    ["circuit", "operation", "error"],
+)
+# 1 for the state each circuit is in, 0 for the others. With several workers each worker
+# has its own breakers: the value is the highest over the live workers (any one open shows).
+CIRCUIT_STATE = Gauge(
+    "ww_circuit_state",
+    "1 for the state a circuit is in (closed, open, half-open)",
+    ["circuit", "state"],
+    multiprocess_mode="livemax",
+)
+RATE_LIMITED = Counter(
+    "ww_rate_limit_rejections", "Requests refused with 429 by the rate limiter", ["group"]
+)
+
+
+def observe_store_call(
+    circuit: str, operation: str, seconds: float, error: BaseException | None
+) -> None:
+    STORE_SECONDS.labels(circuit, operation).observe(seconds)
+    if error is not None:
+        STORE_ERRORS.labels(circuit, operation, type(error).__name__).inc()
+
+
+if observe_store_call not in guarded.OBSERVERS:
+    guarded.OBSERVERS.append(observe_store_call)
+
+
+def refresh_circuits(circuits: Circuits) -> None:
+    for breaker in circuits:
+        state = breaker.state
+        for each in CircuitState:
+            CIRCUIT_STATE.labels(breaker.name, each.value).set(1 if each is state else 0)
+
+
+def _all_circuits_closed() -> None:
+    for name in CIRCUIT_NAMES:
+        for each in CircuitState:
+            CIRCUIT_STATE.labels(name, each.value).set(1 if each is CircuitState.CLOSED else 0)
+
+
+_all_circuits_closed()
+
+
+def metrics_endpoint(circuits: Circuits) -> Callable[[Request], Response]:
+    """The ``/metrics`` route: this worker's registry, or every worker's in multi-process
+    mode."""
+
+    def metrics(_: Request) -> Response:
+        refresh_circuits(circuits)
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            data = generate_latest(registry)
+        else:
+            data = generate_latest(REGISTRY)
+        return Response(data, media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
