@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from ww import __version__
+from ww import __version__, tracing
 from ww.api.auth import Authenticator, AuthMiddleware, document_security
 from ww.api.control_gate import ControlGate
 from ww.api.disk import FreeingDeletesMiddleware
@@ -130,6 +130,8 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         control_store(eng.records), eng.flags, lambda flags: setattr(eng, "flags", flags)
     )
     authenticator = Authenticator(settings)
+    # Spans while WW_OTEL_ENABLED and the flag, read at each span, are both on.
+    tracing.install(settings, lambda: eng.flags.telemetry)
     rate_limiter = build_rate_limiter(settings, circuit=eng.circuits.get("redis"))
     if not authenticator.enabled:
         logger.warning(
@@ -178,6 +180,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
             await plane.stop()
             await eng.close()
             await rate_limiter.close()
+            tracing.uninstall()
 
     app = FastAPI(
         title="World Weaver",

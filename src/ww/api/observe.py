@@ -6,16 +6,28 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ww import tracing
 from ww.api.metrics import REQUEST_SECONDS, REQUESTS, refresh_circuits
 from ww.config import SESSION_ID_PATTERN
 from ww.control.circuits import Circuits
 from ww.logs import access_line
 
-__all__ = ["UNMATCHED", "RequestObserver", "RequestOutcome", "RouteTemplates", "log_access"]
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+__all__ = [
+    "UNMATCHED",
+    "RequestObserver",
+    "RequestOutcome",
+    "RouteTemplates",
+    "log_access",
+    "session_of",
+]
 
 # The route label of a path no route has: one value, whatever the path (no ids in labels).
 UNMATCHED = "unmatched"
@@ -84,27 +96,48 @@ class RequestObserver:
                 status = message["status"]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_seen)
-        finally:
-            seconds = time.perf_counter() - start
-            method, route = scope["method"], self.routes(scope)
-            REQUESTS.labels(method, route, str(status)).inc()
-            REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
-            refresh_circuits(self.circuits)
-            outcome = RequestOutcome(scope, method, route, status, seconds)
-            for listener in self.listeners:
-                listener(outcome)
+        with tracing.span(
+            "HTTP " + scope["method"], **{"http.request.method": scope["method"]}
+        ) as current:
+            try:
+                await self.app(scope, receive, send_seen)
+            finally:
+                self._done(scope, start, status, current)
+
+    def _done(self, scope: Scope, start: float, status: int, current: Span | None) -> None:
+        seconds = time.perf_counter() - start
+        method, route = scope["method"], self.routes(scope)
+        if current is not None:
+            current.update_name(f"{method} {route}")
+            tracing.set_attributes(
+                current,
+                **{
+                    "http.route": route,
+                    "http.response.status_code": status,
+                    "ww.request_id": scope.get("state", {}).get("request_id"),
+                    "ww.session": session_of(scope),
+                },
+            )
+        REQUESTS.labels(method, route, str(status)).inc()
+        REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
+        refresh_circuits(self.circuits)
+        outcome = RequestOutcome(scope, method, route, status, seconds)
+        for listener in self.listeners:
+            listener(outcome)
 
 
 _SESSION = re.compile(SESSION_ID_PATTERN)
 
 
+def session_of(scope: Scope) -> str | None:
+    """The request's ``X-Session-ID``, if well-formed: the header is the caller's text."""
+    session = dict(scope["headers"]).get(b"x-session-id", b"").decode("latin-1")
+    return session if _SESSION.match(session) else None
+
+
 def log_access(outcome: RequestOutcome) -> None:
     state = outcome.scope.get("state", {})
     principal = state.get("principal")
-    # Only a well-formed session id is written: the header is the caller's text.
-    session = dict(outcome.scope["headers"]).get(b"x-session-id", b"").decode("latin-1")
     access_line(
         request_id=state.get("request_id"),
         method=outcome.method,
@@ -112,5 +145,5 @@ def log_access(outcome: RequestOutcome) -> None:
         status=outcome.status,
         seconds=outcome.seconds,
         principal=getattr(principal, "id", None),
-        session=session if _SESSION.match(session) else None,
+        session=session_of(outcome.scope),
     )
