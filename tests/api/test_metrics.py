@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.helpers import running_client, scratch_dir
 from tests.conftest import ManualClock
+from ww.api.metrics import MULTIPROC_ENV, forget_dead_workers
 from ww.embedding import OnnxEmbedder
 from ww.logs import ACCESS_LOGGER, JsonFormatter
 
@@ -157,3 +162,24 @@ def test_each_request_has_one_access_line(
     assert "principal" not in refused and "session" not in refused
     for line in (first, refused):
         assert CONTENT not in json.dumps(line) and KEY not in json.dumps(line)
+
+
+def test_a_dead_workers_live_gauges_are_forgotten(tmp_path: Path) -> None:
+    """Multi-process mode: a worker that exited leaves its counters, not its circuit gauge."""
+    worker = (
+        "from ww.api import metrics\n"
+        "metrics.CIRCUIT_STATE.labels('database', 'open').set(1)\n"
+        "metrics.REQUESTS.labels('GET', '/x', '200').inc()\n"
+    )
+    env = {**os.environ, MULTIPROC_ENV: str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", worker], env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.glob("gauge_livemax_*.db"))
+    forget_dead_workers(str(tmp_path))
+    assert not list(tmp_path.glob("gauge_livemax_*.db"))
+    assert list(tmp_path.glob("counter_*.db"))
+    # A live process's files stay.
+    mine = tmp_path / f"gauge_livemax_{os.getpid()}.db"
+    mine.write_bytes(b"")
+    forget_dead_workers(str(tmp_path))
+    assert mine.exists()

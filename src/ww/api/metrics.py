@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -41,6 +42,7 @@ __all__ = [
     "REQUEST_SECONDS",
     "STORE_ERRORS",
     "STORE_SECONDS",
+    "forget_dead_workers",
     "metrics_endpoint",
     "observe_store_call",
     "refresh_circuits",
@@ -110,13 +112,35 @@ def _all_circuits_closed() -> None:
 _all_circuits_closed()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def forget_dead_workers(path: str) -> None:
+    """Drop the live-gauge files of workers that have died (the supervisor restarts a worker
+    under a new pid), so a dead worker's open circuit does not show for ever. Counters and
+    histograms keep its counts, as a restart should."""
+    for file in Path(path).glob("gauge_live*_*.db"):
+        pid = file.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), path)  # type: ignore[no-untyped-call]
+
+
 def metrics_endpoint(circuits: Circuits) -> Callable[[Request], Response]:
     """The ``/metrics`` route: this worker's registry, or every worker's in multi-process
     mode."""
 
     def metrics(_: Request) -> Response:
         refresh_circuits(circuits)
-        if os.environ.get(MULTIPROC_ENV):
+        path = os.environ.get(MULTIPROC_ENV)
+        if path:
+            forget_dead_workers(path)
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             data = generate_latest(registry)
