@@ -92,6 +92,10 @@ def test_requests_are_counted_by_route_template_and_status(client: TestClient) -
         if name == "ww_store_operation_duration_seconds_count" and v > 0
     }
     assert {"database", "vectors", "embedder"} <= circuits
+    # The episode was embedded by the model, the recall's query too (or found cached).
+    assert moved("ww_embedding_items_embedded") >= 1
+    assert moved("ww_embedding_cache_misses") + moved("ww_embedding_cache_hits") >= 2
+    assert _value(after, "ww_embedding_batches") >= 1
     assert _value(after, "ww_circuit_state", circuit="database", state="closed") == 1
     assert _value(after, "ww_circuit_state", circuit="database", state="open") == 0
     # No id, session, key or content in any label value.

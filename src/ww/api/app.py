@@ -18,7 +18,7 @@ from ww.api.docs_ui import install_docs
 from ww.api.errors import install_error_handlers
 from ww.api.idempotency import Idempotency
 from ww.api.limits import BodyGuardMiddleware
-from ww.api.metrics import METRICS_PATH, metrics_endpoint
+from ww.api.metrics import METRICS_PATH, gauge_refresher, metrics_endpoint
 from ww.api.middleware import RequestIdMiddleware
 from ww.api.observe import RequestObserver, RouteTemplates, log_access
 from ww.api.ratelimit import (
@@ -213,7 +213,8 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     )
     for router in routers:
         app.include_router(router)
-    app.add_route(METRICS_PATH, metrics_endpoint(eng.circuits), ["GET"], include_in_schema=False)
+    gauges = gauge_refresher(eng.circuits, eng.embedder)
+    app.add_route(METRICS_PATH, metrics_endpoint(gauges), ["GET"], include_in_schema=False)
     _document_security(app)
     # Outermost last: the request id must exist before the body's bounds can answer.
     app.add_middleware(
@@ -254,7 +255,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
             for r in routers
             for route in r.routes
         ),
-        circuits=eng.circuits,
+        gauges=gauges,
         listeners=[log_access],
     )
     app.add_middleware(RequestIdMiddleware)

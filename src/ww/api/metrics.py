@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -31,10 +32,12 @@ from starlette.responses import Response
 
 from ww.api.auth import METRICS_PATH
 from ww.control.circuits import CIRCUIT_NAMES, Circuits, CircuitState
+from ww.embedding.service import EmbeddingStats
 from ww.storage import guarded
 
 __all__ = [
     "CIRCUIT_STATE",
+    "EMBEDDING",
     "METRICS_PATH",
     "MULTIPROC_ENV",
     "RATE_LIMITED",
@@ -43,6 +46,7 @@ __all__ = [
     "STORE_ERRORS",
     "STORE_SECONDS",
     "forget_dead_workers",
+    "gauge_refresher",
     "metrics_endpoint",
     "observe_store_call",
     "refresh_circuits",
@@ -79,6 +83,22 @@ CIRCUIT_STATE = Gauge(
     ["circuit", "state"],
     multiprocess_mode="livemax",
 )
+# Counts since each worker started, from the embedding service's own counters; gauges, so
+# that multi-process mode adds the live workers' up. Mean batch size: items / batches.
+EMBEDDING = {
+    field: Gauge(
+        f"ww_embedding_{field}",
+        help_text,
+        multiprocess_mode="livesum",
+    )
+    for field, help_text in (
+        ("cache_hits", "Embeddings answered from the cache (since the worker started)"),
+        ("cache_misses", "Embeddings the model had to compute (since the worker started)"),
+        ("batches", "Batches run through the model (since the worker started)"),
+        ("items_embedded", "Texts embedded by the model (since the worker started)"),
+        ("cache_entries", "Embeddings held in the cache now"),
+    )
+}
 RATE_LIMITED = Counter(
     "ww_rate_limit_rejections", "Requests refused with 429 by the rate limiter", ["group"]
 )
@@ -94,6 +114,24 @@ def observe_store_call(
 
 if observe_store_call not in guarded.OBSERVERS:
     guarded.OBSERVERS.append(observe_store_call)
+
+
+class _HasStats(Protocol):
+    @property
+    def stats(self) -> EmbeddingStats: ...
+
+
+def gauge_refresher(circuits: Circuits, embedder: _HasStats) -> Callable[[], None]:
+    """What sets this worker's gauges from the state they show: called after every request
+    and at each scrape, so every worker's values stay current in multi-process mode."""
+
+    def refresh() -> None:
+        refresh_circuits(circuits)
+        stats = embedder.stats
+        for field, gauge in EMBEDDING.items():
+            gauge.set(getattr(stats, field))
+
+    return refresh
 
 
 def refresh_circuits(circuits: Circuits) -> None:
@@ -132,12 +170,12 @@ def forget_dead_workers(path: str) -> None:
             multiprocess.mark_process_dead(int(pid), path)  # type: ignore[no-untyped-call]
 
 
-def metrics_endpoint(circuits: Circuits) -> Callable[[Request], Response]:
+def metrics_endpoint(refresh: Callable[[], None]) -> Callable[[Request], Response]:
     """The ``/metrics`` route: this worker's registry, or every worker's in multi-process
     mode."""
 
     def metrics(_: Request) -> Response:
-        refresh_circuits(circuits)
+        refresh()
         path = os.environ.get(MULTIPROC_ENV)
         if path:
             forget_dead_workers(path)

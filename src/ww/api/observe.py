@@ -12,9 +12,8 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ww import tracing
-from ww.api.metrics import REQUEST_SECONDS, REQUESTS, refresh_circuits
+from ww.api.metrics import REQUEST_SECONDS, REQUESTS
 from ww.config import SESSION_ID_PATTERN
-from ww.control.circuits import Circuits
 from ww.logs import access_line
 
 if TYPE_CHECKING:
@@ -71,16 +70,16 @@ class RequestOutcome:
 class RequestObserver:
     """Times every HTTP request and counts it by route template and status, then tells the
     ``listeners``. Sits outside auth, so refused requests are counted too; also keeps this
-    worker's circuit gauges current."""
+    worker's gauges current (``gauges``)."""
 
     def __init__(
         self,
         app: ASGIApp,
         routes: RouteTemplates,
-        circuits: Circuits,
+        gauges: Callable[[], None],
         listeners: Iterable[Callable[[RequestOutcome], None]] = (),
     ) -> None:
-        self.app, self.routes, self.circuits = app, routes, circuits
+        self.app, self.routes, self.gauges = app, routes, gauges
         self.listeners = list(listeners)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,7 +119,7 @@ class RequestObserver:
             )
         REQUESTS.labels(method, route, str(status)).inc()
         REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
-        refresh_circuits(self.circuits)
+        self.gauges()
         outcome = RequestOutcome(scope, method, route, status, seconds)
         for listener in self.listeners:
             listener(outcome)
