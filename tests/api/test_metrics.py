@@ -187,3 +187,20 @@ def test_a_dead_workers_live_gauges_are_forgotten(tmp_path: Path) -> None:
     mine.write_bytes(b"")
     forget_dead_workers(str(tmp_path))
     assert mine.exists()
+
+
+def test_metrics_answer_during_maintenance(client: TestClient) -> None:
+    admin = {"X-Admin-Key": ADMIN}
+    r = client.patch(
+        "/api/v1/control/flags/maintenance_mode", json={"enabled": True}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    try:
+        assert client.get("/api/v1/episodes", headers={"X-API-Key": KEY}).status_code == 503
+        samples = _scrape(client)
+        key = frozenset({"method": "GET", "route": "/api/v1/episodes", "status": "503"}.items())
+        assert samples[("ww_http_requests_total", key)] >= 1
+    finally:
+        client.patch(
+            "/api/v1/control/flags/maintenance_mode", json={"enabled": False}, headers=admin
+        )
