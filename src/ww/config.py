@@ -27,9 +27,9 @@ import os
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -41,8 +41,11 @@ from ww.secrets import DEFAULT_SECRETS_DIR, SECRET_FIELDS, SecretsBackend, Secre
 
 __all__ = [
     "CLIENT_ENV_NAMES",
+    "LOG_LEVELS",
     "ConfigError",
     "Environment",
+    "LogFormat",
+    "LogLevel",
     "RateLimiterBackend",
     "RedisDownPolicy",
     "SecretsBackend",
@@ -98,6 +101,19 @@ class RateLimiterBackend(StrEnum):
     REDIS = "redis"  # in the Redis at WW_REDIS_URL, shared by every worker and host
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"  # one human-readable line per record
+    JSON = "json"  # one JSON object per line, for a log shipper (ww.logs)
+
+
+# The least severe record written (``WW_LOG_LEVEL``, any case).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LogLevel = Annotated[
+    Literal["DEBUG", "INFO", "WARNING", "ERROR"],
+    BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
+]
+
+
 class RedisDownPolicy(StrEnum):
     """What the Redis rate limiter does while Redis cannot be reached."""
 
@@ -124,6 +140,17 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", min_length=1)
     api_port: int = Field(8765, ge=1, le=65535)
     api_workers: int = Field(1, ge=1, le=32)
+    # -- observability (docs/operations.md, Monitoring) ----------------------------------
+    # /metrics without a credential (for a scraper inside a trusted network); off, it takes
+    # any valid key, as a user route does.
+    metrics_public: bool = False
+    log_format: LogFormat = LogFormat.TEXT
+    log_level: LogLevel = "INFO"
+    # OpenTelemetry traces (ww.tracing; extra `otel`), exported while the runtime flag
+    # `telemetry` is on too. The protocol is OTLP over gRPC (port 4317) or HTTP (4318).
+    otel_enabled: bool = False
+    otel_endpoint: str = Field("http://127.0.0.1:4317", pattern=r"^https?://\S+$")
+    otel_protocol: Literal["grpc", "http"] = "grpc"
     api_max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
     # How long the answer to a write sent with an Idempotency-Key is kept for its retries.
     idempotency_ttl_hours: float = Field(24.0, gt=0.0, le=24.0 * 365)
@@ -333,10 +360,8 @@ CLIENT_ENV_NAMES: Mapping[str, str] = {
 }
 # Deployment-guide variables this version does not build yet, and what their absence means;
 # they are reported with that instead of a look-alike name.
-NOT_BUILT: Mapping[str, str] = {
-    "WW_OTEL_ENABLED": "no traces are exported",
-    "WW_OTEL_ENDPOINT": "no traces are exported",
-}
+# None at present; the mechanism stays for the next one.
+NOT_BUILT: Mapping[str, str] = {}
 # Shortest password, key or secret production accepts (the deployment guide's checklist).
 MIN_PRODUCTION_PASSWORD = 16
 # Shortest JWT signing secret, in UTF-8 bytes: HS256's key should be as long as its hash.

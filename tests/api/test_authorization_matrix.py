@@ -223,6 +223,23 @@ def test_let_through_callers_get_what_an_admin_gets(client: TestClient) -> None:
         assert len(set(got.values())) == 1, (method, path, got)
 
 
+# Routes outside the schema that need a credential, and their kind: /metrics takes any
+# valid key (WW_METRICS_PUBLIC=true opens it: tests/api/test_metrics.py).
+UNLISTED_GUARDED: dict[tuple[str, str], Access] = {("GET", "/metrics"): U}
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_unlisted_guarded_routes(client: TestClient, caller: str) -> None:
+    for (method, path), kind in UNLISTED_GUARDED.items():
+        assert kind is Access.USER
+        r = client.request(method, path, headers={**CALLERS[caller], "X-Session-ID": MINE})
+        # A key bound to other sessions is still a valid key: the metrics name no session.
+        valid = caller in AUTHENTICATED or caller == "bound to another session"
+        assert r.status_code == (200 if valid else 401), (caller, path, r.text[:200])
+        if not valid:
+            assert set(r.json()["error"]) == ENVELOPE_KEYS
+
+
 def test_unlisted_exempt_routes_are_open(client: TestClient) -> None:
     for path in UNLISTED_EXEMPT:
         assert client.get(path).status_code == 200, path

@@ -45,7 +45,7 @@ def test_every_flag_is_listed_with_value_default_description_and_source(
         "name": "telemetry",
         "enabled": False,
         "default": False,
-        "description": "OpenTelemetry export (not built yet)",
+        "description": "OpenTelemetry trace export (with WW_OTEL_ENABLED)",
         "source": "default",
     }
     assert flags["read_only_mode"]["description"] == "Block all writes"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import Server, server_cmd, server_env
 from ww.secrets import SECRET_FIELDS
@@ -21,6 +22,8 @@ FROM_FILES = ("neo4j_password", "jwt_secret", "admin_key")
 FROM_ENV = ("qdrant_api_key", "api_key", "api_keys", "redis_url")
 # Distinctive values, each long enough to pass the production length checks.
 PLANTED = {f: f"Pl4nted{f.replace('_', '')}Zx9q8w7e6r5t4y3u2i1o" for f in SECRET_FIELDS}
+# Memory content, which no log line may hold either.
+MEMORY = "the Pl4ntedMemory of a heron at the mill pond"
 
 
 def _value(field: str) -> str:
@@ -74,8 +77,8 @@ def _exchange(client: httpx.Client) -> list[str]:
         client.post(
             "/api/v1/episodes", json={"content": "b"}, headers={"X-API-Key": PLANTED["api_keys"]}
         ),
-        client.post("/api/v1/episodes", json={"content": "a note"}, headers=key),
-        client.post("/api/v1/recall", json={"query": "note"}, headers=key),
+        client.post("/api/v1/episodes", json={"content": MEMORY}, headers=key),
+        client.post("/api/v1/recall", json={"query": MEMORY}, headers=key),
         client.get("/api/v1/nowhere", headers=key),
         client.post("/api/v1/episodes", json={"content": 5}, headers=key),
         client.post("/api/v1/episodes", content=b"{" * 20_000_000, headers=key),
@@ -103,11 +106,23 @@ def _exchange(client: httpx.Client) -> list[str]:
     return [f"{r.status_code} {r.headers!r} {r.text}" for r in seen]
 
 
-def test_planted_secrets_never_leave_the_server(tmp_path: Path) -> None:
+def _json_lines(log: str) -> list[dict[str, Any]]:
+    """Every line of a ``WW_LOG_FORMAT=json`` log, each one JSON object."""
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]
+    assert all(
+        isinstance(line, dict) and {"time", "level", "message"} <= set(line) for line in lines
+    )
+    return lines
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_planted_secrets_never_leave_the_server(tmp_path: Path, log_format: str) -> None:
     server = Server(tmp_path / "data", tmp_path / "server.log")
     env = _secrets_env(tmp_path)
     # A setting no one reads, so the log has warnings to scan as well.
-    server.start(**env, WW_API_PROT="9000", WW_RATE_LIMITER_BACKEND="redis")
+    server.start(
+        **env, WW_API_PROT="9000", WW_RATE_LIMITER_BACKEND="redis", WW_LOG_FORMAT=log_format
+    )
     try:
         server.wait_ready()
         with httpx.Client(base_url=server.url, timeout=30.0) as client:
@@ -118,7 +133,18 @@ def test_planted_secrets_never_leave_the_server(tmp_path: Path) -> None:
     assert "WW_API_PROT" in log  # the warning was written where we look
     assert "Redis at redis://127.0.0.1:1 cannot be reached" in log  # and the outage's
     assert _leaks(log) == []
+    assert "Pl4ntedMemory" not in log
     assert [a[:200] for a in answers if _leaks(a)] == []
+    if log_format == "json":
+        access = [line for line in _json_lines(log) if line["logger"] == "ww.access"]
+        # One line per request, with its route's template, never its raw path.
+        made = [a for a in access if a["method"] == "POST" and a["status"] == 201]
+        assert made and made[0]["route"] == "/api/v1/episodes"
+        # The caller named by its key's id, never by the key.
+        assert {a["principal"] for a in made} == {"planted", "WW_API_KEY"}
+        assert all(a["request_id"] for a in access)
+        assert all(isinstance(a["duration_ms"], float) for a in access)
+        assert {a["status"] for a in access} >= {200, 201, 401, 404, 413, 422, 503}
 
 
 def _refused(tmp_path: Path, files: tuple[str, ...] = FROM_FILES, **extra: str) -> str:

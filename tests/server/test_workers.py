@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.neo4j_launcher import Neo4jProcess, free_port, wipe_database
 
@@ -274,3 +275,29 @@ def test_workers_share_memories_and_learning(workers: list[Worker]) -> None:
         assert w.call("GET", f"/api/v1/entities/{entity['id']}").json()["name"] == "Ledger"
         hits = w.call("POST", "/api/v1/recall", json={"query": "billing ledger"}).json()["hits"]
         assert entity["id"] in {h["id"] for h in hits if h["memory_type"] == "entity"}
+
+
+def _listed(worker: Worker) -> float:
+    """GET /api/v1/episodes answered with 200, as /metrics reports it from ``worker``."""
+    text = worker.call("GET", "/metrics").text
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "ww_http_requests_total" and s.labels == {
+                "method": "GET",
+                "route": "/api/v1/episodes",
+                "status": "200",
+            }:
+                return s.value
+    return 0.0
+
+
+def test_metrics_add_up_every_workers_requests(workers: list[Worker]) -> None:
+    """Multi-process mode: whichever worker answers /metrics, it counts every worker's."""
+    before = _listed(workers[0])
+    for n, worker in enumerate(workers, start=1):
+        for _ in range(n):
+            worker.call("GET", "/api/v1/episodes")
+    sent = len(workers) * (len(workers) + 1) // 2
+    assert {_listed(w) - before for w in workers} == {sent}
+    text = workers[-1].call("GET", "/metrics").text
+    assert 'ww_circuit_state{circuit="database",state="closed"} 1.0' in text

@@ -77,8 +77,9 @@ def _read_in_code(flag: str) -> bool:
 def test_flags_said_to_do_nothing_are_exactly_the_unread_ones() -> None:
     section = " ".join(configuration_section().split())
     match = re.search(r"((?:`[a-z_]+`,? (?:and )?)+)does? nothing yet", section)
-    assert match is not None, "the README names the flags that do nothing yet"
-    said = set(re.findall(r"`([a-z_]+)`", match.group(1)))
+    if NOT_BUILT:
+        assert match is not None, "the README names the flags that do nothing yet"
+    said = set(re.findall(r"`([a-z_]+)`", match.group(1))) if match else set()
     assert said == set(NOT_BUILT)
     unread = {name for name in Flags.model_fields if not _read_in_code(name)}
     assert unread == set(NOT_BUILT)

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from ww import __version__
+from ww import __version__, tracing
 from ww.api.auth import Authenticator, AuthMiddleware, document_security
 from ww.api.control_gate import ControlGate
 from ww.api.disk import FreeingDeletesMiddleware
@@ -18,7 +18,9 @@ from ww.api.docs_ui import install_docs
 from ww.api.errors import install_error_handlers
 from ww.api.idempotency import Idempotency
 from ww.api.limits import BodyGuardMiddleware
+from ww.api.metrics import METRICS_PATH, gauge_refresher, metrics_endpoint
 from ww.api.middleware import RequestIdMiddleware
+from ww.api.observe import RequestObserver, RouteTemplates, log_access
 from ww.api.ratelimit import (
     RateLimitMiddleware,
     build_rate_limiter,
@@ -51,6 +53,7 @@ from ww.engine import (
 )
 from ww.engine.consolidation import ConsolidationScheduler
 from ww.engine.maintenance import HostLeader, Maintenance
+from ww.logs import configure_logging
 from ww.secrets import url_address
 from ww.storage.factory import control_store, disk_guard, idempotency_store
 
@@ -100,8 +103,11 @@ def _document_security(app: FastAPI) -> None:
 
 def create_app_from_env() -> FastAPI:
     """The app of one worker when ``WW_API_WORKERS`` > 1: uvicorn imports this factory in
-    each worker process, which builds its own engine from the environment."""
-    return create_app(load_settings())
+    each worker process, which builds its own engine from the environment (and sets up its
+    logging: a spawned worker starts with none)."""
+    settings = load_settings()
+    configure_logging(settings)
+    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None, engine: MemoryEngine | None = None) -> FastAPI:
@@ -124,6 +130,8 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         control_store(eng.records), eng.flags, lambda flags: setattr(eng, "flags", flags)
     )
     authenticator = Authenticator(settings)
+    # Spans while WW_OTEL_ENABLED and the flag, read at each span, are both on.
+    tracing.install(settings, lambda: eng.flags.telemetry)
     rate_limiter = build_rate_limiter(settings, circuit=eng.circuits.get("redis"))
     if not authenticator.enabled:
         logger.warning(
@@ -172,6 +180,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
             await plane.stop()
             await eng.close()
             await rate_limiter.close()
+            tracing.uninstall()
 
     app = FastAPI(
         title="World Weaver",
@@ -204,6 +213,8 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     )
     for router in routers:
         app.include_router(router)
+    gauges = gauge_refresher(eng.circuits, eng.embedder)
+    app.add_route(METRICS_PATH, metrics_endpoint(gauges), ["GET"], include_in_schema=False)
     _document_security(app)
     # Outermost last: the request id must exist before the body's bounds can answer.
     app.add_middleware(
@@ -235,6 +246,18 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     # Outside auth, so a browser's preflight (which carries no credentials) is answered, and
     # every answer, a 401 or a 413 included, carries the CORS headers.
     install_cors(app, settings.api_cors_origins)
+    # Outside auth and the limits, so their refusals are counted and logged too; inside the
+    # request id, which the access line names.
+    app.add_middleware(
+        RequestObserver,
+        routes=RouteTemplates(
+            (getattr(route, "path", ""), getattr(route, "methods", None) or ())
+            for r in routers
+            for route in r.routes
+        ),
+        gauges=gauges,
+        listeners=[log_access],
+    )
     app.add_middleware(RequestIdMiddleware)
     # Outermost: every answer, a preflight or an error from any middleware, gets the headers.
     app.add_middleware(SecurityHeadersMiddleware)

@@ -45,6 +45,7 @@ from ww.config import ConfigError, Settings
 __all__ = [
     "EXEMPT_PATHS",
     "EXEMPT_PREFIX",
+    "METRICS_PATH",
     "SECURITY_SCHEMES",
     "Access",
     "AuthMiddleware",
@@ -66,6 +67,8 @@ EXEMPT_PATHS = frozenset({"/", "/api/v1/health", "/docs", "/redoc", "/openapi.js
 # The scripts, styles and icon the docs pages load: open as the pages are, or they stay blank.
 # Only the static mount answers under it, and it serves the package's files and nothing else.
 EXEMPT_PREFIX = STATIC_URL + "/"
+# Prometheus's scrape path: a user route unless WW_METRICS_PUBLIC opens it.
+METRICS_PATH = "/metrics"
 _OPERATOR_PREFIXES = ("/api/v1/admin", "/api/v1/control")
 _SESSIONS = "/api/v1/sessions"
 JWT_ALGORITHM = "HS256"
@@ -154,6 +157,10 @@ class Authenticator:
         self._audience = settings.jwt_audience
         # Fixed at start: a keys file emptied later refuses every key rather than opening up.
         self.enabled = bool(self._keys) or self._jwt_secret is not None or self._file is not None
+        # Paths open to anyone by configuration rather than by the guide's exempt list.
+        self.public: frozenset[str] = frozenset(
+            {METRICS_PATH} if settings.metrics_public else set()
+        )
 
     def _load(self) -> KeyTable:
         """The key table from the fixed keys and the file as it is now; ConfigError if the
@@ -293,7 +300,7 @@ class AuthMiddleware:
         state = scope.setdefault("state", {})
         state["principal"] = None
         kind = access(scope["method"], scope["path"])
-        if not self.auth.enabled or kind is Access.EXEMPT:
+        if not self.auth.enabled or kind is Access.EXEMPT or scope["path"] in self.auth.public:
             await self.app(scope, receive, send)
             return
         request = Request(scope)

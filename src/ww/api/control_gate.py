@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ww.api.auth import EXEMPT_PATHS
+from ww.api.auth import EXEMPT_PATHS, METRICS_PATH
 from ww.api.errors import error_response
 from ww.control.runtime import ControlPlane
 from ww.storage.ports.control import Level
@@ -24,7 +24,8 @@ __all__ = ["OPEN_DURING_LOCKDOWN", "READ_POSTS", "RETRY_AFTER_S", "ControlGate",
 
 CONTROL_PREFIX = "/api/v1/control"
 _DOCS_ASSETS = "/static/docs/"
-OPEN_DURING_LOCKDOWN = EXEMPT_PATHS
+# And the metrics: a lockdown is when an operator most wants to see them.
+OPEN_DURING_LOCKDOWN = EXEMPT_PATHS | {METRICS_PATH}
 # POST routes that read: a query travels in their body, nothing is created or changed (a
 # recall with ``learn`` records the retrieval as a review, as it does on any day).
 READ_POSTS = frozenset(

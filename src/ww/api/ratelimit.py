@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ww.api.auth import _ERROR_REF, EXEMPT_PATHS
 from ww.api.errors import error_response
+from ww.api.metrics import RATE_LIMITED
 from ww.config import RedisDownPolicy, Settings
 from ww.secrets import url_address
 
@@ -350,6 +351,7 @@ class RateLimitMiddleware:
         if not decision.allowed:
             retry_after = decision.retry_after(time.time())
             log.debug("429 %s %s for %s", scope["method"], scope["path"], caller)
+            RATE_LIMITED.labels(group).inc()
             response = error_response(
                 429,
                 "rate_limited",

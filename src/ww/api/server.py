@@ -18,7 +18,9 @@ import contextlib
 import faulthandler
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,12 +32,14 @@ from uvicorn.supervisors import Multiprocess
 
 from ww.api.auth import Authenticator
 from ww.api.lifeline import die_with_parent
+from ww.api.metrics import MULTIPROC_ENV
 from ww.api.protocol import protocol_factory
 from ww.api.ratelimit import per_worker_warning
 from ww.config import ConfigError, Settings, load_settings
 from ww.embedding import EmbeddingError
 from ww.engine import MemoryEngine
 from ww.engine.memory import check_embedding_lock
+from ww.logs import configure_early_logging, configure_logging
 from ww.storage import build_stores
 from ww.storage.factory import build_vector_index, check_extras, disk_startup_problem
 
@@ -85,13 +89,14 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     overrides = parse_args(argv)  # before anything starts: --help and bad options exit here
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_early_logging(os.environ)
     # A fatal signal (a SIGBUS in a memory-mapped store) leaves a traceback on stderr
     # instead of a silent exit.
     with contextlib.suppress(AttributeError, ValueError, OSError):  # stderr without a file
         faulthandler.enable()
     try:
         settings = load_settings(**overrides)
+        configure_logging(settings)
         check_extras(settings)
         Authenticator(settings)  # a bad key list stops start-up here, before the model loads
     except ConfigError as exc:
@@ -124,14 +129,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         app,
         host=settings.api_host,
         port=settings.api_port,
-        log_level="info",
         lifespan="on",
         http=_protocol(settings),
+        **_UVICORN_LOGGING,
     )
     server = uvicorn.Server(config)
     server.run()
     # uvicorn reports a failed start-up (e.g. a store that will not open) by not starting.
     return 0 if server.started else 3
+
+
+# The root logger of ``ww.logs`` writes uvicorn's records too; ``ww.access`` writes one line
+# per request (route template, status, latency, key id) in place of uvicorn's access log.
+_UVICORN_LOGGING: dict[str, Any] = {"log_config": None, "access_log": False}
 
 
 def _protocol(settings: Settings) -> type[asyncio.Protocol]:
@@ -154,16 +164,23 @@ def _run_workers(settings: Settings) -> int:
         host=settings.api_host,
         port=settings.api_port,
         workers=settings.api_workers,
-        log_level="info",
         lifespan="on",
         http=_protocol(settings),
+        **_UVICORN_LOGGING,
     )
+    # Each worker's metrics go to files here, which /metrics adds up (ww.api.metrics);
+    # inherited by the workers, who start after it is set. Made empty for each start, so
+    # no count of an earlier run survives.
+    metrics_dir = tempfile.mkdtemp(prefix="ww-metrics-")
+    os.environ[MULTIPROC_ENV] = metrics_dir
     sock = config.bind_socket()
     supervisor = Multiprocess(config, sockets=[sock])
     try:
         supervisor.run()
     finally:
         sock.close()
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     # A worker that cannot start (a store that will not open) stops the whole pool.
     failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
     return 3 if failed else 0

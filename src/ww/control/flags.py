@@ -7,9 +7,8 @@ ablation (docs/benchmarks.md): a mechanism that lowers recall@10 defaults to off
 
 A ``Flags`` is an immutable snapshot. The engine holds the current one in ``engine.flags``
 and every reader reads that attribute at each use, so the control plane
-(``ww.control.runtime``) changes a flag by putting a new snapshot there. ``telemetry`` is not
-built yet: ``load_flags`` warns when it is set away from its default, since nothing would
-change.
+(``ww.control.runtime``) changes a flag by putting a new snapshot there. A flag listed in
+``NOT_BUILT`` does nothing yet: ``load_flags`` warns when it is set away from its default.
 """
 
 from __future__ import annotations
@@ -28,9 +27,8 @@ __all__ = ["MECHANISMS", "NOT_BUILT", "Flags", "flag_sources", "load_flags"]
 logger = logging.getLogger(__name__)
 
 # The guide's flags nothing reads yet, and what stays as it is whatever their value.
-NOT_BUILT: Mapping[str, str] = {
-    "telemetry": "no traces are exported either way",
-}
+# None at present (``telemetry`` gates the OpenTelemetry export, ``ww.tracing``).
+NOT_BUILT: Mapping[str, str] = {}
 
 
 class Flags(BaseSettings):
@@ -46,7 +44,8 @@ class Flags(BaseSettings):
     api_rate_limiting: bool = True
     read_only_mode: bool = False
     maintenance_mode: bool = False
-    # The guide's example flag; off until OpenTelemetry export is built and opted into.
+    # The guide's example flag: OpenTelemetry spans are exported while it is on and
+    # WW_OTEL_ENABLED is set (ww.tracing); off, an opt-in.
     telemetry: bool = False
 
     # -- recall dynamics (defaults from the LoCoMo ablation, docs/benchmarks.md) ----------

@@ -41,6 +41,7 @@ from ww.storage.ports import (
     VectorIndex,
 )
 from ww.storage.ports.learning import LearningStore
+from ww.tracing import set_attributes, span
 
 __all__ = [
     "Clock",
@@ -342,6 +343,25 @@ class MemoryEngine:
     ) -> RecallResult:
         """``log_recall`` false leaves the recall log to the caller (unified recall logs
         every type's hits under one id); the other side effects of ``learn`` stay."""
+        # The span names the session and counts, never the query.
+        with span("ww.recall.episodes", **{"ww.session": session_id, "ww.limit": limit}) as s:
+            result = await self._recall_episodes(
+                session_id, query, limit, flt, preset, learn, query_vector, log_recall
+            )
+            set_attributes(s, **{"ww.hits": len(result.hits), "ww.degraded": result.degraded})
+            return result
+
+    async def _recall_episodes(
+        self,
+        session_id: str,
+        query: str,
+        limit: int,
+        flt: EpisodeFilter | None,
+        preset: Preset,
+        learn: bool,
+        query_vector: Vector | None,
+        log_recall: bool,
+    ) -> RecallResult:
         flt = flt or EpisodeFilter()
         now = self.clock()
         n = max(self.candidates, limit)
@@ -373,20 +393,21 @@ class MemoryEngine:
         )
         cosine.update((s.id, s.score) for s in within)
         temporal = self.flags.spreading_activation
-        fusion = Fusion(
-            candidates=rows,
-            cosine=cosine,
-            keyword=keyword,
-            weights=PRESETS[preset],
-            fsrs=self.fsrs if self.flags.fsrs else None,
-            now=now,
-            words=query_words(query),
-            learned=learned,
-            temporal=temporal,
-        )
-        contenders = [rows[i] for i in fusion.contenders(limit)]
-        near = await self.records.neighbours(session_id, contenders) if temporal else {}
-        scored = fusion.rank(limit, near)
+        with span("ww.fusion", **{"ww.candidates": len(rows), "ww.temporal": temporal}):
+            fusion = Fusion(
+                candidates=rows,
+                cosine=cosine,
+                keyword=keyword,
+                weights=PRESETS[preset],
+                fsrs=self.fsrs if self.flags.fsrs else None,
+                now=now,
+                words=query_words(query),
+                learned=learned,
+                temporal=temporal,
+            )
+            contenders = [rows[i] for i in fusion.contenders(limit)]
+            near = await self.records.neighbours(session_id, contenders) if temporal else {}
+            scored = fusion.rank(limit, near)
         episodes = await self.records.get_episodes(session_id, [s.id for s in scored])
         hits = [
             RecallHit(
@@ -401,7 +422,7 @@ class MemoryEngine:
         ]
         result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
         if learn and hits:
-            with learning_skipped_when_full():
+            with span("ww.learn", **{"ww.hits": len(hits)}), learning_skipped_when_full():
                 await self._learn_from_recall(session_id, [h.episode for h in hits], now)
                 await self.recall_learning.after_recall(
                     session_id,

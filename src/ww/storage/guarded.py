@@ -13,16 +13,32 @@ control plane.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, cast
 
-__all__ = ["PASS_THROUGH", "Gate", "alike", "gate_of", "guarded", "unwrap"]
+__all__ = [
+    "OBSERVERS",
+    "PASS_THROUGH",
+    "CallObserver",
+    "Gate",
+    "alike",
+    "gate_of",
+    "guarded",
+    "unwrap",
+]
 
 T = TypeVar("T")
 
 # A store must close with its circuit open, and a store that will not open at start-up is
 # reported as such rather than as an open circuit.
 PASS_THROUGH = frozenset({"open", "close", "aclose"})
+
+# Told of every guarded call once it ends: (the gate's name, the method's name, seconds,
+# the exception or None). The one place the metrics see each store, index and embedder
+# call (``ww.api.metrics`` registers itself); empty, a call costs nothing more.
+CallObserver = Callable[[str, str, float, BaseException | None], None]
+OBSERVERS: list[CallObserver] = []
 
 
 class Gate(Protocol):
@@ -54,7 +70,16 @@ class _Guarded:
         # The method is looked up on every call, so one patched on the object or its class
         # (as tests do) is the one that runs; only the wrapper is kept.
         async def through_gate(*args: Any, **kwargs: Any) -> Any:
-            return await gate.call(getattr(target, name), *args, **kwargs)
+            if not OBSERVERS:
+                return await gate.call(getattr(target, name), *args, **kwargs)
+            start = time.perf_counter()
+            try:
+                result = await gate.call(getattr(target, name), *args, **kwargs)
+            except BaseException as exc:
+                _tell(gate, name, time.perf_counter() - start, exc)
+                raise
+            _tell(gate, name, time.perf_counter() - start, None)
+            return result
 
         through_gate.__name__ = through_gate.__qualname__ = name
         self._ww_methods[name] = through_gate
@@ -72,6 +97,12 @@ class _Guarded:
 
     def __repr__(self) -> str:
         return f"guarded({self._ww_target!r})"
+
+
+def _tell(gate: Gate, name: str, seconds: float, error: BaseException | None) -> None:
+    circuit = str(getattr(gate, "name", "unnamed"))
+    for observer in OBSERVERS:
+        observer(circuit, name, seconds, error)
 
 
 def guarded(target: T, gate: Gate) -> T:

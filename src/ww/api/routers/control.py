@@ -53,7 +53,7 @@ DESCRIPTIONS = {
     "api_rate_limiting": "Request rate limits",
     "read_only_mode": "Block all writes",
     "maintenance_mode": "Block all requests but health and control",
-    "telemetry": "OpenTelemetry export (not built yet)",
+    "telemetry": "OpenTelemetry trace export (with WW_OTEL_ENABLED)",
     "fsrs": "FSRS retrievability as a recall ranking feature",
     "actr": "ACT-R base-level activation in recall",
     "hebbian": "Hebbian co-retrieval strengthening",
