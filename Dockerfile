@@ -13,7 +13,7 @@ COPY pyproject.toml README.md LICENSE NOTICE ./
 # The vendored embedding model lives inside the package (src/ww/embedding/models/), so
 # copying src/ carries it into the wheel; no download at build or run time.
 COPY src ./src
-RUN pip install ".[api,server]"
+RUN pip install ".[api,server,otel]"
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 ww \

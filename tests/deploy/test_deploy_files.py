@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from ww.api.routers.system import router as system_router
-from ww.config import Settings, load_settings
+from ww.config import Settings, known_env_names, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -108,7 +108,8 @@ def env_file_values(path: Path) -> dict[str, str]:
 def test_compose_sets_only_existing_settings(path: Path) -> None:
     names = set(WW_NAME.findall(path.read_text()))
     assert names, "the compose files configure the API through WW_* names"
-    assert names <= settings_env_names(), names - settings_env_names()
+    # Settings and flags' start values (WW_FLAG_*) alike.
+    assert names <= known_env_names(), names - known_env_names()
 
 
 def test_infrastructure_compose(compose: dict[str, Any]) -> None:
@@ -416,3 +417,17 @@ def test_compose_interpolates_from_the_generated_env(workdir: Path, path: Path) 
             assert values.get(name), f"{path.name} needs {name}, which .env leaves empty"
         elif not op:
             assert name in values, name
+
+
+def test_the_full_stack_sends_its_traces_to_its_jaeger() -> None:
+    services = load_yaml(COMPOSE_FULL)["services"]
+    env = services["ww-api"]["environment"]
+    assert env["WW_OTEL_ENABLED"] == "true" and env["WW_FLAG_TELEMETRY"] == "true"
+    endpoint = env["WW_OTEL_ENDPOINT"]
+    host, port = endpoint.removeprefix("http://").split(":")
+    assert host in services and env["WW_OTEL_PROTOCOL"] == "grpc"
+    assert any(p.endswith(f":{port}:{port}") for p in services[host]["ports"])
+    # Tracing on without the `otel` extra stops start-up: the image must have it.
+    assert ".[api,server,otel]" in DOCKERFILE.read_text()
+    settings = Settings(otel_enabled=True, otel_endpoint=endpoint)  # type: ignore[call-arg]
+    assert settings.otel_endpoint == endpoint
