@@ -85,6 +85,18 @@ def test_headers_count_down_then_429_with_retry_after(data_dir: Path) -> None:
             assert "x-ratelimit-limit" not in r.headers, path
 
 
+def test_every_router_of_the_app_is_a_group_of_its_own(data_dir: Path) -> None:
+    with _client(data_dir, rate_limit="1/hour") as client:
+        recall = {"query": "anything"}
+        assert client.post("/api/v1/recall", json=recall, headers=SESSION).status_code == 200
+        refused = client.post("/api/v1/recall", json=recall, headers=SESSION)
+        assert_envelope(refused, 429, "rate_limited")
+        assert "recall" in refused.json()["error"]["message"]
+        # Unknown paths share the group `other`, not unified recall's budget.
+        assert client.get("/api/v1/nothing-here", headers=SESSION).status_code == 404
+        assert _get(client).status_code == 200
+
+
 def test_each_key_has_its_own_budget_and_the_429_names_no_key(data_dir: Path) -> None:
     keys = json.dumps([{"id": "agent-a", "key": KEY_A}, {"id": "agent-b", "key": KEY_B}])
     with _client(data_dir, rate_limit="3/hour", api_keys=keys) as client:

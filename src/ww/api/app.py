@@ -230,9 +230,8 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         RateLimitMiddleware,
         limiter=rate_limiter,
         enabled=lambda: eng.flags.api_rate_limiting,
-        groups=route_groups(
-            r.prefix + getattr(route, "path", "") for r in routers for route in r.routes
-        ),
+        # A route's path already holds its router's prefix.
+        groups=route_groups(getattr(route, "path", "") for r in routers for route in r.routes),
         redis_down=settings.rate_limit_redis_down,
         down_retry_s=settings.redis_retry_s,
     )
