@@ -123,8 +123,16 @@ def span(name: str, **attributes: Any) -> Iterator[Span | None]:
         yield None
         return
     attrs = {k: v for k, v in attributes.items() if v is not None}
-    with tracer.start_as_current_span(name, attributes=attrs) as current:
-        yield current
+    # Not the SDK's exception events: an exception's message may quote memory content (a
+    # validation error's input) or an address; the span keeps only its class.
+    with tracer.start_as_current_span(
+        name, attributes=attrs, record_exception=False, set_status_on_exception=False
+    ) as current:
+        try:
+            yield current
+        except BaseException as exc:
+            _mark_error(current, exc)
+            raise
 
 
 def set_attributes(current: Span | None, **attributes: Any) -> None:
@@ -147,8 +155,13 @@ def observe_store_call(
         attributes={"ww.circuit": circuit, "ww.operation": operation},
     )
     if error is not None:
-        from opentelemetry.trace import Status, StatusCode
-
-        current.set_status(Status(StatusCode.ERROR, type(error).__name__))
-        current.set_attribute("error.type", type(error).__name__)
+        _mark_error(current, error)
     current.end(end_time=end)
+
+
+def _mark_error(current: Span, error: BaseException) -> None:
+    """The error's class, never its message."""
+    from opentelemetry.trace import Status, StatusCode
+
+    current.set_status(Status(StatusCode.ERROR, type(error).__name__))
+    current.set_attribute("error.type", type(error).__name__)

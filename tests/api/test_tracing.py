@@ -139,3 +139,18 @@ def test_the_exporter_follows_the_protocol() -> None:
     assert http._endpoint == "http://127.0.0.1:4318/v1/traces"  # type: ignore[attr-defined]
     for exporter in (grpc, http):
         exporter.shutdown()
+
+
+def test_a_failing_span_keeps_the_error_class_and_not_its_message(
+    traced: tuple[TestClient, InMemorySpanExporter],
+) -> None:
+    client, exporter = traced
+    _set_telemetry(client, True)
+    exporter.clear()
+    with pytest.raises(ValueError), tracing.span("ww.test", session="s"):
+        raise ValueError(CONTENT)
+    (failed,) = [s for s in exporter.get_finished_spans() if s.name == "ww.test"]
+    assert failed.attributes is not None and failed.attributes["error.type"] == "ValueError"
+    assert failed.status.description == "ValueError"
+    assert failed.events == ()  # no exception event, which would carry the message
+    assert "Pl4nted" not in repr(failed.to_json())

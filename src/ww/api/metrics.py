@@ -13,10 +13,11 @@ answers, adds up every worker's (``MultiProcessCollector``).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import anyio.to_thread
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -170,20 +171,27 @@ def forget_dead_workers(path: str) -> None:
             multiprocess.mark_process_dead(int(pid), path)  # type: ignore[no-untyped-call]
 
 
-def metrics_endpoint(refresh: Callable[[], None]) -> Callable[[Request], Response]:
+def _exposition() -> bytes:
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path:
+        return generate_latest(REGISTRY)
+    forget_dead_workers(path)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+def metrics_endpoint(
+    refresh: Callable[[], None],
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     """The ``/metrics`` route: this worker's registry, or every worker's in multi-process
     mode."""
 
-    def metrics(_: Request) -> Response:
+    async def metrics(_: Request) -> Response:
+        # On the event loop: the gauges read the circuit breakers, which only the loop may
+        # touch; the exposition (files, in multi-process mode) goes to a thread.
         refresh()
-        path = os.environ.get(MULTIPROC_ENV)
-        if path:
-            forget_dead_workers(path)
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-            data = generate_latest(registry)
-        else:
-            data = generate_latest(REGISTRY)
+        data = await anyio.to_thread.run_sync(_exposition)
         return Response(data, media_type=CONTENT_TYPE_LATEST)
 
     return metrics
