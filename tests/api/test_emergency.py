@@ -236,3 +236,21 @@ def test_the_guides_curl_examples_work_as_written(client: TestClient) -> None:
     assert (r.status_code, r.json()["emergency"]["level"]) == (200, "LIMITED")
     r = client.post("/api/v1/control/emergency/recover", content=b'{"level": "NONE"}', headers=form)
     assert (r.status_code, r.json()["emergency"]["level"]) == (200, "NONE")
+
+
+@pytest.mark.parametrize("block", ["LIMITED", "LOCKDOWN", "read_only_mode", "maintenance_mode"])
+def test_scheduled_consolidation_waits_while_writes_are_refused(
+    client: TestClient, block: str
+) -> None:
+    scheduler = client.app.state.scheduler  # type: ignore[attr-defined]
+    assert scheduler._due()  # the one predicate the loop asks before a pass
+    if block.isupper():
+        _panic(client, block, "disk swap")
+    else:
+        patch_flag(client, block, True)
+    assert not scheduler._due()
+    if block.isupper():
+        _recover(client)
+    else:
+        patch_flag(client, block, False)
+    assert scheduler._due()  # the one predicate the loop asks before a pass

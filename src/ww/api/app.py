@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from ww import __version__, tracing
 from ww.api.auth import Authenticator, AuthMiddleware, document_security
-from ww.api.control_gate import ControlGate
+from ww.api.control_gate import ControlGate, blocked
 from ww.api.disk import FreeingDeletesMiddleware
 from ww.api.docs_ui import install_docs
 from ww.api.errors import install_error_handlers
@@ -165,7 +165,10 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
             consolidator,
             settings.consolidation_interval,
             leader=leader if settings.api_workers > 1 else None,
+            # Paused while the control plane would refuse a consolidation request.
+            paused=lambda: blocked(plane, "POST", "/api/v1/consolidate") is not None,
         )
+        app.state.scheduler = scheduler
         if settings.consolidation_interval > 0:
             scheduler.start()
         plane.start()

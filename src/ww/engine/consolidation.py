@@ -466,12 +466,16 @@ class ConsolidationScheduler(Periodic):
         consolidator: Consolidator,
         interval_s: float,
         leader: Callable[[], bool] | None = None,
+        paused: Callable[[], bool] | None = None,
     ) -> None:
         self.consolidator = consolidator
         self.interval_s = interval_s
         # With several workers, only the one ``leader()`` answers True for runs the passes:
         # every worker would otherwise consolidate every session once per interval.
         self.leader = leader
+        # While ``paused()`` (the control plane refuses writes: read-only, maintenance, an
+        # emergency level) no pass runs: a pass writes entities and links.
+        self.paused = paused
 
     async def run_once(self) -> list[ConsolidationReport]:
         reports = []
@@ -483,4 +487,6 @@ class ConsolidationScheduler(Periodic):
         return reports
 
     def _due(self) -> bool:
+        if self.paused is not None and self.paused():
+            return False
         return self.leader is None or self.leader()
