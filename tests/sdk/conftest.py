@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from tests.sdk.server import make_app, serve
 from ww.config import Settings
 from ww.embedding import EmbeddingService
-from ww.sdk import AsyncWorldWeaver, WorldWeaver
+from ww.sdk import AsyncWorldWeaver, WorldWeaver, _core
 
 SESSION = "sdk-tests"
 API_KEY = "sdk-test-key-0123456789"
@@ -73,3 +73,16 @@ async def aww(mode: str, app: FastAPI) -> AsyncIterator[AsyncWorldWeaver]:
     with serve(app) as url:
         async with AsyncWorldWeaver(url, session_id=SESSION) as c:
             yield c
+
+
+@pytest.fixture
+def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The SDK's waits between retries, recorded instead of slept (the sync client's; the
+    server's own clock and sleeps are left alone)."""
+    waits: list[float] = []
+
+    async def record(_: _core.SyncIO, seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(_core.SyncIO, "sleep", record)
+    return waits

@@ -14,20 +14,9 @@ from tests.sdk.conftest import SESSION
 from tests.sdk.server import make_app, serve
 from ww.config import Settings
 from ww.embedding import EmbeddingService
-from ww.sdk import RateLimitedError, Retries, WorldWeaver, _core
+from ww.sdk import RateLimitedError, Retries, WorldWeaver
 
 LIMIT = 3
-
-
-@pytest.fixture
-def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    waits: list[float] = []
-
-    async def record(_: _core.SyncIO, seconds: float) -> None:
-        waits.append(seconds)
-
-    monkeypatch.setattr(_core.SyncIO, "sleep", record)
-    return waits
 
 
 @pytest.fixture

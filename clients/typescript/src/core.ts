@@ -124,6 +124,14 @@ function lostError(call: Call, lost: unknown): APIConnectionError {
   return new Class(`${call.method} ${call.path}: ${timeout ? "timed out" : what}`, { cause: lost });
 }
 
+/** The error codes of the server's control-plane refusals (ww.api.control_gate). */
+export const OPERATOR_BLOCKS: ReadonlySet<string> = new Set([
+  "read_only",
+  "maintenance",
+  "emergency_limited",
+  "emergency_lockdown",
+]);
+
 /** Send `call` until it is answered, retrying as the transport's rules allow; its answer read. */
 export async function perform<T>(transport: Transport, call: Call, headers: Record<string, string>): Promise<T> {
   const target = url(transport.baseUrl, call.path, call.query);
@@ -138,7 +146,10 @@ export async function perform<T>(transport: Transport, call: Call, headers: Reco
       if (response.ok || (call.accept ?? []).includes(response.status)) return read<T>(call, text);
       const failure: APIStatusError = errorFor(response.status, response.statusText, response.headers, text);
       error = failure;
-      retryable = response.status === 429 || (response.status === 503 && repeatable(call));
+      // A 503 the control plane answers (read-only, maintenance, an emergency level) is an
+      // operator's decision that lasts until lifted, not a fault a retry outlasts.
+      const blocked = OPERATOR_BLOCKS.has(failure.code);
+      retryable = response.status === 429 || (response.status === 503 && repeatable(call) && !blocked);
       serverWait = failure.retryAfterMs;
     } else {
       error = lostError(call, outcome.lost);

@@ -40,11 +40,17 @@ describe("control", () => {
     const change = await ww.control.emergency.panic("LIMITED", "restoring a backup");
     assert.deepEqual([change.previous, change.emergency.level, change.emergency.set_by], ["NONE", "LIMITED", ADMIN_ID]);
     try {
-      // retries: 0 — the refusal carries Retry-After 30, which the default rules wait for.
-      const once = client("control", { retries: 0 });
+      // The default retries: an operator's refusal is not retried, so one request is sent.
+      let sent = 0;
+      const counting = (...args) => {
+        sent += 1;
+        return fetch(...args);
+      };
+      const once = client("control", { fetch: counting });
       const refused = await rejection(once.episodes.create({ content: "a write while read-only" }));
       assert.ok(refused instanceof UnavailableError);
       assert.deepEqual([refused.status, refused.code, refused.retryAfterMs], [503, "emergency_limited", 30_000]);
+      assert.equal(sent, 1);
       assert.ok(Array.isArray((await user.episodes.list()).items)); // reads still answer
     } finally {
       const back = await ww.control.emergency.recover();

@@ -204,12 +204,19 @@ async def _next(items: AsyncIterator[T]) -> T:
     return await anext(items)
 
 
+# The error codes of ww.api.control_gate's refusals.
+OPERATOR_BLOCKS = frozenset({"read_only", "maintenance", "emergency_limited", "emergency_lockdown"})
+
+
 def _failure(call: Call[Any], outcome: Outcome) -> tuple[Exception, bool, float | None]:
     """The error an outcome stands for, whether it may be retried, and the server's wait."""
     if isinstance(outcome, httpx.Response):
         error: APIStatusError = error_for(outcome)
         status = outcome.status_code
-        retryable = status == 429 or (status == 503 and call.repeatable)
+        # A 503 the control plane answers (read-only, maintenance, an emergency level) is an
+        # operator's decision that lasts until lifted, not a fault a retry outlasts.
+        blocked = error.code in OPERATOR_BLOCKS
+        retryable = status == 429 or (status == 503 and call.repeatable and not blocked)
         return error, retryable, error.retry_after
     timeout = isinstance(outcome, httpx.TimeoutException)
     cls = APITimeoutError if timeout else APIConnectionError
