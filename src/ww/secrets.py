@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from ww.addresses import url_address
 
 __all__ = [
     "DEFAULT_SECRETS_DIR",
@@ -48,13 +49,6 @@ SECRET_FIELDS: tuple[str, ...] = (
     # A URL, secret because it may carry Redis's password.
     "redis_url",
 )
-
-
-def url_address(url: str) -> str:
-    """``url`` without credentials, path or query: what a log line may show of it."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
 class SecretsBackend(StrEnum):

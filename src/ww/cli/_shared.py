@@ -21,6 +21,7 @@ from pydantic import BaseModel, TypeAdapter
 from rich.console import Console
 from rich.table import Table
 
+from ww.addresses import url_address
 from ww.sdk import (
     APIConnectionError,
     APIStatusError,
@@ -143,7 +144,7 @@ class Connection:
             with opened as ww:
                 yield ww
         except APIConnectionError as error:
-            fail(f"no answer from {self.url}: {error}", exit_code(error))
+            fail(f"no answer from {url_address(self.url)}: {error}", exit_code(error))
         except APIStatusError as error:
             fail(_describe(error), exit_code(error))
         except ImportError as error:  # embedded on a client-only install

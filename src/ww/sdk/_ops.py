@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from pydantic import BaseModel
@@ -69,7 +69,8 @@ class Runner:
     ``client.session(...)`` scope) and the retry rules."""
 
     io: IO
-    headers: Mapping[str, str]
+    # Out of the repr: the credentials travel in them (a traceback's locals).
+    headers: Mapping[str, str] = field(repr=False)
     retries: Retries
 
     def run(self, call: Call[T]) -> Any:
