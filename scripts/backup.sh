@@ -10,13 +10,48 @@
 # Neo4j Community dumps only a stopped database, so Neo4j (and the API, if this stack runs
 # it) is stopped for the dump and started again afterwards, also when the dump fails.
 # Qdrant snapshots are taken online through its HTTP API (with WW_QDRANT_API_KEY).
+#
+#   scripts/backup.sh --api              # backups/ww-<DATE>.jsonl, from the running server
+#
+# --api backs up through the server itself (GET /api/v1/admin/export via `ww export`),
+# on either tier (SQLite + Qdrant Edge, or Neo4j) and without stopping anything: every
+# session's memories with their vectors, as JSON Lines. It needs the server's address
+# (WW_API_URL, default http://127.0.0.1:8765), its WW_ADMIN_KEY, and a Python with World
+# Weaver installed ($PYTHON, default python3). scripts/restore.sh --api DATE loads it back.
 set -euo pipefail
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 from_env_file() {  # from_env_file KEY: KEY's value in .env (read, never executed)
     if [ -f .env ]; then sed -n "s/^$1=//p" .env | tail -n 1; fi
 }
+
+case "${1:-}" in
+    "") ;;
+    -h | --help) usage; exit 0 ;;
+    --api)
+        WW_ADMIN_KEY="${WW_ADMIN_KEY:-$(from_env_file WW_ADMIN_KEY)}"
+        export WW_ADMIN_KEY
+        DATE="${DATE:-$(date +%Y%m%d)}"
+        BACKUP_DIR="${BACKUP_DIR:-$root/backups}"
+        mkdir -p "$BACKUP_DIR"
+        file="$BACKUP_DIR/ww-$DATE.jsonl"
+        # `ww export` streams into FILE.partial and renames it once the trailer has come:
+        # an interrupted backup never leaves a file restore.sh would take for whole.
+        report="$("${PYTHON:-python3}" -m ww.cli export "$file" --json)"
+        "${PYTHON:-python3}" -c '
+import json, sys
+r = json.loads(sys.argv[1])
+counts = " ".join(f"{k}={v}" for k, v in sorted(r["counts"].items()))
+print("backup: export -> %s (%d bytes; %s)" % (r["file"], r["bytes"], counts))' "$report"
+        exit 0
+        ;;
+    *) usage >&2; exit 2 ;;
+esac
 WW_QDRANT_API_KEY="${WW_QDRANT_API_KEY:-$(from_env_file WW_QDRANT_API_KEY)}"
 WW_NEO4J_DATABASE="${WW_NEO4J_DATABASE:-$(from_env_file WW_NEO4J_DATABASE)}"
 

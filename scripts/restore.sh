@@ -8,19 +8,69 @@
 #
 # The API (if this stack runs it) and Neo4j are stopped during the load and started again
 # afterwards. Qdrant must be running: snapshots are uploaded through its HTTP API.
+#
+#   scripts/restore.sh --api DATE          # backups/ww-<DATE>.jsonl -> the running server
+#   scripts/restore.sh --api --wipe DATE   # delete every session first, then load
+#
+# --api loads what scripts/backup.sh --api wrote through the server (POST
+# /api/v1/admin/import via `ww import`), on either tier, with the service running. The
+# import is an upsert: ids, contents, vectors and relations come back as they were, and
+# loading the same backup twice leaves the same state. --wipe first deletes every session
+# the server holds, so what was stored after the backup goes too. Needs WW_API_URL,
+# WW_ADMIN_KEY and $PYTHON as backup.sh --api does.
 set -euo pipefail
 
-if [ "$#" -ne 1 ]; then
-    echo "usage: $0 DATE   (e.g. $0 $(date +%Y%m%d))" >&2
-    exit 2
-fi
-DATE="$1"
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 from_env_file() {  # from_env_file KEY: KEY's value in .env (read, never executed)
     if [ -f .env ]; then sed -n "s/^$1=//p" .env | tail -n 1; fi
 }
+
+api=false
+wipe=false
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        -h | --help) usage; exit 0 ;;
+        --api) api=true ;;
+        --wipe) wipe=true ;;
+        -*) usage >&2; exit 2 ;;
+        *) break ;;
+    esac
+    shift
+done
+if [ "$#" -ne 1 ] || { [ "$wipe" = true ] && [ "$api" = false ]; }; then
+    usage >&2
+    exit 2
+fi
+DATE="$1"
+
+if [ "$api" = true ]; then
+    WW_ADMIN_KEY="${WW_ADMIN_KEY:-$(from_env_file WW_ADMIN_KEY)}"
+    export WW_ADMIN_KEY
+    py="${PYTHON:-python3}"
+    file="${BACKUP_DIR:-$root/backups}/ww-$DATE.jsonl"
+    [ -f "$file" ] || { echo "restore: $file not found" >&2; exit 1; }
+    if [ "$wipe" = true ]; then
+        sessions="$("$py" -m ww.cli sessions list --all --json)"
+        for session in $("$py" -c '
+import json, sys
+print("\n".join(s["session_id"] for s in json.loads(sys.argv[1])))' "$sessions"); do
+            "$py" -m ww.cli sessions delete "$session" --json >/dev/null
+            echo "restore: wiped session $session"
+        done
+    fi
+    report="$("$py" -m ww.cli import "$file" --json)"
+    "$py" -c '
+import json, sys
+r = json.loads(sys.argv[1])
+counts = " ".join(f"{k}={v}" for k, v in sorted(r.get("counts", {}).items()))
+print(f"restore: import <- {sys.argv[2]} ({counts})")' "$report" "$file"
+    exit 0
+fi
 WW_QDRANT_API_KEY="${WW_QDRANT_API_KEY:-$(from_env_file WW_QDRANT_API_KEY)}"
 WW_NEO4J_DATABASE="${WW_NEO4J_DATABASE:-$(from_env_file WW_NEO4J_DATABASE)}"
 
