@@ -240,6 +240,11 @@ class Authenticator:
         refused even beside a valid one: a client sending a stale key should hear of it).
         May run argon2 checks: from async code, ``resolve_async``."""
         self._reload_if_changed()
+        return self._resolve_now(headers)
+
+    def _resolve_now(self, headers: Mapping[str, str]) -> tuple[Principal | None, str | None]:
+        """``resolve`` against the keys in force, without looking at the keys file: safe in a
+        worker thread, since the reload state is only touched from the caller's side."""
         found: list[Principal] = []
         presented = False
         for header, admin in (("x-api-key", False), ("x-admin-key", True)):
@@ -273,8 +278,10 @@ class Authenticator:
         self._reload_if_changed()  # first, so the check below sees the keys in force
         keys = [headers.get(h) for h in ("x-api-key", "x-admin-key")]
         if any(k is not None and self._keys.needs_argon2(k) for k in keys):
-            return await anyio.to_thread.run_sync(self.resolve, headers, limiter=_ARGON2_THREADS)
-        return self.resolve(headers)
+            return await anyio.to_thread.run_sync(
+                self._resolve_now, headers, limiter=_ARGON2_THREADS
+            )
+        return self._resolve_now(headers)
 
 
 def header_title(name: str) -> str:
