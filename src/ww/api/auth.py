@@ -57,6 +57,7 @@ __all__ = [
     "access",
     "document_security",
     "hash_key",
+    "is_exempt",
     "may_use_session",
 ]
 
@@ -84,10 +85,17 @@ class Access(StrEnum):
     OPERATOR = "operator"
 
 
+def is_exempt(path: str) -> bool:
+    """Whether ``path`` is on the guide's exempt list or a docs asset: open without a
+    credential, never rate limited, and open during a lockdown (the one rule for all three;
+    ``/metrics`` is not on it, whatever else opens it)."""
+    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIX)
+
+
 def access(method: str, path: str) -> Access:
     """The kind of route ``method path`` is (unknown paths need a credential too, so an
     anonymous caller cannot tell which routes exist)."""
-    if path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIX):
+    if is_exempt(path):
         return Access.EXEMPT
     bare = path.rstrip("/")
     if any(bare == p or bare.startswith(p + "/") for p in _OPERATOR_PREFIXES):
