@@ -69,7 +69,7 @@ def test_one_flag_and_unknown_flags(client: TestClient) -> None:
         (b"{}", "enabled: Field required"),
         (b'{"enabled": true, "extra": 1}', "extra: Extra inputs are not permitted"),
         (b"not json", "body: not valid JSON"),
-        (b"", "body: "),
+        (b"", "body: not valid JSON"),
         (b"[]", "body: "),
     ],
 )

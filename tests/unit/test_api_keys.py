@@ -17,6 +17,7 @@ import argon2
 import pytest
 
 import ww
+import ww.api.keys as keys_module
 from ww.api.auth import KEYS_FILE_CHECK_S, Authenticator
 from ww.api.keys import (
     ARGON2_PREFIX_CHARS,
@@ -57,7 +58,9 @@ def test_an_argon2_entry_takes_its_key_and_no_other() -> None:
     # Once checked, the key is found by its digest: no second argon2 check.
     assert not table.needs_argon2(KEY_A)
     assert table.find(KEY_A) == agent
-    assert table.needs_argon2(same_prefix)
+    # A key that failed its check is refused again without one.
+    assert not table.needs_argon2(same_prefix)
+    assert table.find(same_prefix) is None
 
 
 def test_argon2_and_sha256_entries_side_by_side() -> None:
@@ -199,3 +202,58 @@ def test_without_argon2_cffi_an_argon2_entry_stops_start_up_naming_the_extra(
     )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "argon2-cffi" in done.stderr and "world-weaver[argon2]" in done.stderr
+
+
+class _CountingHasher(argon2.PasswordHasher):
+    """The real hasher, counting its verifications."""
+
+    verified = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        type(self).verified += 1
+        return super().verify(hash, password)
+
+
+@pytest.fixture
+def counting_hasher(monkeypatch: pytest.MonkeyPatch) -> type[_CountingHasher]:
+    monkeypatch.setattr(_CountingHasher, "verified", 0)
+    monkeypatch.setattr(argon2, "PasswordHasher", _CountingHasher)
+    return _CountingHasher
+
+
+def test_a_wrong_key_with_a_known_prefix_costs_one_argon2_check_until_a_reload(
+    tmp_path: Path, counting_hasher: type[_CountingHasher]
+) -> None:
+    path = tmp_path / "keys.json"
+    _write(path, {"id": "agent", **argon2_entry(KEY_A)})
+    clock = _Clock()
+    auth = Authenticator(_settings(api_keys_file=path), clock)
+    wrong = KEY_A[:ARGON2_PREFIX_CHARS] + "x" * 30
+    for _ in range(3):
+        assert auth.resolve({"x-api-key": wrong})[0] is None
+    assert counting_hasher.verified == 1
+    assert not auth._keys.needs_argon2(wrong)
+    # The right key is still checked and found.
+    assert auth.resolve({"x-api-key": KEY_A})[0] == Principal("agent", Role.USER)
+    assert counting_hasher.verified == 2
+
+    # A reload forgets the refused keys: the same wrong key is checked again.
+    _write(path, {"id": "agent-2", **argon2_entry(KEY_A)})
+    clock.now += KEYS_FILE_CHECK_S
+    assert auth.resolve({"x-api-key": wrong})[0] is None
+    assert counting_hasher.verified == 3
+    assert auth.resolve({"x-api-key": wrong})[0] is None
+    assert counting_hasher.verified == 3
+    assert auth.resolve({"x-api-key": KEY_A})[0] == Principal("agent-2", Role.USER)
+
+
+def test_the_refused_keys_kept_are_bounded_oldest_forgotten_first(
+    counting_hasher: type[_CountingHasher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keys_module, "REFUSED_KEYS_KEPT", 2)
+    table = _table({"id": "agent", **argon2_entry(KEY_A)})
+    wrong = [KEY_A[:ARGON2_PREFIX_CHARS] + c * 30 for c in "xyz"]
+    for key in wrong:
+        assert table.find(key) is None
+    assert counting_hasher.verified == 3
+    assert [table.needs_argon2(k) for k in wrong] == [True, False, False]

@@ -57,6 +57,7 @@ __all__ = [
     "access",
     "document_security",
     "hash_key",
+    "is_exempt",
     "may_use_session",
 ]
 
@@ -84,10 +85,17 @@ class Access(StrEnum):
     OPERATOR = "operator"
 
 
+def is_exempt(path: str) -> bool:
+    """Whether ``path`` is on the guide's exempt list or a docs asset: open without a
+    credential, never rate limited, and open during a lockdown (the one rule for all three;
+    ``/metrics`` is not on it, whatever else opens it)."""
+    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIX)
+
+
 def access(method: str, path: str) -> Access:
     """The kind of route ``method path`` is (unknown paths need a credential too, so an
     anonymous caller cannot tell which routes exist)."""
-    if path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIX):
+    if is_exempt(path):
         return Access.EXEMPT
     bare = path.rstrip("/")
     if any(bare == p or bare.startswith(p + "/") for p in _OPERATOR_PREFIXES):
@@ -240,6 +248,11 @@ class Authenticator:
         refused even beside a valid one: a client sending a stale key should hear of it).
         May run argon2 checks: from async code, ``resolve_async``."""
         self._reload_if_changed()
+        return self._resolve_now(headers)
+
+    def _resolve_now(self, headers: Mapping[str, str]) -> tuple[Principal | None, str | None]:
+        """``resolve`` against the keys in force, without looking at the keys file: safe in a
+        worker thread, since the reload state is only touched from the caller's side."""
         found: list[Principal] = []
         presented = False
         for header, admin in (("x-api-key", False), ("x-admin-key", True)):
@@ -273,8 +286,10 @@ class Authenticator:
         self._reload_if_changed()  # first, so the check below sees the keys in force
         keys = [headers.get(h) for h in ("x-api-key", "x-admin-key")]
         if any(k is not None and self._keys.needs_argon2(k) for k in keys):
-            return await anyio.to_thread.run_sync(self.resolve, headers, limiter=_ARGON2_THREADS)
-        return self.resolve(headers)
+            return await anyio.to_thread.run_sync(
+                self._resolve_now, headers, limiter=_ARGON2_THREADS
+            )
+        return self._resolve_now(headers)
 
 
 def header_title(name: str) -> str:

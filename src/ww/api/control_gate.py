@@ -1,6 +1,6 @@
 """Enforces the control plane's blocks before any route runs: 503 in the error envelope.
 
-- ``maintenance_mode`` or emergency LOCKDOWN: everything but ``OPEN_DURING_LOCKDOWN`` (the
+- ``maintenance_mode`` or emergency LOCKDOWN: everything but ``open_during_lockdown`` (the
   service description, health, the docs and ``/api/v1/control/*``) is refused.
 - ``read_only_mode`` or emergency LIMITED: every write is refused. A write is a POST, PUT,
   PATCH or DELETE, except the POSTs in ``READ_POSTS``, which only search (recall, how-to,
@@ -15,17 +15,14 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ww.api.auth import EXEMPT_PATHS, METRICS_PATH
+from ww.api.auth import METRICS_PATH, is_exempt
 from ww.api.errors import error_response
 from ww.control.runtime import ControlPlane
 from ww.storage.ports.control import Level
 
-__all__ = ["OPEN_DURING_LOCKDOWN", "READ_POSTS", "RETRY_AFTER_S", "ControlGate", "blocked"]
+__all__ = ["READ_POSTS", "RETRY_AFTER_S", "ControlGate", "blocked", "open_during_lockdown"]
 
 CONTROL_PREFIX = "/api/v1/control"
-_DOCS_ASSETS = "/static/docs/"
-# And the metrics: a lockdown is when an operator most wants to see them.
-OPEN_DURING_LOCKDOWN = EXEMPT_PATHS | {METRICS_PATH}
 # POST routes that read: a query travels in their body, nothing is created or changed (a
 # recall with ``learn`` records the retrieval as a review, as it does on any day).
 READ_POSTS = frozenset(
@@ -43,6 +40,12 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_AFTER_S = 30
 
 
+def open_during_lockdown(path: str) -> bool:
+    """The exempt paths (``ww.api.auth.is_exempt``, the docs' assets included) and the
+    metrics: a lockdown is when an operator most wants to see them."""
+    return is_exempt(path) or path == METRICS_PATH
+
+
 def _control(path: str) -> bool:
     return path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")
 
@@ -55,7 +58,7 @@ def blocked(control: ControlPlane, method: str, path: str) -> tuple[str, str] | 
     reason = f": {emergency.reason}" if emergency.reason else ""
     verb = method.upper()
     write = verb in _WRITES and not (verb == "POST" and (path.rstrip("/") or "/") in READ_POSTS)
-    open_path = path in OPEN_DURING_LOCKDOWN or path.startswith(_DOCS_ASSETS)
+    open_path = open_during_lockdown(path)
     # LOCKDOWN and maintenance are read-only too: the open paths only read.
     if not open_path or write:
         if emergency.level is Level.LOCKDOWN:

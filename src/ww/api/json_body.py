@@ -3,7 +3,7 @@
 The deployment guide's control examples send ``curl -d '{...}'`` without a content type, so
 curl labels the JSON ``application/x-www-form-urlencoded``; FastAPI would then hand the raw
 bytes to the model and answer 422. ``json_body(Model)`` reads the bytes itself and validates
-them as JSON; a bad body gets the same 422 envelope as any other. ``openapi_body(Model)``
+them as JSON; a bad or empty body gets the same 422 envelope as any other. ``openapi_body(Model)``
 documents the body as JSON, since FastAPI no longer sees it.
 """
 
@@ -28,7 +28,8 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
     async def parse(request: Request) -> M:
         raw = await request.body()
         try:
-            data = json.loads(raw or b"null")
+            # An empty body is not JSON, as for FastAPI: no body is no ``null``.
+            data = json.loads(raw)
         except ValueError as exc:
             # As FastAPI reports it: the position, read against the body's text.
             pos = exc.pos if isinstance(exc, json.JSONDecodeError) else 0

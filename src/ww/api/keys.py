@@ -10,7 +10,10 @@ argon2 is slow on purpose (tens of milliseconds and 64 MiB per check), so it mus
 for every entry on every request: only entries whose ``key_prefix`` starts the presented key
 are candidates, and once a key has passed its check its SHA-256 digest joins the fast
 comparison. A stranger's key matches no prefix and costs no argon2 at all; each argon2 entry
-adds at most one digest, so what is remembered is bounded by the key list.
+adds at most one digest, so what is remembered is bounded by the key list. A key that fails
+its argon2 check is remembered too (its digest, at most ``REFUSED_KEYS_KEPT`` of them, the
+oldest forgotten first), so presenting it again costs no second check; a reload of the key
+list builds a new table and so forgets them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -33,6 +38,7 @@ __all__ = [
     "ARGON2_MIN_KEY_CHARS",
     "ARGON2_PREFIX_CHARS",
     "MIN_KEY_LENGTH",
+    "REFUSED_KEYS_KEPT",
     "KeySpec",
     "KeyTable",
     "Principal",
@@ -50,6 +56,9 @@ MIN_KEY_LENGTH = 16
 ARGON2_PREFIX_CHARS = 12
 ARGON2_MIN_KEY_CHARS = 32
 ARGON2_EXTRA = "pip install 'world-weaver[argon2]'"
+# Digests of keys that failed their argon2 check, kept so a caller repeating a wrong key with
+# a known prefix cannot keep the argon2 threads busy; bounded so the memory is too.
+REFUSED_KEYS_KEPT = 1024
 
 
 class Role(StrEnum):
@@ -169,6 +178,9 @@ class KeyTable:
         self._hasher = self._check_argon2_hashes() if self._argon2 else None
         # sha256(key) -> its entry, for keys that passed their argon2 check.
         self._verified: dict[bytes, Principal] = {}
+        # sha256(key) of keys that failed every candidate's check, oldest first.
+        self._refused: OrderedDict[bytes, None] = OrderedDict()
+        self._refused_lock = threading.Lock()
 
     def _check_argon2_hashes(self) -> Any:
         hasher = _password_hasher()
@@ -201,16 +213,30 @@ class KeyTable:
         the event loop)."""
         if key[:ARGON2_PREFIX_CHARS] not in self._argon2:
             return False
-        return self._fast(hashlib.sha256(key.encode()).digest()) is None
+        digest = hashlib.sha256(key.encode()).digest()
+        return self._fast(digest) is None and not self._was_refused(digest)
+
+    def _was_refused(self, digest: bytes) -> bool:
+        with self._refused_lock:
+            return digest in self._refused
+
+    def _remember_refused(self, digest: bytes) -> None:
+        with self._refused_lock:
+            self._refused[digest] = None
+            while len(self._refused) > REFUSED_KEYS_KEPT:
+                self._refused.popitem(last=False)
 
     def find(self, key: str) -> Principal | None:
         digest = hashlib.sha256(key.encode()).digest()
         found = self._fast(digest)
-        if found is not None or self._hasher is None:
+        candidates = self._argon2.get(key[:ARGON2_PREFIX_CHARS], ())
+        if found is not None or self._hasher is None or not candidates:
             return found
+        if self._was_refused(digest):
+            return None
         from argon2.exceptions import VerificationError
 
-        for encoded, principal in self._argon2.get(key[:ARGON2_PREFIX_CHARS], ()):
+        for encoded, principal in candidates:
             try:
                 self._hasher.verify(encoded, key)
             except VerificationError:
@@ -218,4 +244,5 @@ class KeyTable:
             # A new dict rather than an insert: other threads may be reading the old one.
             self._verified = {**self._verified, digest: principal}
             return principal
+        self._remember_refused(digest)
         return None

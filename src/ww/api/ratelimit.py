@@ -34,7 +34,7 @@ from limits.errors import StorageError
 from redis.asyncio import ConnectionPool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ww.api.auth import _ERROR_REF, EXEMPT_PATHS
+from ww.api.auth import _ERROR_REF, is_exempt
 from ww.api.errors import error_response
 from ww.api.metrics import RATE_LIMITED
 from ww.config import RedisDownPolicy, Settings
@@ -59,8 +59,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/"
-# Paths outside every group's count: the exempt routes and the docs' vendored assets.
-_EXEMPT_PREFIXES = ("/static/",)
 # Where every other path's requests are counted (an unknown /api/v1/<x> included, so a
 # caller cannot mint a fresh budget per made-up path).
 OTHER_GROUP = "other"
@@ -73,13 +71,14 @@ def route_groups(paths: Iterable[str]) -> frozenset[str]:
     return frozenset(
         p[len(API_PREFIX) :].split("/", 1)[0]
         for p in paths
-        if p.startswith(API_PREFIX) and p not in EXEMPT_PATHS
+        if p.startswith(API_PREFIX) and not is_exempt(p)
     )
 
 
 def route_group(path: str, groups: frozenset[str]) -> str | None:
-    """The group ``path`` is counted in, None for a path that is never limited."""
-    if path in EXEMPT_PATHS or path.startswith(_EXEMPT_PREFIXES):
+    """The group ``path`` is counted in, None for a path that is never limited (the exempt
+    routes and the docs' assets, ``ww.api.auth.is_exempt``)."""
+    if is_exempt(path):
         return None
     if path.startswith(API_PREFIX):
         first = path[len(API_PREFIX) :].split("/", 1)[0]

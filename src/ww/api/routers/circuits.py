@@ -4,23 +4,21 @@ Operator routes (``AuthMiddleware`` asks for the admin role on ``/api/v1/control
 breakers are the answering worker's: with ``WW_API_WORKERS`` > 1 each worker has its own, and
 ``worker_pid`` says whose answered (see docs/operations.md for resetting every worker).
 
-The reset body is read whatever its ``Content-Type``: the deployment guide's
-``curl -d '{"action": "reset"}'`` sends it as a form, and must work as written.
+The reset body is read whatever its ``Content-Type`` (``ww.api.json_body``): the deployment
+guide's ``curl -d '{"action": "reset"}'`` sends it as a form, and must work as written.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from fastapi import APIRouter, Depends, Path
 
 from ww.api.deps import EngineDep
 from ww.api.errors import ApiError
+from ww.api.json_body import json_body, openapi_body
 from ww.api.routers.common import errors
 from ww.control.circuits import CIRCUIT_NAMES, Breaker
 from ww.models.control import CircuitAction, CircuitList, CircuitReport
@@ -32,28 +30,6 @@ router = APIRouter(prefix="/api/v1/control/circuits", tags=["control"], response
 CircuitName = Annotated[
     str, Path(max_length=64, description="One of " + ", ".join(CIRCUIT_NAMES) + ".")
 ]
-
-
-async def circuit_action(request: Request) -> CircuitAction:
-    """The body as JSON, as FastAPI reads a JSON body, but whatever the Content-Type; its
-    errors are FastAPI's, so they reach the one error envelope as 422s."""
-    raw = (await request.body()).decode("utf-8", errors="replace")
-    try:
-        data: Any = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        error = {
-            "type": "json_invalid",
-            "loc": ("body", exc.pos),
-            "msg": "JSON decode error",
-            "input": {},
-            "ctx": {"error": exc.msg},
-        }
-        raise RequestValidationError([error], body=exc.doc) from None
-    try:
-        return CircuitAction.model_validate(data)
-    except ValidationError as exc:
-        located = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        raise RequestValidationError(located, body=data) from None
 
 
 def report(breaker: Breaker) -> CircuitReport:
@@ -81,17 +57,12 @@ async def get_circuit(engine: EngineDep, name: CircuitName) -> CircuitReport:
     "/{name}",
     response_model=CircuitReport,
     summary="Reset a circuit breaker",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": CircuitAction.model_json_schema()}},
-        }
-    },
+    openapi_extra=openapi_body(CircuitAction),
 )
 async def act_on_circuit(
     engine: EngineDep,
     name: CircuitName,
-    body: Annotated[CircuitAction, Depends(circuit_action)],
+    body: Annotated[CircuitAction, Depends(json_body(CircuitAction))],
 ) -> CircuitReport:
     """`{"action": "reset"}` closes the circuit of the worker that answers: its next call
     goes to the dependency. The body is read as JSON whatever its Content-Type."""
