@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,15 +219,27 @@ def _promtool() -> str | None:
     reason="no promtool (set WW_TEST_PROMTOOL or put one in tools/bin/); CI does not build it, "
     "the parsing tests above run everywhere",
 )
-def test_promtool_accepts_the_rules() -> None:
+def test_promtool_accepts_the_rules_and_the_dashboards_queries(tmp_path: Path) -> None:
     promtool = _promtool()
     assert promtool is not None
-    result = subprocess.run(
-        [promtool, "check", "rules", str(ALERTS)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
+    # The dashboard's queries, with Grafana's variables filled in, as recording rules:
+    # promtool parses every one of them as PromQL.
+    queries = [
+        {
+            "record": f"ww:dashboard:{i}",
+            "expr": expr.replace("$__rate_interval", "5m").replace("$job", ".*"),
+        }
+        for i, expr in enumerate(_dashboard_targets())
+    ]
+    recorded = tmp_path / "dashboard-rules.yml"
+    recorded.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": queries}]}))
+    for rules in (ALERTS, recorded):
+        result = subprocess.run(
+            [promtool, "check", "rules", str(rules)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "SUCCESS" in result.stdout
