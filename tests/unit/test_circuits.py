@@ -337,3 +337,55 @@ async def test_guard_calls_the_method_the_object_has_now() -> None:
         mp.setattr(Dependency, "read", lambda self, x: tripled(x + 1))
         assert await port.read(2) == 9
     assert await port.read(2) == 4
+
+
+async def test_a_call_let_through_while_closed_cannot_free_a_later_trial() -> None:
+    """A call admitted while closed that ends without deciding, after the circuit has gone
+    half-open, leaves the trial to the call that holds it: a second trial is refused."""
+    clock = ManualClock()
+    breaker, dep = _breaker(clock), Dependency()
+    slow_end, trial_end = asyncio.Event(), asyncio.Event()
+
+    async def slow_then_neutral() -> None:
+        await slow_end.wait()
+        raise InvalidCursorError("bad cursor")
+
+    early = asyncio.create_task(breaker.call(slow_then_neutral))
+    await asyncio.sleep(0)
+    for _ in range(THRESHOLD):
+        await _outcome(breaker, dep, DOWN)
+    clock.advance(seconds=TIMEOUT)
+    trial = asyncio.create_task(breaker.call(trial_end.wait))
+    await asyncio.sleep(0)
+    slow_end.set()
+    with pytest.raises(InvalidCursorError):
+        await early
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert await _outcome(breaker, dep, None) == "refused"  # the trial is still under way
+    trial_end.set()
+    await trial
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_only_the_trial_holder_frees_the_trial() -> None:
+    """``admit`` says whether this caller holds the trial; a stale token frees nothing."""
+    clock = ManualClock()
+    breaker = _breaker(clock)
+    ordinary = breaker.admit()
+    assert ordinary is not None and not ordinary  # let through, no trial held
+    for _ in range(THRESHOLD):
+        breaker.record_failure()
+    assert breaker.admit() is None
+    clock.advance(seconds=TIMEOUT)
+    first = breaker.admit()
+    assert first  # the trial
+    breaker.release(ordinary)
+    assert breaker.admit() is None  # the trial still runs
+    breaker.record_failure()  # it failed: open again
+    clock.advance(seconds=TIMEOUT)
+    second = breaker.admit()
+    assert second and second != first
+    breaker.release(first)  # a stale trial's token
+    assert breaker.admit() is None
+    breaker.release(second)
+    assert breaker.admit()
