@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.types import Receive, Scope, Send
 
 from tests.api.helpers import running_client, scratch_dir
 from tests.conftest import ManualClock
 from ww.api.metrics import MULTIPROC_ENV, forget_dead_workers
+from ww.api.observe import RequestObserver, RouteTemplates
 from ww.embedding import OnnxEmbedder
 from ww.logs import ACCESS_LOGGER, JsonFormatter
 
@@ -204,3 +206,27 @@ def test_metrics_answer_during_maintenance(client: TestClient) -> None:
         client.patch(
             "/api/v1/control/flags/maintenance_mode", json={"enabled": False}, headers=admin
         )
+
+
+def test_requests_refresh_the_gauges_at_most_once_per_interval() -> None:
+    """Reading every breaker and the embedder on each request costs; the gauges are kept
+    current at most once per interval (the scrape refreshes them itself)."""
+    now = [100.0]
+    refreshed: list[float] = []
+
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = RequestObserver(
+        ok,
+        RouteTemplates([("/ping", ["GET"])]),
+        gauges=lambda: refreshed.append(now[0]),
+        gauge_interval=1.0,
+        clock=lambda: now[0],
+    )
+    c = TestClient(app)  # no lifespan: the app answers http only
+    for step in (0.0, 0.5, 0.49, 0.01, 0.2, 3.0):
+        now[0] += step
+        assert c.get("/ping").status_code == 204
+    assert refreshed == [100.0, 101.0, 104.2]

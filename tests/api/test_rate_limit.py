@@ -7,6 +7,7 @@ Limits are per hour, so a window never turns over within a test: every count is 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -16,6 +17,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from limits import parse
+from limits.aio.storage import MemoryStorage
 
 from tests.api.helpers import assert_envelope, running_client, scratch_dir
 from tests.conftest import ManualClock
@@ -23,6 +26,8 @@ from tests.factories import HashEmbedder
 from tests.redis_server import RedisProcess
 from ww.api import create_app
 from ww.api.ratelimit import (
+    CircuitGate,
+    RateLimiter,
     RedisHealth,
     build_rate_limiter,
     per_worker_warning,
@@ -30,6 +35,7 @@ from ww.api.ratelimit import (
     route_groups,
 )
 from ww.config import ConfigError, Settings, load_settings
+from ww.control.circuits import Breaker, CircuitState
 from ww.control.flags import Flags
 
 SESSION = {"X-Session-ID": "limited"}
@@ -333,8 +339,11 @@ class GateForTest:
         self.open = True
         self.heard: list[str] = []
 
-    def allow(self) -> bool:
-        return self.open
+    def admit(self) -> int | None:
+        return 0 if self.open else None
+
+    def release(self, token: int) -> None:
+        self.heard.append("released")
 
     def on_success(self) -> None:
         self.heard.append("success")
@@ -367,3 +376,38 @@ async def test_a_given_health_gate_decides_and_hears(own_redis: RedisProcess) ->
         assert gate.heard[0] == "success" and gate.heard[1] == "StorageError"
     finally:
         await limiter.close()
+
+
+class HangingStorage(MemoryStorage):
+    """The in-memory storage with a count that never answers, so a request can be
+    cancelled while its call waits (against a real Redis that never answers, the client
+    reports the cancel inside its read as a ``StorageError``, which counts as a failure)."""
+
+    async def acquire_entry(self, *args: Any, **kwargs: Any) -> bool:
+        self.entered.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+
+
+async def test_a_cancelled_limiter_call_frees_the_circuits_trial() -> None:
+    """A request cancelled while its storage call (the half-open trial) is under way hands
+    the trial back, so the next request may try Redis rather than none ever again."""
+    clock = ManualClock()
+    breaker = Breaker("redis", threshold=1, reset_timeout=5, clock=clock)
+    storage = HangingStorage()
+    gate = CircuitGate(breaker, RedisHealth("redis://127.0.0.1:1", retry_s=5.0))
+    limiter = RateLimiter(parse("5/hour"), lambda: storage, gate)
+    breaker.record_failure()
+    clock.advance(seconds=5)
+    hit = asyncio.create_task(limiter.hit("episodes", "key:a"))
+    await asyncio.wait_for(storage.entered.wait(), timeout=30)
+    assert breaker.state is CircuitState.HALF_OPEN and breaker.admit() is None
+    hit.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await hit
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert breaker.admit()  # the trial is free again

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ManualClock
@@ -83,6 +83,12 @@ class Model:
     run: int = 0  # consecutive failures
     open_since: float | None = None
     history: list[str] = field(default_factory=list)
+    trial: int = 0  # the half-open trial under way (its number), 0 when none
+    trials: int = 0
+    held: list[int] = field(default_factory=list)  # calls under way: the trial each holds
+
+    def _settle(self, run: int, open_since: float | None) -> None:
+        self.run, self.open_since, self.trial = run, open_since, 0
 
     def expected_state(self) -> CircuitState:
         if self.open_since is None:
@@ -91,22 +97,41 @@ class Model:
             return CircuitState.OPEN
         return CircuitState.HALF_OPEN
 
+    def _refuses(self) -> bool:
+        state = self.expected_state()
+        return state is CircuitState.OPEN or (state is CircuitState.HALF_OPEN and self.trial > 0)
+
     def call(self, kind: str) -> str:
         state = self.expected_state()
-        if state is CircuitState.OPEN:
+        if self._refuses():
             return "refused"
         if kind == "ok":
-            self.run, self.open_since = 0, None
+            self._settle(0, None)
         elif kind == "fail":
             self.run += 1
             if state is CircuitState.HALF_OPEN or self.run >= THRESHOLD:
-                self.open_since = self.now
+                self._settle(self.run, self.now)
         return "ok" if kind == "ok" else "failed"
+
+    def hold(self) -> str:
+        """A call that stays under way (it will end without deciding)."""
+        if self._refuses():
+            return "refused"
+        if self.expected_state() is CircuitState.HALF_OPEN:
+            self.trials += 1
+            self.trial = self.trials
+        self.held.append(self.trial)
+        return "held"
+
+    def drop(self) -> None:
+        """The oldest call under way ends without deciding: it frees the trial it holds."""
+        if self.held and (token := self.held.pop(0)) and token == self.trial:
+            self.trial = 0
 
 
 STEPS = st.lists(
     st.one_of(
-        st.sampled_from(["ok", "fail", "neutral", "reset"]),
+        st.sampled_from(["ok", "fail", "neutral", "reset", "hold", "drop"]),
         # Whole and half seconds: exact in both the model's floats and the clock's timedelta.
         st.integers(min_value=0, max_value=40).map(lambda n: n / 2),
     ),
@@ -116,6 +141,8 @@ STEPS = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(steps=STEPS)
+# A call let through while closed ends without deciding during another call's trial.
+@example(steps=["hold", "fail", "fail", "fail", TIMEOUT, "hold", "drop", "hold", "ok"])
 def test_breaker_follows_the_rules_over_any_history(steps: list[str | float]) -> None:
     async def run() -> None:
         clock = ManualClock()
@@ -126,13 +153,34 @@ def test_breaker_follows_the_rules_over_any_history(steps: list[str | float]) ->
             "fail": DOWN,
             "neutral": InvalidCursorError("bad cursor"),
         }
+        held: list[tuple[asyncio.Task[None], asyncio.Event]] = []
+
+        async def until(event: asyncio.Event) -> None:
+            await event.wait()
+            raise InvalidCursorError("bad cursor")
+
         for step in steps:
             if isinstance(step, float):
                 clock.advance(seconds=step)
                 model.now += step
             elif step == "reset":
                 breaker.reset()
-                model.run, model.open_since = 0, None
+                model._settle(0, None)
+            elif step == "hold":
+                event = asyncio.Event()
+                task = asyncio.create_task(breaker.call(until, event))
+                await asyncio.sleep(0)
+                refused = task.done() and isinstance(task.exception(), CircuitOpenError)
+                assert ("refused" if refused else "held") == model.hold(), (steps, step)
+                if not refused:
+                    held.append((task, event))
+            elif step == "drop":
+                model.drop()
+                if held:
+                    task, event = held.pop(0)
+                    event.set()
+                    with pytest.raises(InvalidCursorError):
+                        await task
             else:
                 got = await _outcome(breaker, dep, errors[step])
                 assert got == model.call(step), (steps, step)
@@ -144,6 +192,9 @@ def test_breaker_follows_the_rules_over_any_history(steps: list[str | float]) ->
             else:
                 assert snap.opened_at == start + timedelta(seconds=model.open_since)
                 assert snap.retry_at == snap.opened_at + timedelta(seconds=TIMEOUT)
+        for task, _ in held:
+            task.cancel()
+        await asyncio.gather(*(task for task, _ in held), return_exceptions=True)
 
     asyncio.run(run())
 
@@ -337,3 +388,55 @@ async def test_guard_calls_the_method_the_object_has_now() -> None:
         mp.setattr(Dependency, "read", lambda self, x: tripled(x + 1))
         assert await port.read(2) == 9
     assert await port.read(2) == 4
+
+
+async def test_a_call_let_through_while_closed_cannot_free_a_later_trial() -> None:
+    """A call admitted while closed that ends without deciding, after the circuit has gone
+    half-open, leaves the trial to the call that holds it: a second trial is refused."""
+    clock = ManualClock()
+    breaker, dep = _breaker(clock), Dependency()
+    slow_end, trial_end = asyncio.Event(), asyncio.Event()
+
+    async def slow_then_neutral() -> None:
+        await slow_end.wait()
+        raise InvalidCursorError("bad cursor")
+
+    early = asyncio.create_task(breaker.call(slow_then_neutral))
+    await asyncio.sleep(0)
+    for _ in range(THRESHOLD):
+        await _outcome(breaker, dep, DOWN)
+    clock.advance(seconds=TIMEOUT)
+    trial = asyncio.create_task(breaker.call(trial_end.wait))
+    await asyncio.sleep(0)
+    slow_end.set()
+    with pytest.raises(InvalidCursorError):
+        await early
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert await _outcome(breaker, dep, None) == "refused"  # the trial is still under way
+    trial_end.set()
+    await trial
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_only_the_trial_holder_frees_the_trial() -> None:
+    """``admit`` says whether this caller holds the trial; a stale token frees nothing."""
+    clock = ManualClock()
+    breaker = _breaker(clock)
+    ordinary = breaker.admit()
+    assert ordinary is not None and not ordinary  # let through, no trial held
+    for _ in range(THRESHOLD):
+        breaker.record_failure()
+    assert breaker.admit() is None
+    clock.advance(seconds=TIMEOUT)
+    first = breaker.admit()
+    assert first  # the trial
+    breaker.release(ordinary)
+    assert breaker.admit() is None  # the trial still runs
+    breaker.record_failure()  # it failed: open again
+    clock.advance(seconds=TIMEOUT)
+    second = breaker.admit()
+    assert second and second != first
+    breaker.release(first)  # a stale trial's token
+    assert breaker.admit() is None
+    breaker.release(second)
+    assert breaker.admit()

@@ -3,6 +3,7 @@ status (``ww.api.metrics``), and writes its access line (``ww.logs``)."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -70,7 +71,9 @@ class RequestOutcome:
 class RequestObserver:
     """Times every HTTP request and counts it by route template and status, then tells the
     ``listeners``. Sits outside auth, so refused requests are counted too; also keeps this
-    worker's gauges current (``gauges``)."""
+    worker's gauges current (``gauges``), at most once per ``gauge_interval`` seconds of
+    ``clock``: reading every breaker and the embedder costs more than the rest of the
+    bookkeeping, and ``/metrics`` refreshes them itself at each scrape."""
 
     def __init__(
         self,
@@ -78,9 +81,13 @@ class RequestObserver:
         routes: RouteTemplates,
         gauges: Callable[[], None],
         listeners: Iterable[Callable[[RequestOutcome], None]] = (),
+        gauge_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app, self.routes, self.gauges = app, routes, gauges
         self.listeners = list(listeners)
+        self.gauge_interval, self.clock = gauge_interval, clock
+        self._gauges_due = -math.inf
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,7 +126,10 @@ class RequestObserver:
             )
         REQUESTS.labels(method, route, str(status)).inc()
         REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
-        self.gauges()
+        now = self.clock()
+        if now >= self._gauges_due:
+            self._gauges_due = now + self.gauge_interval
+            self.gauges()
         outcome = RequestOutcome(scope, method, route, status, seconds)
         for listener in self.listeners:
             listener(outcome)

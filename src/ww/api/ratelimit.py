@@ -89,9 +89,13 @@ def route_group(path: str, groups: frozenset[str]) -> str | None:
 
 class HealthGate(Protocol):
     """Whether to ask Redis now, and what each try taught: ``RedisHealth`` or, once wired,
-    the control plane's ``redis`` circuit breaker."""
+    the control plane's ``redis`` circuit breaker. ``admit`` is None to skip Redis, else a
+    token: a call that ends neither in success nor failure (cancelled) hands it to
+    ``release``, which frees a half-open trial that call holds."""
 
-    def allow(self) -> bool: ...
+    def admit(self) -> int | None: ...
+
+    def release(self, token: int) -> None: ...
 
     def on_success(self) -> None: ...
 
@@ -124,6 +128,12 @@ class RedisHealth:
         self._next_try = now + self.retry_s
         return True
 
+    def admit(self) -> int | None:
+        return 0 if self.allow() else None
+
+    def release(self, token: int) -> None:
+        """Nothing held: a cancelled try only moves the next one ``retry_s`` on."""
+
     def on_success(self) -> None:
         if not self.available:
             self.available = True
@@ -151,7 +161,9 @@ class RedisHealth:
 class Circuit(Protocol):
     """What the limiter uses of a circuit breaker (``ww.control.circuits.Breaker``)."""
 
-    def allow(self) -> bool: ...
+    def admit(self) -> int | None: ...
+
+    def release(self, token: int) -> None: ...
 
     def record_success(self) -> None: ...
 
@@ -168,8 +180,11 @@ class CircuitGate:
     circuit: Circuit
     log: RedisHealth
 
-    def allow(self) -> bool:
-        return self.circuit.allow()
+    def admit(self) -> int | None:
+        return self.circuit.admit()
+
+    def release(self, token: int) -> None:
+        self.circuit.release(token)
 
     def on_success(self) -> None:
         self.circuit.record_success()
@@ -226,8 +241,12 @@ class RateLimiter:
         if self._strategy is None:
             self.open()
         assert self._strategy is not None
-        if self.health is not None and not self.health.allow():
-            return None
+        token = 0
+        if self.health is not None:
+            admitted = self.health.admit()
+            if admitted is None:
+                return None
+            token = admitted
         try:
             allowed = await self._strategy.hit(self.item, *identifiers)
             stats = await self._strategy.get_window_stats(self.item, *identifiers)
@@ -235,6 +254,12 @@ class RateLimiter:
             if self.health is not None:
                 self.health.on_failure(exc)
             return None
+        except BaseException:
+            # Cancelled (the client went away) or a bug: says nothing about Redis, but a
+            # half-open trial this request holds must be freed for the next one.
+            if self.health is not None:
+                self.health.release(token)
+            raise
         if self.health is not None:
             self.health.on_success()
         return Decision(allowed, self.item.amount, stats.remaining, stats.reset_time)

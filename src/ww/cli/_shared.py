@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -38,6 +38,7 @@ from ww.sdk import (
     ValidationError,
     WorldWeaver,
 )
+from ww.sdk._core import jsonable
 
 __all__ = [
     "ENV_URL",
@@ -173,14 +174,6 @@ def reply(
     with connection(ctx).client() as ww:
         answer = call(ww)
     emit(answer, as_json, render)
-
-
-_ANY: TypeAdapter[Any] = TypeAdapter(Any)
-
-
-def jsonable(value: Any) -> Any:
-    """Models, lists of them, UUIDs and datetimes as JSON values (the server's own shape)."""
-    return _ANY.dump_python(value, mode="json")
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], Any]) -> None:

@@ -3,7 +3,8 @@
 ``database`` guards the record store and every store on its database (entities, skills,
 learning state, consolidation links, idempotency keys), ``vectors`` the vector indexes,
 ``embedder`` the embedding model, ``redis`` the rate limiter's Redis (fed by the limiter:
-``allow()`` before a call, then ``record_success()`` or ``record_failure()``).
+``admit()`` before a call, then ``record_success()``, ``record_failure()`` or
+``release(token)``).
 
 States: *closed* lets every call through and counts consecutive failures; at
 ``WW_CIRCUIT_FAILURE_THRESHOLD`` it *opens*: every call is refused at once with
@@ -15,7 +16,9 @@ it by hand.
 Only a dependency's failure counts (``StoreUnavailableError``, and ``EmbeddingError`` for
 the embedder); a full disk (507) does not, since reads still work then. An error of the
 caller's (a conflict, a bad cursor) or a cancelled call says nothing about the dependency:
-it neither counts nor closes, and frees the trial slot.
+it neither counts nor closes, and frees the trial slot if that call held it: the trial is
+owned (``admit()`` hands out a token), so a call let through while closed that ends after
+the circuit went half-open cannot free another call's trial and let a second one through.
 
 Written here rather than taken from ``purgatory`` or ``aiobreaker``: neither takes a clock
 (their timeouts read ``time.time``/``datetime.utcnow``), neither keeps half-open to one
@@ -114,7 +117,8 @@ class Breaker:
         self._state = CircuitState.CLOSED
         self._failures = 0
         self._opened_at: datetime | None = None
-        self._trial = False
+        self._trial = 0  # the token of the half-open trial under way, 0 when none
+        self._trials = 0  # tokens handed out so far: a stale one never matches
         self._rejected = 0
 
     # -- state -------------------------------------------------------------------------------
@@ -133,7 +137,7 @@ class Breaker:
         retry_at = self._retry_at()
         if self._state is CircuitState.OPEN and retry_at is not None and self._clock() >= retry_at:
             self._state = CircuitState.HALF_OPEN
-            self._trial = False
+            self._trial = 0
 
     def retry_in(self) -> float:
         """Seconds until a trial call may pass (0 unless open)."""
@@ -156,17 +160,24 @@ class Breaker:
         )
 
     # -- transitions (also the interface of a caller that is not a port object) ---------------
-    def allow(self) -> bool:
-        """Whether a call may go to the dependency now; in half-open, True makes the caller
-        the trial, which must end with ``record_success``, ``record_failure`` or ``release``."""
+    def admit(self) -> int | None:
+        """None: refused. Else the call may go to the dependency now, and the token says
+        whether this caller holds the half-open trial (non-zero) or not (0); the call ends
+        with ``record_success``, ``record_failure`` or ``release(token)``."""
         state = self.state
         if state is CircuitState.CLOSED:
-            return True
+            return 0
         if state is CircuitState.HALF_OPEN and not self._trial:
-            self._trial = True
-            return True
+            self._trials += 1
+            self._trial = self._trials
+            return self._trial
         self._rejected += 1
-        return False
+        return None
+
+    def allow(self) -> bool:
+        """Whether a call may go to the dependency now (``admit`` for a caller that may end
+        without deciding and must free the trial it holds)."""
+        return self.admit() is not None
 
     def record_success(self) -> None:
         if self._state is not CircuitState.CLOSED:
@@ -181,7 +192,7 @@ class Breaker:
         ):
             self._state = CircuitState.OPEN
             self._opened_at = self._clock()
-            self._trial = False
+            self._trial = 0
             log.warning(
                 "circuit %s opened after %d consecutive failures: its calls get 503 at once "
                 "for %g s, then one trial call goes through",
@@ -190,9 +201,11 @@ class Breaker:
                 self.reset_timeout,
             )
 
-    def release(self) -> None:
-        """A call let through ended without showing whether the dependency works."""
-        self._trial = False
+    def release(self, token: int) -> None:
+        """A call let through (with ``token`` from ``admit``) ended without showing whether
+        the dependency works: frees the trial if that call holds it, else nothing."""
+        if token and token == self._trial:
+            self._trial = 0
 
     def reset(self) -> None:
         """Close by hand (an operator who knows the dependency is back)."""
@@ -203,7 +216,7 @@ class Breaker:
         self._state = CircuitState.CLOSED
         self._failures = 0
         self._opened_at = None
-        self._trial = False
+        self._trial = 0
 
     def refusal(self) -> CircuitOpenError:
         wait = self.retry_in()
@@ -215,7 +228,8 @@ class Breaker:
 
     async def call(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` if the circuit lets it through; else ``CircuitOpenError``."""
-        if not self.allow():
+        token = self.admit()
+        if token is None:
             raise self.refusal()
         try:
             result = await fn(*args, **kwargs)
@@ -223,7 +237,7 @@ class Breaker:
             if self._counts(exc):
                 self.record_failure()
             else:
-                self.release()
+                self.release(token)
             raise
         self.record_success()
         return result

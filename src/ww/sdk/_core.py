@@ -12,6 +12,7 @@ without an event loop. So the sync client is the async one with blocking I/O, no
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 import uuid
@@ -38,9 +39,11 @@ __all__ = [
     "Call",
     "Retries",
     "SyncIO",
+    "adapter_for",
     "complete",
     "iterate",
     "json_body",
+    "jsonable",
     "new_idempotency_key",
     "no_content",
     "parse_as",
@@ -58,9 +61,30 @@ def new_idempotency_key() -> str:
     return str(uuid.uuid4())
 
 
+# Building an adapter costs a schema build: one for ``Any``, and one per answer type
+# (the types a client reads are few), not one per call.
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_adapter(kind: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
+
+
+def adapter_for(kind: type[T]) -> TypeAdapter[T]:
+    """The pydantic adapter of ``kind``, built once per type (built each time for a type
+    that cannot be hashed, such as ``Annotated`` with a dict in its metadata)."""
+    try:
+        hash(kind)
+    except TypeError:
+        return TypeAdapter(kind)
+    key: Any = kind  # hashable, as just seen
+    return _cached_adapter(key)
+
+
 def parse_as(kind: type[T]) -> Callable[[httpx.Response], T]:
     """Read an answer's JSON as ``kind`` with pydantic (a model or any type it knows)."""
-    adapter: TypeAdapter[T] = TypeAdapter(kind)
+    adapter = adapter_for(kind)
     return lambda response: adapter.validate_json(response.content)
 
 
@@ -77,12 +101,13 @@ def json_body(body: BaseModel | Mapping[str, Any] | None, fields: Mapping[str, A
     else:
         data = dict(body or {})
     data.update(fields)
-    return _jsonable(data)
+    return jsonable(data)
 
 
-def _jsonable(value: Any) -> Any:
-    """Models, UUIDs, datetimes and enums nested in a mapping, as JSON values."""
-    return TypeAdapter(Any).dump_python(value, mode="json")
+def jsonable(value: Any) -> Any:
+    """Models (and lists of them), UUIDs, datetimes and enums, nested or not, as JSON
+    values (the server's own shape)."""
+    return _ANY.dump_python(value, mode="json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +143,7 @@ class Call(Generic[T]):
         return http.build_request(
             self.method,
             self.path,
-            params=_jsonable(params),
+            params=jsonable(params),
             json=self.json,
             content=self.content,
             headers={**extra, **self.headers},
