@@ -30,6 +30,7 @@ from tests.neo4j_launcher import reset_record_store
 from ww.api import create_app
 from ww.api.auth import Access, hash_key
 from ww.config import Settings
+from ww.control.flags import Flags
 from ww.embedding import EmbeddingService, OnnxEmbedder
 from ww.engine import build_engine
 
@@ -327,7 +328,26 @@ def _control_last(route: tuple[str, str]) -> tuple[bool, str, str]:
     return path.startswith("/api/v1/control"), method, path
 
 
-def test_schemathesis_with_auth_on(onnx_embedder: OnnxEmbedder) -> None:
+def _restore_control(schema: schemathesis.BaseSchema) -> None:
+    """Undo what fuzzing the control routes set (a level, blocking flags): on the server tier
+    the control state lives in the Neo4j every app of this module shares."""
+    admin = {"X-Admin-Key": ADMIN_KEY}
+    recover = schema["/api/v1/control/emergency/recover"]["POST"]
+    r = recover.Case(body={"level": "NONE"}, headers=admin).call()
+    assert r.status_code == 200, r.text
+    patch = schema["/api/v1/control/flags/{name}"]["PATCH"]
+    for name, field in Flags.model_fields.items():
+        body = {"enabled": field.default}
+        r = patch.Case(path_parameters={"name": name}, body=body, headers=admin).call()
+        assert r.status_code == 200, r.text
+
+
+def _writes_accepted(client: TestClient) -> bool:
+    control = client.get("/api/v1/health").json()["control"]
+    return bool(control["level"] == "NONE" and control["writes"] == "accepted")
+
+
+def test_schemathesis_with_auth_on(onnx_embedder: OnnxEmbedder, client: TestClient) -> None:
     """Every operation, fuzzed with every kind of credential: no 5xx, and every answer (401
     and 403 included) is one the schema documents, in the documented shape."""
     with scratch_dir() as tmp:
@@ -366,8 +386,16 @@ def test_schemathesis_with_auth_on(onnx_embedder: OnnxEmbedder) -> None:
                     case.call_and_validate(headers=headers, checks=FUZZ_CHECKS)
 
                 run()
+            _restore_control(schema)
         finally:
             asgi.shutdown_lifespans()
+    # The module's app polls the shared control state every half second: the next test
+    # starts once it has seen the restored one.
+    for _ in range(200):
+        if _writes_accepted(client):
+            break
+        time.sleep(0.05)
+    assert _writes_accepted(client)
 
 
 def test_anonymous_body_is_refused_before_it_is_read(client: TestClient) -> None:
@@ -380,7 +408,7 @@ def test_anonymous_body_is_refused_before_it_is_read(client: TestClient) -> None
         content=body,
         headers={"Content-Type": "application/json", "X-API-Key": USER_KEY},
     )
-    assert r.status_code == 413
+    assert r.status_code == 413, r.text
 
 
 def test_open_app_warns_once_and_keyed_app_does_not(
