@@ -31,15 +31,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SERVICE_NAME",
+    "STAGE_OBSERVERS",
+    "StageObserver",
     "active_tracer",
     "install",
     "observe_store_call",
     "set_attributes",
     "span",
+    "stage",
     "uninstall",
 ]
 
 SERVICE_NAME = "world-weaver"
+
+# Told of every stage of a recall once it ends: (the stage's name, seconds). The metrics
+# register themselves (``ww.api.metrics``): one timer serves the stage's span and its
+# histogram.
+StageObserver = Callable[[str, float], None]
+STAGE_OBSERVERS: list[StageObserver] = []
 
 _tracer: Tracer | None = None
 _provider: TracerProvider | None = None
@@ -133,6 +142,21 @@ def span(name: str, **attributes: Any) -> Iterator[Span | None]:
         except BaseException as exc:
             _mark_error(current, exc)
             raise
+
+
+@contextlib.contextmanager
+def stage(name: str, **attributes: Any) -> Iterator[Span | None]:
+    """One stage of a recall (``embed``, ``vector_search``, ``fusion``...): the span
+    ``ww.<name>`` while tracing is on, and its duration, failed or not, told to
+    ``STAGE_OBSERVERS``. Off, it costs two clock reads besides ``span``'s test."""
+    start = time.perf_counter()
+    try:
+        with span("ww." + name, **attributes) as current:
+            yield current
+    finally:
+        seconds = time.perf_counter() - start
+        for observer in STAGE_OBSERVERS:
+            observer(name, seconds)
 
 
 def set_attributes(current: Span | None, **attributes: Any) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from uuid import uuid4
 
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ManualClock
 from tests.neo4j_launcher import reset_record_store
@@ -28,6 +29,9 @@ from ww.engine import build_engine
 from ww.storage.qdrant.server import QdrantServerIndex
 
 ENVELOPE_KEYS = {"code", "message", "request_id"}
+
+# A scrape of /metrics: (series name, its labels) -> value.
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 # Data directories an app of this run has used. A second app on one of them is a restart of
 # the service: on the server tier its records must still be in Neo4j, so only the first app
@@ -106,3 +110,20 @@ def assert_envelope(r: Any, status: int, code: str | None = None) -> dict[str, A
         assert body["error"]["code"] == code, body
     assert body["error"]["request_id"] == r.headers["x-request-id"]
     return dict(body["error"])
+
+
+def scrape_metrics(client: TestClient, **headers: str) -> Samples:
+    """Every sample /metrics answers now."""
+    r = client.get("/metrics", headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    out: Samples = {}
+    for family in text_string_to_metric_families(r.text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def sample_value(samples: Samples, name: str, **labels: str) -> float:
+    """The value of one series in a scrape, 0 if it has none."""
+    return samples.get((name, frozenset(labels.items())), 0.0)

@@ -13,10 +13,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import Receive, Scope, Send
 
-from tests.api.helpers import running_client, scratch_dir
+from tests.api.helpers import (
+    Samples,
+    running_client,
+    sample_value,
+    scrape_metrics,
+    scratch_dir,
+)
 from tests.conftest import ManualClock
 from ww.api.metrics import MULTIPROC_ENV, forget_dead_workers
 from ww.api.observe import RequestObserver, RouteTemplates
@@ -27,22 +32,13 @@ KEY = "ww_metrics-test-user-key-000001"
 ADMIN = "ww_metrics-test-admin-key-00002"
 SESSION = "metrics-session-7f3a"
 CONTENT = "the heron nests by the old mill pond"
-SAMPLE = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def _scrape(client: TestClient, **headers: str) -> SAMPLE:
-    r = client.get("/metrics", headers=headers or {"X-API-Key": KEY})
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/plain")
-    out: SAMPLE = {}
-    for family in text_string_to_metric_families(r.text):
-        for s in family.samples:
-            out[(s.name, frozenset(s.labels.items()))] = s.value
-    return out
+def _scrape(client: TestClient, **headers: str) -> Samples:
+    return scrape_metrics(client, **(headers or {"X-API-Key": KEY}))
 
 
-def _value(samples: SAMPLE, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
+_value = sample_value
 
 
 @pytest.fixture(scope="module")

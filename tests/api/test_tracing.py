@@ -81,14 +81,34 @@ def test_a_recall_makes_the_expected_span_tree(
     assert recall.name == "ww.recall.episodes"
     assert recall.attributes is not None
     assert (recall.attributes["ww.session"], recall.attributes["ww.hits"]) == (SESSION, 2)
-    below = {s.name for s in _children(spans, recall)}
-    # The query embedded, both searches, the fusion and the learning side effects.
-    assert {"embedder.embed_one", "database.keyword_search", "ww.fusion", "ww.learn"} <= below
-    assert any(name.startswith("vectors.") for name in below)
-    [fusion] = [s for s in _children(spans, recall) if s.name == "ww.fusion"]
+    # One span per stage (the timer the stage histogram reads too), each holding the store,
+    # index and embedder calls it made.
+    stages = {s.name: s for s in _children(spans, recall)}
+    assert set(stages) == {
+        "ww.embed",
+        "ww.keyword_search",
+        "ww.vector_search",
+        "ww.candidates",
+        "ww.fusion",
+        "ww.neighbours",
+        "ww.rank",
+        "ww.fetch",
+        "ww.learn",
+    }
+
+    def calls(stage: str) -> set[str]:
+        return {s.name for s in _children(spans, stages[stage])}
+
+    assert calls("ww.embed") == {"embedder.embed_one"}
+    assert calls("ww.keyword_search") == {"database.keyword_search"}
+    assert calls("ww.vector_search") == {"vectors.search"}
+    assert "database.candidate_rows" in calls("ww.candidates")
+    assert calls("ww.neighbours") == {"database.neighbours"}
+    assert calls("ww.fetch") == {"database.get_episodes"}
+    assert calls("ww.rank") == set()  # arithmetic only
+    fusion = stages["ww.fusion"]
     assert fusion.attributes is not None and fusion.attributes["ww.candidates"] == 2
-    [learn] = [s for s in _children(spans, recall) if s.name == "ww.learn"]
-    assert _children(spans, learn), "the learning writes are store calls under ww.learn"
+    assert calls("ww.learn"), "the learning writes are store calls under ww.learn"
 
     resource = request.resource.attributes
     assert resource["service.name"] == "world-weaver"

@@ -7,12 +7,15 @@ from uuid import uuid4
 
 import pytest
 
+from tests.contract.test_entity_store import entity
+from tests.contract.test_skill_store import skill
 from tests.factories import T0, at, make_episode
 from ww.engine.dynamics import Fsrs, ReviewRating
-from ww.models import EpisodeContext, EpisodeFilter, IndexState, Outcome
+from ww.models import EpisodeContext, EpisodeFilter, IndexState, MemoryType, Outcome
 from ww.storage import AccessUpdate, InvalidCursorError, RecordStore
+from ww.storage.factory import entity_store, skill_store
 from ww.storage.payload import to_micros
-from ww.storage.ports import IdConflictError
+from ww.storage.ports import IdConflictError, MemoryCount
 
 
 async def test_meta_roundtrip(records: RecordStore) -> None:
@@ -171,6 +174,35 @@ async def test_keyword_search_folds_accents_and_word_joins(records: RecordStore)
     assert await found("CAFÉ creme") == {cafe.id}
     assert await found("config") == {snake.id}
     assert await found("parse_config_file") == {snake.id}
+
+
+async def test_memory_counts_add_up_every_session_by_type(records: RecordStore) -> None:
+    """The metrics' gauges: every session's memories of each type, and the pending ones."""
+    assert await records.memory_counts() == {kind: MemoryCount(0, 0) for kind in MemoryType}
+    for session in ("s1", "s2"):
+        await records.ensure_session(session, T0)
+    first = [make_episode("s1", content=f"e{i}") for i in range(3)]
+    await records.insert_episodes("s1", first)
+    await records.insert_episodes("s2", [make_episode("s2", archived=True)])
+    await records.mark_indexed("s1", [first[0].id])
+    entities, skills = entity_store(records), skill_store(records)
+    indexed = entity("s1", "Python")
+    await entities.insert_entity("s1", indexed)
+    await entities.insert_entity("s2", entity("s2", "Rust"))
+    await entities.mark_indexed("s1", [indexed.id])
+    await skills.insert_skill("s2", skill("s2"))
+    assert await records.memory_counts() == {
+        MemoryType.EPISODE: MemoryCount(stored=4, pending=3),
+        MemoryType.ENTITY: MemoryCount(stored=2, pending=1),
+        MemoryType.SKILL: MemoryCount(stored=1, pending=1),
+    }
+    # Indexed, a pending record leaves the backlog; deleted, it leaves the count.
+    await records.mark_indexed("s1", [first[1].id])
+    await records.delete_episode("s1", first[2].id)
+    await skills.mark_indexed("s2", [s.id for s in (await skills.pending_skills("s2", 9))])
+    counts = await records.memory_counts()
+    assert counts[MemoryType.EPISODE] == MemoryCount(stored=3, pending=1)
+    assert counts[MemoryType.SKILL] == MemoryCount(stored=1, pending=0)
 
 
 async def test_sessions_and_stats(records: RecordStore) -> None:

@@ -150,8 +150,10 @@ def test_every_alert_rule_is_complete() -> None:
     assert len(names) == len(set(names)), "alert names repeat"
 
 
-def test_the_alerts_cover_down_5xx_open_circuits_and_recall_latency() -> None:
+def test_the_alerts_cover_down_5xx_open_circuits_recall_latency_and_the_backlog() -> None:
     by_name = {rule["alert"]: rule["expr"] for rule in _rules()}
+    # Every worker and replica reports the same store-wide backlog: max, never a sum.
+    assert "max by (job, type) (ww_pending_vectors)" in by_name["WorldWeaverPendingVectorBacklog"]
     assert "up{" in by_name["WorldWeaverTargetDown"]
     assert 'status=~"5.."' in by_name["WorldWeaverHigh5xxRatio"]
     assert 'ww_circuit_state{state="open"}' in by_name["WorldWeaverCircuitOpen"]
@@ -172,7 +174,7 @@ def test_every_expression_names_only_exported_series_and_labels(source: str) -> 
     "bad",
     [
         "rate(ww_http_requests_total[5m]",  # unclosed
-        "ww_pending_vectors > 100",  # no such series
+        "ww_pending_vector > 100",  # no such series
         'ww_circuit_state{route="x"} == 1',  # no such label on that series
         "sum by (session) (rate(ww_http_requests_total[5m]))",  # grouping by a label no series has
         "rate(ww_http_requests[5m])",  # a counter's family name without _total is not a series
@@ -190,6 +192,24 @@ def test_recall_latency_alert_watches_routes_the_app_serves(route_paths: set[str
     assert routes
     assert set(routes) <= route_paths, set(routes) - route_paths
     assert {p for p in route_paths if p.endswith("/recall")} <= set(routes)
+
+
+def test_dashboard_shows_recall_stages_and_the_store_gauges() -> None:
+    """The series the engine's metrics added each have a panel: the recall stages' p95 by
+    stage, the embedding queue, memories and pending vectors by type."""
+    by_title = {
+        panel["title"]: [t["expr"] for t in panel["targets"]]
+        for panel in json.loads(DASHBOARD.read_text())["panels"]
+    }
+    [stages] = by_title["Recall stage latency p95"]
+    assert stages.startswith("histogram_quantile(0.95, sum by (stage, le)")
+    assert "ww_recall_stage_duration_seconds_bucket" in stages
+    assert "ww_embedding_queue_wait_seconds_bucket" in by_title["Embedding queue wait p95"][0]
+    for title, series in (
+        ("Pending vectors by type", "ww_pending_vectors"),
+        ("Memories by type", "ww_memories"),
+    ):
+        assert by_title[title] == [f'max by (type) ({series}{{job=~"$job"}})']
 
 
 def test_dashboard_takes_its_datasource_from_a_variable() -> None:

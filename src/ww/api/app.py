@@ -18,7 +18,7 @@ from ww.api.docs_ui import install_docs
 from ww.api.errors import install_error_handlers
 from ww.api.idempotency import Idempotency
 from ww.api.limits import BodyGuardMiddleware
-from ww.api.metrics import METRICS_PATH, gauge_refresher, metrics_endpoint
+from ww.api.metrics import METRICS_PATH, StoreGauges, gauge_refresher, metrics_endpoint
 from ww.api.middleware import RequestIdMiddleware
 from ww.api.observe import RequestObserver, RouteTemplates, log_access
 from ww.api.ratelimit import (
@@ -217,7 +217,8 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     for router in routers:
         app.include_router(router)
     gauges = gauge_refresher(eng.circuits, eng.embedder)
-    app.add_route(METRICS_PATH, metrics_endpoint(gauges), ["GET"], include_in_schema=False)
+    counted = StoreGauges(eng.records, eng.clock)
+    app.add_route(METRICS_PATH, metrics_endpoint(gauges, counted), ["GET"], include_in_schema=False)
     _document_security(app)
     # Outermost last: the request id must exist before the body's bounds can answer.
     app.add_middleware(

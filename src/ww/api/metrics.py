@@ -12,8 +12,10 @@ answers, adds up every worker's (``MultiProcessCollector``).
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,27 +33,41 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ww import tracing
 from ww.api.auth import METRICS_PATH
 from ww.control.circuits import CIRCUIT_NAMES, Circuits, CircuitState
+from ww.embedding import service as embedding_service
 from ww.embedding.service import EmbeddingStats
+from ww.models import MemoryType
 from ww.storage import guarded
+from ww.storage.ports import MemoryCount, StoreUnavailableError
 
 __all__ = [
     "CIRCUIT_STATE",
     "EMBEDDING",
+    "EMBEDDING_BATCH_SIZE",
+    "EMBEDDING_QUEUE_WAIT",
+    "MEMORIES",
     "METRICS_PATH",
     "MULTIPROC_ENV",
+    "PENDING_VECTORS",
     "RATE_LIMITED",
+    "RECALL_STAGE_SECONDS",
     "REQUESTS",
     "REQUEST_SECONDS",
     "STORE_ERRORS",
     "STORE_SECONDS",
+    "StoreGauges",
     "forget_dead_workers",
     "gauge_refresher",
     "metrics_endpoint",
+    "observe_batch",
+    "observe_recall_stage",
     "observe_store_call",
     "refresh_circuits",
 ]
+
+log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -103,6 +119,40 @@ EMBEDDING = {
 RATE_LIMITED = Counter(
     "ww_rate_limit_rejections", "Requests refused with 429 by the rate limiter", ["group"]
 )
+# A recall's stages take from a tenth of a millisecond (ranking) to seconds (a cold model).
+_STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, *_BUCKETS[:-1])
+RECALL_STAGE_SECONDS = Histogram(
+    "ww_recall_stage_duration_seconds",
+    "Time each stage of an episode recall took (embed, vector_search, keyword_search, "
+    "candidates, fusion, neighbours, rank, fetch, learn)",
+    ["stage"],
+    buckets=_STAGE_BUCKETS,
+)
+EMBEDDING_BATCH_SIZE = Histogram(
+    "ww_embedding_batch_size",
+    "Texts in each model run of the embedding service",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+EMBEDDING_QUEUE_WAIT = Histogram(
+    "ww_embedding_queue_wait_seconds",
+    "Time a text queued for embedding waited until its batch went to the model",
+    buckets=_STAGE_BUCKETS,
+)
+# Counts of the whole store, the same whichever worker reads them: with several workers the
+# value of the worker that read it last is the one shown (a sum would count it once per
+# worker; a max would hide a shrinking backlog).
+MEMORIES = Gauge(
+    "ww_memories",
+    "Memories stored in every session, by type (episode, entity, skill)",
+    ["type"],
+    multiprocess_mode="livemostrecent",
+)
+PENDING_VECTORS = Gauge(
+    "ww_pending_vectors",
+    "Memories acknowledged whose vectors are not in the vector index yet, by type",
+    ["type"],
+    multiprocess_mode="livemostrecent",
+)
 
 
 def observe_store_call(
@@ -113,8 +163,23 @@ def observe_store_call(
         STORE_ERRORS.labels(circuit, operation, type(error).__name__).inc()
 
 
-if observe_store_call not in guarded.OBSERVERS:
-    guarded.OBSERVERS.append(observe_store_call)
+def observe_recall_stage(stage: str, seconds: float) -> None:
+    RECALL_STAGE_SECONDS.labels(stage).observe(seconds)
+
+
+def observe_batch(size: int, waits: Sequence[float]) -> None:
+    EMBEDDING_BATCH_SIZE.observe(size)
+    for wait in waits:
+        EMBEDDING_QUEUE_WAIT.observe(wait)
+
+
+for _observers, _observer in (
+    (guarded.OBSERVERS, observe_store_call),
+    (tracing.STAGE_OBSERVERS, observe_recall_stage),
+    (embedding_service.BATCH_OBSERVERS, observe_batch),
+):
+    if _observer not in _observers:
+        _observers.append(_observer)  # type: ignore[arg-type]
 
 
 class _HasStats(Protocol):
@@ -133,6 +198,40 @@ def gauge_refresher(circuits: Circuits, embedder: _HasStats) -> Callable[[], Non
             gauge.set(getattr(stats, field))
 
     return refresh
+
+
+class _CountsMemories(Protocol):
+    async def memory_counts(self) -> dict[MemoryType, MemoryCount]: ...
+
+
+class StoreGauges:
+    """Memories per type and the pending-vector backlog, counted by the record store at a
+    scrape, at most once per ``ttl`` of ``clock`` (the engine's): several scrapers, or one
+    per worker, do not each count a large store. A store that cannot answer leaves the
+    gauges at their last values (its circuit's gauge says why)."""
+
+    def __init__(
+        self,
+        records: _CountsMemories,
+        clock: Callable[[], datetime],
+        ttl: timedelta = timedelta(seconds=10),
+    ) -> None:
+        self.records, self.clock, self.ttl = records, clock, ttl
+        self._due: datetime | None = None
+
+    async def refresh(self) -> None:
+        now = self.clock()
+        if self._due is not None and now < self._due:
+            return
+        self._due = now + self.ttl  # before the await: a concurrent scrape counts nothing
+        try:
+            counts = await self.records.memory_counts()
+        except StoreUnavailableError as exc:
+            log.warning("memory counts not refreshed: %s", exc)
+            return
+        for kind, count in counts.items():
+            MEMORIES.labels(kind.value).set(count.stored)
+            PENDING_VECTORS.labels(kind.value).set(count.pending)
 
 
 def refresh_circuits(circuits: Circuits) -> None:
@@ -182,7 +281,7 @@ def _exposition() -> bytes:
 
 
 def metrics_endpoint(
-    refresh: Callable[[], None],
+    refresh: Callable[[], None], stores: StoreGauges
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     """The ``/metrics`` route: this worker's registry, or every worker's in multi-process
     mode."""
@@ -191,6 +290,7 @@ def metrics_endpoint(
         # On the event loop: the gauges read the circuit breakers, which only the loop may
         # touch; the exposition (files, in multi-process mode) goes to a thread.
         refresh()
+        await stores.refresh()
         data = await anyio.to_thread.run_sync(_exposition)
         return Response(data, media_type=CONTENT_TYPE_LATEST)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -21,10 +22,18 @@ import numpy.typing as npt
 
 from ww.embedding.base import Embedder, EmbeddingError
 
-__all__ = ["EmbeddingService", "EmbeddingStats"]
+__all__ = ["BATCH_OBSERVERS", "BatchObserver", "EmbeddingService", "EmbeddingStats"]
 
 _Vector = npt.NDArray[np.float32]
-_Request = tuple[str, "asyncio.Future[_Vector]"]
+# A queued text, the future its caller awaits, and when it was queued (perf_counter).
+_Request = tuple[str, "asyncio.Future[_Vector]", float]
+
+# Told of every model run as it starts, on the inference thread: the number of texts in the
+# batch, and how long each queued ``embed_one`` request it serves waited (seconds; none for
+# ``embed_many`` and ``embed_sync``, which do not queue). ``ww.api.metrics`` registers
+# itself; empty, a batch costs nothing more.
+BatchObserver = Callable[[int, Sequence[float]], None]
+BATCH_OBSERVERS: list[BatchObserver] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +147,7 @@ class EmbeddingService:
             return found[text].copy()
         batcher = self._batcher_for_running_loop()
         future: asyncio.Future[_Vector] = batcher.loop.create_future()
-        batcher.queue.put_nowait((text, future))
+        batcher.queue.put_nowait((text, future, time.perf_counter()))
         return (await future).copy()
 
     async def embed_many(self, texts: Sequence[str]) -> _Vector:
@@ -200,8 +209,10 @@ class EmbeddingService:
             self._misses += len(missing)
         return found, missing
 
-    def _infer(self, texts: list[str]) -> list[_Vector]:
-        """Run the model on distinct texts and cache the rows; called on the worker thread."""
+    def _infer(self, texts: list[str], queued_at: Sequence[float] = ()) -> list[_Vector]:
+        """Run the model on distinct texts and cache the rows; called on the worker thread.
+        ``queued_at``: when the queued requests this batch serves were queued."""
+        self._tell(len(texts), queued_at)
         matrix = np.asarray(self._embedder.embed(texts), dtype=np.float32)
         if matrix.shape != (len(texts), self._dimension):
             raise EmbeddingError(
@@ -219,6 +230,14 @@ class EmbeddingService:
             self._batches += 1
             self._items += len(texts)
         return rows
+
+    @staticmethod
+    def _tell(size: int, queued_at: Sequence[float]) -> None:
+        if BATCH_OBSERVERS:
+            now = time.perf_counter()
+            waits = [now - at for at in queued_at]
+            for observer in BATCH_OBSERVERS:
+                observer(size, waits)
 
     def _assemble(self, texts: list[str], vectors: dict[str, _Vector]) -> _Vector:
         if not texts:
@@ -260,7 +279,7 @@ class EmbeddingService:
                         break
                     taken.append(request)
                     groups.setdefault(request[0], []).append(request[1])
-                await self._serve(groups)
+                await self._serve(groups, [r[2] for r in taken])
                 taken.clear()
         finally:
             # Stopped by aclose() or by the loop shutting down: fail whoever still waits, so
@@ -268,11 +287,13 @@ class EmbeddingService:
             leftovers = [*taken, *([carry] if carry is not None else [])]
             while not queue.empty():
                 leftovers.append(queue.get_nowait())
-            for _, future in leftovers:
+            for _, future, _ in leftovers:
                 if not future.done():
                     future.set_exception(EmbeddingError("the embedding service was closed"))
 
-    async def _serve(self, groups: dict[str, list[asyncio.Future[_Vector]]]) -> None:
+    async def _serve(
+        self, groups: dict[str, list[asyncio.Future[_Vector]]], queued_at: list[float]
+    ) -> None:
         # A concurrent embed_many may have cached some texts since they were queued.
         ready: dict[str, _Vector] = {}
         missing: list[str] = []
@@ -285,7 +306,7 @@ class EmbeddingService:
         if missing:
             loop = asyncio.get_running_loop()
             try:
-                rows = await loop.run_in_executor(self._executor, self._infer, missing)
+                rows = await loop.run_in_executor(self._executor, self._infer, missing, queued_at)
             except Exception as exc:
                 for text in missing:
                     for future in groups[text]:

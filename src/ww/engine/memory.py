@@ -41,7 +41,7 @@ from ww.storage.ports import (
     VectorIndex,
 )
 from ww.storage.ports.learning import LearningStore
-from ww.tracing import set_attributes, span
+from ww.tracing import set_attributes, span, stage
 
 __all__ = [
     "Clock",
@@ -367,11 +367,13 @@ class MemoryEngine:
         n = max(self.candidates, limit)
         # Keyword search needs no vector: it runs on a store thread while the query is
         # embedded on another (both release the GIL), so its cost hides behind the model's.
-        keyword_task = asyncio.ensure_future(self.records.keyword_search(session_id, query, flt, n))
+        keyword_task = asyncio.ensure_future(self._keyword(session_id, query, flt, n))
         try:
             if query_vector is None:  # unified recall embeds once and passes it down
-                query_vector = await self.embedder.embed_one(query)
-            dense_or_none = await self._dense(session_id, query_vector, flt, n)
+                with stage("embed"):
+                    query_vector = await self.embedder.embed_one(query)
+            with stage("vector_search"):
+                dense_or_none = await self._dense(session_id, query_vector, flt, n)
         except BaseException:
             keyword_task.cancel()
             # Reading the outcome keeps a failed search from being logged as unretrieved.
@@ -386,14 +388,15 @@ class MemoryEngine:
         # The candidates' rows, their learned features and the cosine of keyword-only ones
         # (scored in the index rather than by fetching vectors into Python) are independent
         # reads: each store thread takes one, so the wait is the longest, not the sum.
-        rows, learned, within = await asyncio.gather(
-            self.records.candidate_rows(session_id, candidate_ids, flt),
-            self.recall_learning.features(session_id, query_vector, candidate_ids, now),
-            self._within(session_id, query_vector, flt, keyword_only, degraded),
-        )
+        with stage("candidates", **{"ww.candidates": len(candidate_ids)}):
+            rows, learned, within = await asyncio.gather(
+                self.records.candidate_rows(session_id, candidate_ids, flt),
+                self.recall_learning.features(session_id, query_vector, candidate_ids, now),
+                self._within(session_id, query_vector, flt, keyword_only, degraded),
+            )
         cosine.update((s.id, s.score) for s in within)
         temporal = self.flags.spreading_activation
-        with span("ww.fusion", **{"ww.candidates": len(rows), "ww.temporal": temporal}):
+        with stage("fusion", **{"ww.candidates": len(rows), "ww.temporal": temporal}):
             fusion = Fusion(
                 candidates=rows,
                 cosine=cosine,
@@ -406,9 +409,14 @@ class MemoryEngine:
                 temporal=temporal,
             )
             contenders = [rows[i] for i in fusion.contenders(limit)]
-            near = await self.records.neighbours(session_id, contenders) if temporal else {}
+        near: dict[UUID, tuple[UUID, ...]] = {}
+        if temporal:
+            with stage("neighbours", **{"ww.contenders": len(contenders)}):
+                near = await self.records.neighbours(session_id, contenders)
+        with stage("rank"):
             scored = fusion.rank(limit, near)
-        episodes = await self.records.get_episodes(session_id, [s.id for s in scored])
+        with stage("fetch"):
+            episodes = await self.records.get_episodes(session_id, [s.id for s in scored])
         hits = [
             RecallHit(
                 id=s.id,
@@ -422,7 +430,7 @@ class MemoryEngine:
         ]
         result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
         if learn and hits:
-            with span("ww.learn", **{"ww.hits": len(hits)}), learning_skipped_when_full():
+            with stage("learn", **{"ww.hits": len(hits)}), learning_skipped_when_full():
                 await self._learn_from_recall(session_id, [h.episode for h in hits], now)
                 await self.recall_learning.after_recall(
                     session_id,
@@ -448,6 +456,12 @@ class MemoryEngine:
         return await self.recall_learning.feedback(
             session_id, recall_id, rewards or {}, self.clock(), default=reward
         )
+
+    async def _keyword(
+        self, session_id: str, query: str, flt: EpisodeFilter, n: int
+    ) -> list[ScoredId]:
+        with stage("keyword_search"):
+            return await self.records.keyword_search(session_id, query, flt, n)
 
     async def _within(
         self,

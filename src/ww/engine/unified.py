@@ -28,6 +28,7 @@ from ww.models.semantic import Entity, EntityHit, EntityRecallRequest
 from ww.models.unified import UnifiedHit, UnifiedRecallRequest, UnifiedRecallResult
 from ww.storage.diskspace import learning_skipped_when_full
 from ww.storage.ports.learning import RecallLogEntry
+from ww.tracing import stage
 
 __all__ = ["UnifiedRecall", "weight_total"]
 
@@ -58,7 +59,8 @@ class UnifiedRecall:
 
     async def recall(self, session_id: str, req: UnifiedRecallRequest) -> UnifiedRecallResult:
         limits = {kind: req.limit_of(kind) for kind in MemoryType}
-        qv = await self.engine.embedder.embed_one(req.query)
+        with stage("embed"):
+            qv = await self.engine.embedder.embed_one(req.query)
 
         async def nothing() -> None:
             return None

@@ -8,13 +8,14 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from ww.embedding import Embedder, EmbeddingError, EmbeddingService, OnnxEmbedder
+from ww.embedding.service import BATCH_OBSERVERS
 
 
 class CountingEmbedder:
@@ -164,6 +165,37 @@ async def test_concurrent_calls_are_coalesced(
     assert sorted(t for call in counting.calls for t in call) == sorted(texts)
     for text, vector in zip(texts, results, strict=True):
         np.testing.assert_array_equal(vector, counting.vector_for(text))
+
+
+@pytest.fixture
+def told() -> Iterator[list[tuple[int, list[float]]]]:
+    """What the batch observers hear (as the metrics do): each model run's size and the
+    waits of the queued requests it serves."""
+    heard: list[tuple[int, list[float]]] = []
+
+    def observer(size: int, waits: Sequence[float]) -> None:
+        heard.append((size, list(waits)))
+
+    BATCH_OBSERVERS.append(observer)
+    yield heard
+    BATCH_OBSERVERS.remove(observer)
+
+
+async def test_observers_hear_each_model_run_and_each_queued_wait(
+    service: EmbeddingService, counting: CountingEmbedder, told: list[tuple[int, list[float]]]
+) -> None:
+    # Five queued requests for four texts: one run of four, a wait for each request.
+    await asyncio.gather(*(service.embed_one(t) for t in ["a", "b", "c", "d", "a"]))
+    assert counting.calls == [["a", "b", "c", "d"]]
+    [(size, waits)] = told
+    assert size == 4 and len(waits) == 5 and all(w >= 0 for w in waits)
+    # Answered from the cache: no run, nothing told.
+    await service.embed_one("a")
+    assert len(told) == 1
+    # embed_many and embed_sync do not queue: their runs come with no waits.
+    await service.embed_many(["b", "e", "f"])
+    service.embed_sync(["g"])
+    assert told[1:] == [(2, []), (1, [])]
 
 
 async def test_coalesced_batches_respect_batch_size(counting: CountingEmbedder) -> None:

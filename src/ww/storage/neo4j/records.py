@@ -27,7 +27,7 @@ from uuid import UUID
 from neo4j import AsyncManagedTransaction
 from neo4j.exceptions import ClientError, ConstraintError
 
-from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
+from ww.models import Episode, EpisodeFilter, IndexState, MemoryType, SessionStats
 from ww.storage.index_state import IndexStateMarks
 from ww.storage.memories import ACCESS_CYPHER, EpisodePages, access_row
 from ww.storage.neo4j.driver import (
@@ -54,6 +54,7 @@ from ww.storage.ports import (
     AccessUpdate,
     CandidateRow,
     IdConflictError,
+    MemoryCount,
     ScoredId,
 )
 from ww.storage.sqlite.rows import keyword_terms
@@ -83,6 +84,10 @@ SCHEMA: tuple[str, ...] = (
     "FOR (e:WwEpisode) ON (e.session_id, e.timestamp, e.id)",
     "CREATE INDEX ww_episode_session_state IF NOT EXISTS "
     "FOR (e:WwEpisode) ON (e.session_id, e.index_state)",
+    # The pending-vector backlog over every session (memory_counts, for the metrics).
+    "CREATE INDEX ww_episode_state IF NOT EXISTS FOR (e:WwEpisode) ON (e.index_state)",
+    "CREATE INDEX ww_entity_state IF NOT EXISTS FOR (e:WwEntity) ON (e.index_state)",
+    "CREATE INDEX ww_skill_state IF NOT EXISTS FOR (e:WwSkill) ON (e.index_state)",
 )
 
 _EPISODE = "e {.*} AS e"
@@ -242,6 +247,13 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
             {"after": after, "limit": limit},
         )
         return [_stats(r) for r in rows]
+
+    async def memory_counts(self) -> dict[MemoryType, MemoryCount]:
+        row = await self._read(tx_single(_COUNTS, {}))
+        return {
+            kind: MemoryCount(row[f"{label}_n"], row[f"{label}_pending"])
+            for kind, label in _LABELS.items()
+        }
 
     async def delete_session(self, session_id: str) -> int:
         async def tx(t: AsyncManagedTransaction) -> int:
@@ -490,6 +502,19 @@ _STATS = (
     "COUNT {{ MATCH (x:WwEntity {{session_id: s.session_id}}) }} AS entities, "
     "COUNT {{ MATCH (k:WwSkill {{session_id: s.session_id}}) }} AS skills "
     "ORDER BY sid"
+)
+
+
+_LABELS = {
+    MemoryType.EPISODE: "WwEpisode",
+    MemoryType.ENTITY: "WwEntity",
+    MemoryType.SKILL: "WwSkill",
+}
+# A label's count comes from Neo4j's count store; the pending ones from its index_state index.
+_COUNTS = "RETURN " + ", ".join(
+    f"COUNT {{ MATCH (:{label}) }} AS {label}_n, "
+    f"COUNT {{ MATCH (x:{label}) WHERE x.index_state = 'pending' }} AS {label}_pending"
+    for label in _LABELS.values()
 )
 
 

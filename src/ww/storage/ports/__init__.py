@@ -2,7 +2,8 @@
 errors every store raises), ``vectors``, ``entities``, ``skills``, ``learning`` and
 ``consolidation``.
 
-Every method takes the session it acts in; nothing reads across sessions. A memory of
+Every method takes the session it acts in; nothing reads across sessions (but the
+operator's views: the session listings and the metrics' ``memory_counts``). A memory of
 another session is simply not found. Each backend implements a port completely, and the
 contract suite in ``tests/contract`` runs against every backend.
 """

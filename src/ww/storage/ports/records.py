@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from ww.models import Episode, EpisodeFilter, FSRSState, SessionStats
+from ww.models import Episode, EpisodeFilter, FSRSState, MemoryType, SessionStats
 from ww.storage.ports.vectors import ScoredId
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "EpisodePage",
     "IdConflictError",
     "InvalidCursorError",
+    "MemoryCount",
     "RecordStore",
     "StoreUnavailableError",
 ]
@@ -70,6 +71,15 @@ class AccessUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryCount:
+    """Memories of one type in every session: ``stored`` in all, ``pending`` of them
+    acknowledged but not yet in the vector index."""
+
+    stored: int
+    pending: int
+
+
+@dataclass(frozen=True, slots=True)
 class EpisodePage:
     items: list[Episode]
     next_cursor: str | None
@@ -92,6 +102,11 @@ class RecordStore(Protocol):
     async def session_stats_page(self, limit: int, after: str | None) -> list[SessionStats]:
         """Up to ``limit`` sessions in id order, those after ``after`` (all when None), with
         their counts; bounded work whatever the number of sessions."""
+
+    async def memory_counts(self) -> dict[MemoryType, MemoryCount]:
+        """Every type's count over all sessions (the metrics' gauges; an operator's view,
+        never a caller's), each type present. Counted through indexes, not by reading
+        rows."""
 
     async def delete_session(self, session_id: str) -> int:
         """Delete the session and everything in it; return the number of episodes removed."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-from ww.models import Episode, EpisodeFilter, IndexState, SessionStats
+from ww.models import Episode, EpisodeFilter, IndexState, MemoryType, SessionStats
 from ww.storage.diskspace import DiskGuard
 from ww.storage.index_state import IndexStateMarks
 from ww.storage.memories import ACCESS_SQL, EpisodePages, access_row
@@ -24,6 +24,7 @@ from ww.storage.ports import (
     AccessUpdate,
     CandidateRow,
     IdConflictError,
+    MemoryCount,
     ScoredId,
 )
 from ww.storage.sqlite.db import SQLiteDatabase
@@ -122,6 +123,15 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
                 _stats(r) for r in c.execute(_STATS.format(where=where), (after, limit)).fetchall()
             ]
         )
+
+    async def memory_counts(self) -> dict[MemoryType, MemoryCount]:
+        def q(c: sqlite3.Connection) -> dict[MemoryType, MemoryCount]:
+            return {
+                kind: MemoryCount(*c.execute(_COUNTS.format(table=table)).fetchone())
+                for kind, table in _TABLES.items()
+            }
+
+        return await self._run(q)
 
     async def delete_session(self, session_id: str) -> int:
         def tx(c: sqlite3.Connection) -> int:
@@ -430,6 +440,18 @@ _STATS = """
     FROM page p LEFT JOIN ep ON ep.session_id = p.session_id
     ORDER BY p.session_id
 """
+
+
+_TABLES = {
+    MemoryType.EPISODE: "episodes",
+    MemoryType.ENTITY: "entities",
+    MemoryType.SKILL: "skills",
+}
+# The pending count walks the table's partial index of pending rows, which holds only them.
+_COUNTS = (
+    "SELECT (SELECT COUNT(*) FROM {table}), "
+    "(SELECT COUNT(*) FROM {table} WHERE index_state = 'pending')"
+)
 
 
 def _stats(r: Sequence[Any]) -> SessionStats:
