@@ -1,8 +1,9 @@
 """What observability costs a recall: p50 of ``recall_episodes`` in one run, in turn
 
-- ``bare``: no observer on the guarded calls (a build without metrics or tracing);
-- ``metrics``: the default, the Prometheus observer on every store, index and embedder call,
-  tracing off (``WW_OTEL_ENABLED=false``);
+- ``bare``: no observer on the guarded calls, the recall stages or the embedding batches (a
+  build without metrics or tracing; the stages' two clock reads remain);
+- ``metrics``: the default, the Prometheus observers on every store, index and embedder
+  call, every recall stage and every embedding batch, tracing off (``WW_OTEL_ENABLED=false``);
 - ``flag_off``: tracing installed but the ``telemetry`` flag off;
 - ``tracing``: tracing on, spans going to the SDK's in-memory exporter (no network).
 
@@ -38,6 +39,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 from ww import tracing  # noqa: E402
 from ww.api import metrics  # noqa: E402
 from ww.config import Settings  # noqa: E402
+from ww.embedding import service as embedding_service  # noqa: E402
 from ww.engine import build_engine  # noqa: E402
 from ww.models import EpisodeCreate  # noqa: E402
 from ww.storage import guarded  # noqa: E402
@@ -48,9 +50,15 @@ QUERIES = ("where did we meet", "the red kite", "a meeting about the budget", "r
 
 def _mode(name: str, settings: Settings, flag: list[bool], exporter: InMemorySpanExporter) -> None:
     tracing.uninstall()
-    guarded.OBSERVERS.clear()
-    if name != "bare":
-        guarded.OBSERVERS.append(metrics.observe_store_call)
+    observers: list[tuple[list[Any], Any]] = [
+        (guarded.OBSERVERS, metrics.observe_store_call),
+        (tracing.STAGE_OBSERVERS, metrics.observe_recall_stage),
+        (embedding_service.BATCH_OBSERVERS, metrics.observe_batch),
+    ]
+    for registered, observer in observers:
+        registered.clear()
+        if name != "bare":
+            registered.append(observer)
     if name in ("flag_off", "tracing"):
         tracing.install(settings, lambda: flag[0], exporter)
     flag[0] = name == "tracing"
