@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, multiprocess
 from starlette.types import Receive, Scope, Send
 
 from tests.api.helpers import (
@@ -185,6 +186,30 @@ def test_a_dead_workers_live_gauges_are_forgotten(tmp_path: Path) -> None:
     mine.write_bytes(b"")
     forget_dead_workers(str(tmp_path))
     assert mine.exists()
+
+
+def test_store_counts_show_the_latest_workers_value_not_a_sum(tmp_path: Path) -> None:
+    """Multi-process mode: every worker counts the same store, so the gauges show the count
+    read last (a sum would multiply it by the workers, a max hide a shrinking backlog)."""
+    env = {**os.environ, MULTIPROC_ENV: str(tmp_path)}
+    for pending in (40, 3):  # two workers, one after the other
+        worker = (
+            "from ww.api import metrics\n"
+            f"metrics.PENDING_VECTORS.labels('episode').set({pending})\n"
+            "metrics.MEMORIES.labels('episode').set(50)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", worker], env=env, capture_output=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, str(tmp_path))  # type: ignore[no-untyped-call]
+    assert registry.get_sample_value("ww_pending_vectors", {"type": "episode"}) == 3
+    assert registry.get_sample_value("ww_memories", {"type": "episode"}) == 50
+    forget_dead_workers(str(tmp_path))  # both have exited: their counts go
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, str(tmp_path))  # type: ignore[no-untyped-call]
+    assert registry.get_sample_value("ww_pending_vectors", {"type": "episode"}) is None
 
 
 def test_metrics_answer_during_maintenance(client: TestClient) -> None:

@@ -277,22 +277,27 @@ def test_workers_share_memories_and_learning(workers: list[Worker]) -> None:
         assert entity["id"] in {h["id"] for h in hits if h["memory_type"] == "entity"}
 
 
-def _listed(worker: Worker) -> float:
-    """GET /api/v1/episodes answered with 200, as /metrics reports it from ``worker``."""
+def _sample(worker: Worker, name: str, labels: dict[str, str]) -> float | None:
+    """One series' value as /metrics reports it from ``worker``; None when it has none."""
     text = worker.call("GET", "/metrics").text
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.name == "ww_http_requests_total" and s.labels == {
-                "method": "GET",
-                "route": "/api/v1/episodes",
-                "status": "200",
-            }:
+            if s.name == name and s.labels == labels:
                 return s.value
-    return 0.0
+    return None
+
+
+def _listed(worker: Worker) -> float:
+    """GET /api/v1/episodes answered with 200, as /metrics reports it from ``worker``."""
+    labels = {"method": "GET", "route": "/api/v1/episodes", "status": "200"}
+    return _sample(worker, "ww_http_requests_total", labels) or 0.0
 
 
 def test_metrics_add_up_every_workers_requests(workers: list[Worker]) -> None:
     """Multi-process mode: whichever worker answers /metrics, it counts every worker's."""
+    # Written before any worker has counted the store: each counts it at its first scrape.
+    for n in range(2):
+        workers[-1].call("POST", "/api/v1/episodes", json={"content": f"metrics note {n}"})
     before = _listed(workers[0])
     for n, worker in enumerate(workers, start=1):
         for _ in range(n):
@@ -301,3 +306,8 @@ def test_metrics_add_up_every_workers_requests(workers: list[Worker]) -> None:
     assert {_listed(w) - before for w in workers} == {sent}
     text = workers[-1].call("GET", "/metrics").text
     assert 'ww_circuit_state{circuit="database",state="closed"} 1.0' in text
+    # The store's counts are the store's, not one per worker added up.
+    episode = {"type": "episode"}
+    for w in workers:
+        assert _sample(w, "ww_memories", episode) == 2
+        assert _sample(w, "ww_pending_vectors", episode) == 0
