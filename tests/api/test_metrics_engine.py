@@ -148,3 +148,33 @@ def test_memories_per_type_and_the_pending_backlog(client: TestClient, clock: Ma
     clock.advance(seconds=11)
     assert _counts(client, "ww_pending_vectors") == {"episode": 0, "entity": 0, "skill": 0}
     assert _counts(client, "ww_memories") == {"episode": 4, "entity": 1, "skill": 1}
+
+
+def test_a_store_that_cannot_count_leaves_the_last_counts(
+    client: TestClient, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert client.post("/api/v1/episodes", json={"content": CONTENT}).status_code == 201
+    assert _counts(client, "ww_memories")["episode"] == 1
+    engine = _app(client).state.engine
+    portal: Any = getattr(client, "portal")  # noqa: B009 -- set while the client runs
+    database = engine.circuits.get("database")
+
+    def trip() -> None:
+        for _ in range(database.threshold):
+            database.record_failure()
+
+    portal.call(lambda: _sync(trip))
+    clock.advance(seconds=11)
+    # The count is refused by the open circuit; the scrape still answers, counts as before.
+    samples = scrape_metrics(client)
+    assert sample_value(samples, "ww_memories", type="episode") == 1
+    assert sample_value(samples, "ww_circuit_state", circuit="database", state="open") == 1
+    assert "memory counts not refreshed: database: circuit open" in caplog.text
+    portal.call(lambda: _sync(database.reset))
+    clock.advance(seconds=11)
+    assert _counts(client, "ww_memories")["episode"] == 1
+
+
+async def _sync(fn: Any) -> None:
+    """Run ``fn`` on the app's event loop, the only one that may touch a breaker."""
+    fn()

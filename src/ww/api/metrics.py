@@ -226,8 +226,11 @@ class StoreGauges:
         self._due = now + self.ttl  # before the await: a concurrent scrape counts nothing
         try:
             counts = await self.records.memory_counts()
-        except StoreUnavailableError as exc:
-            log.warning("memory counts not refreshed: %s", exc)
+        except Exception as exc:  # the scrape answers, with every other metric, regardless
+            # A store's own unavailability says which and why; anything else only its class
+            # (a driver's message may name an address).
+            why = str(exc) if isinstance(exc, StoreUnavailableError) else type(exc).__name__
+            log.warning("memory counts not refreshed: %s", why)
             return
         for kind, count in counts.items():
             MEMORIES.labels(kind.value).set(count.stored)
