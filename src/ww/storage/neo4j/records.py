@@ -484,9 +484,10 @@ _STATS = (
     "WITH s ORDER BY s.session_id LIMIT $limit "
     "CALL (s) {{ OPTIONAL MATCH (e:WwEpisode {{session_id: s.session_id}}) "
     "RETURN count(e) AS n, sum(CASE WHEN e.archived THEN 1 ELSE 0 END) AS archived, "
-    "sum(CASE WHEN e.index_state = 'pending' THEN 1 ELSE 0 END) AS pending }} "
+    "sum(CASE WHEN e.index_state = 'pending' THEN 1 ELSE 0 END) AS pending, "
+    "sum(size(e.content)) AS chars }} "
     "RETURN s.session_id AS sid, s.created_at AS created, s.last_activity AS active, "
-    "n, archived, pending, "
+    "n, archived, pending, chars, "
     "COUNT {{ MATCH (x:WwEntity {{session_id: s.session_id}}) }} AS entities, "
     "COUNT {{ MATCH (k:WwSkill {{session_id: s.session_id}}) }} AS skills "
     "ORDER BY sid"
@@ -503,4 +504,5 @@ def _stats(r: dict[str, Any]) -> SessionStats:
         pending=r["pending"],
         entities=r["entities"],
         skills=r["skills"],
+        content_chars=r["chars"],
     )
