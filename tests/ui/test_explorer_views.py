@@ -67,7 +67,15 @@ def test_timeline_filters_and_opens_an_episode_with_its_learning_state(
         expect(page.locator("#learning-state")).to_contain_text("Stability")
         # Its neighbours in time are listed as links to them.
         expect(page.locator("#episode-links ul.links li")).to_have_count(1)
-        page.wait_for_load_state("networkidle")
+        # Opened by link, with no filter: every episode on the axis, this one selected.
+        page.evaluate(f"location.hash = '#/timeline?id={rollout}'")
+        expect(page.locator(".timeline-chart circle.dot.selected")).to_have_attribute(
+            "data-id", rollout
+        )
+        expect(page.locator(".timeline-chart circle.dot")).to_have_count(5)
+        expect(
+            page.locator(f'#episode-detail[data-id="{rollout}"] #learning-state')
+        ).to_be_visible()
         screenshot(page, "timeline")
     assert problems.all() == []
 

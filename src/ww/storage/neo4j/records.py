@@ -487,22 +487,22 @@ _STATS = (
     "sum(CASE WHEN e.index_state = 'pending' THEN 1 ELSE 0 END) AS pending, "
     "sum(size(e.content)) AS chars }} "
     "RETURN s.session_id AS sid, s.created_at AS created, s.last_activity AS active, "
-    "n, archived, pending, chars, "
+    "n AS episodes, archived, pending, chars AS content_chars, "
     "COUNT {{ MATCH (x:WwEntity {{session_id: s.session_id}}) }} AS entities, "
     "COUNT {{ MATCH (k:WwSkill {{session_id: s.session_id}}) }} AS skills "
     "ORDER BY sid"
 )
 
 
+# The statement's columns named as SessionStats's fields.
+_COUNTS = ("episodes", "archived", "pending", "entities", "skills", "content_chars")
+
+
 def _stats(r: dict[str, Any]) -> SessionStats:
+    counts = {k: r[k] for k in _COUNTS}
     return SessionStats(
         session_id=r["sid"],
         created_at=from_micros(r["created"]),
         last_activity=from_micros(r["active"]) if r["active"] is not None else None,
-        episodes=r["n"],
-        archived=r["archived"],
-        pending=r["pending"],
-        entities=r["entities"],
-        skills=r["skills"],
-        content_chars=r["chars"],
+        **counts,
     )

@@ -4,7 +4,7 @@ import { card, errorBox, h, num, replace } from "../dom.js";
 
 const PRESETS = ["balanced", "semantic", "keyword", "recent"];
 const TYPES = ["episode", "entity", "skill"];
-const PALETTE_SIZE = 8;
+const PALETTE_SIZE = 12;
 const partColour = new Map();
 
 function colourOf(part) {
@@ -176,8 +176,8 @@ export function render(root, ctx) {
       };
       const enabled = result.learned;
       const why = enabled ? null : "Recall with learning on to give feedback";
-      const up = h("button", { type: "button", class: "thumb up", title: why || "Useful (reward 1)", disabled: !enabled, "aria-label": "thumbs up" }, "👍");
-      const down = h("button", { type: "button", class: "thumb down", title: why || "Not useful (reward 0)", disabled: !enabled, "aria-label": "thumbs down" }, "👎");
+      const up = h("button", { type: "button", class: "thumb up", title: why || "Useful (reward 1)", disabled: !enabled, "aria-label": "thumbs up" }, "▲ useful");
+      const down = h("button", { type: "button", class: "thumb down", title: why || "Not useful (reward 0)", disabled: !enabled, "aria-label": "thumbs down" }, "▼ not useful");
       up.addEventListener("click", () => give(1.0, up));
       down.addEventListener("click", () => give(0.0, down));
       return h("span", { class: "thumbs" }, up, down);
@@ -197,7 +197,7 @@ export function render(root, ctx) {
       return;
     }
     result.learned = body.learn;
-    const counts = Object.entries(result.counts || {}).map(([k, v]) => `${v} ${k}${v === 1 ? "" : "s"}`).join(", ");
+    const counts = Object.entries(result.counts || {}).map(([k, v]) => `${v} ${v === 1 ? k : k === "entity" ? "entities" : `${k}s`}`).join(", ");
     replace(
       results,
       h("h2", {}, "Hits"),
