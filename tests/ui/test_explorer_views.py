@@ -5,13 +5,14 @@ controls act through the API. Each test saves a screenshot (``screenshot`` fixtu
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import RECALL_QUERY, SESSION, ExplorerServer, OpenView
+from tests.ui.conftest import RECALL_QUERY, SEED_EPISODES, SESSION, ExplorerServer, OpenView
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +59,22 @@ def test_timeline_filters_and_opens_an_episode_with_its_learning_state(
         page.locator('#timeline-filters input[name="tags"]').fill("")
         page.locator('#timeline-filters select[name="outcome"]').select_option("success")
         page.locator("#timeline-filters button[type=submit]").click()
+        expect(page.locator("#episodes-table tbody tr")).to_have_count(2)
+        page.locator('#timeline-filters select[name="outcome"]').select_option("")
+        # A time range: the day of the planning episode only.
+        planning = SEED_EPISODES["planning"]["timestamp"]
+        day = datetime.fromisoformat(planning).astimezone()  # the page's zone is the host's
+        for name, at in (("from", day - timedelta(hours=12)), ("to", day + timedelta(hours=12))):
+            page.locator(f'#timeline-filters input[name="{name}"]').fill(
+                at.strftime("%Y-%m-%dT%H:%M")
+            )
+        page.locator("#timeline-filters button[type=submit]").click()
+        expect(page.locator("#episodes-table tbody tr")).to_have_count(1)
+        expect(page.locator("#episodes-table tbody tr")).to_contain_text("Weekly planning")
+        page.locator('#timeline-filters input[name="text"]').fill("flaky")
+        page.locator("#timeline-filters button[type=submit]").click()
+        expect(page.locator(".card", has_text="No episode matches")).to_be_visible()
+        page.evaluate("location.hash = '#/timeline?outcome=success'")
         expect(page.locator("#episodes-table tbody tr")).to_have_count(2)
         rollout = explorer_server.seed.episodes["rollout"]
         page.locator(f'#episodes-table tr[data-id="{rollout}"]').click()
@@ -157,6 +174,46 @@ def test_operator_switches_a_flag_and_shows_health_and_circuits(
     with explorer_server.client() as c:
         assert c.get("/api/v1/control/flags/hebbian").json()["enabled"] is was
     assert problems.all() == []
+
+
+def test_operator_sets_and_lifts_the_read_only_level(
+    explorer_server: ExplorerServer, open_view: OpenView
+) -> None:
+    try:
+        with open_view(explorer_server, "#/operator") as (page, problems):
+            expect(page.locator("#emergency-level")).to_contain_text("NONE")
+            limited = page.get_by_role("button", name="Read-only (LIMITED)")
+            limited.click()  # no reason yet: refused in the page, nothing sent
+            expect(page.locator("#emergency-level")).to_contain_text("NONE")
+            page.locator("#emergency-reason").fill("explorer test")
+            limited.click()
+            expect(page.locator("#emergency-level")).to_contain_text("LIMITED")
+            expect(page.locator("#emergency-level")).to_contain_text("explorer test")
+            with explorer_server.client() as c:
+                assert c.get("/api/v1/control/emergency").json()["level"] == "LIMITED"
+            page.get_by_role("button", name="Recover").click()
+            expect(page.locator("#emergency-level")).to_contain_text("NONE")
+            page.wait_for_load_state("networkidle")
+        assert problems.all() == []
+    finally:
+        with explorer_server.client() as c:
+            if c.get("/api/v1/control/emergency").json()["level"] != "NONE":
+                c.post("/api/v1/control/emergency/recover", json={"level": "NONE"})
+
+
+def test_a_user_key_sees_that_the_operator_view_needs_an_admin_key(
+    explorer_server: ExplorerServer, open_view: OpenView
+) -> None:
+    with open_view(explorer_server, "#/operator", key=explorer_server.user_key) as (
+        page,
+        problems,
+    ):
+        expect(page.locator(".card", has_text="Flags")).to_contain_text("needs an admin key")
+        expect(page.locator("#health")).to_contain_text("ok")  # health is open to all
+        page.wait_for_load_state("networkidle")
+    # The refusals are the control routes' (and the session list's) 403s, nothing else.
+    assert problems.errors == [] and problems.csp == []
+    assert problems.requests and all(r.startswith("403 ") for r in problems.requests)
 
 
 def test_production_asks_for_a_key_and_keeps_it_in_session_storage(
