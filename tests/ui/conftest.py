@@ -11,6 +11,9 @@
   ``open_view`` fixture) that opens the explorer at a view with the key and session already
   in the tab's sessionStorage (``key=None``: no key), yielding ``(page, problems)`` as
   ``tests.browser.open_page`` does.
+- ``settle(page)``: waits until the current view has rendered (``.view[data-ready]``) and
+  no API call is in flight (``<html data-pending>`` gone). Use it after a hash change,
+  where playwright's ``wait_for_load_state`` returns at once.
 - ``screenshot(page, name)``: saves ``<name>.png``, into a temporary folder, or into the
   folder ``EXPLORER_SCREENSHOTS`` names (``EXPLORER_SCREENSHOTS=docs/explorer`` refreshes
   the pictures docs/explorer.md shows).
@@ -48,6 +51,7 @@ __all__ = [
     "USER_KEY",
     "ExplorerServer",
     "Seed",
+    "settle",
 ]
 
 SESSION = "ui-demo"
@@ -218,6 +222,13 @@ def storage_script(key: str | None, session: str | None) -> str:
         if value is not None:
             lines.append(f"sessionStorage.setItem({json.dumps(name)}, {json.dumps(value)});")
     return "\n".join(lines)
+
+
+def settle(page: Page) -> None:
+    """Wait until the view has rendered and no API call of the page is in flight."""
+    page.locator(".view[data-ready]").wait_for()
+    # A selector, not wait_for_function: the page's CSP forbids evaluating strings.
+    page.locator("html[data-pending]").wait_for(state="detached")
 
 
 OpenView = Callable[..., AbstractContextManager[tuple["Page", PageProblems]]]

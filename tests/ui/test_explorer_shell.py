@@ -3,10 +3,12 @@ console error, lists every view in its nav and routes between them."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
-from tests.ui.conftest import ExplorerServer, OpenView
+from tests.ui.conftest import ExplorerServer, OpenView, settle
 
 pytestmark = pytest.mark.slow
 
@@ -34,5 +36,8 @@ def test_every_view_is_in_the_nav_and_loads(
             assert page.locator(f'nav a[data-view="{name}"]').get_attribute("aria-current") == (
                 "page"
             )
-            page.wait_for_load_state("networkidle")
+            settle(page)
+            # A missing field shows as a dash, never as JavaScript's words for nothing.
+            shown = page.locator("#view").inner_text()
+            assert not re.search(r"\b(null|undefined|NaN)\b", shown), (name, shown)
     assert problems.all() == []

@@ -12,7 +12,14 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import RECALL_QUERY, SEED_EPISODES, SESSION, ExplorerServer, OpenView
+from tests.ui.conftest import (
+    RECALL_QUERY,
+    SEED_EPISODES,
+    SESSION,
+    ExplorerServer,
+    OpenView,
+    settle,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +46,7 @@ def test_sessions_lists_counts_and_picks_a_session(
         expect(page.locator("#session-input")).to_have_value(SESSION)
         expect(page.locator(".card h2", has_text=f"Session {SESSION}")).to_be_visible()
         assert page.evaluate("sessionStorage.getItem('ww.explorer.session')") == SESSION
-        page.wait_for_load_state("networkidle")
+        settle(page)
         screenshot(page, "sessions")
     assert problems.all() == []
 
@@ -114,7 +121,7 @@ def test_recall_shows_the_seeded_hit_first_with_score_bars_and_reads_only(
         # Read-only by default: no feedback possible, and nothing recorded.
         expect(page.locator("#learn-switch")).not_to_be_checked()
         expect(first.locator("button.thumb.up")).to_be_disabled()
-        page.wait_for_load_state("networkidle")
+        settle(page)
         screenshot(page, "recall")
     assert access_count(explorer_server, rollout) == before
     assert problems.all() == []
@@ -144,7 +151,7 @@ def test_feedback_from_the_page_changes_the_value_shown(
         expect(after).to_have_attribute("data-rank", "1")
         shown_after = float(after.locator(".value").inner_text().split()[-1])
         assert shown_after == pytest.approx(value_after, abs=1e-3)
-        page.wait_for_load_state("networkidle")
+        settle(page)
         screenshot(page, "recall-feedback")
     assert problems.all() == []
 
@@ -193,7 +200,7 @@ def test_operator_sets_and_lifts_the_read_only_level(
                 assert c.get("/api/v1/control/emergency").json()["level"] == "LIMITED"
             page.get_by_role("button", name="Recover").click()
             expect(page.locator("#emergency-level")).to_contain_text("NONE")
-            page.wait_for_load_state("networkidle")
+            settle(page)
         assert problems.all() == []
     finally:
         with explorer_server.client() as c:
@@ -210,7 +217,7 @@ def test_a_user_key_sees_that_the_operator_view_needs_an_admin_key(
     ):
         expect(page.locator(".card", has_text="Flags")).to_contain_text("needs an admin key")
         expect(page.locator("#health")).to_contain_text("ok")  # health is open to all
-        page.wait_for_load_state("networkidle")
+        settle(page)
     # The refusals are the control routes' (and the session list's) 403s, nothing else.
     assert problems.errors == [] and problems.csp == []
     assert problems.requests and all(r.startswith("403 ") for r in problems.requests)
@@ -232,7 +239,7 @@ def test_production_asks_for_a_key_and_keeps_it_in_session_storage(
         assert stored == production_server.admin_key
         assert page.evaluate("localStorage.length") == 0
         assert production_server.admin_key not in page.content()
-        page.wait_for_load_state("networkidle")
+        settle(page)
     # Only the calls made before the key was typed were refused.
     assert problems.errors == [] and problems.csp == []
     assert problems.requests and all(r.startswith("401 ") for r in problems.requests)

@@ -47,6 +47,15 @@ export function rateLimit() {
   return lastRateLimit;
 }
 
+// API calls in flight, on <html data-pending> while any is (tests wait for it to go).
+let inflight = 0;
+
+function pending(delta) {
+  inflight += delta;
+  if (inflight > 0) document.documentElement.dataset.pending = String(inflight);
+  else delete document.documentElement.dataset.pending;
+}
+
 function apiKey() {
   return storage.getItem(KEY_STORE);
 }
@@ -62,7 +71,13 @@ export async function api(method, path, body) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(path, init);
+  let response;
+  pending(+1);
+  try {
+    response = await fetch(path, init);
+  } finally {
+    pending(-1);
+  }
   const limit = response.headers.get("X-RateLimit-Limit");
   if (limit !== null) {
     lastRateLimit = {
@@ -178,6 +193,8 @@ async function route() {
     if (seq !== renderSeq) return;
     root.append(errorBox(err));
   }
+  // The view's render has returned (its own later calls show in data-pending).
+  root.dataset.ready = "true";
 }
 
 function setSession(value) {

@@ -24,9 +24,7 @@ function healthCard(ctx, box) {
       h("div", { class: "row" }, h("span", { class: "stat" }, h("b", {}, pill(hl.status)), h("span", {}, `version ${hl.version} · worker ${hl.worker_pid ?? "–"}`))),
       h("h3", {}, "Components"),
       h("div", { class: "row" }, Object.entries(hl.components || {}).map(([k, v]) => h("span", {}, `${k} `, pill(v)))),
-      hl.disk
-        ? h("div", {}, h("h3", {}, "Disk"), h("dl", { class: "kv" }, h("dt", {}, "Free"), h("dd", {}, `${num(hl.disk.free_mb, 0)} MB (min ${hl.disk.min_free_mb} MB)`), h("dt", {}, "Writes"), h("dd", {}, hl.disk.writes), h("dt", {}, "Learning"), h("dd", {}, hl.disk.learning)))
-        : null,
+      h("div", {}, hl.disk ? [h("h3", {}, "Disk"), h("dl", { class: "kv" }, h("dt", {}, "Free"), h("dd", {}, `${num(hl.disk.free_mb, 0)} MB (min ${hl.disk.min_free_mb} MB)`), h("dt", {}, "Writes"), h("dd", {}, hl.disk.writes), h("dt", {}, "Learning"), h("dd", {}, hl.disk.learning))] : null),
     );
   });
 }

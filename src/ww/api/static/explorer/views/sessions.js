@@ -78,7 +78,7 @@ async function renderList(root, ctx) {
   const head = ["Session", "Episodes", "Archived", "Pending", "Entities", "Skills", "Text (chars)", "Last activity", "Created"];
   box.append(
     table(head, rows, { id: "sessions-table" }),
-    page.next_cursor ? h("p", { class: "muted" }, "Showing the first 500 sessions.") : null,
+    h("p", { class: "muted", hidden: !page.next_cursor }, "Showing the first 500 sessions."),
     h("p", { class: "muted" }, "Click a session to work in it: every view then reads that session."),
   );
 }
