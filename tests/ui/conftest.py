@@ -14,9 +14,9 @@
 - ``settle(page)``: waits until the current view has rendered (``.view[data-ready]``) and
   no API call is in flight (``<html data-pending>`` gone). Use it after a hash change,
   where playwright's ``wait_for_load_state`` returns at once.
-- ``screenshot(page, name)``: saves ``<name>.png``, into a temporary folder, or into the
-  folder ``EXPLORER_SCREENSHOTS`` names (``EXPLORER_SCREENSHOTS=docs/explorer`` refreshes
-  the pictures docs/explorer.md shows).
+- ``screenshot(page, name, full_page=False)``: saves ``<name>.png`` into a temporary
+  folder, or into the folder ``EXPLORER_SCREENSHOTS`` names
+  (``EXPLORER_SCREENSHOTS=docs/explorer`` refreshes the pictures docs/explorer.md shows).
 
 What is seeded (``SEED_EPISODES``, ``SEED_ENTITIES``, ``SEED_RELATIONS``, ``SEED_SKILL``):
 five episodes of three speakers with distinct ``tag`` metadata, outcomes and times, four
@@ -265,10 +265,10 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def screenshot(screenshot_dir: Path) -> Callable[[Page, str], Path]:
-    def save(page: Page, name: str) -> Path:
+def screenshot(screenshot_dir: Path) -> Callable[..., Path]:
+    def save(page: Page, name: str, *, full_page: bool = False) -> Path:
         path = screenshot_dir / f"{name}.png"
-        page.screenshot(path=str(path), full_page=False)
+        page.screenshot(path=str(path), full_page=full_page)
         assert path.stat().st_size > 0
         return path
 
