@@ -19,16 +19,19 @@ from ww.models.explorer import (
     SessionDistribution,
 )
 
-__all__ = ["router"]
+__all__ = ["Bins", "Days", "NodeLimit", "Points", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["explorer"], responses=errors())
+
+NodeLimit = Annotated[int, Query(ge=1, le=1000, description="Most entities shown.")]
+Days = Annotated[float, Query(gt=0, le=3650, description="How far after now the curve runs.")]
+Points = Annotated[int, Query(ge=2, le=500, description="Samples on the curve.")]
+Bins = Annotated[int, Query(ge=2, le=50, description="Bins per histogram.")]
 
 
 @router.get("/graph", response_model=EntityGraph)
 async def graph(
-    consolidator: ConsolidatorDep,
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Most entities shown.")] = 200,
+    consolidator: ConsolidatorDep, session: SessionDep, limit: NodeLimit = 200
 ) -> EntityGraph:
     """The session's newest ``limit`` current entities and the current relations between
     them, for drawing; ``truncated`` says the session holds more."""
@@ -44,10 +47,8 @@ async def retrievability(
     memory_id: UUID,
     consolidator: ConsolidatorDep,
     session: SessionDep,
-    days: Annotated[
-        float, Query(gt=0, le=3650, description="How far after now the curve runs.")
-    ] = 30.0,
-    points: Annotated[int, Query(ge=2, le=500, description="Samples on the curve.")] = 120,
+    days: Days = 30.0,
+    points: Points = 120,
 ) -> RetrievabilityCurve:
     """The FSRS-6 forgetting curve of an episode's or an entity version's stored state,
     from its last review to ``days`` after now, with its recorded retrievals. Computed by
@@ -58,9 +59,7 @@ async def retrievability(
 
 @router.get("/dynamics/distribution", response_model=SessionDistribution)
 async def distribution(
-    consolidator: ConsolidatorDep,
-    session: SessionDep,
-    bins: Annotated[int, Query(ge=2, le=50, description="Bins per histogram.")] = 10,
+    session: SessionDep, consolidator: ConsolidatorDep, bins: Bins = 10
 ) -> SessionDistribution:
     """Histograms of the live episodes' learned values and FSRS stabilities."""
     return await explore.distribution(consolidator, session, bins)
