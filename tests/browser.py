@@ -87,15 +87,22 @@ class PageProblems:
 
 
 @contextmanager
-def open_page(browser: Browser, url: str) -> Iterator[tuple[Page, PageProblems]]:
+def open_page(
+    browser: Browser, url: str, init_script: str | None = None
+) -> Iterator[tuple[Page, PageProblems]]:
     """``url`` loaded (network idle) in a fresh context; read ``problems`` after the checks
-    of the page, since scripts may still report then. Closes the context on exit."""
+    of the page, since scripts may still report then. Closes the context on exit.
+
+    ``init_script`` runs before the page's own scripts (e.g. to put a key in its
+    sessionStorage)."""
     problems = PageProblems()
     context = browser.new_context()
     try:
         page = context.new_page()
         page.set_default_timeout(LOAD_TIMEOUT_MS)
         page.add_init_script(_CSP_LISTENER)
+        if init_script is not None:
+            page.add_init_script(init_script)
         page.on(
             "console",
             lambda m: (

@@ -41,6 +41,7 @@ from ww.api.routers import (
     skills,
     system,
 )
+from ww.api.routers.ui import install_explorer
 from ww.api.security import SecurityHeadersMiddleware, install_cors
 from ww.config import Settings, VectorBackend, load_settings
 from ww.control.flags import Flags
@@ -202,6 +203,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
     app.state.rate_limiter = rate_limiter
     install_error_handlers(app)
     install_docs(app)
+    install_explorer(app)
     routers = (
         system.router,
         episodes.router,

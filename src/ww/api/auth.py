@@ -40,11 +40,13 @@ from ww.api.keys import (
     hash_key,
     parse_specs,
 )
+from ww.api.routers.ui import UI_URL
 from ww.config import ConfigError, Settings
 
 __all__ = [
     "EXEMPT_PATHS",
     "EXEMPT_PREFIX",
+    "EXPLORER_PREFIX",
     "METRICS_PATH",
     "SECURITY_SCHEMES",
     "Access",
@@ -64,10 +66,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # The deployment guide's exempt list.
-EXEMPT_PATHS = frozenset({"/", "/api/v1/health", "/docs", "/redoc", "/openapi.json"})
+EXEMPT_PATHS = frozenset({"/", "/api/v1/health", "/docs", "/redoc", "/openapi.json", UI_URL})
 # The scripts, styles and icon the docs pages load: open as the pages are, or they stay blank.
 # Only the static mount answers under it, and it serves the package's files and nothing else.
 EXEMPT_PREFIX = STATIC_URL + "/"
+# The explorer's shell (HTML, scripts, styles; no data, no secret): its data calls go to the
+# API with the key the person types, so only the shell is open.
+EXPLORER_PREFIX = UI_URL + "/"
 # Prometheus's scrape path: a user route unless WW_METRICS_PUBLIC opens it.
 METRICS_PATH = "/metrics"
 _OPERATOR_PREFIXES = ("/api/v1/admin", "/api/v1/control")
@@ -89,7 +94,7 @@ def is_exempt(path: str) -> bool:
     """Whether ``path`` is on the guide's exempt list or a docs asset: open without a
     credential, never rate limited, and open during a lockdown (the one rule for all three;
     ``/metrics`` is not on it, whatever else opens it)."""
-    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIX)
+    return path in EXEMPT_PATHS or path.startswith((EXEMPT_PREFIX, EXPLORER_PREFIX))
 
 
 def access(method: str, path: str) -> Access:

@@ -8,7 +8,8 @@ middleware, carries them through ``ww.api.errors``.
   no-referrer``: no MIME sniffing, no framing, no URL leaked to another site.
 - ``Content-Security-Policy``: ``default-src 'none'`` for JSON, which a browser never runs;
   the ``/docs`` and ``/redoc`` HTML pages get a policy allowing only this origin's scripts
-  and styles plus the inline script and styles those pages are built with.
+  and styles plus the inline script and styles those pages are built with; the explorer
+  under ``/ui`` gets a strict one (this origin's files only, nothing inline or evaluated).
 - ``Cache-Control: no-store`` on every answer except the vendored ``/static/docs`` assets,
   so no proxy or browser cache keeps a memory.
 - No ``Strict-Transport-Security``: the API speaks plain HTTP behind the TLS-terminating
@@ -26,12 +27,14 @@ from starlette.types import Scope
 
 from ww.api.docs_ui import STATIC_URL
 from ww.api.middleware import Headers, ResponseHeadersMiddleware
+from ww.api.routers.ui import UI_URL
 
 __all__ = [
     "CORS_ALLOWED_HEADERS",
     "CORS_ALLOWED_METHODS",
     "CORS_EXPOSED_HEADERS",
     "DOCS_CSP",
+    "EXPLORER_CSP",
     "JSON_CSP",
     "JSON_HEADERS",
     "SECURITY_HEADERS",
@@ -76,6 +79,14 @@ DOCS_CSP = (
     "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
     "worker-src 'self' blob:; frame-ancestors 'none'"
 )
+# The explorer (``/ui``): nothing inline and nothing evaluated, only this origin's files and
+# API; data: and blob: images for the pictures its charts may draw into. Styles set through
+# the DOM (element.style) are not inline styles in CSP's sense and stay allowed.
+EXPLORER_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 # What a JSON answer carries: for a response sent from outside the middleware (the 500).
 JSON_HEADERS: dict[str, str] = {
     **SECURITY_HEADERS,
@@ -103,17 +114,21 @@ class SecurityHeadersMiddleware(ResponseHeadersMiddleware):
     """Add ``SECURITY_HEADERS``, a CSP and ``Cache-Control`` to every HTTP response."""
 
     def rewriter(self, scope: Scope) -> Callable[[Headers], Headers]:
-        static = str(scope.get("path", "")).startswith(STATIC_URL + "/")
-        return partial(secured, static=static)
+        path = str(scope.get("path", ""))
+        explorer = path == UI_URL or path.startswith(UI_URL + "/")
+        return partial(secured, static=path.startswith(STATIC_URL + "/"), explorer=explorer)
 
 
-def secured(headers: Headers, *, static: bool) -> Headers:
+def secured(headers: Headers, *, static: bool, explorer: bool = False) -> Headers:
     """``headers`` with the security headers set (replacing any the app set)."""
     ours = {k.lower().encode() for k in SECURITY_HEADERS} | {b"content-security-policy"}
     content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
     out = [(k, v) for k, v in headers if k.lower() not in ours]
     out.extend((k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
-    csp = DOCS_CSP if content_type.startswith(b"text/html") else JSON_CSP
+    if explorer:
+        csp = EXPLORER_CSP
+    else:
+        csp = DOCS_CSP if content_type.startswith(b"text/html") else JSON_CSP
     out.append((b"content-security-policy", csp.encode()))
     if not static and not any(k.lower() == b"cache-control" for k, _ in out):
         out.append((b"cache-control", b"no-store"))
