@@ -68,6 +68,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/episodes/recall"): U,
     ("POST", "/api/v1/episodes/{episode_id}/mark-important"): U,
     ("GET", "/api/v1/episodes/{episode_id}"): U,
+    ("GET", "/api/v1/episodes/{episode_id}/state"): U,
     ("PATCH", "/api/v1/episodes/{episode_id}"): U,
     ("DELETE", "/api/v1/episodes/{episode_id}"): U,
     ("POST", "/api/v1/entities"): U,

@@ -88,6 +88,32 @@ async def test_edges_are_undirected_and_read_among_ids(learning: LearningStore) 
     assert await learning.edges("s1", [a, b, c]) == []
 
 
+async def test_edges_of_a_memory_are_its_strongest_at_either_end(
+    learning: LearningStore,
+) -> None:
+    m, x, y, z = uuid4(), uuid4(), uuid4(), uuid4()
+    await learning.upsert_edges(
+        "s1",
+        [
+            HebbianEdge(m, x, 0.2, T0),
+            HebbianEdge(y, m, 0.9, T0),
+            HebbianEdge(z, m, 0.5, T0 + timedelta(days=1)),
+            HebbianEdge(x, y, 0.8, T0),  # not m's
+        ],
+    )
+    await learning.upsert_edges("s2", [HebbianEdge(m, x, 0.7, T0)])
+    got = await learning.edges_of("s1", m, 10)
+    assert [(HebbianEdge.key(e.a, e.b), e.weight) for e in got] == [
+        (HebbianEdge.key(m, y), 0.9),
+        (HebbianEdge.key(m, z), 0.5),
+        (HebbianEdge.key(m, x), 0.2),
+    ]
+    assert got[1].last_strengthened == T0 + timedelta(days=1)
+    assert [e.weight for e in await learning.edges_of("s1", m, 2)] == [0.9, 0.5]
+    assert [e.weight for e in await learning.edges_of("s2", m, 10)] == [0.7]
+    assert await learning.edges_of("s1", uuid4(), 10) == []
+
+
 async def test_session_edges_lists_and_delete_edges_removes(learning: LearningStore) -> None:
     a, b, c = sorted((uuid4(), uuid4(), uuid4()), key=str)
     await learning.upsert_edges("s1", [HebbianEdge(a, b, 0.3, T0), HebbianEdge(c, a, 0.5, T0)])

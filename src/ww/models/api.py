@@ -30,6 +30,7 @@ __all__ = [
     "EntityList",
     "EpisodeCreateBody",
     "EpisodeList",
+    "EpisodeState",
     "ErrorBody",
     "ErrorEnvelope",
     "ExecutionList",
@@ -37,6 +38,7 @@ __all__ = [
     "FeedbackRequest",
     "FeedbackResponse",
     "HealthReport",
+    "HebbianLink",
     "ImportReport",
     "ImportanceBody",
     "LinkList",
@@ -315,4 +317,32 @@ class HealthReport(BaseModel):
         default_factory=dict,
         description="State of each circuit breaker of the answering worker: `closed`, `open` "
         "or `half-open`. An open one makes its component unavailable.",
+    )
+
+
+class HebbianLink(BaseModel):
+    """A co-retrieval (Hebbian) edge seen from one memory: the memory at its other end."""
+
+    memory_id: UUID
+    weight: float
+    last_strengthened: datetime
+
+
+class EpisodeState(BaseModel):
+    """An episode with what recall learned about it and what it links to, for inspection
+    (``GET /api/v1/episodes/{id}/state``; reading it changes nothing)."""
+
+    episode: Episode
+    retrievability: float = Field(
+        description="FSRS probability of recall now, from stability and the last review."
+    )
+    value: float = Field(description="Learned value in [0, 1], from feedback.")
+    rewards: int = Field(description="Rewards the value has learned from.")
+    access_times: list[datetime] = Field(description="Its most recent recalls, oldest first.")
+    neighbours: list[Episode] = Field(
+        description="The episodes just before and after it in the session's timeline."
+    )
+    hebbian: list[HebbianLink] = Field(description="Strongest co-retrieval edges first.")
+    consolidation: list[MemoryLinkOut] = Field(
+        description="Consolidation links (merged into an entity, duplicate of), oldest first."
     )

@@ -12,6 +12,7 @@ from ww.api.errors import ApiError, ErrorEnvelope
 from ww.api.idempotency import IdempotentRoute
 from ww.api.routers.common import errors
 from ww.engine.consolidation import Consolidator
+from ww.engine.inspection import links_out
 from ww.engine.procedural import ProceduralMemory
 from ww.models.api import LinkList, MemoryLinkOut
 from ww.models.consolidation import ConsolidationOptions, ConsolidationReport
@@ -56,15 +57,7 @@ async def links(
     found = await consolidator.links(session, memory_id)
     return LinkList(
         memory_id=memory_id,
-        links=[
-            MemoryLinkOut(
-                source_id=k.source_id,
-                target_id=k.target_id,
-                link_type=k.link_type,
-                created_at=k.created_at,
-            )
-            for k in found
-        ],
+        links=links_out(found),
     )
 
 

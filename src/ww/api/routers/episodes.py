@@ -16,15 +16,18 @@ from ww.api.deps import EngineDep, SessionDep
 from ww.api.errors import ApiError
 from ww.api.idempotency import IdempotentRoute
 from ww.api.routers.common import Cursor, Limit, MemoryRoutes, TextFilter, errors, found
+from ww.api.routers.consolidate import ConsolidatorDep
 from ww.api.schemas import (
     BatchCreate,
     BatchCreated,
     EpisodeCreateBody,
     EpisodeList,
+    EpisodeState,
     ImportanceBody,
     RecallRequest,
 )
 from ww.engine import MemoryEngine
+from ww.engine.inspection import episode_state
 from ww.engine.memory import ExternalIdConflictError
 from ww.models import Episode, EpisodeCreate, EpisodeFilter, EpisodeUpdate, Outcome, RecallResult
 
@@ -168,3 +171,14 @@ async def mark_important(
 ) -> Episode:
     importance = (body or ImportanceBody()).importance
     return found(await engine.mark_important(session, episode_id, importance), _EPISODE)
+
+
+@router.get("/{episode_id}/state", response_model=EpisodeState)
+async def get_episode_state(
+    episode_id: UUID, consolidator: ConsolidatorDep, session: SessionDep
+) -> EpisodeState:
+    """The episode with its learning state (FSRS retrievability now, learned value, recent
+    accesses) and its links: temporal neighbours, the strongest co-retrieval edges and
+    consolidation links. Read-only: reading it records no access."""
+    state = await episode_state(consolidator.engine, consolidator, session, episode_id)
+    return found(state, _EPISODE)

@@ -173,6 +173,19 @@ class Neo4jLearningStore:
             for r in rows
         ]
 
+    async def edges_of(self, session_id: str, memory_id: UUID, limit: int) -> list[HebbianEdge]:
+        rows = await self.db.rows(
+            "CALL { MATCH (h:WwHebbian {session_id: $sid, a: $m}) RETURN h "
+            "UNION MATCH (h:WwHebbian {session_id: $sid, b: $m}) RETURN h } "
+            "RETURN h.a AS a, h.b AS b, h.weight AS w, h.last_strengthened AS at "
+            "ORDER BY w DESC, a, b LIMIT $limit",
+            {"sid": session_id, "m": str(memory_id), "limit": limit},
+        )
+        return [
+            HebbianEdge(UUID(r["a"]), UUID(r["b"]), float(r["w"]), from_micros(r["at"]))
+            for r in rows
+        ]
+
     async def session_edges(self, session_id: str) -> list[HebbianEdge]:
         rows = await self.db.rows(
             "MATCH (h:WwHebbian {session_id: $sid}) "

@@ -117,6 +117,10 @@ class LearningStore(Protocol):
     async def edges(self, session_id: str, ids: Sequence[UUID]) -> list[HebbianEdge]:
         """Edges with both ends among ``ids``."""
 
+    async def edges_of(self, session_id: str, memory_id: UUID, limit: int) -> list[HebbianEdge]:
+        """The ``limit`` strongest edges with ``memory_id`` at either end, strongest first
+        (ties by the ends' ids)."""
+
     async def upsert_edges(self, session_id: str, edges: Sequence[HebbianEdge]) -> None: ...
     async def session_edges(self, session_id: str) -> list[HebbianEdge]:
         """Every edge of the session (consolidation's pruning sweep reads them all)."""

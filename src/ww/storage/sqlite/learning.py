@@ -194,6 +194,23 @@ class SQLiteLearningStore:
 
         return await self.db.read(q) if len(wanted) > 1 else []
 
+    async def edges_of(self, session_id: str, memory_id: UUID, limit: int) -> list[HebbianEdge]:
+        # Two index lookups (a, then b), not an OR the planner would scan the table for.
+        m = str(memory_id)
+        return await self.db.read(
+            lambda c: [
+                HebbianEdge(UUID(r[0]), UUID(r[1]), float(r[2]), from_micros(r[3]))
+                for r in c.execute(
+                    "SELECT a, b, weight, last_strengthened FROM ("
+                    "SELECT a, b, weight, last_strengthened FROM hebbian_edges "
+                    "WHERE session_id = ? AND a = ? UNION ALL "
+                    "SELECT a, b, weight, last_strengthened FROM hebbian_edges "
+                    "WHERE session_id = ? AND b = ?) ORDER BY weight DESC, a, b LIMIT ?",
+                    (session_id, m, session_id, m, limit),
+                )
+            ]
+        )
+
     async def upsert_edges(self, session_id: str, edges: Sequence[HebbianEdge]) -> None:
         rows = []
         for e in edges:
