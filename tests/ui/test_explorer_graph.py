@@ -161,24 +161,40 @@ def test_dynamics_shows_the_curve_the_histograms_and_the_last_consolidation(
     session = "ui-dynamics"
     texts = [t for group in TOPICS.values() for t in group]
     with client_for(explorer_server, session) as c:
-        ids = [e["id"] for e in ok(c.post("/api/v1/episodes/batch", json={"episodes": [{"content": t} for t in texts]}))["episodes"]]
+        ids = [
+            e["id"]
+            for e in ok(
+                c.post("/api/v1/episodes/batch", json={"episodes": [{"content": t} for t in texts]})
+            )["episodes"]
+        ]
         ok(c.post("/api/v1/episodes", json={"content": texts[0]}))
         ok(c.post(f"/api/v1/episodes/{ids[0]}/mark-important", json={"importance": 0.9}))
-        ok(c.post("/api/v1/episodes/recall", json={"query": texts[0], "learn": True}))
+        # Feedback spreads the values and the stabilities: one hit rewarded, the rest not.
+        recall = ok(c.post("/api/v1/episodes/recall", json={"query": texts[0], "learn": True}))
+        hits = [hit["id"] for hit in recall["hits"]]
+        rewards = {"recall_id": recall["recall_id"], "reward": 0.0, "rewards": {hits[0]: 1.0}}
+        ok(c.post("/api/v1/feedback", json=rewards))
         report = ok(c.post("/api/v1/consolidate", json={"min_cluster_size": 3}))
     assert report["entities_created"] >= 1 and len(report["duplicates_merged"]) == 1
-    with open_view(
-        explorer_server, f"#/dynamics?memory={ids[0]}", session=session
-    ) as (page, problems):
+    with open_view(explorer_server, f"#/dynamics?memory={ids[0]}", session=session) as (
+        page,
+        problems,
+    ):
         chart = page.locator(".curve-chart[data-points]")
         chart.wait_for()
         assert chart.get_attribute("data-points") == "160"
         assert chart.get_attribute("data-kind") == "episode"
         assert page.locator(".curve-chart canvas").count() >= 1
         assert "reviews / lapses" in page.locator(".curve-facts").inner_text()
+        value_bins = page.locator('svg[data-hist="value"] rect.bin')
+        value_bins.first.wait_for(state="attached")
+        filled = [int(value_bins.nth(i).get_attribute("data-count") or "") for i in range(10)]
+        assert sum(1 for n in filled if n) >= 2  # rewarded above the start, the rest below
         for name in ("value", "stability"):
             bins = page.locator(f'svg[data-hist="{name}"] rect.bin')
-            counts = [int(bins.nth(i).get_attribute("data-count") or "") for i in range(bins.count())]
+            counts = [
+                int(bins.nth(i).get_attribute("data-count") or "") for i in range(bins.count())
+            ]
             # The duplicate was archived: the live episodes are the topics' ones.
             assert sum(counts) == len(texts), name
         merged = page.locator(".consolidation .merged")

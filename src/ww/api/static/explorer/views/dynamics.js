@@ -19,6 +19,10 @@ function excerpt(text, n = 90) {
   return text.length > n ? `${text.slice(0, n - 1)}…` : text;
 }
 
+function plural(n, one, many) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 // -- the curve --------------------------------------------------------------------------
 
 function nowLine(nowSec) {
@@ -35,7 +39,7 @@ function nowLine(nowSec) {
     ctx.stroke();
     ctx.fillStyle = "#b5485d";
     ctx.font = "11px system-ui, sans-serif";
-    ctx.fillText("now", x + 4, bbox.top + 12);
+    ctx.fillText("now", x + 5, bbox.top + 26);
     ctx.restore();
   };
 }
@@ -71,7 +75,7 @@ async function drawCurve(chart, facts, ctx, memoryId, days) {
   const plot = new UPlot(
     {
       width,
-      height: 300,
+      height: 250,
       scales: { y: { range: [0, 1.05] } },
       axes: [{}, { label: "retrievability", values: (u, ticks) => ticks.map((t) => num(t, 2)) }],
       series: [
@@ -89,17 +93,26 @@ async function drawCurve(chart, facts, ctx, memoryId, days) {
   const f = curve.fsrs;
   replace(
     facts,
-    h("div", { class: "stat" }, h("b", {}, num(curve.retrievability, 3)), h("span", {}, "retrievability now")),
-    h("div", { class: "stat" }, h("b", {}, `${num(f.stability, 2)} d`), h("span", {}, "stability")),
-    h("div", { class: "stat" }, h("b", {}, num(f.difficulty, 2)), h("span", {}, "difficulty")),
-    h("div", { class: "stat" }, h("b", {}, `${f.reps} / ${f.lapses}`), h("span", {}, "reviews / lapses")),
-    h("div", { class: "stat" }, h("b", {}, String(curve.accesses.length)), h("span", {}, "recorded retrievals")),
     h(
-      "p",
-      { class: "muted" },
-      `${curve.kind} ${shortId(curve.memory_id)} · last review ${fmtTime(f.last_review)} · `,
-      h("code", {}, curve.formula),
+      "dl",
+      { class: "kv" },
+      h("dt", {}, "retrievability now"),
+      h("dd", {}, h("b", {}, num(curve.retrievability, 3))),
+      h("dt", {}, "stability"),
+      h("dd", {}, `${num(f.stability, 2)} d`),
+      h("dt", {}, "difficulty"),
+      h("dd", {}, num(f.difficulty, 2)),
+      h("dt", {}, "reviews / lapses"),
+      h("dd", {}, `${f.reps} / ${f.lapses}`),
+      h("dt", {}, "last review"),
+      h("dd", {}, fmtTime(f.last_review)),
+      h("dt", {}, "recorded retrievals"),
+      h("dd", {}, String(curve.accesses.length)),
+      h("dt", {}, curve.kind),
+      h("dd", { class: "mono" }, curve.memory_id),
     ),
+    h("p", { class: "muted" }, "R(t), t days after the last review, S the stability:"),
+    h("code", {}, curve.formula),
   );
   return plot;
 }
@@ -107,8 +120,8 @@ async function drawCurve(chart, facts, ctx, memoryId, days) {
 // -- histograms -------------------------------------------------------------------------
 
 function histogram(title, hist, colour, label, testId) {
-  const W = 440;
-  const H = 190;
+  const W = 320;
+  const H = 170;
   const pad = { l: 34, r: 8, t: 8, b: 34 };
   const n = hist.counts.length;
   const max = Math.max(1, ...hist.counts);
@@ -228,7 +241,7 @@ async function drawConsolidation(box, ctx) {
     : h("p", { class: "muted" }, "No near-duplicates.");
   replace(
     box,
-    h("p", { class: "muted" }, `Run of ${fmtTime(last.at)}: ${last.entities.length} entities made or updated, ${last.duplicates.length} near-duplicates archived.`),
+    h("p", { class: "muted" }, `Run of ${fmtTime(last.at)}: ${plural(last.entities.length, "entity", "entities")} made or updated, ${plural(last.duplicates.length, "near-duplicate", "near-duplicates")} archived.`),
     h("h3", {}, "Entities"),
     last.entities.length ? h("div", { class: "merged-list" }, entities) : h("p", { class: "muted" }, "None."),
     h("h3", {}, "Near-duplicates"),
@@ -247,7 +260,7 @@ export async function render(root, ctx) {
     HORIZONS.map((d) => h("option", { value: d, selected: d === 30 }, `${d} days ahead`)),
   );
   const chart = h("div", { class: "curve-chart" });
-  const facts = h("div", { class: "row curve-facts" });
+  const facts = h("div", { class: "curve-facts" });
   const distribution = h("div", { class: "distribution" }, h("p", { class: "muted" }, "Loading…"));
   const consolidation = h("div", { class: "consolidation" }, h("p", { class: "muted" }, "Loading…"));
   root.append(
@@ -255,11 +268,9 @@ export async function render(root, ctx) {
       "Retrievability",
       h("p", { class: "muted" }, "The FSRS forgetting curve of the memory's stored state, from its last review on; dots mark reviews and recorded retrievals."),
       h("div", { class: "toolbar" }, h("label", {}, "memory", picker), h("label", {}, "horizon", horizon)),
-      chart,
-      facts,
+      h("div", { class: "columns curve-columns" }, chart, facts),
     ),
-    card("Distribution", distribution),
-    card("Last consolidation", consolidation),
+    h("div", { class: "columns" }, card("Distribution", distribution), card("Last consolidation", consolidation)),
   );
 
   let plot = null;

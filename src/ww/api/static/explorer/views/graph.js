@@ -330,7 +330,7 @@ function entityDetails(entity, hist, ctx, graph, byId, actions) {
       h("dt", {}, "source"),
       h("dd", {}, entity.source || "–"),
       h("dt", {}, "FSRS stability"),
-      h("dd", {}, `${num(entity.fsrs.stability, 2)} days (${entity.fsrs.reps} reviews)`),
+      h("dd", {}, `${num(entity.fsrs.stability, 2)} d (${entity.fsrs.reps} reviews)`),
       h("dt", {}, "accesses"),
       h("dd", {}, `${entity.access_count}${entity.last_accessed ? `, last ${fmtTime(entity.last_accessed)}` : ""}`),
     ),
