@@ -167,7 +167,7 @@ def test_dynamics_shows_the_curve_the_histograms_and_the_last_consolidation(
                 c.post("/api/v1/episodes/batch", json={"episodes": [{"content": t} for t in texts]})
             )["episodes"]
         ]
-        ok(c.post("/api/v1/episodes", json={"content": texts[0]}))
+        copy = ok(c.post("/api/v1/episodes", json={"content": texts[0]}))["id"]
         ok(c.post(f"/api/v1/episodes/{ids[0]}/mark-important", json={"importance": 0.9}))
         # Feedback spreads the values and the stabilities: one hit rewarded, the rest not.
         recall = ok(c.post("/api/v1/episodes/recall", json={"query": texts[0], "learn": True}))
@@ -201,9 +201,14 @@ def test_dynamics_shows_the_curve_the_histograms_and_the_last_consolidation(
         merged.first.wait_for()
         assert merged.count() == report["entities_created"]
         names = {e["name"] for e in report["entities"]}
-        assert {merged.nth(i).locator("a").inner_text() for i in range(merged.count())} == names
+        assert {
+            merged.nth(i).locator("a.merged-entity").inner_text() for i in range(merged.count())
+        } == names
         dup = page.locator(".consolidation table.duplicates tbody tr")
         assert dup.count() == 1 and texts[0][:40] in dup.inner_text()
+        # Each quoted episode opens in the Timeline view.
+        href = dup.locator("td").first.locator("a").get_attribute("href")
+        assert href == f"#/timeline?id={copy}&archived=1"
         screenshot(page, "dynamics")
         # Picking another memory redraws the curve in place.
         page.locator('select[name="memory"]').select_option(ids[5])

@@ -217,12 +217,18 @@ async function drawConsolidation(box, ctx) {
     ...last.duplicates.flatMap((d) => [d.duplicate_id, d.original_id]),
   ];
   const texts = await episodeTexts(ctx, [...new Set(wanted)]);
-  const quote = (id) => (texts.get(id) ? excerpt(texts.get(id)) : shortId(id));
+  // Each quote opens its episode in the Timeline view (archived duplicates with archived on).
+  const quote = (id, archived = false) =>
+    h(
+      "a",
+      { href: `#/timeline?id=${id}${archived ? "&archived=1" : ""}` },
+      texts.get(id) ? excerpt(texts.get(id)) : shortId(id),
+    );
   const entities = last.entities.map((e) =>
     h(
       "div",
       { class: "merged", "data-entity": e.entity_id },
-      h("a", { href: `#/graph?node=${e.entity_id}` }, e.name || shortId(e.entity_id)),
+      h("a", { class: "merged-entity", href: `#/graph?node=${e.entity_id}` }, e.name || shortId(e.entity_id)),
       h("span", { class: "muted" }, ` · ${e.members.length} episodes`),
       h(
         "ul",
@@ -235,7 +241,7 @@ async function drawConsolidation(box, ctx) {
   const duplicates = last.duplicates.length
     ? table(
         ["archived duplicate", "kept original"],
-        last.duplicates.map((d) => h("tr", { "data-duplicate": d.duplicate_id }, h("td", {}, quote(d.duplicate_id)), h("td", {}, quote(d.original_id)))),
+        last.duplicates.map((d) => h("tr", { "data-duplicate": d.duplicate_id }, h("td", {}, quote(d.duplicate_id, true)), h("td", {}, quote(d.original_id)))),
         { class: "grid duplicates" },
       )
     : h("p", { class: "muted" }, "No near-duplicates.");
