@@ -124,6 +124,23 @@ def test_spreading_activation_colours_the_nodes_it_reaches(
     assert problems.all() == [], "\n".join(problems.all())
 
 
+def test_the_address_opens_a_node_and_spreads_from_it(
+    explorer_server: ExplorerServer, open_view: OpenView
+) -> None:
+    seed = explorer_server.seed.entities
+    with open_graph(open_view, explorer_server, f"#/graph?node={seed['alice']}&spread=1") as (
+        page,
+        problems,
+    ):
+        page.locator(".graph-canvas[data-activated]").wait_for()
+        assert page.locator(".graph-details .entity-name").inner_text() == "Alice"
+        assert cy(page, "cy.$('.seed').map(n => n.id())") == [seed["alice"]]
+        # Two hops: Alice -> Billing (0.5 * 0.8) -> Postgres (0.9 * 0.8 more).
+        row = page.locator(f'.entity-list tr[data-entity="{seed["postgres"]}"] td.num')
+        assert row.inner_text().strip() == "0.288"
+    assert problems.all() == [], "\n".join(problems.all())
+
+
 def test_the_history_lists_every_version(
     explorer_server: ExplorerServer, open_view: OpenView
 ) -> None:
