@@ -168,6 +168,7 @@ def test_sessions_list_and_stats(client: TestClient) -> None:
     assert by_id[a]["episodes"] == 3
     assert by_id[a]["archived"] == 0
     assert by_id[a]["pending"] == 0
+    assert by_id[a]["content_chars"] == sum(len(f"alpha note {i}") for i in range(3))
     assert by_id[b]["episodes"] == 1
     assert by_id[b]["archived"] == 1
 
@@ -182,6 +183,7 @@ def test_sessions_list_and_stats(client: TestClient) -> None:
         "pending",
         "entities",
         "skills",
+        "content_chars",
         "last_activity",
     }
     assert_envelope(client.get(f"{SESSIONS}/{new_session_id('never')}"), 404, "not_found")

@@ -176,11 +176,16 @@ async def test_keyword_search_folds_accents_and_word_joins(records: RecordStore)
 async def test_sessions_and_stats(records: RecordStore) -> None:
     await records.ensure_session("s1", T0)
     await records.ensure_session("s2", T0)
-    await records.insert_episodes("s1", [make_episode("s1"), make_episode("s1", archived=True)])
+    held = [make_episode("s1", content="café au lait"), make_episode("s1", archived=True)]
+    await records.insert_episodes("s1", held)
     assert await records.list_sessions() == ["s1", "s2"]
     stats = await records.session_stats("s1")
     assert stats is not None
     assert (stats.episodes, stats.archived, stats.pending) == (2, 1, 2)
+    # Characters, not bytes: "é" is one.
+    assert stats.content_chars == sum(len(e.content) for e in held)
+    (empty,) = await records.session_stats_page(1, "s1")
+    assert (empty.session_id, empty.episodes, empty.content_chars) == ("s2", 0, 0)
     assert await records.session_stats("nope") is None
     assert await records.delete_session("s1") == 2
     assert await records.list_sessions() == ["s2"]

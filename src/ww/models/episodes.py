@@ -214,7 +214,7 @@ class RecallResult(BaseModel):
 
 class SessionStats(BaseModel):
     """What a session holds: ``episodes`` (``archived`` and ``pending`` among them),
-    ``entities`` (entity versions, current and closed) and ``skills``."""
+    ``entities`` (entity versions, current and closed), ``skills`` and ``content_chars``."""
 
     session_id: str
     created_at: UtcDatetime
@@ -223,6 +223,11 @@ class SessionStats(BaseModel):
     pending: int
     entities: int = 0
     skills: int = 0
+    content_chars: int = Field(
+        0,
+        description="Characters of episode content the session holds, archived included: "
+        "its size in text (not bytes on disk, which indexes and vectors add to).",
+    )
     last_activity: UtcDatetime | None
 
 

@@ -484,23 +484,25 @@ _STATS = (
     "WITH s ORDER BY s.session_id LIMIT $limit "
     "CALL (s) {{ OPTIONAL MATCH (e:WwEpisode {{session_id: s.session_id}}) "
     "RETURN count(e) AS n, sum(CASE WHEN e.archived THEN 1 ELSE 0 END) AS archived, "
-    "sum(CASE WHEN e.index_state = 'pending' THEN 1 ELSE 0 END) AS pending }} "
+    "sum(CASE WHEN e.index_state = 'pending' THEN 1 ELSE 0 END) AS pending, "
+    "sum(size(e.content)) AS chars }} "
     "RETURN s.session_id AS sid, s.created_at AS created, s.last_activity AS active, "
-    "n, archived, pending, "
+    "n AS episodes, archived, pending, chars AS content_chars, "
     "COUNT {{ MATCH (x:WwEntity {{session_id: s.session_id}}) }} AS entities, "
     "COUNT {{ MATCH (k:WwSkill {{session_id: s.session_id}}) }} AS skills "
     "ORDER BY sid"
 )
 
 
+# The statement's columns named as SessionStats's fields.
+_COUNTS = ("episodes", "archived", "pending", "entities", "skills", "content_chars")
+
+
 def _stats(r: dict[str, Any]) -> SessionStats:
+    counts = {k: r[k] for k in _COUNTS}
     return SessionStats(
         session_id=r["sid"],
         created_at=from_micros(r["created"]),
         last_activity=from_micros(r["active"]) if r["active"] is not None else None,
-        episodes=r["n"],
-        archived=r["archived"],
-        pending=r["pending"],
-        entities=r["entities"],
-        skills=r["skills"],
+        **counts,
     )

@@ -420,13 +420,14 @@ _STATS = """
     ),
     ep AS (
         SELECT session_id, COUNT(*) AS n, SUM(archived) AS archived,
-               SUM(index_state = 'pending') AS pending
+               SUM(index_state = 'pending') AS pending, SUM(LENGTH(content)) AS chars
         FROM episodes WHERE session_id IN (SELECT session_id FROM page) GROUP BY session_id
     )
     SELECT p.session_id, p.created_at, p.last_activity,
            COALESCE(ep.n, 0), COALESCE(ep.archived, 0), COALESCE(ep.pending, 0),
            (SELECT COUNT(*) FROM entities x WHERE x.session_id = p.session_id),
-           (SELECT COUNT(*) FROM skills k WHERE k.session_id = p.session_id)
+           (SELECT COUNT(*) FROM skills k WHERE k.session_id = p.session_id),
+           COALESCE(ep.chars, 0)
     FROM page p LEFT JOIN ep ON ep.session_id = p.session_id
     ORDER BY p.session_id
 """
@@ -442,4 +443,5 @@ def _stats(r: Sequence[Any]) -> SessionStats:
         pending=r[5],
         entities=r[6],
         skills=r[7],
+        content_chars=r[8],
     )

@@ -39,6 +39,13 @@ const storage = window.sessionStorage;
 let currentSession = storage.getItem(SESSION_STORE) || null;
 let currentCleanup = null;
 let renderSeq = 0;
+// The caller's rate-limit budget as the last API answer told it (X-RateLimit-* headers).
+let lastRateLimit = null;
+
+/** {limit, remaining, reset (a Date)} from the last answer that carried them, or null. */
+export function rateLimit() {
+  return lastRateLimit;
+}
 
 function apiKey() {
   return storage.getItem(KEY_STORE);
@@ -56,6 +63,14 @@ export async function api(method, path, body) {
     init.body = JSON.stringify(body);
   }
   const response = await fetch(path, init);
+  const limit = response.headers.get("X-RateLimit-Limit");
+  if (limit !== null) {
+    lastRateLimit = {
+      limit: Number(limit),
+      remaining: Number(response.headers.get("X-RateLimit-Remaining")),
+      reset: new Date(Number(response.headers.get("X-RateLimit-Reset")) * 1000),
+    };
+  }
   const text = await response.text();
   let data = null;
   if (text) {

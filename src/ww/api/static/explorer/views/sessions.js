@@ -1,5 +1,5 @@
 // Sessions: what each session holds; choosing one makes it the X-Session-ID of every call.
-import { ago, bytes, card, errorBox, fmtTime, h, num, table } from "../dom.js";
+import { ago, card, errorBox, fmtTime, h, num, table } from "../dom.js";
 
 function useSession(id) {
   window.dispatchEvent(new CustomEvent("ww:session", { detail: id }));
@@ -15,7 +15,7 @@ function statsOf(s) {
       ["pending index", s.pending],
       ["entity versions", s.entities],
       ["skills", s.skills],
-      ["storage", bytes(s.storage_bytes)],
+      ["characters of text", s.content_chars],
     ].map(([label, value]) => h("div", { class: "stat" }, h("b", {}, num(value)), h("span", {}, label))),
     h("div", { class: "stat" }, h("b", {}, ago(s.last_activity)), h("span", {}, "last activity")),
   );
@@ -70,12 +70,12 @@ async function renderList(root, ctx) {
       h("td", { class: "num" }, num(s.pending)),
       h("td", { class: "num" }, num(s.entities)),
       h("td", { class: "num" }, num(s.skills)),
-      h("td", { class: "num" }, bytes(s.storage_bytes)),
+      h("td", { class: "num", title: "characters of episode content" }, num(s.content_chars)),
       h("td", { title: fmtTime(s.last_activity) }, ago(s.last_activity)),
       h("td", {}, fmtTime(s.created_at)),
     ),
   );
-  const head = ["Session", "Episodes", "Archived", "Pending", "Entities", "Skills", "Storage", "Last activity", "Created"];
+  const head = ["Session", "Episodes", "Archived", "Pending", "Entities", "Skills", "Text (chars)", "Last activity", "Created"];
   box.append(
     table(head, rows, { id: "sessions-table" }),
     page.next_cursor ? h("p", { class: "muted" }, "Showing the first 500 sessions.") : null,

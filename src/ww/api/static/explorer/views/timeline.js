@@ -46,11 +46,11 @@ function tagsOf(ep) {
 
 /** Episodes as dots on a time axis, one lane per speaker. */
 function chart(episodes, selected, onPick) {
-  const width = 1000;
+  const width = 720;
   const speakers = [...new Set(episodes.map((e) => e.speaker || "(none)"))].sort();
-  const lane = 26;
+  const lane = 30;
   const top = 10;
-  const left = 110;
+  const left = 70;
   const height = top + lane * Math.max(speakers.length, 1) + 34;
   const times = episodes.map((e) => new Date(e.timestamp).getTime());
   let t0 = Math.min(...times);
@@ -78,12 +78,14 @@ function chart(episodes, selected, onPick) {
   });
   const axisY = top + lane * speakers.length + 8;
   svg.append(s("line", { x1: left, x2: width - 10, y1: axisY, y2: axisY, class: "axis" }));
-  for (let i = 0; i <= 5; i += 1) {
-    const t = t0 + ((t1 - t0) * i) / 5;
+  const ticks = 4;
+  for (let i = 0; i <= ticks; i += 1) {
+    const t = t0 + ((t1 - t0) * i) / ticks;
     const d = new Date(t);
+    const anchor = i === 0 ? "start" : i === ticks ? "end" : "middle";
     svg.append(
       s("line", { x1: x(t), x2: x(t), y1: axisY, y2: axisY + 4, class: "axis" }),
-      s("text", { x: x(t), y: axisY + 18, "text-anchor": "middle" }, `${d.toLocaleDateString()} ${d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`),
+      s("text", { x: x(t), y: axisY + 18, "text-anchor": anchor }, d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })),
     );
   }
   for (const ep of episodes) {
@@ -134,7 +136,7 @@ function detail(ctx, st) {
     h("dt", {}, "Retrievability"),
     h("dd", {}, bar(st.retrievability), ` ${num(st.retrievability)}`),
     h("dt", {}, "Stability"),
-    h("dd", {}, `${num(f.stability, 2)} days`),
+    h("dd", {}, `${num(f.stability, 2)} day${f.stability === 1 ? "" : "s"}`),
     h("dt", {}, "Difficulty"),
     h("dd", {}, num(f.difficulty, 2)),
     h("dt", {}, "Reviews / lapses"),
