@@ -49,6 +49,27 @@ async def test_links_are_added_once_and_read_from_either_end(store: Consolidatio
     assert await store.links(S2, a) == []
 
 
+async def test_latest_links_are_those_of_the_newest_run(
+    store: ConsolidationStore, entities: EntityStore
+) -> None:
+    assert await store.latest_links(S1) == []
+    a, b, c = uuid4(), uuid4(), uuid4()
+    await store.add_links(S1, [link(b, a, 1)])
+    e = entity()
+    await entities.insert_entity(S1, e)
+    at = T0 + timedelta(minutes=5)
+    await store.save_consolidated(S1, ConsolidatedEntity(e.id, "h", frozenset({a, c}), 0.7), at)
+    dup = link(c, b, 5)
+    await store.add_links(S1, [dup])
+    await store.add_links(S2, [link(a, b, 9)])
+    into = sorted(
+        (MemoryLink(m, e.id, LinkType.CONSOLIDATED_INTO, at) for m in (a, c)),
+        key=lambda k: str(k.source_id),
+    )
+    assert await store.latest_links(S1) == [*into, dup]
+    assert await store.latest_links(S2) == [link(a, b, 9)]
+
+
 async def test_save_consolidated_makes_membership_exact(
     store: ConsolidationStore, entities: EntityStore
 ) -> None:

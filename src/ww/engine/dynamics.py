@@ -103,6 +103,11 @@ class Fsrs:
         at_target = float(self.retention_target ** (1.0 / self._decay)) - 1.0
         return self.default_stability * self._factor / at_target
 
+    @property
+    def formula(self) -> str:
+        """The forgetting curve with this scheduler's constants, as the explorer shows it."""
+        return f"R(t) = (1 + {self._factor:.4f}·t/S)^{self._decay:.4f}, t and S in days"
+
     @cached_property
     def _decay(self) -> float:
         return -float(self._scheduler.parameters[20])

@@ -7,8 +7,9 @@ the ``:WW_REL`` relationships of the entity store (neo4j/entities.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from neo4j import AsyncManagedTransaction
@@ -40,6 +41,13 @@ def _link_row(session_id: str, source: str, target: str, kind: str, ts: int) -> 
     }
 
 
+def _links(rows: Sequence[Mapping[str, Any]]) -> list[MemoryLink]:
+    return [
+        MemoryLink(UUID(r["s"]), UUID(r["t"]), LinkType(r["type"]), from_micros(r["at"]))
+        for r in rows
+    ]
+
+
 class Neo4jConsolidationStore:
     """Shares ``db`` (its driver) with the record store, which owns open/close."""
 
@@ -54,10 +62,7 @@ class Neo4jConsolidationStore:
             "k.created_at AS at ORDER BY at, s, t",
             {"sid": session_id, "id": str(memory_id)},
         )
-        return [
-            MemoryLink(UUID(r["s"]), UUID(r["t"]), LinkType(r["type"]), from_micros(r["at"]))
-            for r in rows
-        ]
+        return _links(rows)
 
     async def add_links(self, session_id: str, links: Sequence[MemoryLink]) -> int:
         rows = [_link_row(*link_values(session_id, k)) for k in links]
@@ -70,6 +75,17 @@ class Neo4jConsolidationStore:
             return summary.counters.nodes_created
 
         return await self._db.write(tx)
+
+    async def latest_links(self, session_id: str) -> list[MemoryLink]:
+        # With no link, max() is null and the second match finds nothing.
+        rows = await self._db.rows(
+            "MATCH (k:WwLink {session_id: $sid}) WITH max(k.created_at) AS last "
+            "MATCH (k:WwLink {session_id: $sid}) WHERE k.created_at = last "
+            "RETURN k.source_id AS s, k.target_id AS t, k.link_type AS type, "
+            "k.created_at AS at ORDER BY type, t, s",
+            {"sid": session_id},
+        )
+        return _links(rows)
 
     async def consolidated(self, session_id: str) -> list[ConsolidatedEntity]:
         rows = await self._db.rows(

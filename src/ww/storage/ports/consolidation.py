@@ -62,6 +62,11 @@ class ConsolidationStore(Protocol):
     async def add_links(self, session_id: str, links: Sequence[MemoryLink]) -> int:
         """Insert links that do not exist yet; return how many were new."""
 
+    async def latest_links(self, session_id: str) -> list[MemoryLink]:
+        """The links with the session's newest ``created_at``: what its last consolidation
+        that merged anything wrote (a run stamps every link it makes with its own time),
+        by type, then target, then source. Empty when the session has none."""
+
     async def consolidated(self, session_id: str) -> list[ConsolidatedEntity]:
         """Entities consolidation made in the session that still exist."""
 

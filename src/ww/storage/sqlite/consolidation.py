@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from ww.storage.payload import from_micros, to_micros
@@ -32,6 +33,10 @@ def link_values(session_id: str, link: MemoryLink) -> tuple[str, str, str, str, 
     )
 
 
+def _links(rows: Sequence[Sequence[Any]]) -> list[MemoryLink]:
+    return [MemoryLink(UUID(r[0]), UUID(r[1]), LinkType(r[2]), from_micros(r[3])) for r in rows]
+
+
 class SQLiteConsolidationStore:
     """Shares ``db`` with the record store, which owns its lifecycle (open/close)."""
 
@@ -49,7 +54,7 @@ class SQLiteConsolidationStore:
                 (session_id, key, key),
             ).fetchall()
         )
-        return [MemoryLink(UUID(r[0]), UUID(r[1]), LinkType(r[2]), from_micros(r[3])) for r in rows]
+        return _links(rows)
 
     async def add_links(self, session_id: str, links: Sequence[MemoryLink]) -> int:
         rows = [link_values(session_id, k) for k in links]
@@ -60,6 +65,18 @@ class SQLiteConsolidationStore:
             return c.total_changes - before
 
         return await self._write(tx)
+
+    async def latest_links(self, session_id: str) -> list[MemoryLink]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT source_id, target_id, link_type, created_at FROM memory_links "
+                "WHERE session_id = ? AND created_at = "
+                "(SELECT max(created_at) FROM memory_links WHERE session_id = ?) "
+                "ORDER BY link_type, target_id, source_id",
+                (session_id, session_id),
+            ).fetchall()
+        )
+        return _links(rows)
 
     async def consolidated(self, session_id: str) -> list[ConsolidatedEntity]:
         def q(c: sqlite3.Connection) -> list[ConsolidatedEntity]:
