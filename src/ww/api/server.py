@@ -6,7 +6,9 @@ One worker serves an app built here. ``WW_API_WORKERS`` > 1 (server tier only, s
 ``Settings.uses_server_backends``) starts that many worker processes on one socket, each
 building its own engine from the environment (``worker_app``); this process checks the
 stores and creates their schema once before any worker starts, and each worker dies with it
-(``ww.api.lifeline``). Both ways, connections go through ``ww.api.protocol`` (header
+(``ww.api.lifeline``). SIGHUP to this process replaces the workers one at a time, each
+old one stopping gracefully once its replacement is ready (a rolling restart, see
+``docs/operations.md``). Both ways, connections go through ``ww.api.protocol`` (header
 deadline, connection cap).
 """
 
@@ -157,6 +159,12 @@ def worker_app() -> FastAPI:
     return create_app_from_env()
 
 
+# How long the supervisor waits for a worker it started to finish start-up (the embedding
+# model loads in each) or to answer a liveness ping. uvicorn's 5 s would abort a rolling
+# restart (SIGHUP) on a busy machine, keeping the old workers.
+_WORKER_READY_TIMEOUT_S = 120
+
+
 def _run_workers(settings: Settings) -> int:
     config = uvicorn.Config(
         "ww.api.server:worker_app",
@@ -164,6 +172,7 @@ def _run_workers(settings: Settings) -> int:
         host=settings.api_host,
         port=settings.api_port,
         workers=settings.api_workers,
+        timeout_worker_healthcheck=_WORKER_READY_TIMEOUT_S,
         lifespan="on",
         http=_protocol(settings),
         **_UVICORN_LOGGING,
