@@ -127,14 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, EmbeddingError) as exc:
         print(f"world-weaver: {exc}", file=sys.stderr)
         return 2
-    config = uvicorn.Config(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        lifespan="on",
-        http=_protocol(settings),
-        **_UVICORN_LOGGING,
-    )
+    config = uvicorn.Config(app, **_uvicorn_options(settings))
     server = uvicorn.Server(config)
     server.run()
     # uvicorn reports a failed start-up (e.g. a store that will not open) by not starting.
@@ -146,8 +139,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 _UVICORN_LOGGING: dict[str, Any] = {"log_config": None, "access_log": False}
 
 
-def _protocol(settings: Settings) -> type[asyncio.Protocol]:
-    return protocol_factory(settings.api_request_timeout, settings.api_max_connections)
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What one worker and a pool of them run with alike."""
+    return {
+        "host": settings.api_host,
+        "port": settings.api_port,
+        "lifespan": "on",
+        "http": protocol_factory(settings.api_request_timeout, settings.api_max_connections),
+        **_UVICORN_LOGGING,
+    }
 
 
 def worker_app() -> FastAPI:
@@ -169,13 +169,9 @@ def _run_workers(settings: Settings) -> int:
     config = uvicorn.Config(
         "ww.api.server:worker_app",
         factory=True,
-        host=settings.api_host,
-        port=settings.api_port,
         workers=settings.api_workers,
         timeout_worker_healthcheck=_WORKER_READY_TIMEOUT_S,
-        lifespan="on",
-        http=_protocol(settings),
-        **_UVICORN_LOGGING,
+        **_uvicorn_options(settings),
     )
     # Each worker's metrics go to files here, which /metrics adds up (ww.api.metrics);
     # inherited by the workers, who start after it is set. Made empty for each start, so
