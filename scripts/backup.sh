@@ -18,6 +18,14 @@
 # session's memories with their vectors, as JSON Lines. It needs the server's address
 # (WW_API_URL, default http://127.0.0.1:8765), its WW_ADMIN_KEY, and a Python with World
 # Weaver installed ($PYTHON, default python3). scripts/restore.sh --api DATE loads it back.
+#
+#   scripts/backup.sh --data-dir         # backups/data-<DATE>.tar.gz, the service stopped
+#
+# --data-dir copies the embedded tier's data directory (WW_DATA_DIR, as the server reads it:
+# the environment, then .env, then ~/.local/share/world-weaver) whole: the SQLite database
+# with its WAL and every Qdrant Edge collection. Stop the service first; a data directory a
+# running server holds is refused, and none can start on it while the copy is made.
+# scripts/restore.sh --data-dir DATE puts it back.
 set -euo pipefail
 
 usage() {
@@ -29,6 +37,8 @@ cd "$root"
 from_env_file() {  # from_env_file KEY: KEY's value in .env (read, never executed)
     if [ -f .env ]; then sed -n "s/^$1=//p" .env | tail -n 1; fi
 }
+# shellcheck source=lib/data-dir.sh
+. "$root/scripts/lib/data-dir.sh"
 
 case "${1:-}" in
     "") ;;
@@ -48,6 +58,22 @@ import json, sys
 r = json.loads(sys.argv[1])
 counts = " ".join(f"{k}={v}" for k, v in sorted(r["counts"].items()))
 print("backup: export -> %s (%d bytes; %s)" % (r["file"], r["bytes"], counts))' "$report"
+        exit 0
+        ;;
+    --data-dir)
+        dir="$(data_dir)"
+        [ -f "$dir/ww.sqlite3" ] || [ -d "$dir/vectors" ] \
+            || { echo "backup: $dir holds no World Weaver data" >&2; exit 1; }
+        DATE="${DATE:-$(date +%Y%m%d)}"
+        BACKUP_DIR="${BACKUP_DIR:-$root/backups}"
+        mkdir -p "$BACKUP_DIR"
+        file="$BACKUP_DIR/data-$DATE.tar.gz"
+        # Written under another name and renamed when whole, as --api does.
+        trap 'rm -f "$file.partial"' EXIT
+        while_unused "$dir" tar -C "$dir" -czf "$file.partial" .
+        mv "$file.partial" "$file"
+        trap - EXIT
+        echo "backup: data dir $dir -> $file ($(wc -c <"$file") bytes)"
         exit 0
         ;;
     *) usage >&2; exit 2 ;;

@@ -18,6 +18,14 @@
 # loading the same backup twice leaves the same state. --wipe first deletes every session
 # the server holds, so what was stored after the backup goes too. Needs WW_API_URL,
 # WW_ADMIN_KEY and $PYTHON as backup.sh --api does.
+#
+#   scripts/restore.sh --data-dir DATE          # backups/data-<DATE>.tar.gz -> WW_DATA_DIR
+#   scripts/restore.sh --data-dir --wipe DATE   # replace a data directory that is not empty
+#
+# --data-dir puts back what scripts/backup.sh --data-dir copied, with the service stopped:
+# into an empty or missing data directory, or, with --wipe, in place of the current one
+# (refused while a running server holds it). The directory is unpacked beside it first,
+# so a failed restore leaves the current one as it was.
 set -euo pipefail
 
 usage() {
@@ -29,24 +37,51 @@ cd "$root"
 from_env_file() {  # from_env_file KEY: KEY's value in .env (read, never executed)
     if [ -f .env ]; then sed -n "s/^$1=//p" .env | tail -n 1; fi
 }
+# shellcheck source=lib/data-dir.sh
+. "$root/scripts/lib/data-dir.sh"
 
 api=false
+offline=false
 wipe=false
 while [ "$#" -gt 0 ]; do
     case "$1" in
         -h | --help) usage; exit 0 ;;
         --api) api=true ;;
+        --data-dir) offline=true ;;
         --wipe) wipe=true ;;
         -*) usage >&2; exit 2 ;;
         *) break ;;
     esac
     shift
 done
-if [ "$#" -ne 1 ] || { [ "$wipe" = true ] && [ "$api" = false ]; }; then
+if [ "$#" -ne 1 ] || { [ "$api" = true ] && [ "$offline" = true ]; } \
+    || { [ "$wipe" = true ] && [ "$api" = false ] && [ "$offline" = false ]; }; then
     usage >&2
     exit 2
 fi
 DATE="$1"
+
+if [ "$offline" = true ]; then
+    dir="$(data_dir)"
+    file="${BACKUP_DIR:-$root/backups}/data-$DATE.tar.gz"
+    [ -f "$file" ] || { echo "restore: $file not found" >&2; exit 1; }
+    if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ] && [ "$wipe" = false ]; then
+        echo "restore: $dir is not empty; --wipe replaces it" >&2
+        exit 1
+    fi
+    staging="$dir.restoring"
+    trap 'rm -rf "$staging"' EXIT
+    rm -rf "$staging"
+    mkdir -p "$staging"
+    tar -C "$staging" -xzf "$file"
+    if [ -d "$dir" ]; then
+        while_unused "$dir" rm -rf "$dir"
+    fi
+    mv "$staging" "$dir"
+    trap - EXIT
+    echo "restore: data dir $dir <- $file"
+    exit 0
+fi
 
 if [ "$api" = true ]; then
     WW_ADMIN_KEY="${WW_ADMIN_KEY:-$(from_env_file WW_ADMIN_KEY)}"

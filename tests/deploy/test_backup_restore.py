@@ -3,8 +3,9 @@ running server: memories stored with the SDK, backed up, wiped, restored, and ea
 comes back the same (id, content, every field) and recall ranks them as before.
 
 The embedded tier loses its whole data directory between backup and restore (a new server
-on an empty one); the server tier (the test Neo4j, ``WW_VECTOR_BACKEND=neo4j``) is wiped by
-``restore.sh --wipe`` on the running server.
+on an empty one), both through the API and as an offline copy of the data directory
+(``--data-dir``, the service stopped); the server tier (the test Neo4j,
+``WW_VECTOR_BACKEND=neo4j``) is wiped by ``restore.sh --wipe`` on the running server.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ SESSIONS = ("alpha", "beta")
 QUERIES = ("the disk was full", "rotate the keys", "who owns the database")
 
 
-def script(name: str, *args: str, url: str, backup_dir: Path) -> subprocess.CompletedProcess[str]:
+def script(
+    name: str, *args: str, url: str, backup_dir: Path, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WW_")}
     env.update(
+        extra_env,
         WW_API_URL=url,
         WW_ADMIN_KEY=ADMIN_KEY,
         BACKUP_DIR=str(backup_dir),
@@ -162,6 +166,52 @@ def test_the_embedded_tier_comes_back_from_its_backup_on_an_empty_data_dir(
     check_round_trip(before, snapshot(fresh.url))
 
 
+def test_the_embedded_data_dir_comes_back_from_an_offline_copy(
+    tmp_path: Path, backup_dir: Path, started: list[Server]
+) -> None:
+    data = tmp_path / "data"
+    server = start(started, data, tmp_path / "first.log")
+    store(server.url)
+    before = snapshot(server.url)
+    offline = {"url": server.url, "backup_dir": backup_dir, "WW_DATA_DIR": str(data)}
+
+    # A running server holds the data directory: no copy of it is taken.
+    busy = script("backup.sh", "--data-dir", **offline)
+    assert busy.returncode == 1
+    assert busy.stderr == f"backup: {data} is in use by a running World Weaver; stop it first\n"
+    assert not backup_dir.exists() or list(backup_dir.iterdir()) == []
+
+    server.stop()
+    done = script("backup.sh", "--data-dir", **offline)
+    assert done.returncode == 0, done.stderr
+    file = backup_dir / f"data-{DATE}.tar.gz"
+    assert done.stdout.startswith(f"backup: data dir {data} -> {file} (")
+    assert list(backup_dir.iterdir()) == [file]
+    shutil.rmtree(data)  # the disaster: the data directory is gone
+
+    done = script("restore.sh", "--data-dir", DATE, **offline)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"restore: data dir {data} <- {file}\n"
+    restored = start(started, data, tmp_path / "second.log")
+    # Neither replaces a data directory that holds memories, and never one in use.
+    assert script("restore.sh", "--data-dir", DATE, **offline).stderr == (
+        f"restore: {data} is not empty; --wipe replaces it\n"
+    )
+    busy = script("restore.sh", "--data-dir", "--wipe", DATE, **offline)
+    assert busy.returncode == 1
+    assert "is in use by a running World Weaver" in busy.stderr
+    check_round_trip(before, snapshot(restored.url))
+
+    # --wipe puts the backup in place of what was stored after it.
+    with WorldWeaver(restored.url, api_key=API_KEY, session_id="alpha") as ww:
+        ww.episodes.create(content="stored after the backup")
+    restored.stop()
+    done = script("restore.sh", "--data-dir", "--wipe", DATE, **offline)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "data.restoring").exists()
+    check_round_trip(before, snapshot(start(started, data, tmp_path / "third.log").url))
+
+
 def test_the_server_tier_comes_back_from_its_backup_after_a_wipe(
     neo4j_server: Neo4jProcess, tmp_path: Path, backup_dir: Path, started: list[Server]
 ) -> None:
@@ -195,7 +245,17 @@ def test_restore_refuses_a_missing_backup_and_bad_usage(tmp_path: Path, backup_d
     missing = script("restore.sh", "--api", DATE, url=url, backup_dir=backup_dir)
     assert missing.returncode == 1
     assert f"ww-{DATE}.jsonl not found" in missing.stderr
-    for args in ((), ("--api",), ("--wipe", DATE), ("--bogus", DATE)):
+    no_data = script("restore.sh", "--data-dir", DATE, url=url, backup_dir=backup_dir)
+    assert no_data.returncode == 1
+    assert f"data-{DATE}.tar.gz not found" in no_data.stderr
+    empty = {"url": url, "backup_dir": backup_dir, "WW_DATA_DIR": str(tmp_path)}
+    nothing = script("backup.sh", "--data-dir", **empty)
+    assert (nothing.returncode, nothing.stderr) == (
+        1,
+        f"backup: {tmp_path} holds no World Weaver data\n",
+    )
+    bad = ((), ("--api",), ("--wipe", DATE), ("--bogus", DATE), ("--api", "--data-dir", DATE))
+    for args in bad:
         assert script("restore.sh", *args, url=url, backup_dir=backup_dir).returncode == 2
     assert script("backup.sh", "--bogus", url=url, backup_dir=backup_dir).returncode == 2
 

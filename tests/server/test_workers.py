@@ -105,6 +105,15 @@ def serve(neo4j_server: Neo4jProcess, tmp_path: Path, **extra_env: str) -> Itera
 
     ``extra_env`` adds ``WW_*`` settings to the ones every multi-worker server needs.
     """
+    with serve_process(neo4j_server, tmp_path, **extra_env) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def serve_process(
+    neo4j_server: Neo4jProcess, tmp_path: Path, **extra_env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``serve``, yielding the supervisor's process as well."""
     wipe_database(neo4j_server.uri)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WW_")}
@@ -137,7 +146,7 @@ def serve(neo4j_server: Neo4jProcess, tmp_path: Path, **extra_env: str) -> Itera
     url = f"http://{HOST}:{port}"
     try:
         _wait_healthy(proc, url, log_path)
-        yield url
+        yield url, proc
     finally:
         _stop(proc)
     # The parent stops its workers on SIGTERM and exits cleanly.

@@ -6,7 +6,9 @@ One worker serves an app built here. ``WW_API_WORKERS`` > 1 (server tier only, s
 ``Settings.uses_server_backends``) starts that many worker processes on one socket, each
 building its own engine from the environment (``worker_app``); this process checks the
 stores and creates their schema once before any worker starts, and each worker dies with it
-(``ww.api.lifeline``). Both ways, connections go through ``ww.api.protocol`` (header
+(``ww.api.lifeline``). SIGHUP to this process replaces the workers one at a time, each
+old one stopping gracefully once its replacement is ready (a rolling restart, see
+``docs/operations.md``). Both ways, connections go through ``ww.api.protocol`` (header
 deadline, connection cap).
 """
 
@@ -125,14 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, EmbeddingError) as exc:
         print(f"world-weaver: {exc}", file=sys.stderr)
         return 2
-    config = uvicorn.Config(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        lifespan="on",
-        http=_protocol(settings),
-        **_UVICORN_LOGGING,
-    )
+    config = uvicorn.Config(app, **_uvicorn_options(settings))
     server = uvicorn.Server(config)
     server.run()
     # uvicorn reports a failed start-up (e.g. a store that will not open) by not starting.
@@ -144,8 +139,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 _UVICORN_LOGGING: dict[str, Any] = {"log_config": None, "access_log": False}
 
 
-def _protocol(settings: Settings) -> type[asyncio.Protocol]:
-    return protocol_factory(settings.api_request_timeout, settings.api_max_connections)
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What one worker and a pool of them run with alike."""
+    return {
+        "host": settings.api_host,
+        "port": settings.api_port,
+        "lifespan": "on",
+        "http": protocol_factory(settings.api_request_timeout, settings.api_max_connections),
+        **_UVICORN_LOGGING,
+    }
 
 
 def worker_app() -> FastAPI:
@@ -157,16 +159,19 @@ def worker_app() -> FastAPI:
     return create_app_from_env()
 
 
+# How long the supervisor waits for a worker it started to finish start-up (the embedding
+# model loads in each) or to answer a liveness ping. uvicorn's 5 s would abort a rolling
+# restart (SIGHUP) on a busy machine, keeping the old workers.
+_WORKER_READY_TIMEOUT_S = 120
+
+
 def _run_workers(settings: Settings) -> int:
     config = uvicorn.Config(
         "ww.api.server:worker_app",
         factory=True,
-        host=settings.api_host,
-        port=settings.api_port,
         workers=settings.api_workers,
-        lifespan="on",
-        http=_protocol(settings),
-        **_UVICORN_LOGGING,
+        timeout_worker_healthcheck=_WORKER_READY_TIMEOUT_S,
+        **_uvicorn_options(settings),
     )
     # Each worker's metrics go to files here, which /metrics adds up (ww.api.metrics);
     # inherited by the workers, who start after it is set. Made empty for each start, so
