@@ -214,6 +214,21 @@ async def test_embed_many_chunks_by_batch_size(counting: CountingEmbedder) -> No
         await svc.aclose()
 
 
+async def test_embed_many_groups_texts_of_similar_length(counting: CountingEmbedder) -> None:
+    svc = EmbeddingService(counting, cache_size=0, batch_size=3)
+    texts = ["a" * n for n in (9, 1, 7, 3, 8, 2, 5)]
+    try:
+        result = await svc.embed_many(texts)
+        # Shortest first, in chunks of the batch size; rows come back in the caller's order.
+        assert counting.calls == [["a", "aa", "aaa"], ["a" * 5, "a" * 7, "a" * 8], ["a" * 9]]
+        for row, text in zip(result, texts, strict=True):
+            np.testing.assert_array_equal(row, counting.vector_for(text))
+        svc.embed_sync(["bbbb", "b", "bb"])
+        assert counting.calls[-1] == ["b", "bb", "bbbb"]
+    finally:
+        await svc.aclose()
+
+
 async def test_empty_requests(service: EmbeddingService, counting: CountingEmbedder) -> None:
     assert (await service.embed_many([])).shape == (0, 8)
     assert service.embed_sync([]).shape == (0, 8)
