@@ -345,3 +345,17 @@ async def test_aclose_fails_requests_still_waiting() -> None:
     await svc.aclose()
     with pytest.raises(EmbeddingError, match="closed"):
         await pending
+
+
+async def test_real_model_ingest_batch_matches_a_lone_query(embedder: OnnxEmbedder) -> None:
+    # What ingest stores (embed_many over a batch of varied lengths) is what a later query
+    # for the same text gets (embed_one, alone): the model's vectors ignore batch mates.
+    svc = EmbeddingService(embedder, cache_size=0, batch_size=32)
+    try:
+        text = "I adopted a border collie puppy named Biscuit in March."
+        mates = [f"note {i}: " + "the garden shed needs paint " * (i % 7) for i in range(40)]
+        ingested = await svc.embed_many([*mates[:25], text, *mates[25:]])
+        alone = await svc.embed_one(text)
+        assert float(ingested[25] @ alone) >= 0.9999
+    finally:
+        await svc.aclose()
