@@ -44,10 +44,10 @@ _POOLING_FLAGS: Final[dict[str, Pooling]] = {
     "pooling_mode_mean_sqrt_len_tokens": "mean",
 }
 # Operators that quantise activations with one scale per tensor, computed at run time. With
-# them a row's output depends on the other rows and the padding in its batch.
+# them a row's output depends on the other rows and the padding in its batch. MatMulInteger
+# alone is not one: the vendored graph feeds it activations quantised row by row.
 _DYNAMIC_QUANT_OPS: Final = (
     b"DynamicQuantizeLinear",
-    b"MatMulInteger",
     b"DynamicQuantizeMatMul",
     b"DynamicQuantizeLSTM",
 )
@@ -57,11 +57,13 @@ class OnnxEmbedder:
     """An :class:`~ww.embedding.base.Embedder` backed by an ONNX Runtime session.
 
     ``per_text`` chooses between running each text on its own and padding texts into batches.
-    ``None`` (the default) picks per-text runs for graphs that quantise activations
-    dynamically, such as the vendored int8 model: batched, a text's vector depends on its batch
+    ``None`` (the default) picks per-text runs for graphs that quantise activations with one
+    scale per tensor computed at run time (``DynamicQuantizeLinear``, as
+    ``quantize_dynamic`` writes them): batched, a text's vector there depends on its batch
     mates and padding (cosine to the unbatched vector down to about 0.95 for short texts), so
     the same text would get different vectors at ingest and as a query, or under different
-    concurrent load. Other graphs are batched, which is faster.
+    concurrent load. Other graphs are batched, which is faster; the vendored int8 model
+    quantises each token's activations with that token's own scale, so it is one of them.
     """
 
     def __init__(

@@ -151,10 +151,12 @@ class EmbeddingService:
         return (await future).copy()
 
     async def embed_many(self, texts: Sequence[str]) -> _Vector:
-        """Embed texts in order; uncached ones go to the model in chunks of ``batch_size``."""
+        """Embed texts in order; uncached ones go to the model in chunks of ``batch_size``,
+        shortest first, so each chunk holds texts of similar length."""
         self._check_open()
         wanted = _text_list(texts)
         found, missing = self._lookup(wanted)
+        missing = _by_length(missing)
         loop = asyncio.get_running_loop()
         for start in range(0, len(missing), self._batch_size):
             chunk = missing[start : start + self._batch_size]
@@ -171,6 +173,7 @@ class EmbeddingService:
         self._check_open()
         wanted = _text_list(texts)
         found, missing = self._lookup(wanted)
+        missing = _by_length(missing)
         for start in range(0, len(missing), self._batch_size):
             chunk = missing[start : start + self._batch_size]
             rows = self._executor.submit(self._infer, chunk).result()
@@ -318,6 +321,12 @@ class EmbeddingService:
             for future in groups[text]:
                 if not future.done():  # the caller may have been cancelled
                     future.set_result(vector)
+
+
+def _by_length(texts: list[str]) -> list[str]:
+    # Texts of similar length share a model call, so little of it is spent on padding; the
+    # characters stand in for word pieces, which only the embedder counts.
+    return sorted(texts, key=len)
 
 
 def _text_list(texts: Sequence[str]) -> list[str]:

@@ -246,6 +246,21 @@ async def test_embed_many_chunks_by_batch_size(counting: CountingEmbedder) -> No
         await svc.aclose()
 
 
+async def test_embed_many_groups_texts_of_similar_length(counting: CountingEmbedder) -> None:
+    svc = EmbeddingService(counting, cache_size=0, batch_size=3)
+    texts = ["a" * n for n in (9, 1, 7, 3, 8, 2, 5)]
+    try:
+        result = await svc.embed_many(texts)
+        # Shortest first, in chunks of the batch size; rows come back in the caller's order.
+        assert counting.calls == [["a", "aa", "aaa"], ["a" * 5, "a" * 7, "a" * 8], ["a" * 9]]
+        for row, text in zip(result, texts, strict=True):
+            np.testing.assert_array_equal(row, counting.vector_for(text))
+        svc.embed_sync(["bbbb", "b", "bb"])
+        assert counting.calls[-1] == ["b", "bb", "bbbb"]
+    finally:
+        await svc.aclose()
+
+
 async def test_empty_requests(service: EmbeddingService, counting: CountingEmbedder) -> None:
     assert (await service.embed_many([])).shape == (0, 8)
     assert service.embed_sync([]).shape == (0, 8)
@@ -362,3 +377,17 @@ async def test_aclose_fails_requests_still_waiting() -> None:
     await svc.aclose()
     with pytest.raises(EmbeddingError, match="closed"):
         await pending
+
+
+async def test_real_model_ingest_batch_matches_a_lone_query(embedder: OnnxEmbedder) -> None:
+    # What ingest stores (embed_many over a batch of varied lengths) is what a later query
+    # for the same text gets (embed_one, alone): the model's vectors ignore batch mates.
+    svc = EmbeddingService(embedder, cache_size=0, batch_size=32)
+    try:
+        text = "I adopted a border collie puppy named Biscuit in March."
+        mates = [f"note {i}: " + "the garden shed needs paint " * (i % 7) for i in range(40)]
+        ingested = await svc.embed_many([*mates[:25], text, *mates[25:]])
+        alone = await svc.embed_one(text)
+        assert float(ingested[25] @ alone) >= 0.9999
+    finally:
+        await svc.aclose()
