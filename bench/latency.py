@@ -35,6 +35,17 @@ For each size N the benchmark:
    starts it again on the same data directory and times until ``/api/v1/health`` is 200:
    ``startup_s``.
 
+Issue 17's figures, per size, on the filled server before the restart:
+``recall_per_s_c8`` (the final c=8 phase's recalls over its wall time);
+``embed_only_per_s_c8`` (the same number of queries from the same generator embedded at
+concurrency 8 through ``EmbeddingService``, the server's embedding front, in this process
+- the server has no endpoint that only embeds; :mod:`bench.latency_floors`);
+``http_floor_raw_ms`` (``GET /api/v1/health`` over a bare ``http.client`` keep-alive
+connection); and ``first_recall_in_session_ms`` / ``second_recall_in_session_ms`` with
+their ratio: ``--first-sessions`` new sessions, each written ``--first-per-session``
+synthetic memories and then recalled twice (:mod:`bench.latency_first`). The Markdown
+report judges each issue-17 target against these (:mod:`bench.latency_targets`).
+
 ``recall_ms`` is the final state (after optimise when it happened); both phases are kept
 under ``recall_phases``. ``overhead_p50_ms = recall_ms.c1.p50 - embed_query_ms``: what the
 service adds to a lone query beyond embedding it (HTTP, both index searches, fusion and
@@ -68,6 +79,8 @@ import httpx  # noqa: E402
 
 from bench.bench_server import API, Server, log  # noqa: E402
 from bench.latency_embed import long_ingest, long_memories, raw_embed_batched_rate  # noqa: E402
+from bench.latency_first import first_recall_phase  # noqa: E402
+from bench.latency_floors import embed_only_per_s_c8, http_floor_raw  # noqa: E402
 from bench.latency_load import (  # noqa: E402
     INDEXING_THRESHOLD,
     KEEPALIVE_SESSION,
@@ -160,6 +173,7 @@ def run_size(
             log(f"size {size}: {args.long_count} long memories of {args.long_chars} characters")
             longs = long_memories(memories, args.long_count, args.long_chars)
             result.update(long_ingest(server, f"{session}-long", longs))
+        result.update(measure_floors_and_first(server, size, embedder, args))
         mem = server.memory_mb()
         result["rss_mb"] = mem.get("VmHWM")
         result["rss_now_mb"] = mem.get("VmRSS")
@@ -239,6 +253,39 @@ async def measure_recall(
         final = phases["after_optimise"] or before
         out["recall_phases"] = phases
         out["recall_ms"] = {"c1": final["c1"], "c8": final["c8"]}
+        out["recall_per_s_c8"] = final["c8_per_s"]
+    return out
+
+
+def measure_floors_and_first(
+    server: Server, size: int, embedder: OnnxEmbedder, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Issue 17's extra figures for one size, on the filled server: the bare HTTP floor,
+    embedding alone at c=8 (same number of queries as the c=8 recalls, same generator) and
+    the first against the second recall in fresh sessions of their own."""
+    out: dict[str, Any] = {"http_floor_raw_ms": http_floor_raw(server.base_url)["p50"]}
+    queries = generate_queries(args.c8_queries, seed=args.seed + 2_000_003 + size)
+    embed_c8 = embed_only_per_s_c8(embedder, queries)
+    out["embed_only_per_s_c8"] = embed_c8["per_s"]
+    out["embed_only_c8"] = embed_c8
+    log(f"  embed only at c=8: {embed_c8['per_s']}/s")
+    if args.first_sessions > 0:
+        log(f"size {size}: first vs second recall in {args.first_sessions} new sessions")
+        first = asyncio.run(
+            first_recall_phase(
+                server.base_url,
+                sessions=args.first_sessions,
+                per_session=args.first_per_session,
+                batch=args.first_batch,
+                seed=args.seed + 3_000_017 + size,
+                prefix=f"first-{size}",
+            )
+        )
+        log(
+            f"  first {first['first_recall_in_session_ms']} ms, second "
+            f"{first['second_recall_in_session_ms']} ms ({first['first_recall_ratio']}x)"
+        )
+        out.update(first)
     return out
 
 
@@ -276,6 +323,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "embed_sample": args.embed_sample,
             "query_sample": args.query_sample,
             "seed": args.seed,
+            "first_sessions": args.first_sessions,
+            "first_per_session": args.first_per_session,
+            "first_batch": args.first_batch,
         },
         "sizes": {},
     }
@@ -312,6 +362,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--long-chars", type=int, default=8000, help="characters per long memory")
     p.add_argument("--seed", type=int, default=20240101)
     p.add_argument("--keep-data", action="store_true", help="keep the temporary data dirs")
+    p.add_argument(
+        "--first-sessions",
+        type=int,
+        default=30,
+        help="new sessions for the first-vs-second recall figure (0 skips it)",
+    )
+    p.add_argument("--first-per-session", type=int, default=245, help="memories per session")
+    p.add_argument("--first-batch", type=int, default=25, help="memories per batch request")
     args = p.parse_args(argv)
     if not re.fullmatch(r"\d+(,\d+)*", str(args.sizes)):
         p.error("--sizes takes comma-separated integers, e.g. 10000,100000")

@@ -184,10 +184,13 @@ async def recall_phase(
 ) -> dict[str, Any]:
     await recall_latencies(client, pool.take(10), 1)  # warm-up
     c1_times, c1_empty = await recall_latencies(client, pool.take(c1), 1)
+    t0 = time.perf_counter()
     c8_times, c8_empty = await recall_latencies(client, pool.take(c8), 8)
+    c8_wall = time.perf_counter() - t0
     return {
         "c1": percentiles(c1_times),
         "c8": percentiles(c8_times),
+        "c8_per_s": round(c8 / c8_wall, 1),
         "empty_results": c1_empty + c8_empty,
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }

@@ -9,6 +9,7 @@ from importlib import metadata
 from typing import Any
 
 from bench.latency_load import INDEXING_THRESHOLD, MAINT_INTERVAL_S, MAINT_QUIET_S
+from bench.latency_targets import targets_markdown
 from ww.embedding import OnnxEmbedder
 
 __all__ = ["info", "markdown", "table"]
@@ -128,6 +129,7 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     if notes:
         lines += ["", *notes]
+    lines += ["", *targets_markdown(report)]
     lines += ["", "Run: `" + report["command"] + "`", ""]
     return "\n".join(lines)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sqlite3
+import tempfile
 import threading
 from collections import Counter
 from pathlib import Path
@@ -13,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.factories import make_episode
-from ww.models import EpisodeFilter
+from ww.models import Episode, EpisodeFilter
 from ww.storage.ports import IdConflictError
 from ww.storage.sqlite.keyword_index import (
     BM25_B,
@@ -210,3 +212,140 @@ async def test_store_index_skips_rolled_back_writes_and_survives_restart(tmp_pat
         assert await reopened.keyword_search("s1", "marble", EpisodeFilter(), 5) == []
     finally:
         await reopened.close()
+
+
+# -- a new session's index is kept by its writes, never built at its first search ---------
+def _no_build() -> list[tuple[int, str]]:
+    raise AssertionError("the index was rebuilt from the stored rows")
+
+
+def test_a_new_sessions_first_write_starts_its_index() -> None:
+    index = KeywordIndex()
+    index.apply("s", put=[(1, "river stone"), (2, "quiet river")], new_session=True)
+    assert index.search("s", ["river"], 10, _no_build)[0].tolist() == [1, 2]
+    index.apply("s", put=[(3, "stone")], remove=[1])
+    assert index.search("s", ["stone"], 10, _no_build)[0].tolist() == [3]
+    assert index.search("other", ["river"], 10, list)[0].tolist() == []
+
+
+def test_a_search_that_came_first_keeps_its_entry() -> None:
+    index = KeywordIndex()
+    # The search built the session from rows that already hold the commit; the write's
+    # own view of the session (new) must not replace that entry with a narrower one.
+    stored = [(1, "river"), (2, "river stone")]
+    assert index.search("s", ["river"], 10, lambda: stored)[0].tolist() == [1, 2]
+    index.apply("s", put=[(2, "river stone")], new_session=True)
+    assert index.search("s", ["river"], 10, _no_build)[0].tolist() == [1, 2]
+
+
+def _stems(word: str) -> list[str]:
+    return query_stems([word])
+
+
+async def test_store_keeps_a_new_sessions_index_from_its_first_write(tmp_path: Path) -> None:
+    store = SQLiteRecordStore(tmp_path / "ww.sqlite3")
+    await store.open()
+    try:
+        first = [make_episode("s1", f"note {i} about the harbour") for i in range(3)]
+        await store.insert_episodes("s1", first)
+        latest = make_episode("s1", "zeppelin sighted over the harbour")
+        await store.insert_episodes("s1", [latest])
+        await store.insert_episodes("s2", [make_episode("s2", "another zeppelin")])
+        # The term written just before answers from the kept index, without a rebuild...
+        rowids, _ = store.keywords.search("s1", _stems("zeppelin"), 10, _no_build)
+        assert len(rowids) == 1
+        hits = await store.keyword_search("s1", "zeppelin", EpisodeFilter(), 10)
+        assert [h.id for h in hits] == [latest.id]  # ...and never another session's row
+        # Updates and deletes keep following it.
+        await store.update_episode("s1", first[0].model_copy(update={"content": "a dirigible"}))
+        await store.delete_episode("s1", latest.id)
+        assert await store.keyword_search("s1", "zeppelin", EpisodeFilter(), 10) == []
+        hits = await store.keyword_search("s1", "dirigible", EpisodeFilter(), 10)
+        assert [h.id for h in hits] == [first[0].id]
+        # A deleted session starts again from its next first write, without the old rows.
+        await store.delete_session("s1")
+        again = make_episode("s1", "harbour at dawn")
+        await store.insert_episodes("s1", [again])
+        assert len(store.keywords.search("s1", _stems("harbour"), 10, _no_build)[0]) == 1
+    finally:
+        await store.close()
+
+
+async def test_insert_once_starts_a_new_sessions_index(tmp_path: Path) -> None:
+    store = SQLiteRecordStore(tmp_path / "ww.sqlite3")
+    await store.open()
+    try:
+        ep = make_episode("s1", "lighthouse keeper", external_id="t1")
+        assert await store.insert_new_external("s1", [ep], all_or_nothing=False) == {}
+        assert len(store.keywords.search("s1", _stems("lighthouse"), 10, _no_build)[0]) == 1
+    finally:
+        await store.close()
+
+
+async def test_a_session_stored_before_the_process_still_builds_on_first_use(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteRecordStore(tmp_path / "ww.sqlite3")
+    await store.open()
+    old = make_episode("s1", "granite quarry")
+    await store.insert_episodes("s1", [old])
+    await store.close()
+    reopened = SQLiteRecordStore(tmp_path / "ww.sqlite3")
+    await reopened.open()
+    try:
+        # Not new: the write must not start an index that would lack the stored row.
+        later = make_episode("s1", "granite steps")
+        await reopened.insert_episodes("s1", [later])
+        hits = await reopened.keyword_search("s1", "granite", EpisodeFilter(), 10)
+        assert {h.id for h in hits} == {old.id, later.id}
+    finally:
+        await reopened.close()
+
+
+store_ops = st.lists(
+    st.tuples(st.sampled_from(["insert", "update", "delete"]), st.integers(0, 7), texts),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops=store_ops, query=queries)
+def test_kept_index_equals_a_build_from_the_stored_rows(
+    ops: list[tuple[str, int, str]], query: list[str]
+) -> None:
+    async def run(path: Path) -> None:
+        store = SQLiteRecordStore(path)
+        await store.open()
+        try:
+            live: dict[int, Episode] = {}
+            for op, key, text in ops:
+                ep = live.get(key)
+                if op == "insert" or ep is None:
+                    new = make_episode("s1", text)
+                    await store.insert_episodes("s1", [new])
+                    live[key] = new
+                elif op == "update":
+                    changed = ep.model_copy(update={"content": text})
+                    await store.update_episode("s1", changed)
+                    live[key] = changed
+                else:
+                    await store.delete_episode("s1", ep.id)
+                    del live[key]
+            rows = await store.db.read(
+                lambda c: c.execute(
+                    "SELECT rowid, content FROM episodes WHERE session_id = 's1'"
+                ).fetchall()
+            )
+            stems = query_stems(query)
+            kept = store.keywords.search("s1", stems, 50, _no_build)
+            built = SessionKeywords.build([(r[0], r[1]) for r in rows])
+            assert_same(
+                list(zip(kept[0].tolist(), kept[1].tolist(), strict=True)),
+                ranked(built, stems, 50),
+            )
+        finally:
+            await store.close()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(Path(tmp) / "ww.sqlite3"))

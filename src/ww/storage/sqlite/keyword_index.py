@@ -7,10 +7,13 @@ query word is one weighted ``bincount`` over the session's documents, well under
 millisecond at that size, so no word has to be left out to stay fast.
 
 The index is derived state: SQLite's ``episodes`` table stays the truth. A session's index
-is built from it on first use and then follows every committed write (the record store
-applies its changes on the writer thread after COMMIT, in commit order). Changes are keyed
-by rowid and idempotent (``put`` replaces, ``remove`` ignores the absent), so a write that
-commits while the index is being built is correct whichever of the two sees it first.
+follows every committed write (the record store applies its changes on the writer thread
+after COMMIT, in commit order). A session whose first episodes are being written starts
+with an empty index that those writes fill, so its first keyword search finds the index
+ready; a session that already had episodes when the process started (or that no write has
+reached since) is built from ``episodes`` on first use. Changes are keyed by rowid and
+idempotent (``put`` replaces, ``remove`` ignores the absent), so a write that commits while
+the index is being built is correct whichever of the two sees it first.
 
 Per session, like the FTS5 tables before it: collection statistics (how rare a word is, how
 long documents are) come from the session's own documents only, so one session's writes
@@ -325,20 +328,40 @@ class KeywordIndex:
         session_id: str,
         put: Sequence[tuple[int, str]] = (),
         remove: Sequence[int] = (),
+        *,
+        new_session: bool = False,
     ) -> None:
         """Follow a committed write. Calls come from the store's one writer thread in
         commit order, so they never overtake each other. A session not built yet is left
-        alone (its build will read the committed rows); one being built queues it."""
+        alone (its build will read the committed rows); one being built queues it.
+
+        ``new_session`` says the write's transaction found no episode of the session
+        before its own: the session's index is then exactly this write, so it starts here
+        (empty, then ``put``) and every later write keeps it current, instead of a build
+        from the stored rows holding up the session's first recall."""
+        born: SessionKeywords | None = None
+        if new_session and self._get(session_id) is None:
+            # Filled before it is published, so no search sees it without this write.
+            born = SessionKeywords()
+            _apply(born, remove, put)
         with self._lock:
             entry = self._entries.get(session_id)
             if entry is None:
+                if born is not None:
+                    self._entries[session_id] = _Entry(keywords=born)
                 return
+            # A search got here first: its entry (being built or built from the committed
+            # rows) takes the write as any other.
             if entry.building:
                 entry.pending.append((remove, put))
                 return
         with entry.lock:
             if entry.keywords is not None:
                 _apply(entry.keywords, remove, put)
+
+    def _get(self, session_id: str) -> _Entry | None:
+        with self._lock:
+            return self._entries.get(session_id)
 
     def drop(self, session_id: str) -> None:
         with self._lock:

@@ -150,15 +150,21 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
         marks = ", ".join("?" * len(rows[0]))
         ids = [ep.id for ep in episodes]
 
-        def tx(c: sqlite3.Connection) -> list[tuple[int, str]]:
+        def tx(c: sqlite3.Connection) -> tuple[list[tuple[int, str]], bool]:
+            new = _no_episodes(c, session_id)
             try:
                 c.executemany(f"INSERT INTO episodes({EPISODE_COLUMNS}) VALUES ({marks})", rows)
             except sqlite3.IntegrityError as exc:  # the only unique key is the id
                 raise IdConflictError(f"an episode id is already taken: {exc}") from exc
             added = _rows_by_id(c, "SELECT e.rowid, e.content FROM episodes e", session_id, ids)
-            return [(r[0], r[1]) for r in added]
+            return [(r[0], r[1]) for r in added], new
 
-        await self._write(tx, lambda added: self.keywords.apply(session_id, put=added))
+        await self._write(tx, partial(self._follow, session_id))
+
+    def _follow(self, session_id: str, written: tuple[list[tuple[int, str]], bool]) -> None:
+        """The keyword index follows committed inserts; a session's first ones start it."""
+        added, new = written
+        self.keywords.apply(session_id, put=added, new_session=new)
 
     async def insert_new_external(
         self, session_id: str, episodes: Sequence[Episode], *, all_or_nothing: bool
@@ -170,7 +176,8 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
 
         # The check and the insert share one transaction on the one writer connection, so
         # no other write of the session can come between them.
-        def tx(c: sqlite3.Connection) -> tuple[dict[str, UUID], list[tuple[int, str]]]:
+        def tx(c: sqlite3.Connection) -> tuple[dict[str, UUID], tuple[list[tuple[int, str]], bool]]:
+            new = _no_episodes(c, session_id)
             known: dict[str, UUID] = {}
             for i in range(0, len(wanted), 400):
                 chunk = wanted[i : i + 400]
@@ -182,7 +189,7 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
                     known.setdefault(ext, UUID(eid))  # the oldest one stands for them all
             fresh = [ep for ep in episodes if ep.external_id not in known]
             if (known and all_or_nothing) or not fresh:
-                return known, []
+                return known, ([], False)
             rows = [episode_params(ep) for ep in fresh]
             marks = ", ".join("?" * len(rows[0]))
             try:
@@ -191,11 +198,9 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
                 raise IdConflictError(f"an episode id is already taken: {exc}") from exc
             ids = [ep.id for ep in fresh]
             added = _rows_by_id(c, "SELECT e.rowid, e.content FROM episodes e", session_id, ids)
-            return known, [(r[0], r[1]) for r in added]
+            return known, ([(r[0], r[1]) for r in added], new)
 
-        known, _ = await self._write(
-            tx, lambda result: self.keywords.apply(session_id, put=result[1])
-        )
+        known, _ = await self._write(tx, lambda result: self._follow(session_id, result[1]))
         return known
 
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
@@ -414,6 +419,12 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
         rows = [{**access_row(u), "sid": session_id} for u in updates]
         sql = f"UPDATE episodes SET {ACCESS_SQL} WHERE id = :id AND session_id = :sid"
         await self._write(lambda c: c.executemany(sql, rows))
+
+
+def _no_episodes(c: sqlite3.Connection, session_id: str) -> bool:
+    """Whether the session has no episode yet (one step down its index)."""
+    row = c.execute("SELECT 1 FROM episodes WHERE session_id = ? LIMIT 1", (session_id,))
+    return row.fetchone() is None
 
 
 def _check_session(session_id: str, episodes: Sequence[Episode]) -> None:
