@@ -69,6 +69,8 @@ class Question:
     text: str
     category: int
     evidence: tuple[str, ...]
+    # When the question is asked; None recalls at the clock's now.
+    at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

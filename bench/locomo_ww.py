@@ -174,7 +174,7 @@ async def run_inprocess_pass(
             for conv in data.conversations:
                 for q in conv.questions:
                     res = await engine.recall_episodes(
-                        conv.session_id(), q.text, limit=k, preset=preset, learn=learn
+                        conv.session_id(), q.text, limit=k, preset=preset, learn=learn, at=q.at
                     )
                     degraded += res.degraded
                     out[q.qid] = [h.external_id for h in res.hits if h.external_id]
@@ -240,7 +240,14 @@ def run_http_pass(
         degraded = 0
         for conv in data.conversations:
             for q in conv.questions:
-                body = {"query": q.text, "limit": k, "preset": str(preset), "learn": learn}
+                body: dict[str, Any] = {
+                    "query": q.text,
+                    "limit": k,
+                    "preset": str(preset),
+                    "learn": learn,
+                }
+                if q.at is not None:
+                    body["at"] = q.at.isoformat()
                 res = post("/api/v1/episodes/recall", _http_session(conv, tag), body)
                 degraded += bool(res.get("degraded"))
                 out[q.qid] = [h["external_id"] for h in res["hits"] if h.get("external_id")]
