@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,8 @@ class PassResult:
     turns: int
     questions: int
     degraded: int = 0
+    # Question id -> the calibrated relevance of its top hit (questions with a hit).
+    top_relevance: dict[str, float] = field(default_factory=dict)
 
     @property
     def ingest_rate(self) -> float:
@@ -170,6 +172,7 @@ async def run_inprocess_pass(
                     await engine.create_episodes(conv.session_id(), batch)
             t1 = time.perf_counter()
             out: dict[str, list[str]] = {}
+            top: dict[str, float] = {}
             degraded = 0
             for conv in data.conversations:
                 for q in conv.questions:
@@ -178,6 +181,8 @@ async def run_inprocess_pass(
                     )
                     degraded += res.degraded
                     out[q.qid] = [h.external_id for h in res.hits if h.external_id]
+                    if res.hits:
+                        top[q.qid] = res.hits[0].relevance
                     if feedback and learn and res.hits:
                         evidence = set(q.evidence)
                         rewards = {
@@ -190,7 +195,7 @@ async def run_inprocess_pass(
         finally:
             await engine.close()
     n_q = sum(len(c.questions) for c in data.conversations)
-    return PassResult(out, t1 - t0, t2 - t1, data.turns, n_q, degraded)
+    return PassResult(out, t1 - t0, t2 - t1, data.turns, n_q, degraded, top)
 
 
 def check_loopback(url: str) -> str:
@@ -237,6 +242,7 @@ def run_http_pass(
                 post("/api/v1/episodes/batch", _http_session(conv, tag), {"episodes": episodes})
         t1 = time.perf_counter()
         out: dict[str, list[str]] = {}
+        top: dict[str, float] = {}
         degraded = 0
         for conv in data.conversations:
             for q in conv.questions:
@@ -251,9 +257,11 @@ def run_http_pass(
                 res = post("/api/v1/episodes/recall", _http_session(conv, tag), body)
                 degraded += bool(res.get("degraded"))
                 out[q.qid] = [h["external_id"] for h in res["hits"] if h.get("external_id")]
+                if res["hits"]:
+                    top[q.qid] = float(res["hits"][0]["relevance"])
         t2 = time.perf_counter()
         if not keep:
             for conv in data.conversations:
                 client.delete(f"/api/v1/sessions/{_http_session(conv, tag)}")
     n_q = sum(len(c.questions) for c in data.conversations)
-    return PassResult(out, t1 - t0, t2 - t1, data.turns, n_q, degraded)
+    return PassResult(out, t1 - t0, t2 - t1, data.turns, n_q, degraded, top)

@@ -31,8 +31,10 @@ from bench.baselines import BASELINES, run_baselines  # noqa: E402
 from bench.locomo_ww import MemoEmbedder, PassResult, run_http_pass, run_inprocess_pass  # noqa: E402
 from bench.longmemeval_data import LmeData, load_longmemeval  # noqa: E402
 from bench.longmemeval_report import markdown_report, score_rankings, summarise  # noqa: E402
+from bench.metrics import relevance_report  # noqa: E402
 from bench.run_info import vendored_embedder, versions  # noqa: E402
 from ww.engine import Preset  # noqa: E402
+from ww.engine.relevance import DEFAULT_MIN_RELEVANCE  # noqa: E402
 
 __all__ = ["DEFAULT_DATA", "FULL_QUESTIONS", "main", "run"]
 
@@ -89,6 +91,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "versions": versions(),
         "cpu_count": os.cpu_count(),
         "degraded_recalls": ww_pass.degraded,
+        "relevance": relevance_report(
+            ww_pass.top_relevance,
+            [q.qid for q in lme.scored],
+            sorted(lme.abstention),
+            DEFAULT_MIN_RELEVANCE,
+        ),
         "timings": {
             "ww_read_only": ww_pass.timings(),
             "ww_s": round(t1 - t0, 3),

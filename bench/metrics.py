@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,7 @@ __all__ = [
     "bootstrap_ci",
     "paired_bootstrap_delta",
     "recall_any_all",
+    "relevance_report",
     "score_question",
 ]
 
@@ -87,6 +88,32 @@ def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
     pos = np.asarray(positives, dtype=np.float64)[:, None]
     neg = np.asarray(negatives, dtype=np.float64)[None, :]
     return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
+
+
+def relevance_report(
+    top: Mapping[str, float],
+    answerable: Collection[str],
+    unanswerable: Collection[str],
+    threshold: float,
+) -> dict[str, float | int]:
+    """How well the top hit's relevance tells answerable questions from unanswerable ones:
+    AUROC, and precision/recall of "answerable" at ``threshold`` (a question without a hit
+    has relevance 0)."""
+    pos = [top.get(q, 0.0) for q in answerable]
+    neg = [top.get(q, 0.0) for q in unanswerable]
+    kept_pos = sum(v >= threshold for v in pos)
+    kept = kept_pos + sum(v >= threshold for v in neg)
+    return {
+        "auroc": auroc(pos, neg),
+        "threshold": threshold,
+        "precision": kept_pos / kept if kept else float("nan"),
+        "recall": kept_pos / len(pos) if pos else float("nan"),
+        "unanswerable_dropped": sum(v < threshold for v in neg) / len(neg) if neg else float("nan"),
+        "answerable": len(pos),
+        "unanswerable": len(neg),
+        "mean_answerable": float(np.mean(pos)) if pos else float("nan"),
+        "mean_unanswerable": float(np.mean(neg)) if neg else float("nan"),
+    }
 
 
 def bootstrap_ci(

@@ -13,7 +13,7 @@ import pytest
 from bench.longmemeval import _parser, run
 from bench.longmemeval_data import load_longmemeval, parse_date, parse_longmemeval
 from bench.longmemeval_report import score_rankings, summarise
-from bench.metrics import auroc, recall_any_all
+from bench.metrics import auroc, recall_any_all, relevance_report
 
 
 def _session(*turns: tuple[str, str, bool]) -> list[dict[str, Any]]:
@@ -164,4 +164,18 @@ def test_run_writes_the_report_shaped_like_locomo(tmp_path: Path) -> None:
     assert report["info"]["questions"] == 4
     assert report["info"]["scored"] == 2
     assert report["info"]["abstention"] == 1
+    relevance = report["info"]["relevance"]
+    assert (relevance["answerable"], relevance["unanswerable"]) == (2, 1)
+    assert 0.0 <= relevance["auroc"] <= 1.0
     assert "LongMemEval" in (out / "longmemeval.md").read_text(encoding="utf-8")
+
+
+def test_relevance_report_by_hand() -> None:
+    top = {"a1": 0.9, "a2": 0.4, "a3": 0.7, "u1": 0.6, "u2": 0.1}
+    r = relevance_report(top, ["a1", "a2", "a3", "a4"], ["u1", "u2"], 0.5)
+    # a4 has no hit: relevance 0. Pairs (pos > neg): a1 2, a2 1, a3 2, a4 0 -> 5 of 8.
+    assert r["auroc"] == 5 / 8
+    # Kept at 0.5: a1, a3 and u1 -> precision 2/3, recall 2/4; u2 dropped of 2 unanswerable.
+    assert r["precision"] == 2 / 3
+    assert r["recall"] == 0.5
+    assert r["unanswerable_dropped"] == 0.5

@@ -20,6 +20,8 @@ from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.engine.kinds import ReconcileReport, WriteProtocol
 from ww.engine.recall import PRESETS, Fusion, Preset, query_words
 from ww.engine.recall_learning import FeedbackOutcome, LearningParams, RecallLearning
+from ww.engine.relevance import coverage, relevance
+from ww.engine.time_cues import resolve as resolve_time_cues
 from ww.models import (
     Episode,
     EpisodeCreate,
@@ -41,6 +43,7 @@ from ww.storage.ports import (
     VectorIndex,
 )
 from ww.storage.ports.learning import LearningStore
+from ww.storage.sqlite.rows import keyword_terms
 from ww.tracing import set_attributes, span
 
 __all__ = [
@@ -340,13 +343,27 @@ class MemoryEngine:
         learn: bool = True,
         query_vector: Vector | None = None,
         log_recall: bool = True,
+        at: datetime | None = None,
+        min_relevance: float | None = None,
     ) -> RecallResult:
         """``log_recall`` false leaves the recall log to the caller (unified recall logs
-        every type's hits under one id); the other side effects of ``learn`` stay."""
+        every type's hits under one id); the other side effects of ``learn`` stay. ``at`` is
+        when the question is asked (default: the clock's now): recency and relative time
+        words in the query are judged from it. ``min_relevance`` drops the hits whose
+        calibrated relevance is below it."""
         # The span names the session and counts, never the query.
         with span("ww.recall.episodes", **{"ww.session": session_id, "ww.limit": limit}) as s:
             result = await self._recall_episodes(
-                session_id, query, limit, flt, preset, learn, query_vector, log_recall
+                session_id,
+                query,
+                limit,
+                flt,
+                preset,
+                learn,
+                query_vector,
+                log_recall,
+                at,
+                min_relevance,
             )
             set_attributes(s, **{"ww.hits": len(result.hits), "ww.degraded": result.degraded})
             return result
@@ -361,23 +378,30 @@ class MemoryEngine:
         learn: bool,
         query_vector: Vector | None,
         log_recall: bool,
+        at: datetime | None,
+        min_relevance: float | None,
     ) -> RecallResult:
         flt = flt or EpisodeFilter()
-        now = self.clock()
+        now = at or self.clock()
         n = max(self.candidates, limit)
         # Keyword search needs no vector: it runs on a store thread while the query is
         # embedded on another (both release the GIL), so its cost hides behind the model's.
         keyword_task = asyncio.ensure_future(self.records.keyword_search(session_id, query, flt, n))
+        # Reading the query's time expressions is pure Python (milliseconds): a thread keeps
+        # it beside the embedding rather than before it.
+        cue_task = asyncio.ensure_future(asyncio.to_thread(resolve_time_cues, query, now))
         try:
             if query_vector is None:  # unified recall embeds once and passes it down
                 query_vector = await self.embedder.embed_one(query)
             dense_or_none = await self._dense(session_id, query_vector, flt, n)
         except BaseException:
-            keyword_task.cancel()
             # Reading the outcome keeps a failed search from being logged as unretrieved.
-            keyword_task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            for task in (keyword_task, cue_task):
+                task.cancel()
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
             raise
         keyword = await keyword_task
+        cue = await cue_task
         degraded = dense_or_none is None
         dense = dense_or_none or []
         candidate_ids = list(dict.fromkeys([s.id for s in dense] + [s.id for s in keyword]))
@@ -404,22 +428,28 @@ class MemoryEngine:
                 words=query_words(query),
                 learned=learned,
                 temporal=temporal,
+                cue=cue,
             )
             contenders = [rows[i] for i in fusion.contenders(limit)]
             near = await self.records.neighbours(session_id, contenders) if temporal else {}
             scored = fusion.rank(limit, near)
         episodes = await self.records.get_episodes(session_id, [s.id for s in scored])
+        terms = keyword_terms(query)
         hits = [
             RecallHit(
                 id=s.id,
                 external_id=episodes[s.id].external_id,
                 score=s.score,
                 score_parts=s.parts,
+                # The raw cosine, not the part clipped to [0, 1]: the fit saw raw cosines.
+                relevance=relevance(cosine.get(s.id, 0.0), coverage(terms, episodes[s.id].content)),
                 episode=episodes[s.id],
             )
             for s in scored
             if s.id in episodes  # deleted between scoring and fetching
         ]
+        if min_relevance is not None:
+            hits = [h for h in hits if h.relevance >= min_relevance]
         result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
         if learn and hits:
             with span("ww.learn", **{"ww.hits": len(hits)}), learning_skipped_when_full():
