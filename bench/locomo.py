@@ -47,10 +47,11 @@ from bench.locomo_ww import (  # noqa: E402
     run_http_pass,
     run_inprocess_pass,
 )
-from bench.metrics import GROUPS, QuestionScore, aggregate  # noqa: E402
+from bench.metrics import GROUPS, QuestionScore, aggregate, relevance_report  # noqa: E402
 from bench.run_info import vendored_embedder, versions  # noqa: E402
 from ww.control.flags import Flags  # noqa: E402
 from ww.engine import Preset  # noqa: E402
+from ww.engine.relevance import DEFAULT_MIN_RELEVANCE  # noqa: E402
 
 __all__ = ["DEFAULT_DATA", "main", "run"]
 
@@ -140,6 +141,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ingest_turns_per_s": round(first.ingest_rate, 1),
         "embedding_reuse": "baselines and the learning pass reuse read_only's vectors",
         "degraded_recalls": {n: r.degraded for n, r in passes.items()},
+        # In process only: the HTTP pass does not ask the unanswerable questions.
+        "relevance": relevance_report(
+            first.top_relevance,
+            [q.qid for q in data.questions],
+            [q.qid for c in data.conversations for q in c.unanswerable],
+            DEFAULT_MIN_RELEVANCE,
+        ),
         "timings": {
             "baselines_s": round(t1 - t0, 3),
             **{f"baseline_{k}_s": round(v, 3) for k, v in base_secs.items()},

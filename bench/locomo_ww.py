@@ -192,6 +192,14 @@ async def run_inprocess_pass(
                         await engine.feedback(conv.session_id(), res.recall_id, rewards=rewards)
                     clock.now += clock_step
             t2 = time.perf_counter()
+            if not learn:  # after the timing: these recalls only read the top hit's relevance
+                for conv in data.conversations:
+                    for q in conv.unanswerable:
+                        res = await engine.recall_episodes(
+                            conv.session_id(), q.text, limit=1, learn=False, at=q.at
+                        )
+                        if res.hits:
+                            top[q.qid] = res.hits[0].relevance
         finally:
             await engine.close()
     n_q = sum(len(c.questions) for c in data.conversations)
