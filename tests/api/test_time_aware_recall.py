@@ -114,3 +114,13 @@ def test_relevance_tells_a_match_from_nothing_and_min_relevance_drops(client: Te
     assert r.json()["hits"] == []
     body["min_relevance"] = 1.5
     assert client.post("/api/v1/episodes/recall", json=body).status_code == 422
+
+
+def test_a_past_at_ranks_then_but_records_the_review_now(client: TestClient) -> None:
+    _add(client, [("fig", "I repotted the fig tree on the balcony.", AT - timedelta(days=2))])
+    body = {"query": "when did I repot the fig tree?", "learn": True, "at": AT.isoformat()}
+    hits = client.post("/api/v1/episodes/recall", json=body).json()["hits"]
+    stored = client.get(f"/api/v1/episodes/{hits[0]['id']}").json()
+    # The module's clock stands at 2030: the review is recorded then, not at the past ``at``.
+    assert stored["last_accessed"].startswith("2030-01-01")
+    assert stored["access_count"] == 1

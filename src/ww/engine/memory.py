@@ -382,7 +382,10 @@ class MemoryEngine:
         min_relevance: float | None,
     ) -> RecallResult:
         flt = flt or EpisodeFilter()
-        now = at or self.clock()
+        # ``at`` moves only the ranking's idea of now; what a recall records (reviews, access
+        # times, the log) happens now, so a question dated in the past cannot rewind state.
+        clock_now = self.clock()
+        now = at or clock_now
         n = max(self.candidates, limit)
         # Keyword search needs no vector: it runs on a store thread while the query is
         # embedded on another (both release the GIL), so its cost hides behind the model's.
@@ -453,13 +456,13 @@ class MemoryEngine:
         result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
         if learn and hits:
             with span("ww.learn", **{"ww.hits": len(hits)}), learning_skipped_when_full():
-                await self._learn_from_recall(session_id, [h.episode for h in hits], now)
+                await self._learn_from_recall(session_id, [h.episode for h in hits], clock_now)
                 await self.recall_learning.after_recall(
                     session_id,
                     result.recall_id,
                     query_vector,
                     [h.id for h in hits],
-                    now,
+                    clock_now,
                     log_recall=log_recall,
                 )
         return result
