@@ -21,12 +21,9 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import sqlite3
 import sys
 import time
 from datetime import timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -50,32 +47,17 @@ from bench.locomo_ww import (  # noqa: E402
     run_http_pass,
     run_inprocess_pass,
 )
-from bench.metrics import GROUPS, QuestionScore, aggregate  # noqa: E402
-from ww.config import Settings  # noqa: E402
+from bench.metrics import GROUPS, QuestionScore, aggregate, relevance_report  # noqa: E402
+from bench.run_info import vendored_embedder, versions  # noqa: E402
 from ww.control.flags import Flags  # noqa: E402
-from ww.embedding import VENDORED_MODEL, OnnxEmbedder, vendored_model_dir  # noqa: E402
 from ww.engine import Preset  # noqa: E402
+from ww.engine.relevance import DEFAULT_MIN_RELEVANCE  # noqa: E402
 
 __all__ = ["DEFAULT_DATA", "main", "run"]
 
 DEFAULT_DATA = (ROOT / ".." / "shared" / "datasets" / "locomo" / "locomo_public.json").resolve()
 DEFAULT_OUT = ROOT / "bench" / "results"
 TOP_K = 50
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _versions() -> dict[str, str]:
-    dists = ("world-weaver", "onnxruntime", "numpy", "rank-bm25", "qdrant-edge-py", "tokenizers")
-    out = {d: _version(d) for d in dists}
-    out["python"] = platform.python_version()
-    out["sqlite"] = sqlite3.sqlite_version
-    return out
 
 
 def _ww_pass(
@@ -109,12 +91,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     data_path = Path(args.data).expanduser().resolve()
     data = load_locomo(data_path, args.limit_conversations)
-    settings = Settings()
-    embedder = OnnxEmbedder(
-        vendored_model_dir(),
-        model_id=VENDORED_MODEL,
-        batch_size=settings.embedding_batch_size,
-    )
+    embedder = vendored_embedder()
     memo = MemoEmbedder(embedder)
     passes: dict[str, PassResult] = {}
     # read_only runs first on a cold embedder, so its ingest rate includes embedding; the
@@ -159,11 +136,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "evidence_dropped": data.dropped_ids,
         "untimed_sessions": data.untimed_sessions,
         "model": embedder.model_id,
-        "versions": _versions(),
+        "versions": versions(),
         "cpu_count": os.cpu_count(),
         "ingest_turns_per_s": round(first.ingest_rate, 1),
         "embedding_reuse": "baselines and the learning pass reuse read_only's vectors",
         "degraded_recalls": {n: r.degraded for n, r in passes.items()},
+        # In process only: the HTTP pass does not ask the unanswerable questions.
+        "relevance": relevance_report(
+            first.top_relevance,
+            [q.qid for q in data.questions],
+            [q.qid for c in data.conversations for q in c.unanswerable],
+            DEFAULT_MIN_RELEVANCE,
+        ),
         "timings": {
             "baselines_s": round(t1 - t0, 3),
             **{f"baseline_{k}_s": round(v, 3) for k, v in base_secs.items()},

@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "SCORED_CATEGORIES",
+    "UNANSWERABLE_CATEGORY",
     "Conversation",
     "Dataset",
     "Question",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 SCORED_CATEGORIES = (1, 2, 3, 4)
+# Adversarial questions: what they ask was never said. Not scored for recall; they measure
+# whether the top hit's relevance can tell "nothing relevant" from a match.
+UNANSWERABLE_CATEGORY = 5
 _SESSION_KEY = re.compile(r"session_(\d+)")
 _EVIDENCE = re.compile(r"D:?(\d+):(\d+)")
 _BAD_SESSION_CHARS = re.compile(r"[^A-Za-z0-9_.:-]")
@@ -69,6 +73,8 @@ class Question:
     text: str
     category: int
     evidence: tuple[str, ...]
+    # When the question is asked; None recalls at the clock's now.
+    at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,8 @@ class Conversation:
     sample_id: str
     turns: tuple[Turn, ...]
     questions: tuple[Question, ...]
+    # Asked in read-only passes for the top hit's relevance only, never scored for recall.
+    unanswerable: tuple[Question, ...] = ()
 
     def session_id(self, prefix: str = "locomo") -> str:
         return session_id_for(self.sample_id, prefix)
@@ -185,8 +193,13 @@ def parse_dataset(raw: Sequence[dict[str, Any]], limit: int | None = None) -> Da
         data.untimed_sessions += untimed
         valid = {t.dia_id for t in turns}
         questions: list[Question] = []
+        unanswerable: list[Question] = []
         for i, qa in enumerate(conv.get("qa", [])):
             category = int(qa.get("category", 0))
+            if category == UNANSWERABLE_CATEGORY and "question" in qa:
+                unanswerable.append(
+                    Question(f"{sample_id}#{i}", sample_id, str(qa["question"]), category, ())
+                )
             if category not in SCORED_CATEGORIES:
                 data.skipped[f"category_{category}"] += 1
                 continue
@@ -200,7 +213,9 @@ def parse_dataset(raw: Sequence[dict[str, Any]], limit: int | None = None) -> Da
             questions.append(
                 Question(qid, sample_id, str(qa["question"]), category, tuple(evidence))
             )
-        data.conversations.append(Conversation(sample_id, tuple(turns), tuple(questions)))
+        data.conversations.append(
+            Conversation(sample_id, tuple(turns), tuple(questions), tuple(unanswerable))
+        )
     return data
 
 

@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,8 @@ class PassResult:
     turns: int
     questions: int
     degraded: int = 0
+    # Question id -> the calibrated relevance of its top hit (questions with a hit).
+    top_relevance: dict[str, float] = field(default_factory=dict)
 
     @property
     def ingest_rate(self) -> float:
@@ -170,14 +172,17 @@ async def run_inprocess_pass(
                     await engine.create_episodes(conv.session_id(), batch)
             t1 = time.perf_counter()
             out: dict[str, list[str]] = {}
+            top: dict[str, float] = {}
             degraded = 0
             for conv in data.conversations:
                 for q in conv.questions:
                     res = await engine.recall_episodes(
-                        conv.session_id(), q.text, limit=k, preset=preset, learn=learn
+                        conv.session_id(), q.text, limit=k, preset=preset, learn=learn, at=q.at
                     )
                     degraded += res.degraded
                     out[q.qid] = [h.external_id for h in res.hits if h.external_id]
+                    if res.hits:
+                        top[q.qid] = res.hits[0].relevance
                     if feedback and learn and res.hits:
                         evidence = set(q.evidence)
                         rewards = {
@@ -187,10 +192,18 @@ async def run_inprocess_pass(
                         await engine.feedback(conv.session_id(), res.recall_id, rewards=rewards)
                     clock.now += clock_step
             t2 = time.perf_counter()
+            if not learn:  # after the timing: these recalls only read the top hit's relevance
+                for conv in data.conversations:
+                    for q in conv.unanswerable:
+                        res = await engine.recall_episodes(
+                            conv.session_id(), q.text, limit=1, learn=False, at=q.at
+                        )
+                        if res.hits:
+                            top[q.qid] = res.hits[0].relevance
         finally:
             await engine.close()
     n_q = sum(len(c.questions) for c in data.conversations)
-    return PassResult(out, t1 - t0, t2 - t1, data.turns, n_q, degraded)
+    return PassResult(out, t1 - t0, t2 - t1, data.turns, n_q, degraded, top)
 
 
 def check_loopback(url: str) -> str:
@@ -237,16 +250,26 @@ def run_http_pass(
                 post("/api/v1/episodes/batch", _http_session(conv, tag), {"episodes": episodes})
         t1 = time.perf_counter()
         out: dict[str, list[str]] = {}
+        top: dict[str, float] = {}
         degraded = 0
         for conv in data.conversations:
             for q in conv.questions:
-                body = {"query": q.text, "limit": k, "preset": str(preset), "learn": learn}
+                body: dict[str, Any] = {
+                    "query": q.text,
+                    "limit": k,
+                    "preset": str(preset),
+                    "learn": learn,
+                }
+                if q.at is not None:
+                    body["at"] = q.at.isoformat()
                 res = post("/api/v1/episodes/recall", _http_session(conv, tag), body)
                 degraded += bool(res.get("degraded"))
                 out[q.qid] = [h["external_id"] for h in res["hits"] if h.get("external_id")]
+                if res["hits"]:
+                    top[q.qid] = float(res["hits"][0]["relevance"])
         t2 = time.perf_counter()
         if not keep:
             for conv in data.conversations:
                 client.delete(f"/api/v1/sessions/{_http_session(conv, tag)}")
     n_q = sum(len(c.questions) for c in data.conversations)
-    return PassResult(out, t1 - t0, t2 - t1, data.turns, n_q, degraded)
+    return PassResult(out, t1 - t0, t2 - t1, data.turns, n_q, degraded, top)

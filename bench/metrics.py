@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,8 +13,11 @@ __all__ = [
     "KS",
     "QuestionScore",
     "aggregate",
+    "auroc",
     "bootstrap_ci",
     "paired_bootstrap_delta",
+    "recall_any_all",
+    "relevance_report",
     "score_question",
 ]
 
@@ -62,6 +65,57 @@ def score_question(
     return out
 
 
+def recall_any_all(
+    ranked: Sequence[str], gold: Sequence[str], ks: Sequence[int]
+) -> dict[str, float]:
+    """``recall_any@k`` (some gold item in the top k) and ``recall_all@k`` (every one)."""
+    want = set(gold)
+    if not want:
+        raise ValueError("a scored question needs at least one gold item")
+    ids = list(dict.fromkeys(ranked))
+    out: dict[str, float] = {}
+    for k in ks:
+        found = len(want.intersection(ids[:k]))
+        out[f"recall_any@{k}"] = float(found > 0)
+        out[f"recall_all@{k}"] = float(found == len(want))
+    return out
+
+
+def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    if not positives or not negatives:
+        return float("nan")
+    pos = np.asarray(positives, dtype=np.float64)[:, None]
+    neg = np.asarray(negatives, dtype=np.float64)[None, :]
+    return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
+
+
+def relevance_report(
+    top: Mapping[str, float],
+    answerable: Collection[str],
+    unanswerable: Collection[str],
+    threshold: float,
+) -> dict[str, float | int]:
+    """How well the top hit's relevance tells answerable questions from unanswerable ones:
+    AUROC, and precision/recall of "answerable" at ``threshold`` (a question without a hit
+    has relevance 0)."""
+    pos = [top.get(q, 0.0) for q in answerable]
+    neg = [top.get(q, 0.0) for q in unanswerable]
+    kept_pos = sum(v >= threshold for v in pos)
+    kept = kept_pos + sum(v >= threshold for v in neg)
+    return {
+        "auroc": auroc(pos, neg),
+        "threshold": threshold,
+        "precision": kept_pos / kept if kept else float("nan"),
+        "recall": kept_pos / len(pos) if pos else float("nan"),
+        "unanswerable_dropped": sum(v < threshold for v in neg) / len(neg) if neg else float("nan"),
+        "answerable": len(pos),
+        "unanswerable": len(neg),
+        "mean_answerable": float(np.mean(pos)) if pos else float("nan"),
+        "mean_unanswerable": float(np.mean(neg)) if neg else float("nan"),
+    }
+
+
 def bootstrap_ci(
     values: Sequence[float], *, resamples: int = _RESAMPLES, seed: int = _SEED
 ) -> tuple[float, float]:
@@ -89,17 +143,21 @@ def paired_bootstrap_delta(
     return (float(diff.mean()), lo, hi)
 
 
-def aggregate(scores: Sequence[QuestionScore]) -> dict[str, dict[str, float | int | list[float]]]:
+def aggregate(
+    scores: Sequence[QuestionScore],
+    groups: Sequence[str] = GROUPS,
+    ci_metrics: Sequence[str] = CI_METRICS,
+) -> dict[str, dict[str, float | int | list[float]]]:
     """Mean of each metric per group (``"all"`` and each category), with CIs and counts."""
     out: dict[str, dict[str, float | int | list[float]]] = {}
-    for group in GROUPS:
+    for group in groups:
         rows = [s for s in scores if group in ("all", s.category)]
         summary: dict[str, float | int | list[float]] = {"n": len(rows)}
         if rows:
             names = list(rows[0].metrics)
             for name in names:
                 summary[name] = float(np.mean([r.metrics[name] for r in rows]))
-            for name in CI_METRICS:
+            for name in ci_metrics:
                 if name in rows[0].metrics:
                     lo, hi = bootstrap_ci([r.metrics[name] for r in rows])
                     summary[f"{name}_ci95"] = [lo, hi]

@@ -6,6 +6,7 @@ One app serves the module; every test acts in a session of its own (see ``helper
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -220,3 +221,17 @@ def test_query_is_embedded_once_for_all_types(client: TestClient) -> None:
     assert {h["memory_type"] for h in out["hits"]} == {"episode", "entity", "skill"}
     lookups = after.cache_hits + after.cache_misses - before.cache_hits - before.cache_misses
     assert lookups == 1
+
+
+def test_at_reaches_the_episodes_time_cues(client: TestClient) -> None:
+    asked = datetime(2024, 3, 20, 18, 0, tzinfo=UTC)
+    episodes = [
+        {"content": "I repainted the garden shed green", "timestamp": (asked - d).isoformat()}
+        for d in (timedelta(days=7), timedelta(days=90))
+    ]
+    r = client.post("/api/v1/episodes/batch", json={"episodes": episodes})
+    assert r.status_code == 201, r.text
+    body = {"query": "what did I repaint last week?", "learn": False, "at": asked.isoformat()}
+    hits = [h for h in client.post(URL, json=body).json()["hits"] if h["memory_type"] == "episode"]
+    assert sorted(h["score_parts"]["time"] for h in hits)[-1] == 1.0
+    assert hits[0]["memory"]["timestamp"].startswith("2024-03-13")

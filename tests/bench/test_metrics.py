@@ -95,6 +95,8 @@ def test_parse_dataset() -> None:
         ("q4", 2, ("D1:1",)),
     ]
     assert data.skipped == {"category_5": 1, "no_valid_evidence": 1}
+    # Category 5 is not scored for recall but kept to measure relevance, without evidence.
+    assert [(q.qid, q.text, q.evidence) for q in conv.unanswerable] == [("s-1#2", "q3", ())]
 
 
 def test_score_question() -> None:

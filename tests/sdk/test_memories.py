@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -18,6 +19,22 @@ def test_store_then_recall_brings_the_memory_back(ww: WorldWeaver) -> None:
     assert isinstance(stored, Episode)
     assert [hit.episode.id for hit in result.hits] == [stored.id]
     assert result.hits[0].episode.content == stored.content
+
+
+def test_recall_at_a_time_with_a_relevance_floor(ww: WorldWeaver) -> None:
+    asked = datetime(2024, 3, 20, 18, 0, tzinfo=UTC)
+    for days in (7, 40):
+        ww.episodes.create(
+            content="I repotted the fig tree on the balcony",
+            timestamp=asked - timedelta(days=days),
+            external_id=f"fig-{days}",
+        )
+    result = ww.episodes.recall("when did I repot the fig tree last week?", at=asked)
+    assert result.hits[0].external_id == "fig-7"
+    assert result.hits[0].score_parts.time == 1.0
+    assert 0.5 < result.hits[0].relevance <= 1.0
+    floor = ww.episodes.recall("what is my cousin's phone number?", min_relevance=0.5)
+    assert floor.hits == []
 
 
 def test_get_update_delete(ww: WorldWeaver) -> None:

@@ -20,6 +20,8 @@ from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.engine.kinds import ReconcileReport, WriteProtocol
 from ww.engine.recall import PRESETS, Fusion, Preset, query_words
 from ww.engine.recall_learning import FeedbackOutcome, LearningParams, RecallLearning
+from ww.engine.relevance import coverage, relevance
+from ww.engine.time_cues import resolve as resolve_time_cues
 from ww.models import (
     Episode,
     EpisodeCreate,
@@ -41,6 +43,7 @@ from ww.storage.ports import (
     VectorIndex,
 )
 from ww.storage.ports.learning import LearningStore
+from ww.storage.sqlite.rows import keyword_terms
 from ww.tracing import set_attributes, span, stage
 
 __all__ = [
@@ -340,13 +343,27 @@ class MemoryEngine:
         learn: bool = True,
         query_vector: Vector | None = None,
         log_recall: bool = True,
+        at: datetime | None = None,
+        min_relevance: float | None = None,
     ) -> RecallResult:
         """``log_recall`` false leaves the recall log to the caller (unified recall logs
-        every type's hits under one id); the other side effects of ``learn`` stay."""
+        every type's hits under one id); the other side effects of ``learn`` stay. ``at`` is
+        when the question is asked (default: the clock's now): recency and relative time
+        words in the query are judged from it. ``min_relevance`` drops the hits whose
+        calibrated relevance is below it."""
         # The span names the session and counts, never the query.
         with span("ww.recall.episodes", **{"ww.session": session_id, "ww.limit": limit}) as s:
             result = await self._recall_episodes(
-                session_id, query, limit, flt, preset, learn, query_vector, log_recall
+                session_id,
+                query,
+                limit,
+                flt,
+                preset,
+                learn,
+                query_vector,
+                log_recall,
+                at,
+                min_relevance,
             )
             set_attributes(s, **{"ww.hits": len(result.hits), "ww.degraded": result.degraded})
             return result
@@ -361,13 +378,21 @@ class MemoryEngine:
         learn: bool,
         query_vector: Vector | None,
         log_recall: bool,
+        at: datetime | None,
+        min_relevance: float | None,
     ) -> RecallResult:
         flt = flt or EpisodeFilter()
-        now = self.clock()
+        # ``at`` moves only the ranking's idea of now; what a recall records (reviews, access
+        # times, the log) happens now, so a question dated in the past cannot rewind state.
+        clock_now = self.clock()
+        now = at or clock_now
         n = max(self.candidates, limit)
         # Keyword search needs no vector: it runs on a store thread while the query is
         # embedded on another (both release the GIL), so its cost hides behind the model's.
         keyword_task = asyncio.ensure_future(self._keyword(session_id, query, flt, n))
+        # Reading the query's time expressions is pure Python (milliseconds): a thread keeps
+        # it beside the embedding rather than before it.
+        cue_task = asyncio.ensure_future(asyncio.to_thread(resolve_time_cues, query, now))
         try:
             if query_vector is None:  # unified recall embeds once and passes it down
                 with stage("embed"):
@@ -375,11 +400,13 @@ class MemoryEngine:
             with stage("vector_search"):
                 dense_or_none = await self._dense(session_id, query_vector, flt, n)
         except BaseException:
-            keyword_task.cancel()
             # Reading the outcome keeps a failed search from being logged as unretrieved.
-            keyword_task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            for task in (keyword_task, cue_task):
+                task.cancel()
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
             raise
         keyword = await keyword_task
+        cue = await cue_task
         degraded = dense_or_none is None
         dense = dense_or_none or []
         candidate_ids = list(dict.fromkeys([s.id for s in dense] + [s.id for s in keyword]))
@@ -407,6 +434,7 @@ class MemoryEngine:
                 words=query_words(query),
                 learned=learned,
                 temporal=temporal,
+                cue=cue,
             )
             contenders = [rows[i] for i in fusion.contenders(limit)]
         near: dict[UUID, tuple[UUID, ...]] = {}
@@ -417,27 +445,32 @@ class MemoryEngine:
             scored = fusion.rank(limit, near)
         with stage("fetch"):
             episodes = await self.records.get_episodes(session_id, [s.id for s in scored])
+        terms = keyword_terms(query)
         hits = [
             RecallHit(
                 id=s.id,
                 external_id=episodes[s.id].external_id,
                 score=s.score,
                 score_parts=s.parts,
+                # The raw cosine, not the part clipped to [0, 1]: the fit saw raw cosines.
+                relevance=relevance(cosine.get(s.id, 0.0), coverage(terms, episodes[s.id].content)),
                 episode=episodes[s.id],
             )
             for s in scored
             if s.id in episodes  # deleted between scoring and fetching
         ]
+        if min_relevance is not None:
+            hits = [h for h in hits if h.relevance >= min_relevance]
         result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
         if learn and hits:
             with stage("learn", **{"ww.hits": len(hits)}), learning_skipped_when_full():
-                await self._learn_from_recall(session_id, [h.episode for h in hits], now)
+                await self._learn_from_recall(session_id, [h.episode for h in hits], clock_now)
                 await self.recall_learning.after_recall(
                     session_id,
                     result.recall_id,
                     query_vector,
                     [h.id for h in hits],
-                    now,
+                    clock_now,
                     log_recall=log_recall,
                 )
         return result

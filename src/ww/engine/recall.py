@@ -12,6 +12,12 @@ the preset's weights turn the direct evidence (semantic, keyword) and the memory
 - ``spread``: spreading activation over learned CO_RETRIEVED (Hebbian) edges: the best
   ``weight * base score`` among the candidate's Hebbian neighbours that are candidates too.
 
+Two time terms follow the query's time cues (``ww.engine.time_cues``), 0 when it has none:
+``time`` is 1 for a memory inside the window a relative expression names ("last week" at
+the recall's ``at``) and falls off outside it; ``newest`` ranks the candidates by age (1 the
+newest) when the query asks for the current or latest state, so the newest of similar
+memories wins.
+
 Learned features (see ``ww.engine.recall_learning``) join the base score when given: ACT-R
 base-level ``activation``, the learned ``value`` and the FF encoder's ``ff`` goodness.
 
@@ -31,6 +37,7 @@ import numpy.typing as npt
 
 from ww.engine.activation import min_max
 from ww.engine.dynamics import Fsrs, recency_many
+from ww.engine.time_cues import NO_CUE, TimeCue, window_closeness
 from ww.models import ScoreParts, as_utc
 from ww.models.api import Preset
 from ww.storage.payload import to_micros
@@ -54,6 +61,8 @@ class Weights:
     value: float = 0.0
     ff: float = 0.0
     spread: float = 0.0
+    time: float = 0.0
+    newest: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +83,53 @@ _NOTHING_LEARNED = Learned()
 # Weights were chosen on the LoCoMo public split (bench/locomo.py); see docs/benchmarks.md.
 # The learned features weigh the same in every preset: they encode use, not the query.
 _LEARNED_WEIGHTS: dict[str, float] = {"activation": 0.03, "value": 0.10, "ff": 0.05, "spread": 0.05}
+# Time cues weigh the same in every preset too: they follow what the query says about time.
+# Chosen on LongMemEval's development split (bench/longmemeval.py); see docs/benchmarks.md.
+_TIME_WEIGHTS: dict[str, float] = {"time": 0.10, "newest": 0.05}
 PRESETS: Mapping[Preset, Weights] = {
     Preset.BALANCED: Weights(
-        0.60, 0.25, 0.05, 0.05, 0.05, neighbour=0.10, speaker=0.07, **_LEARNED_WEIGHTS
+        0.60,
+        0.25,
+        0.05,
+        0.05,
+        0.05,
+        neighbour=0.10,
+        speaker=0.07,
+        **_LEARNED_WEIGHTS,
+        **_TIME_WEIGHTS,
     ),
     Preset.SEMANTIC: Weights(
-        0.85, 0.05, 0.04, 0.03, 0.03, neighbour=0.05, speaker=0.03, **_LEARNED_WEIGHTS
+        0.85,
+        0.05,
+        0.04,
+        0.03,
+        0.03,
+        neighbour=0.05,
+        speaker=0.03,
+        **_LEARNED_WEIGHTS,
+        **_TIME_WEIGHTS,
     ),
     Preset.KEYWORD: Weights(
-        0.30, 0.60, 0.04, 0.03, 0.03, neighbour=0.05, speaker=0.03, **_LEARNED_WEIGHTS
+        0.30,
+        0.60,
+        0.04,
+        0.03,
+        0.03,
+        neighbour=0.05,
+        speaker=0.03,
+        **_LEARNED_WEIGHTS,
+        **_TIME_WEIGHTS,
     ),
     Preset.RECENT: Weights(
-        0.45, 0.15, 0.05, 0.30, 0.05, neighbour=0.05, speaker=0.03, **_LEARNED_WEIGHTS
+        0.45,
+        0.15,
+        0.05,
+        0.30,
+        0.05,
+        neighbour=0.05,
+        speaker=0.03,
+        **_LEARNED_WEIGHTS,
+        **_TIME_WEIGHTS,
     ),
 }
 
@@ -118,7 +162,8 @@ def _column(values: Mapping[UUID, float], keys: Sequence[int]) -> list[float]:
 
 # Columns of Fusion's feature matrix, in ScoreParts order less the two contextual terms.
 _SEMANTIC, _KEYWORD, _RETRIEVABILITY, _RECENCY, _IMPORTANCE = 0, 1, 2, 3, 4
-_SPEAKER, _ACTIVATION, _VALUE, _FF = 5, 6, 7, 8
+_SPEAKER, _ACTIVATION, _VALUE, _FF, _TIME, _NEWEST = 5, 6, 7, 8, 9, 10
+_FEATURES = 11
 _SECONDS_PER_DAY = 86_400.0
 
 
@@ -126,6 +171,16 @@ def _days(micros: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     # Seconds first, then days: the rounding of timedelta.total_seconds() / 86400, which the
     # scalar dynamics use.
     return micros / 1e6 / _SECONDS_PER_DAY
+
+
+def _in_windows(cue: TimeCue, stamps: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Per candidate, its best closeness to any of the cue's windows (0 without windows)."""
+    best = np.zeros(len(stamps))
+    for w in cue.windows:
+        start, end = to_micros(w.start), to_micros(w.end)
+        outside = _days(np.maximum(start - stamps, 0) + np.maximum(stamps - end, 0))
+        best = np.maximum(best, [window_closeness(float(d), w.width_days) for d in outside])
+    return best
 
 
 class Fusion:
@@ -151,9 +206,11 @@ class Fusion:
         words: Collection[str] = frozenset(),
         learned: Learned = _NOTHING_LEARNED,
         temporal: bool = True,
+        cue: TimeCue = NO_CUE,
     ) -> None:
         """``fsrs`` None leaves retrievability out (the ``fsrs`` flag off); ``temporal``
-        False leaves the neighbour term out (``spreading_activation`` off)."""
+        False leaves the neighbour term out (``spreading_activation`` off); ``cue`` holds
+        the query's time cues, resolved at ``now``."""
         self.weights = weights
         self.learned = learned
         self.temporal = temporal
@@ -165,7 +222,7 @@ class Fusion:
         rows = list(candidates.values())
         kw_norm = min_max({s.id: s.score for s in keyword if s.id in candidates})
         now_us = to_micros(as_utc(now))  # a naive clock means UTC, as in the scalar dynamics
-        f = np.zeros((9, len(rows)))
+        f = np.zeros((_FEATURES, len(rows)))
         f[_SEMANTIC] = np.clip(_column(cosine, keys), 0.0, 1.0)
         f[_KEYWORD] = _column(kw_norm, keys)
         if fsrs is not None:
@@ -182,6 +239,12 @@ class Fusion:
         f[_ACTIVATION] = _column(learned.activation, keys)
         f[_VALUE] = _column(learned.value, keys)
         f[_FF] = _column(learned.ff, keys)
+        stamps = np.array([r.timestamp_us for r in rows], dtype=np.int64)
+        f[_TIME] = _in_windows(cue, stamps)
+        if cue.latest and len(rows) > 1:
+            # Rank by age over the candidates: the newest 1, the oldest 0, ties alike.
+            order = np.unique(stamps, return_inverse=True)[1]
+            f[_NEWEST] = order / max(1, int(order.max()))
         self._features = f
         w = weights
         self._base = (
@@ -193,6 +256,8 @@ class Fusion:
             + w.activation * f[_ACTIVATION]
             + w.value * f[_VALUE]
             + w.ff * f[_FF]
+            + w.time * f[_TIME]
+            + w.newest * f[_NEWEST]
         )
         # The score before the neighbour and spread terms, which only ever add to it.
         self._floor = self._base + w.speaker * f[_SPEAKER]
@@ -265,6 +330,8 @@ class Fusion:
                 value=float(f[_VALUE, k]),
                 ff=float(f[_FF, k]),
                 spread=float(spread[k]),
+                time=float(f[_TIME, k]),
+                newest=float(f[_NEWEST, k]),
             )
             out.append(Scored(self._ids[k], float(score[k]), parts))
         return out

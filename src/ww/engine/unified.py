@@ -94,6 +94,7 @@ class UnifiedRecall:
                     learn=req.learn,
                     query_vector=qv,
                     log_recall=False,
+                    at=req.at,
                 ),
             ),
             beside(MemoryType.ENTITY, self.semantic.recall, EntityRecallRequest),

@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ww.models.consolidation import LinkType
 from ww.models.control import Level
-from ww.models.episodes import Episode, EpisodeCreate, EpisodeFilter, SessionStats
+from ww.models.episodes import (
+    Episode,
+    EpisodeCreate,
+    EpisodeFilter,
+    SessionStats,
+    UtcDatetime,
+)
 from ww.models.procedural import Skill, SkillExecution, SkillVersion
 from ww.models.semantic import Entity, Relation
 
@@ -144,6 +150,19 @@ class RecallRequest(BaseModel):
         True, description="Record the retrieval as a review; false makes recall read-only."
     )
     filters: EpisodeFilter = Field(default_factory=EpisodeFilter)
+    at: UtcDatetime | None = Field(
+        None,
+        description=(
+            "When the question is asked (default: now). Relative time words in the query "
+            '("yesterday", "last month") and recency are judged from this instant.'
+        ),
+    )
+    min_relevance: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Drop hits whose relevance is below this (default: keep every hit).",
+    )
 
 
 class EntityList(Page[Entity]):

@@ -180,7 +180,10 @@ class ScoreParts(BaseModel):
     also candidates; ``speaker`` is 1 when the query names the memory's speaker. The learned
     parts: ``activation`` (ACT-R base level, squashed), ``value`` (learned from feedback),
     ``ff`` (FF encoder goodness, 0.5 until it has learned) and ``spread`` (Hebbian spreading
-    activation from co-retrieved candidates). A part whose flag is off is 0.
+    activation from co-retrieved candidates). The time parts: ``time`` (1 inside the window
+    a relative time expression in the query names, falling off outside it) and ``newest``
+    (age rank among the candidates, 1 the newest, when the query asks for the latest). A
+    part whose flag is off, or whose cue the query lacks, is 0.
     """
 
     semantic: float = 0.0
@@ -194,6 +197,8 @@ class ScoreParts(BaseModel):
     value: float = 0.0
     ff: float = 0.0
     spread: float = 0.0
+    time: float = 0.0
+    newest: float = 0.0
 
 
 class RecallHit(BaseModel):
@@ -202,6 +207,15 @@ class RecallHit(BaseModel):
     external_id: str | None
     score: float
     score_parts: ScoreParts
+    relevance: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Calibrated chance that the memory answers the query, comparable across "
+            "queries and sessions (score ranks within one recall only)."
+        ),
+    )
     episode: Episode
 
 

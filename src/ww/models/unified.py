@@ -48,6 +48,10 @@ class UnifiedRecallRequest(BaseModel):
         True, description="Record the retrieval on every hit; false makes recall read-only."
     )
     filters: EpisodeFilter = Field(default_factory=EpisodeFilter)
+    at: UtcDatetime | None = Field(
+        None,
+        description="When the question is asked (default: now); episodes' time cues use it.",
+    )
     # Each kind's own filters, under the names its recall request gives them: the unified
     # recall passes them on by name.
     entity_type: EntityType | None = None

@@ -146,7 +146,7 @@ class _Surface(Resource[M], Generic[M]):
         self, query: str, /, *, idempotency_key: str | None = None, **options: Any
     ) -> Call[UnifiedRecallResult]:
         """Episodes, entities and skills for one query, ranked together (``memory_types``,
-        ``limits``, ``preset``, ``learn``, ``filters``...: ``UnifiedRecallRequest``)."""
+        ``limits``, ``preset``, ``learn``, ``filters``, ``at``...: ``UnifiedRecallRequest``)."""
         fields = {"query": query, **options}
         return create("/api/v1/recall", UnifiedRecallResult, None, fields, idempotency_key)
 

@@ -84,7 +84,9 @@ class _Kind(Resource[M], Generic[M, K, R]):
 class Episodes(_Kind[M, Episode, RecallResult]):
     """``client.episodes``: what happened. ``create(content="...", speaker="user")`` or an
     ``EpisodeCreate``; ``on_conflict`` decides what an existing ``external_id`` does;
-    ``recall`` takes ``limit``, ``preset``, ``learn`` and ``filters`` (``RecallRequest``)."""
+    ``recall`` takes ``limit``, ``preset``, ``learn``, ``filters``, ``at`` (when the question
+    is asked: time words and recency are read from it) and ``min_relevance`` (drop hits less
+    relevant; every hit carries its calibrated ``relevance``), see ``RecallRequest``."""
 
     path, model, recall_result = _EPISODES, Episode, RecallResult
 

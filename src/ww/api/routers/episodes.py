@@ -154,6 +154,8 @@ async def recall_episodes(
         flt=body.filters,
         preset=body.preset,
         learn=body.learn,
+        at=body.at,
+        min_relevance=body.min_relevance,
     )
 
 

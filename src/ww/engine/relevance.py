@@ -1,0 +1,48 @@
+"""A recall hit's calibrated ``relevance``: the probability-like chance it answers the query.
+
+The fused ``score`` ranks one recall's candidates well but is no probability: its keyword
+part is scaled within the recall (min-max), so a poor best match still scores ~0.3. The
+relevance uses only evidence that means the same in every recall and session:
+
+- the cosine of query and memory (the embedder's own scale), and
+- keyword coverage: the share of the query's content words that the memory contains,
+
+combined by a logistic model, ``relevance = 1 / (1 + exp(-(a·cosine + b·coverage + c)))``.
+Its coefficients were fitted by ``bench/relevance_fit.py`` on synthetic personal facts
+(template sentences and questions, none from any benchmark): questions whose fact is in
+memory against questions about facts that are not, each judged on its best hit. Rerun the
+script after changing the embedding model; docs/benchmarks.md reports how it separates
+answerable from unanswerable questions on data it was not fitted on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Collection
+
+__all__ = ["COEFFICIENTS", "DEFAULT_MIN_RELEVANCE", "coverage", "relevance"]
+
+# (a, b, c) from bench/relevance_fit.py (40 sessions, seed 11, L2-regularised with C = 1:
+# the synthetic classes separate, and an unregularised fit would be a step, not a
+# probability) with the vendored all-MiniLM-L6-v2 (int8).
+COEFFICIENTS: tuple[float, float, float] = (12.19, 4.92, -8.16)
+# The threshold docs/benchmarks.md reports precision and recall at: the even-odds point.
+DEFAULT_MIN_RELEVANCE = 0.5
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def coverage(terms: Collection[str], content: str) -> float:
+    """Share of ``terms`` (the query's content words, lower-cased) found in ``content``."""
+    if not terms:
+        return 0.0
+    words = set(_WORD.findall(content.lower()))
+    return sum(1 for t in terms if t in words) / len(terms)
+
+
+def relevance(cosine: float, cover: float) -> float:
+    a, b, c = COEFFICIENTS
+    z = a * cosine + b * cover + c
+    if z < -700:  # exp would overflow; the probability is 0 to double precision
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-z))

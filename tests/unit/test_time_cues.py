@@ -1,0 +1,112 @@
+"""Reading time expressions of a recall query into windows, relative to when it is asked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ww.engine.time_cues import Window, resolve, window_closeness
+
+AT = datetime(2023, 5, 30, 23, 42, tzinfo=UTC)
+# Questions are asked between 2000 and 2035, at any minute.
+instants = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+).map(lambda d: d.replace(second=0, microsecond=0))
+
+
+def _only(query: str, at: datetime = AT) -> Window:
+    cue = resolve(query, at)
+    assert len(cue.windows) == 1, cue
+    return cue.windows[0]
+
+
+def _day(y: int, m: int, d: int) -> datetime:
+    return datetime(y, m, d, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        ("What did I buy yesterday?", _day(2023, 5, 29), _day(2023, 5, 30)),
+        ("What did I do last month?", _day(2023, 4, 1), _day(2023, 5, 1)),
+        ("Where did I go in March?", _day(2023, 3, 1), _day(2023, 4, 1)),
+        ("What happened in 2022?", _day(2022, 1, 1), _day(2023, 1, 1)),
+        ("What did I say on Saturday?", _day(2023, 5, 27), _day(2023, 5, 28)),
+    ],
+)
+def test_calendar_expressions(query: str, start: datetime, end: datetime) -> None:
+    assert _only(query) == Window(start, end)
+
+
+@pytest.mark.parametrize(
+    ("query", "days_back"),
+    [("What did I read last week?", 7), ("What did I cook two weeks ago?", 14)],
+)
+def test_week_expressions_span_seven_days_around_the_instant(query: str, days_back: int) -> None:
+    w = _only(query)
+    assert w.end - w.start == timedelta(days=7)
+    assert w.start < AT - timedelta(days=days_back) < w.end
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "How may I help my sister?",
+        "May I ask about my sister?",
+        "I mentioned a second-hand car",
+        "What was the amount I was pre-approved for?",
+        "Where did I redeem a $5 coupon?",
+        "What did I do after the Sunday mass?",
+        "How often do I swim, once a week?",
+    ],
+)
+def test_words_that_only_look_like_dates_name_no_window(query: str) -> None:
+    assert resolve(query, AT).windows == ()
+
+
+@pytest.mark.parametrize(
+    ("query", "latest"),
+    [
+        ("What is my current job?", True),
+        ("Where do I live now?", True),
+        ("What is the most recent book I read?", True),
+        ("What did I read last week?", False),
+        ("What is my cat called?", False),
+    ],
+)
+def test_latest_cue(query: str, latest: bool) -> None:
+    assert resolve(query, AT).latest is latest
+    assert bool(resolve(query, AT)) is (latest or bool(resolve(query, AT).windows))
+
+
+@settings(max_examples=40, deadline=None)
+@given(at=instants, n=st.integers(min_value=2, max_value=20))
+def test_days_ago_is_the_day_n_days_before(at: datetime, n: int) -> None:
+    w = _only(f"what did I do {n} days ago", at)
+    day = (at - timedelta(days=n)).replace(hour=0, minute=0)
+    assert w == Window(day, day + timedelta(days=1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(at=instants)
+def test_yesterday_and_last_month_precede_the_asking_time(at: datetime) -> None:
+    y = _only("what did I eat yesterday", at)
+    assert y.start == (at - timedelta(days=1)).replace(hour=0, minute=0)
+    m = _only("what did I buy last month", at)
+    first = at.replace(day=1, hour=0, minute=0)
+    assert m.end == first
+    assert m.start == (first - timedelta(days=1)).replace(day=1)
+
+
+@given(
+    outside=st.floats(min_value=0.0, max_value=1e4), width=st.floats(min_value=0.01, max_value=400)
+)
+def test_closeness_is_one_inside_and_falls_with_distance(outside: float, width: float) -> None:
+    c = window_closeness(outside, width)
+    assert 0.0 < c <= 1.0
+    assert window_closeness(outside + width, width) < c or c < 1e-3
+    assert window_closeness(0.0, width) == 1.0
+    assert window_closeness(width, width) == pytest.approx(0.5)
