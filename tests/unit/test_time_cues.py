@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ww.engine import time_cues
 from ww.engine.time_cues import Window, resolve, window_closeness
 
 AT = datetime(2023, 5, 30, 23, 42, tzinfo=UTC)
@@ -110,3 +111,10 @@ def test_closeness_is_one_inside_and_falls_with_distance(outside: float, width: 
     assert window_closeness(outside + width, width) < c or c < 1e-3
     assert window_closeness(0.0, width) == 1.0
     assert window_closeness(width, width) == pytest.approx(0.5)
+
+
+def test_warm_loads_the_parser_by_resolving_a_real_expression() -> None:
+    time_cues._parser.cache_clear()
+    cue = time_cues.warm()
+    assert len(cue.windows) == 1
+    assert time_cues._parser.cache_info().currsize == 1

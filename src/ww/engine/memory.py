@@ -22,6 +22,7 @@ from ww.engine.recall import PRESETS, Fusion, Preset, query_words
 from ww.engine.recall_learning import FeedbackOutcome, LearningParams, RecallLearning
 from ww.engine.relevance import coverage, relevance
 from ww.engine.time_cues import resolve as resolve_time_cues
+from ww.engine.time_cues import warm as warm_time_cues
 from ww.models import (
     Episode,
     EpisodeCreate,
@@ -163,7 +164,9 @@ class MemoryEngine:
         # as such, not as an index that fails to load.
         await self._check_embedding_lock()
         await self.vectors.open()
-        return await self.reconcile()
+        report = await self.reconcile()
+        await asyncio.to_thread(warm_time_cues)
+        return report
 
     async def close(self) -> None:
         await self.vectors.close()

@@ -22,7 +22,7 @@ from functools import lru_cache
 from dateparser.date import DateDataParser
 from dateparser.search import search_dates
 
-__all__ = ["NO_CUE", "TimeCue", "Window", "resolve", "window_closeness"]
+__all__ = ["NO_CUE", "TimeCue", "Window", "resolve", "warm", "window_closeness"]
 
 _LANGUAGES = ["en"]
 _WORD = re.compile(r"[a-z]+")
@@ -118,6 +118,12 @@ def resolve(query: str, at: datetime) -> TimeCue:
         windows.append(Window(w.start.replace(tzinfo=UTC), w.end.replace(tzinfo=UTC)))
     latest = _latest(query)
     return TimeCue(tuple(windows), latest) if windows or latest else NO_CUE
+
+
+def warm() -> TimeCue:
+    """Resolve one expression so dateparser loads its language data now (about half a
+    second) rather than inside the first recall that names a date."""
+    return resolve("what happened yesterday", datetime.now(UTC))
 
 
 def window_closeness(days_outside: float, width_days: float) -> float:
