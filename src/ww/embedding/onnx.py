@@ -354,6 +354,11 @@ def _open_session(path: Path, device: str) -> ort.InferenceSession:
     # 34 ms instead of 42 ms in process (p50), though one embedding alone took 5.2 ms
     # instead of 4.5 ms.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # On x86 CPUs without VNNI, ORT's u8 x s8 integer products saturate pairwise sums at 16
+    # bits by default, so the same int8 model gives other vectors there than on a VNNI CPU
+    # (LoCoMo recall@10 moved by 0.012 between two machines). Exact products keep a data
+    # directory's vectors, and benchmark figures, the same on every CPU.
+    options.add_session_config_entry("session.x64quantprecision", "1")
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as exc:

@@ -281,3 +281,9 @@ def test_concurrent_threads_get_consistent_results(embedder: OnnxEmbedder) -> No
         results = list(pool.map(lambda _: embedder.embed(TEXTS), range(8)))
     for result in results:
         np.testing.assert_allclose(result, expected, atol=1e-6)
+
+
+def test_integer_products_are_exact_on_every_cpu(embedder: OnnxEmbedder) -> None:
+    # Without it a CPU lacking VNNI saturates u8 x s8 sums and gives other vectors.
+    options = embedder._session.get_session_options()
+    assert options.get_session_config_entry("session.x64quantprecision") == "1"
