@@ -57,8 +57,8 @@ class SessionIndexes(Neo4jConnection):
     _dimension: int
 
     def _init_indexes(self, threshold: int, oversample: int) -> None:
-        self._threshold = threshold
-        self._oversample = oversample
+        self.index_threshold = threshold
+        self.oversample = oversample
         self._online: set[str] = set()
         self._absent: dict[str, float] = {}  # session -> when it was last seen without one
 
@@ -72,7 +72,7 @@ class SessionIndexes(Neo4jConnection):
     # -- creation, on the write path ----------------------------------------------------------
     async def index_if_large(self, session_id: str) -> None:
         """Create the session's index once it holds ``threshold`` vectors (0: never)."""
-        if self._threshold <= 0 or session_id in self._online:
+        if self.index_threshold <= 0 or session_id in self._online:
             return
         rows = await self._read(
             tx_all(
@@ -80,7 +80,7 @@ class SessionIndexes(Neo4jConnection):
                 {"sid": session_id},
             )
         )
-        if int(rows[0]["c"]) < self._threshold:
+        if int(rows[0]["c"]) < self.index_threshold:
             return
         label, index = self.session_label(session_id), self.session_index(session_id)
         # Vectors written before their backend had indexes lack the session label.
@@ -113,7 +113,7 @@ class SessionIndexes(Neo4jConnection):
 
     # -- search ---------------------------------------------------------------------------------
     async def _index_online(self, session_id: str) -> bool:
-        if self._threshold <= 0:
+        if self.index_threshold <= 0:
             return False
         if session_id in self._online:
             return True
@@ -142,7 +142,7 @@ class SessionIndexes(Neo4jConnection):
         scan can answer: no index online, or too few candidates passed the filters."""
         if not await self._index_online(session_id):
             return None
-        k = max(n * self._oversample, MIN_CANDIDATES)
+        k = max(n * self.oversample, MIN_CANDIDATES)
         where = " AND ".join(["n.session_id = $sid", *conds])
         # The candidates are collected first so that their number survives the filter:
         # fewer than k means the index gave every vector it holds.
