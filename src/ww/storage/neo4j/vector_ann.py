@@ -60,6 +60,9 @@ class SessionIndexes(Neo4jConnection):
         self.index_threshold = threshold
         self.oversample = oversample
         self._online: set[str] = set()
+        # Sessions whose index this worker has created (or waited for): later writes to them
+        # need neither the count nor another wait while the index populates.
+        self._created: set[str] = set()
         self._absent: dict[str, float] = {}  # session -> when it was last seen without one
 
     def session_label(self, session_id: str) -> str:
@@ -72,7 +75,7 @@ class SessionIndexes(Neo4jConnection):
     # -- creation, on the write path ----------------------------------------------------------
     async def index_if_large(self, session_id: str) -> None:
         """Create the session's index once it holds ``threshold`` vectors (0: never)."""
-        if self.index_threshold <= 0 or session_id in self._online:
+        if self.index_threshold <= 0 or session_id in self._created:
             return
         rows = await self._read(
             tx_all(
@@ -97,6 +100,7 @@ class SessionIndexes(Neo4jConnection):
             {"dim": self._dimension},
         )
         self._absent.pop(session_id, None)
+        self._created.add(session_id)
         try:
             await self._read(
                 tx_consume("CALL db.awaitIndex($name, $s)", {"name": index, "s": _POPULATE_WAIT_S})
@@ -107,6 +111,7 @@ class SessionIndexes(Neo4jConnection):
         self._online.add(session_id)
 
     async def drop_index(self, session_id: str) -> None:
+        self._created.discard(session_id)
         self._online.discard(session_id)
         self._absent.pop(session_id, None)
         await self._write(tx_consume(f"DROP INDEX {self.session_index(session_id)} IF EXISTS", {}))
@@ -157,8 +162,10 @@ class SessionIndexes(Neo4jConnection):
         try:
             rows = await self._read(tx_all(query, args))
         except ClientError:
-            # Dropped by another worker with its session: scan, and look again later.
+            # Dropped by another worker with its session: scan, look again later, and let
+            # the session's next write here create it again.
             self._online.discard(session_id)
+            self._created.discard(session_id)
             return None
         if len(rows) < n and (not rows or rows[0]["total"] >= k):
             return None
