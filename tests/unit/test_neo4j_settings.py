@@ -91,7 +91,7 @@ def test_neo4j_vector_backend_builds_one_label_per_memory_type(
     assert labels == ["WwVecEpisode", "WwVecEntity", "WwVecSkill"]
     assert vectors.dimension == s.embedding_dimension
     assert all(
-        (i.index_threshold, i.oversample) == (2000, 4)
+        (i.index_threshold, i.oversample) == (1000, 4)
         for i in indexes
         if isinstance(i, Neo4jVectorIndex)
     )
