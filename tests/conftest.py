@@ -104,7 +104,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         params = getattr(item, "callspec", None)
         backends = [] if params is None else [params.params.get(k) for k in _BACKEND_PARAMS]
         chosen = [b for b in backends if b is not None]
-        (drop if any(b != "neo4j" for b in chosen) else keep).append(item)
+        (drop if any(not str(b).startswith("neo4j") for b in chosen) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

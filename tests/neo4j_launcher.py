@@ -147,7 +147,8 @@ def wipe_database(uri: str) -> None:
     with GraphDatabase.driver(uri, auth=None) as driver:
         driver.execute_query("MATCH (n) DETACH DELETE n")
         records, _, _ = driver.execute_query(
-            "SHOW FULLTEXT INDEXES YIELD name WHERE name STARTS WITH 'ww_fts_' RETURN name"
+            "SHOW INDEXES YIELD name, type WHERE (type = 'FULLTEXT' AND name STARTS WITH "
+            "'ww_fts_') OR (type = 'VECTOR' AND name STARTS WITH 'wwvec') RETURN name"
         )
         for record in records:
             driver.execute_query(f"DROP INDEX {record['name']} IF EXISTS")

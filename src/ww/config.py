@@ -212,6 +212,11 @@ class Settings(BaseSettings):
     neo4j_password: SecretStr | None = None
     neo4j_pool_size: int = Field(50, ge=1, le=1000)
     neo4j_database: str = Field("neo4j", min_length=1)
+    # WW_VECTOR_BACKEND=neo4j: a session with this many vectors of one memory type gets its
+    # own HNSW vector index (smaller ones are scanned exactly; 0 = always scan), which is
+    # asked for oversample x the hits wanted before the filters and the exact score run.
+    neo4j_vector_index_threshold: int = Field(1000, ge=0, le=100_000_000)
+    neo4j_vector_oversample: int = Field(4, ge=1, le=100)
     # -- circuit breakers (issue 14; ww.control.circuits) -------------------------------------
     # Consecutive failures of a dependency (the database, the vector index, the embedder,
     # Redis) that open its circuit; seconds it then answers 503 at once before one trial

@@ -67,17 +67,19 @@ def make_vector_index(
         return QdrantServerIndex(DIM, location=":memory:")
     if kind == "qdrant_local_path":
         return QdrantServerIndex(DIM, path=tmp_path / "qdrant-local")
-    if kind == "neo4j":
+    if kind in ("neo4j", "neo4j_hnsw"):
         from ww.storage.neo4j.vectors import Neo4jVectorIndex
 
         assert request is not None, "the neo4j vector index needs the neo4j_server fixture"
         server: Neo4jProcess = request.getfixturevalue("neo4j_server")
         wipe_database(server.uri)
-        return Neo4jVectorIndex(server.uri, DIM)
+        # neo4j: every session small enough for the exact scan; neo4j_hnsw: every session
+        # searched through its own HNSW index from its first vector.
+        return Neo4jVectorIndex(server.uri, DIM, index_threshold=0 if kind == "neo4j" else 1)
     raise ValueError(kind)
 
 
-VECTOR_BACKENDS = ["qdrant_edge", "qdrant_local", "qdrant_local_path", "neo4j"]
+VECTOR_BACKENDS = ["qdrant_edge", "qdrant_local", "qdrant_local_path", "neo4j", "neo4j_hnsw"]
 
 
 @pytest.fixture(params=VECTOR_BACKENDS)

@@ -165,7 +165,7 @@ class Pair:
         self.loop.close()
 
 
-@pytest.fixture(params=["qdrant_local", "neo4j"])
+@pytest.fixture(params=["qdrant_local", "neo4j", "neo4j_hnsw"])
 def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
     p = Pair(tmp_path, request.param, request)
     yield p

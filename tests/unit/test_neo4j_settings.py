@@ -66,6 +66,8 @@ def test_reads_every_neo4j_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         ("POOL_SIZE", "many"),
         ("USER", ""),
         ("DATABASE", ""),
+        ("VECTOR_INDEX_THRESHOLD", "-1"),
+        ("VECTOR_OVERSAMPLE", "0"),
     ],
 )
 def test_invalid_value_names_the_variable(
@@ -88,8 +90,26 @@ def test_neo4j_vector_backend_builds_one_label_per_memory_type(
     labels = [i.label for i in indexes if isinstance(i, Neo4jVectorIndex)]
     assert labels == ["WwVecEpisode", "WwVecEntity", "WwVecSkill"]
     assert vectors.dimension == s.embedding_dimension
+    assert all(
+        (i.index_threshold, i.oversample) == (1000, 4)
+        for i in indexes
+        if isinstance(i, Neo4jVectorIndex)
+    )
     # The data dir is not touched: nothing of this tier is embedded.
     assert not s.data_dir.exists()
+
+
+def test_vector_index_settings_reach_every_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WW_NEO4J_URI", "bolt://127.0.0.1:7687")
+    monkeypatch.setenv("WW_VECTOR_BACKEND", "neo4j")
+    monkeypatch.setenv("WW_NEO4J_VECTOR_INDEX_THRESHOLD", "0")
+    monkeypatch.setenv("WW_NEO4J_VECTOR_OVERSAMPLE", "9")
+    s = load_settings()
+    records, vectors = build_stores(s)
+    indexes = [vectors, build_entity_stores(s, records)[1], build_skill_stores(s, records)[1]]
+    assert [
+        (i.index_threshold, i.oversample) for i in indexes if isinstance(i, Neo4jVectorIndex)
+    ] == [(0, 9)] * 3
 
 
 async def test_neo4j_vectors_without_a_database_are_unavailable() -> None:

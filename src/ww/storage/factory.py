@@ -147,6 +147,8 @@ def _neo4j_vectors(settings: Settings, memory_type: str) -> VectorIndex:
         settings.neo4j_uri,
         settings.embedding_dimension,
         memory_type=memory_type,
+        index_threshold=settings.neo4j_vector_index_threshold,
+        oversample=settings.neo4j_vector_oversample,
         **_neo4j_options(settings),
     )
 

@@ -15,12 +15,13 @@ from typing import Any, TypedDict, TypeVar, Unpack
 from uuid import UUID
 
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
-from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
+from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired, TransientError
 
 from ww.storage.ports import StoreUnavailableError
 
 __all__ = [
     "COMPONENT",
+    "SAME_INDEX_EXISTS",
     "UNAVAILABLE",
     "ConnectionOptions",
     "Neo4jConnection",
@@ -40,6 +41,8 @@ COMPONENT = "neo4j"
 # Errors after which the database, not the request, is at fault. ClientErrors (bad Cypher,
 # constraint violations) are bugs or caller errors and stay what they are.
 UNAVAILABLE = (ServiceUnavailable, SessionExpired, TransientError, OSError)
+
+SAME_INDEX_EXISTS = "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists"
 
 
 class ConnectionOptions(TypedDict, total=False):
@@ -87,6 +90,20 @@ class Neo4jConnection:
             await self.close()
             raise
         return driver
+
+    async def _create_index(self, create: str, params: dict[str, Any]) -> None:
+        """Run ``create`` (a ``CREATE … INDEX … IF NOT EXISTS``) on its own.
+
+        Schema changes cannot share a transaction with data writes. IF NOT EXISTS covers an
+        index created earlier, but of creations that run at the same moment (several workers
+        meeting a new session) Neo4j fails all but one with EquivalentSchemaRuleAlreadyExists:
+        the index exists then, which is all the caller wanted.
+        """
+        try:
+            await self._write(tx_consume(create, params))
+        except ClientError as exc:
+            if exc.code != SAME_INDEX_EXISTS:
+                raise
 
     async def close(self) -> None:
         if self._driver is not None:

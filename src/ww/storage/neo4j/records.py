@@ -128,20 +128,12 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
         """Create the full-text index ``index`` over ``label.prop`` and wait until it is online."""
         if index in self._fts_ready:
             return
-        # Schema changes cannot share a transaction with data writes. IF NOT EXISTS covers an
-        # index created earlier, but of creations that run at the same moment (several
-        # workers meeting a new session) Neo4j fails all but one with
-        # EquivalentSchemaRuleAlreadyExists: the index exists then, which is all we wanted.
         create = (
             f"CREATE FULLTEXT INDEX {index} IF NOT EXISTS FOR (e:{label}) ON EACH [e.{prop}] "
             "OPTIONS {indexConfig: {`fulltext.analyzer`: $analyzer, "
             "`fulltext.eventually_consistent`: false}}"
         )
-        try:
-            await self._write(tx_consume(create, {"analyzer": FTS_ANALYZER}))
-        except ClientError as exc:
-            if exc.code != _SAME_INDEX_EXISTS:
-                raise
+        await self._create_index(create, {"analyzer": FTS_ANALYZER})
         # A new index is queryable only once it is online (immediate for an empty label).
         await self._read(tx_consume("CALL db.awaitIndex($name, 60)", {"name": index}))
         self._fts_ready.add(index)
@@ -487,8 +479,6 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
             )
         )
 
-
-_SAME_INDEX_EXISTS = "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists"
 
 # A page of sessions with the counts of every kind of memory, counted for the page only.
 _STATS = (

@@ -30,23 +30,24 @@ __all__ = [
     "node_props",
     "node_to_episode",
     "props_row",
+    "session_key",
 ]
 
 COLUMNS: tuple[str, ...] = tuple(c.strip() for c in EPISODE_COLUMNS.split(","))
 
 
-def _session_key(session_id: str) -> str:
+def session_key(session_id: str) -> str:
     # A hash makes any valid session id a safe Cypher identifier.
     return hashlib.sha256(session_id.encode()).hexdigest()[:32]
 
 
 def fts_label(session_id: str) -> str:
     """The label that puts a session's episodes (and only them) in its full-text index."""
-    return "WwS_" + _session_key(session_id)
+    return "WwS_" + session_key(session_id)
 
 
 def fts_index(session_id: str) -> str:
-    return "ww_fts_" + _session_key(session_id)
+    return "ww_fts_" + session_key(session_id)
 
 
 def metadata_tags(metadata: dict[str, Any]) -> list[str]:
@@ -118,12 +119,12 @@ def filter_cypher(flt: EpisodeFilter, var: str = "e") -> tuple[str, dict[str, An
 # -- side stores: entities and skills --------------------------------------------------------
 def kind_fts_label(kind: str, session_id: str) -> str:
     """The label that puts a session's records of ``kind`` in that kind's full-text index."""
-    return f"Ww{kind.capitalize()}_" + _session_key(session_id)
+    return f"Ww{kind.capitalize()}_" + session_key(session_id)
 
 
 def kind_fts_index(kind: str, session_id: str) -> str:
     # The ``ww_fts_`` prefix is what the test harness's wipe drops.
-    return f"ww_fts_{kind}_" + _session_key(session_id)
+    return f"ww_fts_{kind}_" + session_key(session_id)
 
 
 def node_props(columns: str, values: tuple[Any, ...]) -> dict[str, Any]:

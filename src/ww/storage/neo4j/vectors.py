@@ -4,19 +4,19 @@ Neither Qdrant Edge nor qdrant-client's local mode may be opened by more than on
 a Qdrant server can, but is one more service to run. This backend keeps each vector as a
 node of the database the records already live in: one label per memory type (as the Qdrant
 backends keep one collection per memory type), with the session, the id, the unit vector
-and the payload's filterable fields as properties.
+and the payload's filterable fields as properties, and a second label per session.
 
-Search is an exact scan: cosine against every node of the session that passes the filter,
-computed in Cypher. There is no approximate index to build, so ``optimize()`` has nothing
-to do and ``unindexed()`` is always 0. A scan costs about 33 µs per vector of the session
-on a 2-core VM (330 ms at 10,000; ``bench/vector_scan.py``): fine for small sessions, while
-a Qdrant server (``WW_VECTOR_BACKEND=qdrant``) is the choice for large ones.
-Neo4j's own vector index is approximate (HNSW) and filters only after the search, so it
-would miss filtered hits that an exact scan finds; it is not used here.
+A small session is searched by exact scan: cosine against every node of the session that
+passes the filter, computed in Cypher, about 33 µs per vector on a 2-core VM. A session of
+``index_threshold`` vectors or more (``WW_NEO4J_VECTOR_INDEX_THRESHOLD``) gets its own
+HNSW index over its session label, which proposes candidates that the same filter and score
+then judge, with the exact scan as the fallback (``ww.storage.neo4j.vector_ann``). Neo4j
+builds those indexes itself, so ``optimize()`` has nothing to do and ``unindexed()`` is 0.
 
 Results agree with Qdrant Edge's: vectors are stored unit-normalised in float32 as Qdrant
 stores them for cosine, scores are compared at float32 precision and ties broken by id
-(``ww.storage.ranking``). The contract suites check it against Qdrant Edge.
+(``ww.storage.ranking``). The contract suites check it against Qdrant Edge, with and
+without the index.
 """
 
 from __future__ import annotations
@@ -29,17 +29,19 @@ from uuid import UUID
 import numpy as np
 
 from ww.models import EpisodeFilter
-from ww.storage.neo4j.driver import (
-    ConnectionOptions,
-    Neo4jConnection,
-    tx_all,
-    tx_consume,
-)
+from ww.storage.neo4j.driver import ConnectionOptions, tx_all, tx_consume
+from ww.storage.neo4j.vector_ann import SCORE, SessionIndexes
 from ww.storage.payload import MatchTerm, filter_terms
 from ww.storage.ports import ScoredId, Vector, VectorItem
 from ww.storage.vector_base import Fetch, NothingToOptimize, Search, VectorIndexBase
 
-__all__ = ["Neo4jVectorIndex", "node_props"]
+__all__ = ["DEFAULT_INDEX_THRESHOLD", "DEFAULT_OVERSAMPLE", "Neo4jVectorIndex", "node_props"]
+
+# Chosen by measurement (docs/benchmarks.md): below this many vectors a scan costs at most
+# about 35 ms on a quiet 2-core VM, too little to give every small session an index of
+# its own to keep; at 1,000 the index answered about 3x faster than the scan.
+DEFAULT_INDEX_THRESHOLD = 1000
+DEFAULT_OVERSAMPLE = 4
 
 
 _LABELS = {"episodes": "WwVecEpisode", "entities": "WwVecEntity", "skills": "WwVecSkill"}
@@ -109,11 +111,12 @@ def _where(flt: EpisodeFilter, params: dict[str, Any]) -> list[str]:
     return conds
 
 
-class Neo4jVectorIndex(Neo4jConnection, VectorIndexBase, NothingToOptimize):
+class Neo4jVectorIndex(SessionIndexes, VectorIndexBase, NothingToOptimize):
     """``VectorIndex`` on nodes of one label in Neo4j 5 (``WW_VECTOR_BACKEND=neo4j``).
 
     Connection settings are the record store's (``WW_NEO4J_*``); each index has its own
-    driver, so it opens and closes independently of the record store.
+    driver, so it opens and closes independently of the record store. ``index_threshold``
+    0 keeps every session on the exact scan.
     """
 
     _closed_message = "index is closed"
@@ -124,11 +127,14 @@ class Neo4jVectorIndex(Neo4jConnection, VectorIndexBase, NothingToOptimize):
         dimension: int,
         *,
         memory_type: str = "episodes",
+        index_threshold: int = DEFAULT_INDEX_THRESHOLD,
+        oversample: int = DEFAULT_OVERSAMPLE,
         **options: Unpack[ConnectionOptions],
     ) -> None:
         super().__init__(uri, **options)
         self._dimension = dimension
         self.label = _LABELS[memory_type]
+        self._init_indexes(index_threshold, oversample)
 
     # -- lifecycle --------------------------------------------------------------------------
     async def open(self) -> None:
@@ -174,12 +180,14 @@ class Neo4jVectorIndex(Neo4jConnection, VectorIndexBase, NothingToOptimize):
         ]
         # ``SET n = ...`` replaces every property: an upsert replaces the whole payload, as a
         # Qdrant upsert does.
+        label = self.session_label(session_id)
         await self._write(
             tx_consume(
-                f"UNWIND $rows AS r MERGE (n:{self.label} {{id: r.id}}) SET n = r.props",
+                f"UNWIND $rows AS r MERGE (n:{self.label} {{id: r.id}}) SET n = r.props, n:{label}",
                 {"rows": rows},
             )
         )
+        await self.index_if_large(session_id)
 
     async def _set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
         props = node_props({k: v for k, v in payload.items() if k != "session_id"})
@@ -200,6 +208,7 @@ class Neo4jVectorIndex(Neo4jConnection, VectorIndexBase, NothingToOptimize):
         )
 
     async def delete_session(self, session_id: str) -> None:
+        await self.drop_index(session_id)
         await self._write(
             tx_consume(f"MATCH (n:{self.label} {{session_id: $sid}}) DELETE n", {"sid": session_id})
         )
@@ -212,16 +221,19 @@ class Neo4jVectorIndex(Neo4jConnection, VectorIndexBase, NothingToOptimize):
             params["within"] = sorted({str(i) for i in q.within})
             conds.append("n.id IN $within")
         where = f"WHERE {' AND '.join(conds)} " if conds else ""
-        # vector.similarity.cosine answers (1 + cos) / 2, in [0, 1]; 2s - 1 is the cosine
-        # Qdrant reports. Canonical UUID strings sort as their integers do, so the id
-        # tie-break here is ranking's own.
+        # Canonical UUID strings sort as their integers do, so the id tie-break here is
+        # ranking's own.
         query = (
             f"MATCH (n:{self.label} {{session_id: $sid}}) {where}"
-            "WITH n.id AS id, 2.0 * vector.similarity.cosine(n.embedding, $q) - 1.0 AS score "
+            f"WITH n.id AS id, {SCORE} AS score "
             "RETURN id, score ORDER BY score DESC, id LIMIT $n"
         )
 
         async def fetch(n: int) -> list[ScoredId]:
+            if q.within is None:  # ``within`` is a handful of ids: the scan is the fast way
+                hits = await self.index_hits(q.session_id, conds, params, n)
+                if hits is not None:
+                    return hits
             rows = await self._read(tx_all(query, {**params, "n": n}))
             return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows]
 

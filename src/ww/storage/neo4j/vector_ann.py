@@ -1,0 +1,172 @@
+"""Per-session HNSW indexes for the Neo4j vector backend (``WW_VECTOR_BACKEND=neo4j``).
+
+An exact Cypher scan costs time in proportion to the session: about 33 µs per vector on a
+2-core VM, a third of a second at 10,000 (``bench/vector_scan.py``). A session that reaches
+``WW_NEO4J_VECTOR_INDEX_THRESHOLD`` vectors of one memory type gets its own Neo4j vector
+index (HNSW) instead, over a label only its nodes carry, as its keywords get their own
+full-text index: Neo4j 5 filters only after an approximate search, so one index shared by
+every session would lose a small session's hits among the others'. Smaller sessions keep the
+exact scan, which is as fast there and needs no index.
+
+The index only proposes candidates: ``oversample`` times the hits asked for (at least
+``MIN_CANDIDATES``). The session and payload filters then run on those nodes, and the score is
+recomputed from the stored vector by the same Cypher expression the exact scan uses, so the
+two paths rank and score identically. When fewer hits than asked for survive the filters
+while the index had more to give (a selective filter), the caller falls back to the exact
+scan: a filtered search never loses a hit to the approximation, only an unfiltered one can,
+and only a near-tie of the last hits (overlap@10 against the exact scan: docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from uuid import UUID
+
+from neo4j.exceptions import ClientError
+
+from ww.storage.neo4j.driver import Neo4jConnection, tx_all, tx_consume
+from ww.storage.neo4j.rows import session_key
+from ww.storage.ports import ScoredId
+
+__all__ = ["MIN_CANDIDATES", "SCORE", "SessionIndexes"]
+
+log = logging.getLogger(__name__)
+
+# The cosine Qdrant reports, of node ``n`` and query ``$q``: vector.similarity.cosine answers
+# (1 + cos) / 2, in [0, 1]. Both search paths score with it, so they agree to the bit.
+SCORE = "2.0 * vector.similarity.cosine(n.embedding, $q) - 1.0"
+
+# Candidates asked of the index, at the least: HNSW's search breadth is its k, and below
+# about 100 its recall of the true top ten drops on 384-d embeddings.
+MIN_CANDIDATES = 100
+# How long a search believes a session has no online index before asking again: another
+# worker may have created it meanwhile (the exact scan stays correct, only slower).
+_RECHECK_S = 10.0
+# Seconds a write that created an index waits for it to come online; a longer population
+# (a large session met for the first time) goes on in the background.
+_POPULATE_WAIT_S = 30
+_MAX_REMEMBERED = 4096
+
+
+class SessionIndexes(Neo4jConnection):
+    """The per-session vector indexes of one label (a mixin of ``Neo4jVectorIndex``)."""
+
+    label: str
+    _dimension: int
+
+    def _init_indexes(self, threshold: int, oversample: int) -> None:
+        self.index_threshold = threshold
+        self.oversample = oversample
+        self._online: set[str] = set()
+        # Sessions whose index this worker has created (or waited for): later writes to them
+        # need neither the count nor another wait while the index populates.
+        self._created: set[str] = set()
+        self._absent: dict[str, float] = {}  # session -> when it was last seen without one
+
+    def session_label(self, session_id: str) -> str:
+        """The label that puts a session's vectors (and only them) in its vector index."""
+        return f"{self.label}_{session_key(session_id)}"
+
+    def session_index(self, session_id: str) -> str:
+        return f"{self.label.lower()}_{session_key(session_id)}"
+
+    # -- creation, on the write path ----------------------------------------------------------
+    async def index_if_large(self, session_id: str) -> None:
+        """Create the session's index once it holds ``threshold`` vectors (0: never)."""
+        if self.index_threshold <= 0 or session_id in self._created:
+            return
+        rows = await self._read(
+            tx_all(
+                f"MATCH (n:{self.label} {{session_id: $sid}}) RETURN count(n) AS c",
+                {"sid": session_id},
+            )
+        )
+        if int(rows[0]["c"]) < self.index_threshold:
+            return
+        label, index = self.session_label(session_id), self.session_index(session_id)
+        # Vectors written before their backend had indexes lack the session label.
+        await self._write(
+            tx_consume(
+                f"MATCH (n:{self.label} {{session_id: $sid}}) WHERE NOT n:{label} SET n:{label}",
+                {"sid": session_id},
+            )
+        )
+        await self._create_index(
+            f"CREATE VECTOR INDEX {index} IF NOT EXISTS FOR (n:{label}) ON n.embedding "
+            "OPTIONS {indexConfig: {`vector.dimensions`: $dim, "
+            "`vector.similarity_function`: 'cosine', `vector.quantization.enabled`: false}}",
+            {"dim": self._dimension},
+        )
+        self._absent.pop(session_id, None)
+        self._created.add(session_id)
+        try:
+            await self._read(
+                tx_consume("CALL db.awaitIndex($name, $s)", {"name": index, "s": _POPULATE_WAIT_S})
+            )
+        except ClientError:  # still populating: searches scan until it is online
+            log.warning("vector index %s still populating", index)
+            return
+        self._online.add(session_id)
+
+    async def drop_index(self, session_id: str) -> None:
+        self._created.discard(session_id)
+        self._online.discard(session_id)
+        self._absent.pop(session_id, None)
+        await self._write(tx_consume(f"DROP INDEX {self.session_index(session_id)} IF EXISTS", {}))
+
+    # -- search ---------------------------------------------------------------------------------
+    async def _index_online(self, session_id: str) -> bool:
+        if self.index_threshold <= 0:
+            return False
+        if session_id in self._online:
+            return True
+        now = time.monotonic()
+        if now - self._absent.get(session_id, -_RECHECK_S) < _RECHECK_S:
+            return False
+        rows = await self._read(
+            tx_all(
+                "SHOW VECTOR INDEXES YIELD name, state WHERE name = $name RETURN state",
+                {"name": self.session_index(session_id)},
+            )
+        )
+        if rows and rows[0]["state"] == "ONLINE":
+            self._online.add(session_id)
+            self._absent.pop(session_id, None)
+            return True
+        if len(self._absent) >= _MAX_REMEMBERED:
+            self._absent = {s: t for s, t in self._absent.items() if now - t < _RECHECK_S}
+        self._absent[session_id] = now
+        return False
+
+    async def index_hits(
+        self, session_id: str, conds: list[str], params: dict[str, Any], n: int
+    ) -> list[ScoredId] | None:
+        """The best ``n`` hits through the session's index, or None where only the exact
+        scan can answer: no index online, or too few candidates passed the filters."""
+        if not await self._index_online(session_id):
+            return None
+        k = max(n * self.oversample, MIN_CANDIDATES)
+        where = " AND ".join(["n.session_id = $sid", *conds])
+        # The candidates are collected first so that their number survives the filter:
+        # fewer than k means the index gave every vector it holds.
+        query = (
+            "CALL db.index.vector.queryNodes($index, $k, $q) YIELD node "
+            "WITH collect(node) AS found UNWIND found AS n "
+            f"WITH size(found) AS total, n WHERE {where} "
+            f"WITH total, n.id AS id, {SCORE} AS score "
+            "RETURN total, id, score ORDER BY score DESC, id LIMIT $n"
+        )
+        args = {**params, "index": self.session_index(session_id), "k": k, "n": n}
+        try:
+            rows = await self._read(tx_all(query, args))
+        except ClientError:
+            # Dropped by another worker with its session: scan, look again later, and let
+            # the session's next write here create it again.
+            self._online.discard(session_id)
+            self._created.discard(session_id)
+            return None
+        if len(rows) < n and (not rows or rows[0]["total"] >= k):
+            return None
+        return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows]

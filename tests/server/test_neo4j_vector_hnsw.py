@@ -1,0 +1,195 @@
+"""The Neo4j vector backend's per-session HNSW indexes (ww.storage.neo4j.vector_ann).
+
+Two indexes on the same database: one that always scans (threshold 0) and one that gives
+every session its own HNSW index from its first vector (threshold 1). What the index path
+answers must be what the exact scan answers: the same hits on a deterministic set larger
+than the index's candidate count, nothing of another session, and writes seen at once.
+The contract suites (tests/contract, backend ``neo4j_hnsw``) run the whole port on it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from uuid import uuid4
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.factories import at, make_episode
+from tests.neo4j_launcher import Neo4jProcess, wipe_database
+from ww.models import EpisodeFilter
+from ww.storage import VectorItem
+from ww.storage.neo4j.vector_ann import MIN_CANDIDATES
+from ww.storage.neo4j.vectors import Neo4jVectorIndex
+from ww.storage.payload import episode_payload
+
+DIM = 16
+# More vectors than the index is asked for, so the index path really chooses candidates.
+SIZE = 3 * MIN_CANDIDATES
+
+
+def _clustered(n: int, seed: int) -> np.ndarray:
+    """Unit vectors around 12 centres: near neighbours are close, as embeddings' are."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((12, DIM))
+    v = centres[rng.integers(0, 12, n)] + 0.35 * rng.standard_normal((n, DIM))
+    v = v.astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _items(session: str, vectors: np.ndarray) -> list[VectorItem]:
+    items = []
+    for i, v in enumerate(vectors):
+        ep = make_episode(session, timestamp=at(i), speaker="alice" if i % 7 else "bob")
+        items.append(VectorItem(ep.id, v, episode_payload(ep)))
+    return items
+
+
+@pytest.fixture
+async def pair(neo4j_server: Neo4jProcess) -> AsyncIterator[tuple[Neo4jVectorIndex, ...]]:
+    wipe_database(neo4j_server.uri)
+    exact = Neo4jVectorIndex(neo4j_server.uri, DIM, index_threshold=0)
+    hnsw = Neo4jVectorIndex(neo4j_server.uri, DIM, index_threshold=1)
+    await exact.open()
+    await hnsw.open()
+    yield exact, hnsw
+    await hnsw.close()
+    await exact.close()
+
+
+async def _uses_index(index: Neo4jVectorIndex, session: str, query: np.ndarray) -> bool:
+    params = {"sid": session, "q": [float(x) for x in query]}
+    return await index.index_hits(session, [], params, 10) is not None
+
+
+FILTERS = [
+    EpisodeFilter(),
+    EpisodeFilter(speaker="alice"),
+    EpisodeFilter(speaker="bob"),  # 1 in 7: too few survive, the exact scan answers
+    EpisodeFilter(time_from=at(50), time_to=at(120)),
+]
+
+
+async def test_index_path_finds_the_exact_scans_hits(pair: tuple[Neo4jVectorIndex, ...]) -> None:
+    exact, hnsw = pair
+    items = _items("big", _clustered(SIZE, 1))
+    await hnsw.upsert("big", items)
+    queries = _clustered(20, 2)
+    assert await _uses_index(hnsw, "big", queries[0])
+    for flt in FILTERS:
+        for q in queries:
+            want = await exact.search("big", q, flt, 10)
+            got = await hnsw.search("big", q, flt, 10)
+            assert len(want) == 10
+            assert [h.id for h in got] == [h.id for h in want]
+            assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-6)
+
+
+async def test_small_session_below_threshold_has_no_index(neo4j_server: Neo4jProcess) -> None:
+    wipe_database(neo4j_server.uri)
+    index = Neo4jVectorIndex(neo4j_server.uri, DIM, index_threshold=50)
+    await index.open()
+    try:
+        items = _items("grows", _clustered(60, 3))
+        await index.upsert("grows", items[:49])
+        assert not await _uses_index(index, "grows", items[0].vector)
+        await index.upsert("grows", items[49:])
+        assert await _uses_index(index, "grows", items[0].vector)
+    finally:
+        await index.close()
+
+
+async def test_deletes_and_updates_are_seen_at_once(pair: tuple[Neo4jVectorIndex, ...]) -> None:
+    exact, hnsw = pair
+    items = _items("s", _clustered(SIZE, 4))
+    await hnsw.upsert("s", items)
+    target = items[5]
+    top = await hnsw.search("s", target.vector, EpisodeFilter(), 1)
+    assert top[0].id == target.id
+    await hnsw.delete("s", [target.id])
+    hits = await hnsw.search("s", target.vector, EpisodeFilter(), 10)
+    assert target.id not in {h.id for h in hits}
+    # A moved vector is found where it now is, with the score of its new value.
+    moved = VectorItem(items[6].id, -items[6].vector, items[6].payload)
+    await hnsw.upsert("s", [moved])
+    hits = await hnsw.search("s", moved.vector, EpisodeFilter(), 1)
+    assert hits[0].id == moved.id and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    await hnsw.set_payload("s", moved.id, {"archived": 1})
+    hits = await hnsw.search("s", moved.vector, EpisodeFilter(), 10)
+    assert moved.id not in {h.id for h in hits}
+    assert hits == await exact.search("s", moved.vector, EpisodeFilter(), 10)
+
+
+async def test_index_dropped_by_another_worker_falls_back_to_the_scan(
+    pair: tuple[Neo4jVectorIndex, ...], neo4j_server: Neo4jProcess
+) -> None:
+    _, hnsw = pair
+    other = Neo4jVectorIndex(neo4j_server.uri, DIM, index_threshold=1)
+    await other.open()
+    try:
+        items = _items("gone", _clustered(20, 5))
+        await hnsw.upsert("gone", items)
+        assert await _uses_index(hnsw, "gone", items[0].vector)
+        await other.delete_session("gone")
+        await other.upsert("gone", items[:3])  # the session starts again, with a new index
+        hits = await hnsw.search("gone", items[0].vector, EpisodeFilter(), 10)
+        assert {h.id for h in hits} == {i.id for i in items[:3]}
+    finally:
+        await other.close()
+
+
+async def test_concurrent_workers_create_one_index(neo4j_server: Neo4jProcess) -> None:
+    wipe_database(neo4j_server.uri)
+    workers = [Neo4jVectorIndex(neo4j_server.uri, DIM, index_threshold=1) for _ in range(6)]
+    for w in workers:
+        await w.open()
+    try:
+        vectors = _clustered(60, 6)
+        batches = [_items("race", vectors[i::6]) for i in range(6)]
+        await asyncio.gather(*(w.upsert("race", b) for w, b in zip(workers, batches, strict=True)))
+        for w in workers:
+            assert await _uses_index(w, "race", vectors[0])
+            assert await w.count("race") == 60
+    finally:
+        for w in workers:
+            await w.close()
+
+
+_pool = st.lists(st.integers(0, 2**16), min_size=1, max_size=5)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    seeds_a=st.lists(st.integers(0, 4), min_size=1, max_size=12),
+    seeds_b=st.lists(st.integers(0, 4), min_size=1, max_size=12),
+    pool=_pool,
+    query=st.integers(0, 4),
+    limit=st.integers(1, 15),
+)
+async def test_no_hit_of_another_session(
+    pair: tuple[Neo4jVectorIndex, ...],
+    seeds_a: list[int],
+    seeds_b: list[int],
+    pool: list[int],
+    query: int,
+    limit: int,
+) -> None:
+    """Both sessions indexed, their vectors drawn from one pool (so identical vectors sit in
+    both): a search of one never answers an id of the other, and answers what the scan does."""
+    exact, hnsw = pair
+    vectors = _clustered(5, pool[0])
+    a, b = f"a-{uuid4().hex[:8]}", f"b-{uuid4().hex[:8]}"
+    items_a = _items(a, vectors[seeds_a])
+    items_b = _items(b, vectors[seeds_b])
+    await hnsw.upsert(a, items_a)
+    await hnsw.upsert(b, items_b)
+    hits = await hnsw.search(a, vectors[query], EpisodeFilter(), limit)
+    assert {h.id for h in hits} <= {i.id for i in items_a}
+    assert hits == await exact.search(a, vectors[query], EpisodeFilter(), limit)
