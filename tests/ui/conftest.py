@@ -52,6 +52,7 @@ __all__ = [
     "ExplorerServer",
     "Seed",
     "settle",
+    "started_server",
 ]
 
 SESSION = "ui-demo"
@@ -205,13 +206,22 @@ def explorer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Explor
         process.cleanup()
 
 
-@pytest.fixture(scope="session")
-def production_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExplorerServer]:
-    process = _start(tmp_path_factory.mktemp("explorer-prod"), WW_ENVIRONMENT="production")
+@contextmanager
+def started_server(tmp: Path, **env: str) -> Iterator[ExplorerServer]:
+    """A server of its own (nothing seeded) with ``env`` added to the usual keys."""
+    process = _start(tmp, **env)
     try:
         yield ExplorerServer(process.url)
     finally:
         process.cleanup()
+
+
+@pytest.fixture(scope="session")
+def production_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExplorerServer]:
+    with started_server(
+        tmp_path_factory.mktemp("explorer-prod"), WW_ENVIRONMENT="production"
+    ) as server:
+        yield server
 
 
 def storage_script(key: str | None, session: str | None) -> str:

@@ -59,6 +59,8 @@ def click_node(page: Page, entity_id: str) -> None:
 def open_graph(
     open_view: OpenView, server: ExplorerServer, hash_: str = "#/graph", **kw: Any
 ) -> Any:
+    # The graph is a user's view: a user key, as an agent developer would have.
+    kw.setdefault("key", server.user_key)
     return open_view(server, hash_, **kw)
 
 
@@ -193,10 +195,12 @@ def test_dynamics_shows_the_curve_the_histograms_and_the_last_consolidation(
         ok(c.post("/api/v1/feedback", json=rewards))
         report = ok(c.post("/api/v1/consolidate", json={"min_cluster_size": 3}))
     assert report["entities_created"] >= 1 and len(report["duplicates_merged"]) == 1
-    with open_view(explorer_server, f"#/dynamics?memory={ids[0]}", session=session) as (
-        page,
-        problems,
-    ):
+    with open_view(
+        explorer_server,
+        f"#/dynamics?memory={ids[0]}",
+        key=explorer_server.user_key,
+        session=session,
+    ) as (page, problems):
         chart = page.locator(".curve-chart[data-points]")
         chart.wait_for()
         assert chart.get_attribute("data-points") == "160"

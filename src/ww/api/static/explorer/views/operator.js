@@ -164,7 +164,21 @@ function auditCard(ctx, box) {
   });
 }
 
+/** A user's view: health (open to anyone) and what the rest needs, with no call that the
+ * server would refuse. */
+async function renderForUser(root, ctx) {
+  const health = card("Health");
+  health.id = "health";
+  replace(
+    root,
+    h("h1", {}, "Operator"),
+    h("div", { class: "stack" }, health, card("Control plane", h("p", { class: "muted", id: "operator-admin-only" }, "Flags, the emergency level, circuits and the audit need an admin key (Key… in the header)."))),
+  );
+  await healthCard(ctx, health);
+}
+
 export function render(root, ctx) {
+  if (!ctx.caller || ctx.caller.role !== "admin") return renderForUser(root, ctx).then(() => null);
   let alive = true;
   const paint = async () => {
     if (!alive) return;
