@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.engine.topics import TOPICS
-from tests.ui.conftest import ExplorerServer, OpenView
+from tests.ui.conftest import ExplorerServer, OpenView, settle
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -235,4 +235,41 @@ def test_dynamics_shows_the_curve_the_histograms_and_the_last_consolidation(
         page.locator('select[name="memory"]').select_option(ids[5])
         page.wait_for_function(f"location.hash.includes('{ids[5]}')")
         chart.wait_for()
+    assert problems.all() == [], "\n".join(problems.all())
+
+
+def test_the_curve_follows_the_window_and_goes_with_its_view(
+    explorer_server: ExplorerServer, open_view: OpenView
+) -> None:
+    """uPlot draws at a fixed size: the view resizes it with its column (a ResizeObserver)
+    and destroys it when another view replaces it (render's cleanup)."""
+    episode = explorer_server.seed.episodes["rollout"]
+    with open_view(
+        explorer_server, f"#/dynamics?memory={episode}", key=explorer_server.user_key
+    ) as (page, problems):
+        chart = page.locator(".curve-chart[data-width]")
+        chart.wait_for()
+        wide = int(chart.get_attribute("data-width") or "")
+        canvas = page.locator(".curve-chart canvas").first
+        page.set_viewport_size({"width": 900, "height": 860})
+        page.wait_for_function(
+            f"Number(document.querySelector('.curve-chart').dataset.width) < {wide}"
+        )
+        narrow = int(chart.get_attribute("data-width") or "")
+        column = page.evaluate("document.querySelector('.curve-chart').clientWidth")
+        assert narrow == max(240, column)
+        box = canvas.bounding_box()
+        assert box is not None and box["width"] <= narrow + 1
+        page.set_viewport_size({"width": 1360, "height": 860})
+        page.wait_for_function(
+            f"Number(document.querySelector('.curve-chart').dataset.width) > {narrow}"
+        )
+        held = chart.element_handle()
+        assert held.evaluate("c => c.querySelector('.uplot') !== null")
+        page.locator('nav a[data-view="sessions"]').click()
+        page.locator('.view[data-view="sessions"][data-ready]').wait_for()
+        # The replaced view's plot is destroyed; a resize after it wakes nothing.
+        assert held.evaluate("c => c.querySelector('.uplot') === null")
+        page.set_viewport_size({"width": 1000, "height": 700})
+        settle(page)
     assert problems.all() == [], "\n".join(problems.all())

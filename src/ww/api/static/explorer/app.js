@@ -192,7 +192,13 @@ async function route() {
   try {
     const mod = await import(`./views/${name}.js`);
     if (seq !== renderSeq) return;
-    currentCleanup = (await mod.render(root, ctx)) || null;
+    const cleanup = await mod.render(root, ctx);
+    if (seq !== renderSeq) {
+      // Another view replaced this one while it rendered: it is gone, stop what it keeps.
+      if (typeof cleanup === "function") cleanup();
+      return;
+    }
+    currentCleanup = cleanup || null;
   } catch (err) {
     if (seq !== renderSeq) return;
     root.append(errorBox(err));
