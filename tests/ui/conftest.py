@@ -53,6 +53,7 @@ __all__ = [
     "Seed",
     "settle",
     "started_server",
+    "unnamed_controls",
 ]
 
 SESSION = "ui-demo"
@@ -239,6 +240,26 @@ def settle(page: Page) -> None:
     page.locator(".view[data-ready]").wait_for()
     # A selector, not wait_for_function: the page's CSP forbids evaluating strings.
     page.locator("html[data-pending]").wait_for(state="detached")
+
+
+# The controls of the page a screen reader could not name: an input, select or textarea
+# with no <label>, aria-label(ledby) or title; a button or link with no text or label.
+_UNNAMED = """() => [...document.querySelectorAll(
+    "input:not([type=hidden]), select, textarea, button, a[href]")]
+  .filter((el) => el.getClientRects().length)
+  .filter((el) => {
+    const aria = (el.getAttribute("aria-label") || "").trim() || el.getAttribute("aria-labelledby");
+    if (aria || (el.getAttribute("title") || "").trim()) return false;
+    if (["INPUT", "SELECT", "TEXTAREA"].includes(el.tagName))
+      return !(el.labels && [...el.labels].some((l) => l.textContent.trim()));
+    return !el.textContent.trim();
+  })
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
+def unnamed_controls(page: Page) -> list[str]:
+    found: list[str] = page.evaluate(_UNNAMED)
+    return found
 
 
 OpenView = Callable[..., AbstractContextManager[tuple["Page", PageProblems]]]

@@ -9,7 +9,13 @@ import re
 import httpx
 import pytest
 
-from tests.ui.conftest import ExplorerServer, OpenView, settle, started_server
+from tests.ui.conftest import (
+    ExplorerServer,
+    OpenView,
+    settle,
+    started_server,
+    unnamed_controls,
+)
 
 BOUND_KEY = "ww_explorer-bound-key-0123456789abcdef"
 
@@ -47,6 +53,7 @@ def test_every_view_is_in_the_nav_and_loads(
             # A missing field shows as a dash, never as JavaScript's words for nothing.
             shown = page.locator("#view").inner_text()
             assert not re.search(r"\b(null|undefined|NaN)\b", shown), (name, shown)
+            assert unnamed_controls(page) == [], name
             if who == "user":
                 assert page.locator("#flags-table, #sessions-table").count() == 0
         # The session picker offers the sessions to an admin; a user types its session.

@@ -32,7 +32,7 @@ function healthCard(ctx, box) {
 function emergencyCard(ctx, box, refresh) {
   return section(box, async () => {
     const e = await ctx.api("GET", "/api/v1/control/emergency");
-    const reason = h("input", { id: "emergency-reason", placeholder: "reason (shown in health)", maxlength: 500 });
+    const reason = h("input", { id: "emergency-reason", "aria-label": "reason for the level (shown in health)", placeholder: "reason (shown in health)", maxlength: 500 });
     const act = async (path, body) => {
       try {
         await ctx.api("POST", path, body);
