@@ -122,6 +122,18 @@ def test_recall_shows_the_seeded_hit_first_with_score_bars_and_reads_only(
         segments = first.locator(".score-bar span[data-part]")
         assert segments.count() >= 3
         expect(first.locator('.score-bar span[data-part="semantic"]')).to_be_visible()
+        # Each part of value v fills v/n of the bar (n parts): the filled length is the mean.
+        with explorer_server.client() as c:
+            body = {"query": RECALL_QUERY, "memory_types": ["episode"], "learn": False}
+            parts = c.post("/api/v1/recall", json=body).json()["hits"][0]["score_parts"]
+        n = max(len(parts), sum(v for v in parts.values() if v > 0))
+        bar = first.locator(".score-bar").bounding_box()
+        assert bar is not None
+        for i in range(segments.count()):
+            box = segments.nth(i).bounding_box()
+            value = parts[segments.nth(i).get_attribute("data-part") or ""]
+            assert box is not None
+            assert box["width"] == pytest.approx(bar["width"] * value / n, abs=1.5)
         # Read-only by default: no feedback possible, and nothing recorded.
         expect(page.locator("#learn-switch")).not_to_be_checked()
         expect(first.locator("button.thumb.up")).to_be_disabled()
