@@ -180,8 +180,8 @@ export function render(root, ctx) {
       };
       const enabled = result.learned;
       const why = enabled ? null : "Recall with learning on to give feedback";
-      const up = h("button", { type: "button", class: "thumb up", title: why || "Useful (reward 1)", disabled: !enabled, "aria-label": "thumbs up" }, "▲ useful");
-      const down = h("button", { type: "button", class: "thumb down", title: why || "Not useful (reward 0)", disabled: !enabled, "aria-label": "thumbs down" }, "▼ not useful");
+      const up = h("button", { type: "button", class: "thumb up", title: why || "Useful (reward 1)", disabled: !enabled }, "▲ useful");
+      const down = h("button", { type: "button", class: "thumb down", title: why || "Not useful (reward 0)", disabled: !enabled }, "▼ not useful");
       up.addEventListener("click", () => give(1.0, up));
       down.addEventListener("click", () => give(0.0, down));
       return h("span", { class: "thumbs" }, up, down);
