@@ -54,6 +54,7 @@ __all__ = [
     "settle",
     "started_server",
     "unnamed_controls",
+    "wait_until",
 ]
 
 SESSION = "ui-demo"
@@ -260,6 +261,19 @@ _UNNAMED = """() => [...document.querySelectorAll(
 def unnamed_controls(page: Page) -> list[str]:
     found: list[str] = page.evaluate(_UNNAMED)
     return found
+
+
+def wait_until(page: Page, expression: str, timeout_ms: int = 30_000) -> None:
+    """Wait until ``expression`` is truthy in the page. Polled from here through
+    ``page.evaluate`` (the debugger's evaluation, outside the page's CSP): playwright's
+    ``wait_for_function`` polls by evaluating a string inside the page, which the strict
+    CSP refuses as soon as the first check is false."""
+    step = 50
+    for _ in range(timeout_ms // step):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(step)
+    raise AssertionError(f"still false after {timeout_ms} ms: {expression}")
 
 
 OpenView = Callable[..., AbstractContextManager[tuple["Page", PageProblems]]]
