@@ -13,8 +13,9 @@ from ww.api.control_gate import blocked
 from ww.api.deps import EngineDep, SettingsDep
 from ww.api.disk import disk_report
 from ww.api.keys import Principal, Role
-from ww.api.schemas import Caller, ControlHealth, HealthReport
+from ww.api.schemas import ControlHealth, HealthReport
 from ww.control.runtime import ControlPlane
+from ww.models.api import Caller
 from ww.storage.factory import disk_guard
 
 __all__ = ["router"]
