@@ -260,3 +260,29 @@ def test_production_asks_for_a_key_and_keeps_it_in_session_storage(
     assert problems.errors == [] and problems.csp == []
     assert problems.requests and all(r.startswith("401 ") for r in problems.requests)
     assert all("401" in line for line in problems.console)
+
+
+def test_production_with_a_user_key_offers_no_admin_route(
+    production_server: ExplorerServer, open_view: OpenView
+) -> None:
+    """A user key typed into the prompt: the page learns the role (whoami) and then asks
+    nothing an admin key would be needed for, on the Sessions and Operator views alike."""
+    with open_view(production_server, "#/sessions", key=None, session="prod-user") as (
+        page,
+        problems,
+    ):
+        expect(page.locator("#key-dialog")).to_be_visible()
+        page.locator("#key-input").fill(production_server.user_key)
+        page.locator("#key-dialog button[value=save]").click()
+        expect(page.locator("#sessions-admin-only")).to_be_visible()
+        settle(page)
+        page.locator('nav a[data-view="operator"]').click()
+        expect(page.locator("#operator-admin-only")).to_be_visible()
+        settle(page)
+        assert page.evaluate("localStorage.length") == 0
+        assert production_server.user_key not in page.content()
+    # Only the calls made before the key was typed were refused, each with 401, never 403;
+    # the empty session's stats answer 404 (nothing stored yet).
+    assert problems.errors == [] and problems.csp == []
+    refused = [r.split()[0] for r in problems.requests]
+    assert "401" in refused and set(refused) <= {"401", "404"}, problems.requests
