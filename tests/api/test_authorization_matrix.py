@@ -39,6 +39,7 @@ E, U, O = Access.EXEMPT, Access.USER, Access.OPERATOR  # noqa: E741
 ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/"): E,
     ("GET", "/api/v1/health"): E,
+    ("GET", "/api/v1/auth/whoami"): U,
     ("GET", "/api/v1/sessions"): O,
     ("GET", "/api/v1/sessions/{session_id}"): U,
     ("DELETE", "/api/v1/sessions/{session_id}"): O,
@@ -95,6 +96,8 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/skills/{skill_id}/executions"): U,
     ("POST", "/api/v1/skills/{skill_id}/deprecate"): U,
 }
+# User routes that act in no session: a key bound to other sessions is still a valid key.
+SESSIONLESS = {("GET", "/api/v1/auth/whoami")}
 # Exempt routes outside the schema.
 UNLISTED_EXEMPT = [
     "/docs",
@@ -198,7 +201,7 @@ def test_matrix(client: TestClient, caller: str) -> None:
         elif kind is Access.OPERATOR and caller not in ADMINS:
             expected = {403}
         elif caller == "bound to another session":
-            expected = {404}
+            expected = {200} if (method, path) in SESSIONLESS else {404}
         else:
             # Let through: whatever the route answers an empty request, never an auth refusal.
             expected = None
@@ -427,3 +430,38 @@ def test_open_app_warns_once_and_keyed_app_does_not(
             create_app(cfg, build_engine(cfg, clock=ManualClock(), embedder=service))
         got = [r.getMessage() for r in caplog.records if "every route is open" in r.getMessage()]
         assert len(got) == warnings, got
+
+
+def test_whoami_names_the_caller_without_its_key(client: TestClient) -> None:
+    cases = {
+        "user key": {"auth": True, "id": "everything", "role": "user", "sessions": None},
+        "hashed bound key, own session": {
+            "auth": True,
+            "id": "hashed-mine",
+            "role": "user",
+            "sessions": [MINE],
+        },
+        # Bound to another session, it still learns which ones it may use.
+        "bound to another session": {
+            "auth": True,
+            "id": "bound-other",
+            "role": "user",
+            "sessions": [OTHER],
+        },
+        "admin key": {"auth": True, "id": "WW_ADMIN_KEY", "role": "admin", "sessions": None},
+        "admin JWT": {"auth": True, "id": "jwt", "role": "admin", "sessions": None},
+    }
+    for caller, expected in cases.items():
+        r = client.get("/api/v1/auth/whoami", headers={**CALLERS[caller], "X-Session-ID": MINE})
+        assert (r.status_code, r.json()) == (200, expected), caller
+        assert all(key not in r.text for key in (USER_KEY, HASHED_KEY, BOUND_KEY, ADMIN_KEY))
+    assert client.get("/api/v1/auth/whoami").status_code == 401
+
+
+def test_whoami_with_auth_off_is_an_anonymous_admin(onnx_embedder: OnnxEmbedder) -> None:
+    with scratch_dir() as tmp, running_client(tmp / "data", onnx_embedder, ManualClock()) as c:
+        r = c.get("/api/v1/auth/whoami")
+    assert (r.status_code, r.json()) == (
+        200,
+        {"auth": False, "id": None, "role": "admin", "sessions": None},
+    )

@@ -52,6 +52,9 @@ __all__ = [
     "ExplorerServer",
     "Seed",
     "settle",
+    "started_server",
+    "unnamed_controls",
+    "wait_until",
 ]
 
 SESSION = "ui-demo"
@@ -205,13 +208,22 @@ def explorer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Explor
         process.cleanup()
 
 
-@pytest.fixture(scope="session")
-def production_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExplorerServer]:
-    process = _start(tmp_path_factory.mktemp("explorer-prod"), WW_ENVIRONMENT="production")
+@contextmanager
+def started_server(tmp: Path, **env: str) -> Iterator[ExplorerServer]:
+    """A server of its own (nothing seeded) with ``env`` added to the usual keys."""
+    process = _start(tmp, **env)
     try:
         yield ExplorerServer(process.url)
     finally:
         process.cleanup()
+
+
+@pytest.fixture(scope="session")
+def production_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExplorerServer]:
+    with started_server(
+        tmp_path_factory.mktemp("explorer-prod"), WW_ENVIRONMENT="production"
+    ) as server:
+        yield server
 
 
 def storage_script(key: str | None, session: str | None) -> str:
@@ -229,6 +241,39 @@ def settle(page: Page) -> None:
     page.locator(".view[data-ready]").wait_for()
     # A selector, not wait_for_function: the page's CSP forbids evaluating strings.
     page.locator("html[data-pending]").wait_for(state="detached")
+
+
+# The controls of the page a screen reader could not name: an input, select or textarea
+# with no <label>, aria-label(ledby) or title; a button or link with no text or label.
+_UNNAMED = """() => [...document.querySelectorAll(
+    "input:not([type=hidden]), select, textarea, button, a[href]")]
+  .filter((el) => el.getClientRects().length)
+  .filter((el) => {
+    const aria = (el.getAttribute("aria-label") || "").trim() || el.getAttribute("aria-labelledby");
+    if (aria || (el.getAttribute("title") || "").trim()) return false;
+    if (["INPUT", "SELECT", "TEXTAREA"].includes(el.tagName))
+      return !(el.labels && [...el.labels].some((l) => l.textContent.trim()));
+    return !el.textContent.trim();
+  })
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
+def unnamed_controls(page: Page) -> list[str]:
+    found: list[str] = page.evaluate(_UNNAMED)
+    return found
+
+
+def wait_until(page: Page, expression: str, timeout_ms: int = 30_000) -> None:
+    """Wait until ``expression`` is truthy in the page. Polled from here through
+    ``page.evaluate`` (the debugger's evaluation, outside the page's CSP): playwright's
+    ``wait_for_function`` polls by evaluating a string inside the page, which the strict
+    CSP refuses as soon as the first check is false."""
+    step = 50
+    for _ in range(timeout_ms // step):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(step)
+    raise AssertionError(f"still false after {timeout_ms} ms: {expression}")
 
 
 OpenView = Callable[..., AbstractContextManager[tuple["Page", PageProblems]]]

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.engine.topics import TOPICS
-from tests.ui.conftest import ExplorerServer, OpenView
+from tests.ui.conftest import ExplorerServer, OpenView, settle, wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -59,6 +59,8 @@ def click_node(page: Page, entity_id: str) -> None:
 def open_graph(
     open_view: OpenView, server: ExplorerServer, hash_: str = "#/graph", **kw: Any
 ) -> Any:
+    # The graph is a user's view: a user key, as an agent developer would have.
+    kw.setdefault("key", server.user_key)
     return open_view(server, hash_, **kw)
 
 
@@ -93,7 +95,7 @@ def test_graph_renders_the_seeded_entities_and_a_click_opens_one(
         assert box is not None
         page.mouse.move(box["x"] + 40, box["y"] + 40)
         page.mouse.wheel(0, -400)
-        page.wait_for_function(f"document.querySelector('.graph-canvas').wwCy.zoom() != {before}")
+        wait_until(page, f"document.querySelector('.graph-canvas').wwCy.zoom() != {before}")
     assert problems.all() == [], "\n".join(problems.all())
 
 
@@ -119,7 +121,7 @@ def test_spreading_activation_colours_the_nodes_it_reaches(
         top(page)
         screenshot(page, "graph")
         page.get_by_role("button", name="Clear").click()
-        page.wait_for_function("!document.querySelector('.graph-canvas').dataset.activated")
+        wait_until(page, "!document.querySelector('.graph-canvas').dataset.activated")
         assert cy(page, "cy.nodes('[heat]').length") == 0
     assert problems.all() == [], "\n".join(problems.all())
 
@@ -193,10 +195,12 @@ def test_dynamics_shows_the_curve_the_histograms_and_the_last_consolidation(
         ok(c.post("/api/v1/feedback", json=rewards))
         report = ok(c.post("/api/v1/consolidate", json={"min_cluster_size": 3}))
     assert report["entities_created"] >= 1 and len(report["duplicates_merged"]) == 1
-    with open_view(explorer_server, f"#/dynamics?memory={ids[0]}", session=session) as (
-        page,
-        problems,
-    ):
+    with open_view(
+        explorer_server,
+        f"#/dynamics?memory={ids[0]}",
+        key=explorer_server.user_key,
+        session=session,
+    ) as (page, problems):
         chart = page.locator(".curve-chart[data-points]")
         chart.wait_for()
         assert chart.get_attribute("data-points") == "160"
@@ -229,6 +233,39 @@ def test_dynamics_shows_the_curve_the_histograms_and_the_last_consolidation(
         screenshot(page, "dynamics")
         # Picking another memory redraws the curve in place.
         page.locator('select[name="memory"]').select_option(ids[5])
-        page.wait_for_function(f"location.hash.includes('{ids[5]}')")
+        wait_until(page, f"location.hash.includes('{ids[5]}')")
         chart.wait_for()
+    assert problems.all() == [], "\n".join(problems.all())
+
+
+def test_the_curve_follows_the_window_and_goes_with_its_view(
+    explorer_server: ExplorerServer, open_view: OpenView
+) -> None:
+    """uPlot draws at a fixed size: the view resizes it with its column (a ResizeObserver)
+    and destroys it when another view replaces it (render's cleanup)."""
+    episode = explorer_server.seed.episodes["rollout"]
+    with open_view(
+        explorer_server, f"#/dynamics?memory={episode}", key=explorer_server.user_key
+    ) as (page, problems):
+        chart = page.locator(".curve-chart[data-width]")
+        chart.wait_for()
+        wide = int(chart.get_attribute("data-width") or "")
+        canvas = page.locator(".curve-chart canvas").first
+        page.set_viewport_size({"width": 900, "height": 860})
+        wait_until(page, f"Number(document.querySelector('.curve-chart').dataset.width) < {wide}")
+        narrow = int(chart.get_attribute("data-width") or "")
+        column = page.evaluate("document.querySelector('.curve-chart').clientWidth")
+        assert narrow == max(240, column)
+        box = canvas.bounding_box()
+        assert box is not None and box["width"] <= narrow + 1
+        page.set_viewport_size({"width": 1360, "height": 860})
+        wait_until(page, f"Number(document.querySelector('.curve-chart').dataset.width) > {narrow}")
+        held = chart.element_handle()
+        assert held.evaluate("c => c.querySelector('.uplot') !== null")
+        page.locator('nav a[data-view="sessions"]').click()
+        page.locator('.view[data-view="sessions"][data-ready]').wait_for()
+        # The replaced view's plot is destroyed; a resize after it wakes nothing.
+        assert held.evaluate("c => c.querySelector('.uplot') === null")
+        page.set_viewport_size({"width": 1000, "height": 700})
+        settle(page)
     assert problems.all() == [], "\n".join(problems.all())

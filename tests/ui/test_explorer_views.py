@@ -122,6 +122,18 @@ def test_recall_shows_the_seeded_hit_first_with_score_bars_and_reads_only(
         segments = first.locator(".score-bar span[data-part]")
         assert segments.count() >= 3
         expect(first.locator('.score-bar span[data-part="semantic"]')).to_be_visible()
+        # Each part of value v fills v/n of the bar (n parts): the filled length is the mean.
+        with explorer_server.client() as c:
+            body = {"query": RECALL_QUERY, "memory_types": ["episode"], "learn": False}
+            parts = c.post("/api/v1/recall", json=body).json()["hits"][0]["score_parts"]
+        n = max(len(parts), sum(v for v in parts.values() if v > 0))
+        bar = first.locator(".score-bar").bounding_box()
+        assert bar is not None
+        for i in range(segments.count()):
+            box = segments.nth(i).bounding_box()
+            value = parts[segments.nth(i).get_attribute("data-part") or ""]
+            assert box is not None
+            assert box["width"] == pytest.approx(bar["width"] * value / n, abs=1.5)
         # Read-only by default: no feedback possible, and nothing recorded.
         expect(page.locator("#learn-switch")).not_to_be_checked()
         expect(first.locator("button.thumb.up")).to_be_disabled()
@@ -219,12 +231,12 @@ def test_a_user_key_sees_that_the_operator_view_needs_an_admin_key(
         page,
         problems,
     ):
-        expect(page.locator(".card", has_text="Flags")).to_contain_text("needs an admin key")
+        expect(page.locator("#operator-admin-only")).to_contain_text("need an admin key")
         expect(page.locator("#health")).to_contain_text("ok")  # health is open to all
         settle(page)
-    # The refusals are the control routes' (and the session list's) 403s, nothing else.
-    assert problems.errors == [] and problems.csp == []
-    assert problems.requests and all(r.startswith("403 ") for r in problems.requests)
+        assert page.locator("#flags-table, #circuits-table").count() == 0
+    # The page knows the key is a user's (whoami): it asks for no control route at all.
+    assert problems.all() == [], "\n".join(problems.all())
 
 
 def test_production_asks_for_a_key_and_keeps_it_in_session_storage(
@@ -248,3 +260,29 @@ def test_production_asks_for_a_key_and_keeps_it_in_session_storage(
     assert problems.errors == [] and problems.csp == []
     assert problems.requests and all(r.startswith("401 ") for r in problems.requests)
     assert all("401" in line for line in problems.console)
+
+
+def test_production_with_a_user_key_offers_no_admin_route(
+    production_server: ExplorerServer, open_view: OpenView
+) -> None:
+    """A user key typed into the prompt: the page learns the role (whoami) and then asks
+    nothing an admin key would be needed for, on the Sessions and Operator views alike."""
+    with open_view(production_server, "#/sessions", key=None, session="prod-user") as (
+        page,
+        problems,
+    ):
+        expect(page.locator("#key-dialog")).to_be_visible()
+        page.locator("#key-input").fill(production_server.user_key)
+        page.locator("#key-dialog button[value=save]").click()
+        expect(page.locator("#sessions-admin-only")).to_be_visible()
+        settle(page)
+        page.locator('nav a[data-view="operator"]').click()
+        expect(page.locator("#operator-admin-only")).to_be_visible()
+        settle(page)
+        assert page.evaluate("localStorage.length") == 0
+        assert production_server.user_key not in page.content()
+    # Only the calls made before the key was typed were refused, each with 401, never 403;
+    # the empty session's stats answer 404 (nothing stored yet).
+    assert problems.errors == [] and problems.csp == []
+    refused = [r.split()[0] for r in problems.requests]
+    assert "401" in refused and set(refused) <= {"401", "404"}, problems.requests

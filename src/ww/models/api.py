@@ -30,6 +30,7 @@ __all__ = [
     "MAX_BATCH",
     "BatchCreate",
     "BatchCreated",
+    "Caller",
     "ControlHealth",
     "DiskReport",
     "EntityHistory",
@@ -321,6 +322,23 @@ class ControlHealth(BaseModel):
     read_only_mode: bool
     maintenance_mode: bool
     writes: Literal["accepted", "refused"]
+
+
+class Caller(BaseModel):
+    """Who the request's credential names: what a client (the explorer) needs to offer only
+    what the caller may do. Names the key by its id, never the key."""
+
+    auth: bool = Field(description="Whether the server checks credentials at all.")
+    id: str | None = Field(
+        description="The key's id (`WW_API_KEY`, an id of `WW_API_KEYS`, `jwt:<sub>`); "
+        "null while auth is off."
+    )
+    role: Literal["user", "admin"] = Field(
+        description="`admin` may call the operator routes; while auth is off every caller is."
+    )
+    sessions: list[str] | None = Field(
+        description="The sessions a bound key may use, sorted; null for every session."
+    )
 
 
 class HealthReport(BaseModel):

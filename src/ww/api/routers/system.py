@@ -1,4 +1,4 @@
-"""``/`` and ``/api/v1/health``."""
+"""``/``, ``/api/v1/health`` and ``/api/v1/auth/whoami``."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from ww import __version__
 from ww.api.control_gate import blocked
 from ww.api.deps import EngineDep, SettingsDep
 from ww.api.disk import disk_report
+from ww.api.keys import Principal, Role
 from ww.api.schemas import ControlHealth, HealthReport
 from ww.control.runtime import ControlPlane
+from ww.models.api import Caller
 from ww.storage.factory import disk_guard
 
 __all__ = ["router"]
@@ -64,6 +66,19 @@ async def health(request: Request, engine: EngineDep, settings: SettingsDep) -> 
         circuits={breaker.name: breaker.state.value for breaker in engine.circuits},
     )
     return JSONResponse(report.model_dump(mode="json"), status_code=200 if ok else 503)
+
+
+@router.get("/api/v1/auth/whoami", response_model=Caller)
+async def whoami(request: Request) -> Caller:
+    """Who the credential names: its key id, role and the sessions it is bound to, so a
+    client offers the operator views and the session list only to an admin. Needs a valid
+    credential but no session: a bound key learns its own sessions here."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:  # auth is off: every route is open
+        return Caller(auth=False, id=None, role="admin", sessions=None)
+    sessions = sorted(principal.sessions) if principal.sessions is not None else None
+    role = "admin" if principal.role is Role.ADMIN else "user"
+    return Caller(auth=True, id=principal.id, role=role, sessions=sessions)
 
 
 def _control(control: ControlPlane) -> ControlHealth:

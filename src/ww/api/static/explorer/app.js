@@ -2,7 +2,10 @@
 // prompt and ctx.api, through which every view reads the API.
 //
 // A view module exports render(root, ctx) and may return a cleanup function, run when
-// another view replaces it. ctx = {api, session, navigate, params, vendor}.
+// another view replaces it. ctx = {api, session, navigate, params, vendor, caller}: caller is
+// GET /api/v1/auth/whoami's answer ({auth, id, role, sessions}), or null while the key is
+// missing or refused, so views call the admin-only routes for an admin only (a user's 403
+// would be a console error on every visit).
 
 import { h, replace, errorBox } from "./dom.js";
 
@@ -38,6 +41,7 @@ export class ApiError extends Error {
 const storage = window.sessionStorage;
 let currentSession = storage.getItem(SESSION_STORE) || null;
 let currentCleanup = null;
+let caller = null;
 let renderSeq = 0;
 // The caller's rate-limit budget as the last API answer told it (X-RateLimit-* headers).
 let lastRateLimit = null;
@@ -184,11 +188,17 @@ async function route() {
   const root = h("div", { class: "view", "data-view": name });
   replace(main, root);
   document.title = `${VIEWS.find((v) => v.name === name).title} · World Weaver explorer`;
-  const ctx = { api, session: currentSession, navigate, params, vendor };
+  const ctx = { api, session: currentSession, navigate, params, vendor, caller };
   try {
     const mod = await import(`./views/${name}.js`);
     if (seq !== renderSeq) return;
-    currentCleanup = (await mod.render(root, ctx)) || null;
+    const cleanup = await mod.render(root, ctx);
+    if (seq !== renderSeq) {
+      // Another view replaced this one while it rendered: it is gone, stop what it keeps.
+      if (typeof cleanup === "function") cleanup();
+      return;
+    }
+    currentCleanup = cleanup || null;
   } catch (err) {
     if (seq !== renderSeq) return;
     root.append(errorBox(err));
@@ -206,18 +216,38 @@ function setSession(value) {
   route();
 }
 
-/** Offer the choices of GET /api/v1/sessions (an operator route: quiet when refused). */
+/** Who the key names (null without a valid key: the 401 has opened the key prompt). */
+async function loadCaller() {
+  try {
+    caller = await api("GET", "/api/v1/auth/whoami");
+  } catch {
+    caller = null;
+  }
+}
+
+/** The session choices: every session for an admin (GET /api/v1/sessions, an operator
+ * route), a bound key's own sessions, none for a user who may use any (it types the id). */
 async function loadSessionOptions() {
   const list = document.getElementById("session-options");
-  try {
-    const page = await api("GET", "/api/v1/sessions?limit=500");
-    replace(
-      list,
-      page.sessions.map((s) => h("option", { value: s.session_id }, `${s.episodes} episodes`)),
-    );
-  } catch {
-    replace(list);
+  let options = [];
+  if (caller && caller.role === "admin") {
+    try {
+      const page = await api("GET", "/api/v1/sessions?limit=500");
+      options = page.sessions.map((s) => h("option", { value: s.session_id }, `${s.episodes} episodes`));
+    } catch {
+      options = [];
+    }
+  } else if (caller && caller.sessions) {
+    options = caller.sessions.map((id) => h("option", { value: id }));
   }
+  replace(list, options);
+}
+
+/** Learn who the key is, then offer its sessions and draw the view for it. */
+async function refreshCaller() {
+  await loadCaller();
+  loadSessionOptions();
+  route();
 }
 
 function showKeyState() {
@@ -255,8 +285,7 @@ function wireKeyDialog() {
       storage.setItem(KEY_STORE, input.value.trim());
       input.value = "";
       showKeyState();
-      loadSessionOptions();
-      route();
+      refreshCaller();
     }
   });
   document.getElementById("key-cancel").addEventListener("click", () => dialog.close("cancel"));
@@ -264,6 +293,8 @@ function wireKeyDialog() {
     storage.removeItem(KEY_STORE);
     input.value = "";
     showKeyState();
+    caller = null;
+    replace(document.getElementById("session-options"));
     dialog.close("forget");
   });
   document.getElementById("key-button").addEventListener("click", () => promptKey());
@@ -281,8 +312,7 @@ function start() {
   window.addEventListener("hashchange", route);
   // Views may ask the shell to switch session (the sessions list does).
   window.addEventListener("ww:session", (e) => setSession(e.detail));
-  loadSessionOptions();
-  route();
+  refreshCaller();
 }
 
 start();

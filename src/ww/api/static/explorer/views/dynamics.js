@@ -14,6 +14,13 @@ import { shortId, uPlot, viewStyles } from "./graph-util.js";
 const HORIZONS = [7, 30, 90, 365];
 const BINS = 10;
 const PREVIEWS = 5; // member episodes quoted per merged entity
+const CURVE_HEIGHT = 250;
+const MIN_CURVE_WIDTH = 240;
+
+/** The width the curve should take: its column's, so it follows the window. */
+function curveWidth(chart) {
+  return Math.max(MIN_CURVE_WIDTH, Math.floor(chart.clientWidth || 700));
+}
 
 function excerpt(text, n = 90) {
   return text.length > n ? `${text.slice(0, n - 1)}…` : text;
@@ -71,11 +78,10 @@ async function drawCurve(chart, facts, ctx, memoryId, days) {
   }
   const UPlot = await uPlot();
   replace(chart);
-  const width = Math.max(360, chart.clientWidth || 700);
   const plot = new UPlot(
     {
-      width,
-      height: 250,
+      width: curveWidth(chart),
+      height: CURVE_HEIGHT,
       scales: { y: { range: [0, 1.05] } },
       axes: [{}, { label: "retrievability", values: (u, ticks) => ticks.map((t) => num(t, 2)) }],
       series: [
@@ -88,6 +94,7 @@ async function drawCurve(chart, facts, ctx, memoryId, days) {
     curveData(curve),
     chart,
   );
+  chart.dataset.width = String(plot.width);
   chart.dataset.points = String(curve.points.length);
   chart.dataset.kind = curve.kind;
   const f = curve.fsrs;
@@ -280,16 +287,34 @@ export async function render(root, ctx) {
   );
 
   let plot = null;
+  let alive = true;
+  let drawing = 0;
   let memory = ctx.params.get("memory");
   const redraw = async () => {
+    const seq = ++drawing;
     if (plot) plot.destroy();
     plot = null;
     if (!memory) {
       replace(chart, h("p", { class: "muted" }, "No episode in this session yet: pick a memory by id with #/dynamics?memory=<id>."));
       return;
     }
-    plot = await drawCurve(chart, facts, ctx, memory, Number(horizon.value));
+    const drawn = await drawCurve(chart, facts, ctx, memory, Number(horizon.value));
+    // A later pick, or another view, took over while this one loaded: drop it.
+    if (!alive || seq !== drawing) {
+      if (drawn) drawn.destroy();
+      return;
+    }
+    plot = drawn;
   };
+  // uPlot draws at a fixed size: follow the column's width as the window changes.
+  const resized = new ResizeObserver(() => {
+    if (!plot) return;
+    const width = curveWidth(chart);
+    if (width === plot.width) return;
+    plot.setSize({ width, height: CURVE_HEIGHT });
+    chart.dataset.width = String(plot.width);
+  });
+  resized.observe(chart);
 
   try {
     const page = await ctx.api("GET", "/api/v1/episodes?limit=100");
@@ -311,6 +336,9 @@ export async function render(root, ctx) {
   horizon.addEventListener("change", redraw);
   await Promise.all([redraw(), drawDistribution(distribution, ctx), drawConsolidation(consolidation, ctx)]);
   return () => {
+    alive = false;
+    resized.disconnect();
     if (plot) plot.destroy();
+    plot = null;
   };
 }

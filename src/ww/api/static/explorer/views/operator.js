@@ -32,7 +32,7 @@ function healthCard(ctx, box) {
 function emergencyCard(ctx, box, refresh) {
   return section(box, async () => {
     const e = await ctx.api("GET", "/api/v1/control/emergency");
-    const reason = h("input", { id: "emergency-reason", placeholder: "reason (shown in health)", maxlength: 500 });
+    const reason = h("input", { id: "emergency-reason", "aria-label": "reason for the level (shown in health)", placeholder: "reason (shown in health)", maxlength: 500 });
     const act = async (path, body) => {
       try {
         await ctx.api("POST", path, body);
@@ -164,7 +164,21 @@ function auditCard(ctx, box) {
   });
 }
 
+/** A user's view: health (open to anyone) and what the rest needs, with no call that the
+ * server would refuse. */
+async function renderForUser(root, ctx) {
+  const health = card("Health");
+  health.id = "health";
+  replace(
+    root,
+    h("h1", {}, "Operator"),
+    h("div", { class: "stack" }, health, card("Control plane", h("p", { class: "muted", id: "operator-admin-only" }, "Flags, the emergency level, circuits and the audit need an admin key (Key… in the header)."))),
+  );
+  await healthCard(ctx, health);
+}
+
 export function render(root, ctx) {
+  if (!ctx.caller || ctx.caller.role !== "admin") return renderForUser(root, ctx).then(() => null);
   let alive = true;
   const paint = async () => {
     if (!alive) return;

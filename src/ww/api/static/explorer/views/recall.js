@@ -19,10 +19,13 @@ function titleOf(hit) {
   return `${m.name}: ${m.task}`;
 }
 
-/** The score parts as one stacked bar: each part takes its share of the parts' sum. */
+/** The score parts as one stacked bar: a part of value v takes v/n of the bar (n parts), so
+ * the filled length is the parts' mean and hits compare by it; parts summing past n (a part
+ * over 1) share the whole bar instead, so the bar never overflows. */
 export function scoreBar(parts) {
   const entries = Object.entries(parts);
-  const n = entries.length || 1;
+  const positive = entries.reduce((sum, [, v]) => sum + (v > 0 ? v : 0), 0);
+  const n = Math.max(entries.length, positive) || 1;
   return h(
     "div",
     { class: "bar score-bar", title: entries.map(([k, v]) => `${k} ${num(v)}`).join("\n") },
@@ -32,6 +35,7 @@ export function scoreBar(parts) {
         h("span", {
           class: `swatch-${colourOf(k)}`,
           "data-part": k,
+          "data-value": v,
           title: `${k} ${num(v)}`,
           style: { width: `${(100 * v) / n}%` },
         }),
@@ -176,8 +180,8 @@ export function render(root, ctx) {
       };
       const enabled = result.learned;
       const why = enabled ? null : "Recall with learning on to give feedback";
-      const up = h("button", { type: "button", class: "thumb up", title: why || "Useful (reward 1)", disabled: !enabled, "aria-label": "thumbs up" }, "▲ useful");
-      const down = h("button", { type: "button", class: "thumb down", title: why || "Not useful (reward 0)", disabled: !enabled, "aria-label": "thumbs down" }, "▼ not useful");
+      const up = h("button", { type: "button", class: "thumb up", title: why || "Useful (reward 1)", disabled: !enabled }, "▲ useful");
+      const down = h("button", { type: "button", class: "thumb down", title: why || "Not useful (reward 0)", disabled: !enabled }, "▼ not useful");
       up.addEventListener("click", () => give(1.0, up));
       down.addEventListener("click", () => give(0.0, down));
       return h("span", { class: "thumbs" }, up, down);

@@ -41,6 +41,19 @@ async function renderCurrent(root, ctx) {
 async function renderList(root, ctx) {
   const box = card("All sessions");
   root.append(box);
+  if (!ctx.caller || ctx.caller.role !== "admin") {
+    // Listing is an operator route: a user is not sent to a 403, it types its session.
+    const own = ctx.caller && ctx.caller.sessions;
+    box.append(h("p", { class: "muted", id: "sessions-admin-only" }, "Listing sessions needs an admin key; type a session id in the header instead."));
+    if (own && own.length) {
+      const pick = (id) => (e) => {
+        e.preventDefault();
+        useSession(id);
+      };
+      box.append(h("p", {}, "This key may use: ", own.map((id, i) => [i ? ", " : "", h("a", { href: "#/sessions", "data-session": id, onclick: pick(id) }, id)])));
+    }
+    return;
+  }
   let page;
   try {
     page = await ctx.api("GET", "/api/v1/sessions?limit=500");
