@@ -14,6 +14,9 @@ the preset's weights turn the direct evidence (semantic, keyword) and the memory
 
 Learned features (see ``ww.engine.recall_learning``) join the base score when given: ACT-R
 base-level ``activation``, the learned ``value`` and the FF encoder's ``ff`` goodness.
+Feedback's ``value`` V enters as ``w.value * (0.5 + VALUE_GAIN * (V - 0.5))``: a memory
+nobody rated (V = 0.5) scores as if the gain were 1, and what feedback teaches counts
+``VALUE_GAIN`` times, within the bound that ``feedback_margin`` states.
 
 Ties break on the id, so a recall is reproducible given the stores and the clock.
 """
@@ -35,8 +38,19 @@ from ww.models import ScoreParts, as_utc
 from ww.models.api import Preset
 from ww.storage.payload import to_micros
 from ww.storage.ports import CandidateRow, ScoredId
+from ww.storage.ports.learning import DEFAULT_VALUE
 
-__all__ = ["PRESETS", "Fusion", "Learned", "Preset", "Scored", "Weights", "query_words"]
+__all__ = [
+    "PRESETS",
+    "VALUE_GAIN",
+    "Fusion",
+    "Learned",
+    "Preset",
+    "Scored",
+    "Weights",
+    "feedback_margin",
+    "query_words",
+]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -58,7 +72,8 @@ class Weights:
 
 @dataclass(frozen=True, slots=True)
 class Learned:
-    """Learned features of one recall's candidates (absent ids score 0 on each).
+    """Learned features of one recall's candidates (absent ids score 0 on each, but for
+    ``value``, where absent means unrated: ``DEFAULT_VALUE``).
 
     ``edges`` maps a candidate to its Hebbian neighbours with the (decayed) edge weight.
     """
@@ -70,6 +85,29 @@ class Learned:
 
 
 _NOTHING_LEARNED = Learned()
+
+# How many times a learned value's distance from "unrated" counts. With a gain of 1 the
+# term spans only ``w.value`` (0.10): three rewards (V 0.5 -> 0.83) added 0.033, less than
+# the usual gap between neighbouring hits, so feedback never showed in the ranking. The
+# shape keeps an unrated memory's term at ``0.5 * w.value``, so recall without feedback
+# (every read-only recall of the benchmarks) is unchanged to the bit.
+VALUE_GAIN = 3.0
+
+
+def feedback_margin(weights: Weights) -> float:
+    """The most feedback can change the score gap between two candidates of one recall.
+
+    Feedback moves V within [0, 1], so a candidate's own value term moves by at most
+    ``w.value * VALUE_GAIN / 2`` either way from unrated; the neighbour and spread terms
+    pass on at most their weights' share of a linked candidate's move. Two candidates'
+    gap therefore moves by at most ``w.value * VALUE_GAIN * (1 + w.neighbour + w.spread)``
+    (0.345 for ``balanced``: about half the semantic weight, so no amount of feedback lifts
+    a memory over one whose cosine is higher by 0.6). One reward moves V by at most the
+    value learning rate (0.3 by default), so one thumbs-up moves a gap by at most that
+    fraction of the margin (0.10 for ``balanced``).
+    """
+    return weights.value * VALUE_GAIN * (1.0 + weights.neighbour + weights.spread)
+
 
 # Weights were chosen on the LoCoMo public split (bench/locomo.py); see docs/benchmarks.md.
 # The learned features weigh the same in every preset: they encode use, not the query.
@@ -108,12 +146,12 @@ def _names_speaker(speaker: str | None, words: Collection[str]) -> bool:
     return bool(tokens) and all(t in words for t in tokens)
 
 
-def _column(values: Mapping[UUID, float], keys: Sequence[int]) -> list[float]:
-    """``values`` in the order of ``keys`` (ids' integers), 0 where absent."""
+def _column(values: Mapping[UUID, float], keys: Sequence[int], absent: float = 0.0) -> list[float]:
+    """``values`` in the order of ``keys`` (ids' integers), ``absent`` where absent."""
     if not values:
-        return [0.0] * len(keys)
+        return [absent] * len(keys)
     by_key = {i.int: v for i, v in values.items()}
-    return [by_key.get(k, 0.0) for k in keys]
+    return [by_key.get(k, absent) for k in keys]
 
 
 # Columns of Fusion's feature matrix, in ScoreParts order less the two contextual terms.
@@ -180,7 +218,7 @@ class Fusion:
         named = {s: _names_speaker(s, words) for s in {r.speaker for r in rows}}
         f[_SPEAKER] = [1.0 if named[r.speaker] else 0.0 for r in rows]
         f[_ACTIVATION] = _column(learned.activation, keys)
-        f[_VALUE] = _column(learned.value, keys)
+        f[_VALUE] = _column(learned.value, keys, DEFAULT_VALUE)
         f[_FF] = _column(learned.ff, keys)
         self._features = f
         w = weights
@@ -191,7 +229,7 @@ class Fusion:
             + w.recency * f[_RECENCY]
             + w.importance * f[_IMPORTANCE]
             + w.activation * f[_ACTIVATION]
-            + w.value * f[_VALUE]
+            + w.value * (0.5 + VALUE_GAIN * (f[_VALUE] - 0.5))
             + w.ff * f[_FF]
         )
         # The score before the neighbour and spread terms, which only ever add to it.
