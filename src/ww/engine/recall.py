@@ -101,10 +101,10 @@ def feedback_margin(weights: Weights) -> float:
     ``w.value * VALUE_GAIN / 2`` either way from unrated; the neighbour and spread terms
     pass on at most their weights' share of a linked candidate's move. Two candidates'
     gap therefore moves by at most ``w.value * VALUE_GAIN * (1 + w.neighbour + w.spread)``
-    (0.345 for ``balanced``: about half the semantic weight, so no amount of feedback lifts
-    a memory over one whose cosine is higher by 0.6). One reward moves V by at most the
-    value learning rate (0.3 by default), so one thumbs-up moves a gap by at most that
-    fraction of the margin (0.10 for ``balanced``).
+    (0.345 for ``balanced``: about half the semantic weight, so, other evidence equal, no
+    amount of feedback lifts a memory over one whose cosine is higher by 0.6). One reward
+    moves V by at most the value learning rate (0.3 by default), so one thumbs-up moves a
+    gap by at most that fraction of the margin (about 0.10 for ``balanced``).
     """
     return weights.value * VALUE_GAIN * (1.0 + weights.neighbour + weights.spread)
 
