@@ -97,13 +97,13 @@ def test_a_memory_rated_down_falls(client: TestClient) -> None:
     h = _session(client)
     before = _ranks(client, h, QUERY)
     related_before = _recall(client, h, RELATED, learn=False)["hits"]
-    second = next(m for m, k in before.items() if k == 2)
-    values = _rate(client, h, second, 0.0)
+    third = next(m for m, k in before.items() if k == 3)
+    values = _rate(client, h, third, 0.0)
     assert values == sorted(values, reverse=True) and values[-1] < 0.2
-    assert _ranks(client, h, QUERY)[second] > before[second]
-    # For the related query it scores lower and ranks no better (it led there by more
-    # than three ratings can take away: see feedback_margin).
+    # A fall below unrated counts once (see VALUE_GAIN): three ratings take 0.033 away,
+    # which passes a close neighbour (0.008 behind here), no more.
+    assert _ranks(client, h, QUERY)[third] > before[third]
     related_after = _recall(client, h, RELATED, learn=False)["hits"]
-    was = next(k for k, hit in enumerate(related_before) if hit["id"] == second)
-    now = next(k for k, hit in enumerate(related_after) if hit["id"] == second)
+    was = next(k for k, hit in enumerate(related_before) if hit["id"] == third)
+    now = next(k for k, hit in enumerate(related_after) if hit["id"] == third)
     assert related_after[now]["score"] < related_before[was]["score"] and now >= was

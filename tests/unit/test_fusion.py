@@ -140,6 +140,10 @@ def test_spread_keeps_a_candidate_in_contention_only_when_edges_exist() -> None:
     assert [s.id for s in unlinked.rank(2, timeline)] == [a, b]
 
 
+def _value_term(v: float) -> float:
+    return 0.5 + (VALUE_GAIN if v > 0.5 else 1.0) * (v - 0.5)
+
+
 def _reference_scores(
     candidates: dict[UUID, CandidateRow],
     cosine: dict[UUID, float],
@@ -164,7 +168,7 @@ def _reference_scores(
         + w.recency * recency(from_micros(r.timestamp_us), now)
         + w.importance * r.importance
         + w.activation * learned.activation.get(i, 0.0)
-        + w.value * (0.5 + VALUE_GAIN * (learned.value.get(i, 0.5) - 0.5))
+        + w.value * _value_term(learned.value.get(i, 0.5))
         + w.ff * learned.ff.get(i, 0.0)
         for i, r in candidates.items()
     }

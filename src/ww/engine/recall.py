@@ -14,9 +14,10 @@ the preset's weights turn the direct evidence (semantic, keyword) and the memory
 
 Learned features (see ``ww.engine.recall_learning``) join the base score when given: ACT-R
 base-level ``activation``, the learned ``value`` and the FF encoder's ``ff`` goodness.
-Feedback's ``value`` V enters as ``w.value * (0.5 + VALUE_GAIN * (V - 0.5))``: a memory
-nobody rated (V = 0.5) scores as if the gain were 1, and what feedback teaches counts
-``VALUE_GAIN`` times, within the bound that ``feedback_margin`` states.
+Feedback's ``value`` V enters as ``w.value * (0.5 + g * (V - 0.5))`` with ``g =
+VALUE_GAIN`` above 0.5 and 1 below: a memory nobody rated (V = 0.5) scores as if the term
+were linear, what rewards teach counts ``VALUE_GAIN`` times, and the bound that
+``feedback_margin`` states holds whatever the ratings.
 
 Ties break on the id, so a recall is reproducible given the stores and the clock.
 """
@@ -86,27 +87,33 @@ class Learned:
 
 _NOTHING_LEARNED = Learned()
 
-# How many times a learned value's distance from "unrated" counts. With a gain of 1 the
-# term spans only ``w.value`` (0.10): three rewards (V 0.5 -> 0.83) added 0.033, less than
-# the usual gap between neighbouring hits, so feedback never showed in the ranking. The
-# shape keeps an unrated memory's term at ``0.5 * w.value``, so recall without feedback
-# (every read-only recall of the benchmarks) is unchanged to the bit.
+# How many times a learned value's rise above "unrated" counts. With a gain of 1 the term
+# spans only ``w.value`` (0.10): three rewards (V 0.5 -> 0.83) added 0.033, less than the
+# usual gap between neighbouring hits, so feedback never showed in the ranking. The shape
+# keeps an unrated memory's term at ``0.5 * w.value``, so recall without feedback (every
+# read-only recall of the benchmarks) is unchanged to the bit. A fall below unrated stays
+# linear: a low reward mostly says "not the answer to this question", and V is the
+# memory's, not the query's; amplifying it buried memories that answered later questions
+# (LoCoMo's feedback pass gained +0.003 with the gain on both sides, +0.016 with it on
+# rewards only; docs/benchmarks.md).
 VALUE_GAIN = 3.0
 
 
 def feedback_margin(weights: Weights) -> float:
     """The most feedback can change the score gap between two candidates of one recall.
 
-    Feedback moves V within [0, 1], so a candidate's own value term moves by at most
-    ``w.value * VALUE_GAIN / 2`` either way from unrated; the neighbour and spread terms
-    pass on at most their weights' share of a linked candidate's move. Two candidates'
-    gap therefore moves by at most ``w.value * VALUE_GAIN * (1 + w.neighbour + w.spread)``
-    (0.345 for ``balanced``: about half the semantic weight, so, other evidence equal, no
-    amount of feedback lifts a memory over one whose cosine is higher by 0.6). One reward
-    moves V by at most the value learning rate (0.3 by default), so one thumbs-up moves a
-    gap by at most that fraction of the margin (about 0.10 for ``balanced``).
+    Feedback moves V within [0, 1], so a candidate's own value term rises by at most
+    ``w.value * VALUE_GAIN / 2`` and falls by at most ``w.value / 2`` from unrated; the
+    neighbour and spread terms pass on at most their weights' share of a linked
+    candidate's move. Two candidates' gap therefore moves by at most
+    ``w.value * (VALUE_GAIN + 1) / 2 * (1 + w.neighbour + w.spread)`` (0.23 for
+    ``balanced``: well under half the semantic weight, so, other evidence equal, no amount
+    of feedback lifts a memory over one whose cosine is higher by 0.4). One reward moves V
+    by at most the value learning rate (0.3 by default), so one thumbs-up lifts a memory
+    by at most ``0.3 * w.value * VALUE_GAIN / 2`` (0.045 for ``balanced``).
     """
-    return weights.value * VALUE_GAIN * (1.0 + weights.neighbour + weights.spread)
+    spread = 1.0 + weights.neighbour + weights.spread
+    return weights.value * (VALUE_GAIN + 1.0) / 2.0 * spread
 
 
 # Weights were chosen on the LoCoMo public split (bench/locomo.py); see docs/benchmarks.md.
@@ -158,6 +165,13 @@ def _column(values: Mapping[UUID, float], keys: Sequence[int], absent: float = 0
 _SEMANTIC, _KEYWORD, _RETRIEVABILITY, _RECENCY, _IMPORTANCE = 0, 1, 2, 3, 4
 _SPEAKER, _ACTIVATION, _VALUE, _FF = 5, 6, 7, 8
 _SECONDS_PER_DAY = 86_400.0
+
+
+def _value_shape(value: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``0.5 + g * (V - 0.5)``, ``g`` = ``VALUE_GAIN`` above unrated and 1 below; exactly
+    0.5 at V = 0.5."""
+    rise = value - 0.5
+    return 0.5 + np.where(rise > 0.0, VALUE_GAIN, 1.0) * rise
 
 
 def _days(micros: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -229,7 +243,7 @@ class Fusion:
             + w.recency * f[_RECENCY]
             + w.importance * f[_IMPORTANCE]
             + w.activation * f[_ACTIVATION]
-            + w.value * (0.5 + VALUE_GAIN * (f[_VALUE] - 0.5))
+            + w.value * _value_shape(f[_VALUE])
             + w.ff * f[_FF]
         )
         # The score before the neighbour and spread terms, which only ever add to it.
