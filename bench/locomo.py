@@ -38,6 +38,7 @@ from bench.locomo_ablation import (  # noqa: E402
     ablation_markdown,
     later_half,
     later_half_ids,
+    paired_delta,
 )
 from bench.locomo_data import Dataset, load_locomo  # noqa: E402
 from bench.locomo_report import markdown_report, per_question  # noqa: E402
@@ -118,6 +119,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     late_ids = later_half_ids(data)
     late = {name: later_half(scores[f"ww.{name}"], late_ids) for name in passes}
     baselines = {name: aggregate(scores[name]) for name in BASELINES}
+    reference = scores["ww.read_only"]
+    deltas = {
+        name: {
+            "all": paired_delta(scores[f"ww.{name}"], reference),
+            "later_half": paired_delta(scores[f"ww.{name}"], reference, late_ids),
+        }
+        for name in passes
+    }
 
     first = passes["read_only"]
     questions: dict[str, int] = {g: int(ww["read_only"][g]["n"]) for g in GROUPS}
@@ -155,11 +164,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "total_s": round(time.perf_counter() - started, 3),
         },
     }
-    result = {"ww": ww, "baselines": baselines, "later_half": late, "info": info}
+    result = {
+        "ww": ww,
+        "baselines": baselines,
+        "later_half": late,
+        "vs_read_only": deltas,
+        "info": info,
+    }
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "locomo.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    report = markdown_report(ww, baselines, scores, info) + "\n" + ablation_markdown(ww, late)
+    report = (
+        markdown_report(ww, baselines, scores, info) + "\n" + ablation_markdown(ww, late, deltas)
+    )
     (out_dir / "locomo.md").write_text(report, encoding="utf-8")
     return result
 

@@ -3,7 +3,10 @@
 Every configuration runs the simulated-feedback pass (``run_inprocess_pass`` with
 ``feedback=True``): all mechanisms on, then each one off in turn. Later-half recall@10
 (the second half of each conversation's questions, asked after the first half's feedback)
-shows what learning does to the questions that come later.
+shows what learning does to the questions that come later. Each pass's recall@10 is also
+compared with the read-only pass question by question (``paired_delta``): a per-pass
+interval over a few hundred questions is too wide to show a gain of a few points, while the
+paired difference's interval is not.
 """
 
 from __future__ import annotations
@@ -12,10 +15,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bench.locomo_data import Dataset
-from bench.metrics import GROUPS, QuestionScore, aggregate
+from bench.metrics import GROUPS, QuestionScore, aggregate, paired_bootstrap_delta
 from ww.control.flags import MECHANISMS, Flags
 
-__all__ = ["ablation_configs", "ablation_markdown", "later_half", "later_half_ids"]
+__all__ = [
+    "ablation_configs",
+    "ablation_markdown",
+    "later_half",
+    "later_half_ids",
+    "paired_delta",
+]
 
 _HEADLINE = "recall@10"
 
@@ -41,22 +50,49 @@ def later_half(
     return aggregate([s for s in scores if s.qid in ids])
 
 
+def paired_delta(
+    scores: Sequence[QuestionScore], reference: Sequence[QuestionScore], ids: set[str] | None = None
+) -> list[float]:
+    """``[mean, lo, hi]`` of recall@10 minus the reference's, paired by question (95%
+    bootstrap interval); ``ids`` restricts it to those questions."""
+    ref = {s.qid: s.metrics[_HEADLINE] for s in reference}
+    pairs = [(s.metrics[_HEADLINE], ref[s.qid]) for s in scores if ids is None or s.qid in ids]
+    d, lo, hi = paired_bootstrap_delta([a for a, _ in pairs], [b for _, b in pairs])
+    return [d, lo, hi]
+
+
+def _delta_cell(delta: Sequence[float] | None) -> str:
+    if not delta:
+        return "-"
+    d, lo, hi = delta
+    return f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
 def _cell(summary: Mapping[str, Any], group: str) -> str:
     v = summary.get(group, {}).get(_HEADLINE)
     return f"{v:.3f}" if isinstance(v, float) else "-"
 
 
 def ablation_markdown(
-    ww: Mapping[str, Mapping[str, Any]], late: Mapping[str, Mapping[str, Any]]
+    ww: Mapping[str, Mapping[str, Any]],
+    late: Mapping[str, Mapping[str, Any]],
+    deltas: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
 ) -> str:
-    """recall@10 per category and on the later half, one row per pass."""
+    """recall@10 per category and on the later half, one row per pass; with ``deltas``
+    (``paired_delta`` per pass, keys ``all`` and ``later_half``) the paired differences
+    from read-only too."""
+    deltas = deltas or {}
     lines = [
         "## Learning ablation (simulated feedback unless noted)",
         "",
-        "| pass | " + " | ".join(GROUPS) + " | later half (all) |",
-        "|---|" + "---|" * (len(GROUPS) + 1),
+        "| pass | "
+        + " | ".join(GROUPS)
+        + " | later half (all) | Δ vs read-only [95% CI] | Δ later half |",
+        "|---|" + "---|" * (len(GROUPS) + 3),
     ]
     for name, summary in ww.items():
-        cells = [_cell(summary, g) for g in GROUPS]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_cell(late[name], 'all')} |")
+        cells = [_cell(summary, g) for g in GROUPS] + [_cell(late[name], "all")]
+        d = deltas.get(name, {})
+        cells += [_delta_cell(d.get("all")), _delta_cell(d.get("later_half"))]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 
 from tests.factories import T0
 from ww.engine.dynamics import Fsrs, recency
-from ww.engine.recall import PRESETS, Fusion, Learned, Preset, Weights, query_words
+from ww.engine.recall import (
+    PRESETS,
+    VALUE_GAIN,
+    Fusion,
+    Learned,
+    Preset,
+    Weights,
+    feedback_margin,
+    query_words,
+)
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports import CandidateRow, ScoredId
 
@@ -131,6 +140,10 @@ def test_spread_keeps_a_candidate_in_contention_only_when_edges_exist() -> None:
     assert [s.id for s in unlinked.rank(2, timeline)] == [a, b]
 
 
+def _value_term(v: float) -> float:
+    return 0.5 + (VALUE_GAIN if v > 0.5 else 1.0) * (v - 0.5)
+
+
 def _reference_scores(
     candidates: dict[UUID, CandidateRow],
     cosine: dict[UUID, float],
@@ -155,7 +168,7 @@ def _reference_scores(
         + w.recency * recency(from_micros(r.timestamp_us), now)
         + w.importance * r.importance
         + w.activation * learned.activation.get(i, 0.0)
-        + w.value * learned.value.get(i, 0.0)
+        + w.value * _value_term(learned.value.get(i, 0.5))
         + w.ff * learned.ff.get(i, 0.0)
         for i, r in candidates.items()
     }
@@ -261,3 +274,52 @@ def test_a_naive_clock_is_taken_as_utc() -> None:
     aware = Fusion(**args, fsrs=Fsrs(), now=later).rank(1, {})[0]  # type: ignore[arg-type]
     naive = Fusion(**args, fsrs=Fsrs(), now=later.replace(tzinfo=None)).rank(1, {})[0]  # type: ignore[arg-type]
     assert naive.score == aware.score and naive.parts == aware.parts
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(_unit, st.floats(0, 10), _unit, _unit), min_size=2, max_size=20),
+    st.lists(st.tuples(st.integers(0, 19), st.integers(0, 19), _unit), max_size=15),
+    st.sampled_from(list(Preset)),
+)
+def test_feedback_moves_a_memory_by_at_most_the_margin(
+    specs: list[tuple[float, float, float, float]],
+    links: list[tuple[int, int, float]],
+    preset: Preset,
+) -> None:
+    """Whatever values feedback has taught, a memory never outranks one that beat it by
+    more than ``feedback_margin`` without feedback; and all-unrated values (0.5) score
+    exactly like no learned values at all."""
+    ids = [uuid4() for _ in specs]
+    edges: dict[UUID, list[tuple[UUID, float]]] = {}
+    for a, b, weight in links:
+        if a < len(ids) and b < len(ids) and a != b:
+            edges.setdefault(ids[a], []).append((ids[b], weight))
+            edges.setdefault(ids[b], []).append((ids[a], weight))
+    timeline = {
+        x: tuple(ids[j] for j in (k - 1, k + 1) if 0 <= j < len(ids)) for k, x in enumerate(ids)
+    }
+    w = PRESETS[preset]
+
+    def scores(value: dict[UUID, float]) -> dict[UUID, float]:
+        fusion = Fusion(
+            candidates={
+                i: row(i, importance=imp) for i, (_, _, imp, _) in zip(ids, specs, strict=True)
+            },
+            cosine={i: c for i, (c, *_) in zip(ids, specs, strict=True)},
+            keyword=[ScoredId(i, k) for i, (_, k, *_) in zip(ids, specs, strict=True) if k > 0],
+            weights=w,
+            fsrs=None,
+            now=T0,
+            learned=Learned(value=value, edges=edges),
+        )
+        return {s.id: s.score for s in fusion.rank(len(ids), timeline)}
+
+    unrated = scores(dict.fromkeys(ids, 0.5))
+    assert unrated == scores({})
+    rated = scores({i: v for i, (*_, v) in zip(ids, specs, strict=True)})
+    margin = feedback_margin(w)
+    for a in ids:
+        for b in ids:
+            if unrated[b] - unrated[a] > margin + 1e-9:
+                assert rated[b] > rated[a]

@@ -20,6 +20,10 @@ memories wins.
 
 Learned features (see ``ww.engine.recall_learning``) join the base score when given: ACT-R
 base-level ``activation``, the learned ``value`` and the FF encoder's ``ff`` goodness.
+Feedback's ``value`` V enters as ``w.value * (0.5 + g * (V - 0.5))`` with ``g =
+VALUE_GAIN`` above 0.5 and 1 below: a memory nobody rated (V = 0.5) scores as if the term
+were linear, what rewards teach counts ``VALUE_GAIN`` times, and the bound that
+``feedback_margin`` states holds whatever the ratings.
 
 Ties break on the id, so a recall is reproducible given the stores and the clock.
 """
@@ -42,8 +46,19 @@ from ww.models import ScoreParts, as_utc
 from ww.models.api import Preset
 from ww.storage.payload import to_micros
 from ww.storage.ports import CandidateRow, ScoredId
+from ww.storage.ports.learning import DEFAULT_VALUE
 
-__all__ = ["PRESETS", "Fusion", "Learned", "Preset", "Scored", "Weights", "query_words"]
+__all__ = [
+    "PRESETS",
+    "VALUE_GAIN",
+    "Fusion",
+    "Learned",
+    "Preset",
+    "Scored",
+    "Weights",
+    "feedback_margin",
+    "query_words",
+]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -67,7 +82,8 @@ class Weights:
 
 @dataclass(frozen=True, slots=True)
 class Learned:
-    """Learned features of one recall's candidates (absent ids score 0 on each).
+    """Learned features of one recall's candidates (absent ids score 0 on each, but for
+    ``value``, where absent means unrated: ``DEFAULT_VALUE``).
 
     ``edges`` maps a candidate to its Hebbian neighbours with the (decayed) edge weight.
     """
@@ -79,6 +95,35 @@ class Learned:
 
 
 _NOTHING_LEARNED = Learned()
+
+# How many times a learned value's rise above "unrated" counts. With a gain of 1 the term
+# spans only ``w.value`` (0.10): three rewards (V 0.5 -> 0.83) added 0.033, less than the
+# usual gap between neighbouring hits, so feedback never showed in the ranking. The shape
+# keeps an unrated memory's term at ``0.5 * w.value``, so recall without feedback (every
+# read-only recall of the benchmarks) is unchanged to the bit. A fall below unrated stays
+# linear: a low reward mostly says "not the answer to this question", and V is the
+# memory's, not the query's; amplifying it buried memories that answered later questions
+# (LoCoMo's feedback pass gained +0.003 with the gain on both sides, +0.016 with it on
+# rewards only; docs/benchmarks.md).
+VALUE_GAIN = 3.0
+
+
+def feedback_margin(weights: Weights) -> float:
+    """The most feedback can change the score gap between two candidates of one recall.
+
+    Feedback moves V within [0, 1], so a candidate's own value term rises by at most
+    ``w.value * VALUE_GAIN / 2`` and falls by at most ``w.value / 2`` from unrated; the
+    neighbour and spread terms pass on at most their weights' share of a linked
+    candidate's move. Two candidates' gap therefore moves by at most
+    ``w.value * (VALUE_GAIN + 1) / 2 * (1 + w.neighbour + w.spread)`` (0.23 for
+    ``balanced``: well under half the semantic weight, so, other evidence equal, no amount
+    of feedback lifts a memory over one whose cosine is higher by 0.4). One reward moves V
+    by at most the value learning rate (0.3 by default), so one thumbs-up lifts a memory
+    by at most ``0.3 * w.value * VALUE_GAIN / 2`` (0.045 for ``balanced``).
+    """
+    spread = 1.0 + weights.neighbour + weights.spread
+    return weights.value * (VALUE_GAIN + 1.0) / 2.0 * spread
+
 
 # Weights were chosen on the LoCoMo public split (bench/locomo.py); see docs/benchmarks.md.
 # The learned features weigh the same in every preset: they encode use, not the query.
@@ -152,12 +197,12 @@ def _names_speaker(speaker: str | None, words: Collection[str]) -> bool:
     return bool(tokens) and all(t in words for t in tokens)
 
 
-def _column(values: Mapping[UUID, float], keys: Sequence[int]) -> list[float]:
-    """``values`` in the order of ``keys`` (ids' integers), 0 where absent."""
+def _column(values: Mapping[UUID, float], keys: Sequence[int], absent: float = 0.0) -> list[float]:
+    """``values`` in the order of ``keys`` (ids' integers), ``absent`` where absent."""
     if not values:
-        return [0.0] * len(keys)
+        return [absent] * len(keys)
     by_key = {i.int: v for i, v in values.items()}
-    return [by_key.get(k, 0.0) for k in keys]
+    return [by_key.get(k, absent) for k in keys]
 
 
 # Columns of Fusion's feature matrix, in ScoreParts order less the two contextual terms.
@@ -165,6 +210,13 @@ _SEMANTIC, _KEYWORD, _RETRIEVABILITY, _RECENCY, _IMPORTANCE = 0, 1, 2, 3, 4
 _SPEAKER, _ACTIVATION, _VALUE, _FF, _TIME, _NEWEST = 5, 6, 7, 8, 9, 10
 _FEATURES = 11
 _SECONDS_PER_DAY = 86_400.0
+
+
+def _value_shape(value: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``0.5 + g * (V - 0.5)``, ``g`` = ``VALUE_GAIN`` above unrated and 1 below; exactly
+    0.5 at V = 0.5."""
+    rise = value - 0.5
+    return 0.5 + np.where(rise > 0.0, VALUE_GAIN, 1.0) * rise
 
 
 def _days(micros: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -237,7 +289,7 @@ class Fusion:
         named = {s: _names_speaker(s, words) for s in {r.speaker for r in rows}}
         f[_SPEAKER] = [1.0 if named[r.speaker] else 0.0 for r in rows]
         f[_ACTIVATION] = _column(learned.activation, keys)
-        f[_VALUE] = _column(learned.value, keys)
+        f[_VALUE] = _column(learned.value, keys, DEFAULT_VALUE)
         f[_FF] = _column(learned.ff, keys)
         stamps = np.array([r.timestamp_us for r in rows], dtype=np.int64)
         f[_TIME] = _in_windows(cue, stamps)
@@ -254,7 +306,7 @@ class Fusion:
             + w.recency * f[_RECENCY]
             + w.importance * f[_IMPORTANCE]
             + w.activation * f[_ACTIVATION]
-            + w.value * f[_VALUE]
+            + w.value * _value_shape(f[_VALUE])
             + w.ff * f[_FF]
             + w.time * f[_TIME]
             + w.newest * f[_NEWEST]
