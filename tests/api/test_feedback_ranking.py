@@ -33,7 +33,7 @@ TEXTS = [
     "We need to renew the office internet contract before June",
 ]
 QUERY = "what does Ana's running training look like?"
-RELATED = "describe Ana's running routine"
+RELATED = "how does Ana prepare for her races?"
 ROUNDS = 3
 
 
