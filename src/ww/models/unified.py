@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ww.models import Episode, EpisodeFilter, MemoryType
 from ww.models.api import Preset
+from ww.models.episodes import AskedAt
 from ww.models.procedural import Skill
 from ww.models.semantic import Entity, EntityType, UtcDatetime
 
@@ -48,9 +49,12 @@ class UnifiedRecallRequest(BaseModel):
         True, description="Record the retrieval on every hit; false makes recall read-only."
     )
     filters: EpisodeFilter = Field(default_factory=EpisodeFilter)
-    at: UtcDatetime | None = Field(
+    at: AskedAt | None = Field(
         None,
-        description="When the question is asked (default: now); episodes' time cues use it.",
+        description=(
+            "When the question is asked (default: now); episodes' time cues use it, in "
+            "its own offset."
+        ),
     )
     # Each kind's own filters, under the names its recall request gives them: the unified
     # recall passes them on by name.
