@@ -467,7 +467,11 @@ class MemoryEngine:
         ]
         if min_relevance is not None:
             hits = [h for h in hits if h.relevance >= min_relevance]
-        result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
+        result = RecallResult(
+            recall_id=uuid4(), query=query, hits=hits, degraded=degraded
+        ).with_cue_parts(
+            frozenset(part for part, on in (("time", cue.windows), ("newest", cue.latest)) if on)
+        )
         if learn and hits:
             with stage("learn", **{"ww.hits": len(hits)}), learning_skipped_when_full():
                 await self._learn_from_recall(session_id, [h.episode for h in hits], clock_now)

@@ -30,7 +30,7 @@ from ww.storage.diskspace import learning_skipped_when_full
 from ww.storage.ports.learning import RecallLogEntry
 from ww.tracing import stage
 
-__all__ = ["UnifiedRecall", "weight_total"]
+__all__ = ["CUE_PARTS", "UnifiedRecall", "weight_total"]
 
 _TYPE_ORDER = {MemoryType.EPISODE: 0, MemoryType.ENTITY: 1, MemoryType.SKILL: 2}
 # What every kind's recall request has (the rest of each kind's fields are filters).
@@ -40,9 +40,22 @@ H = TypeVar("H", bound=RecallHit | EntityHit | SkillHit)
 H_co = TypeVar("H_co", covariant=True)
 
 
-def weight_total(weights: Any) -> float:
-    """The most a weighted sum of [0, 1] features can reach: the sum of its weights."""
-    return float(sum(getattr(weights, f.name) for f in dataclasses.fields(weights)))
+# The episode score parts that only a time cue in the query switches on.
+CUE_PARTS = frozenset({"time", "newest"})
+
+
+def weight_total(weights: Any, cue_parts: frozenset[str] = frozenset()) -> float:
+    """The most a weighted sum of [0, 1] features can reach: the sum of its weights, the
+    time-cue weights only for the cues the query has (``cue_parts``). Counting a cue the
+    query lacks would shrink every episode's share beside entities and skills for a part
+    that is 0 for all of them."""
+    return float(
+        sum(
+            getattr(weights, f.name)
+            for f in dataclasses.fields(weights)
+            if f.name not in CUE_PARTS or f.name in cue_parts
+        )
+    )
 
 
 def _normalised(score: float, total: float) -> float:
@@ -101,7 +114,13 @@ class UnifiedRecall:
             beside(MemoryType.SKILL, self.procedural.recall, SkillRecallRequest),
         )
         hits = [
-            *_hits(MemoryType.EPISODE, episodes, PRESETS[req.preset], lambda h: h.episode),
+            *_hits(
+                MemoryType.EPISODE,
+                episodes,
+                PRESETS[req.preset],
+                lambda h: h.episode,
+                episodes.cue_parts if episodes else frozenset(),
+            ),
             *_hits(MemoryType.ENTITY, entities, self.semantic.weights, lambda h: h.entity),
             *_hits(MemoryType.SKILL, skills, self.procedural.weights, lambda h: h.skill),
         ]
@@ -134,11 +153,12 @@ def _hits(
     result: _TypeResult[H] | None,
     weights: Any,
     memory: Callable[[H], Episode | Entity | Skill],
+    cue_parts: frozenset[str] = frozenset(),
 ) -> list[UnifiedHit]:
     """One type's hits with scores made comparable (see the module's docstring)."""
     if result is None:
         return []
-    total = weight_total(weights)
+    total = weight_total(weights, cue_parts)
     return [
         UnifiedHit(
             memory_type=kind,

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -235,6 +235,17 @@ class RecallResult(BaseModel):
     query: str
     hits: list[RecallHit]
     degraded: bool = False
+    # The score parts the query's time cues switched on ("time", "newest"): unified recall
+    # counts only these in the most an episode can score. Not part of the response.
+    _cue_parts: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    @property
+    def cue_parts(self) -> frozenset[str]:
+        return self._cue_parts
+
+    def with_cue_parts(self, parts: frozenset[str]) -> RecallResult:
+        self._cue_parts = parts
+        return self
 
 
 class SessionStats(BaseModel):
