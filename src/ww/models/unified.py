@@ -56,6 +56,12 @@ class UnifiedRecallRequest(BaseModel):
             "its own offset."
         ),
     )
+    min_relevance: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Drop hits of every type whose relevance is below this (default: keep all).",
+    )
     # Each kind's own filters, under the names its recall request gives them: the unified
     # recall passes them on by name.
     entity_type: EntityType | None = None
@@ -85,6 +91,14 @@ class UnifiedHit(BaseModel):
     )
     type_score: float = Field(description="The score the type's own recall gave.")
     score_parts: dict[str, float]
+    relevance: float = Field(
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Calibrated chance the memory answers the query, from its cosine and keyword "
+            "coverage (the episode recall's model, applied to entities and skills as well)."
+        ),
+    )
     external_id: str | None = Field(None, description="The episode's external id.")
     memory: Episode | Entity | Skill
 
