@@ -33,10 +33,15 @@ def client(shared_client: TestClient) -> Iterator[TestClient]:
     yield shared_client
 
 
-def _ratio(preset: Preset) -> float:
-    """The sum of every weight the preset has, read off the dataclass, not through the
-    function unified recall divides by."""
-    return sum(dataclasses.astuple(PRESETS[preset]))
+def _ratio(preset: Preset, cues: tuple[str, ...] = ()) -> float:
+    """The sum of every weight the preset has but the time-cue ones the query lacks, read
+    off the dataclass, not through the function unified recall divides by."""
+    weights = PRESETS[preset]
+    return sum(
+        getattr(weights, f.name)
+        for f in dataclasses.fields(weights)
+        if f.name not in ("time", "newest") or f.name in cues
+    )
 
 
 def _flat(text: str) -> str:
@@ -67,6 +72,28 @@ def test_unified_score_is_type_score_over_the_presets_weights(
         text = _flat((DOCS / doc).read_text())
         assert stated in text, f"{doc} does not state {stated} for {preset}"
         assert "1.17" not in text
+        assert "1.55" not in text
+
+
+@pytest.mark.parametrize(
+    ("query", "cues"),
+    [
+        ("postgres backup yesterday", ("time",)),
+        ("latest postgres backup", ("newest",)),
+        ("latest postgres backup from yesterday", ("time", "newest")),
+    ],
+)
+def test_a_time_cue_counts_its_weight_in_the_unified_total(
+    client: TestClient, query: str, cues: tuple[str, ...]
+) -> None:
+    texts = [f"nightly postgres backup {i} finished" for i in range(3)]
+    r = client.post("/api/v1/episodes/batch", json={"episodes": [{"content": t} for t in texts]})
+    assert r.status_code == 201, r.text
+    hits = client.post("/api/v1/recall", json={"query": query, "learn": False}).json()["hits"]
+    episodes = [h for h in hits if h["memory_type"] == "episode" and h["score"] > 0]
+    assert episodes
+    for h in episodes:
+        assert h["type_score"] / h["score"] == pytest.approx(_ratio(Preset.BALANCED, cues))
 
 
 def test_long_content_is_embedded_from_its_start_but_keyword_search_sees_all(

@@ -5,7 +5,7 @@ that ``min_relevance`` filters on."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -124,3 +124,40 @@ def test_a_past_at_ranks_then_but_records_the_review_now(client: TestClient) -> 
     # The module's clock stands at 2030: the review is recorded then, not at the past ``at``.
     assert stored["last_accessed"].startswith("2030-01-01")
     assert stored["access_count"] == 1
+
+
+@pytest.mark.parametrize(
+    "query", ["what happened in 9999", "what did I do in December 9999", "on 9999-12-31"]
+)
+@pytest.mark.parametrize("url", ["/api/v1/episodes/recall", "/api/v1/recall"])
+def test_a_date_at_the_calendars_end_is_no_error(client: TestClient, query: str, url: str) -> None:
+    _add(client, [("shed", "I repainted the garden shed green.", AT)])
+    r = client.post(url, json={"query": query, "learn": False, "at": AT.isoformat()})
+    assert r.status_code == 200, r.text
+    assert r.json()["hits"]
+
+
+def test_this_year_asked_at_the_last_instant_is_no_error(client: TestClient) -> None:
+    _add(client, [("shed", "I repainted the garden shed green.", AT)])
+    body = {"query": "what did I paint this year?", "learn": False, "at": "9999-12-31T23:59:59Z"}
+    r = client.post("/api/v1/episodes/recall", json=body)
+    assert r.status_code == 200, r.text
+
+
+def test_yesterday_is_the_askers_local_day(client: TestClient) -> None:
+    # 01:00 on 10 May in Tokyo: yesterday is 9 May there, 8 May 15:00Z to 9 May 15:00Z.
+    at = datetime(2024, 5, 10, 1, 0, tzinfo=timezone(timedelta(hours=9)))
+    _add(
+        client,
+        [
+            ("local", "I bought a blue kettle.", datetime(2024, 5, 8, 20, 0, tzinfo=UTC)),
+            ("utc", "I bought a blue kettle.", datetime(2024, 5, 9, 16, 0, tzinfo=UTC)),
+        ],
+    )
+    parts = {
+        h["external_id"]: h["score_parts"]["time"]
+        for h in _recall(client, "What kettle did I buy yesterday?", at)
+    }
+    # In UTC days the second would be yesterday (9 May) and the first not.
+    assert parts["local"] == 1.0
+    assert parts["utc"] < 1.0

@@ -206,6 +206,8 @@ def test_filters_apply_to_their_type(client: TestClient) -> None:
         {"query": "x", "filters": {"nope": 1}},
         {"query": "x", "entity_type": "THING"},
         {"query": "x", "surprise": True},
+        {"query": "x", "min_relevance": 1.5},
+        {"query": "x", "min_relevance": -0.1},
     ],
 )
 def test_bad_input_is_422(client: TestClient, body: dict[str, Any]) -> None:
@@ -235,3 +237,27 @@ def test_at_reaches_the_episodes_time_cues(client: TestClient) -> None:
     hits = [h for h in client.post(URL, json=body).json()["hits"] if h["memory_type"] == "episode"]
     assert sorted(h["score_parts"]["time"] for h in hits)[-1] == 1.0
     assert hits[0]["memory"]["timestamp"].startswith("2024-03-13")
+
+
+def test_every_hit_carries_relevance_and_min_relevance_drops_the_rest(client: TestClient) -> None:
+    seed(client)
+    hits = recall(client, learn=False)["hits"]
+    assert {h["memory_type"] for h in hits} == {"episode", "entity", "skill"}
+    for h in hits:
+        assert 0.0 <= h["relevance"] <= 1.0
+    # The episode's relevance is the one its own recall gives.
+    own = client.post(
+        "/api/v1/episodes/recall", json={"query": "postgres database backup", "learn": False}
+    ).json()["hits"]
+    by_id = {h["id"]: h["relevance"] for h in own}
+    for h in hits:
+        if h["memory_type"] == "episode":
+            assert h["relevance"] == pytest.approx(by_id[h["id"]])
+    floor = sorted(h["relevance"] for h in hits)[len(hits) // 2]
+    kept = recall(client, learn=False, min_relevance=floor)
+    assert kept["hits"]
+    assert all(h["relevance"] >= floor for h in kept["hits"])
+    assert {h["id"] for h in kept["hits"]} == {h["id"] for h in hits if h["relevance"] >= floor}
+    assert sum(kept["counts"].values()) == len(kept["hits"])
+    nothing = recall(client, query="what is my pet tortoise called", learn=False, min_relevance=0.5)
+    assert nothing["hits"] == []

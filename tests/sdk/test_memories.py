@@ -143,6 +143,15 @@ def test_unified_recall_then_feedback(ww: WorldWeaver) -> None:
     assert stored.id in {change.memory_id for change in answer.changes}
 
 
+def test_unified_recall_has_relevance_and_a_floor(ww: WorldWeaver) -> None:
+    stored = ww.episodes.create(content="the cache server runs on port 6379")
+    hit = ww.recall("which port does the cache server run on?", learn=False).hits[0]
+    assert hit.id == stored.id
+    assert 0.5 < hit.relevance <= 1.0
+    floor = ww.recall("what is my pet tortoise called?", learn=False, min_relevance=0.5)
+    assert floor.hits == []
+
+
 def test_consolidate_and_links(ww: WorldWeaver) -> None:
     stored = ww.episodes.create(content="a lone memory")
     report = ww.consolidate(dry_run=True)

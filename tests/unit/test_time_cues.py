@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -62,6 +62,11 @@ def test_week_expressions_span_seven_days_around_the_instant(query: str, days_ba
         "Where did I redeem a $5 coupon?",
         "What did I do after the Sunday mass?",
         "How often do I swim, once a week?",
+        "What is my 5 year plan?",
+        "Where was the meeting at 3 pm?",
+        "Who won March Madness?",
+        "What is the price now 20 are sold?",
+        "What did I say at 10:30?",
     ],
 )
 def test_words_that_only_look_like_dates_name_no_window(query: str) -> None:
@@ -118,3 +123,92 @@ def test_warm_loads_the_parser_by_resolving_a_real_expression() -> None:
     cue = time_cues.warm()
     assert len(cue.windows) == 1
     assert time_cues._parser.cache_info().currsize == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "What happened in 9999?",
+        "What did I do in December 9999?",
+        "What did I do on 9999-12-31?",
+        "What happened in 0001?",
+    ],
+)
+def test_a_date_at_the_edge_of_the_calendar_never_raises(query: str) -> None:
+    for w in resolve(query, AT).windows:
+        assert w.start <= w.end
+
+
+def test_this_year_asked_at_the_last_instant_ends_at_the_last_instant() -> None:
+    at = datetime.max.replace(tzinfo=UTC)
+    assert _only("What did I do this year?", at) == Window(
+        _day(9999, 1, 1), datetime.max.replace(tzinfo=UTC)
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        ("What did I do since March?", _day(2023, 3, 1), _day(2023, 4, 1)),
+        ("What did I do during March 2022?", _day(2022, 3, 1), _day(2022, 4, 1)),
+        ("Where was I on May 3?", _day(2023, 5, 3), _day(2023, 5, 4)),
+        ("What did I buy 3 days ago?", _day(2023, 5, 27), _day(2023, 5, 28)),
+    ],
+)
+def test_marked_months_and_spans_still_count(query: str, start: datetime, end: datetime) -> None:
+    assert _only(query) == Window(start, end)
+
+
+def test_yesterday_is_the_askers_local_day() -> None:
+    # 01:00 on 10 May in Tokyo is 16:00 on 9 May in UTC: yesterday there is 9 May local.
+    at = datetime(2024, 5, 10, 1, 0, tzinfo=timezone(timedelta(hours=9)))
+    assert _only("What did I buy yesterday?", at) == Window(
+        datetime(2024, 5, 8, 15, tzinfo=UTC), datetime(2024, 5, 9, 15, tzinfo=UTC)
+    )
+
+
+def test_only_the_head_of_a_long_query_is_read() -> None:
+    filler = "word " * (time_cues.CUE_CHARS // 5)
+    assert resolve("What did I buy yesterday? " + filler, AT).windows
+    assert resolve(filler + " What did I buy yesterday?", AT).windows == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    query=st.text(max_size=80)
+    | st.lists(
+        st.sampled_from(
+            [
+                "in",
+                "on",
+                "9999",
+                "0001",
+                "December",
+                "12-31",
+                "yesterday",
+                "tomorrow",
+                "next",
+                "last",
+                "this",
+                "year",
+                "month",
+                "week",
+                "ago",
+                "3",
+                "now",
+                "9999-12-31",
+                "at",
+            ]
+        ),
+        max_size=6,
+    ).map(" ".join),
+    at=st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ).map(lambda d: d.replace(tzinfo=timezone(timedelta(hours=d.hour % 24 - 12))))
+    | st.sampled_from([datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)]),
+)
+def test_resolve_never_raises(query: str, at: datetime) -> None:
+    cue = resolve(query, at)
+    for w in cue.windows:
+        assert w.start.tzinfo is UTC
+        assert w.end.tzinfo is UTC

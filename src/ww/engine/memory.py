@@ -388,14 +388,17 @@ class MemoryEngine:
         # ``at`` moves only the ranking's idea of now; what a recall records (reviews, access
         # times, the log) happens now, so a question dated in the past cannot rewind state.
         clock_now = self.clock()
-        now = at or clock_now
+        # ``at`` keeps the asker's offset for reading "yesterday" in their own day; every
+        # other use of it is an instant, taken in UTC. Without ``at``, days are UTC days.
+        asked = at or clock_now
+        now = asked.astimezone(UTC)
         n = max(self.candidates, limit)
         # Keyword search needs no vector: it runs on a store thread while the query is
         # embedded on another (both release the GIL), so its cost hides behind the model's.
         keyword_task = asyncio.ensure_future(self._keyword(session_id, query, flt, n))
         # Reading the query's time expressions is pure Python (milliseconds): a thread keeps
         # it beside the embedding rather than before it.
-        cue_task = asyncio.ensure_future(asyncio.to_thread(resolve_time_cues, query, now))
+        cue_task = asyncio.ensure_future(asyncio.to_thread(resolve_time_cues, query, asked))
         try:
             if query_vector is None:  # unified recall embeds once and passes it down
                 with stage("embed"):
@@ -464,7 +467,11 @@ class MemoryEngine:
         ]
         if min_relevance is not None:
             hits = [h for h in hits if h.relevance >= min_relevance]
-        result = RecallResult(recall_id=uuid4(), query=query, hits=hits, degraded=degraded)
+        result = RecallResult(
+            recall_id=uuid4(), query=query, hits=hits, degraded=degraded
+        ).with_cue_parts(
+            frozenset(part for part, on in (("time", cue.windows), ("newest", cue.latest)) if on)
+        )
         if learn and hits:
             with stage("learn", **{"ww.hits": len(hits)}), learning_skipped_when_full():
                 await self._learn_from_recall(session_id, [h.episode for h in hits], clock_now)

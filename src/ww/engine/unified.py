@@ -7,6 +7,14 @@ weights): every feature is in [0, 1], so each type's normalised score is in [0, 
 reads as "the fraction of a perfect match of this type". Episode presets weigh more than 1
 in total (the neighbour and speaker bonuses are added on top); entity and skill weights
 sum to 1. Ties break on the type, then the id, so the ranking is reproducible.
+
+Every hit carries a calibrated ``relevance`` (``ww.engine.relevance``): an episode's from its
+own recall; an entity's or skill's computed the same way from its cosine (the ``semantic``
+part) and the query's keyword coverage of its text. The coefficients were fitted on
+episodes, so for entities and skills it is the same scale, not a separately fitted one.
+``min_relevance`` drops hits of every type below it; the episode recall drops its own (so
+it learns only from those kept), entity and skill hits are dropped here, after their
+recalls have recorded the retrieval.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from uuid import uuid4
 from ww.engine.memory import MemoryEngine
 from ww.engine.procedural import ProceduralMemory
 from ww.engine.recall import PRESETS
+from ww.engine.relevance import coverage, relevance
 from ww.engine.semantic import SemanticMemory
 from ww.models import Episode, MemoryType, RecallHit
 from ww.models.kinds import KindRecallRequest
@@ -28,9 +37,10 @@ from ww.models.semantic import Entity, EntityHit, EntityRecallRequest
 from ww.models.unified import UnifiedHit, UnifiedRecallRequest, UnifiedRecallResult
 from ww.storage.diskspace import learning_skipped_when_full
 from ww.storage.ports.learning import RecallLogEntry
+from ww.storage.sqlite.rows import keyword_terms
 from ww.tracing import stage
 
-__all__ = ["UnifiedRecall", "weight_total"]
+__all__ = ["CUE_PARTS", "UnifiedRecall", "weight_total"]
 
 _TYPE_ORDER = {MemoryType.EPISODE: 0, MemoryType.ENTITY: 1, MemoryType.SKILL: 2}
 # What every kind's recall request has (the rest of each kind's fields are filters).
@@ -40,9 +50,22 @@ H = TypeVar("H", bound=RecallHit | EntityHit | SkillHit)
 H_co = TypeVar("H_co", covariant=True)
 
 
-def weight_total(weights: Any) -> float:
-    """The most a weighted sum of [0, 1] features can reach: the sum of its weights."""
-    return float(sum(getattr(weights, f.name) for f in dataclasses.fields(weights)))
+# The episode score parts that only a time cue in the query switches on.
+CUE_PARTS = frozenset({"time", "newest"})
+
+
+def weight_total(weights: Any, cue_parts: frozenset[str] = frozenset()) -> float:
+    """The most a weighted sum of [0, 1] features can reach: the sum of its weights, the
+    time-cue weights only for the cues the query has (``cue_parts``). Counting a cue the
+    query lacks would shrink every episode's share beside entities and skills for a part
+    that is 0 for all of them."""
+    return float(
+        sum(
+            getattr(weights, f.name)
+            for f in dataclasses.fields(weights)
+            if f.name not in CUE_PARTS or f.name in cue_parts
+        )
+    )
 
 
 def _normalised(score: float, total: float) -> float:
@@ -95,16 +118,40 @@ class UnifiedRecall:
                     query_vector=qv,
                     log_recall=False,
                     at=req.at,
+                    min_relevance=req.min_relevance,
                 ),
             ),
             beside(MemoryType.ENTITY, self.semantic.recall, EntityRecallRequest),
             beside(MemoryType.SKILL, self.procedural.recall, SkillRecallRequest),
         )
+        terms = keyword_terms(req.query)
+
+        def kind_relevance(semantic: float, text: str) -> float:
+            return relevance(semantic, coverage(terms, text))
+
         hits = [
-            *_hits(MemoryType.EPISODE, episodes, PRESETS[req.preset], lambda h: h.episode),
-            *_hits(MemoryType.ENTITY, entities, self.semantic.weights, lambda h: h.entity),
-            *_hits(MemoryType.SKILL, skills, self.procedural.weights, lambda h: h.skill),
+            *_hits(
+                MemoryType.EPISODE,
+                episodes,
+                PRESETS[req.preset],
+                lambda h: (h.episode, h.relevance),
+                episodes.cue_parts if episodes else frozenset(),
+            ),
+            *_hits(
+                MemoryType.ENTITY,
+                entities,
+                self.semantic.weights,
+                lambda h: (h.entity, kind_relevance(h.score_parts.semantic, h.entity.keyword_text)),
+            ),
+            *_hits(
+                MemoryType.SKILL,
+                skills,
+                self.procedural.weights,
+                lambda h: (h.skill, kind_relevance(h.score_parts.semantic, h.skill.keyword_text)),
+            ),
         ]
+        if req.min_relevance is not None:
+            hits = [h for h in hits if h.relevance >= req.min_relevance]
         hits.sort(key=lambda h: (-h.score, _TYPE_ORDER[h.memory_type], str(h.id)))
         parts = [r for r in (episodes, entities, skills) if r is not None]
         # One log entry for every hit, in the fused order, so feedback (and its ``reward``
@@ -133,22 +180,28 @@ def _hits(
     kind: MemoryType,
     result: _TypeResult[H] | None,
     weights: Any,
-    memory: Callable[[H], Episode | Entity | Skill],
+    memory: Callable[[H], tuple[Episode | Entity | Skill, float]],
+    cue_parts: frozenset[str] = frozenset(),
 ) -> list[UnifiedHit]:
-    """One type's hits with scores made comparable (see the module's docstring)."""
+    """One type's hits with scores made comparable (see the module's docstring); ``memory``
+    gives each hit's memory and relevance."""
     if result is None:
         return []
-    total = weight_total(weights)
-    return [
-        UnifiedHit(
-            memory_type=kind,
-            id=h.id,
-            score=_normalised(h.score, total),
-            type_score=h.score,
-            score_parts=h.score_parts.model_dump(),
-            # Episodes carry the caller's id for them; other types have none.
-            external_id=getattr(h, "external_id", None),
-            memory=memory(h),
+    total = weight_total(weights, cue_parts)
+    out = []
+    for h in result.hits:
+        m, rel = memory(h)
+        out.append(
+            UnifiedHit(
+                memory_type=kind,
+                id=h.id,
+                score=_normalised(h.score, total),
+                type_score=h.score,
+                score_parts=h.score_parts.model_dump(),
+                relevance=rel,
+                # Episodes carry the caller's id for them; other types have none.
+                external_id=getattr(h, "external_id", None),
+                memory=m,
+            )
         )
-        for h in result.hits
-    ]
+    return out

@@ -17,11 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ww.models.consolidation import LinkType
 from ww.models.control import Level
 from ww.models.episodes import (
+    AskedAt,
     Episode,
     EpisodeCreate,
     EpisodeFilter,
     SessionStats,
-    UtcDatetime,
 )
 from ww.models.procedural import Skill, SkillExecution, SkillVersion
 from ww.models.semantic import Entity, Relation
@@ -151,11 +151,12 @@ class RecallRequest(BaseModel):
         True, description="Record the retrieval as a review; false makes recall read-only."
     )
     filters: EpisodeFilter = Field(default_factory=EpisodeFilter)
-    at: UtcDatetime | None = Field(
+    at: AskedAt | None = Field(
         None,
         description=(
             "When the question is asked (default: now). Relative time words in the query "
-            '("yesterday", "last month") and recency are judged from this instant.'
+            '("yesterday", "last month") and recency are judged from this instant; '
+            '"yesterday" is the day before in its offset (UTC when it has none).'
         ),
     )
     min_relevance: float | None = Field(

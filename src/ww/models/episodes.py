@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -20,6 +20,7 @@ __all__ = [
     "MAX_CONTENT_CHARS",
     "MAX_FIELD_CHARS",
     "METADATA_KEY_PATTERN",
+    "AskedAt",
     "Episode",
     "EpisodeContext",
     "EpisodeCreate",
@@ -85,6 +86,16 @@ def as_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+def _asked_at(value: datetime) -> datetime:
+    """Naive is UTC; an aware value keeps its offset (it must still have a UTC equivalent)."""
+    utc = as_utc(value)  # raises for an instant with no UTC equivalent
+    return utc if value.tzinfo is None else value
+
+
+# When a recall is asked: the offset stays, because "yesterday" is the asker's local day.
+AskedAt = Annotated[datetime, AfterValidator(_asked_at)]
 ShortText = Annotated[str, Field(max_length=MAX_FIELD_CHARS)]
 Content = Annotated[
     str, Field(min_length=1, max_length=MAX_CONTENT_CHARS), AfterValidator(not_blank)
@@ -224,6 +235,17 @@ class RecallResult(BaseModel):
     query: str
     hits: list[RecallHit]
     degraded: bool = False
+    # The score parts the query's time cues switched on ("time", "newest"): unified recall
+    # counts only these in the most an episode can score. Not part of the response.
+    _cue_parts: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    @property
+    def cue_parts(self) -> frozenset[str]:
+        return self._cue_parts
+
+    def with_cue_parts(self, parts: frozenset[str]) -> RecallResult:
+        self._cue_parts = parts
+        return self
 
 
 class SessionStats(BaseModel):

@@ -129,6 +129,12 @@ class Skill(BaseModel):
     last_accessed: UtcDatetime | None = None
     index_state: IndexState = IndexState.PENDING
 
+    @property
+    def keyword_text(self) -> str:
+        """What keyword search reads of the skill."""
+        steps = " ".join(f"{st.action} {st.tool or ''}" for st in self.steps)
+        return f"{self.name} {self.task} {self.trigger_pattern or ''} {steps}"
+
 
 class SkillCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")

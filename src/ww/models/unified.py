@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ww.models import Episode, EpisodeFilter, MemoryType
 from ww.models.api import Preset
+from ww.models.episodes import AskedAt
 from ww.models.procedural import Skill
 from ww.models.semantic import Entity, EntityType, UtcDatetime
 
@@ -48,9 +49,18 @@ class UnifiedRecallRequest(BaseModel):
         True, description="Record the retrieval on every hit; false makes recall read-only."
     )
     filters: EpisodeFilter = Field(default_factory=EpisodeFilter)
-    at: UtcDatetime | None = Field(
+    at: AskedAt | None = Field(
         None,
-        description="When the question is asked (default: now); episodes' time cues use it.",
+        description=(
+            "When the question is asked (default: now); episodes' time cues use it, in "
+            "its own offset."
+        ),
+    )
+    min_relevance: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Drop hits of every type whose relevance is below this (default: keep all).",
     )
     # Each kind's own filters, under the names its recall request gives them: the unified
     # recall passes them on by name.
@@ -81,6 +91,14 @@ class UnifiedHit(BaseModel):
     )
     type_score: float = Field(description="The score the type's own recall gave.")
     score_parts: dict[str, float]
+    relevance: float = Field(
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Calibrated chance the memory answers the query, from its cosine and keyword "
+            "coverage (the episode recall's model, applied to entities and skills as well)."
+        ),
+    )
     external_id: str | None = Field(None, description="The episode's external id.")
     memory: Episode | Entity | Skill
 

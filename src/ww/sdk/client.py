@@ -146,7 +146,8 @@ class _Surface(Resource[M], Generic[M]):
         self, query: str, /, *, idempotency_key: str | None = None, **options: Any
     ) -> Call[UnifiedRecallResult]:
         """Episodes, entities and skills for one query, ranked together (``memory_types``,
-        ``limits``, ``preset``, ``learn``, ``filters``, ``at``...: ``UnifiedRecallRequest``)."""
+        ``limits``, ``preset``, ``learn``, ``filters``, ``at``, ``min_relevance``...:
+        ``UnifiedRecallRequest``); every hit carries its calibrated ``relevance``."""
         fields = {"query": query, **options}
         return create("/api/v1/recall", UnifiedRecallResult, None, fields, idempotency_key)
 

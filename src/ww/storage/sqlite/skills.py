@@ -108,8 +108,7 @@ def _in_session(c: sqlite3.Connection, session_id: str, skill_id: str) -> bool:
 
 
 def _keyword_text(s: Skill) -> str:
-    steps = " ".join(f"{st.action} {st.tool or ''}" for st in s.steps)
-    return f"{s.name} {s.task} {s.trigger_pattern or ''} {steps}"
+    return s.keyword_text
 
 
 def _filter_sql(flt: SkillFilter) -> tuple[str, list[Any]]:
