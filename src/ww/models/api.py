@@ -28,6 +28,7 @@ from ww.models.semantic import Entity, Relation
 
 __all__ = [
     "MAX_BATCH",
+    "AskedRecall",
     "BatchCreate",
     "BatchCreated",
     "Caller",
@@ -142,15 +143,10 @@ class ImportanceBody(BaseModel):
     importance: float = Field(1.0, ge=0.0, le=1.0)
 
 
-class RecallRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    query: str = Field(min_length=1, max_length=4000)
-    limit: int = Field(10, ge=1, le=100)
-    preset: Preset = Preset.BALANCED
-    learn: bool = Field(
-        True, description="Record the retrieval as a review; false makes recall read-only."
-    )
-    filters: EpisodeFilter = Field(default_factory=EpisodeFilter)
+class AskedRecall(BaseModel):
+    """What episode and unified recall share: when the question is asked, and how relevant a
+    hit must be to be kept."""
+
     at: AskedAt | None = Field(
         None,
         description=(
@@ -165,6 +161,17 @@ class RecallRequest(BaseModel):
         le=1.0,
         description="Drop hits whose relevance is below this (default: keep every hit).",
     )
+
+
+class RecallRequest(AskedRecall):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=4000)
+    limit: int = Field(10, ge=1, le=100)
+    preset: Preset = Preset.BALANCED
+    learn: bool = Field(
+        True, description="Record the retrieval as a review; false makes recall read-only."
+    )
+    filters: EpisodeFilter = Field(default_factory=EpisodeFilter)
 
 
 class EntityList(Page[Entity]):

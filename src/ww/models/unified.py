@@ -7,8 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ww.models import Episode, EpisodeFilter, MemoryType
-from ww.models.api import Preset
-from ww.models.episodes import AskedAt
+from ww.models.api import AskedRecall, Preset
 from ww.models.procedural import Skill
 from ww.models.semantic import Entity, EntityType, UtcDatetime
 
@@ -26,7 +25,7 @@ DEFAULT_LIMITS: dict[MemoryType, int] = {
 }
 
 
-class UnifiedRecallRequest(BaseModel):
+class UnifiedRecallRequest(AskedRecall):
     """``filters`` are episode filters and apply to episodes only; ``entity_type`` and
     ``as_of`` apply to entities only; ``domain`` and ``include_deprecated`` to skills only.
     """
@@ -49,19 +48,6 @@ class UnifiedRecallRequest(BaseModel):
         True, description="Record the retrieval on every hit; false makes recall read-only."
     )
     filters: EpisodeFilter = Field(default_factory=EpisodeFilter)
-    at: AskedAt | None = Field(
-        None,
-        description=(
-            "When the question is asked (default: now); episodes' time cues use it, in "
-            "its own offset."
-        ),
-    )
-    min_relevance: float | None = Field(
-        None,
-        ge=0.0,
-        le=1.0,
-        description="Drop hits of every type whose relevance is below this (default: keep all).",
-    )
     # Each kind's own filters, under the names its recall request gives them: the unified
     # recall passes them on by name.
     entity_type: EntityType | None = None
