@@ -76,10 +76,12 @@ def assert_same_recalls(got: list[Any], want: list[Any], *, exact: bool) -> None
             k: v for k, v in w.items() if k != "hits"
         }
         for hg, hw in zip(g["hits"], w["hits"], strict=True):
-            assert {k: v for k, v in hg.items() if k not in ("score", "score_parts")} == {
-                k: v for k, v in hw.items() if k not in ("score", "score_parts")
+            rounded = ("score", "score_parts", "relevance")
+            assert {k: v for k, v in hg.items() if k not in rounded} == {
+                k: v for k, v in hw.items() if k not in rounded
             }
             assert hg["score"] == pytest.approx(hw["score"], abs=1e-6)
+            assert hg.get("relevance") == pytest.approx(hw.get("relevance"), abs=1e-6)
             assert hg["score_parts"] == pytest.approx(hw["score_parts"], abs=1e-6)
 
 
