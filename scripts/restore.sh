@@ -74,10 +74,24 @@ if [ "$offline" = true ]; then
     rm -rf "$staging"
     mkdir -p "$staging"
     tar -C "$staging" -xzf "$file"
+    # One locked section: the current directory aside, the unpacked one in its place, then
+    # the old one removed, so no server can open the data between the two. mv -T never
+    # moves into a directory: if one appeared at $dir meanwhile, the restore fails instead.
+    old="$dir.replaced"
+    rm -rf "$old"
+    # shellcheck disable=SC2016  # the script's $1..$3 are expanded by that shell
+    swap='if [ -e "$2" ]; then mv -T "$2" "$3"; fi
+if ! mv -T "$1" "$2"; then
+    echo "restore: $2 was created during the restore (a server started?);" \
+        "the data it replaced, if any, is in $3" >&2
+    exit 1
+fi
+rm -rf "$3"'
     if [ -d "$dir" ]; then
-        while_unused "$dir" rm -rf "$dir"
+        while_unused "$dir" bash -c "$swap" swap "$staging" "$dir" "$old"
+    else
+        bash -c "$swap" swap "$staging" "$dir" "$old"
     fi
-    mv "$staging" "$dir"
     trap - EXIT
     echo "restore: data dir $dir <- $file"
     exit 0

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     # Below this much free space in data_dir's file system the embedded stores refuse
     # writes (507) before Qdrant Edge's memory-mapped files can hit a SIGBUS; 0 disables.
     min_free_disk_mb: int = Field(256, ge=0, le=1024 * 1024)
+    # Sessions whose in-memory keyword index the embedded tier keeps (least recently used
+    # forgotten first, rebuilt from SQLite at its next search): bounds RAM under a workload
+    # that writes to ever more sessions.
+    keyword_index_sessions: int = Field(1000, ge=1, le=10_000_000)
 
     api_host: str = Field("127.0.0.1", min_length=1)
     api_port: int = Field(8765, ge=1, le=65535)

@@ -10,10 +10,13 @@ on an empty one), both through the API and as an offline copy of the data direct
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,8 @@ from tests.deploy.rendering import ROOT
 from tests.e2e.conftest import Server
 from tests.neo4j_launcher import Neo4jProcess, wipe_database
 from ww.sdk import WorldWeaver
+from ww.storage.ports import StoreUnavailableError
+from ww.storage.sqlite.db import LOCK_SUFFIX, SQLiteDatabase
 
 API_KEY = "ww_backup-test-user-key-0123456789"
 ADMIN_KEY = "ww_backup-test-admin-key-0123456789"
@@ -209,6 +214,7 @@ def test_the_embedded_data_dir_comes_back_from_an_offline_copy(
     done = script("restore.sh", "--data-dir", "--wipe", DATE, **offline)
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "data.restoring").exists()
+    assert not (tmp_path / "data.replaced").exists()
     check_round_trip(before, snapshot(start(started, data, tmp_path / "third.log").url))
 
 
@@ -238,6 +244,50 @@ def test_the_server_tier_comes_back_from_its_backup_after_a_wipe(
         check_round_trip(before, after)
     finally:
         wipe_database(neo4j_server.uri)
+
+
+def test_an_open_sqlite_database_alone_keeps_its_data_dir_from_copy_and_restore(
+    tmp_path: Path, backup_dir: Path
+) -> None:
+    """SQLite records without Qdrant Edge (WW_VECTOR_BACKEND=qdrant): no wal directory to
+    lock, and still no copy is taken of, nor a restore made over, a live WAL database."""
+    data = tmp_path / "data"
+    offline = {"url": "http://127.0.0.1:9", "backup_dir": backup_dir, "WW_DATA_DIR": str(data)}
+
+    async def while_open() -> tuple[int, int]:
+        db = SQLiteDatabase(data / "ww.sqlite3")
+        await db.open()
+        try:
+            await db.write(lambda c: c.execute("CREATE TABLE kept (x)"))
+            assert not list(data.glob("vectors*"))
+            backup_rc = script("backup.sh", "--data-dir", **offline).returncode
+            restore = script("restore.sh", "--data-dir", "--wipe", DATE, **offline)
+            assert "is in use by a running World Weaver" in restore.stderr
+            return backup_rc, restore.returncode
+        finally:
+            await db.close()
+
+    backup_dir.mkdir()
+    with tarfile.open(backup_dir / f"data-{DATE}.tar.gz", "w:gz"):
+        pass  # an empty copy: the lock refuses it before anything is replaced
+    assert asyncio.run(while_open()) == (1, 1)
+    assert (data / "ww.sqlite3").exists()
+
+    done = script("backup.sh", "--data-dir", **offline)  # closed: the copy is taken
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_database_does_not_open_while_a_backup_holds_its_data_dir(tmp_path: Path) -> None:
+    (tmp_path / f"ww.sqlite3{LOCK_SUFFIX}").touch()
+    with (tmp_path / f"ww.sqlite3{LOCK_SUFFIX}").open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # what flock(1) in the scripts takes
+        db = SQLiteDatabase(tmp_path / "ww.sqlite3")
+        with pytest.raises(StoreUnavailableError, match="locked by a backup or restore"):
+            asyncio.run(db.open())
+        asyncio.run(db.close())
+    db = SQLiteDatabase(tmp_path / "ww.sqlite3")
+    asyncio.run(db.open())
+    asyncio.run(db.close())
 
 
 def test_restore_refuses_a_missing_backup_and_bad_usage(tmp_path: Path, backup_dir: Path) -> None:

@@ -141,6 +141,33 @@ async def test_index_dropped_by_another_worker_falls_back_to_the_scan(
         await other.close()
 
 
+def _as_old_worker_wrote(uri: str, hnsw: Neo4jVectorIndex, session: str, ids: list[str]) -> None:
+    """Strip the session label, as a worker of a release before the indexes writes them."""
+    from neo4j import GraphDatabase
+
+    label = hnsw.session_label(session)
+    with GraphDatabase.driver(uri, auth=None) as driver:
+        driver.execute_query(f"MATCH (n:{label}) WHERE n.id IN $ids REMOVE n:{label}", ids=ids)
+
+
+async def test_vectors_written_without_the_session_label_are_still_found(
+    pair: tuple[Neo4jVectorIndex, ...], neo4j_server: Neo4jProcess
+) -> None:
+    """Mid rolling restart: the index exists, and an old worker writes to its session."""
+    exact, hnsw = pair
+    vectors = _clustered(SIZE + 40, 7)
+    await hnsw.upsert("mixed", _items("mixed", vectors[:SIZE]))
+    for batch in (vectors[SIZE : SIZE + 20], vectors[SIZE + 20 :]):
+        old = _items("mixed", batch)
+        await exact.upsert("mixed", old)
+        _as_old_worker_wrote(neo4j_server.uri, hnsw, "mixed", [str(i.id) for i in old])
+        for item in old:
+            hits = await hnsw.search("mixed", item.vector, EpisodeFilter(), 1)
+            assert hits[0].id == item.id
+        assert await _uses_index(hnsw, "mixed", vectors[0])
+        hnsw.relabel_every_s = 0  # the next batch comes sooner than the periodic check
+
+
 async def test_concurrent_workers_create_one_index(neo4j_server: Neo4jProcess) -> None:
     wipe_database(neo4j_server.uri)
     workers = [Neo4jVectorIndex(neo4j_server.uri, DIM, index_threshold=1) for _ in range(6)]

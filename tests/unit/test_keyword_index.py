@@ -349,3 +349,36 @@ def test_kept_index_equals_a_build_from_the_stored_rows(
 
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(run(Path(tmp) / "ww.sqlite3"))
+
+
+# -- only the most recently used sessions stay in memory ------------------------------------
+async def test_the_least_recently_used_session_is_forgotten_and_rebuilt(tmp_path: Path) -> None:
+    store = SQLiteRecordStore(tmp_path / "ww.sqlite3", keyword_sessions=2)
+    await store.open()
+    try:
+        written = {
+            s: [make_episode(s, f"{s} note {i} about the harbour") for i in range(3)]
+            for s in ("s1", "s2", "s3")
+        }
+        await store.insert_episodes("s1", written["s1"])
+        await store.insert_episodes("s2", written["s2"])
+        await store.keyword_search("s1", "harbour", EpisodeFilter(), 10)  # s1 used after s2
+        await store.insert_episodes("s3", written["s3"])
+        assert ("s1" in store.keywords, "s2" in store.keywords, "s3" in store.keywords) == (
+            True,
+            False,
+            True,
+        )
+        # The forgotten session is built again from its rows, and finds all of them.
+        hits = await store.keyword_search("s2", "harbour", EpisodeFilter(), 10)
+        assert {h.id for h in hits} == {e.id for e in written["s2"]}
+        assert "s2" in store.keywords and "s3" in store.keywords and "s1" not in store.keywords
+        hits = await store.keyword_search("s1", "harbour", EpisodeFilter(), 10)
+        assert {h.id for h in hits} == {e.id for e in written["s1"]}
+    finally:
+        await store.close()
+
+
+def test_the_cap_is_at_least_one_session() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        KeywordIndex(0)

@@ -165,7 +165,11 @@ def build_record_store(settings: Settings) -> RecordStore:
         from ww.storage.neo4j.records import Neo4jRecordStore
 
         return Neo4jRecordStore(settings.neo4j_uri, **_neo4j_options(settings))
-    return SQLiteRecordStore(settings.data_dir / "ww.sqlite3", disk=disk_guard(settings))
+    return SQLiteRecordStore(
+        settings.data_dir / "ww.sqlite3",
+        disk=disk_guard(settings),
+        keyword_sessions=settings.keyword_index_sessions,
+    )
 
 
 def _neo4j(records: RecordStore) -> Neo4jRecordStore | None:

@@ -45,9 +45,13 @@ MIN_CANDIDATES = 100
 # worker may have created it meanwhile (the exact scan stays correct, only slower).
 _RECHECK_S = 10.0
 # Seconds a write that created an index waits for it to come online; a longer population
-# (a large session met for the first time) goes on in the background.
+# (a large session met for the first time) goes on in the background. Only the one write
+# that creates a session's index waits, and the exact scan answers searches meanwhile.
 _POPULATE_WAIT_S = 30
 _MAX_REMEMBERED = 4096
+# Unlabelled vectors labelled per transaction, so healing a large session never makes one
+# huge write.
+_LABEL_BATCH = 10_000
 
 
 class SessionIndexes(Neo4jConnection):
@@ -55,6 +59,8 @@ class SessionIndexes(Neo4jConnection):
 
     label: str
     _dimension: int
+    # How often a search checks its session for vectors without the session label.
+    relabel_every_s: float = _RECHECK_S
 
     def _init_indexes(self, threshold: int, oversample: int) -> None:
         self.index_threshold = threshold
@@ -64,6 +70,8 @@ class SessionIndexes(Neo4jConnection):
         # need neither the count nor another wait while the index populates.
         self._created: set[str] = set()
         self._absent: dict[str, float] = {}  # session -> when it was last seen without one
+        # session -> when a search last checked that all its vectors carry its label.
+        self._label_checked: dict[str, float] = {}
 
     def session_label(self, session_id: str) -> str:
         """The label that puts a session's vectors (and only them) in its vector index."""
@@ -87,12 +95,7 @@ class SessionIndexes(Neo4jConnection):
             return
         label, index = self.session_label(session_id), self.session_index(session_id)
         # Vectors written before their backend had indexes lack the session label.
-        await self._write(
-            tx_consume(
-                f"MATCH (n:{self.label} {{session_id: $sid}}) WHERE NOT n:{label} SET n:{label}",
-                {"sid": session_id},
-            )
-        )
+        await self._label_all(session_id)
         await self._create_index(
             f"CREATE VECTOR INDEX {index} IF NOT EXISTS FOR (n:{label}) ON n.embedding "
             "OPTIONS {indexConfig: {`vector.dimensions`: $dim, "
@@ -101,6 +104,10 @@ class SessionIndexes(Neo4jConnection):
         )
         self._absent.pop(session_id, None)
         self._created.add(session_id)
+        if not await self._read(tx_all(self._any_vector(), {"sid": session_id})):
+            # delete_session ran between the count and the creation: no index outlives it.
+            await self.drop_index(session_id)
+            return
         try:
             await self._read(
                 tx_consume("CALL db.awaitIndex($name, $s)", {"name": index, "s": _POPULATE_WAIT_S})
@@ -110,10 +117,53 @@ class SessionIndexes(Neo4jConnection):
             return
         self._online.add(session_id)
 
+    def _any_vector(self) -> str:
+        return f"MATCH (n:{self.label} {{session_id: $sid}}) RETURN n.id AS id LIMIT 1"
+
+    async def _label_all(self, session_id: str) -> None:
+        label = self.session_label(session_id)
+        query = (
+            f"MATCH (n:{self.label} {{session_id: $sid}}) WHERE NOT n:{label} "
+            f"WITH n LIMIT $batch SET n:{label} RETURN count(n) AS c"
+        )
+        while True:
+            rows = await self._write(tx_all(query, {"sid": session_id, "batch": _LABEL_BATCH}))
+            if int(rows[0]["c"]) < _LABEL_BATCH:
+                return
+
+    async def _label_stragglers(self, session_id: str) -> None:
+        """Label the session's vectors that lack its label, at most every ``_RECHECK_S``.
+
+        A worker of an older release (mid rolling restart) writes vectors without the
+        session label, and the index holds only labelled nodes: a search that finds enough
+        hits in the index would never see those, nor fall back to the scan. Comparing the
+        two counts is a read (the label's count comes from the count store); only a
+        difference costs a write.
+        """
+        now = time.monotonic()
+        if now - self._label_checked.get(session_id, -_RECHECK_S) < self.relabel_every_s:
+            return
+        if len(self._label_checked) >= _MAX_REMEMBERED:
+            self._label_checked = {
+                s: t for s, t in self._label_checked.items() if now - t < self.relabel_every_s
+            }
+        self._label_checked[session_id] = now
+        rows = await self._read(
+            tx_all(
+                f"RETURN COUNT {{ MATCH (n:{self.session_label(session_id)}) }} AS labelled, "
+                f"COUNT {{ MATCH (n:{self.label} {{session_id: $sid}}) }} AS total",
+                {"sid": session_id},
+            )
+        )
+        if rows[0]["labelled"] != rows[0]["total"]:
+            log.info("labelling vectors written without their session label")
+            await self._label_all(session_id)
+
     async def drop_index(self, session_id: str) -> None:
         self._created.discard(session_id)
         self._online.discard(session_id)
         self._absent.pop(session_id, None)
+        self._label_checked.pop(session_id, None)
         await self._write(tx_consume(f"DROP INDEX {self.session_index(session_id)} IF EXISTS", {}))
 
     # -- search ---------------------------------------------------------------------------------
@@ -147,6 +197,7 @@ class SessionIndexes(Neo4jConnection):
         scan can answer: no index online, or too few candidates passed the filters."""
         if not await self._index_online(session_id):
             return None
+        await self._label_stragglers(session_id)
         k = max(n * self.oversample, MIN_CANDIDATES)
         where = " AND ".join(["n.session_id = $sid", *conds])
         # The candidates are collected first so that their number survives the filter:

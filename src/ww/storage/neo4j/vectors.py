@@ -212,6 +212,9 @@ class Neo4jVectorIndex(SessionIndexes, VectorIndexBase, NothingToOptimize):
         await self._write(
             tx_consume(f"MATCH (n:{self.label} {{session_id: $sid}}) DELETE n", {"sid": session_id})
         )
+        # Again: an upsert racing this one may have created the index between the two. One
+        # that creates it after this sees the session empty and drops it itself.
+        await self.drop_index(session_id)
 
     # -- reads ------------------------------------------------------------------------------
     def _searcher(self, q: Search) -> Fetch:

@@ -8,19 +8,25 @@ SQLite. The record, entity and skill stores of one data directory share one inst
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import IO, TypeVar, cast
 
 from ww.storage.diskspace import DiskGuard, InsufficientStorageError, is_disk_full
 from ww.storage.ports import StoreUnavailableError
 from ww.storage.sqlite.schema import migrate
 
-__all__ = ["SQLiteDatabase", "default_readers"]
+__all__ = ["LOCK_SUFFIX", "SQLiteDatabase", "default_readers"]
+
+# Beside the database file: every process with it open holds a shared flock on it, and
+# scripts/backup.sh and restore.sh --data-dir take it exclusively, so a copy is never taken
+# of (nor a restore made over) a live WAL database, whatever the vector backend.
+LOCK_SUFFIX = ".lock"
 
 T = TypeVar("T")
 
@@ -76,6 +82,19 @@ class SQLiteDatabase:
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
+        self._lock_file: IO[bytes] | None = None
+
+    def _take_lock(self) -> None:
+        """Share the lock with every other opener; refuse while a backup or restore holds it."""
+        f = open(self._path + LOCK_SUFFIX, "ab")  # noqa: SIM115 -- held open while in use
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise StoreUnavailableError(
+                "sqlite", "the data directory is locked by a backup or restore"
+            ) from None
+        self._lock_file = f
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -154,6 +173,7 @@ class SQLiteDatabase:
         def connect() -> None:
             if self._path != ":memory:":
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+                self._take_lock()
             conn = self._connect()
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode keeps every committed transaction across a process kill;
@@ -180,6 +200,9 @@ class SQLiteDatabase:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._lock_file is not None:
+                self._lock_file.close()  # closing the file drops the lock
+                self._lock_file = None
 
         await asyncio.get_running_loop().run_in_executor(self._writer, disconnect)
         self._writer.shutdown(wait=True)

@@ -30,7 +30,7 @@ import re
 import threading
 import unicodedata
 from array import array
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -39,13 +39,23 @@ import numpy as np
 import numpy.typing as npt
 import Stemmer
 
-__all__ = ["BM25_B", "BM25_K1", "KeywordIndex", "SessionKeywords", "analyze", "query_stems"]
+__all__ = [
+    "BM25_B",
+    "BM25_K1",
+    "DEFAULT_MAX_SESSIONS",
+    "KeywordIndex",
+    "SessionKeywords",
+    "analyze",
+    "query_stems",
+]
 
 # FTS5's bm25() defaults, so scores keep the scale they had.
 BM25_K1 = 1.2
 BM25_B = 0.75
 
 _WORD = re.compile(r"[^\W_]+")
+# Sessions whose keyword index stays in memory (WW_KEYWORD_INDEX_SESSIONS).
+DEFAULT_MAX_SESSIONS = 1000
 _BUILD_CHUNK = 4096  # documents analysed at a time by SessionKeywords.build
 _STEMMER = Stemmer.Stemmer("porter")
 _STEMMER_LOCK = threading.Lock()  # a Stemmer object is not safe to share across threads
@@ -288,11 +298,40 @@ def _apply(
 
 
 class KeywordIndex:
-    """Every session's ``SessionKeywords``, built on first use, safe across threads."""
+    """The ``SessionKeywords`` of the ``max_sessions`` sessions used last, built on first
+    use, safe across threads.
 
-    def __init__(self) -> None:
+    A session past the cap is forgotten, least recently searched or written first, so a
+    workload that writes to ever more sessions holds no more than the cap in memory; a
+    forgotten session is built again from its stored rows at its next search, as one
+    stored before start-up is.
+    """
+
+    def __init__(self, max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
+        if max_sessions < 1:
+            raise ValueError("max_sessions must be at least 1")
+        self.max_sessions = max_sessions
         self._lock = threading.Lock()  # guards the registry and each entry's build state
-        self._entries: dict[str, _Entry] = {}
+        # Least recently used first.
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    def __contains__(self, session_id: str) -> bool:
+        with self._lock:
+            return session_id in self._entries
+
+    def _touch(self, session_id: str, entry: _Entry) -> None:
+        """Make ``entry`` the session's and the most recently used; forget the least
+        recently used past the cap. Called with ``self._lock`` held."""
+        self._entries[session_id] = entry
+        self._entries.move_to_end(session_id)
+        if len(self._entries) <= self.max_sessions:
+            return
+        for sid in list(self._entries):
+            if len(self._entries) <= self.max_sessions:
+                return
+            # A build in progress is left to finish (its search is waiting on it).
+            if sid != session_id and not self._entries[sid].building:
+                del self._entries[sid]
 
     def search(
         self, session_id: str, stems: Sequence[str], limit: int, load: Loader
@@ -300,7 +339,8 @@ class KeywordIndex:
         """The session's best ``limit`` matches as (rowids, scores); ``load`` yields the
         session's (rowid, text) pairs from the store when the index has to be built first."""
         with self._lock:
-            entry = self._entries.setdefault(session_id, _Entry())
+            entry = self._entries.get(session_id) or _Entry()
+            self._touch(session_id, entry)
         with entry.lock:
             if entry.keywords is None:
                 self._build(entry, load)
@@ -348,8 +388,9 @@ class KeywordIndex:
             entry = self._entries.get(session_id)
             if entry is None:
                 if born is not None:
-                    self._entries[session_id] = _Entry(keywords=born)
+                    self._touch(session_id, _Entry(keywords=born))
                 return
+            self._touch(session_id, entry)
             # A search got here first: its entry (being built or built from the committed
             # rows) takes the write as any other.
             if entry.building:

@@ -28,7 +28,7 @@ from ww.storage.ports import (
     ScoredId,
 )
 from ww.storage.sqlite.db import SQLiteDatabase
-from ww.storage.sqlite.keyword_index import KeywordIndex, query_stems
+from ww.storage.sqlite.keyword_index import DEFAULT_MAX_SESSIONS, KeywordIndex, query_stems
 from ww.storage.sqlite.memories import by_ids, row_as
 from ww.storage.sqlite.rows import (
     EPISODE_COLUMNS,
@@ -57,10 +57,15 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
     """
 
     def __init__(
-        self, path: Path | str, *, readers: int | None = None, disk: DiskGuard | None = None
+        self,
+        path: Path | str,
+        *,
+        readers: int | None = None,
+        disk: DiskGuard | None = None,
+        keyword_sessions: int = DEFAULT_MAX_SESSIONS,
     ) -> None:
         self.db = SQLiteDatabase(path, readers=readers, disk=disk)
-        self.keywords = KeywordIndex()
+        self.keywords = KeywordIndex(keyword_sessions)
         self._run = self.db.read
         self._write = self.db.write
 
