@@ -43,6 +43,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/whoami": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whoami
+         * @description Who the credential names: its key id, role and the sessions it is bound to, so a
+         *     client offers the operator views and the session list only to an admin. Needs a valid
+         *     credential but no session: a bound key learns its own sessions here.
+         */
+        get: operations["whoami_api_v1_auth_whoami_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/episodes": {
         parameters: {
             query?: never;
@@ -125,6 +147,28 @@ export interface paths {
         put?: never;
         /** Mark Important */
         post: operations["mark_important_api_v1_episodes__episode_id__mark_important_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/episodes/{episode_id}/state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Episode State
+         * @description The episode with its learning state (FSRS retrievability now, learned value, recent
+         *     accesses) and its links: temporal neighbours, the strongest co-retrieval edges and
+         *     consolidation links. Read-only: reading it records no access.
+         */
+        get: operations["get_episode_state_api_v1_episodes__episode_id__state_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -542,6 +586,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/graph": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Graph
+         * @description The session's newest ``limit`` current entities and the current relations between
+         *     them, for drawing; ``truncated`` says the session holds more.
+         */
+        get: operations["graph_api_v1_graph_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dynamics/memories/{memory_id}/retrievability": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Retrievability
+         * @description The FSRS-6 forgetting curve of an episode's or an entity version's stored state,
+         *     from its last review to ``days`` after now, with its recorded retrievals. Computed by
+         *     the engine's own formula, so the points match what recall uses.
+         */
+        get: operations["retrievability_api_v1_dynamics_memories__memory_id__retrievability_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dynamics/distribution": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Distribution
+         * @description Histograms of the live episodes' learned values and FSRS stabilities.
+         */
+        get: operations["distribution_api_v1_dynamics_distribution_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dynamics/consolidation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Last Consolidation
+         * @description What the session's last consolidation that merged anything wrote: the entities it
+         *     created or updated with their member episodes, and the near-duplicates it archived.
+         *     A run that changed no membership leaves the previous answer in place.
+         */
+        get: operations["last_consolidation_api_v1_dynamics_consolidation_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/export": {
         parameters: {
             query?: never;
@@ -839,6 +968,34 @@ export interface components {
              */
             existing?: number;
         };
+        /**
+         * Caller
+         * @description Who the request's credential names: what a client (the explorer) needs to offer only
+         *     what the caller may do. Names the key by its id, never the key.
+         */
+        Caller: {
+            /**
+             * Auth
+             * @description Whether the server checks credentials at all.
+             */
+            auth: boolean;
+            /**
+             * Id
+             * @description The key's id (`WW_API_KEY`, an id of `WW_API_KEYS`, `jwt:<sub>`); null while auth is off.
+             */
+            id: string | null;
+            /**
+             * Role
+             * @description `admin` may call the operator routes; while auth is off every caller is.
+             * @enum {string}
+             */
+            role: "user" | "admin";
+            /**
+             * Sessions
+             * @description The sessions a bound key may use, sorted; null for every session.
+             */
+            sessions: string[] | null;
+        };
         /** CircuitList */
         CircuitList: {
             /** Circuits */
@@ -1061,6 +1218,16 @@ export interface components {
              */
             writes: "accepted" | "refused";
         };
+        /** CurvePoint */
+        CurvePoint: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Retrievability */
+            retrievability: number;
+        };
         /** DiskReport */
         DiskReport: {
             /**
@@ -1214,6 +1381,24 @@ export interface components {
              * @description Defaults to now.
              */
             valid_from?: string | null;
+        };
+        /** EntityGraph */
+        EntityGraph: {
+            /**
+             * Nodes
+             * @description Current entity versions, newest valid_from first.
+             */
+            nodes: components["schemas"]["Entity"][];
+            /**
+             * Edges
+             * @description Current relations between two of the nodes.
+             */
+            edges: components["schemas"]["Relation"][];
+            /**
+             * Truncated
+             * @description The session has more current entities than the limit (or more relations than the graph reads); the graph shows part of it.
+             */
+            truncated: boolean;
         };
         /** EntityHistory */
         EntityHistory: {
@@ -1547,6 +1732,49 @@ export interface components {
             next_cursor?: string | null;
         };
         /**
+         * EpisodeState
+         * @description An episode with what recall learned about it and what it links to, for inspection
+         *     (``GET /api/v1/episodes/{id}/state``; reading it changes nothing).
+         */
+        EpisodeState: {
+            episode: components["schemas"]["Episode"];
+            /**
+             * Retrievability
+             * @description FSRS probability of recall now, from stability and the last review.
+             */
+            retrievability: number;
+            /**
+             * Value
+             * @description Learned value in [0, 1], from feedback.
+             */
+            value: number;
+            /**
+             * Rewards
+             * @description Rewards the value has learned from.
+             */
+            rewards: number;
+            /**
+             * Access Times
+             * @description Its most recent recalls, oldest first.
+             */
+            access_times: string[];
+            /**
+             * Neighbours
+             * @description The episodes just before and after it in the session's timeline.
+             */
+            neighbours: components["schemas"]["Episode"][];
+            /**
+             * Hebbian
+             * @description Strongest co-retrieval edges first.
+             */
+            hebbian: components["schemas"]["HebbianLink"][];
+            /**
+             * Consolidation
+             * @description Consolidation links (merged into an entity, duplicate of), oldest first.
+             */
+            consolidation: components["schemas"]["MemoryLinkOut"][];
+        };
+        /**
          * EpisodeUpdate
          * @description A partial update: only the fields given change.
          *
@@ -1747,6 +1975,34 @@ export interface components {
             };
         };
         /**
+         * HebbianLink
+         * @description A co-retrieval (Hebbian) edge seen from one memory: the memory at its other end.
+         */
+        HebbianLink: {
+            /**
+             * Memory Id
+             * Format: uuid
+             */
+            memory_id: string;
+            /** Weight */
+            weight: number;
+            /**
+             * Last Strengthened
+             * Format: date-time
+             */
+            last_strengthened: string;
+        };
+        /** Histogram */
+        Histogram: {
+            /**
+             * Edges
+             * @description Bin edges, one more than the counts.
+             */
+            edges: number[];
+            /** Counts */
+            counts: number[];
+        };
+        /**
          * HowTo
          * @description The best skill for a task. ``confidence = 0.7 · similarity + 0.3 · success_rate``
          *     (similarity is the cosine clipped to [0, 1]); ``skill`` is null when none matches.
@@ -1828,6 +2084,18 @@ export interface components {
          * @enum {string}
          */
         IndexState: "pending" | "indexed";
+        /** LastConsolidation */
+        LastConsolidation: {
+            /**
+             * At
+             * @description When the session's last consolidation that merged anything ran; null when none has.
+             */
+            at: string | null;
+            /** Entities */
+            entities: components["schemas"]["MergedEntity"][];
+            /** Duplicates */
+            duplicates: components["schemas"]["DuplicateMerge"][];
+        };
         /**
          * Level
          * @description Emergency levels, in order: LIMITED is read-only, LOCKDOWN answers only health and
@@ -1850,6 +2118,11 @@ export interface components {
          * @enum {string}
          */
         LinkType: "CONSOLIDATED_INTO" | "DUPLICATE_OF";
+        /**
+         * MemoryKind
+         * @enum {string}
+         */
+        MemoryKind: "episode" | "entity";
         /** MemoryLinkOut */
         MemoryLinkOut: {
             /**
@@ -1874,6 +2147,24 @@ export interface components {
          * @enum {string}
          */
         MemoryType: "episode" | "entity" | "skill";
+        /** MergedEntity */
+        MergedEntity: {
+            /**
+             * Entity Id
+             * Format: uuid
+             */
+            entity_id: string;
+            /**
+             * Name
+             * @description The entity's name; null when it has since gone.
+             */
+            name: string | null;
+            /**
+             * Members
+             * @description Episodes consolidated into it.
+             */
+            members: string[];
+        };
         /**
          * Outcome
          * @enum {string}
@@ -1898,10 +2189,26 @@ export interface components {
             /** Score */
             score: number;
             score_parts: components["schemas"]["ScoreParts"];
+            /**
+             * Relevance
+             * @description Calibrated chance that the memory answers the query, comparable across queries and sessions (score ranks within one recall only).
+             * @default 0
+             */
+            relevance?: number;
             episode: components["schemas"]["Episode"];
         };
         /** RecallRequest */
         RecallRequest: {
+            /**
+             * At
+             * @description When the question is asked (default: now). Relative time words in the query ("yesterday", "last month") and recency are judged from this instant; "yesterday" is the day before in its offset (UTC when it has none).
+             */
+            at?: string | null;
+            /**
+             * Min Relevance
+             * @description Drop hits whose relevance is below this (default: keep every hit).
+             */
+            min_relevance?: number | null;
             /** Query */
             query: string;
             /**
@@ -2009,6 +2316,38 @@ export interface components {
          * @enum {string}
          */
         RelationType: "USES" | "PART_OF" | "CAUSES" | "SIMILAR_TO" | "SOURCE_OF" | "CONSOLIDATED_INTO" | "CO_RETRIEVED" | "DEPENDS_ON" | "RELATED_TO";
+        /** RetrievabilityCurve */
+        RetrievabilityCurve: {
+            /**
+             * Memory Id
+             * Format: uuid
+             */
+            memory_id: string;
+            kind: components["schemas"]["MemoryKind"];
+            fsrs: components["schemas"]["FSRSState"];
+            /**
+             * Now
+             * Format: date-time
+             */
+            now: string;
+            /**
+             * Retrievability
+             * @description Retrievability now.
+             */
+            retrievability: number;
+            /**
+             * Points
+             * @description The FSRS-6 forgetting curve of the stored state, from its last review to ``days`` after now, evenly spaced.
+             */
+            points: components["schemas"]["CurvePoint"][];
+            /**
+             * Accesses
+             * @description Recorded retrievals (the most recent few), oldest first.
+             */
+            accesses: string[];
+            /** Formula */
+            formula: string;
+        };
         /**
          * ScoreParts
          * @description The components of a recall score, each in [0, 1], weighted into ``score``.
@@ -2017,7 +2356,10 @@ export interface components {
          *     also candidates; ``speaker`` is 1 when the query names the memory's speaker. The learned
          *     parts: ``activation`` (ACT-R base level, squashed), ``value`` (learned from feedback),
          *     ``ff`` (FF encoder goodness, 0.5 until it has learned) and ``spread`` (Hebbian spreading
-         *     activation from co-retrieved candidates). A part whose flag is off is 0.
+         *     activation from co-retrieved candidates). The time parts: ``time`` (1 inside the window
+         *     a relative time expression in the query names, falling off outside it) and ``newest``
+         *     (age rank among the candidates, 1 the newest, when the query asks for the latest). A
+         *     part whose flag is off, or whose cue the query lacks, is 0.
          */
         ScoreParts: {
             /**
@@ -2075,6 +2417,16 @@ export interface components {
              * @default 0
              */
             spread?: number;
+            /**
+             * Time
+             * @default 0
+             */
+            time?: number;
+            /**
+             * Newest
+             * @default 0
+             */
+            newest?: number;
         };
         /** SessionDeleted */
         SessionDeleted: {
@@ -2090,6 +2442,23 @@ export interface components {
             /** Deleted Skills */
             deleted_skills: number;
         };
+        /** SessionDistribution */
+        SessionDistribution: {
+            /**
+             * Episodes
+             * @description Live episodes counted.
+             */
+            episodes: number;
+            /**
+             * Truncated
+             * @description The session has more live episodes than were read.
+             */
+            truncated: boolean;
+            /** @description Learned values, equal bins over [0, 1]. */
+            value: components["schemas"]["Histogram"];
+            /** @description FSRS stabilities in days, log-spaced bins from the smallest to the largest. */
+            stability: components["schemas"]["Histogram"];
+        };
         /** SessionList */
         SessionList: {
             /** Sessions */
@@ -2103,7 +2472,7 @@ export interface components {
         /**
          * SessionStats
          * @description What a session holds: ``episodes`` (``archived`` and ``pending`` among them),
-         *     ``entities`` (entity versions, current and closed) and ``skills``.
+         *     ``entities`` (entity versions, current and closed), ``skills`` and ``content_chars``.
          */
         SessionStats: {
             /** Session Id */
@@ -2129,6 +2498,12 @@ export interface components {
              * @default 0
              */
             skills?: number;
+            /**
+             * Content Chars
+             * @description Characters of episode content the session holds, archived included: its size in text (not bytes on disk, which indexes and vectors add to).
+             * @default 0
+             */
+            content_chars?: number;
             /** Last Activity */
             last_activity: string | null;
         };
@@ -2512,6 +2887,11 @@ export interface components {
                 [key: string]: number;
             };
             /**
+             * Relevance
+             * @description Calibrated chance the memory answers the query, from its cosine and keyword coverage (the episode recall's model, applied to entities and skills as well).
+             */
+            relevance: number;
+            /**
              * External Id
              * @description The episode's external id.
              */
@@ -2525,6 +2905,16 @@ export interface components {
          *     ``as_of`` apply to entities only; ``domain`` and ``include_deprecated`` to skills only.
          */
         UnifiedRecallRequest: {
+            /**
+             * At
+             * @description When the question is asked (default: now). Relative time words in the query ("yesterday", "last month") and recency are judged from this instant; "yesterday" is the day before in its offset (UTC when it has none).
+             */
+            at?: string | null;
+            /**
+             * Min Relevance
+             * @description Drop hits whose relevance is below this (default: keep every hit).
+             */
+            min_relevance?: number | null;
             /** Query */
             query: string;
             /**
@@ -2658,6 +3048,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthReport"];
+                };
+            };
+        };
+    };
+    whoami_api_v1_auth_whoami_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Caller"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found, or a session the key may not use */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests: see Retry-After and X-RateLimit-Reset */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -3395,6 +3832,94 @@ export interface operations {
             };
             /** @description idempotency_key_in_progress (or a conflict) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests: see Retry-After and X-RateLimit-Reset */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_episode_state_api_v1_episodes__episode_id__state_get: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Session to act in (letters, digits, '_', '.', ':', '-'; at most 128). Defaults to WW_SESSION_ID. */
+                "X-Session-ID"?: string | null;
+            };
+            path: {
+                episode_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeState"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6244,6 +6769,363 @@ export interface operations {
                 };
             };
             /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests: see Retry-After and X-RateLimit-Reset */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    graph_api_v1_graph_get: {
+        parameters: {
+            query?: {
+                /** @description Most entities shown. */
+                limit?: number;
+            };
+            header?: {
+                /** @description Session to act in (letters, digits, '_', '.', ':', '-'; at most 128). Defaults to WW_SESSION_ID. */
+                "X-Session-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntityGraph"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found, or a session the key may not use */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests: see Retry-After and X-RateLimit-Reset */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    retrievability_api_v1_dynamics_memories__memory_id__retrievability_get: {
+        parameters: {
+            query?: {
+                /** @description How far after now the curve runs. */
+                days?: number;
+                /** @description Samples on the curve. */
+                points?: number;
+            };
+            header?: {
+                /** @description Session to act in (letters, digits, '_', '.', ':', '-'; at most 128). Defaults to WW_SESSION_ID. */
+                "X-Session-ID"?: string | null;
+            };
+            path: {
+                memory_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrievabilityCurve"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests: see Retry-After and X-RateLimit-Reset */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    distribution_api_v1_dynamics_distribution_get: {
+        parameters: {
+            query?: {
+                /** @description Bins per histogram. */
+                bins?: number;
+            };
+            header?: {
+                /** @description Session to act in (letters, digits, '_', '.', ':', '-'; at most 128). Defaults to WW_SESSION_ID. */
+                "X-Session-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionDistribution"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found, or a session the key may not use */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests: see Retry-After and X-RateLimit-Reset */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    last_consolidation_api_v1_dynamics_consolidation_get: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Session to act in (letters, digits, '_', '.', ':', '-'; at most 128). Defaults to WW_SESSION_ID. */
+                "X-Session-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LastConsolidation"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not found, or a session the key may not use */
             404: {
                 headers: {
                     [name: string]: unknown;
