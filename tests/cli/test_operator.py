@@ -113,6 +113,10 @@ def test_a_server_that_is_down_exits_5() -> None:
 
 
 @pytest.mark.slow
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_serve_runs_a_server_that_status_finds(tmp_path: Path) -> None:
     port = _closed_port()
     command = [sys.executable, "-m", "ww.cli", "serve", "--port", str(port)]
@@ -121,6 +125,9 @@ def test_serve_runs_a_server_that_status_finds(tmp_path: Path) -> None:
         env=subprocess_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # As from a terminal: a suite started in the background of a script inherits
+        # SIGINT ignored, and the server rightly keeps an ignored Ctrl-C ignored.
+        preexec_fn=_sigint_as_in_a_terminal,
     )
     probe = Ww("--url", f"http://127.0.0.1:{port}", "--timeout", "2")
     try:

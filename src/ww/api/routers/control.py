@@ -83,7 +83,11 @@ def _with_body(model: type[BaseModel], *statuses: int) -> dict[str, Any]:
 
 FlagName = Annotated[str, Path(max_length=64)]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-Before = Annotated[int | None, Query(ge=1, description="An audit id: entries older than it.")]
+# Audit ids are SQLite/Neo4j 64-bit integers: a larger cursor is a 422, not an overflow.
+Before = Annotated[
+    int | None,
+    Query(ge=1, le=2**63 - 1, description="An audit id: entries older than it."),
+]
 
 
 def _who(request: Request) -> str:
