@@ -8,6 +8,7 @@ the query, so a related query sees it too. How far feedback can move a memory is
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -68,10 +69,12 @@ def _ranks(client: TestClient, h: dict[str, str], query: str) -> dict[str, int]:
     return {hit["id"]: k for k, hit in enumerate(hits, start=1)}
 
 
-def _rate(client: TestClient, h: dict[str, str], memory: str, reward: float) -> list[float]:
-    """``ROUNDS`` times: ask with ``learn``, rate ``memory``; the values it went through."""
+def _rate(
+    client: TestClient, h: dict[str, str], memory: str, reward: float, rounds: int = ROUNDS
+) -> list[float]:
+    """``rounds`` times: ask with ``learn``, rate ``memory``; the values it went through."""
     values = []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         res = _recall(client, h, QUERY, learn=True)
         body = {"recall_id": res["recall_id"], "rewards": {memory: reward}}
         r = client.post("/api/v1/feedback", headers=h, json=body)
@@ -95,15 +98,20 @@ def test_a_rewarded_memory_rises_for_the_same_and_a_related_query(client: TestCl
 
 def test_a_memory_rated_down_falls(client: TestClient) -> None:
     h = _session(client)
-    before = _ranks(client, h, QUERY)
+    hits = _recall(client, h, QUERY, learn=False)["hits"]
     related_before = _recall(client, h, RELATED, learn=False)["hits"]
-    third = next(m for m, k in before.items() if k == 3)
-    values = _rate(client, h, third, 0.0)
-    assert values == sorted(values, reverse=True) and values[-1] < 0.2
-    # A fall below unrated counts once (see VALUE_GAIN): three ratings take 0.033 away,
-    # which passes a close neighbour (0.008 behind here), no more.
-    assert _ranks(client, h, QUERY)[third] > before[third]
+    # A fall below unrated counts once (see VALUE_GAIN): six ratings take the value near 0,
+    # about 0.045 off the score, enough to pass a close neighbour and no more. Which memory
+    # has one depends on the backend's float rounding, so the test picks the closest pair
+    # rather than a rank.
+    gaps = [(a["score"] - b["score"], k) for k, (a, b) in enumerate(itertools.pairwise(hits))]
+    gap, k = min((g, k) for g, k in gaps if g > 0)
+    assert gap < 0.03, f"no memory within 0.03 of the next one: {gaps}"
+    rated = hits[k]["id"]
+    values = _rate(client, h, rated, 0.0, rounds=6)
+    assert values == sorted(values, reverse=True) and values[-1] < 0.1
+    assert _ranks(client, h, QUERY)[rated] > k + 1
     related_after = _recall(client, h, RELATED, learn=False)["hits"]
-    was = next(k for k, hit in enumerate(related_before) if hit["id"] == third)
-    now = next(k for k, hit in enumerate(related_after) if hit["id"] == third)
+    was = next(k for k, hit in enumerate(related_before) if hit["id"] == rated)
+    now = next(k for k, hit in enumerate(related_after) if hit["id"] == rated)
     assert related_after[now]["score"] < related_before[was]["score"] and now >= was
