@@ -16,7 +16,7 @@ import numpy.typing as npt
 from rank_bm25 import BM25Okapi
 
 from bench.locomo_data import Conversation, Dataset
-from ww.storage.sqlite.records import keyword_terms
+from ww.storage.query_terms import keyword_terms
 
 __all__ = [
     "BASELINES",

@@ -31,7 +31,7 @@ from bench.locomo_ww import MemoEmbedder  # noqa: E402
 from bench.metrics import auroc  # noqa: E402
 from bench.run_info import vendored_embedder  # noqa: E402
 from ww.engine.relevance import coverage  # noqa: E402
-from ww.storage.sqlite.rows import keyword_terms  # noqa: E402
+from ww.storage.query_terms import keyword_terms  # noqa: E402
 
 __all__ = ["main", "pairs"]
 

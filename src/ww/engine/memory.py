@@ -44,7 +44,7 @@ from ww.storage.ports import (
     VectorIndex,
 )
 from ww.storage.ports.learning import LearningStore
-from ww.storage.sqlite.rows import keyword_terms
+from ww.storage.query_terms import keyword_terms
 from ww.tracing import set_attributes, span, stage
 
 __all__ = [

@@ -37,7 +37,7 @@ from ww.models.semantic import Entity, EntityHit, EntityRecallRequest
 from ww.models.unified import UnifiedHit, UnifiedRecallRequest, UnifiedRecallResult
 from ww.storage.diskspace import learning_skipped_when_full
 from ww.storage.ports.learning import RecallLogEntry
-from ww.storage.sqlite.rows import keyword_terms
+from ww.storage.query_terms import keyword_terms
 from ww.tracing import stage
 
 __all__ = ["CUE_PARTS", "UnifiedRecall", "weight_total"]

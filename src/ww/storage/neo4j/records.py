@@ -57,7 +57,7 @@ from ww.storage.ports import (
     MemoryCount,
     ScoredId,
 )
-from ww.storage.sqlite.rows import keyword_terms
+from ww.storage.query_terms import keyword_terms
 
 __all__ = [
     "UNAVAILABLE",

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports.entities import ACCESS_LOG_CAP
-from ww.storage.sqlite.rows import keyword_terms
+from ww.storage.query_terms import keyword_terms
 
 __all__ = [
     "access_times",

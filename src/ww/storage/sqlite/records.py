@@ -27,6 +27,7 @@ from ww.storage.ports import (
     MemoryCount,
     ScoredId,
 )
+from ww.storage.query_terms import keyword_terms
 from ww.storage.sqlite.db import SQLiteDatabase
 from ww.storage.sqlite.keyword_index import DEFAULT_MAX_SESSIONS, KeywordIndex, query_stems
 from ww.storage.sqlite.memories import by_ids, row_as
@@ -34,11 +35,10 @@ from ww.storage.sqlite.rows import (
     EPISODE_COLUMNS,
     episode_params,
     filter_sql,
-    keyword_terms,
     row_to_episode,
 )
 
-__all__ = ["SQLiteRecordStore", "keyword_terms"]
+__all__ = ["SQLiteRecordStore"]
 
 T = TypeVar("T")
 

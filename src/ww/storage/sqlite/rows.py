@@ -1,10 +1,9 @@
-"""Row mapping, filter SQL, keyword terms and cursors of the SQLite record store."""
+"""Row mapping, filter SQL and cursors of the SQLite record store."""
 
 from __future__ import annotations
 
 import base64
 import json
-import re
 import sqlite3
 from datetime import datetime
 from typing import Any
@@ -24,7 +23,6 @@ __all__ = [
     "filter_sql",
     "fsrs_from_row",
     "fsrs_params",
-    "keyword_terms",
     "opt_ts",
     "row_to_episode",
 ]
@@ -34,92 +32,6 @@ EPISODE_COLUMNS = (
     "metadata, external_id, outcome, importance, stability, difficulty, last_review, reps, "
     "lapses, access_count, last_accessed, value, archived, index_state"
 )
-
-# Common function words carry no signal for recall but make keyword search walk huge posting
-# lists.
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "been",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "he",
-        "her",
-        "him",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "she",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "too",
-        "us",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
-)
-_TERM = re.compile(r"\w+", re.UNICODE)
-_MAX_TERMS = 32
-
-
-def keyword_terms(query: str) -> list[str]:
-    """Distinct, lower-cased content words of a query, in order of appearance."""
-    seen: dict[str, None] = {}
-    for term in _TERM.findall(query.lower()):
-        if term not in _STOPWORDS and term not in seen:
-            seen[term] = None
-    return list(seen)[:_MAX_TERMS]
 
 
 def opt_ts(value: int | None) -> datetime | None:
