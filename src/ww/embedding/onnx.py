@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 Pooling = Literal["mean", "cls", "max"]
 
 _MAX_LENGTH_CAP: Final = 8192
+# Word pieces a window shares with the one before it, as a fraction of the window: a
+# sentence up to this long lies whole in some window, wherever the windows fall.
+_WINDOW_OVERLAP: Final = 4
 _DEFAULT_MAX_LENGTH: Final = 512
 _DEVICE_RE: Final = re.compile(r"cpu|cuda(?::(\d+))?")
 _FEEDABLE_INPUTS: Final = frozenset({"input_ids", "attention_mask", "token_type_ids"})
@@ -96,6 +99,7 @@ class OnnxEmbedder:
         sbert = _read_json(model_dir / "sentence_bert_config.json") or {}
         self._lower_case = sbert.get("do_lower_case") is True
         self._tokenizer, self._pad_id = _load_tokenizer(model_dir, self._max_length)
+        self._windower = _windowing_tokenizer(self._tokenizer, self._max_length)
         self._session = _open_session(self._onnx_path, device)
 
         inputs = {i.name: i.type for i in self._session.get_inputs()}
@@ -182,6 +186,29 @@ class OnnxEmbedder:
             out[group] = vectors
         return out
 
+    def windows(self, text: str) -> list[str]:
+        """``text``'s overlapping windows of at most ``max_length`` word pieces, in order;
+        a window shares about a quarter of its word pieces with the one before. The first
+        is what :meth:`embed` sees of the text; a short text is its only window. Windows
+        are substrings of ``text`` that start and end on whole words, so re-encoding one
+        gives no more word pieces than it had here."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, got {type(text).__name__}")
+        lowered = text.lower() if self._lower_case else text
+        # The offsets must index ``text``; a lowering that changes the length (rare
+        # letters such as U+0130) is tokenised as written, a token more or less per window.
+        source = lowered if len(lowered) == len(text) else text
+        first = self._windower.encode(source)
+        if not first.overflowing:
+            return [text]
+        pieces = [first, *first.overflowing]
+        out: list[str] = []
+        for n, piece in enumerate(pieces):
+            span = _whole_word_span(text, piece, first=n == 0, last=n == len(pieces) - 1)
+            if span is not None:
+                out.append(text[span[0] : span[1]])
+        return out or [text]
+
     def _encode(self, texts: Sequence[str]) -> list[Encoding]:
         batch = [t.lower() for t in texts] if self._lower_case else list(texts)
         return self._tokenizer.encode_batch(batch)
@@ -216,6 +243,48 @@ class OnnxEmbedder:
                 "expected token embeddings (batch, tokens, dim) or sentence embeddings (batch, dim)"
             )
         return _l2_normalise(pooled)
+
+
+def _windowing_tokenizer(tokenizer: Tokenizer, max_length: int) -> Tokenizer:
+    # A copy: truncation settings are the tokenizer's state, and embed() runs on other
+    # threads with the plain truncation.
+    windower = Tokenizer.from_str(tokenizer.to_str())
+    content = max_length - windower.num_special_tokens_to_add(is_pair=False)
+    stride = max(0, min(max_length // _WINDOW_OVERLAP, content - 1))
+    windower.enable_truncation(max_length=max_length, stride=stride)
+    return windower
+
+
+def _whole_word_span(
+    text: str, piece: Encoding, *, first: bool, last: bool
+) -> tuple[int, int] | None:
+    """The characters of ``text`` a window covers, less a word cut at either edge (the
+    overlap puts that word whole in the neighbouring window). None for a window of
+    special tokens only."""
+    tokens = [
+        (offsets, word)
+        for offsets, word, special in zip(
+            piece.offsets, piece.word_ids, piece.special_tokens_mask, strict=True
+        )
+        if not special and offsets[1] > offsets[0]
+    ]
+    if not tokens:
+        return None
+    start, end = 0, len(tokens)
+    if not first and _cut(text, tokens[0][0][0]):
+        while start < end and tokens[start][1] == tokens[0][1]:
+            start += 1
+    if not last and _cut(text, tokens[-1][0][1]):
+        while end > start and tokens[end - 1][1] == tokens[-1][1]:
+            end -= 1
+    if start >= end:  # one word longer than the window: keep the cut pieces
+        start, end = 0, len(tokens)
+    return tokens[start][0][0], tokens[end - 1][0][1]
+
+
+def _cut(text: str, at: int) -> bool:
+    # A window edge inside a word: letters or digits on both sides.
+    return 0 < at < len(text) and text[at - 1].isalnum() and text[at].isalnum()
 
 
 def _pool(

@@ -30,6 +30,10 @@ class VectorItem:
     id: UUID
     vector: Vector
     payload: dict[str, Any]
+    # Further vectors of the same memory: the windows of a long text after the first. A
+    # tuple replaces the parts the memory has (empty: none); None leaves them as they are
+    # (a vector moved by reconsolidation keeps its parts).
+    parts: tuple[Vector, ...] | None = None
 
 
 def check_vector_items(session_id: str, items: Sequence[VectorItem], dimension: int) -> None:
