@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.factories import HashEmbedder
 from ww.embedding import EmbeddingService, OnnxEmbedder, Windowed
+from ww.embedding.onnx import DEFAULT_WINDOW_LENGTH
 
 WORDS = [
     *("the", "river", "Lisbon", "nurse", "unbelievably", "tokenization", "1987", "quarks,"),
@@ -49,10 +50,12 @@ def test_a_short_text_is_its_own_only_window(embedder: OnnxEmbedder, text: str) 
     assert embedder.windows(text) == [text]
 
 
-def test_a_text_of_exactly_one_window_is_not_split(embedder: OnnxEmbedder) -> None:
+def test_a_text_the_model_sees_whole_is_not_split(embedder: OnnxEmbedder) -> None:
     text = " ".join(["river"] * (embedder.max_length - 2))
     assert embedder.windows(text) == [text]
-    assert len(embedder.windows(text + " river")) == 2
+    longer = embedder.windows(text + " river")
+    assert longer[0] == text
+    assert len(longer) > 2  # the fine windows cover all of it
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -61,7 +64,8 @@ def test_windows_cover_the_whole_text_in_order_with_overlap(
     embedder: OnnxEmbedder, seed: int, words: int
 ) -> None:
     text = _long_text(seed, words)
-    windows = embedder.windows(text)
+    seen, *windows = embedder.windows(text)
+    assert text.startswith(seen)
     assert len(windows) >= 2
     spans = _spans(text, windows)
     assert spans[0][0] == 0
@@ -70,9 +74,8 @@ def test_windows_cover_the_whole_text_in_order_with_overlap(
         assert start < next_start < end < next_end  # overlapping, moving forward
     tokenizer = embedder._tokenizer
     for window in windows:
-        encoding = tokenizer.encode(window)
-        assert not encoding.overflowing, "a window the model would truncate"
-        assert len(encoding.ids) <= embedder.max_length
+        assert len(tokenizer.encode(window).ids) <= DEFAULT_WINDOW_LENGTH
+    assert len(tokenizer.encode(seen).ids) <= embedder.max_length
 
 
 def test_the_first_window_is_what_the_text_vector_sees(embedder: OnnxEmbedder) -> None:
@@ -88,6 +91,18 @@ def test_every_word_of_a_long_text_lies_in_a_window(embedder: OnnxEmbedder) -> N
     windows = embedder.windows(text)
     assert fact not in windows[0]
     assert fact in windows[-1]
+    assert len(embedder._tokenizer.encode(windows[-1]).ids) <= DEFAULT_WINDOW_LENGTH
+
+
+def test_a_window_is_a_finer_match_than_the_whole(embedder: OnnxEmbedder) -> None:
+    # Why windows are shorter than the model's limit: a sentence is a larger share of one.
+    fact = "Mariana keeps her grandmother's old violin locked in a cedar chest in the attic."
+    text = _long_text(5, 4000) + " " + fact
+    query, whole, *parts = embedder.embed(
+        ["Where is granny's fiddle stored?", *embedder.windows(text)]
+    )
+    best = max(float(np.dot(query, p)) for p in parts)
+    assert best > float(np.dot(query, whole)) + 0.1
 
 
 def test_a_text_without_spaces_is_windowed_too(embedder: OnnxEmbedder) -> None:
