@@ -140,7 +140,7 @@ def shared_words(a: str, b: str) -> set[str]:
 
 
 def _stems(text: str) -> set[str]:
-    return set(_STEMMER.stemWords(_WORD.findall(text.lower())))
+    return {s for s in _STEMMER.stemWords(_WORD.findall(text.lower())) if s}
 
 
 def long_memory(n: int, chars: int) -> tuple[str, str]:
