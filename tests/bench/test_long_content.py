@@ -47,6 +47,7 @@ def test_parts_are_the_windows_after_the_first(onnx_embedder: OnnxEmbedder) -> N
 def test_the_reports_show_parts_and_cost_per_character() -> None:
     result = {
         "machine": "x86_64, 2 CPUs",
+        "window_length": 64,
         "long_memories": 20,
         "long_chars": 30000,
         "short_memories": 2000,
@@ -58,13 +59,16 @@ def test_the_reports_show_parts_and_cost_per_character() -> None:
         "long_over_short_per_char": 0.75,
         "parts_per_long_memory": 150.5,
         "fact_at_end_hit_at_1": 0.9,
+        "fact_at_end_hit_at_5": 0.95,
+        "fact_at_end_hit_at_1_semantic_preset": 1.0,
         "fact_semantic_mean": 0.33,
         "main_vector_only_cosine_mean": 0.01,
     }
     text = markdown(result)
     assert "| 20 long | 30000 | 0.2 | 6500 | 150.5 |" in text
     assert "costs 0.75x one of a short" in text
-    assert "hit@1 0.9" in text
+    assert "--window 64`" in text
+    assert "hit@1 0.9, hit@5 0.95 (`balanced`); hit@1 1.0 with the `semantic` preset" in text
     size = {
         "long_ingest_per_s": 0.2,
         "long_parts_per_memory": 31.0,
