@@ -11,7 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.factories import HashEmbedder
-from ww.embedding import EmbeddingService, OnnxEmbedder, Windowed
+from ww.embedding import (
+    VENDORED_MODEL,
+    EmbeddingService,
+    OnnxEmbedder,
+    Windowed,
+    vendored_model_dir,
+)
 from ww.embedding.onnx import DEFAULT_WINDOW_LENGTH
 
 WORDS = [
@@ -128,3 +134,8 @@ async def test_the_service_gives_the_embedder_windows_or_the_whole_text(
     finally:
         await service.aclose()
         await plain.aclose()
+
+
+def test_a_window_too_short_for_its_special_tokens_is_refused() -> None:
+    with pytest.raises(ValueError, match="window_length"):
+        OnnxEmbedder(vendored_model_dir(), model_id=VENDORED_MODEL, window_length=4)
