@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, Self, TypeVar
 from uuid import UUID
 
 from ww.embedding import EmbeddingService
@@ -49,8 +49,7 @@ class ReconcileReport:
     orphans_removed: int
 
 
-@dataclass(frozen=True, slots=True)
-class Embedded:
+class Embedded(NamedTuple):
     """A memory's vectors: its text's own (what recall sees first and what
     reconsolidation moves) and the parts, the vectors of the text's windows after the
     first, so every word of a long memory is searchable by meaning."""
