@@ -30,7 +30,9 @@ For each size N the benchmark:
    end of the build - and measures recall again: "after optimise". Below the threshold
    the index is never built (search stays an exact scan) and that phase is skipped;
    After recall, ``--long-count`` memories of ``--long-chars`` characters go into their own
-   session through the same endpoint: ``long_ingest_per_s`` and ``long_ingest_chars_per_s``.
+   session through the same endpoint: ``long_ingest_per_s`` and ``long_ingest_chars_per_s``,
+   ``long_parts_per_memory`` (further vectors of each: its windows after the first) and
+   ``long_cost_per_char_ratio`` (a character of them against one of the N short memories).
 7. reads the server's peak RSS (``VmHWM`` in ``/proc/<pid>/status``), stops it (SIGTERM),
    starts it again on the same data directory and times until ``/api/v1/health`` is 200:
    ``startup_s``.
@@ -145,6 +147,7 @@ def run_size(
         secs, _ = asyncio.run(ingest(server.base_url, session, memories, args.batch, args.clients))
         result["ingest_s"] = round(secs, 1)
         result["ingest_per_s"] = round(size / secs, 1)
+        result["ingest_chars_per_s"] = round(sum(len(m["content"]) for m in memories) / secs)
         result["loadavg_ingest_end"] = [round(x, 2) for x in os.getloadavg()]
         log(f"  ingest {result['ingest_per_s']}/s")
 
@@ -172,7 +175,11 @@ def run_size(
         if args.long_count:
             log(f"size {size}: {args.long_count} long memories of {args.long_chars} characters")
             longs = long_memories(memories, args.long_count, args.long_chars)
-            result.update(long_ingest(server, f"{session}-long", longs))
+            result.update(
+                long_ingest(
+                    server, f"{session}-long", longs, embedder, result["ingest_chars_per_s"]
+                )
+            )
         result.update(measure_floors_and_first(server, size, embedder, args))
         mem = server.memory_mb()
         result["rss_mb"] = mem.get("VmHWM")

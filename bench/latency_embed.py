@@ -18,7 +18,13 @@ from bench.bench_server import Server, log
 from bench.latency_load import ingest
 from ww.embedding import OnnxEmbedder
 
-__all__ = ["BATCH", "long_ingest", "long_memories", "raw_embed_batched_rate"]
+__all__ = [
+    "BATCH",
+    "long_ingest",
+    "long_memories",
+    "parts_per_memory",
+    "raw_embed_batched_rate",
+]
 
 BATCH = 32
 
@@ -53,8 +59,23 @@ def long_memories(
     return out
 
 
-def long_ingest(server: Server, session: str, memories: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Ingest long memories through ``POST /episodes/batch``, 8 per request, 2 clients."""
+def parts_per_memory(embedder: OnnxEmbedder, memories: Sequence[dict[str, Any]]) -> float:
+    """Mean further vectors (parts) per memory: its windows after the first."""
+    if not memories:
+        return 0.0
+    return sum(len(embedder.windows(m["content"])) - 1 for m in memories) / len(memories)
+
+
+def long_ingest(
+    server: Server,
+    session: str,
+    memories: Sequence[dict[str, Any]],
+    embedder: OnnxEmbedder,
+    short_chars_per_s: float,
+) -> dict[str, Any]:
+    """Ingest long memories through ``POST /episodes/batch``, 8 per request, 2 clients.
+    ``long_cost_per_char_ratio``: what a character of these costs against one of the short
+    memories ingested at ``short_chars_per_s`` in the same run."""
     secs, _ = asyncio.run(ingest(server.base_url, session, memories, 8, 2))
     chars = sum(len(m["content"]) for m in memories)
     result = {
@@ -62,7 +83,12 @@ def long_ingest(server: Server, session: str, memories: Sequence[dict[str, Any]]
         "long_ingest_chars": round(chars / len(memories)),
         "long_ingest_per_s": round(len(memories) / secs, 2),
         "long_ingest_chars_per_s": round(chars / secs),
+        "long_parts_per_memory": round(parts_per_memory(embedder, memories), 1),
+        "long_cost_per_char_ratio": round(short_chars_per_s / (chars / secs), 2),
     }
     rate, char_rate = result["long_ingest_per_s"], result["long_ingest_chars_per_s"]
-    log(f"  long ingest {rate}/s ({char_rate} chars/s)")
+    log(
+        f"  long ingest {rate}/s ({char_rate} chars/s, {result['long_parts_per_memory']} parts "
+        f"each, {result['long_cost_per_char_ratio']}x a short memory's cost per character)"
+    )
     return result

@@ -59,6 +59,13 @@ def _num(r: dict[str, Any], key: str, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _long(r: dict[str, Any]) -> str:
+    rate = _num(r, "long_ingest_per_s", 1)
+    if "long_parts_per_memory" not in r:
+        return rate
+    return f"{rate} ({r['long_parts_per_memory']} parts, {r['long_cost_per_char_ratio']}x)"
+
+
 def _ratio_b(r: dict[str, Any]) -> str:
     value = r.get("ingest_ratio_batched")
     if value is None:
@@ -83,7 +90,9 @@ def markdown(report: dict[str, Any]) -> str:
         "recall c1 p50 - time to embed one query alone (target <= 2 ms at 100k); ingest ratio = "
         "API batch ingest rate / bare embedder rate in the same run; ratio b = ingest rate / "
         "the model's best batched rate (batch 32, sorted by length; issue 17 target >= 0.85). "
-        "Long ingest: memories/s of long memories (characters each in the JSON).",
+        "Long ingest: memories/s of long memories (characters each in the JSON), their parts "
+        "(further vectors) each, and what a character of them costs against one of the short "
+        "memories (x).",
         "",
         "| size | ingest/s | raw embed/s | ratio | raw batched/s | ratio b | long ingest/s "
         "| recall c=1 | recall c=8 | embed query ms "
@@ -94,7 +103,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {size} | {r['ingest_per_s']:.0f} | {r['raw_embed_per_s']:.0f} "
             f"| {r['ingest_ratio']:.2f} | {_num(r, 'raw_embed_batched_per_s', 0)} "
-            f"| {_ratio_b(r)} | {_num(r, 'long_ingest_per_s', 1)} "
+            f"| {_ratio_b(r)} | {_long(r)} "
             f"| {_fmt(r['recall_ms']['c1'])} "
             f"| {_fmt(r['recall_ms']['c8'])} | {r['embed_query_ms']:.1f} "
             f"| {r['overhead_p50_ms']:.1f} | {r['http_floor_ms']:.1f} | {r['rss_mb']} "

@@ -1,5 +1,5 @@
 """Congruence: Qdrant Edge agrees with the Qdrant server backend (qdrant-client local mode)
-and with the Neo4j vector index.
+and with the Neo4j vector index, memories' parts included.
 
 The same points, payload changes, deletes and queries go to both; every answer must be the
 same ids in the same order with scores within 1e-5. Any difference is a bug in one adapter.
@@ -46,6 +46,7 @@ class Point:
     project: str | None
     archived: bool
     meta: Any
+    parts: list[int]  # seeds of the memory's further vectors
 
 
 @st.composite
@@ -62,6 +63,7 @@ def _points(draw: st.DrawFn) -> list[Point]:
                 project=st.sampled_from([None, "p1", "p2"]),
                 archived=st.booleans(),
                 meta=_meta_values,
+                parts=st.lists(st.sampled_from(pool), max_size=2),
             ),
             min_size=1,
             max_size=24,
@@ -133,7 +135,8 @@ def _items(session: str, points: list[Point]) -> list[VectorItem]:
             archived=p.archived,
             metadata={"k": p.meta},
         )
-        out.append(VectorItem(ep.id, unit(DIM, p.seed), episode_payload(ep)))
+        parts = tuple(unit(DIM, s) for s in p.parts)
+        out.append(VectorItem(ep.id, unit(DIM, p.seed), episode_payload(ep), parts))
     return out
 
 

@@ -6,12 +6,15 @@ from uuid import uuid4
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.contract.conftest import DIM
 from tests.factories import at, make_episode, unit
 from ww.models import EpisodeContext, EpisodeFilter, Outcome
 from ww.storage import VectorIndex, VectorItem
 from ww.storage.payload import episode_payload
+from ww.storage.vector_base import part_id
 
 
 def item(session: str, seed: int, **kw: object) -> VectorItem:
@@ -154,3 +157,185 @@ async def test_equal_scores_rank_by_id_across_the_limit(vectors: VectorIndex) ->
             expected.append(other.id)
         assert [h.id for h in hits] == expected, limit
         assert len({h.score for h in hits[:12]}) == 1
+
+
+# -- parts: further vectors of one memory -------------------------------------------------------
+
+
+def with_parts(base: VectorItem, *seeds: int) -> VectorItem:
+    return VectorItem(base.id, base.vector, base.payload, tuple(unit(DIM, s) for s in seeds))
+
+
+def far_from(query: np.ndarray) -> np.ndarray:
+    return (-query).astype(np.float32)
+
+
+async def test_best_part_wins_and_the_memory_comes_once(vectors: VectorIndex) -> None:
+    query = unit(DIM, 100)
+    others = [item("s1", i) for i in range(5)]
+    base = item("s1", 0)
+    long = VectorItem(
+        base.id, far_from(query), base.payload, (unit(DIM, 101), query.copy(), unit(DIM, 102))
+    )
+    await vectors.upsert("s1", [long, *others])
+    hits = await vectors.search("s1", query, EpisodeFilter(), 10)
+    assert [h.id for h in hits].count(long.id) == 1
+    assert len(hits) == 6
+    assert hits[0].id == long.id
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    part_ids = {part_id(long.id, k) for k in range(1, 4)}
+    assert not part_ids & {h.id for h in hits}
+
+
+async def test_limit_counts_memories_not_parts(vectors: VectorIndex) -> None:
+    query = unit(DIM, 100)
+    near = [(query + 0.01 * unit(DIM, 200 + k)).astype(np.float32) for k in range(12)]
+    base = item("s1", 0)
+    crowd = VectorItem(base.id, far_from(query), base.payload, tuple(near))
+    others = [item("s1", i) for i in range(1, 5)]
+    await vectors.upsert("s1", [crowd, *others])
+    hits = await vectors.search("s1", query, EpisodeFilter(), 3)
+    assert len(hits) == 3
+    assert hits[0].id == crowd.id
+    best_others = sorted(others, key=lambda i: -float(np.dot(i.vector, query)))[:2]
+    assert [h.id for h in hits[1:]] == [i.id for i in best_others]
+
+
+async def test_filters_and_within_apply_through_parts(vectors: VectorIndex) -> None:
+    query = unit(DIM, 100)
+    base = item("s1", 0, archived=True)
+    hidden = VectorItem(base.id, far_from(query), base.payload, (query.copy(),))
+    shown = item("s1", 1)
+    await vectors.upsert("s1", [hidden, shown])
+    assert [h.id for h in await vectors.search("s1", query, EpisodeFilter(), 10)] == [shown.id]
+    everything = await vectors.search("s1", query, EpisodeFilter(include_archived=True), 10)
+    assert [h.id for h in everything] == [hidden.id, shown.id]
+    flt = EpisodeFilter(include_archived=True)
+    inside = await vectors.search("s1", query, flt, 10, within=[hidden.id])
+    assert [h.id for h in inside] == [hidden.id]
+    assert inside[0].score == pytest.approx(1.0, abs=1e-5)
+    outside = await vectors.search("s1", query, flt, 10, within=[shown.id])
+    assert [h.id for h in outside] == [shown.id]
+
+
+async def test_set_payload_moves_the_parts_filters(vectors: VectorIndex) -> None:
+    query = unit(DIM, 100)
+    base = item("s1", 0)
+    mem = VectorItem(base.id, far_from(query), base.payload, (query.copy(),))
+    await vectors.upsert("s1", [mem])
+    await vectors.set_payload("s1", mem.id, {**mem.payload, "archived": 1})
+    assert await vectors.search("s1", query, EpisodeFilter(), 10) == []
+    hits = await vectors.search("s1", query, EpisodeFilter(include_archived=True), 10)
+    assert [h.id for h in hits] == [mem.id]
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    await vectors.set_payload("s1", mem.id, {"archived": 0})
+    hits = await vectors.search("s1", query, EpisodeFilter(), 10, within=[mem.id])
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError):
+        await vectors.set_payload("s1", mem.id, {"part_of": str(uuid4())})
+
+
+async def test_delete_and_delete_session_remove_parts(vectors: VectorIndex) -> None:
+    query = unit(DIM, 100)
+    a, b = item("s1", 0), item("s1", 1)
+    gone = VectorItem(a.id, far_from(query), a.payload, (query.copy(), unit(DIM, 5)))
+    await vectors.upsert("s1", [gone, b])
+    await vectors.delete("s1", [gone.id])
+    assert [h.id for h in await vectors.search("s1", query, EpisodeFilter(), 10)] == [b.id]
+    # Written again without touching parts: none came back.
+    await vectors.upsert("s1", [VectorItem(a.id, far_from(query), a.payload)])
+    hits = await vectors.search("s1", query, EpisodeFilter(), 10, within=[a.id])
+    assert hits[0].score == pytest.approx(-1.0, abs=1e-5)
+    await vectors.upsert("s1", [gone])
+    await vectors.delete_session("s1")
+    assert await vectors.search("s1", query, EpisodeFilter(include_archived=True), 10) == []
+    await vectors.upsert("s1", [VectorItem(a.id, far_from(query), a.payload)])
+    hits = await vectors.search("s1", query, EpisodeFilter(), 10)
+    assert [(h.id, round(h.score, 4)) for h in hits] == [(a.id, -1.0)]
+
+
+async def test_ids_count_and_get_vectors_ignore_parts(vectors: VectorIndex) -> None:
+    a, b = item("s1", 0), item("s1", 1)
+    await vectors.upsert("s1", [with_parts(a, 10, 11, 12), b])
+    assert await vectors.ids("s1") == {a.id, b.id}
+    assert await vectors.count("s1") == 2
+    got = await vectors.get_vectors("s1", [a.id, part_id(a.id, 1)])
+    assert set(got) == {a.id}
+    np.testing.assert_allclose(got[a.id], a.vector, atol=1e-5)
+    assert await vectors.unindexed() >= 0
+
+
+async def test_fewer_parts_remove_the_stale_ones(vectors: VectorIndex) -> None:
+    query = unit(DIM, 100)
+    base = item("s1", 0)
+    main = far_from(query)
+    await vectors.upsert(
+        "s1", [VectorItem(base.id, main, base.payload, (unit(DIM, 1), unit(DIM, 2), query))]
+    )
+    first = unit(DIM, 1)
+    await vectors.upsert("s1", [VectorItem(base.id, main, base.payload, (first,))])
+    hits = await vectors.search("s1", query, EpisodeFilter(), 10)
+    assert [h.id for h in hits] == [base.id]
+    assert hits[0].score == pytest.approx(float(np.dot(first, query)), abs=1e-4)
+    await vectors.upsert("s1", [VectorItem(base.id, main, base.payload, ())])
+    hits = await vectors.search("s1", query, EpisodeFilter(), 10)
+    assert hits[0].score == pytest.approx(-1.0, abs=1e-5)
+
+
+async def test_no_parts_given_keeps_the_parts(vectors: VectorIndex) -> None:
+    query = unit(DIM, 100)
+    base = item("s1", 0)
+    await vectors.upsert("s1", [VectorItem(base.id, unit(DIM, 3), base.payload, (query,))])
+    # Reconsolidation moves the main vector and says nothing of the parts.
+    await vectors.upsert("s1", [VectorItem(base.id, far_from(query), base.payload)])
+    hits = await vectors.search("s1", query, EpisodeFilter(), 10)
+    assert [h.id for h in hits] == [base.id]
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    got = await vectors.get_vectors("s1", [base.id])
+    np.testing.assert_allclose(got[base.id], far_from(query), atol=1e-5)
+
+
+async def test_upsert_refuses_a_part_of_the_wrong_shape(vectors: VectorIndex) -> None:
+    base = item("s1", 0)
+    bad = VectorItem(base.id, base.vector, base.payload, (unit(DIM, 1), np.ones(DIM + 1)))
+    with pytest.raises(ValueError):
+        await vectors.upsert("s1", [bad])
+    with pytest.raises(ValueError):
+        await vectors.upsert("s1", [VectorItem(base.id, base.vector, {**base.payload, "part": 1})])
+    assert await vectors.count("s1") == 0
+
+
+_memories = st.lists(
+    st.tuples(st.integers(0, 2**16), st.lists(st.integers(0, 2**16), max_size=4)),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(memories=_memories, query_seed=st.integers(0, 2**16), limit=st.integers(1, 14))
+async def test_search_ranks_memories_by_their_best_vector(
+    vectors: VectorIndex, memories: list[tuple[int, list[int]]], query_seed: int, limit: int
+) -> None:
+    session = f"p-{uuid4().hex[:12]}"
+    query = unit(DIM, query_seed)
+    items = [
+        with_parts(item(session, seed), *parts)
+        for seed, parts in memories
+        if len({seed, *parts}) == 1 + len(parts)  # distinct seeds: no exact ties to order
+    ]
+    await vectors.upsert(session, items)
+
+    def best(i: VectorItem) -> float:
+        return max(float(np.dot(v, query)) for v in (i.vector, *(i.parts or ())))
+
+    expected = sorted(items, key=lambda i: (-best(i), i.id.int))[:limit]
+    hits = await vectors.search(session, query, EpisodeFilter(), limit)
+    assert [h.id for h in hits] == [i.id for i in expected]
+    for h, e in zip(hits, expected, strict=True):
+        assert h.score == pytest.approx(best(e), abs=1e-4)
+    await vectors.delete_session(session)

@@ -88,6 +88,36 @@ async def test_index_path_finds_the_exact_scans_hits(pair: tuple[Neo4jVectorInde
             assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-6)
 
 
+async def test_index_path_groups_parts_as_the_exact_scan_does(
+    pair: tuple[Neo4jVectorIndex, ...],
+) -> None:
+    exact, hnsw = pair
+    vectors = _clustered(SIZE, 8)
+    extra = _clustered(2 * SIZE, 9)
+    # Every third memory has two parts; the first has more parts near ``crowd`` than the
+    # index gives candidates, so there the index path finds too few memories and scans.
+    crowd = _clustered(1, 10)[0]
+    near = crowd + 0.02 * _clustered(MIN_CANDIDATES + 20, 11)
+    near = (near / np.linalg.norm(near, axis=1, keepdims=True)).astype(np.float32)
+    items = [
+        VectorItem(i.id, i.vector, i.payload, (extra[2 * k], extra[2 * k + 1]) if k % 3 else ())
+        for k, i in enumerate(_items("parts", vectors))
+    ]
+    items[0] = VectorItem(items[0].id, items[0].vector, items[0].payload, tuple(near))
+    await hnsw.upsert("parts", items)
+    assert await _uses_index(hnsw, "parts", vectors[1])
+    assert not await _uses_index(hnsw, "parts", crowd)
+    for q in [crowd, *_clustered(10, 12)]:
+        for flt in FILTERS[:2]:
+            want = await exact.search("parts", q, flt, 10)
+            got = await hnsw.search("parts", q, flt, 10)
+            assert len({h.id for h in want}) == 10
+            assert [h.id for h in got] == [h.id for h in want]
+            assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-6)
+    hits = await hnsw.search("parts", crowd, EpisodeFilter(), 3)
+    assert hits[0].id == items[0].id and len(hits) == 3
+
+
 async def test_small_session_below_threshold_has_no_index(neo4j_server: Neo4jProcess) -> None:
     wipe_database(neo4j_server.uri)
     index = Neo4jVectorIndex(neo4j_server.uri, DIM, index_threshold=50)

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Embedder", "EmbeddingError"]
+__all__ = ["Embedder", "EmbeddingError", "Windowed"]
 
 
 class EmbeddingError(RuntimeError):
@@ -39,4 +39,20 @@ class Embedder(Protocol):
         Returns a float32 array of shape ``(len(texts), dimension)`` whose rows have L2
         norm 1; an empty input gives shape ``(0, dimension)``.
         """
+        ...
+
+
+@runtime_checkable
+class Windowed(Protocol):
+    """An embedder that can split a long text into the pieces it sees whole.
+
+    Optional: an :class:`Embedder` without it is taken to see every text whole, so a long
+    memory gets one vector. With it, the windows after the first become further vectors of
+    the memory, and every word of it is searchable by meaning.
+    """
+
+    def windows(self, text: str) -> list[str]:
+        """``text``'s overlapping windows in order, each short enough to be embedded
+        without truncation; the first is what ``embed([text])`` sees. At least one (an
+        empty text gives ``[text]``)."""
         ...

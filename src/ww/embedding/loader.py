@@ -82,6 +82,7 @@ def load_embedder(settings: Settings) -> OnnxEmbedder:
         batch_size=settings.embedding_batch_size,
         max_length=settings.embedding_max_length,
         use_fp16=settings.embedding_use_fp16,
+        window_length=settings.embedding_window_length,
     )
     if embedder.dimension != settings.embedding_dimension:
         raise EmbeddingError(

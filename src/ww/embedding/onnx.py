@@ -22,13 +22,21 @@ from tokenizers import Encoding, Tokenizer
 
 from ww.embedding.base import EmbeddingError
 
-__all__ = ["OnnxEmbedder", "Pooling"]
+__all__ = ["DEFAULT_WINDOW_LENGTH", "OnnxEmbedder", "Pooling"]
 
 logger = logging.getLogger(__name__)
 
 Pooling = Literal["mean", "cls", "max"]
 
 _MAX_LENGTH_CAP: Final = 8192
+# Word pieces per window of a long text. Mean pooling dilutes one sentence among a window's
+# others: a paraphrased question about a one-sentence fact at the end of 30,000 characters
+# had cosine 0.07-0.20 to its 256-piece window and 0.40-0.57 to its 64-piece one, for
+# about the same compute (the same word pieces, cut finer; docs/benchmarks.md).
+DEFAULT_WINDOW_LENGTH: Final = 64
+# Word pieces a window shares with the one before it, as a fraction of the window: a
+# sentence up to this long lies whole in some window, wherever the windows fall.
+_WINDOW_OVERLAP: Final = 4
 _DEFAULT_MAX_LENGTH: Final = 512
 _DEVICE_RE: Final = re.compile(r"cpu|cuda(?::(\d+))?")
 _FEEDABLE_INPUTS: Final = frozenset({"input_ids", "attention_mask", "token_type_ids"})
@@ -76,9 +84,12 @@ class OnnxEmbedder:
         max_length: int | None = None,
         use_fp16: bool = False,
         per_text: bool | None = None,
+        window_length: int = DEFAULT_WINDOW_LENGTH,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if window_length < 8:
+            raise ValueError(f"window_length must be at least 8, got {window_length}")
         if max_length is not None and max_length < 2:
             raise ValueError(f"max_length must leave room for special tokens, got {max_length}")
         model_dir = Path(model_dir)
@@ -96,6 +107,10 @@ class OnnxEmbedder:
         sbert = _read_json(model_dir / "sentence_bert_config.json") or {}
         self._lower_case = sbert.get("do_lower_case") is True
         self._tokenizer, self._pad_id = _load_tokenizer(model_dir, self._max_length)
+        self._windower, self._stride = _windowing_tokenizer(
+            self._tokenizer, min(window_length, self._max_length)
+        )
+        self._content = self._max_length - self._tokenizer.num_special_tokens_to_add(False)
         self._session = _open_session(self._onnx_path, device)
 
         inputs = {i.name: i.type for i in self._session.get_inputs()}
@@ -182,6 +197,36 @@ class OnnxEmbedder:
             out[group] = vectors
         return out
 
+    def windows(self, text: str) -> list[str]:
+        """``[text]`` when the model sees all of it; for a longer text, the beginning the
+        model sees (what :meth:`embed` gives a vector) followed by windows of
+        ``window_length`` word pieces that cover the whole text in order, each sharing a
+        quarter of its word pieces with the one before. Windows are substrings of
+        ``text`` that start and end on whole words, so re-encoding one gives no more word
+        pieces than it had here."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, got {type(text).__name__}")
+        lowered = text.lower() if self._lower_case else text
+        # The offsets must index ``text``; a lowering that changes the length (rare
+        # letters such as U+0130) is tokenised as written, a token more or less per window.
+        source = lowered if len(lowered) == len(text) else text
+        first = self._windower.encode(source)
+        pieces = [first, *first.overflowing]
+        # Each window after the first repeats ``stride`` word pieces of the one before.
+        offsets = [
+            o for n, p in enumerate(pieces) for o in _content_offsets(p)[self._stride if n else 0 :]
+        ]
+        if len(offsets) <= self._content:
+            return [text]
+        seen = _whole_word_span(text, offsets[: self._content], first=True, last=False)
+        out = [text[seen[0] : seen[1]]]
+        for n, piece in enumerate(pieces):
+            span = _whole_word_span(
+                text, _content_offsets(piece), first=n == 0, last=n == len(pieces) - 1
+            )
+            out.append(text[span[0] : span[1]])
+        return out
+
     def _encode(self, texts: Sequence[str]) -> list[Encoding]:
         batch = [t.lower() for t in texts] if self._lower_case else list(texts)
         return self._tokenizer.encode_batch(batch)
@@ -216,6 +261,50 @@ class OnnxEmbedder:
                 "expected token embeddings (batch, tokens, dim) or sentence embeddings (batch, dim)"
             )
         return _l2_normalise(pooled)
+
+
+def _windowing_tokenizer(tokenizer: Tokenizer, length: int) -> tuple[Tokenizer, int]:
+    # A copy: truncation settings are the tokenizer's state, and embed() runs on other
+    # threads with the plain truncation.
+    windower = Tokenizer.from_str(tokenizer.to_str())
+    content = length - windower.num_special_tokens_to_add(is_pair=False)
+    stride = max(0, min(length // _WINDOW_OVERLAP, content - 1))
+    windower.enable_truncation(max_length=length, stride=stride)
+    return windower, stride
+
+
+_Offsets = list[tuple[tuple[int, int], int | None]]
+
+
+def _content_offsets(piece: Encoding) -> _Offsets:
+    """A window's word pieces that stand for text: character span and word number."""
+    return [
+        (offsets, word)
+        for offsets, word, special in zip(
+            piece.offsets, piece.word_ids, piece.special_tokens_mask, strict=True
+        )
+        if not special
+    ]
+
+
+def _whole_word_span(text: str, tokens: _Offsets, *, first: bool, last: bool) -> tuple[int, int]:
+    """The characters of ``text`` the word pieces cover, less a word cut at either edge
+    (the overlap puts that word whole in the neighbouring window)."""
+    start, end = 0, len(tokens)
+    if not first and _cut(text, tokens[0][0][0]):
+        while start < end and tokens[start][1] == tokens[0][1]:
+            start += 1
+    if not last and _cut(text, tokens[-1][0][1]):
+        while end > start and tokens[end - 1][1] == tokens[-1][1]:
+            end -= 1
+    if start >= end:  # one word longer than the window: keep the cut pieces
+        start, end = 0, len(tokens)
+    return tokens[start][0][0], tokens[end - 1][0][1]
+
+
+def _cut(text: str, at: int) -> bool:
+    # A window edge inside a word: letters or digits on both sides.
+    return 0 < at < len(text) and text[at - 1].isalnum() and text[at].isalnum()
 
 
 def _pool(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ww.embedding.base import Embedder, EmbeddingError
+from ww.embedding.base import Embedder, EmbeddingError, Windowed
 
 __all__ = ["BATCH_OBSERVERS", "BatchObserver", "EmbeddingService", "EmbeddingStats"]
 
@@ -33,6 +33,9 @@ _Request = tuple[str, "asyncio.Future[_Vector]", float]
 # ``embed_many`` and ``embed_sync``, which do not queue). ``ww.api.metrics`` registers
 # itself; empty, a batch costs nothing more.
 BatchObserver = Callable[[int, Sequence[float]], None]
+# Below this many characters in all, texts are split into windows on the event loop: the
+# tokenizer takes well under a millisecond for them, less than a thread hop.
+_INLINE_WINDOW_CHARS = 4096
 BATCH_OBSERVERS: list[BatchObserver] = []
 
 
@@ -113,6 +116,7 @@ class EmbeddingService:
         if max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
         self._embedder = embedder
+        self._windowed = embedder if isinstance(embedder, Windowed) else None
         self._dimension = embedder.dimension
         self._cache = _LRUCache(cache_size)
         self._batch_size = batch_size
@@ -136,6 +140,21 @@ class EmbeddingService:
         with self._counter_lock:
             hits, misses, batches, items = self._hits, self._misses, self._batches, self._items
         return EmbeddingStats(hits, misses, batches, items, len(self._cache))
+
+    def windows(self, text: str) -> list[str]:
+        """``text``'s overlapping windows, each seen whole by the model, in order (the
+        first is what the text's own vector sees); ``[text]`` for an embedder without
+        windows (:class:`~ww.embedding.base.Windowed`), which sees whole texts."""
+        if self._windowed is None:
+            return [text]
+        return self._windowed.windows(text)
+
+    async def windows_many(self, texts: Sequence[str]) -> list[list[str]]:
+        """:meth:`windows` of each text; long texts are tokenised off the event loop."""
+        wanted = _text_list(texts)
+        if self._windowed is None or sum(map(len, wanted)) < _INLINE_WINDOW_CHARS:
+            return [self.windows(t) for t in wanted]
+        return await asyncio.to_thread(lambda: [self.windows(t) for t in wanted])
 
     async def embed_one(self, text: str) -> _Vector:
         """Embed one text, sharing a model call with other requests arriving meanwhile."""

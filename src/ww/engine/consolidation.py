@@ -51,8 +51,7 @@ from ww.models.consolidation import (
     DuplicateMerge,
 )
 from ww.models.semantic import Entity, EntityType
-from ww.storage.memory_payload import entity_payload
-from ww.storage.ports import StoreUnavailableError, VectorItem
+from ww.storage.ports import StoreUnavailableError
 from ww.storage.ports.consolidation import (
     ConsolidatedEntity,
     ConsolidationStore,
@@ -399,10 +398,11 @@ class Consolidator:
             await store.update_entity(session_id, entity)
         # The routed vector, not an embedding of the name and summary: it stands for the
         # members. If the index is down the reconciler embeds the text instead.
-        vector = routed.vector.astype(np.float32)
+        # A long summary's further windows still become parts, so all of it is searchable.
+        writes = self.semantic.writes
+        embedded = await writes.parts([entity], [routed.vector.astype(np.float32)])
         try:
-            item = VectorItem(entity.id, vector, entity_payload(entity))
-            await self.semantic.vectors.upsert(session_id, [item])
+            await self.semantic.vectors.upsert(session_id, writes.items([entity], embedded))
             await store.mark_indexed(session_id, [entity.id])
         except StoreUnavailableError as exc:
             log.warning("vector index unavailable, entity %s left pending: %s", entity.id, exc)

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, Self, TypeVar
 from uuid import UUID
 
 from ww.embedding import EmbeddingService
@@ -28,6 +28,7 @@ from ww.storage.ports.learning import LearningStore
 
 __all__ = [
     "Candidates",
+    "Embedded",
     "KindStore",
     "LearnedKind",
     "Memory",
@@ -46,6 +47,15 @@ _BATCH = 256  # pending records indexed per embedding call by the reconciler
 class ReconcileReport:
     indexed: int
     orphans_removed: int
+
+
+class Embedded(NamedTuple):
+    """A memory's vectors: its text's own (what recall sees first and what
+    reconsolidation moves) and the parts, the vectors of the text's windows after the
+    first, so every word of a long memory is searchable by meaning."""
+
+    vector: Vector
+    parts: tuple[Vector, ...] = ()
 
 
 class Record(Protocol):
@@ -94,9 +104,30 @@ class WriteProtocol(Generic[R]):
     def vectors(self) -> VectorIndex:
         return self.vectors_of()
 
-    async def embed(self, memories: Sequence[R]) -> list[Vector]:
-        """Step 1, before anything is written: a failure here writes nothing."""
-        return list(await self.embedder.embed_many([self.text(m) for m in memories]))
+    async def embed(self, memories: Sequence[R]) -> list[Embedded]:
+        """Step 1, before anything is written: a failure here writes nothing. The texts
+        and all their further windows go to the model in one call."""
+        return await self._embed(memories, None)
+
+    async def parts(self, memories: Sequence[R], vectors: Sequence[Vector]) -> list[Embedded]:
+        """The memories with the vectors given (an import's, a routed entity's) and the
+        parts embedded from their texts."""
+        return await self._embed(memories, vectors)
+
+    async def _embed(
+        self, memories: Sequence[R], vectors: Sequence[Vector] | None
+    ) -> list[Embedded]:
+        texts = [self.text(m) for m in memories]
+        extra = [w[1:] for w in await self.embedder.windows_many(texts)]
+        own = texts if vectors is None else []
+        rows = await self.embedder.embed_many([*own, *(w for ws in extra for w in ws)])
+        mains = list(rows[: len(own)]) if vectors is None else vectors
+        out: list[Embedded] = []
+        at = len(own)
+        for main, windows in zip(mains, extra, strict=True):
+            out.append(Embedded(main, tuple(rows[at : at + len(windows)])))
+            at += len(windows)
+        return out
 
     async def create(
         self,
@@ -112,13 +143,18 @@ class WriteProtocol(Generic[R]):
         await insert(session_id, memories)
         return await self.index(session_id, memories, vectors)
 
+    def items(self, memories: Sequence[R], vectors: Sequence[Embedded]) -> list[VectorItem]:
+        # The parts as a tuple, possibly empty: a shorter text's stale parts go.
+        return [
+            VectorItem(m.id, e.vector, self.payload(m), parts=e.parts)
+            for m, e in zip(memories, vectors, strict=True)
+        ]
+
     async def index(
-        self, session_id: str, memories: Sequence[R], vectors: Sequence[Vector]
+        self, session_id: str, memories: Sequence[R], vectors: Sequence[Embedded]
     ) -> list[R]:
         """Steps 3 and 4 for records committed pending: the records as they now are."""
-        items = [
-            VectorItem(m.id, v, self.payload(m)) for m, v in zip(memories, vectors, strict=True)
-        ]
+        items = self.items(memories, vectors)
         try:
             await self.vectors.upsert(session_id, items)
             await self.store.mark_indexed(session_id, [m.id for m in memories])
@@ -186,11 +222,7 @@ class WriteProtocol(Generic[R]):
                 if lost:
                     await self.store.mark_pending(session_id, list(lost))
             while batch := await self.pending(session_id, _BATCH, cutoff):
-                vectors = await self.embed(batch)
-                items = [
-                    VectorItem(m.id, v, self.payload(m))
-                    for m, v in zip(batch, vectors, strict=True)
-                ]
+                items = self.items(batch, await self.embed(batch))
                 await self.vectors.upsert(session_id, items)
                 await self.store.mark_indexed(session_id, [m.id for m in batch])
                 indexed += len(batch)

@@ -109,6 +109,14 @@ def test_load_local_folder_uses_folder_name_and_max_length(model_folder: MakeFol
     assert loaded.max_length == 64
 
 
+def test_the_window_length_setting_reaches_the_embedder() -> None:
+    text = " ".join(["harbour crane"] * 400)
+    fine = load_embedder(_settings(embedding_window_length=32)).windows(text)
+    default = load_embedder(_settings()).windows(text)
+    assert fine[0] == default[0]  # the beginning the model sees is the same
+    assert len(fine) > 1.5 * len(default)
+
+
 def test_dimension_mismatch_names_the_setting() -> None:
     with pytest.raises(EmbeddingError) as info:
         load_embedder(_settings(embedding_dimension=768))

@@ -11,8 +11,9 @@ exact scan, which is as fast there and needs no index.
 The index only proposes candidates: ``oversample`` times the hits asked for (at least
 ``MIN_CANDIDATES``). The session and payload filters then run on those nodes, and the score is
 recomputed from the stored vector by the same Cypher expression the exact scan uses, so the
-two paths rank and score identically. When fewer hits than asked for survive the filters
-while the index had more to give (a selective filter), the caller falls back to the exact
+two paths rank and score identically (both count a part's hit for its memory). When fewer
+memories than asked for survive the filters while the index had more to give (a selective
+filter, or a few memories' many parts), the caller falls back to the exact
 scan: a filtered search never loses a hit to the approximation, only an unfiltered one can,
 and only a near-tie of the last hits (overlap@10 against the exact scan: docs/benchmarks.md).
 """
@@ -30,13 +31,19 @@ from ww.storage.neo4j.driver import Neo4jConnection, tx_all, tx_consume
 from ww.storage.neo4j.rows import session_key
 from ww.storage.ports import ScoredId
 
-__all__ = ["MIN_CANDIDATES", "SCORE", "SessionIndexes"]
+__all__ = ["BY_MEMORY", "MIN_CANDIDATES", "SCORE", "SessionIndexes"]
 
 log = logging.getLogger(__name__)
 
 # The cosine Qdrant reports, of node ``n`` and query ``$q``: vector.similarity.cosine answers
 # (1 + cos) / 2, in [0, 1]. Both search paths score with it, so they agree to the bit.
 SCORE = "2.0 * vector.similarity.cosine(n.embedding, $q) - 1.0"
+# The nodes ``n`` (after the filters) as one hit per memory: a part counts for the memory it
+# is ``part_of``, at the best score of them all; ``$n`` memories, best first, ties by id.
+BY_MEMORY = (
+    f"WITH coalesce(n.part_of, n.id) AS id, max({SCORE}) AS score "
+    "RETURN id, score ORDER BY score DESC, id LIMIT $n"
+)
 
 # Candidates asked of the index, at the least: HNSW's search breadth is its k, and below
 # about 100 its recall of the true top ten drops on 384-d embeddings.
@@ -206,7 +213,7 @@ class SessionIndexes(Neo4jConnection):
             "CALL db.index.vector.queryNodes($index, $k, $q) YIELD node "
             "WITH collect(node) AS found UNWIND found AS n "
             f"WITH size(found) AS total, n WHERE {where} "
-            f"WITH total, n.id AS id, {SCORE} AS score "
+            f"WITH total, coalesce(n.part_of, n.id) AS id, max({SCORE}) AS score "
             "RETURN total, id, score ORDER BY score DESC, id LIMIT $n"
         )
         args = {**params, "index": self.session_index(session_id), "k": k, "n": n}

@@ -4,7 +4,9 @@ Neither Qdrant Edge nor qdrant-client's local mode may be opened by more than on
 a Qdrant server can, but is one more service to run. This backend keeps each vector as a
 node of the database the records already live in: one label per memory type (as the Qdrant
 backends keep one collection per memory type), with the session, the id, the unit vector
-and the payload's filterable fields as properties, and a second label per session.
+and the payload's filterable fields as properties, and a second label per session. A part of
+a memory (``VectorItem.parts``) is a node like any other, marked by ``part_of`` and ``part``;
+searches group hits by ``coalesce(n.part_of, n.id)`` at their best score.
 
 A small session is searched by exact scan: cosine against every node of the session that
 passes the filter, computed in Cypher, about 33 µs per vector on a 2-core VM. A session of
@@ -22,7 +24,7 @@ without the index.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
 from uuid import UUID
 
@@ -30,9 +32,9 @@ import numpy as np
 
 from ww.models import EpisodeFilter
 from ww.storage.neo4j.driver import ConnectionOptions, tx_all, tx_consume
-from ww.storage.neo4j.vector_ann import SCORE, SessionIndexes
+from ww.storage.neo4j.vector_ann import BY_MEMORY, SessionIndexes
 from ww.storage.payload import MatchTerm, filter_terms
-from ww.storage.ports import ScoredId, Vector, VectorItem
+from ww.storage.ports import PART_KEYS, ScoredId, Vector, VectorItem
 from ww.storage.vector_base import Fetch, NothingToOptimize, Search, VectorIndexBase
 
 __all__ = ["DEFAULT_INDEX_THRESHOLD", "DEFAULT_OVERSAMPLE", "Neo4jVectorIndex", "node_props"]
@@ -145,6 +147,8 @@ class Neo4jVectorIndex(SessionIndexes, VectorIndexBase, NothingToOptimize):
         schema = (
             f"CREATE CONSTRAINT {name}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE",
             f"CREATE INDEX {name}_session IF NOT EXISTS FOR (n:{label}) ON (n.session_id, n.id)",
+            # A memory's parts, reached by set_payload, delete and the stale-part cleanup.
+            f"CREATE INDEX {name}_part IF NOT EXISTS FOR (n:{label}) ON (n.part_of)",
         )
         await self._connect(schema)
         try:
@@ -170,7 +174,9 @@ class Neo4jVectorIndex(SessionIndexes, VectorIndexBase, NothingToOptimize):
             {
                 "id": str(i.id),
                 "props": {
-                    **node_props(i.payload),
+                    **node_props({k: v for k, v in i.payload.items() if k not in PART_KEYS}),
+                    # A part's marks are unprefixed, as the id is: no payload key can set them.
+                    **{k: i.payload[k] for k in PART_KEYS if k in i.payload},
                     "id": str(i.id),
                     "session_id": session_id,
                     "embedding": _unit(i.vector),
@@ -189,20 +195,38 @@ class Neo4jVectorIndex(SessionIndexes, VectorIndexBase, NothingToOptimize):
         )
         await self.index_if_large(session_id)
 
+    async def _delete_parts_beyond(self, session_id: str, keep: Mapping[UUID, int]) -> None:
+        await self._write(
+            tx_consume(
+                f"UNWIND $rows AS r MATCH (n:{self.label} {{part_of: r.id}}) "
+                "WHERE n.session_id = $sid AND n.part > r.keep DELETE n",
+                {"sid": session_id, "rows": [{"id": str(m), "keep": k} for m, k in keep.items()]},
+            )
+        )
+
+    def _memory_nodes(self) -> str:
+        """Cypher binding ``n`` to each node of the memories ``$ids`` of session ``$sid``:
+        their own and their parts' (each found through its own index)."""
+        return (
+            f"CALL {{ MATCH (n:{self.label} {{session_id: $sid}}) WHERE n.id IN $ids RETURN n "
+            f"UNION MATCH (n:{self.label}) WHERE n.part_of IN $ids AND n.session_id = $sid "
+            "RETURN n } "
+        )
+
     async def _set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
         props = node_props({k: v for k, v in payload.items() if k != "session_id"})
         # ``+=`` merges: keys not named keep their values, as Qdrant's set_payload does.
         await self._write(
             tx_consume(
-                f"MATCH (n:{self.label} {{session_id: $sid, id: $id}}) SET n += $props",
-                {"sid": session_id, "id": str(item_id), "props": props},
+                f"{self._memory_nodes()} SET n += $props",
+                {"sid": session_id, "ids": [str(item_id)], "props": props},
             )
         )
 
     async def _delete(self, session_id: str, ids: Sequence[UUID]) -> None:
         await self._write(
             tx_consume(
-                f"MATCH (n:{self.label} {{session_id: $sid}}) WHERE n.id IN $ids DELETE n",
+                f"{self._memory_nodes()} DELETE n",
                 {"sid": session_id, "ids": sorted({str(i) for i in ids})},
             )
         )
@@ -222,15 +246,11 @@ class Neo4jVectorIndex(SessionIndexes, VectorIndexBase, NothingToOptimize):
         conds = _where(q.flt, params)
         if q.within is not None:
             params["within"] = sorted({str(i) for i in q.within})
-            conds.append("n.id IN $within")
+            conds.append("(n.id IN $within OR n.part_of IN $within)")
         where = f"WHERE {' AND '.join(conds)} " if conds else ""
         # Canonical UUID strings sort as their integers do, so the id tie-break here is
         # ranking's own.
-        query = (
-            f"MATCH (n:{self.label} {{session_id: $sid}}) {where}"
-            f"WITH n.id AS id, {SCORE} AS score "
-            "RETURN id, score ORDER BY score DESC, id LIMIT $n"
-        )
+        query = f"MATCH (n:{self.label} {{session_id: $sid}}) {where}{BY_MEMORY}"
 
         async def fetch(n: int) -> list[ScoredId]:
             if q.within is None:  # ``within`` is a handful of ids: the scan is the fast way
@@ -245,8 +265,8 @@ class Neo4jVectorIndex(SessionIndexes, VectorIndexBase, NothingToOptimize):
     async def _get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
         rows = await self._read(
             tx_all(
-                f"MATCH (n:{self.label} {{session_id: $sid}}) WHERE n.id IN $ids "
-                "RETURN n.id AS id, n.embedding AS v",
+                f"MATCH (n:{self.label} {{session_id: $sid}}) "
+                "WHERE n.id IN $ids AND n.part_of IS NULL RETURN n.id AS id, n.embedding AS v",
                 {"sid": session_id, "ids": sorted({str(i) for i in ids})},
             )
         )
@@ -255,7 +275,8 @@ class Neo4jVectorIndex(SessionIndexes, VectorIndexBase, NothingToOptimize):
     async def ids(self, session_id: str) -> set[UUID]:
         rows = await self._read(
             tx_all(
-                f"MATCH (n:{self.label} {{session_id: $sid}}) RETURN n.id AS id",
+                f"MATCH (n:{self.label} {{session_id: $sid}}) WHERE n.part_of IS NULL "
+                "RETURN n.id AS id",
                 {"sid": session_id},
             )
         )
@@ -264,7 +285,8 @@ class Neo4jVectorIndex(SessionIndexes, VectorIndexBase, NothingToOptimize):
     async def count(self, session_id: str) -> int:
         rows = await self._read(
             tx_all(
-                f"MATCH (n:{self.label} {{session_id: $sid}}) RETURN count(n) AS c",
+                f"MATCH (n:{self.label} {{session_id: $sid}}) WHERE n.part_of IS NULL "
+                "RETURN count(n) AS c",
                 {"sid": session_id},
             )
         )

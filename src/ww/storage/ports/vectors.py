@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from ww.models import EpisodeFilter
 
-__all__ = ["ScoredId", "Vector", "VectorIndex", "VectorItem", "check_vector_items"]
+__all__ = ["PART_KEYS", "ScoredId", "Vector", "VectorIndex", "VectorItem", "check_vector_items"]
 
 Vector = npt.NDArray[np.float32]
 
@@ -30,16 +30,28 @@ class VectorItem:
     id: UUID
     vector: Vector
     payload: dict[str, Any]
+    # Further vectors of the same memory: the windows of a long text after the first. A
+    # tuple replaces the parts the memory has (empty: none); None leaves them as they are
+    # (a vector moved by reconsolidation keeps its parts).
+    parts: tuple[Vector, ...] | None = None
+
+
+# The payload keys that mark a part, set by the index itself: no memory's payload may hold them.
+PART_KEYS = ("part_of", "part")
 
 
 def check_vector_items(session_id: str, items: Sequence[VectorItem], dimension: int) -> None:
     """What every ``VectorIndex.upsert`` refuses before it writes anything: an item whose
-    payload names another session, or a vector of the wrong shape."""
+    payload names another session or a part's keys, or a vector (main or part) of the wrong
+    shape."""
     for item in items:
         if item.payload.get("session_id") != session_id:
             raise ValueError("vector payload belongs to another session")
-        if item.vector.shape != (dimension,):
-            raise ValueError(f"vector has shape {item.vector.shape}, not ({dimension},)")
+        if any(key in item.payload for key in PART_KEYS):
+            raise ValueError("vector payload may not set part_of or part")
+        for vector in (item.vector, *(item.parts or ())):
+            if vector.shape != (dimension,):
+                raise ValueError(f"vector has shape {vector.shape}, not ({dimension},)")
 
 
 class VectorIndex(Protocol):
@@ -61,7 +73,10 @@ class VectorIndex(Protocol):
         limit: int,
         within: Collection[UUID] | None = None,
     ) -> list[ScoredId]:
-        """Cosine similarity, best first; ``within`` restricts the search to those ids."""
+        """Cosine similarity, best first; ``within`` restricts the search to those ids.
+
+        Each memory comes at most once, under its own id, scored by the best of its main
+        vector and its parts; ``limit`` counts memories."""
 
     async def get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]: ...
     async def set_payload(

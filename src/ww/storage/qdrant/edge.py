@@ -13,7 +13,7 @@ the ``DiskGuard`` whether the data directory is above its free-space watermark.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,11 +22,19 @@ from uuid import UUID
 import numpy as np
 import qdrant_edge as qe
 
-from ww.models import EpisodeFilter
 from ww.storage.diskspace import DiskGuard, is_disk_full
-from ww.storage.payload import MatchTerm, filter_terms
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
-from ww.storage.vector_base import PAYLOAD_INDEXES, Fetch, Search, VectorIndexBase, as_uuid
+from ww.storage.qdrant.filters import QdrantFilters
+from ww.storage.vector_base import (
+    PART_OF,
+    PAYLOAD_INDEXES,
+    Fetch,
+    Search,
+    VectorIndexBase,
+    as_uuid,
+    is_main_of,
+    memory_of,
+)
 
 __all__ = ["QdrantEdgeIndex"]
 
@@ -37,24 +45,15 @@ _PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = tuple(
     for field, integer in PAYLOAD_INDEXES
 )
 _SCROLL_PAGE = 10_000
+_OWNER = ("session_id", PART_OF)
 
 
-def _match(key: str, value: Any) -> Any:
-    return qe.FieldCondition(key=key, match=qe.MatchValue(value=value))
-
-
-def _session_filter(session_id: str, *extra: Any) -> Any:
-    return qe.Filter(must=[_match("session_id", session_id), *extra])
-
-
-def build_filter(session_id: str, flt: EpisodeFilter) -> Any:
-    conds: list[Any] = [
-        _match(t.key, t.value)
-        if isinstance(t, MatchTerm)
-        else qe.FieldCondition(key=t.key, range=qe.RangeFloat(gte=t.gte, lt=t.lt))
-        for t in filter_terms(flt)
-    ]
-    return _session_filter(session_id, *conds)
+_F = QdrantFilters(
+    qe,
+    range_type=qe.RangeFloat,
+    has_ids=lambda ids: qe.HasIdCondition({str(i) for i in ids}),
+    is_empty=qe.IsEmptyCondition,
+)
 
 
 def _allocated_mb(path: Path) -> float:
@@ -161,18 +160,20 @@ class QdrantEdgeIndex(VectorIndexBase):
         ]
         await self._update(qe.UpdateOperation.upsert_points(points))
 
+    async def _delete_parts_beyond(self, session_id: str, keep: Mapping[UUID, int]) -> None:
+        flt = _F.parts_beyond(session_id, keep)
+        await self._update(qe.UpdateOperation.delete_points_by_filter(flt))
+
     def _searcher(self, q: Search) -> Fetch:
-        query_filter = build_filter(q.session_id, q.flt)
-        if q.within is not None:
-            query_filter = qe.Filter(
-                must=[query_filter, qe.HasIdCondition({str(i) for i in q.within})]
-            )
+        query_filter = _F.search(q)
         query = qe.Query.Nearest(q.vector.astype(float).tolist())
 
         async def fetch(n: int) -> list[ScoredId]:
-            request = qe.QueryRequest(limit=n, query=query, filter=query_filter, with_payload=False)
+            request = qe.QueryRequest(
+                limit=n, query=query, filter=query_filter, with_payload=[PART_OF]
+            )
             hits = await self._run(lambda s: s.query(request))
-            return [ScoredId(as_uuid(h.id), float(h.score)) for h in hits]
+            return [ScoredId(memory_of(h.id, h.payload), float(h.score)) for h in hits]
 
         return fetch
 
@@ -181,23 +182,23 @@ class QdrantEdgeIndex(VectorIndexBase):
 
         def fetch(s: Any) -> dict[UUID, Vector]:
             out: dict[UUID, Vector] = {}
-            for rec in s.retrieve(keys, with_payload=["session_id"], with_vector=True):
-                if (rec.payload or {}).get("session_id") == session_id and rec.vector:
+            for rec in s.retrieve(keys, with_payload=list(_OWNER), with_vector=True):
+                if is_main_of(session_id, rec.payload) and rec.vector:
                     out[as_uuid(rec.id)] = np.asarray(rec.vector, dtype=np.float32)
             return out
 
         return await self._run(fetch)
 
     async def _set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
-        flt = _session_filter(session_id, qe.HasIdCondition({str(item_id)}))
+        flt = _F.of_memories(session_id, [item_id])
         await self._update(qe.UpdateOperation.set_payload_by_filter(flt, payload))
 
     async def _delete(self, session_id: str, ids: Sequence[UUID]) -> None:
-        flt = _session_filter(session_id, qe.HasIdCondition({str(i) for i in ids}))
+        flt = _F.of_memories(session_id, ids)
         await self._update(qe.UpdateOperation.delete_points_by_filter(flt))
 
     async def delete_session(self, session_id: str) -> None:
-        flt = _session_filter(session_id)
+        flt = _F.session(session_id)
         await self._update(qe.UpdateOperation.delete_points_by_filter(flt))
 
     async def ids(self, session_id: str) -> set[UUID]:
@@ -209,7 +210,7 @@ class QdrantEdgeIndex(VectorIndexBase):
                     qe.ScrollRequest(
                         offset=offset,
                         limit=_SCROLL_PAGE,
-                        filter=_session_filter(session_id),
+                        filter=_F.mains(session_id),
                         with_payload=False,
                         with_vector=False,
                     )
@@ -221,7 +222,7 @@ class QdrantEdgeIndex(VectorIndexBase):
         return await self._run(scan)
 
     async def count(self, session_id: str) -> int:
-        request = qe.CountRequest(exact=True, filter=_session_filter(session_id))
+        request = qe.CountRequest(exact=True, filter=_F.mains(session_id))
         return int(await self._run(lambda s: s.count(request)))
 
     async def optimize(self) -> bool:

@@ -8,7 +8,7 @@ local mode (same calls, in-process engine), and compares its results with Qdrant
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Collection, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -18,19 +18,21 @@ import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from ww.models import EpisodeFilter
-from ww.storage.payload import MatchTerm, filter_terms
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
+from ww.storage.qdrant.filters import QdrantFilters
 from ww.storage.vector_base import (
+    PART_OF,
     PAYLOAD_INDEXES,
     Fetch,
     NothingToOptimize,
     Search,
     VectorIndexBase,
     as_uuid,
+    is_main_of,
+    memory_of,
 )
 
-__all__ = ["QdrantServerIndex", "build_filter"]
+__all__ = ["QdrantServerIndex"]
 
 T = TypeVar("T")
 
@@ -52,27 +54,12 @@ _PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = tuple(
 _SCROLL_PAGE = 10_000
 
 
-def _match(key: str, value: Any) -> models.FieldCondition:
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-
-
-def _session_filter(session_id: str, *extra: models.Condition) -> models.Filter:
-    return models.Filter(must=[_match("session_id", session_id), *extra])
-
-
-def _has_ids(ids: Collection[UUID]) -> models.HasIdCondition:
-    return models.HasIdCondition(has_id=sorted({str(i) for i in ids}))
-
-
-def build_filter(session_id: str, flt: EpisodeFilter) -> models.Filter:
-    """The Qdrant filter for ``flt`` inside one session (the terms of ``filter_terms``)."""
-    conds: list[models.Condition] = [
-        _match(t.key, t.value)
-        if isinstance(t, MatchTerm)
-        else models.FieldCondition(key=t.key, range=models.Range(gte=t.gte, lt=t.lt))
-        for t in filter_terms(flt)
-    ]
-    return _session_filter(session_id, *conds)
+_F = QdrantFilters(
+    models,
+    range_type=models.Range,
+    has_ids=lambda ids: models.HasIdCondition(has_id=sorted({str(i) for i in ids})),
+    is_empty=lambda key: models.IsEmptyCondition(is_empty=models.PayloadField(key=key)),
+)
 
 
 class QdrantServerIndex(VectorIndexBase, NothingToOptimize):
@@ -215,10 +202,11 @@ class QdrantServerIndex(VectorIndexBase, NothingToOptimize):
         # wait=True: the engine marks a record indexed only once its vector is searchable.
         await self._call(client.upsert(self.collection, points=points, wait=True))
 
+    async def _delete_parts_beyond(self, session_id: str, keep: Mapping[UUID, int]) -> None:
+        await self._delete_where(_F.parts_beyond(session_id, keep))
+
     def _searcher(self, q: Search) -> Fetch:
-        query_filter = build_filter(q.session_id, q.flt)
-        if q.within is not None:
-            query_filter = models.Filter(must=[query_filter, _has_ids(q.within)])
+        query_filter = _F.search(q)
         query = q.vector.astype(float).tolist()
 
         async def fetch(n: int) -> list[ScoredId]:
@@ -229,11 +217,11 @@ class QdrantServerIndex(VectorIndexBase, NothingToOptimize):
                     query=query,
                     query_filter=query_filter,
                     limit=n,
-                    with_payload=False,
+                    with_payload=[PART_OF],
                     with_vectors=False,
                 )
             )
-            return [ScoredId(as_uuid(p.id), float(p.score)) for p in response.points]
+            return [ScoredId(memory_of(p.id, p.payload), float(p.score)) for p in response.points]
 
         return fetch
 
@@ -243,28 +231,28 @@ class QdrantServerIndex(VectorIndexBase, NothingToOptimize):
             client.retrieve(
                 self.collection,
                 ids=[str(i) for i in dict.fromkeys(ids)],
-                with_payload=["session_id"],
+                with_payload=["session_id", PART_OF],
                 with_vectors=True,
             )
         )
         out: dict[UUID, Vector] = {}
         for rec in records:
-            if (rec.payload or {}).get("session_id") == session_id and rec.vector:
+            if is_main_of(session_id, rec.payload) and rec.vector:
                 out[as_uuid(rec.id)] = np.asarray(rec.vector, dtype=np.float32)
         return out
 
     async def _set_payload(self, session_id: str, item_id: UUID, payload: dict[str, Any]) -> None:
         client = self._require()
-        selector = models.FilterSelector(filter=_session_filter(session_id, _has_ids([item_id])))
+        selector = models.FilterSelector(filter=_F.of_memories(session_id, [item_id]))
         await self._call(
             client.set_payload(self.collection, payload=payload, points=selector, wait=True)
         )
 
     async def _delete(self, session_id: str, ids: Sequence[UUID]) -> None:
-        await self._delete_where(_session_filter(session_id, _has_ids(ids)))
+        await self._delete_where(_F.of_memories(session_id, ids))
 
     async def delete_session(self, session_id: str) -> None:
-        await self._delete_where(_session_filter(session_id))
+        await self._delete_where(_F.session(session_id))
 
     async def _delete_where(self, flt: models.Filter) -> None:
         client = self._require()
@@ -279,7 +267,7 @@ class QdrantServerIndex(VectorIndexBase, NothingToOptimize):
             records, offset = await self._call(
                 client.scroll(
                     self.collection,
-                    scroll_filter=_session_filter(session_id),
+                    scroll_filter=_F.mains(session_id),
                     limit=_SCROLL_PAGE,
                     offset=offset,
                     with_payload=False,
@@ -293,7 +281,7 @@ class QdrantServerIndex(VectorIndexBase, NothingToOptimize):
     async def count(self, session_id: str) -> int:
         client = self._require()
         result = await self._call(
-            client.count(self.collection, count_filter=_session_filter(session_id), exact=True)
+            client.count(self.collection, count_filter=_F.mains(session_id), exact=True)
         )
         return int(result.count)
 
