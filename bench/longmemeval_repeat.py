@@ -34,6 +34,7 @@ __all__ = [
 ASKS = ("first", "repeat")
 DELTA_METRICS = ("turn/recall_all@5", "session/recall_all@5", "turn/recall_all@10")
 REFERENCE = "read_only"
+ALL_ON = "ablation.all_on"
 
 # Pass -> ask -> the per-question scores.
 RepeatScores = Mapping[str, Mapping[str, Sequence[QuestionScore]]]
@@ -51,19 +52,22 @@ def score_passes(
 
 def repeat_summary(lme: LmeData, scores: RepeatScores) -> dict[str, Any]:
     """Per pass and ask: the summary by question type, and each ``DELTA_METRICS`` minus the
-    read-only pass's on the same ask, paired by question (``[mean, lo, hi]``)."""
-    ref = scores[REFERENCE]
-    return {
-        name: {
-            ask: {
-                "summary": summarise(lme, asks[ask]),
-                "vs_read_only": {
-                    m: paired_delta(asks[ask], ref[ask], metric=m) for m in DELTA_METRICS
-                },
-            }
-            for ask in ASKS
-            if ask in asks
+    read-only pass's on the same ask, paired by question (``[mean, lo, hi]``). An ablation
+    pass ``ablation.no_<m>`` also gets ``mechanism``: ``ablation.all_on`` minus it, paired,
+    which is what mechanism ``m`` adds with everything else on."""
+    ref, all_on = scores[REFERENCE], scores.get(ALL_ON)
+
+    def ask_summary(name: str, ask: str, own: Sequence[QuestionScore]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "summary": summarise(lme, own),
+            "vs_read_only": {m: paired_delta(own, ref[ask], metric=m) for m in DELTA_METRICS},
         }
+        if all_on is not None and name.startswith("ablation.no_"):
+            out["mechanism"] = {m: paired_delta(all_on[ask], own, metric=m) for m in DELTA_METRICS}
+        return out
+
+    return {
+        name: {ask: ask_summary(name, ask, asks[ask]) for ask in ASKS if ask in asks}
         for name, asks in scores.items()
     }
 
@@ -73,9 +77,24 @@ def _value(ask: Mapping[str, Any], metric: str) -> str:
     return f"{v:.3f}" if isinstance(v, float) else "-"
 
 
+def _mechanism_rows(summary: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    metric = DELTA_METRICS[0]
+    lines = [
+        f"### What each mechanism adds ({metric}: all on minus all on but it, paired)",
+        "",
+        "| mechanism | first ask [95% CI] | second ask [95% CI] |",
+        "|---|---|---|",
+    ]
+    for name, asks in summary.items():
+        if name.startswith("ablation.no_"):
+            cells = [delta_cell(asks[a].get("mechanism", {}).get(metric)) for a in ASKS]
+            lines.append(f"| {name.removeprefix('ablation.no_')} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def repeat_markdown(summary: Mapping[str, Mapping[str, Any]], repeat_hours: float) -> str:
     """One table per ask: the headline metrics of every pass and their paired differences
-    from read-only."""
+    from read-only; then each mechanism's own effect when the ablation ran."""
     titles = {
         "first": "First ask (nothing learned yet: the configuration's cost to a new question)",
         "repeat": f"Second ask, {repeat_hours:g} h later (after feedback on the first)",
@@ -103,4 +122,6 @@ def repeat_markdown(summary: Mapping[str, Mapping[str, Any]], repeat_hours: floa
                 cells += [""] * len(DELTA_METRICS)
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
+    if ALL_ON in summary:
+        lines += _mechanism_rows(summary)
     return "\n".join(lines)

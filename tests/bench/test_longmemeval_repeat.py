@@ -102,6 +102,11 @@ def test_run_reports_both_asks_of_every_mechanism(tmp_path: Path, memo: MemoEmbe
             assert ask["summary"]["all"]["n"] == 1  # the abstention question is not scored
             assert set(ask["vs_read_only"]) == set(DELTA_METRICS)
     assert repeat["read_only"]["repeat"]["vs_read_only"]["turn/recall_all@5"] == [0.0, 0.0, 0.0]
+    # Each mechanism's own effect: all on minus all on but it, on both asks.
+    for m in MECHANISMS:
+        for ask in repeat[f"ablation.no_{m}"].values():
+            assert set(ask["mechanism"]) == set(DELTA_METRICS)
+    assert "mechanism" not in repeat["feedback"]["repeat"]
     # The default flags' feedback pass: the gold turn enters the top 5 on the second ask.
     assert repeat["feedback"]["first"]["summary"]["all"]["turn/recall_all@5"] == 0.0
     assert repeat["feedback"]["repeat"]["summary"]["all"]["turn/recall_all@5"] == 1.0
@@ -110,6 +115,7 @@ def test_run_reports_both_asks_of_every_mechanism(tmp_path: Path, memo: MemoEmbe
     report = (out / "longmemeval.md").read_text(encoding="utf-8")
     assert "Second ask, 12 h later" in report
     assert "| ablation.no_fsrs |" in report
+    assert "| reconsolidation |" in report  # the mechanism table
 
 
 def test_feedback_passes_refuse_http(capsys: pytest.CaptureFixture[str]) -> None:
