@@ -2,7 +2,7 @@
 
     python bench/locomo.py [--data PATH] [--out DIR] [--preset balanced]
                            [--limit-conversations N] [--http http://127.0.0.1:8765]
-                           [--ablation]
+                           [--ablation] [--repeat-hours H]
 
 Each conversation goes into its own session, one episode per turn; every question of
 categories 1-4 with valid evidence is recalled (top 50) in its conversation's session and
@@ -13,6 +13,8 @@ In-process, a simulated-feedback pass (``feedback``: reward 1 for top-10 hits th
 evidence, 0 for the others, as questions stream in) runs after the learning pass;
 ``--ablation`` adds that pass with every learning mechanism on and with each one off in
 turn (``ablation.*``). ``later_half`` holds recall on each conversation's later questions.
+``--repeat-hours H`` adds ``feedback.repeat``: the feedback pass with each question asked a
+second time H hours after its feedback, scored on the second asks.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -69,6 +72,7 @@ def _ww_pass(
     *,
     flags: Flags | None = None,
     feedback: bool = False,
+    repeat_after: timedelta | None = None,
 ) -> PassResult:
     preset = Preset(args.preset)
     if args.http:
@@ -84,6 +88,7 @@ def _ww_pass(
             clock_step=timedelta(hours=args.clock_step_hours),
             flags=flags,
             feedback=feedback,
+            repeat_after=repeat_after,
         )
     )
 
@@ -104,6 +109,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     passes["learning"] = _ww_pass(data, memo, args, learn=True)
     if not args.http:
         passes["feedback"] = _ww_pass(data, memo, args, learn=True, feedback=True)
+        if args.repeat_hours is not None:
+            gap = timedelta(hours=args.repeat_hours)
+            res = _ww_pass(data, memo, args, learn=True, feedback=True, repeat_after=gap)
+            passes["feedback.repeat"] = replace(res, rankings=res.repeat)
         if args.ablation:
             for name, flags in ablation_configs().items():
                 passes[f"ablation.{name}"] = _ww_pass(
@@ -199,6 +208,13 @@ def _parser() -> argparse.ArgumentParser:
         "--ablation",
         action="store_true",
         help="in-process: simulated-feedback passes with all mechanisms on and each one off",
+    )
+    p.add_argument(
+        "--repeat-hours",
+        type=float,
+        default=None,
+        metavar="H",
+        help="in-process: also the feedback pass with each question asked again H hours later",
     )
     return p
 

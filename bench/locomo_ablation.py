@@ -21,6 +21,7 @@ from ww.control.flags import MECHANISMS, Flags
 __all__ = [
     "ablation_configs",
     "ablation_markdown",
+    "delta_cell",
     "later_half",
     "later_half_ids",
     "paired_delta",
@@ -51,17 +52,20 @@ def later_half(
 
 
 def paired_delta(
-    scores: Sequence[QuestionScore], reference: Sequence[QuestionScore], ids: set[str] | None = None
+    scores: Sequence[QuestionScore],
+    reference: Sequence[QuestionScore],
+    ids: set[str] | None = None,
+    metric: str = _HEADLINE,
 ) -> list[float]:
-    """``[mean, lo, hi]`` of recall@10 minus the reference's, paired by question (95%
-    bootstrap interval); ``ids`` restricts it to those questions."""
-    ref = {s.qid: s.metrics[_HEADLINE] for s in reference}
-    pairs = [(s.metrics[_HEADLINE], ref[s.qid]) for s in scores if ids is None or s.qid in ids]
+    """``[mean, lo, hi]`` of ``metric`` (recall@10) minus the reference's, paired by
+    question (95% bootstrap interval); ``ids`` restricts it to those questions."""
+    ref = {s.qid: s.metrics[metric] for s in reference}
+    pairs = [(s.metrics[metric], ref[s.qid]) for s in scores if ids is None or s.qid in ids]
     d, lo, hi = paired_bootstrap_delta([a for a, _ in pairs], [b for _, b in pairs])
     return [d, lo, hi]
 
 
-def _delta_cell(delta: Sequence[float] | None) -> str:
+def delta_cell(delta: Sequence[float] | None) -> str:
     if not delta:
         return "-"
     d, lo, hi = delta
@@ -93,6 +97,6 @@ def ablation_markdown(
     for name, summary in ww.items():
         cells = [_cell(summary, g) for g in GROUPS] + [_cell(late[name], "all")]
         d = deltas.get(name, {})
-        cells += [_delta_cell(d.get("all")), _delta_cell(d.get("later_half"))]
+        cells += [delta_cell(d.get("all")), delta_cell(d.get("later_half"))]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -6,7 +6,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ from ww.control.flags import Flags
 from ww.embedding import Embedder, EmbeddingService
 from ww.engine import Clock, MemoryEngine, Preset, build_engine
 from ww.models import EpisodeCreate
+from ww.models.episodes import RecallResult
 
 __all__ = [
     "BATCH",
@@ -95,10 +96,12 @@ class PassResult:
     ingest_s: float
     recall_s: float
     turns: int
-    questions: int
+    questions: int  # recalls timed: a second ask (``repeat``) counts too
     degraded: int = 0
     # Question id -> the calibrated relevance of its top hit (questions with a hit).
     top_relevance: dict[str, float] = field(default_factory=dict)
+    # Question id -> the ranking of its second ask (``repeat_after``); empty without one.
+    repeat: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ingest_rate(self) -> float:
@@ -130,6 +133,37 @@ def _default_factory(settings: Settings, service: EmbeddingService, clock: Clock
     return build_engine(settings, embedder=service, clock=clock)
 
 
+async def _ingest(engine: MemoryEngine, conv: Conversation, clock: SimClock, dated: bool) -> None:
+    """All of a conversation's turns; ``dated`` writes each session (in time order) with the
+    clock at its last turn, as if it had been stored when it happened."""
+    if not dated:
+        for batch in _batches(episode_items(conv.turns)):
+            await engine.create_episodes(conv.session_id(), batch)
+        return
+    sessions: dict[int, list[Turn]] = {}
+    for t in conv.turns:
+        sessions.setdefault(t.session, []).append(t)
+
+    def last(turns: list[Turn]) -> datetime | None:
+        return max((t.timestamp for t in turns if t.timestamp is not None), default=None)
+
+    for turns in sorted(sessions.values(), key=lambda ts: last(ts) or SIM_START):
+        clock.now = last(turns) or clock.now
+        for batch in _batches(episode_items(turns)):
+            await engine.create_episodes(conv.session_id(), batch)
+
+
+async def _give_feedback(
+    engine: MemoryEngine, session: str, res: RecallResult, evidence: Collection[str]
+) -> None:
+    rewards = {h.id: 1.0 if h.external_id in evidence else 0.0 for h in res.hits[:FEEDBACK_TOP]}
+    await engine.feedback(session, res.recall_id, rewards=rewards)
+
+
+def _ids(res: RecallResult) -> list[str]:
+    return [h.external_id for h in res.hits if h.external_id]
+
+
 async def run_inprocess_pass(
     data: Dataset,
     embedder: Embedder,
@@ -142,6 +176,8 @@ async def run_inprocess_pass(
     factory: EngineFactory = _default_factory,
     flags: Flags | None = None,
     feedback: bool = False,
+    repeat_after: timedelta | None = None,
+    dated: bool = False,
 ) -> PassResult:
     """One pass on a fresh data directory: ingest every conversation, then ask in file order,
     the simulated clock moving ``clock_step`` after each question.
@@ -149,7 +185,11 @@ async def run_inprocess_pass(
     ``flags`` replaces the environment's feature flags (default factory only). ``feedback``
     simulates a user as questions stream in: right after each recall, reward 1 for each of
     the top ``FEEDBACK_TOP`` hits that is an evidence turn of the question and 0 for the
-    others, so learning can only help the questions that come later."""
+    others, so learning can only help the questions that come later. ``repeat_after`` asks
+    each question a second time, that long after the first ask (and its feedback), the
+    clock and ``at`` moved on by it: the second ask's rankings go to ``PassResult.repeat``.
+    ``dated`` replays the data's own dates: each session is stored with the clock at its
+    time, and a question with a date is asked with the clock at that date."""
     if flags is not None and factory is _default_factory:
 
         def factory(settings: Settings, service: EmbeddingService, clock: Clock) -> MemoryEngine:
@@ -168,28 +208,38 @@ async def run_inprocess_pass(
         try:
             t0 = time.perf_counter()
             for conv in data.conversations:
-                for batch in _batches(episode_items(conv.turns)):
-                    await engine.create_episodes(conv.session_id(), batch)
+                await _ingest(engine, conv, clock, dated)
             t1 = time.perf_counter()
             out: dict[str, list[str]] = {}
+            repeat: dict[str, list[str]] = {}
             top: dict[str, float] = {}
             degraded = 0
             for conv in data.conversations:
+                session = conv.session_id()
                 for q in conv.questions:
+                    if dated and q.at is not None:
+                        clock.now = q.at
                     res = await engine.recall_episodes(
-                        conv.session_id(), q.text, limit=k, preset=preset, learn=learn, at=q.at
+                        session, q.text, limit=k, preset=preset, learn=learn, at=q.at
                     )
                     degraded += res.degraded
-                    out[q.qid] = [h.external_id for h in res.hits if h.external_id]
+                    out[q.qid] = _ids(res)
                     if res.hits:
                         top[q.qid] = res.hits[0].relevance
                     if feedback and learn and res.hits:
-                        evidence = set(q.evidence)
-                        rewards = {
-                            h.id: 1.0 if h.external_id in evidence else 0.0
-                            for h in res.hits[:FEEDBACK_TOP]
-                        }
-                        await engine.feedback(conv.session_id(), res.recall_id, rewards=rewards)
+                        await _give_feedback(engine, session, res, set(q.evidence))
+                    if repeat_after is not None:
+                        clock.now += repeat_after
+                        again = await engine.recall_episodes(
+                            session,
+                            q.text,
+                            limit=k,
+                            preset=preset,
+                            learn=learn,
+                            at=None if q.at is None else q.at + repeat_after,
+                        )
+                        degraded += again.degraded
+                        repeat[q.qid] = _ids(again)
                     clock.now += clock_step
             t2 = time.perf_counter()
             if not learn:  # after the timing: these recalls only read the top hit's relevance
@@ -202,8 +252,8 @@ async def run_inprocess_pass(
                             top[q.qid] = res.hits[0].relevance
         finally:
             await engine.close()
-    n_q = sum(len(c.questions) for c in data.conversations)
-    return PassResult(out, t1 - t0, t2 - t1, data.turns, n_q, degraded, top)
+    n_q = sum(len(c.questions) for c in data.conversations) * (1 + (repeat_after is not None))
+    return PassResult(out, t1 - t0, t2 - t1, data.turns, n_q, degraded, top, repeat)
 
 
 def check_loopback(url: str) -> str:
