@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from tests.contract.conftest import DIM
 from tests.factories import at, make_episode, unit
 from ww.models import EpisodeContext, EpisodeFilter, Outcome
-from ww.storage import VectorIndex, VectorItem
+from ww.storage import VectorIndex, VectorItem, vector_base
 from ww.storage.payload import episode_payload
-from ww.storage import vector_base
 from ww.storage.vector_base import part_id
 
 

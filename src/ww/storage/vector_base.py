@@ -147,6 +147,7 @@ class VectorIndexBase:
         points = _points(items)
         for start in range(0, len(points), WRITE_CHUNK):
             await self._upsert(session_id, points[start : start + WRITE_CHUNK])
+        await self._written(session_id)
         keep = {i.id: len(i.parts) for i in items if i.parts is not None}
         if keep:
             await self._delete_parts_beyond(session_id, keep)
@@ -188,6 +189,9 @@ class VectorIndexBase:
     async def _upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
         """Write the points (parts already split off, carrying ``part_of``/``part``)."""
         raise NotImplementedError
+
+    async def _written(self, session_id: str) -> None:
+        """After every point of an upsert is written (an engine's per-write upkeep)."""
 
     async def _delete_parts_beyond(self, session_id: str, keep: Mapping[UUID, int]) -> None:
         """Remove the parts numbered above ``keep[memory]`` of each memory."""

@@ -158,7 +158,9 @@ class QdrantEdgeIndex(VectorIndexBase):
         def op() -> Any:
             return qe.UpdateOperation.upsert_points(
                 [
-                    qe.Point(id=str(i.id), vector=i.vector.astype(float).tolist(), payload=i.payload)
+                    qe.Point(
+                        id=str(i.id), vector=i.vector.astype(float).tolist(), payload=i.payload
+                    )
                     for i in items
                 ]
             )
