@@ -91,12 +91,10 @@ class OnnxEmbedder:
         window_length: int = DEFAULT_WINDOW_LENGTH,
         max_parts: int = DEFAULT_MAX_PARTS,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if window_length < 8:
-            raise ValueError(f"window_length must be at least 8, got {window_length}")
-        if max_parts < 1:
-            raise ValueError(f"max_parts must be at least 1, got {max_parts}")
+        least = {"batch_size": (batch_size, 1), "window_length": (window_length, 8)}
+        for name, (value, low) in {**least, "max_parts": (max_parts, 1)}.items():
+            if value < low:
+                raise ValueError(f"{name} must be at least {low}, got {value}")
         if max_length is not None and max_length < 2:
             raise ValueError(f"max_length must leave room for special tokens, got {max_length}")
         model_dir = Path(model_dir)
