@@ -177,9 +177,12 @@ class Settings(BaseSettings):
     embedding_cache_size: int = Field(1000, ge=0, le=1_000_000)
     embedding_use_fp16: bool = False
     embedding_max_length: int | None = Field(None, ge=8, le=8192)
+    embedding_max_parts: int = Field(default=256, ge=1, le=4096)
     # Word pieces per window of a memory longer than the model sees whole (docs/architecture.md,
     # "Long memories: parts"): shorter windows match a one-sentence fact better and cost more
-    # vectors per memory. Changing it re-windows memories as they are written again.
+    # vectors per memory. Changing it re-windows memories as they are written again. A text
+    # that would need more than ``embedding_max_parts`` windows gets wider ones (up to the
+    # model's max length), so it stays covered with a bounded write.
     embedding_window_length: int = Field(64, ge=8, le=8192)
 
     fsrs_default_stability: float = Field(1.0, gt=0.0, le=36500.0)

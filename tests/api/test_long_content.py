@@ -123,6 +123,15 @@ def test_an_edit_without_the_fact_no_longer_matches_and_delete_removes_it(
     assert memory_id not in {h["id"] for h in _recall(client)}
 
 
+def test_a_long_memorys_windows_stay_out_of_the_embedding_cache(client: TestClient) -> None:
+    embedder = client.app.state.engine.embedder  # type: ignore[attr-defined]
+    before = embedder.stats
+    _create(client, long_memory(7, 20_000)[0])  # a memory no other test writes
+    after = embedder.stats
+    assert after.items_embedded - before.items_embedded > 50  # its windows were embedded
+    assert after.cache_entries - before.cache_entries <= 1  # only its own text was cached
+
+
 def test_the_reconciler_indexes_a_pending_long_memory_with_its_parts(
     onnx_embedder: OnnxEmbedder,
 ) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from uuid import uuid4
+from collections.abc import Mapping, Sequence
+from uuid import UUID, uuid4
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from tests.contract.conftest import DIM
 from tests.factories import at, make_episode, unit
 from ww.models import EpisodeContext, EpisodeFilter, Outcome
-from ww.storage import VectorIndex, VectorItem
+from ww.storage import VectorIndex, VectorItem, vector_base
 from ww.storage.payload import episode_payload
 from ww.storage.vector_base import part_id
 
@@ -339,3 +340,55 @@ async def test_search_ranks_memories_by_their_best_vector(
     for h, e in zip(hits, expected, strict=True):
         assert h.score == pytest.approx(best(e), abs=1e-4)
     await vectors.delete_session(session)
+
+
+async def test_a_batch_is_written_in_bounded_chunks_before_stale_parts_go(
+    vectors: VectorIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    query = unit(DIM, 100)
+    a, b, c = item("s1", 0), item("s1", 1), item("s1", 2)
+    await vectors.upsert("s1", [with_parts(b, 20, 21, 22, 23, 24)])
+    monkeypatch.setattr(vector_base, "WRITE_CHUNK", 3)
+    writes: list[int | str] = []
+    upsert, beyond = vectors._upsert, vectors._delete_parts_beyond  # type: ignore[attr-defined]
+
+    async def spy_upsert(session_id: str, points: Sequence[VectorItem]) -> None:
+        writes.append(len(points))
+        await upsert(session_id, points)
+
+    async def spy_beyond(session_id: str, keep: Mapping[UUID, int]) -> None:
+        writes.append("stale")
+        await beyond(session_id, keep)
+
+    monkeypatch.setattr(vectors, "_upsert", spy_upsert)
+    monkeypatch.setattr(vectors, "_delete_parts_beyond", spy_beyond)
+    long = VectorItem(
+        a.id, far_from(query), a.payload, (*(unit(DIM, 30 + k) for k in range(6)), query)
+    )
+    await vectors.upsert("s1", [long, with_parts(b, 20, 21), c])
+    assert writes == [3, 3, 3, 3, "stale"]  # 8 + 3 + 1 points, then the stale parts
+    assert await vectors.ids("s1") == {a.id, b.id, c.id}
+    hits = await vectors.search("s1", query, EpisodeFilter(), 1)
+    assert hits[0].id == a.id
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    stale = await vectors.search("s1", unit(DIM, 24), EpisodeFilter(), 10, within=[b.id])
+    assert stale[0].score < 0.99  # part 5 of b is gone
+
+
+async def test_parts_stay_in_their_session(vectors: VectorIndex) -> None:
+    query = unit(DIM, 100)
+    one, two = item("s1", 0), item("s2", 1)
+    await vectors.upsert("s1", [VectorItem(one.id, far_from(query), one.payload, (query,))])
+    await vectors.upsert("s2", [VectorItem(two.id, far_from(query), two.payload, (query,))])
+    anyv = EpisodeFilter(include_archived=True)
+    hits = await vectors.search("s1", query, anyv, 10)
+    assert [h.id for h in hits] == [one.id]
+    assert await vectors.search("s1", query, anyv, 10, within=[two.id]) == []
+    assert await vectors.ids("s1") == {one.id}
+    await vectors.delete("s1", [two.id])  # another session's memory: its parts stay
+    assert [h.id for h in await vectors.search("s2", query, anyv, 10)] == [two.id]
+    await vectors.delete_session("s2")
+    assert await vectors.search("s2", query, anyv, 10) == []
+    hits = await vectors.search("s1", query, anyv, 10)
+    assert [h.id for h in hits] == [one.id]
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)

@@ -339,3 +339,20 @@ async def test_faded_co_retrieval_edges_are_pruned_live_ones_kept(sleep: Sleep) 
     assert len(await sleep.engine.learning.session_edges("s2")) == 1  # not this session's
     again = await sleep.consolidator.consolidate("s1", OPTS)
     assert again.episode_edges_pruned == 0 and not again.changed
+
+
+async def test_an_entity_whose_parts_cannot_be_embedded_is_left_pending(sleep: Sleep) -> None:
+    """A long summary has parts to embed; with the model gone the entity is committed
+    pending for the reconciler and the pass still makes every entity."""
+    for i in range(6):
+        for texts in TOPICS.values():
+            sleep.clock.advance(minutes=1)
+            long = " ".join([texts[i]] * 30)  # past what the model sees whole: it has windows
+            await sleep.engine.create_episodes("s1", [EpisodeCreate(content=long)])
+    await sleep.engine.embedder.aclose()  # every embedding fails from here on
+    report = await sleep.consolidator.consolidate("s1", OPTS)
+    assert report.entities_created == 3
+    for made in report.entities:
+        entity = await sleep.semantic.get("s1", made.entity_id)
+        assert entity is not None
+        assert entity.index_state == "pending"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
+from uuid import UUID
 
 import pytest
 
@@ -12,9 +13,10 @@ from tests.factories import HashEmbedder
 from ww.config import Settings
 from ww.control.flags import Flags
 from ww.embedding import EmbeddingService, OnnxEmbedder
-from ww.engine import EmbeddingMismatchError, MemoryEngine, build_engine
-from ww.models import EpisodeCreate, EpisodeFilter, IndexState
-from ww.storage import QdrantEdgeIndex
+from ww.engine import EmbeddingMismatchError, MemoryEngine, build_engine, kinds
+from ww.models import EpisodeCreate, EpisodeFilter, EpisodeUpdate, IndexState
+from ww.storage import QdrantEdgeIndex, VectorItem
+from ww.storage.guarded import unwrap
 
 
 def service(embedder: object) -> EmbeddingService:
@@ -234,3 +236,43 @@ async def test_periodic_reconcile_leaves_writes_in_flight_alone(
     assert (await engine.reconcile(full=False, grace=timedelta(seconds=60))).indexed == 0
     clock.advance(seconds=31)
     assert (await engine.reconcile(full=False, grace=timedelta(seconds=60))).indexed == 1
+
+
+LONG = " ".join(f"river {i} flows past the old mill" for i in range(120))  # many windows
+
+
+async def test_only_a_rewrite_or_a_long_memory_pays_the_stale_part_delete(
+    engine: MemoryEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = unwrap(engine.vectors)
+    beyond = index._delete_parts_beyond  # type: ignore[attr-defined]
+    removed: list[dict[UUID, int]] = []
+
+    async def spy(session_id: str, keep: Mapping[UUID, int]) -> None:
+        removed.append(dict(keep))
+        await beyond(session_id, keep)
+
+    monkeypatch.setattr(index, "_delete_parts_beyond", spy)
+    _short, long = await engine.create_episodes("s1", [new("a short note"), new(LONG)])
+    assert len(removed) == 1 and set(removed[0]) == {long.id}  # the new short one: none
+    await engine.update_episode("s1", long.id, EpisodeUpdate(content="now short"))
+    assert removed[-1] == {long.id: 0}  # a rewrite drops the parts it had
+
+
+async def test_the_reconciler_embeds_and_writes_long_memories_in_bounded_steps(
+    engine: MemoryEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eps = await engine.create_episodes("s1", [new(f"{k} {LONG}") for k in range(3)])
+    await engine.records.mark_pending("s1", [e.id for e in eps])
+    monkeypatch.setattr(kinds, "_MAX_WINDOWS", 10)  # fewer than one memory has
+    index = unwrap(engine.vectors)
+    upsert = index.upsert
+    batches: list[int] = []
+
+    async def spy(session_id: str, items: Sequence[VectorItem]) -> None:
+        batches.append(len(items))
+        await upsert(session_id, items)
+
+    monkeypatch.setattr(index, "upsert", spy)
+    assert (await engine.reconcile()).indexed == 3
+    assert batches == [1, 1, 1]

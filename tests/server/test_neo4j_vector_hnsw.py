@@ -22,6 +22,7 @@ from tests.factories import at, make_episode
 from tests.neo4j_launcher import Neo4jProcess, wipe_database
 from ww.models import EpisodeFilter
 from ww.storage import VectorItem
+from ww.storage.neo4j import vector_ann
 from ww.storage.neo4j.vector_ann import MIN_CANDIDATES
 from ww.storage.neo4j.vectors import Neo4jVectorIndex
 from ww.storage.payload import episode_payload
@@ -95,7 +96,7 @@ async def test_index_path_groups_parts_as_the_exact_scan_does(
     vectors = _clustered(SIZE, 8)
     extra = _clustered(2 * SIZE, 9)
     # Every third memory has two parts; the first has more parts near ``crowd`` than the
-    # index gives candidates, so there the index path finds too few memories and scans.
+    # index gives candidates at first, so there the index path asks again for more.
     crowd = _clustered(1, 10)[0]
     near = crowd + 0.02 * _clustered(MIN_CANDIDATES + 20, 11)
     near = (near / np.linalg.norm(near, axis=1, keepdims=True)).astype(np.float32)
@@ -106,7 +107,10 @@ async def test_index_path_groups_parts_as_the_exact_scan_does(
     items[0] = VectorItem(items[0].id, items[0].vector, items[0].payload, tuple(near))
     await hnsw.upsert("parts", items)
     assert await _uses_index(hnsw, "parts", vectors[1])
-    assert not await _uses_index(hnsw, "parts", crowd)
+    assert await _uses_index(hnsw, "parts", crowd)  # the retry answers, not the scan
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(vector_ann, "MAX_CANDIDATES_FACTOR", 1)
+        assert not await _uses_index(hnsw, "parts", crowd)  # no retry allowed: the scan
     for q in [crowd, *_clustered(10, 12)]:
         for flt in FILTERS[:2]:
             want = await exact.search("parts", q, flt, 10)

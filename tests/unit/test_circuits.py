@@ -440,3 +440,29 @@ def test_only_the_trial_holder_frees_the_trial() -> None:
     assert breaker.admit() is None
     breaker.release(second)
     assert breaker.admit()
+
+
+async def test_an_embedders_windows_pass_its_circuit() -> None:
+    """Splitting a text into windows only tokenises: it works while the model's circuit is
+    open and cannot take a half-open circuit's trial (closing it untried)."""
+    from ww.embedding import VENDORED_MODEL, EmbeddingService, OnnxEmbedder, vendored_model_dir
+
+    clock = ManualClock()
+    circuits = Circuits(threshold=1, reset_timeout=TIMEOUT, clock=clock)
+    model = OnnxEmbedder(vendored_model_dir(), model_id=VENDORED_MODEL)
+    service = EmbeddingService(model, cache_size=4, batch_size=4)
+    port = circuits.guard("embedder", service)
+    await service.aclose()  # the model is gone: every embedding fails
+    with pytest.raises(EmbeddingError):
+        await port.embed_many(["x"])
+    breaker = circuits.get("embedder")
+    assert breaker.state is CircuitState.OPEN
+    text = "river " * 600
+    assert len((await port.windows_many([text]))[0]) > 2  # no model needed
+    clock.advance(seconds=TIMEOUT)
+    assert breaker.state is CircuitState.HALF_OPEN
+    await port.windows_many([text])
+    assert breaker.state is CircuitState.HALF_OPEN  # the trial is still the model's
+    with pytest.raises(EmbeddingError):
+        await port.embed_many(["x"])
+    assert breaker.state is CircuitState.OPEN

@@ -83,6 +83,7 @@ def load_embedder(settings: Settings) -> OnnxEmbedder:
         max_length=settings.embedding_max_length,
         use_fp16=settings.embedding_use_fp16,
         window_length=settings.embedding_window_length,
+        max_parts=settings.embedding_max_parts,
     )
     if embedder.dimension != settings.embedding_dimension:
         raise EmbeddingError(

@@ -22,7 +22,7 @@ from tokenizers import Encoding, Tokenizer
 
 from ww.embedding.base import EmbeddingError
 
-__all__ = ["DEFAULT_WINDOW_LENGTH", "OnnxEmbedder", "Pooling"]
+__all__ = ["DEFAULT_MAX_PARTS", "DEFAULT_WINDOW_LENGTH", "OnnxEmbedder", "Pooling"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,10 @@ DEFAULT_WINDOW_LENGTH: Final = 64
 # Word pieces a window shares with the one before it, as a fraction of the window: a
 # sentence up to this long lies whole in some window, wherever the windows fall.
 _WINDOW_OVERLAP: Final = 4
+# Windows after the first of one text, at most: every punctuation mark or CJK character is a
+# word piece, so 32,000 characters can need ~700 windows of 64. A text that would need more
+# gets wider windows (up to max_length), so all of it is still covered.
+DEFAULT_MAX_PARTS: Final = 256
 _DEFAULT_MAX_LENGTH: Final = 512
 _DEVICE_RE: Final = re.compile(r"cpu|cuda(?::(\d+))?")
 _FEEDABLE_INPUTS: Final = frozenset({"input_ids", "attention_mask", "token_type_ids"})
@@ -85,11 +89,12 @@ class OnnxEmbedder:
         use_fp16: bool = False,
         per_text: bool | None = None,
         window_length: int = DEFAULT_WINDOW_LENGTH,
+        max_parts: int = DEFAULT_MAX_PARTS,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if window_length < 8:
-            raise ValueError(f"window_length must be at least 8, got {window_length}")
+        least = {"batch_size": (batch_size, 1), "window_length": (window_length, 8)}
+        for name, (value, low) in {**least, "max_parts": (max_parts, 1)}.items():
+            if value < low:
+                raise ValueError(f"{name} must be at least {low}, got {value}")
         if max_length is not None and max_length < 2:
             raise ValueError(f"max_length must leave room for special tokens, got {max_length}")
         model_dir = Path(model_dir)
@@ -107,9 +112,11 @@ class OnnxEmbedder:
         sbert = _read_json(model_dir / "sentence_bert_config.json") or {}
         self._lower_case = sbert.get("do_lower_case") is True
         self._tokenizer, self._pad_id = _load_tokenizer(model_dir, self._max_length)
-        self._windower, self._stride = _windowing_tokenizer(
-            self._tokenizer, min(window_length, self._max_length)
-        )
+        self._window_length = min(window_length, self._max_length)
+        self._max_parts = max_parts
+        # Window tokenizers by window length: the configured one, and wider ones for texts
+        # that would need more than ``max_parts`` windows.
+        self._windowers: dict[int, tuple[Tokenizer, int]] = {}
         self._content = self._max_length - self._tokenizer.num_special_tokens_to_add(False)
         self._session = _open_session(self._onnx_path, device)
 
@@ -203,29 +210,52 @@ class OnnxEmbedder:
         ``window_length`` word pieces that cover the whole text in order, each sharing a
         quarter of its word pieces with the one before. Windows are substrings of
         ``text`` that start and end on whole words, so re-encoding one gives no more word
-        pieces than it had here."""
+        pieces than it had here.
+
+        At most ``max_parts`` windows follow the first: a text that would need more gets
+        wider windows, up to ``max_length``; only a text that even those cannot cover is
+        covered from its start as far as ``max_parts`` of them reach."""
         if not isinstance(text, str):
             raise TypeError(f"text must be str, got {type(text).__name__}")
         lowered = text.lower() if self._lower_case else text
         # The offsets must index ``text``; a lowering that changes the length (rare
         # letters such as U+0130) is tokenised as written, a token more or less per window.
         source = lowered if len(lowered) == len(text) else text
-        first = self._windower.encode(source)
-        pieces = [first, *first.overflowing]
-        # Each window after the first repeats ``stride`` word pieces of the one before.
-        offsets = [
-            o for n, p in enumerate(pieces) for o in _content_offsets(p)[self._stride if n else 0 :]
-        ]
-        if len(offsets) <= self._content:
+        length = self._window_length
+        pieces, offsets = self._pieces(source, length)
+        total = len(offsets)
+        if total <= self._content:
             return [text]
         seen = _whole_word_span(text, offsets[: self._content], first=True, last=False)
+        while len(pieces) > self._max_parts and length < self._max_length:
+            # Each window advances about three quarters of its content (the rest overlaps).
+            wanted = -(-total * _WINDOW_OVERLAP // ((_WINDOW_OVERLAP - 1) * self._max_parts))
+            length = min(self._max_length, max(length + max(1, length // 8), wanted + 2))
+            pieces, _ = self._pieces(source, length)
         out = [text[seen[0] : seen[1]]]
-        for n, piece in enumerate(pieces):
+        for n, piece in enumerate(pieces[: self._max_parts]):
             span = _whole_word_span(
                 text, _content_offsets(piece), first=n == 0, last=n == len(pieces) - 1
             )
             out.append(text[span[0] : span[1]])
         return out
+
+    def _windower(self, length: int) -> tuple[Tokenizer, int]:
+        found = self._windowers.get(length)
+        if found is None:
+            found = self._windowers[length] = _windowing_tokenizer(self._tokenizer, length)
+        return found
+
+    def _pieces(self, source: str, length: int) -> tuple[list[Encoding], _Offsets]:
+        """The windows of ``length`` word pieces and the text's content pieces, once each."""
+        windower, stride = self._windower(length)
+        first = windower.encode(source)
+        pieces = [first, *first.overflowing]
+        # Each window after the first repeats ``stride`` word pieces of the one before.
+        offsets = [
+            o for n, p in enumerate(pieces) for o in _content_offsets(p)[stride if n else 0 :]
+        ]
+        return pieces, offsets
 
     def _encode(self, texts: Sequence[str]) -> list[Encoding]:
         batch = [t.lower() for t in texts] if self._lower_case else list(texts)

@@ -169,18 +169,24 @@ class EmbeddingService:
         batcher.queue.put_nowait((text, future, time.perf_counter()))
         return (await future).copy()
 
-    async def embed_many(self, texts: Sequence[str]) -> _Vector:
+    async def embed_many(self, texts: Sequence[str], *, cache: bool = True) -> _Vector:
         """Embed texts in order; uncached ones go to the model in chunks of ``batch_size``,
-        shortest first, so each chunk holds texts of similar length."""
+        shortest first, so each chunk holds texts of similar length. ``cache=False``
+        neither reads nor fills the cache (a long memory's windows, seldom asked for
+        again, would push out what is)."""
         self._check_open()
         wanted = _text_list(texts)
-        found, missing = self._lookup(wanted)
+        if cache:
+            found, missing = self._lookup(wanted)
+        else:
+            found, missing = {}, list(dict.fromkeys(wanted))
         missing = _by_length(missing)
         loop = asyncio.get_running_loop()
+        infer = self._infer if cache else self._infer_uncached
         for start in range(0, len(missing), self._batch_size):
             chunk = missing[start : start + self._batch_size]
             # One chunk at a time, so queued embed_one batches can run in between.
-            rows = await loop.run_in_executor(self._executor, self._infer, chunk)
+            rows = await loop.run_in_executor(self._executor, infer, chunk)
             found.update(zip(chunk, rows, strict=True))
         return self._assemble(wanted, found)
 
@@ -231,7 +237,12 @@ class EmbeddingService:
             self._misses += len(missing)
         return found, missing
 
-    def _infer(self, texts: list[str], queued_at: Sequence[float] = ()) -> list[_Vector]:
+    def _infer_uncached(self, texts: list[str]) -> list[_Vector]:
+        return self._infer(texts, (), cache=False)
+
+    def _infer(
+        self, texts: list[str], queued_at: Sequence[float] = (), *, cache: bool = True
+    ) -> list[_Vector]:
         """Run the model on distinct texts and cache the rows; called on the worker thread.
         ``queued_at``: when the queued requests this batch serves were queued."""
         self._tell(len(texts), queued_at)
@@ -246,7 +257,8 @@ class EmbeddingService:
             # Cached rows are shared by every later hit, so they are frozen copies.
             frozen = row.copy()
             frozen.setflags(write=False)
-            self._cache.put(text, frozen)
+            if cache:
+                self._cache.put(text, frozen)
             rows.append(frozen)
         with self._counter_lock:
             self._batches += 1

@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ww.control.flags import Flags
+from ww.embedding import EmbeddingError
 from ww.engine.capsules import Routed, mean_vector, route_by_agreement
 from ww.engine.consolidation_text import distinctive_terms, medoid, tokens
 from ww.engine.memory import MemoryEngine
@@ -400,12 +401,14 @@ class Consolidator:
         # members. If the index is down the reconciler embeds the text instead.
         # A long summary's further windows still become parts, so all of it is searchable.
         writes = self.semantic.writes
-        embedded = await writes.parts([entity], [routed.vector.astype(np.float32)])
         try:
+            # The entity is committed pending: if its parts cannot be embedded (the model or
+            # its circuit down) the reconciler indexes it later, and the pass goes on.
+            embedded = await writes.parts([entity], [routed.vector.astype(np.float32)])
             await self.semantic.vectors.upsert(session_id, writes.items([entity], embedded))
             await store.mark_indexed(session_id, [entity.id])
-        except StoreUnavailableError as exc:
-            log.warning("vector index unavailable, entity %s left pending: %s", entity.id, exc)
+        except (StoreUnavailableError, EmbeddingError) as exc:
+            log.warning("entity %s left pending, not indexed: %s", entity.id, exc)
 
     # -- Hebbian decay ----------------------------------------------------------------------
     async def _decay(

@@ -14,7 +14,7 @@ one ``LearnedKind``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, Protocol, Self, TypeVar
@@ -40,7 +40,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Memory = TypeVar("Memory")
-_BATCH = 256  # pending records indexed per embedding call by the reconciler
+_BATCH = 256  # pending records the reconciler reads at a time
+# Windows (parts) embedded and written per step of the reconciler and an import: 256 long
+# memories can have tens of thousands, one model call and one index write too many.
+_MAX_WINDOWS = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,8 @@ class Embedded(NamedTuple):
     first, so every word of a long memory is searchable by meaning."""
 
     vector: Vector
-    parts: tuple[Vector, ...] = ()
+    # None for a memory just created without further windows: it has no parts to replace.
+    parts: tuple[Vector, ...] | None = ()
 
 
 class Record(Protocol):
@@ -104,28 +108,63 @@ class WriteProtocol(Generic[R]):
     def vectors(self) -> VectorIndex:
         return self.vectors_of()
 
-    async def embed(self, memories: Sequence[R]) -> list[Embedded]:
-        """Step 1, before anything is written: a failure here writes nothing. The texts
-        and all their further windows go to the model in one call."""
-        return await self._embed(memories, None)
+    async def embed(self, memories: Sequence[R], *, fresh: bool = False) -> list[Embedded]:
+        """Step 1, before anything is written: a failure here writes nothing. ``fresh``:
+        the memories are new, so one without further windows has no stale parts to
+        remove."""
+        texts = [self.text(m) for m in memories]
+        return await self._embed(texts, await self._windows(texts), None, fresh=fresh)
 
     async def parts(self, memories: Sequence[R], vectors: Sequence[Vector]) -> list[Embedded]:
         """The memories with the vectors given (an import's, a routed entity's) and the
         parts embedded from their texts."""
-        return await self._embed(memories, vectors)
+        texts = [self.text(m) for m in memories]
+        return await self._embed(texts, await self._windows(texts), vectors)
+
+    async def batches(
+        self, memories: Sequence[R], vectors: Sequence[Vector] | None = None
+    ) -> AsyncIterator[tuple[list[R], list[Embedded]]]:
+        """:meth:`embed` (or :meth:`parts` with ``vectors``) in steps of whole memories with
+        at most ``_MAX_WINDOWS`` windows in all (or one memory), so one model call and one
+        index write stay bounded however long the memories are."""
+        texts = [self.text(m) for m in memories]
+        extra = await self._windows(texts)
+        start = count = 0
+        for end in range(len(memories) + 1):
+            if end == len(memories) or (end > start and count + len(extra[end]) > _MAX_WINDOWS):
+                if end > start:
+                    given = None if vectors is None else vectors[start:end]
+                    yield (
+                        list(memories[start:end]),
+                        await self._embed(texts[start:end], extra[start:end], given),
+                    )
+                start, count = end, 0
+            if end < len(memories):
+                count += len(extra[end])
+
+    async def _windows(self, texts: list[str]) -> list[list[str]]:
+        return [w[1:] for w in await self.embedder.windows_many(texts)]
 
     async def _embed(
-        self, memories: Sequence[R], vectors: Sequence[Vector] | None
+        self,
+        texts: list[str],
+        extra: list[list[str]],
+        vectors: Sequence[Vector] | None,
+        *,
+        fresh: bool = False,
     ) -> list[Embedded]:
-        texts = [self.text(m) for m in memories]
-        extra = [w[1:] for w in await self.embedder.windows_many(texts)]
-        own = texts if vectors is None else []
-        rows = await self.embedder.embed_many([*own, *(w for ws in extra for w in ws)])
-        mains = list(rows[: len(own)]) if vectors is None else vectors
+        flat = [w for ws in extra for w in ws]
+        mains: Sequence[Vector] = vectors if vectors is not None else []
+        if vectors is None and texts:
+            mains = list(await self.embedder.embed_many(texts))
+        # Windows skip the cache: they are seldom asked for again and would push out the
+        # texts and queries that are.
+        rows: list[Vector] = list(await self.embedder.embed_many(flat, cache=False)) if flat else []
         out: list[Embedded] = []
-        at = len(own)
+        at = 0
         for main, windows in zip(mains, extra, strict=True):
-            out.append(Embedded(main, tuple(rows[at : at + len(windows)])))
+            parts = tuple(rows[at : at + len(windows)])
+            out.append(Embedded(main, None if fresh and not parts else parts))
             at += len(windows)
         return out
 
@@ -138,13 +177,14 @@ class WriteProtocol(Generic[R]):
     ) -> list[R]:
         """The whole write of new records: embed first (a failure writes nothing), make sure
         the session exists, commit them pending, then index them."""
-        vectors = await self.embed(memories)
+        vectors = await self.embed(memories, fresh=True)
         await self.ensure_session(session_id, now)
         await insert(session_id, memories)
         return await self.index(session_id, memories, vectors)
 
     def items(self, memories: Sequence[R], vectors: Sequence[Embedded]) -> list[VectorItem]:
-        # The parts as a tuple, possibly empty: a shorter text's stale parts go.
+        # The parts as a tuple, possibly empty: a shorter text's stale parts go (None: a
+        # new memory without parts, nothing to remove).
         return [
             VectorItem(m.id, e.vector, self.payload(m), parts=e.parts)
             for m, e in zip(memories, vectors, strict=True)
@@ -222,10 +262,10 @@ class WriteProtocol(Generic[R]):
                 if lost:
                     await self.store.mark_pending(session_id, list(lost))
             while batch := await self.pending(session_id, _BATCH, cutoff):
-                items = self.items(batch, await self.embed(batch))
-                await self.vectors.upsert(session_id, items)
-                await self.store.mark_indexed(session_id, [m.id for m in batch])
-                indexed += len(batch)
+                async for some, embedded in self.batches(batch):
+                    await self.vectors.upsert(session_id, self.items(some, embedded))
+                    await self.store.mark_indexed(session_id, [m.id for m in some])
+                    indexed += len(some)
             if full:
                 orphans = vector_ids - await self.store.existing_ids(session_id, list(vector_ids))
                 if orphans:

@@ -235,7 +235,7 @@ class MemoryEngine:
         candidates = [
             ep for ep in episodes if ep.external_id is None or firsts[ep.external_id] is ep
         ]
-        vectors = await self.writes.embed(candidates)
+        vectors = await self.writes.embed(candidates, fresh=True)
         await self.writes.ensure_session(session_id, now)
         known = await self.records.insert_new_external(
             session_id, candidates, all_or_nothing=all_or_nothing

@@ -167,7 +167,7 @@ class SemanticMemory(StoredKind[Entity, EntityFilter]):
             created_at=now,
             fsrs=self.fsrs.new_state(now),
         )
-        vectors = await self.writes.embed([new])
+        vectors = await self.writes.embed([new], fresh=True)
         try:
             closed = await self.store.supersede_entity(session_id, entity_id, new)
         except KeyError:

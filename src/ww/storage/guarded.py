@@ -3,7 +3,7 @@
 One proxy for every port (record store, vector index, side stores, embedder) instead of a
 guarded twin per method: the gate decides whether a call may reach the dependency and learns
 from how it ended. Attributes that are not coroutine methods (``dimension``, ``model_id``)
-and the lifecycle methods in ``PASS_THROUGH`` reach the object unchanged.
+and the methods in ``PASS_THROUGH`` (lifecycle, tokenising) reach the object unchanged.
 
 The gate lives in ``ww.control.circuits``; this module only knows its ``call``, so the
 storage factory can hand a side store the gate of its record store without importing the
@@ -31,8 +31,10 @@ __all__ = [
 T = TypeVar("T")
 
 # A store must close with its circuit open, and a store that will not open at start-up is
-# reported as such rather than as an open circuit.
-PASS_THROUGH = frozenset({"open", "close", "aclose"})
+# reported as such rather than as an open circuit. The embedder's ``windows_many`` only
+# tokenises (async to run off the loop): it must neither take a half-open circuit's trial
+# call, closing it without the model being tried, nor fail while the model's circuit is open.
+PASS_THROUGH = frozenset({"open", "close", "aclose", "windows_many"})
 
 # Told of every guarded call once it ends: (the gate's name, the method's name, seconds,
 # the exception or None). The one place the metrics see each store, index and embedder

@@ -26,6 +26,7 @@ __all__ = [
     "PART",
     "PART_OF",
     "PAYLOAD_INDEXES",
+    "WRITE_CHUNK",
     "Fetch",
     "NothingToOptimize",
     "Search",
@@ -51,6 +52,10 @@ PAYLOAD_INDEXES: tuple[tuple[str, bool], ...] = (  # (field, holds an integer)
     # set_payload and delete reach a memory's parts by it.
     (PART_OF, False),
 )
+
+# Points (main vectors and parts) per backend write: a batch of long memories has thousands
+# of parts, more than one Qdrant request (32 MB) or Neo4j transaction should carry.
+WRITE_CHUNK = 512
 
 # The engine's top ``n`` hits (any order among equal scores), each under its memory's id:
 # a memory whose parts match may come several times.
@@ -137,8 +142,12 @@ class VectorIndexBase:
             return
         check_vector_items(session_id, items, self._dimension)
         # New parts first, stale ones after: a crash between the two leaves a memory with
-        # more parts than it should have, never fewer.
-        await self._upsert(session_id, _points(items))
+        # more parts than it should have, never fewer. Every chunk is written before any
+        # stale part goes, so a crash between chunks loses no part either.
+        points = _points(items)
+        for start in range(0, len(points), WRITE_CHUNK):
+            await self._upsert(session_id, points[start : start + WRITE_CHUNK])
+        await self._written(session_id)
         keep = {i.id: len(i.parts) for i in items if i.parts is not None}
         if keep:
             await self._delete_parts_beyond(session_id, keep)
@@ -180,6 +189,9 @@ class VectorIndexBase:
     async def _upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
         """Write the points (parts already split off, carrying ``part_of``/``part``)."""
         raise NotImplementedError
+
+    async def _written(self, session_id: str) -> None:
+        """After every point of an upsert is written (an engine's per-write upkeep)."""
 
     async def _delete_parts_beyond(self, session_id: str, keep: Mapping[UUID, int]) -> None:
         """Remove the parts numbered above ``keep[memory]`` of each memory."""

@@ -117,6 +117,12 @@ def test_the_window_length_setting_reaches_the_embedder() -> None:
     assert len(fine) > 1.5 * len(default)
 
 
+def test_the_max_parts_setting_reaches_the_embedder() -> None:
+    text = " ".join(["harbour crane"] * 400)
+    assert len(load_embedder(_settings()).windows(text)) - 1 > 4
+    assert len(load_embedder(_settings(embedding_max_parts=4)).windows(text)) - 1 <= 4
+
+
 def test_dimension_mismatch_names_the_setting() -> None:
     with pytest.raises(EmbeddingError) as info:
         load_embedder(_settings(embedding_dimension=768))

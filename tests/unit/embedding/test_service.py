@@ -121,6 +121,19 @@ async def test_cache_is_shared_by_all_entry_points(
     assert service.stats.cache_hits == 3
 
 
+async def test_embed_many_without_the_cache_neither_reads_nor_fills_it(
+    service: EmbeddingService, counting: CountingEmbedder
+) -> None:
+    await service.embed_many(["a"])
+    rows = await service.embed_many(["a", "b", "b"], cache=False)
+    np.testing.assert_array_equal(rows[2], counting.vector_for("b"))
+    assert counting.calls == [["a"], ["a", "b"]]
+    stats = service.stats
+    assert (stats.cache_entries, stats.cache_hits, stats.cache_misses) == (1, 0, 1)
+    await service.embed_one("b")  # not cached by the uncached call
+    assert counting.calls[-1] == ["b"]
+
+
 async def test_cache_size_zero_disables_caching(counting: CountingEmbedder) -> None:
     svc = EmbeddingService(counting, cache_size=0, batch_size=32)
     try:

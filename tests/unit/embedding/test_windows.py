@@ -139,3 +139,67 @@ async def test_the_service_gives_the_embedder_windows_or_the_whole_text(
 def test_a_window_too_short_for_its_special_tokens_is_refused() -> None:
     with pytest.raises(ValueError, match="window_length"):
         OnnxEmbedder(vendored_model_dir(), model_id=VENDORED_MODEL, window_length=4)
+
+
+def _marks(n: int) -> str:
+    # Punctuation only (each mark a word piece), irregular so each window is found once.
+    rng = random.Random(n)
+    return "".join(rng.choice("!?.,;:()[]{}") for _ in range(n))
+
+
+def _covers(text: str, windows: list[str]) -> bool:
+    spans = _spans(text, windows[1:])
+    reach = 0
+    for start, end in spans:
+        if start > reach:
+            return False
+        reach = max(reach, end)
+    return spans[0][0] == 0 and reach == len(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _marks(32_000),  # every mark is a word piece: ~700 windows of 64
+        "".join(chr(0x4E00 + (i * 7919) % 20_000) for i in range(32_000)),  # CJK, one a piece
+    ],
+    ids=["punctuation", "cjk"],
+)
+def test_a_text_needing_more_windows_than_the_cap_gets_wider_ones_covering_all_of_it(
+    embedder: OnnxEmbedder, text: str
+) -> None:
+    windows = embedder.windows(text)
+    assert len(windows) - 1 <= 256
+    assert _covers(text, windows)
+    # Wider windows, not the configured 64: each is still one the model sees whole.
+    pieces = [len(embedder._encode([w])[0].ids) for w in windows[1:]]
+    assert max(pieces) > DEFAULT_WINDOW_LENGTH
+    assert max(pieces) <= embedder.max_length
+
+
+def test_the_cap_follows_max_parts_and_keeps_the_configured_windows_below_it() -> None:
+    few = OnnxEmbedder(vendored_model_dir(), model_id=VENDORED_MODEL, max_parts=8)
+    short = _marks(300)  # 6 windows of 64 cover it
+    assert few.windows(short) == OnnxEmbedder(
+        vendored_model_dir(), model_id=VENDORED_MODEL
+    ).windows(short)
+    text = _marks(1_500)  # needs ~30 windows of 64; 8 of max_length suffice
+    wide = few.windows(text)
+    assert len(wide) - 1 <= 8
+    assert _covers(text, wide)
+
+
+def test_a_text_too_long_for_the_cap_at_max_length_is_covered_from_its_start() -> None:
+    few = OnnxEmbedder(vendored_model_dir(), model_id=VENDORED_MODEL, max_parts=3)
+    text = _marks(5_000)
+    windows = few.windows(text)
+    assert len(windows) == 4
+    spans = _spans(text, windows[1:])
+    assert spans[0][0] == 0
+    assert all(e - s > DEFAULT_WINDOW_LENGTH for s, e in spans)  # widened to max_length
+    assert spans[-1][1] < len(text)
+
+
+def test_max_parts_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_parts"):
+        OnnxEmbedder(vendored_model_dir(), model_id=VENDORED_MODEL, max_parts=0)

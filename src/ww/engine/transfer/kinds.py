@@ -270,8 +270,9 @@ class _MemoryKind(Kind):
         if access is not None and times:
             await access.replace_access_times(session_id, times)
         # The export carries main vectors only: a long memory's parts come from its text.
-        embedded = await writes.parts(records, [_vector(i) for i in items])
-        done = await writes.index(session_id, records, embedded)
+        done: list[Any] = []
+        async for some, embedded in writes.batches(records, [_vector(i) for i in items]):
+            done += await writes.index(session_id, some, embedded)
         return sum(r.index_state != IndexState.INDEXED for r in done)
 
 

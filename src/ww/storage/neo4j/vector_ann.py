@@ -13,9 +13,15 @@ The index only proposes candidates: ``oversample`` times the hits asked for (at 
 recomputed from the stored vector by the same Cypher expression the exact scan uses, so the
 two paths rank and score identically (both count a part's hit for its memory). When fewer
 memories than asked for survive the filters while the index had more to give (a selective
-filter, or a few memories' many parts), the caller falls back to the exact
-scan: a filtered search never loses a hit to the approximation, only an unfiltered one can,
-and only a near-tie of the last hits (overlap@10 against the exact scan: docs/benchmarks.md).
+filter, or a few memories' many parts crowding the candidates), the index is asked again for
+twice the candidates, up to ``MAX_CANDIDATES_FACTOR`` times the first number, and only then
+does the caller fall back to the exact scan: a filtered search never loses a hit to the
+approximation, only an unfiltered one can, and only a near-tie of the last hits (overlap@10
+against the exact scan: docs/benchmarks.md).
+
+On the index path a memory scores the best of its nodes among the candidates (its main
+vector and parts): a best part the approximation missed can lower a memory's score there,
+where the exact scan sees every node.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from ww.storage.neo4j.driver import Neo4jConnection, tx_all, tx_consume
 from ww.storage.neo4j.rows import session_key
 from ww.storage.ports import ScoredId
 
-__all__ = ["BY_MEMORY", "MIN_CANDIDATES", "SCORE", "SessionIndexes"]
+__all__ = ["BY_MEMORY", "MAX_CANDIDATES_FACTOR", "MIN_CANDIDATES", "SCORE", "SessionIndexes"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,9 @@ BY_MEMORY = (
 # Candidates asked of the index, at the least: HNSW's search breadth is its k, and below
 # about 100 its recall of the true top ten drops on 384-d embeddings.
 MIN_CANDIDATES = 100
+# How far the candidates may grow (doubling) before the exact scan answers instead: a
+# memory's many parts can crowd the first candidates, and a larger k is cheaper than a scan.
+MAX_CANDIDATES_FACTOR = 16
 # How long a search believes a session has no online index before asking again: another
 # worker may have created it meanwhile (the exact scan stays correct, only slower).
 _RECHECK_S = 10.0
@@ -205,7 +214,7 @@ class SessionIndexes(Neo4jConnection):
         if not await self._index_online(session_id):
             return None
         await self._label_stragglers(session_id)
-        k = max(n * self.oversample, MIN_CANDIDATES)
+        first = max(n * self.oversample, MIN_CANDIDATES)
         where = " AND ".join(["n.session_id = $sid", *conds])
         # The candidates are collected first so that their number survives the filter:
         # fewer than k means the index gave every vector it holds.
@@ -216,15 +225,19 @@ class SessionIndexes(Neo4jConnection):
             f"WITH total, coalesce(n.part_of, n.id) AS id, max({SCORE}) AS score "
             "RETURN total, id, score ORDER BY score DESC, id LIMIT $n"
         )
-        args = {**params, "index": self.session_index(session_id), "k": k, "n": n}
-        try:
-            rows = await self._read(tx_all(query, args))
-        except ClientError:
-            # Dropped by another worker with its session: scan, look again later, and let
-            # the session's next write here create it again.
-            self._online.discard(session_id)
-            self._created.discard(session_id)
-            return None
-        if len(rows) < n and (not rows or rows[0]["total"] >= k):
-            return None
-        return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows]
+        args = {**params, "index": self.session_index(session_id), "n": n}
+        k = first
+        while True:
+            try:
+                rows = await self._read(tx_all(query, {**args, "k": k}))
+            except ClientError:
+                # Dropped by another worker with its session: scan, look again later, and
+                # let the session's next write here create it again.
+                self._online.discard(session_id)
+                self._created.discard(session_id)
+                return None
+            if len(rows) >= n or (rows and rows[0]["total"] < k):
+                return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows]
+            if k >= first * MAX_CANDIDATES_FACTOR:
+                return None
+            k *= 2

@@ -193,6 +193,10 @@ class Neo4jVectorIndex(SessionIndexes, VectorIndexBase, NothingToOptimize):
                 {"rows": rows},
             )
         )
+
+    async def _written(self, session_id: str) -> None:
+        # Once per upsert, after all its chunks: one count, and a new index is built over
+        # the whole batch at once.
         await self.index_if_large(session_id)
 
     async def _delete_parts_beyond(self, session_id: str, keep: Mapping[UUID, int]) -> None:

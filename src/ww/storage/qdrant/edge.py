@@ -108,7 +108,8 @@ class QdrantEdgeIndex(VectorIndexBase):
         # Checked here, on the caller's task, where ``diskspace.freeing()`` is visible.
         if self._disk is not None:
             self._disk.check("qdrant_edge", extra_mb)
-        await self._run(lambda s: s.update(op))
+        # A callable is built on the index's thread: a batch's points are many floats.
+        await self._run(lambda s: s.update(op() if callable(op) else op))
 
     async def open(self) -> None:
         def load() -> None:
@@ -154,11 +155,17 @@ class QdrantEdgeIndex(VectorIndexBase):
         await self._run(lambda s: s.info())
 
     async def _upsert(self, session_id: str, items: Sequence[VectorItem]) -> None:
-        points = [
-            qe.Point(id=str(i.id), vector=i.vector.astype(float).tolist(), payload=i.payload)
-            for i in items
-        ]
-        await self._update(qe.UpdateOperation.upsert_points(points))
+        def op() -> Any:
+            return qe.UpdateOperation.upsert_points(
+                [
+                    qe.Point(
+                        id=str(i.id), vector=i.vector.astype(float).tolist(), payload=i.payload
+                    )
+                    for i in items
+                ]
+            )
+
+        await self._update(op)
 
     async def _delete_parts_beyond(self, session_id: str, keep: Mapping[UUID, int]) -> None:
         flt = _F.parts_beyond(session_id, keep)
