@@ -327,3 +327,13 @@ async def test_insert_with_an_id_taken_by_another_session_conflicts(records: Rec
     # All or nothing: the batch's other episode is not written either.
     assert await records.existing_ids("s2", [fresh.id, ep.id]) == set()
     assert await records.get_episode("s1", ep.id) == ep
+
+
+async def test_warm_loads_ahead_and_changes_no_answer(records: RecordStore) -> None:
+    eps = [make_episode("s1", f"note {i} about the harbour crane") for i in range(3)]
+    await records.ensure_session("s1", T0)
+    await records.insert_episodes("s1", eps)
+    before = await records.keyword_search("s1", "harbour", EpisodeFilter(), 10)
+    assert {s.id for s in before} == {e.id for e in eps}
+    assert await records.warm() >= 0
+    assert await records.keyword_search("s1", "harbour", EpisodeFilter(), 10) == before

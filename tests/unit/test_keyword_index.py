@@ -382,3 +382,48 @@ async def test_the_least_recently_used_session_is_forgotten_and_rebuilt(tmp_path
 def test_the_cap_is_at_least_one_session() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         KeywordIndex(0)
+
+
+# -- loaded ahead of the first recall after a restart ---------------------------------------
+async def test_warm_loads_the_most_recently_written_sessions_up_to_the_cap(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ww.sqlite3"
+    store = SQLiteRecordStore(path)
+    await store.open()
+    written = {
+        s: [make_episode(s, f"{s} note {i} about the harbour") for i in range(3)]
+        for s in ("s1", "s2", "s3")
+    }
+    try:
+        for s in ("s1", "s2", "s3"):
+            await store.insert_episodes(s, written[s])
+    finally:
+        await store.close()
+
+    # A restart: nothing is held in memory until the sessions are warmed.
+    store = SQLiteRecordStore(path, keyword_sessions=2)
+    await store.open()
+    try:
+        assert not any(s in store.keywords for s in written)
+        assert await store.warm() == 2
+        assert ("s1" in store.keywords, "s2" in store.keywords, "s3" in store.keywords) == (
+            False,
+            True,
+            True,
+        )
+        assert await store.warm() == 0  # nothing left to load within the cap
+        # What was loaded answers as a built-on-first-use index does.
+        hits = await store.keyword_search("s3", "harbour", EpisodeFilter(), 10)
+        assert {h.id for h in hits} == {e.id for e in written["s3"]}
+        hits = await store.keyword_search("s1", "harbour", EpisodeFilter(), 10)
+        assert {h.id for h in hits} == {e.id for e in written["s1"]}
+    finally:
+        await store.close()
+
+
+def test_warm_does_not_evict_a_session_in_use() -> None:
+    index = KeywordIndex(1)
+    index.apply("busy", put=[(1, "harbour crane")], new_session=True)
+    assert not index.warm("idle", lambda: [(2, "harbour boat")])
+    assert "busy" in index and "idle" not in index

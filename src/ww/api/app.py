@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,7 +55,7 @@ from ww.engine import (
     build_semantic,
 )
 from ww.engine.consolidation import ConsolidationScheduler
-from ww.engine.maintenance import HostLeader, Maintenance
+from ww.engine.maintenance import HostLeader, Maintenance, warm
 from ww.logs import configure_logging
 from ww.secrets import url_address
 from ww.storage.factory import control_store, disk_guard, idempotency_store
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         await procedural.open()
         maintenance = Maintenance(eng, disk=disk_guard(settings), chores=[idempotency.purge])
         maintenance.start()
+        warming = asyncio.create_task(warm(eng))
         app.state.engine = eng
         app.state.semantic = semantic
         app.state.procedural = procedural
@@ -177,6 +179,8 @@ def create_app(settings: Settings | None = None, engine: MemoryEngine | None = N
         try:
             yield
         finally:
+            warming.cancel()
+            await asyncio.gather(warming, return_exceptions=True)
             await scheduler.stop()
             leader.release()
             await maintenance.stop()

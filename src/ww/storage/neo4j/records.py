@@ -223,6 +223,10 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
         )
         await self._ensure_fts(session_id)
 
+    async def warm(self) -> int:
+        # Neo4j keeps its full-text indexes itself: nothing here to load ahead.
+        return 0
+
     async def list_sessions(self) -> list[str]:
         rows = await self._rows("MATCH (s:WwSession) RETURN s.session_id AS sid ORDER BY sid", {})
         return [str(r["sid"]) for r in rows]

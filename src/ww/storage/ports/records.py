@@ -98,6 +98,11 @@ class RecordStore(Protocol):
 
     async def ensure_session(self, session_id: str, now: datetime) -> None: ...
     async def list_sessions(self) -> list[str]: ...
+    async def warm(self) -> int:
+        """Load ahead what a session's first keyword search would otherwise wait for (the
+        embedded store's in-memory keyword indexes, most recently written sessions first,
+        as many as it keeps); the number of sessions loaded. Nothing to load is 0."""
+
     async def session_stats(self, session_id: str) -> SessionStats | None: ...
     async def session_stats_page(self, limit: int, after: str | None) -> list[SessionStats]:
         """Up to ``limit`` sessions in id order, those after ``after`` (all when None), with

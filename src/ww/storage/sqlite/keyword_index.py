@@ -347,6 +347,21 @@ class KeywordIndex:
             assert entry.keywords is not None
             return entry.keywords.search(stems, limit)
 
+    def warm(self, session_id: str, load: Loader) -> bool:
+        """Build the session's index now unless it is held or another thread builds it;
+        True when this call built it. Unlike a search it does not make the session the
+        most recently used: warming every stored session must not evict one in use."""
+        with self._lock:
+            if session_id in self._entries or len(self._entries) >= self.max_sessions:
+                return False
+            entry = _Entry()
+            self._entries[session_id] = entry
+            self._entries.move_to_end(session_id, last=False)
+        with entry.lock:
+            if entry.keywords is None:
+                self._build(entry, load)
+        return True
+
     def _build(self, entry: _Entry, load: Loader) -> None:
         # Called with entry.lock held. Writes committed while ``load`` reads may show up
         # both in the rows and in the queue; applying them again is harmless (``put``

@@ -107,6 +107,24 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
             )
         )
 
+    async def warm(self) -> int:
+        # Most recently written first: those are the sessions a recall is likeliest to ask.
+        sessions = await self._run(
+            lambda c: [
+                r[0]
+                for r in c.execute(
+                    "SELECT session_id FROM episodes GROUP BY session_id ORDER BY MAX(rowid) DESC"
+                )
+            ]
+        )
+        warmed = 0
+        for session_id in sessions[: self.keywords.max_sessions]:
+            warmed += await self._run(partial(self._warm_one, session_id))
+        return warmed
+
+    def _warm_one(self, session_id: str, c: sqlite3.Connection) -> bool:
+        return self.keywords.warm(session_id, lambda: _session_texts(c, session_id))
+
     async def list_sessions(self) -> list[str]:
         return await self._run(
             lambda c: [
@@ -334,11 +352,6 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
             return []
         where, params = filter_sql(flt)
 
-        def load(c: sqlite3.Connection) -> list[tuple[int, str]]:
-            return c.execute(
-                "SELECT rowid, content FROM episodes WHERE session_id = ?", (session_id,)
-            ).fetchall()
-
         def q(c: sqlite3.Connection) -> list[ScoredId]:
             # The index ranks; SQLite applies the filters (archived ones are excluded by
             # default) and names the ids. Twice the page usually survives them; only when it
@@ -346,7 +359,9 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
             # SQLite on rowid lookups instead of scanning the session's index.)
             fetch = limit * 2
             while True:
-                rowids, scores = self.keywords.search(session_id, stems, fetch, lambda: load(c))
+                rowids, scores = self.keywords.search(
+                    session_id, stems, fetch, lambda: _session_texts(c, session_id)
+                )
                 out: list[ScoredId] = []
                 for start in range(0, len(rowids), 500):
                     chunk = rowids[start : start + 500].tolist()
@@ -483,3 +498,10 @@ def _stats(r: Sequence[Any]) -> SessionStats:
         skills=r[7],
         content_chars=r[8],
     )
+
+
+def _session_texts(c: sqlite3.Connection, session_id: str) -> list[tuple[int, str]]:
+    """The session's (rowid, content) pairs, which its keyword index is built from."""
+    return c.execute(
+        "SELECT rowid, content FROM episodes WHERE session_id = ?", (session_id,)
+    ).fetchall()
