@@ -22,9 +22,9 @@ would take at its measured batched rate.
    ``startup_s`` (spawn to the first healthy answer; each start compares both stores id
    by id); after the second start, how long the server's background task took to load
    the keyword index (``keyword_warm_s``, from its log), then the first recall of the
-   session and the next: ``first_recall_ms`` / ``second_recall_ms``; then recall (limit 10, ``learn=false``,
-   distinct queries so no cache answers) at concurrency 1 and 8; the server's RSS after
-   start, after the keyword index, and its peak.
+   session and the next: ``first_recall_ms`` / ``second_recall_ms``; then recall (limit
+   10, ``learn=false``, distinct queries so no cache answers) at concurrency 1 and 8; the
+   server's RSS after start, after the keyword index, and its peak.
 
 Writes ``DIR/scale-<layout>.json`` and ``DIR/scale-<layout>.md``. A benchmark, not a test.
 """
