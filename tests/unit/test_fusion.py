@@ -55,6 +55,32 @@ def test_hand_computed_score() -> None:
     assert abs(ranked[b].parts.neighbour - base_a) < 1e-9
 
 
+@pytest.mark.parametrize(
+    ("speaker_a", "speaker_b", "shared"),
+    [("Ana", "Bo", True), ("Ana", "Ana", False), (None, "Ana", True), ("Ana", None, True)],
+)
+def test_a_neighbour_passes_its_score_on_only_across_speakers(
+    speaker_a: str | None, speaker_b: str | None, shared: bool
+) -> None:
+    # A reply sits next to the turn it answers; the same speaker's next message does not
+    # inherit its neighbour's match. An unknown speaker keeps the term as it always was.
+    a, b = uuid4(), uuid4()
+    fusion = Fusion(
+        candidates={a: row(a, speaker=speaker_a), b: row(b, speaker=speaker_b)},
+        cosine={a: 0.9, b: 0.2},
+        keyword=[],
+        weights=W,
+        fsrs=Fsrs(),
+        now=T0,
+    )
+    ranked = {s.id: s for s in fusion.rank(2, {a: (b,), b: (a,)})}
+    base_a = 0.6 * 0.9 + 0.05 + 0.05 + 0.05 * 0.5
+    base_b = 0.6 * 0.2 + 0.05 + 0.05 + 0.05 * 0.5
+    assert ranked[b].parts.neighbour == pytest.approx(base_a if shared else 0.0)
+    assert ranked[a].parts.neighbour == pytest.approx(base_b if shared else 0.0)
+    assert ranked[b].score == pytest.approx(base_b + (0.1 * base_a if shared else 0.0))
+
+
 def test_retrievability_and_recency_enter_the_score() -> None:
     a = uuid4()
     args = {"candidates": {a: row(a)}, "cosine": {a: 0.5}, "keyword": [], "weights": W}
@@ -175,7 +201,14 @@ def _reference_scores(
     out = {}
     for i, r in candidates.items():
         speaker = r.speaker is not None and all(t in words for t in r.speaker.lower().split())
-        near = max((base[n] for n in timeline.get(i, ()) if n in base), default=0.0)
+        near = max(
+            (
+                base[n]
+                for n in timeline.get(i, ())
+                if n in base and not (r.speaker and r.speaker == candidates[n].speaker)
+            ),
+            default=0.0,
+        )
         spread = max((wt * base[n] for n, wt in learned.edges.get(i, ()) if n in base), default=0.0)
         out[i] = base[i] + w.speaker * speaker + w.neighbour * min(1.0, near)
         out[i] += w.spread * min(1.0, spread)
@@ -188,7 +221,14 @@ _unit = st.floats(0, 1)
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(
-        st.tuples(_unit, st.floats(0, 10), st.booleans(), _unit, st.floats(0.01, 50), _unit),
+        st.tuples(
+            _unit,
+            st.floats(0, 10),
+            st.sampled_from(["ana", "bo", None]),
+            _unit,
+            st.floats(0.01, 50),
+            _unit,
+        ),
         min_size=1,
         max_size=30,
     ),
@@ -198,7 +238,7 @@ _unit = st.floats(0, 1)
     st.floats(-5, 400),
 )
 def test_fused_scores_equal_the_per_candidate_definition(
-    specs: list[tuple[float, float, bool, float, float, float]],
+    specs: list[tuple[float, float, str | None, float, float, float]],
     links: list[tuple[int, int, float]],
     learned_specs: list[tuple[float, float, float]],
     limit: int,
@@ -211,7 +251,7 @@ def test_fused_scores_equal_the_per_candidate_definition(
             i,
             to_micros(now - timedelta(days=age_days * fraction)),
             importance,
-            "ana" if spk else "bo",
+            spk,
             stability,
             to_micros(now - timedelta(days=age_days * (1 - fraction))),
         )

@@ -149,7 +149,6 @@ def test_this_year_asked_at_the_last_instant_ends_at_the_last_instant() -> None:
 @pytest.mark.parametrize(
     ("query", "start", "end"),
     [
-        ("What did I do since March?", _day(2023, 3, 1), _day(2023, 4, 1)),
         ("What did I do during March 2022?", _day(2022, 3, 1), _day(2022, 4, 1)),
         ("Where was I on May 3?", _day(2023, 5, 3), _day(2023, 5, 4)),
         ("What did I buy 3 days ago?", _day(2023, 5, 27), _day(2023, 5, 28)),
@@ -157,6 +156,53 @@ def test_this_year_asked_at_the_last_instant_ends_at_the_last_instant() -> None:
 )
 def test_marked_months_and_spans_still_count(query: str, start: datetime, end: datetime) -> None:
     assert _only(query) == Window(start, end)
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        # Everything up to the expression, or from it up to the asking time.
+        ("Which airlines did I fly with before today?", datetime.min, _day(2023, 5, 30)),
+        ("What did I buy until yesterday?", datetime.min, _day(2023, 5, 29)),
+        ("What did I do since March?", _day(2023, 3, 1), AT),
+        ("What did I cook after last Monday?", _day(2023, 5, 30), AT),  # Monday was the 29th
+        # Rolling spans dateparser reads as one instant ("three months") or not at all.
+        ("What trips did I take in the past three months?", AT - timedelta(days=91.32), AT),
+        ("What did I watch in the last 2 weeks?", AT - timedelta(days=14), AT),
+        ("How many videos did I watch in the past few weeks?", AT - timedelta(days=21), AT),
+        ("What did I read the past week?", AT - timedelta(days=7), AT),
+        ("What did I eat in the past month?", AT - timedelta(days=30.44), AT),
+        # Asked on a Tuesday: the Saturday and Sunday just gone.
+        ("Which bike did I service the past weekend?", _day(2023, 5, 27), _day(2023, 5, 29)),
+        ("What did I do last weekend?", _day(2023, 5, 27), _day(2023, 5, 29)),
+    ],
+)
+def test_open_ended_windows_spans_and_weekends(query: str, start: datetime, end: datetime) -> None:
+    w = _only(query)
+    assert abs(w.start - start.replace(tzinfo=UTC)) < timedelta(minutes=1)
+    assert abs(w.end - end.replace(tzinfo=UTC)) < timedelta(minutes=1)
+
+
+def test_last_weekend_said_on_a_weekend_is_the_one_before() -> None:
+    sunday = datetime(2023, 6, 4, 18, 0, tzinfo=UTC)
+    last, this = _day(2023, 5, 27), _day(2023, 6, 3)
+    assert _only("What did I do last weekend?", sunday) == Window(last, _day(2023, 5, 29))
+    assert _only("What did I do this weekend?", sunday) == Window(this, _day(2023, 6, 5))
+
+
+def test_in_before_ago_still_looks_back() -> None:
+    # dateparser reads "participated in a week ago" as "in a week": a week ahead.
+    assert _only("What did I participate in a week ago?") == _only("What did I do a week ago?")
+    assert _only("Which event did I go to in a month ago?").end <= AT
+
+
+def test_a_month_joined_to_a_month_is_one_too() -> None:
+    cue = resolve("Which airline did I fly with the most in March and April?", AT)
+    assert cue.windows == (
+        Window(_day(2023, 3, 1), _day(2023, 4, 1)),
+        Window(_day(2023, 4, 1), _day(2023, 5, 1)),
+    )
+    assert resolve("Did Tom and April go hiking?", AT).windows == ()
 
 
 def test_yesterday_is_the_askers_local_day() -> None:
@@ -198,6 +244,13 @@ def test_only_the_head_of_a_long_query_is_read() -> None:
                 "now",
                 "9999-12-31",
                 "at",
+                "weekend",
+                "past",
+                "few",
+                "since",
+                "before",
+                "and",
+                "April",
             ]
         ),
         max_size=6,
@@ -212,3 +265,4 @@ def test_resolve_never_raises(query: str, at: datetime) -> None:
     for w in cue.windows:
         assert w.start.tzinfo is UTC
         assert w.end.tzinfo is UTC
+        assert w.start < w.end

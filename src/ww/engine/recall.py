@@ -5,8 +5,10 @@ the preset's weights turn the direct evidence (semantic, keyword) and the memory
 (retrievability, recency, importance) into a base score. Two contextual terms follow:
 
 - ``neighbour``: the best base score among the candidate's temporal neighbours (the
-  episodes just before and after it in the session). An answer often sits in the turn next
-  to the one that matches the question's words.
+  episodes just before and after it in the session) that another speaker said. An answer
+  often sits in the reply to the turn that matches the question's words; the next message
+  of the same speaker is a thought of its own and gets no share of its neighbour's score
+  (a neighbour whose speaker, or the candidate's, is unknown still counts).
 - ``speaker``: 1 when every word of the candidate's speaker appears in the query, so "what
   did Ana say…" prefers Ana's turns.
 - ``spread``: spreading activation over learned CO_RETRIEVED (Hebbian) edges: the best
@@ -130,7 +132,7 @@ def feedback_margin(weights: Weights) -> float:
 _LEARNED_WEIGHTS: dict[str, float] = {"activation": 0.03, "value": 0.10, "ff": 0.05, "spread": 0.05}
 # Time cues weigh the same in every preset too: they follow what the query says about time.
 # Chosen on LongMemEval's development split (bench/longmemeval.py); see docs/benchmarks.md.
-_TIME_WEIGHTS: dict[str, float] = {"time": 0.10, "newest": 0.05}
+_TIME_WEIGHTS: dict[str, float] = {"time": 0.20, "newest": 0.05}
 PRESETS: Mapping[Preset, Weights] = {
     Preset.BALANCED: Weights(
         0.60,
@@ -195,6 +197,13 @@ def _names_speaker(speaker: str | None, words: Collection[str]) -> bool:
         return False
     tokens = _WORD.findall(speaker.lower())
     return bool(tokens) and all(t in words for t in tokens)
+
+
+def _replies(speakers: Sequence[str | None], at: int, other: int) -> bool:
+    """Whether candidate ``other`` may pass its score on to neighbour ``at``: they are two
+    speakers' turns, or either speaker is unknown."""
+    a, b = speakers[at], speakers[other]
+    return not a or not b or a != b
 
 
 def _column(values: Mapping[UUID, float], keys: Sequence[int], absent: float = 0.0) -> list[float]:
@@ -298,6 +307,7 @@ class Fusion:
             order = np.unique(stamps, return_inverse=True)[1]
             f[_NEWEST] = order / max(1, int(order.max()))
         self._features = f
+        self._speakers = [r.speaker for r in rows]
         w = weights
         self._base = (
             w.semantic * f[_SEMANTIC]
@@ -346,11 +356,11 @@ class Fusion:
         near = np.zeros(len(self._ids))
         if self.temporal:
             near = self._best_linked(
-                (index[i.int], index[n.int], 1.0)
+                (at, other, 1.0)
                 for i, ns in neighbours.items()
-                if i.int in index
+                if (at := index.get(i.int)) is not None
                 for n in ns
-                if n.int in index
+                if (other := index.get(n.int)) is not None and _replies(self._speakers, at, other)
             )
         spread = self._best_linked(
             (index[i.int], index[n.int], wt)

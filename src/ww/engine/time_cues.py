@@ -63,7 +63,9 @@ _MONTHS = frozenset(
     for m in (full, full[:3])
 ) | {"sept"}
 # A month name alone ("March Madness") is a date only after one of these, or beside a number.
-_MONTH_MARKERS = frozenset({"in", "on", "during", "since", "last", "this", "next"})
+_MONTH_MARKERS = frozenset(
+    {"in", "on", "during", "since", "last", "this", "next", "before", "after", "until", "by"}
+)
 _UNITS = frozenset(
     u for unit in ("year", "month", "week", "day", "hour", "minute") for u in (unit, unit + "s")
 )
@@ -73,6 +75,39 @@ _TIME_OF_DAY = re.compile(
     r"^(at|around|about|by|\d{1,2}([:.]\d{2})?(am|pm)?|am|pm|a\.m\.|p\.m\.|noon|midnight"
     r"|o'clock|morning|evening|afternoon)$"
 )
+# "before today", "until May": everything up to the expression; "since March", "after last
+# Monday": from it up to the asking time.
+_UP_TO = frozenset({"before", "until", "till", "prior"})
+_FROM = frozenset({"since", "after"})
+# "March and April": a month right after a month, joined by one of these, is a month too.
+_MONTH_JOINS = frozenset({"and", "or", "to", "through"})
+# Rolling spans dateparser reads as one instant or not at all: "the past three months",
+# "the last few weeks", "the past week" name everything from then up to the asking time.
+_SPAN = re.compile(
+    r"\b(?:past|last|previous)\s+(?:(\d{1,3}|a\s+few|few|a\s+couple\s+of|couple\s+of|several"
+    r"|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+)?(day|week|month|year)(s?)\b"
+)
+_COUNTS = {
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "a few": 3,
+    "few": 3,
+    "a couple of": 2,
+    "couple of": 2,
+    "several": 4,
+}
+_UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 30.44, "year": 365.25}
+# dateparser has no weekend: "last weekend", "this weekend", "the past weekend".
+_WEEKEND = re.compile(r"\b(last|past|this|previous)\s+weekend\b")
 _MAX = datetime.max.replace(tzinfo=UTC)
 _MIN = datetime.min.replace(tzinfo=UTC)
 # Half-widths around the resolved instant for periods that are not calendar units.
@@ -195,6 +230,57 @@ def _found(head: str, base: datetime) -> list[tuple[str, datetime]]:
         return []
 
 
+def _rolling(lowered: str, base: datetime) -> tuple[list[tuple[datetime, datetime]], list[range]]:
+    """Rolling spans ("the past three months") and weekends in ``lowered``, as local
+    windows, with the character ranges they cover."""
+    found: list[tuple[datetime, datetime]] = []
+    covered: list[range] = []
+    for m in _SPAN.finditer(lowered):
+        count, unit, plural = m.group(1), m.group(2), m.group(3)
+        # "last week", "last month" without a count are calendar periods: dateparser's.
+        if count is None and (plural or not m.group(0).startswith(("past", "previous"))):
+            continue
+        n = 1.0 if count is None else float(_COUNTS.get(" ".join(count.split()), 0) or count)
+        covered.append(range(m.start(), m.end()))
+        start = _shift(base, -timedelta(days=n * _UNIT_DAYS[unit]))
+        if start < base:
+            found.append((start, base))
+    for m in _WEEKEND.finditer(lowered):
+        day = base.replace(hour=0, minute=0, second=0, microsecond=0)
+        back = (day.weekday() - 5) % 7
+        if m.group(1) in ("last", "previous") and day.weekday() >= 5:
+            back += 7  # "last weekend" said on a Sunday: the one before
+        saturday = _shift(day, -timedelta(days=back))
+        covered.append(range(m.start(), m.end()))
+        if saturday > datetime.min:  # a weekend before year 1 has no window
+            found.append((saturday, _shift(saturday, 2 * _DAY)))
+    return found, covered
+
+
+def _direction(text: str, before: str) -> tuple[str, str]:
+    """``text`` less a leading "before"/"since"/… (dateparser keeps "before today" whole),
+    and which of them applies, if any."""
+    words = text.split(None, 1)
+    if len(words) == 2 and words[0].lower() in _UP_TO | _FROM:
+        return words[1], words[0].lower()
+    return text, before if before in _UP_TO | _FROM else ""
+
+
+def _ago(text: str, instant: datetime, base: datetime) -> tuple[str, datetime]:
+    """dateparser reads "participated in a week ago" as "in a week" ago, a week ahead: an
+    expression that ends in "ago" is read again without the "in"."""
+    words = text.lower().split()
+    if len(words) > 2 and words[0] == "in" and words[-1] == "ago":
+        again = _found(text.split(None, 1)[1], base)
+        if again:
+            return again[0]
+    return text, instant
+
+
+def _is_month(text: str) -> bool:
+    return text.strip().lower() in _MONTHS
+
+
 def resolve(query: str, at: datetime) -> TimeCue:
     """The time cues of ``query`` asked at ``at`` (aware; windows come back in UTC).
 
@@ -202,13 +288,22 @@ def resolve(query: str, at: datetime) -> TimeCue:
     zone = at.tzinfo or UTC
     head = _head(query)
     lowered = head.lower()
-    windows: list[Window] = []
+    base = at.replace(tzinfo=None)
+    local, covered = _rolling(lowered, base)
     cursor = 0
-    for text, instant in _found(head, at.replace(tzinfo=None)):
+    after_month = False
+    for text, instant in _found(head, base):
         where = lowered.find(text.lower(), cursor)
         cursor = max(cursor, where + len(text)) if where >= 0 else cursor
+        if any(where in span for span in covered):
+            continue  # inside a rolling span read above ("three months" of "past three months")
         before = _WORD.findall(lowered[: max(where, 0)])[-1:] if where > 0 else []
-        if not _is_expression(text, before[0] if before else ""):
+        word = before[0] if before else ""
+        text, direction = _direction(text, word)
+        text, instant = _ago(text, instant, base)
+        joined = after_month and word in _MONTH_JOINS and _is_month(text)
+        if not (joined or _is_expression(text, word)):
+            after_month = False
             continue
         try:
             # get_date_data resolves against the real now; search_dates already resolved
@@ -217,9 +312,17 @@ def resolve(query: str, at: datetime) -> TimeCue:
             start, end = _window(instant, period)
         except (ValueError, OverflowError):
             continue
-        windows.append(Window(_to_utc(start, zone), _to_utc(end, zone)))
+        if direction in _UP_TO:
+            start, end = datetime.min, start
+        elif direction in _FROM:
+            start, end = (start if direction == "since" else end), base
+        if end <= start:
+            continue
+        local.append((start, end))
+        after_month = _is_month(text)
+    windows = tuple(Window(_to_utc(a, zone), _to_utc(b, zone)) for a, b in local)
     latest = _latest(query)
-    return TimeCue(tuple(windows), latest) if windows or latest else NO_CUE
+    return TimeCue(windows, latest) if windows or latest else NO_CUE
 
 
 def warm() -> TimeCue:
