@@ -39,12 +39,13 @@ from bench.bench_server import API, Server, log  # noqa: E402
 from bench.latency_load import REQUEST_TIMEOUT_S, percentiles  # noqa: E402
 from bench.synthetic import generate_memories, generate_queries  # noqa: E402
 
-__all__ = ["FIRST_RATIO_TARGET", "first_recall_phase", "main"]
+__all__ = ["FIRST_RATIO_TARGET", "first_recall_phase", "main", "recall_ms"]
 
 FIRST_RATIO_TARGET = 1.5
 
 
-async def _recall_ms(client: httpx.AsyncClient, session: str, query: str) -> float:
+async def recall_ms(client: httpx.AsyncClient, session: str, query: str) -> float:
+    """Milliseconds of one recall (limit 10, ``learn`` off) in a session that has memories."""
     t0 = time.perf_counter()
     r = await client.post(
         f"{API}/episodes/recall",
@@ -90,8 +91,8 @@ async def first_recall_phase(
                 )
                 if r.status_code != 201:
                     raise RuntimeError(f"batch ingest: {r.status_code} {r.text[:300]}")
-            first.append(await _recall_ms(client, session, queries[2 * i]))
-            second.append(await _recall_ms(client, session, queries[2 * i + 1]))
+            first.append(await recall_ms(client, session, queries[2 * i]))
+            second.append(await recall_ms(client, session, queries[2 * i + 1]))
     p_first, p_second = percentiles(first), percentiles(second)
     ratio = round(p_first["p50"] / p_second["p50"], 2)
     return {

@@ -54,8 +54,9 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench` and `ww` importab
 
 import httpx  # noqa: E402
 
-from bench.bench_server import API, Server, log  # noqa: E402
+from bench.bench_server import Server, log  # noqa: E402
 from bench.latency_embed import raw_embed_batched_rate  # noqa: E402
+from bench.latency_first import recall_ms  # noqa: E402
 from bench.latency_load import REQUEST_TIMEOUT_S, QueryPool, recall_phase  # noqa: E402
 from bench.run_info import versions  # noqa: E402
 from bench.synthetic import generate_memories, generate_queries  # noqa: E402
@@ -171,18 +172,6 @@ async def ingest(
     }
 
 
-async def _recall_ms(client: httpx.AsyncClient, session: str, query: str) -> float:
-    t0 = time.perf_counter()
-    r = await client.post(
-        f"{API}/episodes/recall",
-        json={"query": query, "limit": 10, "learn": False},
-        headers={"X-Session-ID": session},
-    )
-    if r.status_code != 200:
-        raise RuntimeError(f"recall: {r.status_code} {r.text[:300]}")
-    return (time.perf_counter() - t0) * 1000
-
-
 WARM_LOG = re.compile(r"keyword indexes of (\d+) sessions loaded in ([\d.]+) s")
 WARM_TIMEOUT_S = 600.0
 
@@ -209,8 +198,8 @@ async def serve(
         headers={"X-Session-ID": session},
         trust_env=False,
     ) as client:
-        out["first_recall_ms"] = round(await _recall_ms(client, session, queries[0]), 1)
-        out["second_recall_ms"] = round(await _recall_ms(client, session, queries[1]), 1)
+        out["first_recall_ms"] = round(await recall_ms(client, session, queries[0]), 1)
+        out["second_recall_ms"] = round(await recall_ms(client, session, queries[1]), 1)
         out["rss_after_first_recall_mb"] = server.memory_mb().get("VmRSS")
         out["recall"] = await recall_phase(client, QueryPool(queries[2:]), c1, c8)
     out["peak_rss_mb"] = server.memory_mb().get("VmHWM")
