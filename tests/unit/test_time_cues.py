@@ -163,7 +163,10 @@ def test_marked_months_and_spans_still_count(query: str, start: datetime, end: d
     [
         # Everything up to the expression, or from it up to the asking time.
         ("Which airlines did I fly with before today?", datetime.min, _day(2023, 5, 30)),
-        ("What did I buy until yesterday?", datetime.min, _day(2023, 5, 29)),
+        ("What did I buy until yesterday?", datetime.min, _day(2023, 5, 30)),  # yesterday too
+        # Asked in May, "before June" is the June to come, not last year's.
+        ("What did I do before June?", datetime.min, _day(2023, 6, 1)),
+        ("What did I do after March?", _day(2023, 4, 1), AT),
         ("What did I do since March?", _day(2023, 3, 1), AT),
         ("What did I cook after last Monday?", _day(2023, 5, 30), AT),  # Monday was the 29th
         # Rolling spans dateparser reads as one instant ("three months") or not at all.
@@ -203,6 +206,14 @@ def test_a_month_joined_to_a_month_is_one_too() -> None:
         Window(_day(2023, 4, 1), _day(2023, 5, 1)),
     )
     assert resolve("Did Tom and April go hiking?", AT).windows == ()
+    assert resolve("What was the song by April?", AT).windows == ()
+
+
+@pytest.mark.parametrize("query", ["the past week", "since today", "since this month"])
+def test_a_window_before_the_first_utc_instant_is_dropped_not_empty(query: str) -> None:
+    # Noon on 1 January of year 1 at +12:00 is midnight UTC: nothing before it exists.
+    at = datetime(1, 1, 1, 12, tzinfo=timezone(timedelta(hours=12)))
+    assert all(w.start < w.end for w in resolve(query, at).windows)
 
 
 def test_yesterday_is_the_askers_local_day() -> None:
@@ -256,8 +267,12 @@ def test_only_the_head_of_a_long_query_is_read() -> None:
         max_size=6,
     ).map(" ".join),
     at=st.datetimes(
-        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
-    ).map(lambda d: d.replace(tzinfo=timezone(timedelta(hours=d.hour % 24 - 12))))
+        min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)
+    ).map(
+        lambda d: d.replace(
+            tzinfo=timezone(timedelta(minutes=(d.hour * 60 + d.minute) % 2879 - 1439))
+        )
+    )
     | st.sampled_from([datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)]),
 )
 def test_resolve_never_raises(query: str, at: datetime) -> None:

@@ -64,7 +64,7 @@ _MONTHS = frozenset(
 ) | {"sept"}
 # A month name alone ("March Madness") is a date only after one of these, or beside a number.
 _MONTH_MARKERS = frozenset(
-    {"in", "on", "during", "since", "last", "this", "next", "before", "after", "until", "by"}
+    {"in", "on", "during", "since", "last", "this", "next", "before", "after", "until", "till"}
 )
 _UNITS = frozenset(
     u for unit in ("year", "month", "week", "day", "hour", "minute") for u in (unit, unit + "s")
@@ -75,9 +75,10 @@ _TIME_OF_DAY = re.compile(
     r"^(at|around|about|by|\d{1,2}([:.]\d{2})?(am|pm)?|am|pm|a\.m\.|p\.m\.|noon|midnight"
     r"|o'clock|morning|evening|afternoon)$"
 )
-# "before today", "until May": everything up to the expression; "since March", "after last
-# Monday": from it up to the asking time.
-_UP_TO = frozenset({"before", "until", "till", "prior"})
+# "before today": everything before the expression, "until May" up to its end; "since
+# March", "after last Monday": from it up to the asking time.
+_BEFORE = frozenset({"before", "prior"})
+_UP_TO = _BEFORE | {"until", "till"}
 _FROM = frozenset({"since", "after"})
 # "March and April": a month right after a month, joined by one of these, is a month too.
 _MONTH_JOINS = frozenset({"and", "or", "to", "through"})
@@ -106,6 +107,7 @@ _COUNTS = {
     "several": 4,
 }
 _UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 30.44, "year": 365.25}
+_NEARLY_A_YEAR = timedelta(days=335)
 # dateparser has no weekend: "last weekend", "this weekend", "the past weekend".
 _WEEKEND = re.compile(r"\b(last|past|this|previous)\s+weekend\b")
 _MAX = datetime.max.replace(tzinfo=UTC)
@@ -237,8 +239,11 @@ def _rolling(lowered: str, base: datetime) -> tuple[list[tuple[datetime, datetim
     covered: list[range] = []
     for m in _SPAN.finditer(lowered):
         count, unit, plural = m.group(1), m.group(2), m.group(3)
-        # "last week", "last month" without a count are calendar periods: dateparser's.
-        if count is None and (plural or not m.group(0).startswith(("past", "previous"))):
+        # "last week", "last month" without a count are calendar periods: dateparser's; "the
+        # previous day" is usually the day before some other event, not before ``at``.
+        if count is None and (
+            plural or unit == "day" or not m.group(0).startswith(("past", "previous"))
+        ):
             continue
         n = 1.0 if count is None else float(_COUNTS.get(" ".join(count.split()), 0) or count)
         covered.append(range(m.start(), m.end()))
@@ -255,6 +260,13 @@ def _rolling(lowered: str, base: datetime) -> tuple[list[tuple[datetime, datetim
         if saturday > datetime.min:  # a weekend before year 1 has no window
             found.append((saturday, _shift(saturday, 2 * _DAY)))
     return found, covered
+
+
+def _next_year(instant: datetime) -> datetime:
+    try:
+        return instant.replace(year=instant.year + 1)
+    except ValueError:  # 29 February, or year 9999
+        return _shift(instant, timedelta(days=365))
 
 
 def _direction(text: str, before: str) -> tuple[str, str]:
@@ -296,13 +308,14 @@ def resolve(query: str, at: datetime) -> TimeCue:
         where = lowered.find(text.lower(), cursor)
         cursor = max(cursor, where + len(text)) if where >= 0 else cursor
         if any(where in span for span in covered):
+            after_month = False
             continue  # inside a rolling span read above ("three months" of "past three months")
         before = _WORD.findall(lowered[: max(where, 0)])[-1:] if where > 0 else []
         word = before[0] if before else ""
         text, direction = _direction(text, word)
         text, instant = _ago(text, instant, base)
         joined = after_month and word in _MONTH_JOINS and _is_month(text)
-        if not (joined or _is_expression(text, word)):
+        if not (joined or _is_expression(text, direction or word)):
             after_month = False
             continue
         try:
@@ -311,16 +324,23 @@ def resolve(query: str, at: datetime) -> TimeCue:
             period = _parser().get_date_data(text)["period"] or "day"
             start, end = _window(instant, period)
         except (ValueError, OverflowError):
+            after_month = False
             continue
         if direction in _UP_TO:
-            start, end = datetime.min, start
+            if start < _shift(base, -_NEARLY_A_YEAR) and not any(c.isdigit() for c in text):
+                # "before June" asked in May: next June, not the one dateparser's "prefer the
+                # past" picked, which would leave out the whole year before it.
+                start, end = _next_year(start), _next_year(end)
+            start, end = datetime.min, start if direction in _BEFORE else end
         elif direction in _FROM:
             start, end = (start if direction == "since" else end), base
         if end <= start:
             continue
         local.append((start, end))
         after_month = _is_month(text)
-    windows = tuple(Window(_to_utc(a, zone), _to_utc(b, zone)) for a, b in local)
+    # Near year 1 a local window can fall wholly before the first UTC instant and collapse.
+    utc = (Window(_to_utc(a, zone), _to_utc(b, zone)) for a, b in local)
+    windows = tuple(w for w in utc if w.start < w.end)
     latest = _latest(query)
     return TimeCue(windows, latest) if windows or latest else NO_CUE
 
