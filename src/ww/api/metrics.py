@@ -124,7 +124,7 @@ _STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, *_BUCKETS[:-1])
 RECALL_STAGE_SECONDS = Histogram(
     "ww_recall_stage_duration_seconds",
     "Time each stage of an episode recall took (embed, vector_search, keyword_search, "
-    "candidates, fusion, neighbours, rank, fetch, learn)",
+    "candidates, parts, fusion, neighbours, rank, fetch, learn)",
     ["stage"],
     buckets=_STAGE_BUCKETS,
 )

@@ -16,6 +16,7 @@ from ww.config import ConfigError
 from ww.control.circuits import Circuits
 from ww.control.flags import Flags
 from ww.embedding import EmbeddingService
+from ww.engine.comparisons import best_part_cosine, comparison_parts
 from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.engine.kinds import ReconcileReport, WriteProtocol
 from ww.engine.recall import PRESETS, Fusion, Preset, query_words
@@ -428,11 +429,19 @@ class MemoryEngine:
                 self._within(session_id, query_vector, flt, keyword_only, degraded),
             )
         cosine.update((s.id, s.score) for s in within)
+        semantic = cosine
+        if (parts := comparison_parts(query)) and not degraded:
+            with stage("parts", **{"ww.parts": len(parts)}):
+                semantic = await best_part_cosine(
+                    cosine,
+                    await self.embedder.embed_many(parts),
+                    lambda v: self._within(session_id, v, flt, candidate_ids, degraded),
+                )
         temporal = self.flags.spreading_activation
         with stage("fusion", **{"ww.candidates": len(rows), "ww.temporal": temporal}):
             fusion = Fusion(
                 candidates=rows,
-                cosine=cosine,
+                cosine=semantic,
                 keyword=keyword,
                 weights=PRESETS[preset],
                 fsrs=self.fsrs if self.flags.fsrs else None,
