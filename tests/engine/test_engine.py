@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
+from unittest.mock import create_autospec
 from uuid import UUID
 
 import pytest
@@ -13,10 +15,12 @@ from tests.factories import HashEmbedder
 from ww.config import Settings
 from ww.control.flags import Flags
 from ww.embedding import EmbeddingService, OnnxEmbedder
+from ww.embedding.base import EmbeddingError
 from ww.engine import EmbeddingMismatchError, MemoryEngine, build_engine, kinds
 from ww.models import EpisodeCreate, EpisodeFilter, EpisodeUpdate, IndexState
 from ww.storage import QdrantEdgeIndex, VectorItem
 from ww.storage.guarded import unwrap
+from ww.storage.ports import StoreUnavailableError
 
 
 def service(embedder: object) -> EmbeddingService:
@@ -276,3 +280,49 @@ async def test_the_reconciler_embeds_and_writes_long_memories_in_bounded_steps(
     monkeypatch.setattr(index, "upsert", spy)
     assert (await engine.reconcile()).indexed == 3
     assert batches == [1, 1, 1]
+
+
+COMPARING = (
+    "Which happened first, the purchase of the coffee maker or the malfunction of the stand mixer?"
+)
+
+
+@pytest.mark.parametrize("fault", ["index", "embedder"])
+async def test_a_comparison_whose_events_fail_is_ranked_by_the_query_alone(
+    engine: MemoryEngine, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The index failing between the main search and the events' one, or the embedder
+    # refusing the events after it embedded the query, is a timing no real store shows on
+    # demand: the stand-ins are autospec'd to the real classes and pass everything else on.
+    texts = ["I bought a coffee maker last spring", "my stand mixer broke at the dinner party"]
+    await engine.create_episodes("s1", [new(t) for t in texts])
+    real_vectors, real_embedder = engine.vectors, engine.embedder
+    if fault == "index":
+
+        async def search(*args: object, within: object = None, **kw: object) -> object:
+            if within is not None:
+                raise StoreUnavailableError("vectors", "timed out")
+            return await real_vectors.search(*args, **kw)  # type: ignore[arg-type]
+
+        index = create_autospec(type(unwrap(real_vectors)), instance=True)
+        index.search.side_effect = search
+        engine.vectors = index
+    else:
+        embedder = create_autospec(EmbeddingService, instance=True)
+        embedder.embed_one.side_effect = real_embedder.embed_one
+        embedder.embed_many.side_effect = EmbeddingError("model failed")
+        engine.embedder = embedder
+    try:
+        with caplog.at_level(logging.WARNING, logger="ww.engine.comparisons"):
+            result = await engine.recall_episodes("s1", COMPARING, limit=5, learn=False)
+    finally:
+        engine.vectors, engine.embedder = real_vectors, real_embedder
+
+    assert not result.degraded and len(result.hits) == 2
+    query = await real_embedder.embed_one(COMPARING)
+    memories = await real_embedder.embed_many(texts)
+    for hit in result.hits:
+        cos = float(memories[texts.index(hit.episode.content)] @ query)
+        assert hit.score_parts.semantic == pytest.approx(max(0.0, cos), abs=1e-4)
+    assert "recall uses the query alone" in caplog.text
+    assert "coffee" not in caplog.text  # nothing of the query reaches the log

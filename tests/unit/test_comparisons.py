@@ -30,6 +30,10 @@ from ww.storage.ports import ScoredId
             ("my visit to the Museum of Modern Art", "the 'Ancient Civilizations' exhibit"),
         ),
         (
+            "Which trip was first: the Paris vacation or the long Rome weekend?",
+            ("the Paris vacation", "the long Rome weekend"),
+        ),
+        (
             "Did I repaint the fence before or after the storm damaged the roof tiles?",
             ("Did I repaint the fence before", "after the storm damaged the roof tiles"),
         ),

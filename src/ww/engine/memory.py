@@ -16,7 +16,7 @@ from ww.config import ConfigError
 from ww.control.circuits import Circuits
 from ww.control.flags import Flags
 from ww.embedding import EmbeddingService
-from ww.engine.comparisons import best_part_cosine, comparison_parts
+from ww.engine.comparisons import best_part_cosine, comparison_parts, embed_parts
 from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.engine.kinds import ReconcileReport, WriteProtocol
 from ww.engine.recall import PRESETS, Fusion, Preset, query_words
@@ -400,6 +400,9 @@ class MemoryEngine:
         # Reading the query's time expressions is pure Python (milliseconds): a thread keeps
         # it beside the embedding rather than before it.
         cue_task = asyncio.ensure_future(asyncio.to_thread(resolve_time_cues, query, asked))
+        # A comparison's events are embedded beside the query (ww.engine.comparisons).
+        parts = comparison_parts(query)
+        parts_task = asyncio.ensure_future(embed_parts(self.embedder.embed_many, parts))
         try:
             if query_vector is None:  # unified recall embeds once and passes it down
                 with stage("embed"):
@@ -408,7 +411,7 @@ class MemoryEngine:
                 dense_or_none = await self._dense(session_id, query_vector, flt, n)
         except BaseException:
             # Reading the outcome keeps a failed search from being logged as unretrieved.
-            for task in (keyword_task, cue_task):
+            for task in (keyword_task, cue_task, parts_task):
                 task.cancel()
                 task.add_done_callback(lambda t: t.cancelled() or t.exception())
             raise
@@ -429,12 +432,12 @@ class MemoryEngine:
                 self._within(session_id, query_vector, flt, keyword_only, degraded),
             )
         cosine.update((s.id, s.score) for s in within)
-        semantic = cosine
-        if (parts := comparison_parts(query)) and not degraded:
+        semantic, part_vectors = cosine, await parts_task
+        if part_vectors is not None and not degraded:
             with stage("parts", **{"ww.parts": len(parts)}):
                 semantic = await best_part_cosine(
                     cosine,
-                    await self.embedder.embed_many(parts),
+                    part_vectors,
                     lambda v: self._within(session_id, v, flt, candidate_ids, degraded),
                 )
         temporal = self.flags.spreading_activation
