@@ -83,6 +83,14 @@ def test_a_recall_times_the_stages_it_ran(client: TestClient) -> None:
     stages = {dict(labels)["stage"] for name, labels in after if name.startswith("ww_recall_stage")}
     assert stages == set(STAGES)
 
+    # A query that compares events scores the candidates against each event: one more stage.
+    before = after
+    query = "Which came first, the harbour crane repair or the lighthouse keeper's new logbook?"
+    body = {"query": query, "learn": False}
+    assert client.post("/api/v1/episodes/recall", json=body).status_code == 200
+    after = scrape_metrics(client)
+    assert _moved(before, after, STAGE_COUNT, stage="parts") == 1
+
 
 def test_ingest_and_recall_show_in_the_embedding_histograms(client: TestClient) -> None:
     before = scrape_metrics(client)
