@@ -7,6 +7,11 @@ question about memory looks back); its ``period`` (day, week, month, year) gives
 window's width. The window is a soft ranking feature (see ``ww.engine.recall``), never a
 filter: a wrongly read expression costs a little score, not the answer.
 
+A few forms dateparser misreads or lacks are read here: rolling spans ("the past three
+months", "the last few weeks", "the past week": from then up to ``at``), weekends ("last
+weekend"), open ends ("before today", "until May", "since March", "after last Monday"), "in
+a week ago" (dateparser: a week ahead) and a month joined to a month ("March and April").
+
 "current", "latest", "now", "most recent"… ask for the newest of the memories that match.
 
 Windows are cut in the asker's own zone: "yesterday" asked at 01:00+09:00 is the local day
