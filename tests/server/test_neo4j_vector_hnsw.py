@@ -2,8 +2,10 @@
 
 Two indexes on the same database: one that always scans (threshold 0) and one that gives
 every session its own HNSW index from its first vector (threshold 1). What the index path
-answers must be what the exact scan answers: the same hits on a deterministic set larger
-than the index's candidate count, nothing of another session, and writes seen at once.
+answers must be what the exact scan answers: hits scored exactly as the scan scores them,
+the scan's own top 10 in at least 99% of cases over many queries (HNSW proposes candidates
+approximately, and Lucene's graph differs from run to run), nothing of another session, and
+writes seen at once.
 The contract suites (tests/contract, backend ``neo4j_hnsw``) run the whole port on it too.
 """
 
@@ -26,6 +28,7 @@ from ww.storage.neo4j import vector_ann
 from ww.storage.neo4j.vector_ann import MIN_CANDIDATES
 from ww.storage.neo4j.vectors import Neo4jVectorIndex
 from ww.storage.payload import episode_payload
+from ww.storage.ports import ScoredId
 
 DIM = 16
 # More vectors than the index is asked for, so the index path really chooses candidates.
@@ -66,6 +69,29 @@ async def _uses_index(index: Neo4jVectorIndex, session: str, query: np.ndarray) 
     return await index.index_hits(session, [], params, 10) is not None
 
 
+async def _agrees(
+    exact: Neo4jVectorIndex,
+    session: str,
+    q: np.ndarray,
+    flt: EpisodeFilter,
+    got: list[ScoredId],
+    want: list[ScoredId],
+) -> int:
+    """How many of the exact scan's hits the index path missed.
+
+    HNSW proposes candidates approximately, and Lucene builds its graph differently from run
+    to run, so a true neighbour can now and then fall outside the oversampled candidates:
+    the promise is overlap@10 of 0.99 and more over the queries (docs/benchmarks.md), not
+    equality on every query. What must hold exactly: every hit's score is its exact score
+    (candidates are rescored by the scan's own formula, parts grouped), and the order."""
+    assert len(got) == len(want)
+    rescored = await exact.search(session, q, flt, len(got), within=[h.id for h in got])
+    exact_score = {h.id: h.score for h in rescored}
+    assert [h.score for h in got] == pytest.approx([exact_score[h.id] for h in got], abs=1e-6)
+    assert [h.score for h in got] == sorted((h.score for h in got), reverse=True)
+    return len({h.id for h in want} - {h.id for h in got})
+
+
 FILTERS = [
     EpisodeFilter(),
     EpisodeFilter(speaker="alice"),
@@ -80,13 +106,14 @@ async def test_index_path_finds_the_exact_scans_hits(pair: tuple[Neo4jVectorInde
     await hnsw.upsert("big", items)
     queries = _clustered(20, 2)
     assert await _uses_index(hnsw, "big", queries[0])
+    misses: list[int] = []
     for flt in FILTERS:
         for q in queries:
             want = await exact.search("big", q, flt, 10)
             got = await hnsw.search("big", q, flt, 10)
             assert len(want) == 10
-            assert [h.id for h in got] == [h.id for h in want]
-            assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-6)
+            misses.append(await _agrees(exact, "big", q, flt, got, want))
+    assert sum(misses) <= 0.01 * 10 * len(misses), misses
 
 
 async def test_index_path_groups_parts_as_the_exact_scan_does(
@@ -111,13 +138,14 @@ async def test_index_path_groups_parts_as_the_exact_scan_does(
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(vector_ann, "MAX_CANDIDATES_FACTOR", 1)
         assert not await _uses_index(hnsw, "parts", crowd)  # no retry allowed: the scan
-    for q in [crowd, *_clustered(10, 12)]:
+    misses: list[int] = []
+    for q in [crowd, *_clustered(30, 12)]:
         for flt in FILTERS[:2]:
             want = await exact.search("parts", q, flt, 10)
             got = await hnsw.search("parts", q, flt, 10)
             assert len({h.id for h in want}) == 10
-            assert [h.id for h in got] == [h.id for h in want]
-            assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-6)
+            misses.append(await _agrees(exact, "parts", q, flt, got, want))
+    assert sum(misses) <= 0.01 * 10 * len(misses), misses
     hits = await hnsw.search("parts", crowd, EpisodeFilter(), 3)
     assert hits[0].id == items[0].id and len(hits) == 3
 
