@@ -2352,8 +2352,10 @@ export interface components {
          * ScoreParts
          * @description The components of a recall score, each in [0, 1], weighted into ``score``.
          *
-         *     ``neighbour`` is the best base score among the memory's temporal neighbours that were
-         *     also candidates; ``speaker`` is 1 when the query names the memory's speaker. The learned
+         *     ``semantic`` is the cosine to the query (to its closest named event too, when the query
+         *     compares events: ``ww.engine.comparisons``). ``neighbour`` is the best base score among
+         *     the memory's temporal neighbours that another speaker said and that were also
+         *     candidates; ``speaker`` is 1 when the query names the memory's speaker. The learned
          *     parts: ``activation`` (ACT-R base level, squashed), ``value`` (learned from feedback),
          *     ``ff`` (FF encoder goodness, 0.5 until it has learned) and ``spread`` (Hebbian spreading
          *     activation from co-retrieved candidates). The time parts: ``time`` (1 inside the window
