@@ -63,6 +63,11 @@ def make_vector_index(
     """
     if kind == "qdrant_edge":
         return QdrantEdgeIndex(tmp_path / "vectors", DIM)
+    if kind == "qdrant_edge_hnsw":  # optimize() builds the graph of any segment, and a
+        # filter that leaves more than 1 KB of vectors (32 points here) is searched in it
+        return QdrantEdgeIndex(
+            tmp_path / "vectors", DIM, indexing_threshold_kb=1, full_scan_threshold_kb=1
+        )
     if kind == "qdrant_local":
         return QdrantServerIndex(DIM, location=":memory:")
     if kind == "qdrant_local_path":
@@ -79,7 +84,14 @@ def make_vector_index(
     raise ValueError(kind)
 
 
-VECTOR_BACKENDS = ["qdrant_edge", "qdrant_local", "qdrant_local_path", "neo4j", "neo4j_hnsw"]
+VECTOR_BACKENDS = [
+    "qdrant_edge",
+    "qdrant_edge_hnsw",
+    "qdrant_local",
+    "qdrant_local_path",
+    "neo4j",
+    "neo4j_hnsw",
+]
 
 
 @pytest.fixture(params=VECTOR_BACKENDS)

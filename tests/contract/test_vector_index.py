@@ -130,6 +130,27 @@ async def test_optimize_keeps_results(vectors: VectorIndex) -> None:
     await vectors.check()
 
 
+async def test_a_narrow_filter_in_a_built_index_finds_what_a_scan_finds(
+    vectors: VectorIndex,
+) -> None:
+    """A filter on a field whose values have no graph links of their own (a speaker with a
+    tenth of a big session), searched once the index is built: the scan's top 10. Without
+    ACORN the Qdrant Edge graph gave 0.16 of it (docs/benchmarks.md, "payload links")."""
+    items = [item("s1", i, speaker="alice" if i % 10 == 0 else "bob") for i in range(2000)]
+    await vectors.upsert("s1", items)
+    await vectors.upsert("s2", [item("s2", i, speaker="alice") for i in range(2000, 2100)])
+    await vectors.optimize()
+    alice = [i for i in items if i.payload["speaker"] == "alice"]
+    overlaps = []
+    for seed in range(20):
+        query = unit(DIM, 10_000 + seed)
+        hits = {h.id for h in await vectors.search("s1", query, EpisodeFilter(speaker="alice"), 10)}
+        scan = sorted(alice, key=lambda i: -float(np.dot(i.vector, query)))[:10]
+        assert len(hits) == 10 and hits <= {i.id for i in alice}
+        overlaps.append(len(hits & {i.id for i in scan}) / 10)
+    assert np.mean(overlaps) >= 0.95
+
+
 async def test_search_within_ids(vectors: VectorIndex) -> None:
     items = [item("s1", i) for i in range(10)]
     foreign = item("s2", 99)

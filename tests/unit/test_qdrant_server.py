@@ -21,7 +21,8 @@ from ww.models import EpisodeFilter
 from ww.storage import QdrantEdgeIndex, StoreUnavailableError, VectorItem
 from ww.storage.factory import build_stores, build_vector_index
 from ww.storage.payload import episode_payload
-from ww.storage.qdrant.server import QdrantServerIndex
+from ww.storage.qdrant.server import _PAYLOAD_INDEXES, QdrantServerIndex
+from ww.storage.vector_base import GRAPH_FIELDS, PAYLOAD_INDEXES
 
 DIM = 8
 
@@ -169,3 +170,14 @@ def test_factory_picks_the_backend(tmp_path: Path) -> None:
     assert isinstance(vectors, QdrantServerIndex)
     assert vectors.collection == "ww_episodes"
     assert vectors.dimension == server.embedding_dimension
+
+
+def test_payload_indexes_link_only_the_fields_every_search_filters_on() -> None:
+    """The server gets the Edge shard's rule (``GRAPH_FIELDS``); local mode has no indexes.
+    No Qdrant server runs on these machines: what the server does with them is Qdrant's."""
+    params = dict(_PAYLOAD_INDEXES)
+    assert set(params) == {field for field, _ in PAYLOAD_INDEXES}
+    assert params["session_id"].is_tenant is True
+    for field, integer in PAYLOAD_INDEXES:
+        assert (params[field].enable_hnsw is not False) == (field in GRAPH_FIELDS), field
+        assert (params[field].type.value == "integer") == integer, field

@@ -19,10 +19,12 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from ww.models import EpisodeFilter
+from ww.storage.payload import filter_terms
 from ww.storage.ports import PART_KEYS, ScoredId, Vector, VectorItem, check_vector_items
 from ww.storage.ranking import top_hits
 
 __all__ = [
+    "GRAPH_FIELDS",
     "PART",
     "PART_OF",
     "PAYLOAD_INDEXES",
@@ -53,6 +55,13 @@ PAYLOAD_INDEXES: tuple[tuple[str, bool], ...] = (  # (field, holds an integer)
     (PART_OF, False),
 )
 
+# The fields every search filters on. Only their values get links of their own in the HNSW
+# graph, so a session's points stay connected however small a share of the index they are.
+# Linking every indexed field's values too made the build about twice as long and each
+# query slower, for the same top 10 (docs/benchmarks.md, "payload links"); a search that
+# filters on another field asks for ACORN instead (``needs_acorn``).
+GRAPH_FIELDS = frozenset({"session_id", "archived"})
+
 # Points (main vectors and parts) per backend write: a batch of long memories has thousands
 # of parts, more than one Qdrant request (32 MB) or Neo4j transaction should carry.
 WRITE_CHUNK = 512
@@ -70,6 +79,13 @@ class Search:
     vector: Vector
     flt: EpisodeFilter
     within: Collection[UUID] | None
+
+    @property
+    def needs_acorn(self) -> bool:
+        """Whether the filter names a field outside ``GRAPH_FIELDS``: the graph has no links
+        for its values, and a search that skips the points that fail it could lose its way
+        (top-10 recall 0.49 against 0.99 with ACORN for a speaker with 10% of a session)."""
+        return any(t.key not in GRAPH_FIELDS for t in filter_terms(self.flt))
 
 
 def as_uuid(point_id: Any) -> UUID:

@@ -26,6 +26,7 @@ from ww.storage.diskspace import DiskGuard, is_disk_full
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
 from ww.storage.qdrant.filters import QdrantFilters
 from ww.storage.vector_base import (
+    GRAPH_FIELDS,
     PART_OF,
     PAYLOAD_INDEXES,
     Fetch,
@@ -40,10 +41,23 @@ __all__ = ["QdrantEdgeIndex"]
 
 T = TypeVar("T")
 
+
+def _index_params(field: str, integer: bool) -> Any:
+    if field == "session_id":  # every query's filter: points kept together by session
+        return qe.KeywordIndexParams(is_tenant=True)
+    linked = field in GRAPH_FIELDS
+    if integer:
+        return qe.IntegerIndexParams(lookup=True, range=True, enable_hnsw=linked)
+    return qe.KeywordIndexParams(enable_hnsw=linked)
+
+
+# A data directory made before GRAPH_FIELDS keeps its segments' extra links until the
+# optimiser rebuilds them; its indexes take these parameters when it opens (cheap: no
+# vector is touched).
 _PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = tuple(
-    (field, qe.PayloadSchemaType.Integer if integer else qe.PayloadSchemaType.Keyword)
-    for field, integer in PAYLOAD_INDEXES
+    (field, _index_params(field, integer)) for field, integer in PAYLOAD_INDEXES
 )
+_ACORN = qe.SearchParams(acorn=qe.AcornSearchParams(enable=True))
 _SCROLL_PAGE = 10_000
 _OWNER = ("session_id", PART_OF)
 
@@ -76,6 +90,7 @@ class QdrantEdgeIndex(VectorIndexBase):
         dimension: int,
         *,
         indexing_threshold_kb: int | None = None,
+        full_scan_threshold_kb: int | None = None,
         disk: DiskGuard | None = None,
     ) -> None:
         self._path = Path(path)
@@ -83,6 +98,9 @@ class QdrantEdgeIndex(VectorIndexBase):
         self._dimension = dimension
         # Segments smaller than this (Qdrant's default: 10 MB) stay unindexed: exact scan.
         self._indexing_threshold_kb = indexing_threshold_kb
+        # A filter that leaves fewer points than this (Qdrant's default: 10 MB of vectors)
+        # is served by a scan of those points, not the graph.
+        self._full_scan_threshold_kb = full_scan_threshold_kb
         self._shard: Any = None
         self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ww-qdrant-edge")
@@ -116,8 +134,15 @@ class QdrantEdgeIndex(VectorIndexBase):
             optimizers = None
             if self._indexing_threshold_kb is not None:
                 optimizers = qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb)
+            hnsw = None
+            if self._full_scan_threshold_kb is not None:
+                hnsw = qe.HnswIndexConfig(  # Qdrant's defaults but for the threshold
+                    m=16, ef_construct=100, full_scan_threshold=self._full_scan_threshold_kb
+                )
             config = qe.EdgeConfig(
-                vectors=qe.EdgeVectorParams(size=self._dimension, distance=qe.Distance.Cosine),
+                vectors=qe.EdgeVectorParams(
+                    size=self._dimension, distance=qe.Distance.Cosine, hnsw_config=hnsw
+                ),
                 optimizers=optimizers,
             )
             if (self._path / "edge_config.json").exists() or any(self._path.glob("segments*")):
@@ -174,10 +199,11 @@ class QdrantEdgeIndex(VectorIndexBase):
     def _searcher(self, q: Search) -> Fetch:
         query_filter = _F.search(q)
         query = qe.Query.Nearest(q.vector.astype(float).tolist())
+        params = _ACORN if q.needs_acorn else None
 
         async def fetch(n: int) -> list[ScoredId]:
             request = qe.QueryRequest(
-                limit=n, query=query, filter=query_filter, with_payload=[PART_OF]
+                limit=n, query=query, filter=query_filter, with_payload=[PART_OF], params=params
             )
             hits = await self._run(lambda s: s.query(request))
             return [ScoredId(memory_of(h.id, h.payload), float(h.score)) for h in hits]

@@ -21,6 +21,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
 from ww.storage.qdrant.filters import QdrantFilters
 from ww.storage.vector_base import (
+    GRAPH_FIELDS,
     PART_OF,
     PAYLOAD_INDEXES,
     Fetch,
@@ -38,19 +39,25 @@ T = TypeVar("T")
 
 COMPONENT = "qdrant"
 
+
 # The same payload indexes as the Edge shard. ``session_id`` is the tenant key: every query
-# filters on it, so the server groups each tenant's points together on disk.
+# filters on it, so the server groups each tenant's points together on disk. Only
+# ``GRAPH_FIELDS`` get HNSW links of their own (``ww.storage.vector_base``).
+def _index_params(field: str, integer: bool) -> Any:
+    if field == "session_id":
+        return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+    linked = field in GRAPH_FIELDS
+    if integer:
+        return models.IntegerIndexParams(
+            type=models.IntegerIndexType.INTEGER, lookup=True, range=True, enable_hnsw=linked
+        )
+    return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, enable_hnsw=linked)
+
+
 _PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = tuple(
-    (
-        field,
-        models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
-        if field == "session_id"
-        else models.PayloadSchemaType.INTEGER
-        if integer
-        else models.PayloadSchemaType.KEYWORD,
-    )
-    for field, integer in PAYLOAD_INDEXES
+    (field, _index_params(field, integer)) for field, integer in PAYLOAD_INDEXES
 )
+_ACORN = models.SearchParams(acorn=models.AcornSearchParams(enable=True))
 _SCROLL_PAGE = 10_000
 
 
@@ -208,6 +215,8 @@ class QdrantServerIndex(VectorIndexBase, NothingToOptimize):
     def _searcher(self, q: Search) -> Fetch:
         query_filter = _F.search(q)
         query = q.vector.astype(float).tolist()
+        # Local mode scans every point and has no use for ACORN.
+        params = _ACORN if q.needs_acorn and self._url is not None else None
 
         async def fetch(n: int) -> list[ScoredId]:
             client = self._require()
@@ -216,6 +225,7 @@ class QdrantServerIndex(VectorIndexBase, NothingToOptimize):
                     self.collection,
                     query=query,
                     query_filter=query_filter,
+                    search_params=params,
                     limit=n,
                     with_payload=[PART_OF],
                     with_vectors=False,
