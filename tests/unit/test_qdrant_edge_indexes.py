@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import UUID, uuid4
 
 import numpy as np
 import qdrant_edge as qe
@@ -85,8 +86,8 @@ async def test_a_directory_indexed_with_every_field_linked_still_searches(tmp_pa
 
 
 def test_acorn_is_asked_for_exactly_when_a_filter_names_an_unlinked_field() -> None:
-    def needs(flt: EpisodeFilter) -> bool:
-        return Search("s1", unit(DIM, 1), flt, None).needs_acorn
+    def needs(flt: EpisodeFilter, within: list[UUID] | None = None) -> bool:
+        return Search("s1", unit(DIM, 1), flt, within).needs_acorn
 
     assert not needs(EpisodeFilter())
     assert not needs(EpisodeFilter(include_archived=True))
@@ -94,3 +95,4 @@ def test_acorn_is_asked_for_exactly_when_a_filter_names_an_unlinked_field() -> N
     assert needs(EpisodeFilter(project="p"))
     assert needs(EpisodeFilter(time_from=at(1)))
     assert needs(EpisodeFilter(metadata={"k": "v"}))
+    assert needs(EpisodeFilter(), [uuid4()])  # ids and their parts' part_of

@@ -24,6 +24,7 @@ from ww.storage.ports import PART_KEYS, ScoredId, Vector, VectorItem, check_vect
 from ww.storage.ranking import top_hits
 
 __all__ = [
+    "ACORN_EF",
     "GRAPH_FIELDS",
     "PART",
     "PART_OF",
@@ -55,12 +56,17 @@ PAYLOAD_INDEXES: tuple[tuple[str, bool], ...] = (  # (field, holds an integer)
     (PART_OF, False),
 )
 
-# The fields every search filters on. Only their values get links of their own in the HNSW
-# graph, so a session's points stay connected however small a share of the index they are.
-# Linking every indexed field's values too made the build about twice as long and each
-# query slower, for the same top 10 (docs/benchmarks.md, "payload links"); a search that
-# filters on another field asks for ACORN instead (``needs_acorn``).
+# The fields (nearly) every search filters on. Only their values get links of their own in
+# the HNSW graph, so a session's points stay connected however small a share of the index
+# they are. Linking every indexed field's values too made the build twice as long and the
+# session-filtered search twice as slow, for the same top 10 (docs/benchmarks.md, "Graph
+# links per payload field"); a search that filters on another field asks for ACORN
+# instead (``needs_acorn``), which costs it more in one big session.
 GRAPH_FIELDS = frozenset({"session_id", "archived"})
+
+# The beam of an ACORN search: a speaker with a tenth of a one-million-point session found
+# 0.86 of its top 10 at Qdrant's default, 0.96 at 256 (3.8 ms), 0.975 at 512 (6.0 ms).
+ACORN_EF = 256
 
 # Points (main vectors and parts) per backend write: a batch of long memories has thousands
 # of parts, more than one Qdrant request (32 MB) or Neo4j transaction should carry.
@@ -82,10 +88,13 @@ class Search:
 
     @property
     def needs_acorn(self) -> bool:
-        """Whether the filter names a field outside ``GRAPH_FIELDS``: the graph has no links
-        for its values, and a search that skips the points that fail it could lose its way
-        (top-10 recall 0.49 against 0.99 with ACORN for a speaker with 10% of a session)."""
-        return any(t.key not in GRAPH_FIELDS for t in filter_terms(self.flt))
+        """Whether the filter names a field outside ``GRAPH_FIELDS`` or ``within``'s ids:
+        the graph has no links for them, and a search that skips the points that fail them
+        can lose its way (top-10 recall 0.49 against 0.99 with ACORN for a speaker with 10%
+        of a session). Qdrant scans the points instead where the filter leaves few."""
+        return self.within is not None or any(
+            t.key not in GRAPH_FIELDS for t in filter_terms(self.flt)
+        )
 
 
 def as_uuid(point_id: Any) -> UUID:

@@ -21,6 +21,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from ww.storage.ports import ScoredId, StoreUnavailableError, Vector, VectorItem
 from ww.storage.qdrant.filters import QdrantFilters
 from ww.storage.vector_base import (
+    ACORN_EF,
     GRAPH_FIELDS,
     PART_OF,
     PAYLOAD_INDEXES,
@@ -57,7 +58,7 @@ def _index_params(field: str, integer: bool) -> Any:
 _PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = tuple(
     (field, _index_params(field, integer)) for field, integer in PAYLOAD_INDEXES
 )
-_ACORN = models.SearchParams(acorn=models.AcornSearchParams(enable=True))
+_ACORN = models.SearchParams(hnsw_ef=ACORN_EF, acorn=models.AcornSearchParams(enable=True))
 _SCROLL_PAGE = 10_000
 
 
