@@ -7,8 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.scale import PoolEmbedder, ingest, markdown, sessions_for
+from bench.scale import PoolEmbedder, as_after_a_crash, ingest, markdown, sessions_for
 from bench.synthetic import generate_memories
+from ww.config import Settings
+from ww.embedding import EmbeddingService
+from ww.engine import build_engine
 
 
 def _pool(n: int, dim: int = 16) -> np.ndarray:
@@ -48,3 +51,21 @@ def test_ingest_fills_every_session_and_reports_it(tmp_path: Path) -> None:
     text = markdown(report)
     assert "| RSS <= 4 GB | 5000.0 | no |" in text
     assert "| start-up <= 10 s | 1.0 | yes |" in text
+
+
+def test_the_first_start_is_measured_as_after_a_crash(tmp_path: Path) -> None:
+    emb = PoolEmbedder(_pool(10, dim=384), "pool-model")
+    asyncio.run(
+        ingest(tmp_path / "data", generate_memories(10, seed=5), emb, total=10, layout="one")
+    )
+
+    async def opened_after_a_clean_close() -> bool:
+        service = EmbeddingService(emb, cache_size=0, batch_size=8)
+        engine = build_engine(Settings(data_dir=tmp_path / "data"), embedder=service)
+        await engine.open()
+        await engine.close()
+        return engine.closed_cleanly_before
+
+    assert asyncio.run(opened_after_a_clean_close())  # the ingest closed its engine cleanly
+    as_after_a_crash(tmp_path / "data")
+    assert not asyncio.run(opened_after_a_clean_close())

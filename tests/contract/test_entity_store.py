@@ -214,11 +214,15 @@ async def test_index_state_and_reconciler_queries(store: EntityStore) -> None:
     await store.insert_entity(S1, a)
     await store.insert_entity(S1, b)
     assert {e.id for e in await store.pending_entities(S1, 10)} == {a.id, b.id}
+    assert await store.indexed_count(S1) == 0
     await store.mark_indexed(S1, [a.id])
     assert await store.indexed_ids(S1) == {a.id}
+    assert await store.indexed_count(S1) == 1
+    assert await store.indexed_count(S2) == 0
     assert (await store.get_entity(S1, a.id)).index_state == IndexState.INDEXED  # type: ignore[union-attr]
     await store.mark_pending(S1, [a.id])
     assert await store.indexed_ids(S1) == set()
+    assert await store.indexed_count(S1) == 0
     assert await store.existing_ids(S1, [a.id, uuid4()]) == {a.id}
     assert await store.existing_ids(S2, [a.id]) == set()
     assert await store.list_sessions() == [S1]

@@ -88,6 +88,19 @@ async def test_pending_then_indexed(records: RecordStore) -> None:
     assert len(await records.pending_episodes("s1", 1)) == 1
 
 
+async def test_indexed_count_counts_what_indexed_ids_lists(records: RecordStore) -> None:
+    eps = [make_episode("s1", content=f"e{i}") for i in range(4)]
+    await records.insert_episodes("s1", eps)
+    await records.insert_episodes("s2", [make_episode("s2", content="other")])
+    assert await records.indexed_count("s1") == 0
+    await records.mark_indexed("s1", [e.id for e in eps])
+    await records.mark_pending("s1", [eps[0].id])
+    await records.delete_episode("s1", eps[1].id)
+    assert await records.indexed_count("s1") == len(await records.indexed_ids("s1")) == 2
+    assert await records.indexed_count("s2") == 0
+    assert await records.indexed_count("nobody") == 0
+
+
 async def test_list_newest_first_with_cursor(records: RecordStore) -> None:
     eps = [make_episode("s1", content=f"e{i}", timestamp=at(i % 4)) for i in range(9)]
     await records.insert_episodes("s1", eps)

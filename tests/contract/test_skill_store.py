@@ -165,8 +165,11 @@ async def test_index_state_queries(store: SkillStore) -> None:
     await store.mark_indexed(S1, [a.id])
     assert await store.pending_skills(S1, 5) == []
     assert await store.indexed_ids(S1) == {a.id}
+    assert await store.indexed_count(S1) == 1
+    assert await store.indexed_count(S2) == 0
     await store.mark_pending(S1, [a.id])
     assert await store.indexed_ids(S1) == set()
+    assert await store.indexed_count(S1) == 0
     assert await store.existing_ids(S1, [a.id, uuid4()]) == {a.id}
     later = T0 + timedelta(hours=1)
     await store.record_access(S1, [SkillAccess(a.id, a.fsrs, 5, later)], later)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypeVar
 
-from ww.config import Settings
+from ww.config import Settings, VectorBackend
 from ww.control.circuits import Circuits
 from ww.control.flags import Flags, load_flags
 from ww.embedding import EmbeddingService, load_embedder
@@ -91,6 +91,8 @@ def build_engine(
         flags=flags or load_flags(),
         params=LearningParams.from_settings(settings),
         circuits=circuits,
+        # One process owns an embedded data directory: its clean close can be trusted.
+        close_mark=settings.neo4j_uri is None and settings.vector_store is VectorBackend.EDGE,
     )
 
 

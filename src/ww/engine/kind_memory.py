@@ -171,9 +171,10 @@ class StoredKind(Generic[R, F]):
             else:
                 await self._insert(session_id, memory)
 
-    async def open(self) -> ReconcileReport:
+    async def open(self, *, trust_counts: bool = False) -> ReconcileReport:
+        """``trust_counts``: the stores were closed cleanly (``ww.engine.close_mark``)."""
         await self.vectors.open()
-        return await self.reconcile()
+        return await self.writes.reconcile(trust_counts=trust_counts)
 
     async def close(self) -> None:
         await self.vectors.close()

@@ -79,6 +79,7 @@ class KindStore(Protocol):
     async def mark_indexed(self, session_id: str, ids: Sequence[UUID]) -> None: ...
     async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None: ...
     async def indexed_ids(self, session_id: str) -> set[UUID]: ...
+    async def indexed_count(self, session_id: str) -> int: ...
     async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]: ...
     async def list_sessions(self) -> list[str]: ...
 
@@ -249,16 +250,19 @@ class WriteProtocol(Generic[R]):
         return deleted
 
     async def reconcile(
-        self, *, full: bool = True, cutoff: datetime | None = None
+        self, *, full: bool = True, cutoff: datetime | None = None, trust_counts: bool = False
     ) -> ReconcileReport:
         """Index pending records (written before ``cutoff``, if given). ``full`` also
         compares both stores id by id: records whose vector is missing are re-indexed and
-        vectors whose record is gone deleted; it reads every id, so it runs at start-up."""
+        vectors whose record is gone deleted; it reads every id, so it runs at start-up.
+        ``trust_counts`` (the stores were closed cleanly, ``ww.engine.close_mark``) skips
+        that comparison for a session whose two counts agree."""
         indexed = removed = 0
         for session_id in await self.store.list_sessions():
             vector_ids: set[UUID] = set()
             unknown: set[UUID] = set()
-            if full:
+            compare = full and not (trust_counts and await self._counts_agree(session_id))
+            if compare:
                 # Two stores, two threads: read both id sets at once.
                 vector_ids, indexed_ids = await asyncio.gather(
                     self.vectors.ids(session_id), self.store.indexed_ids(session_id)
@@ -275,7 +279,7 @@ class WriteProtocol(Generic[R]):
                     await self.vectors.upsert(session_id, self.items(some, embedded))
                     await self.store.mark_indexed(session_id, [m.id for m in some])
                     indexed += len(some)
-            if full:
+            if compare:
                 orphans = unknown - await self.store.existing_ids(session_id, list(unknown))
                 if orphans:
                     await self.vectors.delete(session_id, list(orphans))
@@ -285,6 +289,12 @@ class WriteProtocol(Generic[R]):
                 "reconciled %s: %d indexed, %d orphan vectors removed", self.name, indexed, removed
             )
         return ReconcileReport(indexed, removed)
+
+    async def _counts_agree(self, session_id: str) -> bool:
+        vectors, records = await asyncio.gather(
+            self.vectors.count(session_id), self.store.indexed_count(session_id)
+        )
+        return vectors == records
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from ww.config import ConfigError
 from ww.control.circuits import Circuits
 from ww.control.flags import Flags
 from ww.embedding import EmbeddingService
+from ww.engine.close_mark import leave_closed, take_open
 from ww.engine.comparisons import best_part_cosine, comparison_parts, embed_parts
 from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.engine.kinds import ReconcileReport, WriteProtocol
@@ -111,6 +112,7 @@ class MemoryEngine:
         flags: Flags | None = None,
         params: LearningParams | None = None,
         circuits: Circuits | None = None,
+        close_mark: bool = False,  # the stores are this process's alone (ww.engine.close_mark)
     ) -> None:
         # The breakers ``records``, ``vectors`` and ``embedder`` sit behind when
         # ``build_engine`` wired them (health and the control routes report them).
@@ -144,6 +146,9 @@ class MemoryEngine:
             learning=learning,
         )
         self._last_write = clock()
+        self.close_mark = close_mark
+        self._opened = False
+        self.closed_cleanly_before = False  # read by the other kinds' open, too
         # Other memories (entities, skills) in the same stores delete their part of a
         # session here, before the session's record goes.
         self.session_deleters: list[Callable[[str], Awaitable[None]]] = []
@@ -164,13 +169,18 @@ class MemoryEngine:
         # The lock is checked before the vector index opens so a model change is reported
         # as such, not as an index that fails to load.
         await self._check_embedding_lock()
+        if self.close_mark:
+            self.closed_cleanly_before = await take_open(self.records)
         await self.vectors.open()
-        report = await self.reconcile()
+        report = await self.writes.reconcile(trust_counts=self.closed_cleanly_before)
         await asyncio.to_thread(warm_time_cues)
+        self._opened = True
         return report
 
     async def close(self) -> None:
         await self.vectors.close()
+        if self.close_mark and self._opened:
+            await leave_closed(self.records)
         await self.records.close()
         await self.embedder.aclose()
 

@@ -212,6 +212,14 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
         )
         return {UUID(r["id"]) for r in rows}
 
+    async def indexed_count(self, session_id: str) -> int:
+        rows = await self._db.rows(
+            f"MATCH (e:{self._kind.label} {{session_id: $sid, index_state: 'indexed'}}) "
+            "RETURN count(e) AS n",
+            {"sid": session_id},
+        )
+        return int(rows[0]["n"])
+
     async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]:
         return await self.filter_ids(session_id, ids, self._everything)
 

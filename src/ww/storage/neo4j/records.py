@@ -399,6 +399,13 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
         )
         return {UUID(r["id"]) for r in rows}
 
+    async def indexed_count(self, session_id: str) -> int:
+        rows = await self._rows(
+            "MATCH (e:WwEpisode {session_id: $sid, index_state: 'indexed'}) RETURN count(e) AS n",
+            {"sid": session_id},
+        )
+        return int(rows[0]["n"])
+
     async def pending_episodes(
         self, session_id: str, limit: int, ingested_before: datetime | None = None
     ) -> list[Episode]:

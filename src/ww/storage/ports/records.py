@@ -147,6 +147,10 @@ class RecordStore(Protocol):
     async def indexed_ids(self, session_id: str) -> set[UUID]:
         """Ids of the session's records marked indexed (the reconciler checks their vectors)."""
 
+    async def indexed_count(self, session_id: str) -> int:
+        """How many of the session's records are marked indexed: ``len(indexed_ids(...))``
+        without reading the ids."""
+
     async def mark_pending(self, session_id: str, ids: Sequence[UUID]) -> None: ...
     async def keyword_search(
         self, session_id: str, query: str, flt: EpisodeFilter, limit: int

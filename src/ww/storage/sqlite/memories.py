@@ -34,7 +34,7 @@ from ww.storage.sqlite.memfts import (
     replace_access,
 )
 
-__all__ = ["SQLiteMemoryStore", "by_ids", "row_as", "rows_as"]
+__all__ = ["SQLiteMemoryStore", "by_ids", "indexed_count", "row_as", "rows_as"]
 
 M = TypeVar("M", bound=Memory)
 T = TypeVar("T")
@@ -229,6 +229,9 @@ class SQLiteMemoryStore(MemoryStoreCore[M, F]):
         sql = f"SELECT id FROM {self._kind.table} WHERE session_id = ? AND index_state = 'indexed'"
         return await self._read(lambda c: {UUID(r[0]) for r in c.execute(sql, (session_id,))})
 
+    async def indexed_count(self, session_id: str) -> int:
+        return await self._read(lambda c: indexed_count(c, self._kind.table, session_id))
+
     async def existing_ids(self, session_id: str, ids: Sequence[UUID]) -> set[UUID]:
         return await self.filter_ids(session_id, ids, self._everything)
 
@@ -292,3 +295,13 @@ class SQLiteMemoryStore(MemoryStoreCore[M, F]):
         self, session_id: str, times: Mapping[UUID, Sequence[datetime]]
     ) -> None:
         await self._write(lambda c: replace_access(c, session_id, self._kind.table, times))
+
+
+def indexed_count(c: sqlite3.Connection, table: str, session_id: str) -> int:
+    """Rows of the session in ``table`` less its pending ones (the only other state)."""
+    row = c.execute(
+        f"SELECT (SELECT COUNT(*) FROM {table} WHERE session_id = ?1) - "
+        f"(SELECT COUNT(*) FROM {table} WHERE session_id = ?1 AND index_state = 'pending')",
+        (session_id,),
+    ).fetchone()
+    return int(row[0])

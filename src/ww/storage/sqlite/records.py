@@ -30,7 +30,7 @@ from ww.storage.ports import (
 from ww.storage.query_terms import keyword_terms
 from ww.storage.sqlite.db import SQLiteDatabase
 from ww.storage.sqlite.keyword_index import DEFAULT_MAX_SESSIONS, KeywordIndex, query_stems
-from ww.storage.sqlite.memories import by_ids, row_as
+from ww.storage.sqlite.memories import by_ids, indexed_count, row_as
 from ww.storage.sqlite.rows import (
     EPISODE_COLUMNS,
     episode_params,
@@ -320,6 +320,11 @@ class SQLiteRecordStore(EpisodePages, IndexStateMarks):
                 )
             }
         )
+
+    async def indexed_count(self, session_id: str) -> int:
+        # Every row less the pending ones: both counts walk an index (the pending one is
+        # partial), where counting 'indexed' rows would read each row.
+        return await self._run(lambda c: indexed_count(c, "episodes", session_id))
 
     async def pending_episodes(
         self, session_id: str, limit: int, ingested_before: datetime | None = None
