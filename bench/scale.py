@@ -19,14 +19,15 @@ would take at its measured batched rate.
 2. builds the HNSW index (``VectorIndex.optimize`` until nothing is left unindexed):
    ``index_build_s``; closes the engine and reports the data directory's size;
 3. starts ``python -m ww.api.server`` on it twice (127.0.0.1), spawn to the first healthy
-   answer: ``startup_first_s`` as a crash leaves the directory (the close mark cleared, so
-   start-up compares both stores id by id, ``ww.engine.close_mark``) and ``startup_s``
-   after that server's clean stop (sessions whose counts agree are trusted); after the
-   second start, how long the server's background task took to load the keyword index
-   (``keyword_warm_s``, from its log), then the first recall of the session and the next:
-   ``first_recall_ms`` / ``second_recall_ms``; then recall (limit 10, ``learn=false``,
-   distinct queries so no cache answers) at concurrency 1 and 8; the server's RSS after
-   start, after the keyword index, and its peak.
+   answer: ``startup_first_s`` with the close mark cleared as a crash leaves it (start-up
+   compares both stores id by id, ``ww.engine.close_mark``) and ``startup_s`` after that
+   server's stop (``clean_stop``: it marked the stores closed, so sessions whose counts
+   agree are trusted); after the second start, how long the server's background task
+   took to load the keyword index (``keyword_warm_s``, from its log), then the first
+   recall of the session and the next: ``first_recall_ms`` / ``second_recall_ms``; then
+   recall (limit 10, ``learn=false``, distinct queries so no cache answers) at
+   concurrency 1 and 8; the server's RSS after start, after the keyword index, and its
+   peak.
 
 Writes ``DIR/scale-<layout>.json`` and ``DIR/scale-<layout>.md``. A benchmark, not a test.
 """
@@ -67,7 +68,7 @@ from bench.synthetic import generate_memories, generate_queries  # noqa: E402
 from ww.config import Settings  # noqa: E402
 from ww.embedding import EmbeddingService, load_embedder  # noqa: E402
 from ww.engine import build_engine  # noqa: E402
-from ww.engine.close_mark import CLOSE_MARK_KEY  # noqa: E402
+from ww.engine.close_mark import CLOSE_MARK_KEY, CLOSED  # noqa: E402
 from ww.models import EpisodeCreate  # noqa: E402
 
 __all__ = ["PoolEmbedder", "main", "run"]
@@ -212,9 +213,18 @@ async def serve(
 
 
 def as_after_a_crash(data_dir: Path) -> None:
-    """Clear the close mark, as a crash leaves it: the next start compares every id."""
+    """Clear the close mark, as a crash leaves it: the next start compares every id (with
+    the vector index flushed, so a real crash's start, which also replays logs, is slower)."""
     with contextlib.closing(sqlite3.connect(data_dir / "ww.sqlite3")) as db, db:
-        db.execute("UPDATE meta SET value = 'no' WHERE key = ?", (CLOSE_MARK_KEY,))
+        db.execute("UPDATE meta SET value = 'open' WHERE key = ?", (CLOSE_MARK_KEY,))
+
+
+def closed_cleanly(data_dir: Path) -> bool:
+    """Whether the last process marked the stores closed cleanly (a stop that timed out and
+    was killed did not, and the next start compared every id)."""
+    with contextlib.closing(sqlite3.connect(data_dir / "ww.sqlite3")) as db:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (CLOSE_MARK_KEY,)).fetchone()
+    return row is not None and row[0] == CLOSED
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -250,6 +260,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             as_after_a_crash(data_dir)
             result["startup_first_s"] = round(server.start(), 2)
             server.stop()
+            result["clean_stop"] = closed_cleanly(data_dir)
             result["startup_s"] = round(server.start(), 2)
             # The first recall of a session waits for its keyword index unless the start-up
             # task has loaded it: measured once that task says it is done.
@@ -310,6 +321,7 @@ def markdown(report: dict[str, Any]) -> str:
         "data_dir_mb",
         "ingest_peak_rss_mb",
         "startup_first_s",
+        "clean_stop",
         "startup_s",
         "rss_after_start_mb",
         "keyword_warm_s",

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.scale import PoolEmbedder, as_after_a_crash, ingest, markdown, sessions_for
+from bench.scale import (
+    PoolEmbedder,
+    as_after_a_crash,
+    closed_cleanly,
+    ingest,
+    markdown,
+    sessions_for,
+)
 from bench.synthetic import generate_memories
 from ww.config import Settings
 from ww.embedding import EmbeddingService
@@ -61,11 +68,14 @@ def test_the_first_start_is_measured_as_after_a_crash(tmp_path: Path) -> None:
 
     async def opened_after_a_clean_close() -> bool:
         service = EmbeddingService(emb, cache_size=0, batch_size=8)
-        engine = build_engine(Settings(data_dir=tmp_path / "data"), embedder=service)
+        settings = Settings(_env_file=None, data_dir=tmp_path / "data", environment="test")  # type: ignore[call-arg]
+        engine = build_engine(settings, embedder=service)
         await engine.open()
         await engine.close()
         return engine.closed_cleanly_before
 
-    assert asyncio.run(opened_after_a_clean_close())  # the ingest closed its engine cleanly
+    assert closed_cleanly(tmp_path / "data")  # the ingest closed its engine cleanly
+    assert asyncio.run(opened_after_a_clean_close())
     as_after_a_crash(tmp_path / "data")
+    assert not closed_cleanly(tmp_path / "data")
     assert not asyncio.run(opened_after_a_clean_close())

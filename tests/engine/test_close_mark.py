@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
+import logging
 from uuid import UUID, uuid4
 
 import numpy as np
+import pytest
 
 from tests.conftest import ManualClock
-from ww.config import Settings
+from ww.config import Settings, VectorBackend
 from ww.embedding import EmbeddingService, OnnxEmbedder
 from ww.engine import MemoryEngine, build_engine, build_semantic
+from ww.engine.maintenance import Maintenance
 from ww.models import EpisodeCreate
 from ww.models.semantic import EntityCreate
 from ww.storage import VectorItem
+from ww.storage.guarded import unwrap
 
 
 def engine_on(settings: Settings, embedder: OnnxEmbedder, clock: ManualClock) -> MemoryEngine:
@@ -33,9 +37,10 @@ async def written(eng: MemoryEngine) -> dict[str, list[UUID]]:
 
 
 async def pull_apart(eng: MemoryEngine, ids: dict[str, list[UUID]]) -> UUID:
-    """What a write that failed halfway can leave, through the raw stores (the close mark is
-    not touched): in s1 one vector lost and one orphan added, so its counts still agree; in
-    s2 one vector lost, so its counts differ. Returns the orphan's id."""
+    """What writes that failed halfway or raced a delete can leave, made through the raw
+    stores (the close mark is not touched): in s1 one vector lost and one vector without an
+    indexed record, so its counts still agree; in s2 one vector lost, so its counts differ.
+    Returns the extra vector's id."""
     await eng.records.open()
     await eng.vectors.open()
     try:
@@ -54,7 +59,7 @@ async def test_a_clean_close_lets_start_up_skip_sessions_whose_counts_agree(
     settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
 ) -> None:
     first = engine_on(settings, onnx_embedder, clock)
-    assert first.close_mark  # the embedded tier: one process owns the stores
+    assert first.mark.vouch  # the embedded tier: one process owns the stores
     await first.open()
     assert not first.closed_cleanly_before  # a new directory has no mark: open
     ids = await written(first)
@@ -71,8 +76,11 @@ async def test_a_clean_close_lets_start_up_skip_sessions_whose_counts_agree(
         assert (report.indexed, report.orphans_removed) == (1, 0)
         assert await again.vectors.ids("s2") == set(ids["s2"])
         assert await again.vectors.ids("s1") == {*ids["s1"][1:], orphan}
-        full = await again.reconcile()  # what maintenance can still ask for by hand
-        assert (full.indexed, full.orphans_removed) == (1, 1)
+        # ... until the first maintenance pass, which compares every id once.
+        assert again.ids_unverified
+        upkeep = Maintenance(again, grace_s=0.0)
+        await upkeep.run_once()
+        assert not again.ids_unverified
         assert await again.vectors.ids("s1") == set(ids["s1"])
     finally:
         await again.close()
@@ -107,38 +115,120 @@ async def test_after_a_crash_start_up_compares_every_id(
     await last.close()
 
 
-async def test_other_kinds_compare_a_session_whose_counts_differ(
+async def test_entities_are_compared_id_by_id_even_after_a_clean_close(
     settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
 ) -> None:
+    # The mark vouches for the episodes only: a process that opens the engine alone
+    # (a script, a benchmark) closes it cleanly without ever opening the entities.
     eng = engine_on(settings, onnx_embedder, clock)
     await eng.open()
     semantic = build_semantic(settings, eng)
     await semantic.open()
-    entity = await semantic.create("s1", EntityCreate(name="Tide tables"))
+    kept = await semantic.create("s1", EntityCreate(name="Tide tables"))
+    lost = await semantic.create("s1", EntityCreate(name="Harbour master"))
     await semantic.close()
     await eng.close()
 
     eng = engine_on(settings, onnx_embedder, clock)
     semantic = build_semantic(settings, eng)
     await semantic.vectors.open()
-    await semantic.vectors.delete("s1", [entity.id])  # lost after a clean close
+    orphan = uuid4()
+    unit = np.full(384, 1 / np.sqrt(384), dtype=np.float32)
+    await semantic.vectors.upsert("s1", [VectorItem(orphan, unit, {"session_id": "s1"})])
+    await semantic.vectors.delete("s1", [lost.id])  # counts still agree
     await semantic.vectors.close()
 
     await eng.open()
     assert eng.closed_cleanly_before
     semantic = build_semantic(settings, eng)
-    report = await semantic.open(trust_counts=eng.closed_cleanly_before)
+    report = await semantic.open()
     try:
-        assert report.indexed == 1
-        assert await semantic.vectors.ids("s1") == {entity.id}
+        assert (report.indexed, report.orphans_removed) == (1, 1)
+        assert await semantic.vectors.ids("s1") == {kept.id, lost.id}
     finally:
         await semantic.close()
         await eng.close()
+
+
+async def test_an_open_that_cannot_vouch_still_clears_the_mark(
+    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> None:
+    """A run that cannot vouch for the stores (SQLite beside a Qdrant server) writes to them
+    all the same: it must not leave an older clean mark for the next embedded start."""
+    first = engine_on(settings, onnx_embedder, clock)
+    await first.open()
+    await first.close()
+    other = engine_on(settings, onnx_embedder, clock)
+    other.mark.vouch = False
+    await other.open()
+    assert not other.closed_cleanly_before
+    await other.close()
+    again = engine_on(settings, onnx_embedder, clock)
+    await again.open()
+    assert not again.closed_cleanly_before
+    await again.close()
+
+
+async def test_only_the_process_that_opened_last_may_mark_a_clean_close(
+    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> None:
+    first = engine_on(settings, onnx_embedder, clock)
+    await first.open()
+    token = first._close_token
+    assert token is not None
+    await first.close()
+    await first.close()  # a second close marks nothing and fails nothing
+    # Another process opened the stores while this one was closing: its token wins.
+    second = engine_on(settings, onnx_embedder, clock)
+    await second.open()
+    await first.mark.leave(token)
+    await second.vectors.close()  # ... and then it crashed
+    await second.records.close()
+    third = engine_on(settings, onnx_embedder, clock)
+    await third.open()
+    assert not third.closed_cleanly_before
+    await third.close()
+
+
+async def test_a_close_whose_mark_cannot_be_written_still_closes(
+    settings: Settings,
+    onnx_embedder: OnnxEmbedder,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    eng = engine_on(settings, onnx_embedder, clock)
+    await eng.open()
+    await unwrap(eng.records).close()  # the record store is gone before the mark is written
+    with caplog.at_level(logging.WARNING, logger="ww.engine.close_mark"):
+        await eng.close()
+    assert "next start compares them id by id" in caplog.text
+    again = engine_on(settings, onnx_embedder, clock)
+    await again.open()
+    assert not again.closed_cleanly_before
+    await again.close()
 
 
 async def test_server_stores_are_always_compared(
     settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
 ) -> None:
     # Several processes may share server stores: one's clean close says nothing of another.
-    shared = settings.model_copy(update={"qdrant_url": "http://127.0.0.1:6333"})
-    assert not engine_on(shared, onnx_embedder, clock).close_mark
+    for update in (
+        {"qdrant_url": "http://127.0.0.1:6333"},
+        {"neo4j_uri": "bolt://127.0.0.1:7687"},
+        {"neo4j_uri": "bolt://127.0.0.1:7687", "vector_backend": VectorBackend.NEO4J},
+    ):
+        shared = settings.model_copy(update=update)
+        assert not engine_on(shared, onnx_embedder, clock).mark.vouch
+
+
+async def test_the_service_marks_a_clean_close_when_it_stops(
+    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> None:
+    from ww.api.app import create_app
+
+    for expected in (False, True):
+        engine = engine_on(settings, onnx_embedder, clock)
+        app = create_app(settings, engine=engine)
+        async with app.router.lifespan_context(app):
+            assert engine.closed_cleanly_before is expected
+            assert engine.ids_unverified is expected

@@ -1,28 +1,36 @@
-"""A mark in the record store saying whether the stores were last closed cleanly.
+"""A mark in the record store saying whether the episode stores were last closed cleanly.
 
-Start-up compares the record store's ids with the vector index's, one by one, because a
-stop in the middle of a write (a crash, a kill, lost power) can leave one store written and
-not the other, and a vector index can lose what it had not flushed. At a million memories
-that comparison was about 4 of a start-up's 16 seconds. After a clean close (every write
-finished, every vector index flushed) the stores can only be apart where a write failed
-halfway while the process ran, and that changes a session's counts: an orphan vector adds
-one, a lost vector takes one away. So the engine marks the stores open when it opens them
-and closed once its vector index is flushed and closed; the next start skips the id
-comparison of a session whose counts agree only when the mark says closed. A missing mark
-(a data directory from before it) counts as open.
+Start-up compares the record store's episode ids with the vector index's, one by one,
+because a stop in the middle of a write (a crash, a kill, lost power) can leave one store
+written and not the other, and a vector index can lose what it had not flushed. At a
+million memories that comparison was about 4 of a start-up's 16 seconds. After a clean
+close (every write finished, the vector index flushed and closed) the stores can only be
+apart where a write failed halfway, or raced a delete, while the process ran; most such
+leftovers change a session's counts (a vector whose record is still pending or gone adds
+one, a record whose vector was deleted takes one away). So a start after a clean close
+compares ids only in sessions whose counts differ, and the first maintenance pass compares
+every session in the background (``MemoryEngine.ids_unverified``), for the rare session
+where two leftovers cancel out.
 
-Only the embedded tier uses it (SQLite and Qdrant Edge under one data directory, which one
-process owns): processes sharing server stores cannot tell one's clean close from
-another's crash.
+Every open writes ``open:<token>``, whatever the tier, so a run that cannot vouch for the
+stores (the server tier, SQLite with a Qdrant server) never leaves an older ``yes``
+behind; only the process that wrote the token may turn it into ``yes``, so a close that
+overlaps another process's start cannot vouch for that process. A missing mark (a data
+directory from before it) counts as open.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
+from uuid import uuid4
 
-__all__ = ["CLOSE_MARK_KEY", "leave_closed", "take_open"]
+__all__ = ["CLOSED", "CLOSE_MARK_KEY", "CloseMark", "leave_closed", "take_open"]
+
+log = logging.getLogger(__name__)
 
 CLOSE_MARK_KEY = "stores_closed_cleanly"
+CLOSED = "yes"
 
 
 class _Meta(Protocol):
@@ -30,13 +38,48 @@ class _Meta(Protocol):
     async def set_meta(self, key: str, value: str) -> None: ...
 
 
-async def take_open(records: _Meta) -> bool:
-    """Whether the stores were closed cleanly last time; from now on they are open."""
-    clean = await records.get_meta(CLOSE_MARK_KEY) == "yes"
-    await records.set_meta(CLOSE_MARK_KEY, "no")
-    return clean
+async def take_open(records: _Meta) -> tuple[bool, str]:
+    """Whether the stores were closed cleanly last time, and this open's token (the mark
+    now says open)."""
+    clean = await records.get_meta(CLOSE_MARK_KEY) == CLOSED
+    token = f"open:{uuid4()}"
+    await records.set_meta(CLOSE_MARK_KEY, token)
+    return clean, token
 
 
-async def leave_closed(records: _Meta) -> None:
-    """Every vector index is flushed and closed: the next start may trust the counts."""
-    await records.set_meta(CLOSE_MARK_KEY, "yes")
+async def leave_closed(records: _Meta, token: str) -> bool:
+    """Mark the stores closed if the mark is still this open's ``token``; whether it did."""
+    if await records.get_meta(CLOSE_MARK_KEY) != token:
+        return False
+    await records.set_meta(CLOSE_MARK_KEY, CLOSED)
+    return True
+
+
+class CloseMark:
+    """The mark of one engine's record store. ``vouch``: the stores are this process's
+    alone (the embedded tier), so its clean close may be trusted."""
+
+    def __init__(self, records: _Meta, *, vouch: bool) -> None:
+        self._records = records
+        self.vouch = vouch
+
+    async def take(self) -> tuple[bool, str]:
+        """At open: whether start-up may trust counts, and the token to leave with."""
+        clean, token = await take_open(self._records)
+        return clean and self.vouch, token
+
+    async def leave(self, token: str) -> None:
+        """At close, once the vector index is flushed and closed. A failure (a full disk, a
+        store gone) only costs the next start its shortcut, so it never fails the close."""
+        if not self.vouch:
+            return
+        try:
+            left = await leave_closed(self._records, token)
+        except Exception as exc:
+            log.warning(
+                "stores not marked closed cleanly (%s): the next start compares them id by id",
+                type(exc).__name__,
+            )
+            return
+        if not left:
+            log.info("another process opened the stores meanwhile: not marked closed cleanly")

@@ -171,10 +171,9 @@ class StoredKind(Generic[R, F]):
             else:
                 await self._insert(session_id, memory)
 
-    async def open(self, *, trust_counts: bool = False) -> ReconcileReport:
-        """``trust_counts``: the stores were closed cleanly (``ww.engine.close_mark``)."""
+    async def open(self) -> ReconcileReport:
         await self.vectors.open()
-        return await self.writes.reconcile(trust_counts=trust_counts)
+        return await self.reconcile()
 
     async def close(self) -> None:
         await self.vectors.close()

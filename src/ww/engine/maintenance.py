@@ -52,9 +52,15 @@ class Maintenance(Periodic):
             log.warning("maintenance paused: %s", exc)
 
     async def _upkeep(self) -> None:
-        # Full id-by-id comparison runs at start-up; here only pending records old enough
-        # that no request is still busy with them.
-        await self.engine.reconcile(full=False, grace=timedelta(seconds=self.grace_s))
+        # Pending records old enough that no request is still busy with them. The full
+        # id-by-id comparison runs at start-up, or, where start-up trusted agreeing counts
+        # after a clean close (ww.engine.close_mark), on the first pass here. Writes in
+        # flight cannot fool it: a create commits its record before its vector, a delete
+        # removes the vector first, so neither leaves a vector without a record.
+        full = self.engine.ids_unverified
+        await self.engine.reconcile(full=full, grace=timedelta(seconds=self.grace_s))
+        if full:
+            self.engine.ids_unverified = False
         for chore in self.chores:
             try:
                 await chore()

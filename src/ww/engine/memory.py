@@ -16,7 +16,7 @@ from ww.config import ConfigError
 from ww.control.circuits import Circuits
 from ww.control.flags import Flags
 from ww.embedding import EmbeddingService
-from ww.engine.close_mark import leave_closed, take_open
+from ww.engine.close_mark import CloseMark
 from ww.engine.comparisons import best_part_cosine, comparison_parts, embed_parts
 from ww.engine.dynamics import Fsrs, ReviewRating
 from ww.engine.kinds import ReconcileReport, WriteProtocol
@@ -146,9 +146,11 @@ class MemoryEngine:
             learning=learning,
         )
         self._last_write = clock()
-        self.close_mark = close_mark
-        self._opened = False
-        self.closed_cleanly_before = False  # read by the other kinds' open, too
+        self.mark = CloseMark(records, vouch=close_mark)
+        self._close_token: str | None = None
+        self.closed_cleanly_before = False
+        # Start-up trusted agreeing counts: ids not compared yet (Maintenance does it).
+        self.ids_unverified = False
         # Other memories (entities, skills) in the same stores delete their part of a
         # session here, before the session's record goes.
         self.session_deleters: list[Callable[[str], Awaitable[None]]] = []
@@ -169,20 +171,23 @@ class MemoryEngine:
         # The lock is checked before the vector index opens so a model change is reported
         # as such, not as an index that fails to load.
         await self._check_embedding_lock()
-        if self.close_mark:
-            self.closed_cleanly_before = await take_open(self.records)
+        self.closed_cleanly_before, token = await self.mark.take()
         await self.vectors.open()
         report = await self.writes.reconcile(trust_counts=self.closed_cleanly_before)
+        self.ids_unverified = self.closed_cleanly_before  # maintenance compares them soon
         await asyncio.to_thread(warm_time_cues)
-        self._opened = True
+        self._close_token = token  # only an open that completed may mark a clean close
         return report
 
     async def close(self) -> None:
-        await self.vectors.close()
-        if self.close_mark and self._opened:
-            await leave_closed(self.records)
-        await self.records.close()
-        await self.embedder.aclose()
+        token, self._close_token = self._close_token, None
+        try:
+            await self.vectors.close()
+            if token is not None:
+                await self.mark.leave(token)
+        finally:
+            await self.records.close()
+            await self.embedder.aclose()
 
     async def _check_embedding_lock(self) -> None:
         model, dim = self.embedder.model_id, self.embedder.dimension

@@ -116,7 +116,9 @@ class Outcome(StrEnum):
 
 
 class IndexState(StrEnum):
-    """Where a record stands between the record store and the vector index."""
+    """Where a record stands between the record store and the vector index. The SQLite
+    stores count indexed records as all less the pending ones (``indexed_count``): a third
+    state must change that count."""
 
     PENDING = "pending"
     INDEXED = "indexed"
