@@ -96,3 +96,13 @@ def test_acorn_is_asked_for_exactly_when_a_filter_names_an_unlinked_field() -> N
     assert needs(EpisodeFilter(time_from=at(1)))
     assert needs(EpisodeFilter(metadata={"k": "v"}))
     assert needs(EpisodeFilter(), [uuid4()])  # ids and their parts' part_of
+
+
+def test_only_a_filter_on_an_unlinked_field_widens_the_beam() -> None:
+    def wide(flt: EpisodeFilter, within: list[UUID] | None = None) -> bool:
+        return Search("s1", unit(DIM, 1), flt, within).wide_beam
+
+    assert not wide(EpisodeFilter())
+    assert not wide(EpisodeFilter(), [uuid4()])  # its own hit count sets the beam
+    assert wide(EpisodeFilter(speaker="alice"))
+    assert wide(EpisodeFilter(speaker="alice"), [uuid4()])

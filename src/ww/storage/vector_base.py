@@ -64,8 +64,11 @@ PAYLOAD_INDEXES: tuple[tuple[str, bool], ...] = (  # (field, holds an integer)
 # instead (``needs_acorn``), which costs it more in one big session.
 GRAPH_FIELDS = frozenset({"session_id", "archived"})
 
-# The beam of an ACORN search: a speaker with a tenth of a one-million-point session found
-# 0.86 of its top 10 at Qdrant's default, 0.96 at 256 (3.8 ms), 0.975 at 512 (6.0 ms).
+# The beam of an ACORN search that filters on an unlinked field: a speaker with a tenth of
+# a one-million-point session found 0.86 of its top 10 at Qdrant's default, 0.96 at 256
+# (3.8 ms), 0.975 at 512 (6.0 ms). A search within named memories keeps Qdrant's default:
+# the wide beam cost it 2-3 ms at 100k points even where Qdrant scanned the few points the
+# ids leave, while it asks for as many hits as it names memories, which sets the beam.
 ACORN_EF = 256
 
 # Points (main vectors and parts) per backend write: a batch of long memories has thousands
@@ -92,9 +95,13 @@ class Search:
         the graph has no links for them, and a search that skips the points that fail them
         can lose its way (top-10 recall 0.49 against 0.99 with ACORN for a speaker with 10%
         of a session). Qdrant scans the points instead where the filter leaves few."""
-        return self.within is not None or any(
-            t.key not in GRAPH_FIELDS for t in filter_terms(self.flt)
-        )
+        return self.within is not None or self.wide_beam
+
+    @property
+    def wide_beam(self) -> bool:
+        """Whether ACORN should search with ``ACORN_EF``: the filter names a field outside
+        ``GRAPH_FIELDS`` (a search only ``within`` some memories keeps the default)."""
+        return any(t.key not in GRAPH_FIELDS for t in filter_terms(self.flt))
 
 
 def as_uuid(point_id: Any) -> UUID:

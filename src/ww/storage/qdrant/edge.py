@@ -58,7 +58,8 @@ def _index_params(field: str, integer: bool) -> Any:
 _PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = tuple(
     (field, _index_params(field, integer)) for field, integer in PAYLOAD_INDEXES
 )
-_ACORN = qe.SearchParams(hnsw_ef=ACORN_EF, acorn=qe.AcornSearchParams(enable=True))
+_ACORN = qe.SearchParams(acorn=qe.AcornSearchParams(enable=True))
+_ACORN_WIDE = qe.SearchParams(hnsw_ef=ACORN_EF, acorn=qe.AcornSearchParams(enable=True))
 _SCROLL_PAGE = 10_000
 _OWNER = ("session_id", PART_OF)
 
@@ -200,7 +201,7 @@ class QdrantEdgeIndex(VectorIndexBase):
     def _searcher(self, q: Search) -> Fetch:
         query_filter = _F.search(q)
         query = qe.Query.Nearest(q.vector.astype(float).tolist())
-        params = _ACORN if q.needs_acorn else None
+        params = (_ACORN_WIDE if q.wide_beam else _ACORN) if q.needs_acorn else None
 
         async def fetch(n: int) -> list[ScoredId]:
             request = qe.QueryRequest(

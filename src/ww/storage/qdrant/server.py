@@ -58,7 +58,8 @@ def _index_params(field: str, integer: bool) -> Any:
 _PAYLOAD_INDEXES: tuple[tuple[str, Any], ...] = tuple(
     (field, _index_params(field, integer)) for field, integer in PAYLOAD_INDEXES
 )
-_ACORN = models.SearchParams(hnsw_ef=ACORN_EF, acorn=models.AcornSearchParams(enable=True))
+_ACORN = models.SearchParams(acorn=models.AcornSearchParams(enable=True))
+_ACORN_WIDE = models.SearchParams(hnsw_ef=ACORN_EF, acorn=models.AcornSearchParams(enable=True))
 _SCROLL_PAGE = 10_000
 
 
@@ -217,7 +218,9 @@ class QdrantServerIndex(VectorIndexBase, NothingToOptimize):
         query_filter = _F.search(q)
         query = q.vector.astype(float).tolist()
         # Local mode scans every point and has no use for ACORN.
-        params = _ACORN if q.needs_acorn and self._url is not None else None
+        params = None
+        if q.needs_acorn and self._url is not None:
+            params = _ACORN_WIDE if q.wide_beam else _ACORN
 
         async def fetch(n: int) -> list[ScoredId]:
             client = self._require()
