@@ -56,7 +56,10 @@ async def pull_apart(eng: MemoryEngine, ids: dict[str, list[UUID]]) -> UUID:
 
 
 async def test_a_clean_close_lets_start_up_skip_sessions_whose_counts_agree(
-    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+    settings: Settings,
+    onnx_embedder: OnnxEmbedder,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     first = engine_on(settings, onnx_embedder, clock)
     assert first.mark.vouch  # the embedded tier: one process owns the stores
@@ -79,8 +82,10 @@ async def test_a_clean_close_lets_start_up_skip_sessions_whose_counts_agree(
         # ... until the first maintenance pass, which compares every id once.
         assert again.ids_unverified
         upkeep = Maintenance(again, grace_s=0.0)
-        await upkeep.run_once()
+        with caplog.at_level(logging.INFO, logger="ww.engine.maintenance"):
+            await upkeep.run_once()
         assert not again.ids_unverified
+        assert "1 re-indexed, 1 orphan vectors removed" in caplog.text
         assert await again.vectors.ids("s1") == set(ids["s1"])
     finally:
         await again.close()
