@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from unittest.mock import patch
 from uuid import UUID, uuid4
 
 import numpy as np
@@ -16,8 +18,9 @@ from ww.engine import MemoryEngine, build_engine, build_semantic
 from ww.engine.maintenance import Maintenance
 from ww.models import EpisodeCreate
 from ww.models.semantic import EntityCreate
-from ww.storage import VectorItem
+from ww.storage import QdrantEdgeIndex, VectorItem
 from ww.storage.guarded import unwrap
+from ww.storage.ports import StoreUnavailableError
 
 
 def engine_on(settings: Settings, embedder: OnnxEmbedder, clock: ManualClock) -> MemoryEngine:
@@ -177,22 +180,152 @@ async def test_an_open_that_cannot_vouch_still_clears_the_mark(
 async def test_only_the_process_that_opened_last_may_mark_a_clean_close(
     settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
 ) -> None:
+    async def crash(eng: MemoryEngine) -> None:
+        await eng.vectors.close()
+        await eng.records.close()
+
     first = engine_on(settings, onnx_embedder, clock)
     await first.open()
-    token = first._close_token
-    assert token is not None
-    await first.close()
-    await first.close()  # a second close marks nothing and fails nothing
-    # Another process opened the stores while this one was closing: its token wins.
+    # first's close has released the vector index when another process opens the stores;
+    # only then does first come to write its mark.
+    token = first.mark.disarm()
+    await first.vectors.close()
     second = engine_on(settings, onnx_embedder, clock)
     await second.open()
-    await first.mark.leave(token)
-    await second.vectors.close()  # ... and then it crashed
-    await second.records.close()
+    await first.mark.leave(token, verified=True)
+    await first.records.close()
+    await crash(second)
     third = engine_on(settings, onnx_embedder, clock)
     await third.open()
     assert not third.closed_cleanly_before
     await third.close()
+    # A second close of a closed engine marks nothing (and fails nothing).
+    fourth = engine_on(settings, onnx_embedder, clock)
+    await fourth.open()
+    await third.close()
+    await crash(fourth)
+    fifth = engine_on(settings, onnx_embedder, clock)
+    await fifth.open()
+    assert not fifth.closed_cleanly_before
+    await fifth.close()
+
+
+async def test_an_open_that_fails_marks_nothing(
+    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> None:
+    first = engine_on(settings, onnx_embedder, clock)
+    await first.open()
+    await first.close()
+    broken = engine_on(settings, onnx_embedder, clock)
+    # A vector index that cannot open (its path is a file): the mark was taken already.
+    broken.vectors = QdrantEdgeIndex(settings.data_dir / "ww.sqlite3", 384)
+    with pytest.raises(OSError):
+        await broken.open()
+    await broken.close()
+    again = engine_on(settings, onnx_embedder, clock)
+    await again.open()
+    assert not again.closed_cleanly_before
+    await again.close()
+
+
+async def test_a_vector_index_that_fails_to_close_leaves_the_stores_open(
+    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> None:
+    eng = engine_on(settings, onnx_embedder, clock)
+    await eng.open()
+    index = unwrap(eng.vectors)
+    real_close = index.close
+
+    async def flush_fails() -> None:
+        await real_close()
+        raise StoreUnavailableError("qdrant_edge", "flush failed")
+
+    with (
+        patch.object(index, "close", autospec=True, side_effect=flush_fails),
+        pytest.raises(StoreUnavailableError),
+    ):
+        await eng.close()
+    again = engine_on(settings, onnx_embedder, clock)  # the records were closed all the same
+    await again.open()
+    assert not again.closed_cleanly_before
+    await again.close()
+
+
+async def test_a_process_that_stops_before_comparing_passes_the_comparison_on(
+    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> None:
+    first = engine_on(settings, onnx_embedder, clock)
+    await first.open()
+    await first.create_episodes("s1", [EpisodeCreate(content="a tide note")])
+    await first.close()
+    short = engine_on(settings, onnx_embedder, clock)
+    await short.open()
+    assert short.ids_unverified
+    await short.close()  # before any maintenance pass: nothing verified, nothing vouched
+    later = engine_on(settings, onnx_embedder, clock)
+    await later.open()
+    assert not later.closed_cleanly_before and not later.ids_unverified
+    await later.close()
+
+
+async def test_a_failed_background_comparison_is_tried_again(
+    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> None:
+    first = engine_on(settings, onnx_embedder, clock)
+    await first.open()
+    await first.create_episodes("s1", [EpisodeCreate(content="a tide note")])
+    await first.close()
+    eng = engine_on(settings, onnx_embedder, clock)
+    await eng.open()
+    assert eng.ids_unverified
+    records = unwrap(eng.records)
+    real = records.indexed_ids
+    calls = 0
+
+    async def fails_once(session_id: str) -> set[UUID]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise StoreUnavailableError("sqlite", "database is locked")
+        return await real(session_id)
+
+    upkeep = Maintenance(eng, grace_s=0.0)
+    with patch.object(records, "indexed_ids", autospec=True, side_effect=fails_once):
+        with pytest.raises(StoreUnavailableError):
+            await upkeep.run_once()
+        assert eng.ids_unverified
+        await upkeep.run_once()
+    assert not eng.ids_unverified and calls == 2
+    await eng.close()
+
+
+async def test_a_session_deleted_during_the_background_comparison_leaves_no_vectors(
+    settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
+) -> None:
+    first = engine_on(settings, onnx_embedder, clock)
+    await first.open()
+    await written(first)
+    await first.close()
+    eng = engine_on(settings, onnx_embedder, clock)
+    await eng.open()
+    upkeep = Maintenance(eng, grace_s=0.0)
+    learning = unwrap(eng.learning)
+    real = learning.delete_session
+    passes: list[asyncio.Future[None]] = []
+
+    async def pass_in_between(session_id: str) -> None:
+        # s1's vectors are gone, its records not yet: the background pass comes now. It
+        # must wait for the deletion rather than re-index what is being deleted.
+        passes.append(asyncio.ensure_future(upkeep.run_once()))
+        await asyncio.wait(passes, timeout=1.0)
+        await real(session_id)
+
+    with patch.object(learning, "delete_session", autospec=True, side_effect=pass_in_between):
+        assert await eng.delete_session("s1")
+    await asyncio.gather(*passes)
+    assert await eng.records.list_sessions() == ["s2"]
+    assert await eng.vectors.ids("s1") == set()
+    await eng.close()
 
 
 async def test_a_close_whose_mark_cannot_be_written_still_closes(

@@ -40,7 +40,7 @@ from ww.api.ratelimit import per_worker_warning
 from ww.config import ConfigError, Settings, load_settings
 from ww.embedding import EmbeddingError
 from ww.engine import MemoryEngine
-from ww.engine.memory import check_embedding_lock
+from ww.engine.embedding_lock import check_embedding_lock
 from ww.logs import configure_early_logging, configure_logging
 from ww.storage import build_stores
 from ww.storage.factory import build_vector_index, check_extras, disk_startup_problem

@@ -62,16 +62,32 @@ class CloseMark:
     def __init__(self, records: _Meta, *, vouch: bool) -> None:
         self._records = records
         self.vouch = vouch
+        self._taken: str | None = None  # this open's token
+        self._armed: str | None = None  # the token, once the open completed
 
-    async def take(self) -> tuple[bool, str]:
-        """At open: whether start-up may trust counts, and the token to leave with."""
-        clean, token = await take_open(self._records)
-        return clean and self.vouch, token
+    async def take(self) -> bool:
+        """At open: whether start-up may trust counts (the mark now says open)."""
+        clean, self._taken = await take_open(self._records)
+        return clean and self.vouch
 
-    async def leave(self, token: str) -> None:
-        """At close, once the vector index is flushed and closed. A failure (a full disk, a
+    def arm(self) -> None:
+        """The open completed: its close may mark the stores closed."""
+        self._armed = self._taken
+
+    def disarm(self) -> str | None:
+        """A close begins: the token to leave with, if the open completed, and only once."""
+        token, self._armed = self._armed, None
+        return token
+
+    async def leave(self, token: str | None, *, verified: bool) -> None:
+        """At close, once the vector index is flushed and closed. ``verified``: no id left
+        uncompared since a trusting start (a process that stops before its first maintenance
+        pass passes the comparison on to the next start). A failure to write (a full disk, a
         store gone) only costs the next start its shortcut, so it never fails the close."""
-        if not self.vouch:
+        if token is None or not self.vouch:
+            return
+        if not verified:
+            log.info("ids not compared since start-up: not marked closed cleanly")
             return
         try:
             left = await leave_closed(self._records, token)

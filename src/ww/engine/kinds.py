@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, Protocol, Self, TypeVar
 from uuid import UUID
@@ -34,6 +35,7 @@ __all__ = [
     "LearnedKind",
     "Memory",
     "ReconcileReport",
+    "SessionLocks",
     "WriteProtocol",
     "candidates",
 ]
@@ -87,6 +89,29 @@ class KindStore(Protocol):
 R = TypeVar("R", bound=Record)
 
 
+class SessionLocks:
+    """One asyncio lock per session, for what must not interleave with the session's
+    deletion: a reconciler pass re-indexing a session whose vectors were just deleted would
+    leave vectors behind once its records go too."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, session_id: str) -> AsyncIterator[None]:
+        lock, users = self._held.get(session_id, (asyncio.Lock(), 0))
+        self._held[session_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._held[session_id]
+            if users == 1:
+                del self._held[session_id]
+            else:
+                self._held[session_id] = (lock, users - 1)
+
+
 @dataclass(frozen=True, kw_only=True)
 class WriteProtocol(Generic[R]):
     """The two-store write protocol of one kind of memory.
@@ -105,6 +130,7 @@ class WriteProtocol(Generic[R]):
     pending: Callable[[str, int, datetime | None], Awaitable[Sequence[R]]]
     ensure_session: Callable[[str, datetime], Awaitable[None]]
     learning: LearningStore | None = None
+    sessions: SessionLocks = field(default_factory=SessionLocks)
 
     @property
     def vectors(self) -> VectorIndex:
@@ -256,38 +282,54 @@ class WriteProtocol(Generic[R]):
         compares both stores id by id: records whose vector is missing are re-indexed and
         vectors whose record is gone deleted; it reads every id, so it runs at start-up.
         ``trust_counts`` (the stores were closed cleanly, ``ww.engine.close_mark``) skips
-        that comparison for a session whose two counts agree."""
+        that comparison for a session whose two counts agree. A pass with a ``cutoff`` runs
+        beside live writes (maintenance); each session's pass holds its ``sessions`` lock,
+        which the session's deletion holds too."""
         indexed = removed = 0
         for session_id in await self.store.list_sessions():
-            vector_ids: set[UUID] = set()
-            unknown: set[UUID] = set()
-            compare = full and not (trust_counts and await self._counts_agree(session_id))
-            if compare:
-                # Two stores, two threads: read both id sets at once.
-                vector_ids, indexed_ids = await asyncio.gather(
-                    self.vectors.ids(session_id), self.store.indexed_ids(session_id)
-                )
-                lost = indexed_ids - vector_ids
-                if lost:
-                    await self.store.mark_pending(session_id, list(lost))
-                # A vector whose record is marked indexed has its record; only the others
-                # can be orphans, so only they are looked up (at a million memories,
-                # looking every id up took 14 of the 22 seconds of a start-up).
-                unknown = vector_ids - indexed_ids
-            while batch := await self.pending(session_id, _BATCH, cutoff):
-                async for some, embedded in self.batches(batch):
-                    await self.vectors.upsert(session_id, self.items(some, embedded))
-                    await self.store.mark_indexed(session_id, [m.id for m in some])
-                    indexed += len(some)
-            if compare:
-                orphans = unknown - await self.store.existing_ids(session_id, list(unknown))
-                if orphans:
-                    await self.vectors.delete(session_id, list(orphans))
-                    removed += len(orphans)
+            async with self.sessions.hold(session_id):
+                compare = full and not (trust_counts and await self._counts_agree(session_id))
+                done = await self._reconcile_session(session_id, compare, cutoff)
+            indexed, removed = indexed + done.indexed, removed + done.orphans_removed
         if indexed or removed:
             log.info(
                 "reconciled %s: %d indexed, %d orphan vectors removed", self.name, indexed, removed
             )
+        return ReconcileReport(indexed, removed)
+
+    async def _reconcile_session(
+        self, session_id: str, compare: bool, cutoff: datetime | None
+    ) -> ReconcileReport:
+        indexed = removed = 0
+        unknown: set[UUID] = set()
+        if compare:
+            if cutoff is None:  # nothing else writes yet: read both id sets at once
+                vector_ids, indexed_ids = await asyncio.gather(
+                    self.vectors.ids(session_id), self.store.indexed_ids(session_id)
+                )
+            else:
+                # Beside live writes the records go first: a record marked indexed has had
+                # its vector written, so a create that lands between the reads is never
+                # taken for a lost vector.
+                indexed_ids = await self.store.indexed_ids(session_id)
+                vector_ids = await self.vectors.ids(session_id)
+            lost = indexed_ids - vector_ids
+            if lost:
+                await self.store.mark_pending(session_id, list(lost))
+            # A vector whose record is marked indexed has its record; only the others can be
+            # orphans, so only they are looked up (at a million memories, looking every id
+            # up took 14 of the 22 seconds of a start-up).
+            unknown = vector_ids - indexed_ids
+        while batch := await self.pending(session_id, _BATCH, cutoff):
+            async for some, embedded in self.batches(batch):
+                await self.vectors.upsert(session_id, self.items(some, embedded))
+                await self.store.mark_indexed(session_id, [m.id for m in some])
+                indexed += len(some)
+        if compare:
+            orphans = unknown - await self.store.existing_ids(session_id, list(unknown))
+            if orphans:
+                await self.vectors.delete(session_id, list(orphans))
+                removed += len(orphans)
         return ReconcileReport(indexed, removed)
 
     async def _counts_agree(self, session_id: str) -> bool:

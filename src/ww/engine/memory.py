@@ -12,13 +12,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from ww.config import ConfigError
 from ww.control.circuits import Circuits
 from ww.control.flags import Flags
 from ww.embedding import EmbeddingService
 from ww.engine.close_mark import CloseMark
 from ww.engine.comparisons import best_part_cosine, comparison_parts, embed_parts
 from ww.engine.dynamics import Fsrs, ReviewRating
+from ww.engine.embedding_lock import EmbeddingMismatchError, check_embedding_lock
 from ww.engine.kinds import ReconcileReport, WriteProtocol
 from ww.engine.recall import PRESETS, Fusion, Preset, query_words
 from ww.engine.recall_learning import FeedbackOutcome, LearningParams, RecallLearning
@@ -77,27 +77,6 @@ class ExternalIdConflictError(ValueError):
         super().__init__(f"external_id already stored in this session: {ids}")
 
 
-class EmbeddingMismatchError(ConfigError):
-    """The data directory was written with another embedding model or dimension."""
-
-
-async def check_embedding_lock(records: RecordStore, model: str, dim: int) -> None:
-    """Record the model on first use; refuse a store written with another model or size."""
-    stored_model = await records.get_meta("embedding_model")
-    stored_dim = await records.get_meta("embedding_dimension")
-    if stored_model is None:
-        await records.set_meta("embedding_model", model)
-        await records.set_meta("embedding_dimension", str(dim))
-        return
-    if stored_model != model or stored_dim != str(dim):
-        raise EmbeddingMismatchError(
-            f"this data directory was created with embedding model {stored_model!r} "
-            f"({stored_dim} dimensions) and cannot be opened with {model!r} ({dim}); "
-            f"set WW_EMBEDDING_MODEL={stored_model} and WW_EMBEDDING_DIMENSION={stored_dim},"
-            " or point WW_DATA_DIR at another directory"
-        )
-
-
 class MemoryEngine:
     def __init__(
         self,
@@ -147,7 +126,6 @@ class MemoryEngine:
         )
         self._last_write = clock()
         self.mark = CloseMark(records, vouch=close_mark)
-        self._close_token: str | None = None
         self.closed_cleanly_before = False
         # Start-up trusted agreeing counts: ids not compared yet (Maintenance does it).
         self.ids_unverified = False
@@ -171,23 +149,24 @@ class MemoryEngine:
         # The lock is checked before the vector index opens so a model change is reported
         # as such, not as an index that fails to load.
         await self._check_embedding_lock()
-        self.closed_cleanly_before, token = await self.mark.take()
+        self.closed_cleanly_before = await self.mark.take()
         await self.vectors.open()
         report = await self.writes.reconcile(trust_counts=self.closed_cleanly_before)
         self.ids_unverified = self.closed_cleanly_before  # maintenance compares them soon
         await asyncio.to_thread(warm_time_cues)
-        self._close_token = token  # only an open that completed may mark a clean close
+        self.mark.arm()  # only an open that completed may mark a clean close
         return report
 
     async def close(self) -> None:
-        token, self._close_token = self._close_token, None
+        token = self.mark.disarm()
         try:
             await self.vectors.close()
-            if token is not None:
-                await self.mark.leave(token)
+            await self.mark.leave(token, verified=not self.ids_unverified)
         finally:
-            await self.records.close()
-            await self.embedder.aclose()
+            try:
+                await self.records.close()
+            finally:
+                await self.embedder.aclose()
 
     async def _check_embedding_lock(self) -> None:
         model, dim = self.embedder.model_id, self.embedder.dimension
@@ -589,15 +568,16 @@ class MemoryEngine:
     async def delete_session_counted(self, session_id: str) -> SessionStats | None:
         """Delete the session; what it held. Entity and skill counts are taken just before
         the deletion (their deleters return nothing); the episode count is what went."""
-        held = await self.records.session_stats(session_id)
-        if held is None:
-            return None
-        await self.vectors.delete_session(session_id)
-        for deleter in self.session_deleters:
-            await deleter(session_id)
-        await self.learning.delete_session(session_id)
-        episodes = await self.records.delete_session(session_id)
-        return held.model_copy(update={"episodes": episodes})
+        async with self.writes.sessions.hold(session_id):  # not beside its reconciler pass
+            held = await self.records.session_stats(session_id)
+            if held is None:
+                return None
+            await self.vectors.delete_session(session_id)
+            for deleter in self.session_deleters:
+                await deleter(session_id)
+            await self.learning.delete_session(session_id)
+            episodes = await self.records.delete_session(session_id)
+            return held.model_copy(update={"episodes": episodes})
 
     # -- maintenance ------------------------------------------------------------------------
     def seconds_since_last_write(self) -> float:
