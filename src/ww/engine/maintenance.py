@@ -54,9 +54,9 @@ class Maintenance(Periodic):
     async def _upkeep(self) -> None:
         # Pending records old enough that no request is still busy with them. The full
         # id-by-id comparison runs at start-up, or, where start-up trusted agreeing counts
-        # after a clean close (ww.engine.close_mark), on the first pass here. Writes in
-        # flight cannot fool it: a create commits its record before its vector, a delete
-        # removes the vector first, so neither leaves a vector without a record.
+        # after a clean close (ww.engine.close_mark), on the first pass here, beside live
+        # writes (how it stays correct: WriteProtocol._reconcile_session). Cleared only
+        # once it went through, so a failed pass is tried again on the next.
         full, started = self.engine.ids_unverified, time.perf_counter()
         report = await self.engine.reconcile(full=full, grace=timedelta(seconds=self.grace_s))
         if full:

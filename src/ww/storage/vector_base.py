@@ -67,8 +67,8 @@ GRAPH_FIELDS = frozenset({"session_id", "archived"})
 # The beam of an ACORN search that filters on an unlinked field: a speaker with a tenth of
 # a one-million-point session found 0.86 of its top 10 at Qdrant's default, 0.96 at 256
 # (3.8 ms), 0.975 at 512 (6.0 ms). A search within named memories keeps Qdrant's default:
-# the wide beam cost it 2-3 ms at 100k points even where Qdrant scanned the few points the
-# ids leave, while it asks for as many hits as it names memories, which sets the beam.
+# the wide beam cost it 2.9-3.9 ms at 100k and 1M points for the same hits, and it asks for
+# as many hits as it names memories, which sets the beam.
 ACORN_EF = 256
 
 # Points (main vectors and parts) per backend write: a batch of long memories has thousands
