@@ -116,9 +116,11 @@ class Outcome(StrEnum):
 
 
 class IndexState(StrEnum):
-    """Where a record stands between the record store and the vector index. The SQLite
-    stores count indexed records as all less the pending ones (``indexed_count``): a third
-    state must change that count."""
+    """Where a record stands between the record store and the vector index."""
+
+    # The SQLite stores count indexed records as all less the pending ones
+    # (``indexed_count``): a third state must change that count. (A comment, not the
+    # docstring: the docstring is the OpenAPI schema's description.)
 
     PENDING = "pending"
     INDEXED = "indexed"
