@@ -28,6 +28,28 @@ def engine_on(settings: Settings, embedder: OnnxEmbedder, clock: ManualClock) ->
     return build_engine(settings, clock=clock, embedder=service)
 
 
+async def next_start_trusts(settings: Settings, embedder: OnnxEmbedder, clock: ManualClock) -> bool:
+    """Whether a new engine's start finds the stores closed cleanly (it closes again)."""
+    eng = engine_on(settings, embedder, clock)
+    await eng.open()
+    await eng.close()
+    return eng.closed_cleanly_before
+
+
+async def reopened_after_a_clean_close(
+    settings: Settings, embedder: OnnxEmbedder, clock: ManualClock
+) -> MemoryEngine:
+    """An engine started on one memory after a clean close: its ids not compared yet."""
+    first = engine_on(settings, embedder, clock)
+    await first.open()
+    await first.create_episodes("s1", [EpisodeCreate(content="a tide note")])
+    await first.close()
+    eng = engine_on(settings, embedder, clock)
+    await eng.open()
+    assert eng.ids_unverified
+    return eng
+
+
 async def written(eng: MemoryEngine) -> dict[str, list[UUID]]:
     """Three memories in s1, two in s2."""
     out: dict[str, list[UUID]] = {}
@@ -171,10 +193,7 @@ async def test_an_open_that_cannot_vouch_still_clears_the_mark(
     await other.open()
     assert not other.closed_cleanly_before
     await other.close()
-    again = engine_on(settings, onnx_embedder, clock)
-    await again.open()
-    assert not again.closed_cleanly_before
-    await again.close()
+    assert not await next_start_trusts(settings, onnx_embedder, clock)
 
 
 async def test_only_the_process_that_opened_last_may_mark_a_clean_close(
@@ -195,19 +214,16 @@ async def test_only_the_process_that_opened_last_may_mark_a_clean_close(
     await first.mark.leave(token, verified=True)
     await first.records.close()
     await crash(second)
+    assert not await next_start_trusts(settings, onnx_embedder, clock)
+    # A second close of a closed engine marks nothing (and fails nothing).
     third = engine_on(settings, onnx_embedder, clock)
     await third.open()
-    assert not third.closed_cleanly_before
     await third.close()
-    # A second close of a closed engine marks nothing (and fails nothing).
     fourth = engine_on(settings, onnx_embedder, clock)
     await fourth.open()
     await third.close()
     await crash(fourth)
-    fifth = engine_on(settings, onnx_embedder, clock)
-    await fifth.open()
-    assert not fifth.closed_cleanly_before
-    await fifth.close()
+    assert not await next_start_trusts(settings, onnx_embedder, clock)
 
 
 async def test_an_open_that_fails_marks_nothing(
@@ -222,10 +238,7 @@ async def test_an_open_that_fails_marks_nothing(
     with pytest.raises(OSError):
         await broken.open()
     await broken.close()
-    again = engine_on(settings, onnx_embedder, clock)
-    await again.open()
-    assert not again.closed_cleanly_before
-    await again.close()
+    assert not await next_start_trusts(settings, onnx_embedder, clock)
 
 
 async def test_a_vector_index_that_fails_to_close_leaves_the_stores_open(
@@ -245,22 +258,15 @@ async def test_a_vector_index_that_fails_to_close_leaves_the_stores_open(
         pytest.raises(StoreUnavailableError),
     ):
         await eng.close()
-    again = engine_on(settings, onnx_embedder, clock)  # the records were closed all the same
-    await again.open()
-    assert not again.closed_cleanly_before
-    await again.close()
+    assert not await next_start_trusts(
+        settings, onnx_embedder, clock
+    )  # the records were closed all the same
 
 
 async def test_a_process_that_stops_before_comparing_passes_the_comparison_on(
     settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
 ) -> None:
-    first = engine_on(settings, onnx_embedder, clock)
-    await first.open()
-    await first.create_episodes("s1", [EpisodeCreate(content="a tide note")])
-    await first.close()
-    short = engine_on(settings, onnx_embedder, clock)
-    await short.open()
-    assert short.ids_unverified
+    short = await reopened_after_a_clean_close(settings, onnx_embedder, clock)
     await short.close()  # before any maintenance pass: nothing verified, nothing vouched
     later = engine_on(settings, onnx_embedder, clock)
     await later.open()
@@ -271,13 +277,7 @@ async def test_a_process_that_stops_before_comparing_passes_the_comparison_on(
 async def test_a_failed_background_comparison_is_tried_again(
     settings: Settings, onnx_embedder: OnnxEmbedder, clock: ManualClock
 ) -> None:
-    first = engine_on(settings, onnx_embedder, clock)
-    await first.open()
-    await first.create_episodes("s1", [EpisodeCreate(content="a tide note")])
-    await first.close()
-    eng = engine_on(settings, onnx_embedder, clock)
-    await eng.open()
-    assert eng.ids_unverified
+    eng = await reopened_after_a_clean_close(settings, onnx_embedder, clock)
     records = unwrap(eng.records)
     real = records.indexed_ids
     calls = 0
@@ -340,10 +340,7 @@ async def test_a_close_whose_mark_cannot_be_written_still_closes(
     with caplog.at_level(logging.WARNING, logger="ww.engine.close_mark"):
         await eng.close()
     assert "next start compares them id by id" in caplog.text
-    again = engine_on(settings, onnx_embedder, clock)
-    await again.open()
-    assert not again.closed_cleanly_before
-    await again.close()
+    assert not await next_start_trusts(settings, onnx_embedder, clock)
 
 
 async def test_server_stores_are_always_compared(
