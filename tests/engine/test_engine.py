@@ -17,6 +17,7 @@ from ww.control.flags import Flags
 from ww.embedding import EmbeddingService, OnnxEmbedder
 from ww.embedding.base import EmbeddingError
 from ww.engine import EmbeddingMismatchError, MemoryEngine, build_engine, kinds
+from ww.engine.recall import Preset
 from ww.models import EpisodeCreate, EpisodeFilter, EpisodeUpdate, IndexState
 from ww.storage import QdrantEdgeIndex, VectorItem
 from ww.storage.guarded import unwrap
@@ -326,3 +327,43 @@ async def test_a_comparison_whose_events_fail_is_ranked_by_the_query_alone(
         assert hit.score_parts.semantic == pytest.approx(max(0.0, cos), abs=1e-4)
     assert "recall uses the query alone" in caplog.text
     assert "coffee" not in caplog.text  # nothing of the query reaches the log
+
+
+async def test_keyword_only_candidates_the_index_cannot_score_leave_a_degraded_recall(
+    engine: MemoryEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The index answering the dense search and then failing the keyword-only candidates'
+    # search is a timing no real store shows on demand: the stand-in is autospec'd to the
+    # real class and passes the dense search on.
+    dinners = [
+        f"we cooked {dish} for dinner on friday"
+        for dish in ("lasagna", "curry", "paella", "soup", "tacos")
+    ]
+    rare = "the zq7 invoice went to the accountant"
+    await engine.create_episodes("s1", [new(t) for t in [*dinners, rare]])
+    engine.candidates = 2  # the dense top 2 are dinners; the rare word's memory is keyword-only
+    real_vectors = engine.vectors
+
+    async def search(*args: object, within: object = None, **kw: object) -> object:
+        if within is not None:
+            raise StoreUnavailableError("vectors", "timed out")
+        return await real_vectors.search(*args, **kw)  # type: ignore[arg-type]
+
+    index = create_autospec(type(unwrap(real_vectors)), instance=True)
+    index.search.side_effect = search
+    engine.vectors = index
+    query = "which dish did we cook for dinner on friday, zq7"
+    try:
+        with caplog.at_level(logging.WARNING, logger="ww.engine.memory"):
+            result = await engine.recall_episodes(
+                "s1", query, limit=2, learn=False, preset=Preset.KEYWORD
+            )
+    finally:
+        engine.vectors = real_vectors
+
+    assert any(c.kwargs.get("within") for c in index.search.call_args_list)
+    assert result.degraded and result.hits
+    (rare_hit,) = [h for h in result.hits if h.episode.content == rare]
+    assert rare_hit.score_parts.semantic == 0.0 and rare_hit.score_parts.keyword == 1.0
+    assert "ranked without their cosine" in caplog.text
+    assert "zq7" not in caplog.text and "dinner" not in caplog.text

@@ -57,7 +57,14 @@ def test_hand_computed_score() -> None:
 
 @pytest.mark.parametrize(
     ("speaker_a", "speaker_b", "shared"),
-    [("Ana", "Bo", True), ("Ana", "Ana", False), (None, "Ana", True), ("Ana", None, True)],
+    [
+        ("Ana", "Bo", True),
+        ("Ana", "Ana", False),
+        ("Ana", "ana ", False),  # one speaker, however the writer typed the name
+        ("ANA", "Ana", False),
+        (None, "Ana", True),
+        ("Ana", None, True),
+    ],
 )
 def test_a_neighbour_passes_its_score_on_only_across_speakers(
     speaker_a: str | None, speaker_b: str | None, shared: bool

@@ -423,9 +423,10 @@ class MemoryEngine:
             rows, learned, within = await asyncio.gather(
                 self.records.candidate_rows(session_id, candidate_ids, flt),
                 self.recall_learning.features(session_id, query_vector, candidate_ids, now),
-                self._within(session_id, query_vector, flt, keyword_only, degraded),
+                self._keyword_only_cosine(session_id, query_vector, flt, keyword_only, degraded),
             )
-        cosine.update((s.id, s.score) for s in within)
+        degraded = degraded or within is None
+        cosine.update((s.id, s.score) for s in within or ())
         semantic, part_vectors = cosine, await parts_task
         if part_vectors is not None and not degraded:
             with stage("parts", **{"ww.parts": len(parts)}):
@@ -523,6 +524,17 @@ class MemoryEngine:
         if not ids or degraded:
             return []
         return await self.vectors.search(session_id, vector, flt, len(ids), within=ids)
+
+    async def _keyword_only_cosine(
+        self, session_id: str, v: Vector, flt: EpisodeFilter, ids: Sequence[UUID], degraded: bool
+    ) -> list[ScoredId] | None:
+        # An index that fails after the dense search answered leaves these candidates
+        # without a cosine: degraded, as if the dense search had failed.
+        try:
+            return await self._within(session_id, v, flt, ids, degraded)
+        except StoreUnavailableError as exc:
+            log.warning("keyword-only candidates ranked without their cosine: %s", exc)
+            return None
 
     async def _dense(
         self, session_id: str, vector: Vector, flt: EpisodeFilter, n: int

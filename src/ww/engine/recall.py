@@ -201,9 +201,10 @@ def _names_speaker(speaker: str | None, words: Collection[str]) -> bool:
 
 def _replies(speakers: Sequence[str | None], at: int, other: int) -> bool:
     """Whether candidate ``other`` may pass its score on to neighbour ``at``: they are two
-    speakers' turns, or either speaker is unknown."""
+    speakers' turns, or either speaker is unknown. Names compare as a person reads them:
+    "Ana", "ana " and "ANA" are one speaker."""
     a, b = speakers[at], speakers[other]
-    return not a or not b or a != b
+    return not a or not b or a.strip().casefold() != b.strip().casefold()
 
 
 def _column(values: Mapping[UUID, float], keys: Sequence[int], absent: float = 0.0) -> list[float]:
