@@ -122,9 +122,14 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
         if after is not None:
             where += f" AND ({col} < $c_ts OR ({col} = $c_ts AND e.id < $c_id))"
             params |= {"c_ts": after[0], "c_id": after[1]}
+        # Read in the session index's own order, as episodes are (records._BY_TIME): the
+        # index gives the order and the LIMIT stops the read.
+        kind = self._kind
+        seek = f"USING INDEX SEEK e:{kind.label}(session_id, {kind.order}, id)"
         return await self._nodes(
-            f"MATCH (e:{self._kind.label}) WHERE e.session_id = $sid AND {where} "
-            f"RETURN {_E} ORDER BY {col} DESC, e.id DESC LIMIT $n",
+            f"MATCH (e:{kind.label}) {seek} WHERE e.session_id = $sid "
+            f"AND {col} IS NOT NULL AND e.id IS NOT NULL AND {where} "
+            f"WITH e ORDER BY e.session_id DESC, {col} DESC, e.id DESC LIMIT $n RETURN {_E}",
             {**params, "sid": session_id, "n": n},
         )
 
