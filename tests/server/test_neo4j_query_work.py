@@ -107,6 +107,19 @@ async def test_a_listing_page_reads_about_the_page(
     assert _most_rows(neo4j_server.uri, query, params) <= 21 + 1
 
 
+async def test_a_later_listing_page_seeks_its_cursor(
+    store: Neo4jRecordStore, neo4j_server: Neo4jProcess
+) -> None:
+    first = await store.list_episodes(SESSION, EpisodeFilter(), 700, None)
+
+    async def next_page() -> None:
+        page = await store.list_episodes(SESSION, EpisodeFilter(), 20, first.next_cursor)
+        assert page.items[0].content == f"memory number {SIZE - 701}"
+
+    ((query, params),) = await _queries(store, next_page)
+    assert _most_rows(neo4j_server.uri, query, params) <= 21 + 1
+
+
 async def test_a_keyword_search_reads_its_limit_and_a_margin_not_every_match(
     store: Neo4jRecordStore, neo4j_server: Neo4jProcess
 ) -> None:

@@ -33,6 +33,7 @@ from ww.storage.neo4j.rows import (
     fts_text,
     kind_fts_index,
     kind_fts_label,
+    newest_first,
     node_props,
     props_row,
 )
@@ -117,19 +118,11 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
     async def _page_rows(
         self, session_id: str, flt: F, n: int, after: tuple[int, str] | None
     ) -> list[M]:
-        col = f"e.{self._kind.order}"
         where, params = self._filter_cypher(flt)
         if after is not None:
-            where += f" AND ({col} < $c_ts OR ({col} = $c_ts AND e.id < $c_id))"
             params |= {"c_ts": after[0], "c_id": after[1]}
-        # Read in the session index's own order, as episodes are (records._BY_TIME): the
-        # index gives the order and the LIMIT stops the read.
-        kind = self._kind
-        seek = f"USING INDEX SEEK e:{kind.label}(session_id, {kind.order}, id)"
         return await self._nodes(
-            f"MATCH (e:{kind.label}) {seek} WHERE e.session_id = $sid "
-            f"AND {col} IS NOT NULL AND e.id IS NOT NULL AND {where} "
-            f"WITH e ORDER BY e.session_id DESC, {col} DESC, e.id DESC LIMIT $n RETURN {_E}",
+            newest_first(self._kind.label, self._kind.order, where, after=after is not None),
             {**params, "sid": session_id, "n": n},
         )
 

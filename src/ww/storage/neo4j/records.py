@@ -46,6 +46,7 @@ from ww.storage.neo4j.rows import (
     fts_index,
     fts_label,
     fts_query,
+    newest_first,
     node_to_episode,
 )
 from ww.storage.neo4j.schema import SIDE_SCHEMA
@@ -91,11 +92,11 @@ SCHEMA: tuple[str, ...] = (
 )
 
 _EPISODE = "e {.*} AS e"
-# Reads of a session in time order walk ww_episode_session_time, sorting by all of its
+# Reads of a session in time order seek ww_episode_session_time and sort by all of its
 # properties, session first (one value, so the order is the same): the index then gives
-# the order and a LIMIT stops the walk. Without the hint, the planner picks a label scan
-# and a sort while a session is small, and keeps it as the session grows (1.6 s per
-# recall's neighbour lookup at 100k episodes).
+# the order and a LIMIT stops the read (rows.newest_first). Without the hint the planner
+# chose a label scan and a sort while a session was small, and kept it as the session grew
+# (1.6 s per recall's neighbour lookup at 100k episodes).
 _BY_TIME = "USING INDEX SEEK {v}:WwEpisode(session_id, timestamp, id)"
 
 
@@ -390,14 +391,9 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
     ) -> list[Episode]:
         where, params = filter_cypher(flt)
         if after is not None:
-            where += " AND (e.timestamp < $c_ts OR (e.timestamp = $c_ts AND e.id < $c_id))"
             params |= {"c_ts": after[0], "c_id": after[1]}
-        # In the index's own order (_BY_TIME); the hint needs a test of every property.
         rows = await self._rows(
-            f"MATCH (e:WwEpisode) {_BY_TIME.format(v='e')} WHERE e.session_id = $sid "
-            f"AND e.timestamp IS NOT NULL AND e.id IS NOT NULL AND {where} "
-            "WITH e ORDER BY e.session_id DESC, e.timestamp DESC, e.id DESC LIMIT $n "
-            f"RETURN {_EPISODE}",
+            newest_first("WwEpisode", "timestamp", where, after=after is not None),
             {**params, "sid": session_id, "n": n},
         )
         return [node_to_episode(r["e"]) for r in rows]

@@ -27,6 +27,7 @@ __all__ = [
     "kind_fts_index",
     "kind_fts_label",
     "metadata_tags",
+    "newest_first",
     "node_props",
     "node_to_episode",
     "props_row",
@@ -144,3 +145,30 @@ ACCESS_APPEND = (
     "CALL (e) { UNWIND [$at] + coalesce(e.access_log, []) AS t WITH t ORDER BY t DESC "
     "RETURN collect(t)[0..$cap] AS log } SET e.access_log = log"
 )
+
+
+def newest_first(label: str, order: str, where: str, *, after: bool) -> str:
+    """Cypher for a page of one session's ``label`` nodes ``e`` that pass ``where``, newest
+    ``order`` first, ids breaking ties (parameters ``$sid``, ``$n``; with ``after``, only
+    nodes past the cursor ``$c_ts``, ``$c_id``).
+
+    Each read seeks the session's ``(session_id, order, id)`` index and sorts by all of its
+    properties, session first (one value, so the order is the same): the index gives the
+    order and the ``LIMIT`` ends the read. Past a cursor, the rest of the cursor's instant
+    and everything older are two such reads: as one condition they are an ``OR``, which
+    the planner splits into a union of reads that loses the order and reads the session."""
+    read = (
+        f"MATCH (e:{label}) USING INDEX SEEK e:{label}(session_id, {order}, id) "
+        f"WHERE e.session_id = $sid AND {where} AND "
+    )
+    sort = f"ORDER BY e.session_id DESC, e.{order} DESC, e.id DESC LIMIT $n"
+    if not after:
+        return (
+            f"{read}e.{order} IS NOT NULL AND e.id IS NOT NULL WITH e {sort} RETURN e {{.*}} AS e"
+        )
+    same_instant = f"{read}e.{order} = $c_ts AND e.id < $c_id RETURN e {sort}"
+    older = f"{read}e.{order} < $c_ts AND e.id IS NOT NULL RETURN e {sort}"
+    return (
+        f"CALL () {{ {same_instant} UNION {older} }} "
+        f"WITH e ORDER BY e.{order} DESC, e.id DESC LIMIT $n RETURN e {{.*}} AS e"
+    )
