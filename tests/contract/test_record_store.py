@@ -316,8 +316,9 @@ async def test_keyword_search_finds_rare_filter_matches_beyond_the_fast_path(
     records: RecordStore,
 ) -> None:
     # Many strong matches by one speaker, a few weak ones by another: the filtered page
-    # must still hold every weak match.
-    loud = [make_episode("s1", content="deploy deploy deploy now", speaker="a") for _ in range(60)]
+    # must still hold every weak match. More strong ones than a search reads past its limit
+    # on Neo4j (limit + 100), so the filter must run on the stream before that cut.
+    loud = [make_episode("s1", content="deploy deploy deploy now", speaker="a") for _ in range(150)]
     quiet = [
         make_episode("s1", content=f"a long note that mentions deploy once ({i})", speaker="b")
         for i in range(3)

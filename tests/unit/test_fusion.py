@@ -62,6 +62,7 @@ def test_hand_computed_score() -> None:
         ("Ana", "Ana", False),
         ("Ana", "ana ", False),  # one speaker, however the writer typed the name
         ("ANA", "Ana", False),
+        ("  ", "Ana", True),  # a blank name is no speaker
         (None, "Ana", True),
         ("Ana", None, True),
     ],

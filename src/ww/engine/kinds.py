@@ -363,10 +363,12 @@ async def candidates(
     cosine = {s.id: s.score for s in dense or []}
     kw = min_max({s.id: s.score for s in keyword})
     ids = list(dict.fromkeys([*cosine, *kw]))
-    await fill_cosine(
+    filled = await fill_cosine(
         vectors, session_id, query_vector, [i for i in ids if i not in cosine], cosine
     )
-    return Candidates(cosine, kw, ids, dense is None)
+    # Keyword-only candidates left without their cosine degrade the recall, as episodes'
+    # do (MemoryEngine._keyword_only_cosine).
+    return Candidates(cosine, kw, ids, dense is None or not filled)
 
 
 async def fill_cosine(
@@ -375,15 +377,18 @@ async def fill_cosine(
     query_vector: Vector,
     ids: Sequence[UUID],
     cosine: dict[UUID, float],
-) -> None:
+) -> bool:
+    """Add the cosine of ``ids`` to ``cosine``; False if the index could not answer."""
     if not ids:
-        return
+        return True
     try:
         anyv = EpisodeFilter(include_archived=True)
         for s in await vectors.search(session_id, query_vector, anyv, len(ids), within=ids):
             cosine[s.id] = s.score
     except StoreUnavailableError as exc:
         log.warning("cosine of keyword-only candidates unavailable: %s", exc)
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

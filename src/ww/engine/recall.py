@@ -201,10 +201,15 @@ def _names_speaker(speaker: str | None, words: Collection[str]) -> bool:
 
 def _replies(speakers: Sequence[str | None], at: int, other: int) -> bool:
     """Whether candidate ``other`` may pass its score on to neighbour ``at``: they are two
-    speakers' turns, or either speaker is unknown. Names compare as a person reads them:
-    "Ana", "ana " and "ANA" are one speaker."""
+    speakers' turns, or either speaker is unknown (``speakers`` as ``_speaker`` keys)."""
     a, b = speakers[at], speakers[other]
-    return not a or not b or a.strip().casefold() != b.strip().casefold()
+    return not a or not b or a != b
+
+
+def _speaker(name: str | None) -> str | None:
+    """A speaker as a person reads the name: "Ana", "ana " and "ANA" are one speaker, and
+    a blank name is no speaker."""
+    return (name.strip().casefold() or None) if name else None
 
 
 def _column(values: Mapping[UUID, float], keys: Sequence[int], absent: float = 0.0) -> list[float]:
@@ -308,7 +313,7 @@ class Fusion:
             order = np.unique(stamps, return_inverse=True)[1]
             f[_NEWEST] = order / max(1, int(order.max()))
         self._features = f
-        self._speakers = [r.speaker for r in rows]
+        self._speakers = [_speaker(r.speaker) for r in rows]
         w = weights
         self._base = (
             w.semantic * f[_SEMANTIC]
