@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
 from unittest.mock import create_autospec
 from uuid import UUID
 
 import pytest
 
 from tests.conftest import ManualClock
+from tests.engine.faults import index_failing_within
 from tests.factories import HashEmbedder
 from ww.config import Settings
 from ww.control.flags import Flags
@@ -22,7 +22,6 @@ from ww.engine.recall import Preset
 from ww.models import EpisodeCreate, EpisodeFilter, EpisodeUpdate, IndexState
 from ww.storage import QdrantEdgeIndex, VectorItem
 from ww.storage.guarded import unwrap
-from ww.storage.ports import StoreUnavailableError
 
 
 def service(embedder: object) -> EmbeddingService:
@@ -284,21 +283,6 @@ async def test_the_reconciler_embeds_and_writes_long_memories_in_bounded_steps(
     assert batches == [1, 1, 1]
 
 
-def index_failing_within(engine: MemoryEngine) -> Any:
-    """A stand-in for the engine's index, autospec'd to the real class, that answers every
-    search but one restricted to named memories (``within``), which times out."""
-    real = engine.vectors
-
-    async def search(*args: object, within: object = None, **kw: object) -> object:
-        if within is not None:
-            raise StoreUnavailableError("vectors", "timed out")
-        return await real.search(*args, **kw)  # type: ignore[arg-type]
-
-    index = create_autospec(type(unwrap(real)), instance=True)
-    index.search.side_effect = search
-    return index
-
-
 COMPARING = (
     "Which happened first, the purchase of the coffee maker or the malfunction of the stand mixer?"
 )
@@ -315,7 +299,7 @@ async def test_a_comparison_whose_events_fail_is_ranked_by_the_query_alone(
     await engine.create_episodes("s1", [new(t) for t in texts])
     real_vectors, real_embedder = engine.vectors, engine.embedder
     if fault == "index":
-        engine.vectors = index_failing_within(engine)
+        engine.vectors = index_failing_within(engine.vectors)
     else:
         embedder = create_autospec(EmbeddingService, instance=True)
         embedder.embed_one.side_effect = real_embedder.embed_one
@@ -351,7 +335,7 @@ async def test_keyword_only_candidates_the_index_cannot_score_leave_a_degraded_r
     await engine.create_episodes("s1", [new(t) for t in [*dinners, rare]])
     engine.candidates = 2  # the dense top 2 are dinners; the rare word's memory is keyword-only
     real_vectors = engine.vectors
-    engine.vectors = index = index_failing_within(engine)
+    engine.vectors = index = index_failing_within(engine.vectors)
     query = "which dish did we cook for dinner on friday, zq7"
     try:
         with caplog.at_level(logging.WARNING, logger="ww.engine.memory"):

@@ -10,6 +10,7 @@ from uuid import uuid4
 import pytest
 
 from tests.conftest import ManualClock
+from tests.engine.faults import index_failing_within
 from ww.config import Settings
 from ww.embedding import EmbeddingService, OnnxEmbedder
 from ww.engine import (
@@ -22,7 +23,7 @@ from ww.engine import (
 )
 from ww.models import IndexState
 from ww.models.procedural import SkillCreate, SkillRecallRequest
-from ww.models.semantic import EntityCreate, EntityRecallRequest
+from ww.models.semantic import EntityCreate, EntityRecallRequest, RelationCreate
 from ww.storage import QdrantEdgeIndex, VectorItem
 
 
@@ -172,3 +173,26 @@ async def test_an_update_during_an_outage_is_stored_pending_then_reindexed(
     assert await sem.update("s1", uuid4(), ent_patch) is None
     clock.advance(seconds=5)
     assert engine.seconds_since_last_write() == 5  # an unknown id is no write
+
+
+async def test_entities_reached_by_spreading_that_the_index_cannot_score_degrade_recall(
+    mem: Memories,
+) -> None:
+    # The index answering the dense search and then failing the search restricted to the
+    # entities that spreading activation reached (tests.engine.faults).
+    sem = mem.semantic
+    seed = await sem.create("s1", EntityCreate(name="ZX-4471", summary="a humidity sensor"))
+    reached = await sem.create("s1", EntityCreate(name="Greenhouse", summary="glass walls"))
+    await sem.relate("s1", seed.id, RelationCreate(target_id=reached.id, weight=1.0))
+    sem.candidates = 1  # the dense top 1 is the seed; the greenhouse only spreading reaches
+    real = sem.vectors
+    sem.vectors = index = index_failing_within(real)
+    try:
+        result = await sem.recall(
+            "s1", EntityRecallRequest(query="ZX-4471 humidity sensor", limit=1, learn=False)
+        )
+    finally:
+        sem.vectors = real
+
+    assert [c.kwargs.get("within") for c in index.search.call_args_list] == [None, [reached.id]]
+    assert result.degraded and [h.id for h in result.hits] == [seed.id]

@@ -329,6 +329,7 @@ class SemanticMemory(StoredKind[Entity, EntityFilter]):
 
         scored = {i: base(i) for i in ids if i in entities}
         spread: dict[UUID, float] = {}
+        degraded = found.degraded
         if req.as_of is None and scored:
             # Associations run over the current graph, so only current-version recall uses
             # them; graph neighbours of the best seeds become candidates themselves.
@@ -351,7 +352,10 @@ class SemanticMemory(StoredKind[Entity, EntityFilter]):
                 extra = [i for i in extra if i in keep]
                 entities.update(await self.store.get_entities(session_id, extra))
                 times.update(await self.store.access_times(session_id, extra))
-                await fill_cosine(self.vectors, session_id, qv, extra, cosine)
+                # Reached entities the index cannot score rank without their cosine, and
+                # the recall says so, as the candidates step does (kinds.candidates).
+                if not await fill_cosine(self.vectors, session_id, qv, extra, cosine):
+                    degraded = True
                 scored.update({i: base(i) for i in extra if i in entities})
         ranked = sorted(
             scored, key=lambda i: (-(scored[i][0] + w.spread * spread.get(i, 0.0)), str(i))
@@ -372,7 +376,7 @@ class SemanticMemory(StoredKind[Entity, EntityFilter]):
             for i in ranked
         ]
         result = EntityRecallResult(
-            recall_id=uuid4(), query=req.query, hits=hits, degraded=found.degraded
+            recall_id=uuid4(), query=req.query, hits=hits, degraded=degraded
         )
         if req.learn:
             with learning_skipped_when_full():

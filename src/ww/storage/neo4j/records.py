@@ -48,6 +48,7 @@ from ww.storage.neo4j.rows import (
     fts_query,
     newest_first,
     node_to_episode,
+    session_seek,
 )
 from ww.storage.neo4j.schema import SIDE_SCHEMA
 from ww.storage.payload import from_micros, to_micros
@@ -92,12 +93,6 @@ SCHEMA: tuple[str, ...] = (
 )
 
 _EPISODE = "e {.*} AS e"
-# Reads of a session in time order seek ww_episode_session_time and sort by all of its
-# properties, session first (one value, so the order is the same): the index then gives
-# the order and a LIMIT stops the read (rows.newest_first). Without the hint the planner
-# chose a label scan and a sort while a session was small, and kept it as the session grew
-# (1.6 s per recall's neighbour lookup at 100k episodes).
-_BY_TIME = "USING INDEX SEEK {v}:WwEpisode(session_id, timestamp, id)"
 
 
 def _nearest(v: str, *, before: bool) -> str:
@@ -105,12 +100,13 @@ def _nearest(v: str, *, before: bool) -> str:
     to key ``k`` on that side of the session's timeline, in a list (empty at the end).
 
     The nearest at ``k``'s own time (ids break the tie) and the nearest at another time
-    are two reads, each a conjunction the index answers in order, stopping at one entry.
-    As one condition the tie-break is an OR, which the planner splits into a union of
-    reads that loses the order and reads the whole session."""
+    are two ``session_seek`` reads, each a conjunction the index answers in order,
+    stopping at one entry. As one condition the tie-break is an OR, which the planner
+    splits into a union of reads that loses the order and reads the whole session."""
     op, desc = ("<", " DESC") if before else (">", "")
     order = f"{v}.session_id{desc}, {v}.timestamp{desc}, {v}.id{desc}"
-    read = f"MATCH ({v}:WwEpisode) {_BY_TIME.format(v=v)} WHERE {v}.session_id = $sid AND "
+    seek = session_seek(v, "WwEpisode", "timestamp")
+    read = f"MATCH ({v}:WwEpisode) {seek} WHERE {v}.session_id = $sid AND "
     same_time = f"{read}{v}.timestamp = k.ts AND {v}.id {op} k.id"
     other_time = f"{read}{v}.timestamp {op} k.ts AND {v}.id IS NOT NULL"
     one = f"RETURN {v} ORDER BY {order} LIMIT 1"
