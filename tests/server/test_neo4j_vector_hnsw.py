@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from neo4j import GraphDatabase
 
 from tests.factories import at, make_episode
 from tests.neo4j_launcher import Neo4jProcess, wipe_database
@@ -31,15 +32,17 @@ from ww.storage.payload import episode_payload
 from ww.storage.ports import ScoredId
 
 DIM = 16
+# Vectors this long get an int8 graph (vector_ann.index_options); DIM-long ones keep floats.
+LONG = vector_ann.QUANTISED_FROM
 # More vectors than the index is asked for, so the index path really chooses candidates.
 SIZE = 3 * MIN_CANDIDATES
 
 
-def _clustered(n: int, seed: int) -> np.ndarray:
+def _clustered(n: int, seed: int, dim: int = DIM) -> np.ndarray:
     """Unit vectors around 12 centres: near neighbours are close, as embeddings' are."""
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((12, DIM))
-    v = centres[rng.integers(0, 12, n)] + 0.35 * rng.standard_normal((n, DIM))
+    centres = rng.standard_normal((12, dim))
+    v = centres[rng.integers(0, 12, n)] + 0.35 * rng.standard_normal((n, dim))
     v = v.astype(np.float32)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
@@ -53,10 +56,15 @@ def _items(session: str, vectors: np.ndarray) -> list[VectorItem]:
 
 
 @pytest.fixture
-async def pair(neo4j_server: Neo4jProcess) -> AsyncIterator[tuple[Neo4jVectorIndex, ...]]:
+def dim() -> int:
+    return DIM
+
+
+@pytest.fixture
+async def pair(neo4j_server: Neo4jProcess, dim: int) -> AsyncIterator[tuple[Neo4jVectorIndex, ...]]:
     wipe_database(neo4j_server.uri)
-    exact = Neo4jVectorIndex(neo4j_server.uri, DIM, index_threshold=0)
-    hnsw = Neo4jVectorIndex(neo4j_server.uri, DIM, index_threshold=1)
+    exact = Neo4jVectorIndex(neo4j_server.uri, dim, index_threshold=0)
+    hnsw = Neo4jVectorIndex(neo4j_server.uri, dim, index_threshold=1)
     await exact.open()
     await hnsw.open()
     yield exact, hnsw
@@ -100,11 +108,14 @@ FILTERS = [
 ]
 
 
-async def test_index_path_finds_the_exact_scans_hits(pair: tuple[Neo4jVectorIndex, ...]) -> None:
+@pytest.mark.parametrize("dim", [DIM, LONG])
+async def test_index_path_finds_the_exact_scans_hits(
+    pair: tuple[Neo4jVectorIndex, ...], dim: int
+) -> None:
     exact, hnsw = pair
-    items = _items("big", _clustered(SIZE, 1))
+    items = _items("big", _clustered(SIZE, 1, dim))
     await hnsw.upsert("big", items)
-    queries = _clustered(20, 2)
+    queries = _clustered(20, 2, dim)
     assert await _uses_index(hnsw, "big", queries[0])
     misses: list[int] = []
     for flt in FILTERS:
@@ -116,16 +127,17 @@ async def test_index_path_finds_the_exact_scans_hits(pair: tuple[Neo4jVectorInde
     assert sum(misses) <= 0.01 * 10 * len(misses), misses
 
 
+@pytest.mark.parametrize("dim", [DIM, LONG])
 async def test_index_path_groups_parts_as_the_exact_scan_does(
-    pair: tuple[Neo4jVectorIndex, ...],
+    pair: tuple[Neo4jVectorIndex, ...], dim: int
 ) -> None:
     exact, hnsw = pair
-    vectors = _clustered(SIZE, 8)
-    extra = _clustered(2 * SIZE, 9)
+    vectors = _clustered(SIZE, 8, dim)
+    extra = _clustered(2 * SIZE, 9, dim)
     # Every third memory has two parts; the first has more parts near ``crowd`` than the
     # index gives candidates at first, so there the index path asks again for more.
-    crowd = _clustered(1, 10)[0]
-    near = crowd + 0.02 * _clustered(MIN_CANDIDATES + 20, 11)
+    crowd = _clustered(1, 10, dim)[0]
+    near = crowd + 0.02 * _clustered(MIN_CANDIDATES + 20, 11, dim)
     near = (near / np.linalg.norm(near, axis=1, keepdims=True)).astype(np.float32)
     items = [
         VectorItem(i.id, i.vector, i.payload, (extra[2 * k], extra[2 * k + 1]) if k % 3 else ())
@@ -139,7 +151,7 @@ async def test_index_path_groups_parts_as_the_exact_scan_does(
         mp.setattr(vector_ann, "MAX_CANDIDATES_FACTOR", 1)
         assert not await _uses_index(hnsw, "parts", crowd)  # no retry allowed: the scan
     misses: list[int] = []
-    for q in [crowd, *_clustered(30, 12)]:
+    for q in [crowd, *_clustered(30, 12, dim)]:
         for flt in FILTERS[:2]:
             want = await exact.search("parts", q, flt, 10)
             got = await hnsw.search("parts", q, flt, 10)
@@ -148,6 +160,22 @@ async def test_index_path_groups_parts_as_the_exact_scan_does(
     assert sum(misses) <= 0.01 * 10 * len(misses), misses
     hits = await hnsw.search("parts", crowd, EpisodeFilter(), 3)
     assert hits[0].id == items[0].id and len(hits) == 3
+
+
+@pytest.mark.parametrize(("dim", "int8"), [(DIM, False), (LONG, True)])
+async def test_long_vectors_get_an_int8_graph_and_short_ones_keep_floats(
+    pair: tuple[Neo4jVectorIndex, ...], dim: int, int8: bool, neo4j_server: Neo4jProcess
+) -> None:
+    _, hnsw = pair
+    await hnsw.upsert("kind", _items("kind", _clustered(3, 4, dim)))
+    with GraphDatabase.driver(neo4j_server.uri, auth=None) as driver:
+        records, _, _ = driver.execute_query(
+            "SHOW VECTOR INDEXES YIELD name, options WHERE name = $name RETURN options",
+            {"name": hnsw.session_index("kind")},
+        )
+    (config,) = [r["options"]["indexConfig"] for r in records]
+    assert config["vector.quantization.enabled"] is int8
+    assert (config["vector.dimensions"], config["vector.hnsw.m"]) == (dim, 16)
 
 
 async def test_small_session_below_threshold_has_no_index(neo4j_server: Neo4jProcess) -> None:

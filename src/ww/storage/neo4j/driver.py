@@ -14,7 +14,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypedDict, TypeVar, Unpack
 from uuid import UUID
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
+from neo4j import (
+    AsyncDriver,
+    AsyncGraphDatabase,
+    AsyncManagedTransaction,
+    NotificationDisabledClassification,
+)
 from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired, TransientError
 
 from ww.storage.ports import StoreUnavailableError
@@ -43,6 +48,12 @@ COMPONENT = "neo4j"
 UNAVAILABLE = (ServiceUnavailable, SessionExpired, TransientError, OSError)
 
 SAME_INDEX_EXISTS = "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists"
+
+# Reads of properties that only some nodes carry (what learning writes, a speaker) draw
+# "property key does not exist" notifications until some node has one, and the driver logs
+# each as a warning naming its query: several lines per recall on a fresh database. The
+# other classifications (a hint's missing index, deprecations, performance) stay on.
+_QUIET = [NotificationDisabledClassification.UNRECOGNIZED]
 
 
 class ConnectionOptions(TypedDict, total=False):
@@ -79,6 +90,7 @@ class Neo4jConnection:
             connection_timeout=self._connect_timeout,
             connection_acquisition_timeout=self._connect_timeout + self._retry_time,
             max_transaction_retry_time=self._retry_time,
+            notifications_disabled_classifications=_QUIET,
         )
         try:
             for statement in schema:

@@ -37,7 +37,15 @@ from ww.storage.neo4j.driver import Neo4jConnection, tx_all, tx_consume
 from ww.storage.neo4j.rows import session_key
 from ww.storage.ports import ScoredId
 
-__all__ = ["BY_MEMORY", "MAX_CANDIDATES_FACTOR", "MIN_CANDIDATES", "SCORE", "SessionIndexes"]
+__all__ = [
+    "BY_MEMORY",
+    "MAX_CANDIDATES_FACTOR",
+    "MIN_CANDIDATES",
+    "QUANTISED_FROM",
+    "SCORE",
+    "SessionIndexes",
+    "index_options",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,27 @@ BY_MEMORY = (
     f"WITH coalesce(n.part_of, n.id) AS id, max({SCORE}) AS score "
     "RETURN id, score ORDER BY score DESC, id LIMIT $n"
 )
+
+# The graph walks int8 copies of the vectors (Lucene's scalar quantisation): a search for a
+# recall's 200 candidates at 100,000 vectors of 384 dimensions took 28 ms instead of 50, and
+# since every candidate is rescored from its stored float vector (``SCORE``) only the
+# candidate set could change; its top ten did not (overlap@10 1.0 against the exact scan,
+# bench/hnsw_options.py). Fewer links per node (``vector.hnsw.m`` 8) saved 4 ms more and lost
+# a true top hit on some queries (overlap@10 down to 0.7). Shorter vectors keep their
+# floats: on the near-ties of the clustered test vectors (tests/server/
+# test_neo4j_vector_hnsw.py, one run each) an int8 graph missed 6-8 of 620 true top-ten hits
+# at 16, 64 and 128 dimensions where floats missed 0-2; at 256 neither missed one, at 384
+# both missed 7-8 (isotropic near-ties defeat the float graph as much there). An index keeps
+# the options it was created with.
+QUANTISED_FROM = 256
+
+
+def index_options(dimension: int) -> str:
+    """The ``indexConfig`` entries of a new session index besides its dimension and
+    similarity function."""
+    quantised = "true" if dimension >= QUANTISED_FROM else "false"
+    return f"`vector.quantization.enabled`: {quantised}, `vector.hnsw.m`: 16"
+
 
 # Candidates asked of the index, at the least: HNSW's search breadth is its k, and below
 # about 100 its recall of the true top ten drops on 384-d embeddings.
@@ -115,7 +144,7 @@ class SessionIndexes(Neo4jConnection):
         await self._create_index(
             f"CREATE VECTOR INDEX {index} IF NOT EXISTS FOR (n:{label}) ON n.embedding "
             "OPTIONS {indexConfig: {`vector.dimensions`: $dim, "
-            "`vector.similarity_function`: 'cosine', `vector.quantization.enabled`: false}}",
+            f"`vector.similarity_function`: 'cosine', {index_options(self._dimension)}}}}}",
             {"dim": self._dimension},
         )
         self._absent.pop(session_id, None)
