@@ -53,7 +53,7 @@ from ww.storage.neo4j.vectors import Neo4jVectorIndex  # noqa: E402
 __all__ = ["main"]
 
 # variant -> index options; the first is what the service created before int8, the
-# second what it creates now for vectors of 64 dimensions and more.
+# second what it creates now for vectors of 256 dimensions and more.
 VARIANTS = {
     "float, m 16": "`vector.quantization.enabled`: false, `vector.hnsw.m`: 16",
     "int8, m 16": "`vector.quantization.enabled`: true, `vector.hnsw.m`: 16",

@@ -1,5 +1,6 @@
-"""Stand-ins for faults no real store shows on demand, each autospec'd to the real class
-and passing everything else on to a real object."""
+"""Stand-ins for faults no real store shows on demand, autospec'd to the real classes: the
+faulty call passes what it does not fail on to a real object; other methods are the spec's
+mocks, so a test that leans on one sees a mock, not a store."""
 
 from __future__ import annotations
 

@@ -392,7 +392,7 @@ async def fill_cosine(
         for s in await vectors.search(session_id, query_vector, anyv, len(ids), within=ids):
             cosine[s.id] = s.score
     except StoreUnavailableError as exc:
-        log.warning("cosine of keyword-only candidates unavailable: %s", exc)
+        log.warning("cosine of candidates outside the dense hits unavailable: %s", exc)
         return False
     return True
 

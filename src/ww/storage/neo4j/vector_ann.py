@@ -65,11 +65,10 @@ BY_MEMORY = (
 # candidate set could change; its top ten did not (overlap@10 1.0 against the exact scan,
 # bench/hnsw_options.py). Fewer links per node (``vector.hnsw.m`` 8) saved 4 ms more and lost
 # a true top hit on some queries (overlap@10 down to 0.7). Shorter vectors keep their
-# floats: on the near-ties of the clustered test vectors (tests/server/
-# test_neo4j_vector_hnsw.py, one run each) an int8 graph missed 6-8 of 620 true top-ten hits
-# at 16, 64 and 128 dimensions where floats missed 0-2; at 256 neither missed one, at 384
-# both missed 7-8 (isotropic near-ties defeat the float graph as much there). An index keeps
-# the options it was created with.
+# floats: on the near-ties of clustered vectors with isotropic noise (one run each) an int8
+# graph missed 6-8 of 620 true top-ten hits at 16, 64 and 128 dimensions where floats missed
+# 0-2; at 256 neither missed one, at 384 both missed 7-8 (such noise makes near-ties of a
+# whole cluster there). An index keeps the options it was created with.
 QUANTISED_FROM = 256
 
 
