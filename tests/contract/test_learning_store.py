@@ -12,6 +12,7 @@ from tests.factories import T0
 from ww.storage import RecordStore
 from ww.storage.factory import learning_store
 from ww.storage.ports.learning import (
+    CandidateLearning,
     EncoderBlob,
     FeedbackEntry,
     HebbianEdge,
@@ -126,6 +127,35 @@ async def test_session_edges_lists_and_delete_edges_removes(learning: LearningSt
     assert [e.weight for e in await learning.session_edges("s2")] == [0.9]
     await learning.delete_edges("s1", [])
     assert len(await learning.session_edges("s1")) == 1
+
+
+async def test_candidate_learning_reads_states_edges_and_encoder_at_once(
+    learning: LearningStore,
+) -> None:
+    a, b, c, lone = uuid4(), uuid4(), uuid4(), uuid4()
+    await learning.set_values("s1", {a: (0.8, 1)})
+    await learning.record_accesses("s1", [b], T0, keep=3)
+    await learning.upsert_edges("s1", [HebbianEdge(a, b, 0.3, T0), HebbianEdge(b, c, 0.6, T0)])
+    await learning.save_encoder("s1", EncoderBlob(1, b"one"), expected_version=0)
+    await learning.set_values("s2", {c: (0.1, 4)})  # another session's
+    got = await learning.candidate_learning("s1", [a, b, c, lone], edges=True)
+    assert got.states == await learning.memory_states("s1", [a, b, c, lone])
+    assert got.states[a] == MemoryState(0.8, 1, ()) and got.states[b].access_times == (T0,)
+    assert sorted((HebbianEdge.key(e.a, e.b), e.weight) for e in got.edges) == sorted(
+        [(HebbianEdge.key(a, b), 0.3), (HebbianEdge.key(b, c), 0.6)]
+    )
+    assert got.encoder_version == 1
+    # Edges only among the ids asked for, and none when not wanted or with one id.
+    among = await learning.candidate_learning("s1", [a, b, lone], edges=True)
+    assert [e.weight for e in among.edges] == [0.3]
+    without = await learning.candidate_learning("s1", [a, b, c], edges=False)
+    assert (without.edges, without.states) == ([], got.states)
+    assert (await learning.candidate_learning("s1", [b], edges=True)).edges == []
+    # Nothing of session s1 reaches s2; a session with nothing learned reads defaults.
+    assert await learning.candidate_learning("s2", [a, b, c], edges=True) == CandidateLearning(
+        {c: MemoryState(0.1, 4, ())}, [], 0
+    )
+    assert await learning.candidate_learning("s3", [], edges=True) == CandidateLearning({}, [], 0)
 
 
 async def test_feedback_is_stored_once(learning: LearningStore) -> None:

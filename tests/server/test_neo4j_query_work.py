@@ -63,13 +63,19 @@ def _most_rows(uri: str, query: str, params: dict[str, Any]) -> int:
 async def _queries(store: Neo4jRecordStore, call: Any) -> list[tuple[str, dict[str, Any]]]:
     """The Cypher ``call`` sends through the store, with its parameters."""
     sent: list[tuple[str, dict[str, Any]]] = []
-    real = store._rows
 
-    async def spy(query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        sent.append((query, params))
-        return await real(query, params)
+    def spy(real: Any) -> Any:
+        async def run(query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+            sent.append((query, params))
+            return list(await real(query, params))
 
-    with patch.object(store, "_rows", autospec=True, side_effect=spy):
+        return run
+
+    # Reads of many rows go through ``listed_rows``, the others through ``_rows``.
+    with (
+        patch.object(store, "_rows", autospec=True, side_effect=spy(store._rows)),
+        patch.object(store, "listed_rows", autospec=True, side_effect=spy(store.listed_rows)),
+    ):
         await call()
     assert sent
     return sent

@@ -77,10 +77,6 @@ _ENCODER_CACHE = 64  # sessions whose FF encoder stays in memory
 _EdgeChange = tuple[UUID, UUID, Callable[[float], float]]
 
 
-async def _no_edges() -> list[HebbianEdge]:
-    return []
-
-
 class RecallNotFoundError(LookupError):
     """No recall with that id in this session (unknown, expired, or another session's)."""
 
@@ -210,11 +206,8 @@ class RecallLearning:
         self, session_id: str, query: Vector, ids: Sequence[UUID], now: datetime
     ) -> Learned:
         f, p = self.flags, self.params
-        # Independent reads, each on its own store thread.
-        states, raw_edges = await asyncio.gather(
-            self.learning.memory_states(session_id, ids),
-            self.learning.edges(session_id, ids) if f.spreading_activation else _no_edges(),
-        )
+        got = await self.learning.candidate_learning(session_id, ids, edges=f.spreading_activation)
+        states = got.states
         activation = {}
         if f.actr:
             activation = {
@@ -223,7 +216,7 @@ class RecallLearning:
         value = {i: states[i].value if i in states else DEFAULT_VALUE for i in ids}
         ff: dict[UUID, float] = {}
         if f.ff_encoder:
-            encoder = await self.encoder(session_id)
+            encoder = await self.encoder(session_id, got.encoder_version)
             # 0.5 is "no opinion": the identity's score, and that of a memory whose vector
             # is not in the index yet (pending).
             ff = dict.fromkeys(ids, 0.5)
@@ -234,7 +227,7 @@ class RecallLearning:
                     scores = encoder.features(query, np.stack([vecs[i] for i in have]))
                     ff.update({i: float(s) for i, s in zip(have, scores, strict=True)})
         edges: dict[UUID, list[tuple[UUID, float]]] = {}
-        for e in raw_edges:
+        for e in got.edges:
             w = self._decayed(e, now)
             edges.setdefault(e.a, []).append((e.b, w))
             edges.setdefault(e.b, []).append((e.a, w))
@@ -271,8 +264,10 @@ class RecallLearning:
             await self.learning.delete_edges(session_id, dead)
         return len(dead)
 
-    async def encoder(self, session_id: str) -> FFEncoder:
-        version = await self.learning.encoder_version(session_id)
+    async def encoder(self, session_id: str, version: int | None = None) -> FFEncoder:
+        """The session's encoder at ``version`` (read from the store when not given)."""
+        if version is None:
+            version = await self.learning.encoder_version(session_id)
         cached = self._encoders.get(session_id)
         if cached is not None and cached.version == version:
             self._encoders.move_to_end(session_id)

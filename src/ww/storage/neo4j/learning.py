@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import numpy as np
 from neo4j import AsyncManagedTransaction
 
-from ww.storage.neo4j.driver import id_keys, tx_consume
+from ww.storage.neo4j.driver import id_keys, row_maps, tx_consume, tx_single
 from ww.storage.neo4j.records import Neo4jRecordStore
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports.learning import (
+    CandidateLearning,
     EncoderBlob,
     FeedbackEntry,
     HebbianEdge,
@@ -31,6 +33,31 @@ from ww.storage.ports.learning import (
 __all__ = ["Neo4jLearningStore"]
 
 _LABELS = ("WwRecall", "WwFeedback", "WwMemState", "WwHebbian", "WwEncoder")
+# The states of the memories keyed ``$keys`` (``_state_key``) and the edges with both ends
+# among ``$ids``, each as the list of maps its reader takes (``_state``, ``_edge``).
+_STATES = (
+    "UNWIND $keys AS k MATCH (m:WwMemState {key: k}) WHERE m.session_id = $sid RETURN "
+    + row_maps(id="m.memory_id", times="m.times", value="m.value", rewards="m.rewards")
+)
+_EDGES = (
+    "UNWIND $ids AS i MATCH (h:WwHebbian {session_id: $sid, a: i}) WHERE h.b IN $ids RETURN "
+    + row_maps(a="h.a", b="h.b", w="h.weight", at="h.last_strengthened")
+)
+# Both, and the session's encoder version, as one read: one round trip for a recall.
+_CANDIDATES = (
+    f"CALL () {{ {_STATES} AS states }} CALL () {{ {_EDGES} AS edges }} "
+    "OPTIONAL MATCH (x:WwEncoder {session_id: $sid}) "
+    "RETURN states, edges, coalesce(x.version, 0) AS version"
+)
+
+
+def _state(r: dict[str, Any]) -> tuple[UUID, MemoryState]:
+    times = (from_micros(t) for t in r["times"] or [])
+    return UUID(r["id"]), MemoryState.stored(r["value"], r["rewards"], times)
+
+
+def _edge(r: dict[str, Any]) -> HebbianEdge:
+    return HebbianEdge(UUID(r["a"]), UUID(r["b"]), float(r["w"]), from_micros(r["at"]))
 
 
 def _state_key(session_id: str, memory_id: str) -> str:
@@ -114,16 +141,11 @@ class Neo4jLearningStore:
         keys = id_keys(ids)
         if not keys:
             return {}
-        rows = await self.db.rows(
-            "UNWIND $keys AS k MATCH (m:WwMemState {key: k}) WHERE m.session_id = $sid "
-            "RETURN m.memory_id AS id, m.times AS times, m.value AS value, m.rewards AS rewards",
+        rows = await self.db.listed_rows(
+            f"{_STATES} AS rows",
             {"keys": [_state_key(session_id, k) for k in keys], "sid": session_id},
         )
-        out: dict[UUID, MemoryState] = {}
-        for r in rows:
-            times = (from_micros(t) for t in r["times"] or [])
-            out[UUID(r["id"])] = MemoryState.stored(r["value"], r["rewards"], times)
-        return out
+        return dict(_state(r) for r in rows)
 
     async def set_values(self, session_id: str, values: Mapping[UUID, tuple[float, int]]) -> None:
         rows = [
@@ -163,15 +185,29 @@ class Neo4jLearningStore:
         keys = id_keys(ids)
         if len(keys) < 2:
             return []
-        rows = await self.db.rows(
-            "UNWIND $ids AS i MATCH (h:WwHebbian {session_id: $sid, a: i}) WHERE h.b IN $ids "
-            "RETURN h.a AS a, h.b AS b, h.weight AS w, h.last_strengthened AS at",
-            {"ids": keys, "sid": session_id},
+        rows = await self.db.listed_rows(f"{_EDGES} AS rows", {"ids": keys, "sid": session_id})
+        return [_edge(r) for r in rows]
+
+    async def candidate_learning(
+        self, session_id: str, ids: Sequence[UUID], *, edges: bool
+    ) -> CandidateLearning:
+        keys = id_keys(ids)
+        row = await self.db.read(
+            tx_single(
+                _CANDIDATES,
+                {
+                    "keys": [_state_key(session_id, k) for k in keys],
+                    # An edge needs two ends: fewer ids (or no edges wanted) read none.
+                    "ids": keys if edges and len(keys) > 1 else [],
+                    "sid": session_id,
+                },
+            )
         )
-        return [
-            HebbianEdge(UUID(r["a"]), UUID(r["b"]), float(r["w"]), from_micros(r["at"]))
-            for r in rows
-        ]
+        return CandidateLearning(
+            states=dict(_state(r) for r in row["states"]),
+            edges=[_edge(r) for r in row["edges"]],
+            encoder_version=int(row["version"]),
+        )
 
     async def edges_of(self, session_id: str, memory_id: UUID, limit: int) -> list[HebbianEdge]:
         rows = await self.db.rows(
@@ -181,10 +217,7 @@ class Neo4jLearningStore:
             "ORDER BY w DESC, a, b LIMIT $limit",
             {"sid": session_id, "m": str(memory_id), "limit": limit},
         )
-        return [
-            HebbianEdge(UUID(r["a"]), UUID(r["b"]), float(r["w"]), from_micros(r["at"]))
-            for r in rows
-        ]
+        return [_edge(r) for r in rows]
 
     async def session_edges(self, session_id: str) -> list[HebbianEdge]:
         rows = await self.db.rows(
@@ -193,10 +226,7 @@ class Neo4jLearningStore:
             "ORDER BY a, b",
             {"sid": session_id},
         )
-        return [
-            HebbianEdge(UUID(r["a"]), UUID(r["b"]), float(r["w"]), from_micros(r["at"]))
-            for r in rows
-        ]
+        return [_edge(r) for r in rows]
 
     async def delete_edges(self, session_id: str, pairs: Sequence[tuple[UUID, UUID]]) -> None:
         keys = sorted(

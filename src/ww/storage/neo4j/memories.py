@@ -26,7 +26,7 @@ from ww.storage.memories import (
     access_row,
     page_after,
 )
-from ww.storage.neo4j.driver import id_keys, tx_consume
+from ww.storage.neo4j.driver import id_keys, listed, tx_consume
 from ww.storage.neo4j.records import Neo4jRecordStore
 from ww.storage.neo4j.rows import (
     ACCESS_APPEND,
@@ -108,11 +108,12 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
     async def _get_many(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, M]:
         if not ids:
             return {}
-        found = await self._nodes(
+        rows = await self._db.listed_rows(
             f"UNWIND $ids AS i MATCH (e:{self._kind.label} {{id: i}}) "
-            f"WHERE e.session_id = $sid RETURN {_E}",
+            f"WHERE e.session_id = $sid {listed(e='e {.*}')}",
             {"ids": id_keys(ids), "sid": session_id},
         )
+        found = (self._node(r["e"]) for r in rows)
         return {m.id: m for m in found}
 
     async def _page_rows(
@@ -232,9 +233,9 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
         if not ids:
             return set()
         where, params = self._filter_cypher(flt)
-        rows = await self._db.rows(
+        rows = await self._db.listed_rows(
             f"UNWIND $ids AS i MATCH (e:{self._kind.label} {{id: i}}) "
-            f"WHERE e.session_id = $sid AND {where} RETURN e.id AS id",
+            f"WHERE e.session_id = $sid AND {where} {listed(id='e.id')}",
             {**params, "ids": id_keys(ids), "sid": session_id},
         )
         return {UUID(r["id"]) for r in rows}

@@ -35,9 +35,11 @@ from ww.storage.neo4j.driver import (
     Neo4jConnection,
     describe,
     id_keys,
+    listed,
     tx_all,
     tx_consume,
     tx_counted,
+    tx_list,
     tx_single,
 )
 from ww.storage.neo4j.rows import (
@@ -152,6 +154,10 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
     async def rows(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         return await self._read(tx_all(query, params))
 
+    async def listed_rows(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of ``query``, which returns them ``listed`` (the way for many rows)."""
+        return await self._read(tx_list(query, params))
+
     # -- per-session keyword indexes ----------------------------------------------------------
     async def ensure_fulltext(self, index: str, label: str, prop: str) -> None:
         """Create the full-text index ``index`` over ``label.prop`` and wait until it is online."""
@@ -188,12 +194,12 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
     async def fulltext_search(
         self, index: str, query: str, params: dict[str, Any]
     ) -> list[dict[str, Any]] | None:
-        """Run ``query`` (which calls ``$index``) if the index is online; None when it is not
-        (any more: another worker dropped it with its session)."""
+        """Run ``query`` (which calls ``$index`` and returns its rows ``listed``) if the index
+        is online; None when it is not (any more: another worker dropped it with its session)."""
         if not await self.fulltext_online(index):
             return None
         try:
-            return await self._rows(query, {**params, "index": index})
+            return await self.listed_rows(query, {**params, "index": index})
         except ClientError:
             self._fts_ready.discard(index)
             if await self.fulltext_online(index):
@@ -224,7 +230,8 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
             "CALL db.index.fulltext.queryNodes($index, $q) YIELD node AS e, score "
             f"WHERE e.session_id = $sid AND {condition} "
             "WITH e, score LIMIT $read "
-            "RETURN e.id AS id, score ORDER BY score DESC, id LIMIT $n"
+            "WITH e.id AS id, score ORDER BY score DESC, id LIMIT $n "
+            f"{listed(id='id', score='score')}"
         )
         args = {
             **params,
@@ -374,9 +381,9 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
     async def get_episodes(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Episode]:
         if not ids:
             return {}
-        rows = await self._rows(
+        rows = await self.listed_rows(
             "UNWIND $ids AS i MATCH (e:WwEpisode {id: i}) WHERE e.session_id = $sid "
-            f"RETURN {_EPISODE}",
+            f"{listed(e='e {.*}')}",
             {"ids": id_keys(ids), "sid": session_id},
         )
         episodes = (node_to_episode(r["e"]) for r in rows)
@@ -477,11 +484,17 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
         if not ids:
             return {}
         where, params = filter_cypher(flt)
-        rows = await self._rows(
+        columns = listed(
+            id="e.id",
+            ts="e.timestamp",
+            importance="e.importance",
+            speaker="e.speaker",
+            stability="e.stability",
+            last_review="e.last_review",
+        )
+        rows = await self.listed_rows(
             "UNWIND $ids AS i MATCH (e:WwEpisode {id: i}) "
-            f"WHERE e.session_id = $sid AND {where} "
-            "RETURN e.id AS id, e.timestamp AS ts, e.importance AS importance, "
-            "e.speaker AS speaker, e.stability AS stability, e.last_review AS last_review",
+            f"WHERE e.session_id = $sid AND {where} {columns}",
             {**params, "ids": id_keys(ids), "sid": session_id},
         )
         out: dict[UUID, CandidateRow] = {}
@@ -500,9 +513,9 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
         keys = [{"id": str(r.id), "ts": r.timestamp_us} for r in rows]
         # Each side is its own subquery that aggregates, so a row without a neighbour on
         # that side still yields (an empty list) instead of dropping out.
-        found = await self._rows(
+        found = await self.listed_rows(
             f"UNWIND $keys AS k {_nearest('p', before=True)} {_nearest('n', before=False)} "
-            "RETURN k.id AS id, prev + next AS near",
+            f"{listed(id='k.id', near='prev + next')}",
             {"keys": keys, "sid": session_id},
         )
         return {UUID(r["id"]): tuple(UUID(n) for n in r["near"]) for r in found}

@@ -33,7 +33,7 @@ from uuid import UUID
 
 from neo4j.exceptions import ClientError
 
-from ww.storage.neo4j.driver import Neo4jConnection, tx_all, tx_consume
+from ww.storage.neo4j.driver import Neo4jConnection, listed, tx_all, tx_consume, tx_list
 from ww.storage.neo4j.rows import session_key
 from ww.storage.ports import ScoredId
 
@@ -53,10 +53,11 @@ log = logging.getLogger(__name__)
 # (1 + cos) / 2, in [0, 1]. Both search paths score with it, so they agree to the bit.
 SCORE = "2.0 * vector.similarity.cosine(n.embedding, $q) - 1.0"
 # The nodes ``n`` (after the filters) as one hit per memory: a part counts for the memory it
-# is ``part_of``, at the best score of them all; ``$n`` memories, best first, ties by id.
+# is ``part_of``, at the best score of them all; ``$n`` memories, best first, ties by id,
+# ``listed`` (read with ``tx_list``).
 BY_MEMORY = (
     f"WITH coalesce(n.part_of, n.id) AS id, max({SCORE}) AS score "
-    "RETURN id, score ORDER BY score DESC, id LIMIT $n"
+    f"WITH id, score ORDER BY score DESC, id LIMIT $n {listed(id='id', score='score')}"
 )
 
 # The graph walks int8 copies of the vectors (Lucene's scalar quantisation): a search for a
@@ -251,13 +252,14 @@ class SessionIndexes(Neo4jConnection):
             "WITH collect(node) AS found UNWIND found AS n "
             f"WITH size(found) AS total, n WHERE {where} "
             f"WITH total, coalesce(n.part_of, n.id) AS id, max({SCORE}) AS score "
-            "RETURN total, id, score ORDER BY score DESC, id LIMIT $n"
+            "WITH total, id, score ORDER BY score DESC, id LIMIT $n "
+            f"{listed(total='total', id='id', score='score')}"
         )
         args = {**params, "index": self.session_index(session_id), "n": n}
         k = first
         while True:
             try:
-                rows = await self._read(tx_all(query, {**args, "k": k}))
+                rows = await self._read(tx_list(query, {**args, "k": k}))
             except ClientError:
                 # Dropped by another worker with its session: scan, look again later, and
                 # let the session's next write here create it again.

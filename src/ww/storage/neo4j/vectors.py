@@ -31,7 +31,7 @@ from uuid import UUID
 import numpy as np
 
 from ww.models import EpisodeFilter
-from ww.storage.neo4j.driver import ConnectionOptions, tx_all, tx_consume
+from ww.storage.neo4j.driver import ConnectionOptions, listed, tx_all, tx_consume, tx_list
 from ww.storage.neo4j.vector_ann import BY_MEMORY, SessionIndexes
 from ww.storage.payload import MatchTerm, filter_terms
 from ww.storage.ports import PART_KEYS, ScoredId, Vector, VectorItem
@@ -261,16 +261,16 @@ class Neo4jVectorIndex(SessionIndexes, VectorIndexBase, NothingToOptimize):
                 hits = await self.index_hits(q.session_id, conds, params, n)
                 if hits is not None:
                     return hits
-            rows = await self._read(tx_all(query, {**params, "n": n}))
+            rows = await self._read(tx_list(query, {**params, "n": n}))
             return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows]
 
         return fetch
 
     async def _get_vectors(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
         rows = await self._read(
-            tx_all(
+            tx_list(
                 f"MATCH (n:{self.label} {{session_id: $sid}}) "
-                "WHERE n.id IN $ids AND n.part_of IS NULL RETURN n.id AS id, n.embedding AS v",
+                f"WHERE n.id IN $ids AND n.part_of IS NULL {listed(id='n.id', v='n.embedding')}",
                 {"sid": session_id, "ids": sorted({str(i) for i in ids})},
             )
         )

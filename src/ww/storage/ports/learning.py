@@ -17,6 +17,7 @@ from ww.storage.ports import Vector
 
 __all__ = [
     "DEFAULT_VALUE",
+    "CandidateLearning",
     "EncoderBlob",
     "FeedbackEntry",
     "HebbianEdge",
@@ -91,6 +92,16 @@ class EncoderBlob:
     weights: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class CandidateLearning:
+    """What ranking reads of a recall's candidates: ``memory_states``, ``edges`` among them
+    and the session's ``encoder_version``."""
+
+    states: dict[UUID, MemoryState]
+    edges: list[HebbianEdge]
+    encoder_version: int
+
+
 class LearningStore(Protocol):
     # -- recall log --------------------------------------------------------------------------
     async def log_recall(self, entry: RecallLogEntry, forget_before: datetime | None) -> None:
@@ -116,6 +127,13 @@ class LearningStore(Protocol):
     # -- Hebbian edges -------------------------------------------------------------------
     async def edges(self, session_id: str, ids: Sequence[UUID]) -> list[HebbianEdge]:
         """Edges with both ends among ``ids``."""
+
+    async def candidate_learning(
+        self, session_id: str, ids: Sequence[UUID], *, edges: bool
+    ) -> CandidateLearning:
+        """``memory_states`` and (with ``edges``; else none) ``edges`` of ``ids``, and the
+        ``encoder_version``, in one read: each read is a round trip and a thread hand-off
+        on a recall's critical path, and these three always go together."""
 
     async def edges_of(self, session_id: str, memory_id: UUID, limit: int) -> list[HebbianEdge]:
         """The ``limit`` strongest edges with ``memory_id`` at either end, strongest first

@@ -17,6 +17,7 @@ import numpy as np
 
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports.learning import (
+    CandidateLearning,
     EncoderBlob,
     FeedbackEntry,
     HebbianEdge,
@@ -43,6 +44,57 @@ def _rows_in(
     for chunk in _chunks(ids):
         marks = ",".join("?" * len(chunk))
         yield from c.execute(sql.format(marks=marks), (session_id, *chunk))
+
+
+def _states(c: sqlite3.Connection, session_id: str, ids: Sequence[UUID]) -> dict[UUID, MemoryState]:
+    times: dict[str, list[datetime]] = defaultdict(list)
+    values: dict[str, tuple[float, int]] = {}
+    for r in _rows_in(
+        c,
+        "SELECT memory_id, t FROM memory_access WHERE session_id = ? "
+        "AND memory_id IN ({marks}) ORDER BY memory_id, t",
+        session_id,
+        ids,
+    ):
+        times[r[0]].append(from_micros(r[1]))
+    for r in _rows_in(
+        c,
+        "SELECT memory_id, value, rewards FROM memory_value WHERE session_id = ? "
+        "AND memory_id IN ({marks})",
+        session_id,
+        ids,
+    ):
+        values[r[0]] = (float(r[1]), int(r[2]))
+    out: dict[UUID, MemoryState] = {}
+    for key in times.keys() | values.keys():
+        value, rewards = values.get(key, (None, None))
+        out[UUID(key)] = MemoryState.stored(value, rewards, times.get(key, ()))
+    return out
+
+
+def _edges(c: sqlite3.Connection, session_id: str, ids: Sequence[UUID]) -> list[HebbianEdge]:
+    """Edges with both ends among ``ids``."""
+    wanted = {str(i) for i in ids}
+    if len(wanted) < 2:
+        return []
+    out: list[HebbianEdge] = []
+    for r in _rows_in(
+        c,
+        "SELECT a, b, weight, last_strengthened FROM hebbian_edges "
+        "WHERE session_id = ? AND a IN ({marks})",
+        session_id,
+        ids,
+    ):
+        if r[1] in wanted:
+            out.append(HebbianEdge(UUID(r[0]), UUID(r[1]), float(r[2]), from_micros(r[3])))
+    return out
+
+
+def _encoder_version(c: sqlite3.Connection, session_id: str) -> int:
+    row = c.execute(
+        "SELECT version FROM ff_encoders WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 class SQLiteLearningStore:
@@ -118,32 +170,7 @@ class SQLiteLearningStore:
             await self.db.write(tx)
 
     async def memory_states(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, MemoryState]:
-        def q(c: sqlite3.Connection) -> dict[UUID, MemoryState]:
-            times: dict[str, list[datetime]] = defaultdict(list)
-            values: dict[str, tuple[float, int]] = {}
-            for r in _rows_in(
-                c,
-                "SELECT memory_id, t FROM memory_access WHERE session_id = ? "
-                "AND memory_id IN ({marks}) ORDER BY memory_id, t",
-                session_id,
-                ids,
-            ):
-                times[r[0]].append(from_micros(r[1]))
-            for r in _rows_in(
-                c,
-                "SELECT memory_id, value, rewards FROM memory_value WHERE session_id = ? "
-                "AND memory_id IN ({marks})",
-                session_id,
-                ids,
-            ):
-                values[r[0]] = (float(r[1]), int(r[2]))
-            out: dict[UUID, MemoryState] = {}
-            for key in times.keys() | values.keys():
-                value, rewards = values.get(key, (None, None))
-                out[UUID(key)] = MemoryState.stored(value, rewards, times.get(key, ()))
-            return out
-
-        return await self.db.read(q) if ids else {}
+        return await self.db.read(lambda c: _states(c, session_id, ids)) if ids else {}
 
     async def set_values(self, session_id: str, values: Mapping[UUID, tuple[float, int]]) -> None:
         rows = [(session_id, str(i), v, n) for i, (v, n) in values.items()]
@@ -177,22 +204,21 @@ class SQLiteLearningStore:
 
     # -- Hebbian edges -------------------------------------------------------------------
     async def edges(self, session_id: str, ids: Sequence[UUID]) -> list[HebbianEdge]:
-        wanted = {str(i) for i in ids}
+        if len(set(ids)) < 2:
+            return []
+        return await self.db.read(lambda c: _edges(c, session_id, ids))
 
-        def q(c: sqlite3.Connection) -> list[HebbianEdge]:
-            out: list[HebbianEdge] = []
-            for r in _rows_in(
-                c,
-                "SELECT a, b, weight, last_strengthened FROM hebbian_edges "
-                "WHERE session_id = ? AND a IN ({marks})",
-                session_id,
-                ids,
-            ):
-                if r[1] in wanted:
-                    out.append(HebbianEdge(UUID(r[0]), UUID(r[1]), float(r[2]), from_micros(r[3])))
-            return out
+    async def candidate_learning(
+        self, session_id: str, ids: Sequence[UUID], *, edges: bool
+    ) -> CandidateLearning:
+        def q(c: sqlite3.Connection) -> CandidateLearning:
+            return CandidateLearning(
+                states=_states(c, session_id, ids),
+                edges=_edges(c, session_id, ids) if edges else [],
+                encoder_version=_encoder_version(c, session_id),
+            )
 
-        return await self.db.read(q) if len(wanted) > 1 else []
+        return await self.db.read(q)
 
     async def edges_of(self, session_id: str, memory_id: UUID, limit: int) -> list[HebbianEdge]:
         # Two index lookups (a, then b), not an OR the planner would scan the table for.
@@ -279,13 +305,7 @@ class SQLiteLearningStore:
 
     # -- FF encoder ----------------------------------------------------------------------
     async def encoder_version(self, session_id: str) -> int:
-        def q(c: sqlite3.Connection) -> int:
-            row = c.execute(
-                "SELECT version FROM ff_encoders WHERE session_id = ?", (session_id,)
-            ).fetchone()
-            return 0 if row is None else int(row[0])
-
-        return await self.db.read(q)
+        return await self.db.read(lambda c: _encoder_version(c, session_id))
 
     async def load_encoder(self, session_id: str) -> EncoderBlob | None:
         def q(c: sqlite3.Connection) -> EncoderBlob | None:
