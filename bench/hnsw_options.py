@@ -41,8 +41,14 @@ from neo4j import AsyncGraphDatabase  # noqa: E402
 
 from bench.bench_server import log  # noqa: E402
 from bench.latency_load import percentiles  # noqa: E402
-from bench.server_recall import _episodes, _fill, _vectors  # noqa: E402
-from bench.synthetic import generate_memories, generate_queries  # noqa: E402
+from bench.server_recall import (  # noqa: E402
+    PAGE_CACHE_MB,
+    _episodes,
+    _fill,
+    _vectors,
+    embed_anchors,
+)
+from bench.synthetic import generate_queries  # noqa: E402
 from tests.neo4j_launcher import Neo4jProcess, launcher_jar  # noqa: E402
 from ww.config import Settings  # noqa: E402
 from ww.embedding import load_embedder  # noqa: E402
@@ -159,16 +165,13 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args()
     embedder = load_embedder(Settings())
-    anchor_texts = [m["content"] for m in generate_memories(args.anchors, seed=args.seed + 1)]
-    anchors = np.concatenate(
-        [embedder.embed(anchor_texts[i : i + 32]) for i in range(0, len(anchor_texts), 32)]
-    )
+    anchors = embed_anchors(embedder, args.anchors, args.seed)
     queries = embedder.embed(generate_queries(args.queries, seed=args.seed + args.size))
     vectors = _vectors(anchors, args.size, args.size)
     variants: dict[str, Any] = {}
     positions: dict[str, dict[str, int]] = {}
     with tempfile.TemporaryDirectory(prefix="ww-hnsw-") as tmp:
-        server = Neo4jProcess(launcher_jar(), Path(tmp) / "neo4j")
+        server = Neo4jProcess(launcher_jar(), Path(tmp) / "neo4j", page_cache_mb=PAGE_CACHE_MB)
         server.start()
         try:
             for name, options in VARIANTS.items():

@@ -53,7 +53,7 @@ from bench.latency_load import percentiles  # noqa: E402
 from bench.synthetic import generate_memories, generate_queries  # noqa: E402
 from tests.neo4j_launcher import Neo4jProcess, launcher_jar  # noqa: E402
 from ww.config import Settings  # noqa: E402
-from ww.embedding import load_embedder  # noqa: E402
+from ww.embedding import Embedder, load_embedder  # noqa: E402
 from ww.engine.dynamics import Fsrs  # noqa: E402
 from ww.models import Episode, EpisodeContext, EpisodeFilter, Outcome  # noqa: E402
 from ww.storage import VectorItem  # noqa: E402
@@ -61,9 +61,13 @@ from ww.storage.neo4j.records import Neo4jRecordStore  # noqa: E402
 from ww.storage.neo4j.vectors import DEFAULT_INDEX_THRESHOLD, Neo4jVectorIndex  # noqa: E402
 from ww.storage.payload import episode_payload  # noqa: E402
 
-__all__ = ["main"]
+__all__ = ["PAGE_CACHE_MB", "embed_anchors", "main"]
 
 WORKERS = 4
+# Neo4j's page cache as docker-compose.yml deploys it (NEO4J_PAGECACHE): a session of 100,000
+# memories holds about 460 MB of store files, and the test launcher's 64 MB made every
+# rescored vector a page-cache miss.
+PAGE_CACHE_MB = 512
 BATCH = 1000
 NOISE = 0.6  # relative to the unit anchor: cosine(memory, its anchor) about 0.86
 
@@ -126,6 +130,13 @@ async def _fill(
         await records.close()
     n = len(episodes)
     return {"records_per_s": round(n / (t1 - t0), 1), "vectors_per_s": round(n / (t2 - t1), 1)}
+
+
+def embed_anchors(embedder: Embedder, n: int, seed: int) -> np.ndarray:
+    """Real embeddings of ``n`` synthetic texts: the centres the filled vectors cluster on."""
+    log(f"embedding {n} anchor texts")
+    texts = [m["content"] for m in generate_memories(n, seed=seed + 1)]
+    return np.concatenate([embedder.embed(texts[i : i + 32]) for i in range(0, n, 32)])
 
 
 def _overlap(a: Sequence[Any], b: Sequence[Any]) -> float:
@@ -289,15 +300,10 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    embedder = load_embedder(Settings())
-    log(f"embedding {args.anchors} anchor texts")
-    anchor_texts = [m["content"] for m in generate_memories(args.anchors, seed=args.seed + 1)]
-    anchors = np.concatenate(
-        [embedder.embed(anchor_texts[i : i + 32]) for i in range(0, len(anchor_texts), 32)]
-    )
+    anchors = embed_anchors(load_embedder(Settings()), args.anchors, args.seed)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ww-srecall-") as tmp:
-        server = Neo4jProcess(launcher_jar(), Path(tmp) / "neo4j")
+        server = Neo4jProcess(launcher_jar(), Path(tmp) / "neo4j", page_cache_mb=PAGE_CACHE_MB)
         server.start()
         try:
             for size in sizes:

@@ -61,15 +61,20 @@ def free_port() -> int:
 
 
 class Neo4jProcess:
-    """One launcher process: Bolt on 127.0.0.1:``port``, its store under ``home``.
+    """One launcher process: Bolt on 127.0.0.1:``port``, its store under ``home``, a page
+    cache of ``page_cache_mb`` (the launcher's 64 when None: benchmarks of large stores pass
+    the deployment's size).
 
     Starting again on the same ``home`` after ``kill()`` recovers what was committed, as a
     crashed server would.
     """
 
-    def __init__(self, jar: Path, home: Path, port: int | None = None) -> None:
+    def __init__(
+        self, jar: Path, home: Path, port: int | None = None, page_cache_mb: int | None = None
+    ) -> None:
         self.jar = jar
         self.home = home
+        self.page_cache_mb = page_cache_mb
         self.port = port or free_port()
         self.uri = f"bolt://127.0.0.1:{self.port}"
         self.start_seconds = 0.0
@@ -78,6 +83,8 @@ class Neo4jProcess:
 
     def start(self) -> None:
         cmd = ["java", "-Xmx1g", "-jar", str(self.jar), str(self.port), str(self.home)]
+        if self.page_cache_mb is not None:
+            cmd.append(str(self.page_cache_mb))
         began = time.monotonic()
         # stdin stays a pipe we hold: if this test process dies, the launcher sees its
         # stdin close and exits, so no database outlives a crashed run.

@@ -15,11 +15,15 @@ import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
 /**
  * Starts a Neo4j 5 (the one neo4j-harness brings) for World Weaver's server-tier tests.
  *
- * <p>Usage: {@code java -jar neo4j-harness-launcher.jar PORT HOME}. Bolt listens on
+ * <p>Usage: {@code java -jar neo4j-harness-launcher.jar PORT HOME [PAGECACHE_MB]}. Bolt listens on
  * 127.0.0.1:PORT with authentication off (tests only, loopback only); HTTP is off. HOME keeps
  * the store, so a launcher killed mid-run and started again on the same HOME recovers the
  * committed data, as a crashed server would: the fault tests rely on that. (The harness's own
  * builder always starts from a fresh random directory, so it cannot show that.)
+ *
+ * <p>The page cache is 64 MB unless PAGECACHE_MB says otherwise: enough for the tests' small
+ * stores. A benchmark of a store of hundreds of megabytes passes the deployment's own size
+ * (docker-compose.yml: 512), or every read of a vector would go through evictions.
  *
  * <p>Prints {@code READY bolt://127.0.0.1:PORT} once Bolt accepts connections, then runs until
  * standard input closes or the process is asked to stop.
@@ -28,12 +32,13 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 2) {
-            System.err.println("usage: neo4j-harness-launcher PORT HOME");
+        if (args.length != 2 && args.length != 3) {
+            System.err.println("usage: neo4j-harness-launcher PORT HOME [PAGECACHE_MB]");
             System.exit(2);
         }
         int port = Integer.parseInt(args[0]);
         Path home = Path.of(args[1]).toAbsolutePath();
+        long pageCacheMb = args.length == 3 ? Long.parseLong(args[2]) : 64L;
         Files.createDirectories(home);
 
         DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
@@ -41,8 +46,7 @@ public final class Main {
                 .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port))
                 .setConfig(HttpConnector.enabled, false)
                 .setConfig(GraphDatabaseSettings.auth_enabled, false)
-                // A test database: keep the page cache and transaction logs small.
-                .setConfig(GraphDatabaseSettings.pagecache_memory, 64L * 1024 * 1024)
+                .setConfig(GraphDatabaseSettings.pagecache_memory, pageCacheMb * 1024 * 1024)
                 .build();
         // Wait until the default database is up, so READY means queries will succeed.
         dbms.database(GraphDatabaseSettings.DEFAULT_DATABASE_NAME).executeTransactionally("RETURN 1");
