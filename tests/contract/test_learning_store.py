@@ -146,8 +146,9 @@ async def test_candidate_learning_reads_states_edges_and_encoder_at_once(
     )
     assert got.encoder_version == 1
     # Edges only among the ids asked for, and none when not wanted or with one id.
-    among = await learning.candidate_learning("s1", [a, b, lone], edges=True)
-    assert [e.weight for e in among.edges] == [0.3]
+    among = await learning.candidate_learning("s1", [a, b, lone, a], edges=True)
+    assert [e.weight for e in among.edges] == [0.3]  # once, though a is named twice
+    assert among.states == {a: got.states[a], b: got.states[b]}
     without = await learning.candidate_learning("s1", [a, b, c], edges=False)
     assert (without.edges, without.states) == ([], got.states)
     assert (await learning.candidate_learning("s1", [b], edges=True)).edges == []

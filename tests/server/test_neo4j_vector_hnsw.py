@@ -137,6 +137,19 @@ async def test_index_path_finds_the_exact_scans_hits(
     assert sum(misses) <= 0.01 * 10 * len(misses), misses
 
 
+async def test_a_filter_nothing_passes_is_answered_by_the_index(
+    pair: tuple[Neo4jVectorIndex, ...],
+) -> None:
+    _, hnsw = pair
+    await hnsw.upsert("big", _items("big", _clustered(SIZE, 1)))
+    q = _clustered(1, 2)[0]
+    params = {"sid": "big", "q": [float(x) for x in q]}
+    # Once the index has given every vector it holds, no hit is the answer (not a reason
+    # to scan the session).
+    assert await hnsw.index_hits("big", ["false"], params, 10) == []
+    assert await hnsw.search("big", q, EpisodeFilter(speaker="carol"), 10) == []
+
+
 @pytest.mark.parametrize("dim", [DIM, LONG])
 async def test_index_path_groups_parts_as_the_exact_scan_does(
     pair: tuple[Neo4jVectorIndex, ...], dim: int

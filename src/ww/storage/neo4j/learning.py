@@ -18,7 +18,7 @@ from uuid import UUID
 import numpy as np
 from neo4j import AsyncManagedTransaction
 
-from ww.storage.neo4j.driver import id_keys, row_maps, tx_consume, tx_single
+from ww.storage.neo4j.driver import id_keys, listed, row_maps, tx_consume, tx_single
 from ww.storage.neo4j.records import Neo4jRecordStore
 from ww.storage.payload import from_micros, to_micros
 from ww.storage.ports.learning import (
@@ -34,18 +34,15 @@ __all__ = ["Neo4jLearningStore"]
 
 _LABELS = ("WwRecall", "WwFeedback", "WwMemState", "WwHebbian", "WwEncoder")
 # The states of the memories keyed ``$keys`` (``_state_key``) and the edges with both ends
-# among ``$ids``, each as the list of maps its reader takes (``_state``, ``_edge``).
-_STATES = (
-    "UNWIND $keys AS k MATCH (m:WwMemState {key: k}) WHERE m.session_id = $sid RETURN "
-    + row_maps(id="m.memory_id", times="m.times", value="m.value", rewards="m.rewards")
-)
-_EDGES = (
-    "UNWIND $ids AS i MATCH (h:WwHebbian {session_id: $sid, a: i}) WHERE h.b IN $ids RETURN "
-    + row_maps(a="h.a", b="h.b", w="h.weight", at="h.last_strengthened")
-)
+# among ``$ids``, and the columns of each that its reader takes (``_state``, ``_edge``).
+_STATES_MATCH = "UNWIND $keys AS k MATCH (m:WwMemState {key: k}) WHERE m.session_id = $sid"
+_STATE = {"id": "m.memory_id", "times": "m.times", "value": "m.value", "rewards": "m.rewards"}
+_EDGES_MATCH = "UNWIND $ids AS i MATCH (h:WwHebbian {session_id: $sid, a: i}) WHERE h.b IN $ids"
+_EDGE = {"a": "h.a", "b": "h.b", "w": "h.weight", "at": "h.last_strengthened"}
 # Both, and the session's encoder version, as one read: one round trip for a recall.
 _CANDIDATES = (
-    f"CALL () {{ {_STATES} AS states }} CALL () {{ {_EDGES} AS edges }} "
+    f"CALL () {{ {_STATES_MATCH} RETURN {row_maps(**_STATE)} AS states }} "
+    f"CALL () {{ {_EDGES_MATCH} RETURN {row_maps(**_EDGE)} AS edges }} "
     "OPTIONAL MATCH (x:WwEncoder {session_id: $sid}) "
     "RETURN states, edges, coalesce(x.version, 0) AS version"
 )
@@ -142,7 +139,7 @@ class Neo4jLearningStore:
         if not keys:
             return {}
         rows = await self.db.listed_rows(
-            f"{_STATES} AS rows",
+            f"{_STATES_MATCH} {listed(**_STATE)}",
             {"keys": [_state_key(session_id, k) for k in keys], "sid": session_id},
         )
         return dict(_state(r) for r in rows)
@@ -185,7 +182,8 @@ class Neo4jLearningStore:
         keys = id_keys(ids)
         if len(keys) < 2:
             return []
-        rows = await self.db.listed_rows(f"{_EDGES} AS rows", {"ids": keys, "sid": session_id})
+        query = f"{_EDGES_MATCH} {listed(**_EDGE)}"
+        rows = await self.db.listed_rows(query, {"ids": keys, "sid": session_id})
         return [_edge(r) for r in rows]
 
     async def candidate_learning(

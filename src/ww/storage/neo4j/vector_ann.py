@@ -33,7 +33,7 @@ from uuid import UUID
 
 from neo4j.exceptions import ClientError
 
-from ww.storage.neo4j.driver import Neo4jConnection, listed, tx_all, tx_consume, tx_list
+from ww.storage.neo4j.driver import Neo4jConnection, listed, tx_all, tx_consume, tx_single
 from ww.storage.neo4j.rows import session_key
 from ww.storage.ports import ScoredId
 
@@ -245,28 +245,27 @@ class SessionIndexes(Neo4jConnection):
         await self._label_stragglers(session_id)
         first = max(n * self.oversample, MIN_CANDIDATES)
         where = " AND ".join(["n.session_id = $sid", *conds])
-        # The candidates are collected first so that their number survives the filter:
-        # fewer than k means the index gave every vector it holds.
+        # The candidates are collected first so that their number survives the filter, even
+        # when none passes it: fewer than k means the index gave every vector it holds.
         query = (
             "CALL db.index.vector.queryNodes($index, $k, $q) YIELD node "
-            "WITH collect(node) AS found UNWIND found AS n "
-            f"WITH size(found) AS total, n WHERE {where} "
-            f"WITH total, coalesce(n.part_of, n.id) AS id, max({SCORE}) AS score "
-            "WITH total, id, score ORDER BY score DESC, id LIMIT $n "
-            f"{listed(total='total', id='id', score='score')}"
+            "WITH collect(node) AS found "
+            f"CALL (found) {{ UNWIND found AS n WITH n WHERE {where} {BY_MEMORY} }} "
+            "RETURN size(found) AS total, rows"
         )
         args = {**params, "index": self.session_index(session_id), "n": n}
         k = first
         while True:
             try:
-                rows = await self._read(tx_list(query, {**args, "k": k}))
+                got = await self._read(tx_single(query, {**args, "k": k}))
             except ClientError:
                 # Dropped by another worker with its session: scan, look again later, and
                 # let the session's next write here create it again.
                 self._online.discard(session_id)
                 self._created.discard(session_id)
                 return None
-            if len(rows) >= n or (rows and rows[0]["total"] < k):
+            rows = got["rows"]
+            if len(rows) >= n or got["total"] < k:
                 return [ScoredId(UUID(r["id"]), float(r["score"])) for r in rows]
             if k >= first * MAX_CANDIDATES_FACTOR:
                 return None

@@ -204,7 +204,7 @@ class SQLiteLearningStore:
 
     # -- Hebbian edges -------------------------------------------------------------------
     async def edges(self, session_id: str, ids: Sequence[UUID]) -> list[HebbianEdge]:
-        if len(set(ids)) < 2:
+        if len(set(ids)) < 2:  # no edge to read: spare the thread hand-off (_edges checks too)
             return []
         return await self.db.read(lambda c: _edges(c, session_id, ids))
 
