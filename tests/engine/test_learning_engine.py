@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -19,8 +20,11 @@ from ww.engine import (
     RecallNotFoundError,
     build_engine,
 )
+from ww.engine.ff_encoder import FFEncoder
 from ww.models import EpisodeCreate, RecallResult
 from ww.storage import QdrantEdgeIndex
+from ww.storage.guarded import unwrap
+from ww.storage.ports.learning import EncoderBlob
 
 TEXTS = [
     "The billing service deploy failed on Friday because the migration timed out",
@@ -272,6 +276,32 @@ async def test_flag_ff_encoder(open_engine: EngineCtx, on: bool) -> None:
         after = await eng.recall_episodes("s1", QUERY, limit=3, learn=False)
         top = next(h for h in after.hits if h.id == res.hits[0].id)
         assert (top.score_parts.ff > 0.5) is on
+
+
+async def test_an_encoder_another_worker_trained_replaces_the_cached_one(
+    open_engine: EngineCtx,
+) -> None:
+    """Workers share the stores, not their memory: the encoder version a recall reads with
+    its candidates' learned state tells it that the encoder it cached is out of date."""
+    async with open_engine(ff_encoder=True) as eng:
+        await seed(eng)
+        res = await eng.recall_episodes("s1", QUERY, limit=3, learn=False)
+        assert all(h.score_parts.ff == 0.5 for h in res.hits)  # the identity, now cached
+        # Another worker's feedback: a trained encoder written straight to the shared store.
+        top = res.hits[0].id
+        query = await eng.embedder.embed_one(QUERY)
+        vector = (await eng.vectors.get_vectors("s1", [top]))[top]
+        trained = FFEncoder.identity(len(query)).train(query, vector, positive=True, rate=0.5)
+        blob = EncoderBlob(trained.version, trained.to_bytes())
+        assert await eng.learning.save_encoder("s1", blob, expected_version=0)
+        store = type(unwrap(eng.recall_learning.learning))  # the real class, not its guard
+        with patch.object(
+            store, "encoder_version", autospec=True, side_effect=store.encoder_version
+        ) as version_reads:
+            after = await eng.recall_episodes("s1", QUERY, limit=3, learn=False)
+        # The version came with the candidates (one read), not from a read of its own.
+        version_reads.assert_not_called()
+        assert next(h for h in after.hits if h.id == top).score_parts.ff > 0.5
 
 
 async def test_deleting_a_session_forgets_its_learning(open_engine: EngineCtx) -> None:

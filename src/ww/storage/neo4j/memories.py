@@ -30,6 +30,7 @@ from ww.storage.neo4j.driver import id_keys, listed, tx_consume
 from ww.storage.neo4j.records import Neo4jRecordStore
 from ww.storage.neo4j.rows import (
     ACCESS_APPEND,
+    WHOLE_NODE,
     fts_text,
     kind_fts_index,
     kind_fts_label,
@@ -46,7 +47,7 @@ __all__ = ["Neo4jMemoryStore"]
 M = TypeVar("M", bound=Memory)
 F = TypeVar("F")
 Work = Callable[[AsyncManagedTransaction], Awaitable[None]]
-_E = "e {.*} AS e"
+_E = f"{WHOLE_NODE} AS e"
 
 
 class Neo4jMemoryStore(MemoryStoreCore[M, F]):
@@ -110,7 +111,7 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
             return {}
         rows = await self._db.listed_rows(
             f"UNWIND $ids AS i MATCH (e:{self._kind.label} {{id: i}}) "
-            f"WHERE e.session_id = $sid {listed(e='e {.*}')}",
+            f"WHERE e.session_id = $sid {listed(e=WHOLE_NODE)}",
             {"ids": id_keys(ids), "sid": session_id},
         )
         found = (self._node(r["e"]) for r in rows)

@@ -43,6 +43,7 @@ from ww.storage.neo4j.driver import (
     tx_single,
 )
 from ww.storage.neo4j.rows import (
+    WHOLE_NODE,
     episode_props,
     filter_cypher,
     fts_index,
@@ -94,7 +95,7 @@ SCHEMA: tuple[str, ...] = (
     "CREATE INDEX ww_skill_state IF NOT EXISTS FOR (e:WwSkill) ON (e.index_state)",
 )
 
-_EPISODE = "e {.*} AS e"
+_EPISODE = f"{WHOLE_NODE} AS e"
 
 
 def _nearest(v: str, *, before: bool) -> str:
@@ -383,7 +384,7 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
             return {}
         rows = await self.listed_rows(
             "UNWIND $ids AS i MATCH (e:WwEpisode {id: i}) WHERE e.session_id = $sid "
-            f"{listed(e='e {.*}')}",
+            f"{listed(e=WHOLE_NODE)}",
             {"ids": id_keys(ids), "sid": session_id},
         )
         episodes = (node_to_episode(r["e"]) for r in rows)

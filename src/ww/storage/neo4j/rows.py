@@ -18,6 +18,7 @@ from ww.storage.sqlite.rows import EPISODE_COLUMNS, episode_params, row_to_episo
 __all__ = [
     "ACCESS_APPEND",
     "COLUMNS",
+    "WHOLE_NODE",
     "episode_props",
     "filter_cypher",
     "fts_index",
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 COLUMNS: tuple[str, ...] = tuple(c.strip() for c in EPISODE_COLUMNS.split(","))
+# Every property of node ``e`` as one map: a row for ``node_to_episode`` and its kin, in a
+# plain ``RETURN`` (``f"{WHOLE_NODE} AS e"``) and in a ``listed`` one (``listed(e=WHOLE_NODE)``).
+WHOLE_NODE = "e {.*}"
 
 
 def session_key(session_id: str) -> str:
