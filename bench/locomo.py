@@ -51,7 +51,13 @@ from bench.locomo_ww import (  # noqa: E402
     run_http_pass,
     run_inprocess_pass,
 )
-from bench.metrics import GROUPS, QuestionScore, aggregate, relevance_report  # noqa: E402
+from bench.metrics import (  # noqa: E402
+    GROUPS,
+    QuestionScore,
+    aggregate,
+    relevance_report,
+    top_is_gold,
+)
 from bench.run_info import vendored_embedder, versions  # noqa: E402
 from ww.control.flags import Flags  # noqa: E402
 from ww.engine import Preset  # noqa: E402
@@ -165,6 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             [q.qid for q in data.questions],
             [q.qid for c in data.conversations for q in c.unanswerable],
             DEFAULT_MIN_RELEVANCE,
+            top_is_gold(first.rankings, {q.qid: q.evidence for q in data.questions}),
         ),
         "timings": {
             "baselines_s": round(t1 - t0, 3),

@@ -41,7 +41,7 @@ from bench.locomo_ww import MemoEmbedder, PassResult, run_http_pass, run_inproce
 from bench.longmemeval_data import LmeData, load_longmemeval  # noqa: E402
 from bench.longmemeval_repeat import repeat_markdown, repeat_summary, score_passes  # noqa: E402
 from bench.longmemeval_report import markdown_report, score_rankings, summarise  # noqa: E402
-from bench.metrics import relevance_report  # noqa: E402
+from bench.metrics import relevance_report, top_is_gold  # noqa: E402
 from bench.run_info import vendored_embedder, versions  # noqa: E402
 from ww.control.flags import Flags  # noqa: E402
 from ww.engine import Preset  # noqa: E402
@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             [q.qid for q in lme.scored],
             sorted(lme.abstention),
             DEFAULT_MIN_RELEVANCE,
+            top_is_gold(ww_pass.rankings, {q.qid: q.evidence for q in lme.scored}),
         ),
         "timings": {
             "ww_read_only": ww_pass.timings(),

@@ -19,6 +19,7 @@ __all__ = [
     "recall_any_all",
     "relevance_report",
     "score_question",
+    "top_is_gold",
 ]
 
 KS = (1, 5, 10, 20, 50)
@@ -90,17 +91,31 @@ def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
     return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
 
 
+def top_is_gold(
+    rankings: Mapping[str, Sequence[str | None]], gold: Mapping[str, Collection[str]]
+) -> list[str]:
+    """The questions (of ``gold``) whose first ranked id is one of their gold ids."""
+    return [q for q, ids in gold.items() if rankings.get(q) and rankings[q][0] in ids]
+
+
 def relevance_report(
     top: Mapping[str, float],
     answerable: Collection[str],
     unanswerable: Collection[str],
     threshold: float,
+    right: Collection[str] = (),
 ) -> dict[str, float | int]:
     """How well the top hit's relevance tells answerable questions from unanswerable ones:
     AUROC, and precision/recall of "answerable" at ``threshold`` (a question without a hit
-    has relevance 0)."""
+    has relevance 0). ``right`` names the answerable questions whose top hit is one of
+    their gold memories: ``auroc_right_top`` is how well the relevance tells those from the
+    answerable questions whose top hit is something else (what a caller deciding whether to
+    trust the first hit needs)."""
     pos = [top.get(q, 0.0) for q in answerable]
     neg = [top.get(q, 0.0) for q in unanswerable]
+    ok = set(right)
+    hit = [top.get(q, 0.0) for q in answerable if q in ok]
+    miss = [top.get(q, 0.0) for q in answerable if q not in ok]
     kept_pos = sum(v >= threshold for v in pos)
     kept = kept_pos + sum(v >= threshold for v in neg)
     return {
@@ -113,6 +128,8 @@ def relevance_report(
         "unanswerable": len(neg),
         "mean_answerable": float(np.mean(pos)) if pos else float("nan"),
         "mean_unanswerable": float(np.mean(neg)) if neg else float("nan"),
+        "auroc_right_top": auroc(hit, miss),
+        "right_top": len(hit),
     }
 
 

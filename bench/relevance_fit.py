@@ -2,13 +2,16 @@
 
     python bench/relevance_fit.py [--sessions 40] [--seed 11]
 
-Each synthetic session holds template facts ("My sister lives in Porto.", "I adopted a
-parrot named Kiwi.") among small talk. Questions about a stored fact pair with the memory
-that answers it (label 1); for each question the best-looking other memory (label 0), and
-for questions about facts that are not stored (another relative, another pet) the best
-memory there is (label 0), so both classes are the hard cases a caller meets. A logistic
-regression on (cosine, keyword coverage) gives (a, b, c); nothing here comes from a
-benchmark. Prints the coefficients and the fit's AUROC on a held-out seed.
+Each synthetic session holds template facts ("My sister moved to Porto last year.", "I
+adopted a parrot named Kiwi.") among small talk, each memory a chat turn of one to five
+sentences of which at most one matters. Questions come in other words than their facts
+("Which city did my sister move to?"). Questions about a stored fact pair with the memory
+that answers it (label 1); for each question the best-looking other memory (label 0); and
+two kinds of question that memory cannot answer pair with the best memory there is (label
+0): about a fact that is not stored (another relative, another pet), and a near miss about
+a stored fact's subject that the fact does not answer ("What does my sister do for a
+living?"). A logistic regression on (cosine, keyword coverage) gives (a, b, c); nothing
+here comes from a benchmark. Prints the coefficients and the fit's AUROC on a held-out seed.
 """
 
 from __future__ import annotations
@@ -42,14 +45,44 @@ _PETS = ["cat", "dog", "parrot", "rabbit", "hamster", "tortoise"]
 _ITEMS = ["bicycle", "laptop", "sofa", "camera", "guitar", "kayak", "blender"]
 _SKILLS = ["pottery", "salsa", "chess", "welding", "Italian", "the cello", "climbing"]
 _PLACES = ["the community centre", "a studio downtown", "the library", "an evening class"]
-# (fact template, question template, slot kind); {k} is the key slot, {v} the value.
+# (fact template, question templates, slot kind); {k} is the key slot, {v} the value. The
+# questions ask the same thing in other words, as users do.
 _FACTS = [
-    ("My {k} is called {v}.", "What is my {k}'s name?", "relative"),
-    ("My {k} moved to {v} last year.", "Where does my {k} live now?", "relative_city"),
-    ("I adopted a {k} named {v}.", "What is my {k} called?", "pet"),
-    ("I bought a {k} for {v} dollars.", "How much did I pay for the {k}?", "item"),
-    ("I started learning {k} at {v}.", "Where am I learning {k}?", "skill"),
+    (
+        "My {k} is called {v}.",
+        ["What is my {k}'s name?", "Do you remember what my {k} is called?"],
+        "relative",
+    ),
+    (
+        "My {k} moved to {v} last year.",
+        ["Where does my {k} live now?", "Which city did my {k} move to?"],
+        "relative_city",
+    ),
+    (
+        "I adopted a {k} named {v}.",
+        ["What is my {k} called?", "What name did I give my {k}?"],
+        "pet",
+    ),
+    (
+        "I bought a {k} for {v} dollars.",
+        ["How much did I pay for the {k}?", "What did the {k} cost me?"],
+        "item",
+    ),
+    (
+        "I started learning {k} at {v}.",
+        ["Where am I learning {k}?", "Where do I take my {k} lessons?"],
+        "skill",
+    ),
 ]
+# Questions about a stored fact's subject that the fact does not answer: the near misses
+# whose words and topic match (label 0 for their best memory).
+_NEAR_MISSES = {
+    "relative": "What does my {k} do for a living?",
+    "relative_city": "When is my {k}'s birthday?",
+    "pet": "What does my {k} like to eat?",
+    "item": "Where did I buy the {k}?",
+    "skill": "Who teaches my {k} class?",
+}
 _KEYS = {
     "relative": _RELATIVES,
     "relative_city": _RELATIVES,
@@ -81,17 +114,26 @@ def _value(kind: str, rng: random.Random) -> str:
     return rng.choice(_NAMES)
 
 
+def _chatty(sentence: str, rng: random.Random) -> str:
+    """A conversational turn around ``sentence``: a long memory of which one sentence
+    matters, as chat turns are."""
+    before = rng.sample(_SMALL_TALK, rng.randrange(0, 3))
+    after = rng.sample(_SMALL_TALK, rng.randrange(0, 3))
+    return " ".join([*before, sentence, *after])
+
+
 def _session(rng: random.Random) -> tuple[list[str], list[tuple[str, int | None]]]:
     """Memories and questions (with the index of the answering memory, or None)."""
-    memories = rng.sample(_SMALL_TALK, 6)
+    memories = [_chatty(t, rng) for t in rng.sample(_SMALL_TALK, 6)]
     questions: list[tuple[str, int | None]] = []
-    for fact, question, kind in _FACTS:
+    for fact, asks, kind in _FACTS:
         keys = rng.sample(_KEYS[kind], 3)
         stored, missing = keys[:2], keys[2]
         for k in stored:
-            memories.append(fact.format(k=k, v=_value(kind, rng)))
-            questions.append((question.format(k=k), len(memories) - 1))
-        questions.append((question.format(k=missing), None))
+            memories.append(_chatty(fact.format(k=k, v=_value(kind, rng)), rng))
+            questions.append((rng.choice(asks).format(k=k), len(memories) - 1))
+        questions.append((rng.choice(asks).format(k=missing), None))
+        questions.append((_NEAR_MISSES[kind].format(k=rng.choice(stored)), None))
     return memories, questions
 
 

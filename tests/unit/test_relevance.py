@@ -22,7 +22,9 @@ def test_relevance_is_a_probability_rising_with_evidence(
 
 
 def test_unrelated_is_unlikely_and_a_close_match_likely() -> None:
-    assert relevance(0.05, 0.0) < 0.01
+    # Unrelated sentences meet at a cosine of about 0-0.15 with this model.
+    assert relevance(0.05, 0.0) < 0.05
+    assert relevance(0.15, 0.0) < 0.05
     assert relevance(0.8, 1.0) > 0.95
 
 
