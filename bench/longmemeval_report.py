@@ -88,7 +88,10 @@ def markdown_report(
         lines.append("")
     relevance = info.get("relevance")
     if relevance:
-        lines += ["## Relevance of the top hit (answerable vs abstention)", ""]
+        lines += [
+            "## Relevance of the top hit (answerable vs abstention; right vs wrong first hit)",
+            "",
+        ]
         lines += [f"- {k}: {_fmt(v) if isinstance(v, float) else v}" for k, v in relevance.items()]
         lines.append("")
     lines += ["## Run", ""]

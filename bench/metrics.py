@@ -103,7 +103,7 @@ def relevance_report(
     answerable: Collection[str],
     unanswerable: Collection[str],
     threshold: float,
-    right: Collection[str] = (),
+    right: Collection[str],
 ) -> dict[str, float | int]:
     """How well the top hit's relevance tells answerable questions from unanswerable ones:
     AUROC, and precision/recall of "answerable" at ``threshold`` (a question without a hit

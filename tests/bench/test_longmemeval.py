@@ -172,10 +172,13 @@ def test_run_writes_the_report_shaped_like_locomo(tmp_path: Path) -> None:
 
 def test_relevance_report_by_hand() -> None:
     top = {"a1": 0.9, "a2": 0.4, "a3": 0.7, "u1": 0.6, "u2": 0.1}
-    r = relevance_report(top, ["a1", "a2", "a3", "a4"], ["u1", "u2"], 0.5)
+    r = relevance_report(top, ["a1", "a2", "a3", "a4"], ["u1", "u2"], 0.5, ["a1", "a2"])
     # a4 has no hit: relevance 0. Pairs (pos > neg): a1 2, a2 1, a3 2, a4 0 -> 5 of 8.
     assert r["auroc"] == 5 / 8
     # Kept at 0.5: a1, a3 and u1 -> precision 2/3, recall 2/4; u2 dropped of 2 unanswerable.
     assert r["precision"] == 2 / 3
     assert r["recall"] == 0.5
     assert r["unanswerable_dropped"] == 0.5
+    # First hits a1 0.9 and a2 0.4 are gold, a3 0.7 and a4 (none, 0) are not: 3 of 4 pairs.
+    assert r["auroc_right_top"] == 3 / 4
+    assert r["right_top"] == 2

@@ -18,7 +18,6 @@ from bench.metrics import (
     aggregate,
     bootstrap_ci,
     paired_bootstrap_delta,
-    relevance_report,
     score_question,
     top_is_gold,
 )
@@ -147,21 +146,11 @@ def test_bootstrap() -> None:
         paired_bootstrap_delta([1.0], [])
 
 
-def test_relevance_report_separates_questions_and_first_hits() -> None:
-    top = {"a1": 0.9, "a2": 0.7, "a3": 0.2, "u1": 0.6, "u2": 0.1}  # "a4" got no hit
-    rankings = {"a1": ["x", "y"], "a2": ["z"], "a3": ["y"], "a4": []}
-    gold = {"a1": {"x"}, "a2": {"y"}, "a3": {"y"}, "a4": {"x"}}
-    right = top_is_gold(rankings, gold)
-    assert right == ["a1", "a3"]
-    r = relevance_report(top, ["a1", "a2", "a3", "a4"], ["u1", "u2"], 0.5, right)
-    # Answerable 0.9, 0.7, 0.2, 0 against 0.6, 0.1: 5 of 8 pairs ordered right.
-    assert r["auroc"] == pytest.approx(5 / 8)
-    assert r["precision"] == pytest.approx(2 / 3)  # a1, a2 and u1 pass 0.5
-    assert r["recall"] == pytest.approx(2 / 4)
-    assert r["unanswerable_dropped"] == pytest.approx(1 / 2)
-    # Right first hits 0.9, 0.2 against wrong ones 0.7, 0 (a4): 3 of 4 pairs.
-    assert r["auroc_right_top"] == pytest.approx(3 / 4)
-    assert r["right_top"] == 2
+def test_top_is_gold_names_the_questions_whose_first_hit_is_gold() -> None:
+    rankings = {"a1": ["x", "y"], "a2": ["z", "y"], "a3": ["y"], "a4": []}
+    gold = {"a1": {"x"}, "a2": {"y"}, "a3": {"y"}, "a4": {"x"}, "a5": {"x"}}
+    # a2's gold is second, a4 has no hit, a5 was never asked.
+    assert top_is_gold(rankings, gold) == ["a1", "a3"]
 
 
 def test_rrf() -> None:

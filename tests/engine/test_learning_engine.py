@@ -299,7 +299,7 @@ async def test_an_encoder_another_worker_trained_replaces_the_cached_one(
             store, "encoder_version", autospec=True, side_effect=store.encoder_version
         ) as version_reads:
             after = await eng.recall_episodes("s1", QUERY, limit=3, learn=False)
-        # The version came with the candidates (one read), not from a read of its own.
+        # The version came with the candidates' learned state, not from a read of its own.
         version_reads.assert_not_called()
         assert next(h for h in after.hits if h.id == top).score_parts.ff > 0.5
 

@@ -9,10 +9,13 @@ relevance uses only evidence that means the same in every recall and session:
 
 combined by a logistic model, ``relevance = 1 / (1 + exp(-(a·cosine + b·coverage + c)))``.
 Its coefficients were fitted by ``bench/relevance_fit.py`` on synthetic personal facts
-(template sentences and questions, none from any benchmark): questions whose fact is in
-memory against questions about facts that are not, each judged on its best hit. Rerun the
-script after changing the embedding model; docs/benchmarks.md reports how it separates
-answerable from unanswerable questions on data it was not fitted on.
+(template sentences and questions, none from any benchmark), each memory a chat turn of one
+to five sentences and each question in other words than its fact: the memory that answers
+a question against the best-looking wrong memory of every question, and against the best
+memory for questions memory cannot answer (a fact not stored, a near miss about a stored
+fact's subject). Rerun the script after changing the embedding model; docs/benchmarks.md
+reports how it separates answerable from unanswerable questions, and right first hits from
+wrong ones, on data it was not fitted on.
 """
 
 from __future__ import annotations

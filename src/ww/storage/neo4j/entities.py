@@ -21,7 +21,7 @@ from ww.storage.memories import EntityMethods, cut_page
 from ww.storage.neo4j.driver import id_keys, tx_counted
 from ww.storage.neo4j.memories import Neo4jMemoryStore
 from ww.storage.neo4j.records import tx_all
-from ww.storage.neo4j.rows import WHOLE_NODE, node_props, props_row
+from ww.storage.neo4j.rows import NODE_COLUMN, node_props, props_row
 from ww.storage.payload import to_micros
 from ww.storage.ports.entities import (
     RelationExistsError,
@@ -147,7 +147,7 @@ class Neo4jEntityStore(Neo4jMemoryStore[Entity, EntityFilter], EntityMethods):
     async def history(self, session_id: str, lineage_id: UUID) -> list[Entity]:
         return await self._nodes(
             "MATCH (e:WwEntity {lineage_id: $lid}) WHERE e.session_id = $sid "
-            f"RETURN {WHOLE_NODE} AS e ORDER BY e.version",
+            f"RETURN {NODE_COLUMN} ORDER BY e.version",
             {"lid": str(lineage_id), "sid": session_id},
         )
 

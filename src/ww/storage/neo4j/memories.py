@@ -30,6 +30,7 @@ from ww.storage.neo4j.driver import id_keys, listed, tx_consume
 from ww.storage.neo4j.records import Neo4jRecordStore
 from ww.storage.neo4j.rows import (
     ACCESS_APPEND,
+    NODE_COLUMN,
     WHOLE_NODE,
     fts_text,
     kind_fts_index,
@@ -47,7 +48,6 @@ __all__ = ["Neo4jMemoryStore"]
 M = TypeVar("M", bound=Memory)
 F = TypeVar("F")
 Work = Callable[[AsyncManagedTransaction], Awaitable[None]]
-_E = f"{WHOLE_NODE} AS e"
 
 
 class Neo4jMemoryStore(MemoryStoreCore[M, F]):
@@ -200,7 +200,7 @@ class Neo4jMemoryStore(MemoryStoreCore[M, F]):
     async def _pending(self, session_id: str, limit: int) -> list[M]:
         return await self._nodes(
             f"MATCH (e:{self._kind.label} {{session_id: $sid, index_state: 'pending'}}) "
-            f"RETURN {_E} LIMIT $n",
+            f"RETURN {NODE_COLUMN} LIMIT $n",
             {"sid": session_id, "n": limit},
         )
 

@@ -43,6 +43,7 @@ from ww.storage.neo4j.driver import (
     tx_single,
 )
 from ww.storage.neo4j.rows import (
+    NODE_COLUMN,
     WHOLE_NODE,
     episode_props,
     filter_cypher,
@@ -94,8 +95,6 @@ SCHEMA: tuple[str, ...] = (
     "CREATE INDEX ww_entity_state IF NOT EXISTS FOR (e:WwEntity) ON (e.index_state)",
     "CREATE INDEX ww_skill_state IF NOT EXISTS FOR (e:WwSkill) ON (e.index_state)",
 )
-
-_EPISODE = f"{WHOLE_NODE} AS e"
 
 
 def _nearest(v: str, *, before: bool) -> str:
@@ -374,7 +373,7 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
 
     async def get_episode(self, session_id: str, episode_id: UUID) -> Episode | None:
         rows = await self._rows(
-            f"MATCH (e:WwEpisode {{id: $id}}) WHERE e.session_id = $sid RETURN {_EPISODE}",
+            f"MATCH (e:WwEpisode {{id: $id}}) WHERE e.session_id = $sid RETURN {NODE_COLUMN}",
             {"id": str(episode_id), "sid": session_id},
         )
         return node_to_episode(rows[0]["e"]) if rows else None
@@ -457,7 +456,7 @@ class Neo4jRecordStore(EpisodePages, IndexStateMarks, Neo4jConnection):
         cutoff = to_micros(ingested_before) if ingested_before is not None else 2**63 - 1
         rows = await self._rows(
             "MATCH (e:WwEpisode {session_id: $sid, index_state: 'pending'}) "
-            f"WHERE e.ingested_at < $cutoff RETURN {_EPISODE} LIMIT $n",
+            f"WHERE e.ingested_at < $cutoff RETURN {NODE_COLUMN} LIMIT $n",
             {"sid": session_id, "cutoff": cutoff, "n": limit},
         )
         return [node_to_episode(r["e"]) for r in rows]

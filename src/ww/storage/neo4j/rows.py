@@ -18,6 +18,7 @@ from ww.storage.sqlite.rows import EPISODE_COLUMNS, episode_params, row_to_episo
 __all__ = [
     "ACCESS_APPEND",
     "COLUMNS",
+    "NODE_COLUMN",
     "WHOLE_NODE",
     "episode_props",
     "filter_cypher",
@@ -37,9 +38,11 @@ __all__ = [
 ]
 
 COLUMNS: tuple[str, ...] = tuple(c.strip() for c in EPISODE_COLUMNS.split(","))
-# Every property of node ``e`` as one map: a row for ``node_to_episode`` and its kin, in a
-# plain ``RETURN`` (``f"{WHOLE_NODE} AS e"``) and in a ``listed`` one (``listed(e=WHOLE_NODE)``).
+# Every property of node ``e`` as one map, a row for ``node_to_episode`` and its kin: as
+# column ``e`` of a plain ``RETURN`` (``NODE_COLUMN``) or of a ``listed`` one
+# (``listed(e=WHOLE_NODE)``).
 WHOLE_NODE = "e {.*}"
+NODE_COLUMN = f"{WHOLE_NODE} AS e"
 
 
 def session_key(session_id: str) -> str:
@@ -177,11 +180,11 @@ def newest_first(label: str, order: str, where: str, *, after: bool) -> str:
     sort = f"ORDER BY e.session_id DESC, e.{order} DESC, e.id DESC LIMIT $n"
     if not after:
         return (
-            f"{read}e.{order} IS NOT NULL AND e.id IS NOT NULL WITH e {sort} RETURN e {{.*}} AS e"
+            f"{read}e.{order} IS NOT NULL AND e.id IS NOT NULL WITH e {sort} RETURN {NODE_COLUMN}"
         )
     same_instant = f"{read}e.{order} = $c_ts AND e.id < $c_id RETURN e {sort}"
     older = f"{read}e.{order} < $c_ts AND e.id IS NOT NULL RETURN e {sort}"
     return (
         f"CALL () {{ {same_instant} UNION {older} }} "
-        f"WITH e ORDER BY e.{order} DESC, e.id DESC LIMIT $n RETURN e {{.*}} AS e"
+        f"WITH e ORDER BY e.{order} DESC, e.id DESC LIMIT $n RETURN {NODE_COLUMN}"
     )
