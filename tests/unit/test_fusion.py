@@ -9,7 +9,7 @@ from itertools import pairwise
 from uuid import UUID, uuid4
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.factories import T0
@@ -326,18 +326,26 @@ def test_a_naive_clock_is_taken_as_utc() -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.lists(st.tuples(_unit, st.floats(0, 10), _unit, _unit), min_size=2, max_size=20),
+    st.lists(st.tuples(_unit, st.floats(0, 10), _unit, _unit, _unit), min_size=2, max_size=20),
     st.lists(st.tuples(st.integers(0, 19), st.integers(0, 19), _unit), max_size=15),
     st.sampled_from(list(Preset)),
 )
+# Both learned terms at their extremes, the trailing memory rated up and the leader down
+# (a neutral memory between them, their only neighbour), across a gap of 0.24 that the
+# value term alone could not close.
+@example(
+    [(0.2, 0.0, 0.5, 1.0, 1.0), (0.0, 0.0, 0.5, 0.5, 0.5), (0.6, 0.0, 0.5, 0.0, 0.0)],
+    [],
+    Preset.BALANCED,
+)
 def test_feedback_moves_a_memory_by_at_most_the_margin(
-    specs: list[tuple[float, float, float, float]],
+    specs: list[tuple[float, float, float, float, float]],
     links: list[tuple[int, int, float]],
     preset: Preset,
 ) -> None:
-    """Whatever values feedback has taught, a memory never outranks one that beat it by
-    more than ``feedback_margin`` without feedback; and all-unrated values (0.5) score
-    exactly like no learned values at all."""
+    """Whatever values feedback has taught, and whatever the FF encoder learned from it, a
+    memory never outranks one that beat it by more than ``feedback_margin`` without
+    feedback; and all-unrated values (0.5) score exactly like no learned values at all."""
     ids = [uuid4() for _ in specs]
     edges: dict[UUID, list[tuple[UUID, float]]] = {}
     for a, b, weight in links:
@@ -349,23 +357,28 @@ def test_feedback_moves_a_memory_by_at_most_the_margin(
     }
     w = PRESETS[preset]
 
-    def scores(value: dict[UUID, float]) -> dict[UUID, float]:
+    def scores(value: dict[UUID, float], ff: dict[UUID, float]) -> dict[UUID, float]:
         fusion = Fusion(
             candidates={
-                i: row(i, importance=imp) for i, (_, _, imp, _) in zip(ids, specs, strict=True)
+                i: row(i, importance=imp) for i, (_, _, imp, *_) in zip(ids, specs, strict=True)
             },
             cosine={i: c for i, (c, *_) in zip(ids, specs, strict=True)},
             keyword=[ScoredId(i, k) for i, (_, k, *_) in zip(ids, specs, strict=True) if k > 0],
             weights=w,
             fsrs=None,
             now=T0,
-            learned=Learned(value=value, edges=edges),
+            learned=Learned(value=value, ff=ff, edges=edges),
         )
         return {s.id: s.score for s in fusion.rank(len(ids), timeline)}
 
-    unrated = scores(dict.fromkeys(ids, 0.5))
-    assert unrated == scores({})
-    rated = scores({i: v for i, (*_, v) in zip(ids, specs, strict=True)})
+    half = dict.fromkeys(ids, 0.5)
+    assert scores(half, {}) == scores({}, {})
+    # Before any feedback the encoder is the identity, whose goodness is 0.5 for every pair.
+    unrated = scores(half, half)
+    rated = scores(
+        {i: v for i, (*_, v, _) in zip(ids, specs, strict=True)},
+        {i: g for i, (*_, g) in zip(ids, specs, strict=True)},
+    )
     margin = feedback_margin(w)
     for a in ids:
         for b in ids:

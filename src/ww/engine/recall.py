@@ -114,17 +114,19 @@ def feedback_margin(weights: Weights) -> float:
     """The most feedback can change the score gap between two candidates of one recall.
 
     Feedback moves V within [0, 1], so a candidate's own value term rises by at most
-    ``w.value * VALUE_GAIN / 2`` and falls by at most ``w.value / 2`` from unrated; the
-    neighbour and spread terms pass on at most their weights' share of a linked
-    candidate's move. Two candidates' gap therefore moves by at most
-    ``w.value * (VALUE_GAIN + 1) / 2 * (1 + w.neighbour + w.spread)`` (0.23 for
-    ``balanced``: well under half the semantic weight, so, other evidence equal, no amount
-    of feedback lifts a memory over one whose cosine is higher by 0.4). One reward moves V
-    by at most the value learning rate (0.3 by default), so one thumbs-up lifts a memory
-    by at most ``0.3 * w.value * VALUE_GAIN / 2`` (0.045 for ``balanced``).
+    ``w.value * VALUE_GAIN / 2`` and falls by at most ``w.value / 2`` from unrated; it
+    trains the FF encoder, whose goodness stays in [0, 1], so the ``ff`` term moves by at
+    most ``w.ff`` between two candidates; the neighbour and spread terms pass on at most
+    their weights' share of a linked candidate's move. Two candidates' gap therefore moves
+    by at most ``(w.value * (VALUE_GAIN + 1) / 2 + w.ff) * (1 + w.neighbour + w.spread)``
+    (0.29 for ``balanced``: under half the semantic weight, so, other evidence equal, no
+    amount of feedback lifts a memory over one whose cosine is higher by 0.5). One reward
+    moves V by at most the value learning rate (0.3 by default), so one thumbs-up lifts a
+    memory's value term by at most ``0.3 * w.value * VALUE_GAIN / 2`` (0.045 for
+    ``balanced``).
     """
     spread = 1.0 + weights.neighbour + weights.spread
-    return weights.value * (VALUE_GAIN + 1.0) / 2.0 * spread
+    return (weights.value * (VALUE_GAIN + 1.0) / 2.0 + weights.ff) * spread
 
 
 # Weights were chosen on the LoCoMo public split (bench/locomo.py); see docs/benchmarks.md.
