@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
@@ -281,3 +283,76 @@ def test_resolve_never_raises(query: str, at: datetime) -> None:
         assert w.start.tzinfo is UTC
         assert w.end.tzinfo is UTC
         assert w.start < w.end
+
+
+# Words dateparser's data uses beside a date but never as one (skip words, connectives, its
+# one-letter units), words that look like times but are not in its data, and separators.
+_NO_DATE_WORDS = sorted(
+    {"about", "and", "at", "by", "from", "just", "m", "of", "on", "the", "in", "after"}
+    | {"before", "than", "less", "more", "b", "d", "h", "s", "w", "y", "x", "i", "it's"}
+    | {"soon", "eve", "quarter", "half", "past", "dawn", "end", "first", "once", "while"}
+    | {"recently", "earlier", "twice", "dozen", "weekend", "summer", "christmas", "lunch"}
+)
+_SEPARATORS = [" ", ", ", " - ", "/", ".", ":", "-", "+", "'", "\n", "?"]
+no_date_text = st.lists(
+    st.tuples(st.sampled_from(_NO_DATE_WORDS), st.sampled_from(_SEPARATORS)), max_size=6
+).map(lambda parts: "".join(w + s for w, s in parts))
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=no_date_text)
+def test_text_skipped_as_naming_no_time_holds_no_date_dateparser_finds(text: str) -> None:
+    if not time_cues.may_name_time(text.lower()):
+        assert time_cues._search(text, AT.replace(tzinfo=None)) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yesterday",
+        "tonight",
+        "at noon",
+        "a week ago",
+        "one year",
+        "in 2022",
+        "march",
+        "the 5th",
+        "about/a",
+        "next wed",
+        "this mo",
+    ],
+)
+def test_every_form_dateparser_reads_is_searched(text: str) -> None:
+    assert time_cues._search(text, AT.replace(tzinfo=None)), text  # dateparser reads it…
+    assert time_cues.may_name_time(text)  # …so it is not skipped
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    query=st.lists(
+        st.sampled_from([*_NO_DATE_WORDS, "yesterday", "last", "month", "March", "a", "3", "ago"]),
+        max_size=6,
+    ).map(" ".join),
+    at=instants,
+)
+def test_skipping_changes_no_cue(query: str, at: datetime) -> None:
+    skipped = resolve(query, at)
+    with patch.object(time_cues, "may_name_time", autospec=True, return_value=True):
+        assert resolve(query, at) == skipped
+
+
+async def test_resolve_beside_uses_a_thread_only_for_dateparser() -> None:
+    seen: list[str] = []
+    real = time_cues.resolve
+
+    def on_thread(query: str, at: datetime) -> time_cues.TimeCue:
+        seen.append(threading.current_thread().name)
+        return real(query, at)
+
+    with patch.object(time_cues, "resolve", autospec=True, side_effect=on_thread):
+        dated = await time_cues.resolve_beside("What did I buy yesterday?", AT)
+        plain = await time_cues.resolve_beside("What is Kofi's latest job?", AT)
+    assert dated == real("What did I buy yesterday?", AT) and dated.windows
+    assert plain == real("What is Kofi's latest job?", AT) and plain.latest
+    main = threading.current_thread().name
+    assert seen[0] != main and seen[1] == main

@@ -23,7 +23,7 @@ from ww.engine.kinds import ReconcileReport, WriteProtocol
 from ww.engine.recall import PRESETS, Fusion, Preset, query_words
 from ww.engine.recall_learning import FeedbackOutcome, LearningParams, RecallLearning
 from ww.engine.relevance import coverage, relevance
-from ww.engine.time_cues import resolve as resolve_time_cues
+from ww.engine.time_cues import resolve_beside as resolve_time_cues
 from ww.engine.time_cues import warm as warm_time_cues
 from ww.models import (
     Episode,
@@ -391,9 +391,9 @@ class MemoryEngine:
         # Keyword search needs no vector: it runs on a store thread while the query is
         # embedded on another (both release the GIL), so its cost hides behind the model's.
         keyword_task = asyncio.ensure_future(self._keyword(session_id, query, flt, n))
-        # Reading the query's time expressions is pure Python (milliseconds): a thread keeps
-        # it beside the embedding rather than before it.
-        cue_task = asyncio.ensure_future(asyncio.to_thread(resolve_time_cues, query, asked))
+        # Reading the query's time expressions is pure Python: where dateparser has a word to
+        # read, a thread keeps it beside the embedding rather than before it.
+        cue_task = asyncio.ensure_future(resolve_time_cues(query, asked))
         # A comparison's events are embedded beside the query (ww.engine.comparisons).
         parts = comparison_parts(query)
         parts_task = asyncio.ensure_future(embed_parts(self.embedder.embed_many, parts))

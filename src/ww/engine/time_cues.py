@@ -20,19 +20,34 @@ before, converted to UTC. Only the first ``CUE_CHARS`` characters are read for e
 year 9999 whose month or year has no end a ``datetime`` can hold) is skipped, never raised.
 
 dateparser works offline: it reads its bundled language data and the system clock only.
+Most queries name no time, and searching one costs dateparser half a millisecond holding the
+GIL, so a query is searched only if it holds a digit or a word of dateparser's own English
+data that every date it finds contains (``may_name_time``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
 from dateparser.date import DateDataParser
+from dateparser.languages.loader import default_loader
 from dateparser.search import search_dates
 
-__all__ = ["CUE_CHARS", "NO_CUE", "TimeCue", "Window", "resolve", "warm", "window_closeness"]
+__all__ = [
+    "CUE_CHARS",
+    "NO_CUE",
+    "TimeCue",
+    "Window",
+    "may_name_time",
+    "resolve",
+    "resolve_beside",
+    "warm",
+    "window_closeness",
+]
 
 _LANGUAGES = ["en"]
 _WORD = re.compile(r"[a-z]+")
@@ -225,7 +240,50 @@ def _head(query: str) -> str:
     return head.rsplit(None, 1)[0] if query[CUE_CHARS].isalnum() and " " in head else head
 
 
+# Keys of dateparser's English data that hold no word of a date.
+_NOT_DATE_KEYS = frozenset({"name", "date_order", "skip", "pertain", "sentence_splitter_group"})
+# Words of the data that appear only beside a number, a unit or a named day ("in 2 days",
+# "less than a minute ago", "in the morning"): alone they name no time.
+_CONNECTIVES = frozenset({"in", "after", "before", "from", "than", "less", "more"})
+# Ordinal suffixes are skip words that dateparser still reads as a date on their own ("th").
+_ORDINALS = frozenset({"st", "nd", "rd", "th"})
+
+
+@lru_cache(maxsize=1)
+def _date_words() -> frozenset[str]:
+    """The words of dateparser's own English data any date it finds contains one of: a
+    month, a weekday, a unit, "yesterday", "noon", "one"…."""
+    info = default_loader.get_locale("en").info
+    words: set[str] = set()
+    pending: list[object] = [v for k, v in info.items() if k not in _NOT_DATE_KEYS]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            words.update(_WORD.findall(item.lower()))
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    skip = frozenset(w for w in info["skip"] + info["pertain"] if _WORD.fullmatch(w))
+    letters = frozenset(w for w in words if len(w) == 1)
+    # dateparser reads "a" and "an" as 1 ("a after" is a date), so they count.
+    return frozenset(words - skip - _CONNECTIVES - letters) | _ORDINALS | {"a", "an"}
+
+
+def may_name_time(lowered: str) -> bool:
+    """Whether dateparser could find a date in ``lowered`` (lower-case text): it holds a
+    digit or a word a date needs. Searching costs 0.4-0.5 ms a query, holding the GIL,
+    and most queries name no time; a query without any of these is not searched."""
+    return any(c.isdigit() for c in lowered) or not _date_words().isdisjoint(_WORD.findall(lowered))
+
+
 def _found(head: str, base: datetime) -> list[tuple[str, datetime]]:
+    return _search(head, base) if may_name_time(head.lower()) else []
+
+
+def _search(head: str, base: datetime) -> list[tuple[str, datetime]]:
+    """dateparser's expressions in ``head``, resolved against ``base``."""
     settings = {
         "RELATIVE_BASE": base,
         "PREFER_DATES_FROM": "past",
@@ -348,6 +406,15 @@ def resolve(query: str, at: datetime) -> TimeCue:
     windows = tuple(w for w in utc if w.start < w.end)
     latest = _latest(query)
     return TimeCue(windows, latest) if windows or latest else NO_CUE
+
+
+async def resolve_beside(query: str, at: datetime) -> TimeCue:
+    """:func:`resolve` for a coroutine: on a thread when dateparser has a word to read (half
+    a millisecond of pure Python, which the thread keeps beside the query's embedding),
+    inline when it has none (about 10 µs, less than the hop)."""
+    if may_name_time(_head(query).lower()):
+        return await asyncio.to_thread(resolve, query, at)
+    return resolve(query, at)
 
 
 def warm() -> TimeCue:
