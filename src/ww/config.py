@@ -214,6 +214,11 @@ class Settings(BaseSettings):
     reconsolidation_max_step: float = Field(0.05, ge=0.0, le=1.0)
     ff_learning_rate: float = Field(0.05, gt=0.0, le=1.0)
     recall_log_retention_days: float = Field(30.0, gt=0.0, le=36500.0)
+    # The query-tied value (flag query_feedback): a past rating counts for a new query above
+    # this cosine between the two queries, fully for the same query; the memory's own value
+    # weighs as this many ratings against them.
+    query_feedback_similarity: float = Field(0.9, ge=0.0, lt=1.0)
+    query_feedback_prior: float = Field(1.0, gt=0.0, le=1000.0)
     # -- consolidation (issue 4) ------------------------------------------------------------
     # Seconds between in-process consolidation passes over every session; 0 = off.
     consolidation_interval: float = Field(0.0, ge=0.0, le=30 * 86_400.0)

@@ -1,9 +1,11 @@
 """Explicit feedback moves a memory in the ranking (``POST /api/v1/feedback``, real app).
 
 A memory rewarded for a question rises for that question and for a differently worded one
-on the same topic; a memory rated down falls. The value is a property of the memory, not of
-the query, so a related query sees it too. How far feedback can move a memory is bounded
-(``ww.engine.recall.feedback_margin``; the property is in tests/unit/test_fusion.py).
+on the same topic; a memory rated down falls. The value is a property of the memory, so a
+related query sees it too; the same question also gets the rating itself back (the
+query-tied value, tests/engine/test_learning_engine.py). How far feedback can move a memory
+is bounded (``ww.engine.recall.feedback_margin``; the property is in
+tests/unit/test_fusion.py).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from ww.storage.ports.learning import (
     HebbianEdge,
     LearningStore,
     MemoryState,
+    PastRating,
     RecallLogEntry,
 )
 
@@ -138,7 +139,7 @@ async def test_candidate_learning_reads_states_edges_and_encoder_at_once(
     await learning.upsert_edges("s1", [HebbianEdge(a, b, 0.3, T0), HebbianEdge(b, c, 0.6, T0)])
     await learning.save_encoder("s1", EncoderBlob(1, b"one"), expected_version=0)
     await learning.set_values("s2", {c: (0.1, 4)})  # another session's
-    got = await learning.candidate_learning("s1", [a, b, c, lone], edges=True)
+    got = await learning.candidate_learning("s1", [a, b, c, lone], edges=True, ratings=False)
     assert got.states == await learning.memory_states("s1", [a, b, c, lone])
     assert got.states[a] == MemoryState(0.8, 1, ()) and got.states[b].access_times == (T0,)
     assert sorted((HebbianEdge.key(e.a, e.b), e.weight) for e in got.edges) == sorted(
@@ -146,17 +147,74 @@ async def test_candidate_learning_reads_states_edges_and_encoder_at_once(
     )
     assert got.encoder_version == 1
     # Edges only among the ids asked for, and none when not wanted or with one id.
-    among = await learning.candidate_learning("s1", [a, b, lone, a], edges=True)
+    among = await learning.candidate_learning("s1", [a, b, lone, a], edges=True, ratings=False)
     assert [e.weight for e in among.edges] == [0.3]  # once, though a is named twice
     assert among.states == {a: got.states[a], b: got.states[b]}
-    without = await learning.candidate_learning("s1", [a, b, c], edges=False)
+    without = await learning.candidate_learning("s1", [a, b, c], edges=False, ratings=False)
     assert (without.edges, without.states) == ([], got.states)
-    assert (await learning.candidate_learning("s1", [b], edges=True)).edges == []
+    assert (await learning.candidate_learning("s1", [b], edges=True, ratings=False)).edges == []
     # Nothing of session s1 reaches s2; a session with nothing learned reads defaults.
-    assert await learning.candidate_learning("s2", [a, b, c], edges=True) == CandidateLearning(
-        {c: MemoryState(0.1, 4, ())}, [], 0
+    assert await learning.candidate_learning(
+        "s2", [a, b, c], edges=True, ratings=False
+    ) == CandidateLearning({c: MemoryState(0.1, 4, ())}, [], 0, {})
+    assert await learning.candidate_learning(
+        "s3", [], edges=True, ratings=False
+    ) == CandidateLearning({}, [], 0, {})
+
+
+def _rated(got: CandidateLearning) -> dict[object, list[tuple[object, float, list[float]]]]:
+    """``ratings`` comparable whatever order a store returns them in."""
+    return {
+        m: sorted((r.entry.recall_id.int, r.entry.reward, r.query_vector.tolist()) for r in rs)
+        for m, rs in got.ratings.items()
+    }
+
+
+async def test_candidate_learning_reads_ratings_with_their_query(learning: LearningStore) -> None:
+    first, second = entry(minutes=0), entry(minutes=30)
+    second = RecallLogEntry(
+        second.recall_id,
+        "s1",
+        second.created_at,
+        second.query_vector[::-1].copy(),
+        first.memory_ids,
     )
-    assert await learning.candidate_learning("s3", [], edges=True) == CandidateLearning({}, [], 0)
+    other = entry("s2", minutes=0)
+    for e in (first, second, other):
+        await learning.log_recall(e, None)
+    a, b, c = first.memory_ids
+    await learning.save_feedback(
+        "s1",
+        [
+            FeedbackEntry(first.recall_id, a, 1.0, '{"labile": true}'),
+            FeedbackEntry(first.recall_id, b, 0.0, '{"labile": true}'),
+            FeedbackEntry(second.recall_id, a, 0.25, '{"labile": false}'),
+        ],
+    )
+    # A twin rating in another session, on the same memory id: never read from s1.
+    await learning.save_feedback("s2", [FeedbackEntry(other.recall_id, a, 0.5, "{}")])
+    got = await learning.candidate_learning("s1", [a, b, c, uuid4()], edges=False, ratings=True)
+    assert _rated(got) == {
+        a: sorted(
+            [
+                (first.recall_id.int, 1.0, first.query_vector.tolist()),
+                (second.recall_id.int, 0.25, second.query_vector.tolist()),
+            ]
+        ),
+        b: [(first.recall_id.int, 0.0, first.query_vector.tolist())],
+    }
+    only_a = got.ratings[a]
+    assert {r.entry.result for r in only_a} == {'{"labile": true}', '{"labile": false}'}
+    assert all(isinstance(r, PastRating) and r.entry.memory_id == a for r in only_a)
+    assert all(r.query_vector.dtype == np.float32 for r in only_a)
+    # Not wanted, none read; the other session sees only its own.
+    assert (await learning.candidate_learning("s1", [a], edges=False, ratings=False)).ratings == {}
+    theirs = await learning.candidate_learning("s2", [a, b], edges=True, ratings=True)
+    assert _rated(theirs) == {a: [(other.recall_id.int, 0.5, other.query_vector.tolist())]}
+    # A recall that leaves the log takes its ratings with it.
+    await learning.log_recall(entry(minutes=120), T0 + timedelta(minutes=10))
+    left = await learning.candidate_learning("s1", [a, b], edges=False, ratings=True)
+    assert _rated(left) == {a: [(second.recall_id.int, 0.25, second.query_vector.tolist())]}
 
 
 async def test_feedback_is_stored_once(learning: LearningStore) -> None:

@@ -278,6 +278,35 @@ async def test_flag_ff_encoder(open_engine: EngineCtx, on: bool) -> None:
         assert (top.score_parts.ff > 0.5) is on
 
 
+@pytest.mark.parametrize("on", [True, False])
+async def test_flag_query_feedback(open_engine: EngineCtx, clock: ManualClock, on: bool) -> None:
+    async with open_engine(query_feedback=on) as eng:
+        await seed(eng)
+        res = await eng.recall_episodes("s1", QUERY, limit=3)
+        up, down, late = (h.id for h in res.hits)
+        outs = await eng.feedback("s1", res.recall_id, rewards={up: 1.0, down: 0.0})
+        v = {o.memory_id: o.value_after for o in outs}
+        assert v[up] > 0.5 > v[down]
+
+        async def values(query: str) -> dict[Any, float]:
+            got = await eng.recall_episodes("s1", query, limit=len(TEXTS), learn=False)
+            return {h.id: h.score_parts.value for h in got.hits}
+
+        # Asked again, the rating counts in full beside the memory's own value (which
+        # weighs as one rating); without the flag the value alone.
+        same = await values(QUERY)
+        assert same[up] == pytest.approx((v[up] + 1.0) / 2 if on else v[up])
+        assert same[down] == pytest.approx(v[down] / 2 if on else v[down])
+        # A question unlike the rated one sees each memory's own value either way.
+        other = await values("what did we have for lunch after the retro?")
+        assert other == {m: pytest.approx(v.get(m, 0.5)) for m in other}
+        # Outside the lability window a rating changes nothing, for this query neither.
+        clock.advance(hours=7)
+        (out,) = await eng.feedback("s1", res.recall_id, rewards={late: 1.0})
+        assert not out.labile
+        assert (await values(QUERY))[late] == 0.5
+
+
 async def test_an_encoder_another_worker_trained_replaces_the_cached_one(
     open_engine: EngineCtx,
 ) -> None:

@@ -20,6 +20,8 @@ from ww.engine.learning import (
     hebbian_strengthen,
     is_labile,
     modulated_hebbian,
+    query_value,
+    query_weights,
     reconsolidate,
     reward_rating_good,
     update_value,
@@ -167,6 +169,85 @@ def test_reconsolidation_step_is_capped(seed: int, reward: float, cap: float) ->
 
 
 # -- FF encoder -----------------------------------------------------------------------------
+# -- query-tied value --------------------------------------------------------------------
+def _unit(seed: int, dim: int = 8) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _at_cosine(q: np.ndarray, cos: float, seed: int) -> np.ndarray:
+    """A unit vector whose cosine with unit ``q`` is ``cos``."""
+    r = _unit(seed, len(q)).astype(np.float64)
+    r -= (r @ q) * q
+    r /= np.linalg.norm(r)
+    return (cos * q + math.sqrt(max(0.0, 1.0 - cos * cos)) * r).astype(np.float32)
+
+
+def test_query_weights_and_value_hand_computed() -> None:
+    q = _unit(0)
+    q64 = q.astype(np.float64)
+    same, half, below = q, _at_cosine(q64, 0.95, 1), _at_cosine(q64, 0.89, 2)
+    w = query_weights(q, [same, half, below, np.zeros(8, np.float32)], 0.9)
+    # 1 for the same query, (0.95 - 0.9) / 0.1 for cosine 0.95, 0 at or below 0.9 and for
+    # a zero vector.
+    assert np.allclose(w, [1.0, 0.5, 0.0, 0.0], atol=1e-5)
+    assert query_weights(q, [], 0.9).shape == (0,)
+    # The same query, reward 1, prior 1: the mean of V and the rating.
+    assert math.isclose(query_value(0.65, [(1.0, 1.0)], 1.0), 0.825)
+    assert math.isclose(query_value(0.35, [(0.5, 0.0)], 1.0), 0.35 / 1.5)
+    # Two ratings, prior 0.5: (0.5 * 0.5 + 1 * 1 + 1 * 0) / 2.5.
+    assert math.isclose(query_value(0.5, [(1.0, 1.0), (1.0, 0.0)], 0.5), 0.5)
+    # No weight above 0: V itself.
+    assert query_value(0.7, [(0.0, 0.0)], 1.0) == 0.7
+    assert query_value(0.7, [], 1.0) == 0.7
+
+
+@given(
+    unit_interval,
+    st.lists(st.tuples(st.floats(-1.0, 1.0), unit_interval), max_size=6),
+    st.floats(0.0, 0.99),
+    st.floats(0.01, 100.0),
+    st.integers(0, 10_000),
+)
+def test_query_value_is_a_mean_in_the_unit_interval(
+    value: float,
+    ratings: list[tuple[float, float]],
+    similarity: float,
+    prior: float,
+    seed: int,
+) -> None:
+    q = _unit(seed).astype(np.float64)
+    past = [_at_cosine(q, c, seed + k + 1) for k, (c, _) in enumerate(ratings)]
+    w = query_weights(q.astype(np.float32), past, similarity)
+    assert np.all((w >= 0.0) & (w <= 1.0 + 1e-6))
+    weighted = [(float(x), r) for x, (_, r) in zip(w, ratings, strict=True)]
+    got = query_value(value, weighted, prior)
+    assert 0.0 <= got <= 1.0
+    # A weighted mean of V and the rewards that count: never outside their range.
+    counted = [r for (c, r) in ratings if c > similarity - 1e-4]
+    lo, hi = min([value, *counted]), max([value, *counted])
+    assert lo - 1e-6 <= got <= hi + 1e-6
+    if not any(c > similarity - 1e-4 for c, _ in ratings):
+        assert got == value
+    # Raising a reward never lowers the result.
+    if weighted:
+        raised = query_value(value, [(weighted[0][0], 1.0), *weighted[1:]], prior)
+        assert raised >= got - 1e-9
+
+
+@given(unit_interval, st.floats(0.5, 0.98), st.floats(0.0, 1.0), st.integers(0, 10_000))
+def test_a_nearer_past_query_counts_more(
+    value: float, similarity: float, reward: float, seed: int
+) -> None:
+    q = _unit(seed).astype(np.float64)
+    near, far = _at_cosine(q, 0.999, seed + 1), _at_cosine(q, (1 + similarity) / 2, seed + 2)
+    w_near, w_far = query_weights(q.astype(np.float32), [near, far], similarity)
+    assert w_near > w_far > 0.0
+    pull_near = abs(query_value(value, [(float(w_near), reward)], 1.0) - value)
+    pull_far = abs(query_value(value, [(float(w_far), reward)], 1.0) - value)
+    assert pull_near >= pull_far - 1e-9
+
+
 def test_ff_identity_has_no_effect() -> None:
     enc = FFEncoder.identity(4)
     q = np.array([1, 0, 0, 0], np.float32)

@@ -58,6 +58,9 @@ class Flags(BaseSettings):
     reconsolidation: bool = False
     # On: the temporal-neighbour and Hebbian spread terms raise recall@10.
     spreading_activation: bool = True
+    # On: a rating counts again, at full strength, when the same or a nearly same question
+    # comes back (LoCoMo and LongMemEval second asks; docs/benchmarks.md).
+    query_feedback: bool = True
 
     def without(self, name: str) -> Flags:
         """A copy with one flag off (the ablation's unit of change)."""
@@ -76,6 +79,7 @@ MECHANISMS: tuple[str, ...] = (
     "lability_window",
     "reconsolidation",
     "ff_encoder",
+    "query_feedback",
 )
 
 

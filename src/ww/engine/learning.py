@@ -1,5 +1,6 @@
 """Learning dynamics as pure functions: ACT-R activation, Hebbian weights, reward
-prediction error with an eligibility trace, the lability window and reconsolidation.
+prediction error with an eligibility trace, the lability window, reconsolidation and the
+query-tied value.
 
 Nothing here touches a store or a clock; the engine passes times in. Every weight and
 value stays in [0, 1], and a zero prediction error changes nothing.
@@ -24,6 +25,8 @@ __all__ = [
     "hebbian_strengthen",
     "is_labile",
     "modulated_hebbian",
+    "query_value",
+    "query_weights",
     "reconsolidate",
     "reward_rating_good",
     "update_value",
@@ -160,3 +163,35 @@ def reconsolidate(memory: Vec, query: Vec, reward: float, rate: float, max_step:
     length = float(np.linalg.norm(moved))
     out = moved / length if length > 0 else m
     return out.astype(np.float32)
+
+
+def query_weights(query: Vec, past: Sequence[Vec], similarity: float) -> npt.NDArray[np.float64]:
+    """How much a rating given for each ``past`` query counts for ``query``: ``(cos - s) / (1
+    - s)`` above the ``similarity`` s, 0 at or below it; 1 for the same query asked again.
+    One matrix product for all of a recall's ratings: a Python loop over them cost more than
+    the rest of the recall's learning features."""
+    if not past:
+        return np.zeros(0)
+    q = np.asarray(query, dtype=np.float64)
+    m = np.stack([np.asarray(v, dtype=np.float64) for v in past])
+    norms = np.linalg.norm(m, axis=1) * float(np.linalg.norm(q))
+    cos = np.divide(m @ q, norms, out=np.zeros(len(past)), where=norms > 0)
+    weights: npt.NDArray[np.float64] = np.maximum(0.0, (cos - similarity) / (1.0 - similarity))
+    return weights
+
+
+def query_value(value: float, weighted: Sequence[tuple[float, float]], prior: float) -> float:
+    """A memory's value for one query: its own value V pulled towards the rewards it got on
+    past queries like this one, each ``(weight, reward)`` with its ``query_weights`` weight.
+
+    The weighted mean ``(prior·V + Σ w·r) / (prior + Σ w)``: in [0, 1], and V itself when
+    no weight is above 0. V belongs to the memory and moves a little with every rating,
+    whatever was asked; a rating is also an answer about one question, and a question asked
+    again (or nearly) should get that answer back at full strength.
+    """
+    v = min(1.0, max(0.0, value))
+    total = sum(max(0.0, w) for w, _ in weighted)
+    if total == 0.0:
+        return v
+    pulled = sum(max(0.0, w) * min(1.0, max(0.0, r)) for w, r in weighted)
+    return min(1.0, max(0.0, (prior * v + pulled) / (prior + total)))

@@ -123,7 +123,9 @@ def feedback_margin(weights: Weights) -> float:
     amount of feedback lifts a memory over one whose cosine is higher by 0.5). One reward
     moves V by at most the value learning rate (0.3 by default), so one thumbs-up lifts a
     memory's value term by at most ``0.3 * w.value * VALUE_GAIN / 2`` (0.045 for
-    ``balanced``).
+    ``balanced``) for other questions; for the same question the query-tied value
+    (``ww.engine.learning.query_value``, a mean of V and past ratings, so in [0, 1] too)
+    carries it further, and the bound above still holds.
     """
     spread = 1.0 + weights.neighbour + weights.spread
     return (weights.value * (VALUE_GAIN + 1.0) / 2.0 + weights.ff) * spread

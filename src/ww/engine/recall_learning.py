@@ -38,6 +38,8 @@ from ww.engine.learning import (
     hebbian_strengthen,
     is_labile,
     modulated_hebbian,
+    query_value,
+    query_weights,
     reconsolidate,
     reward_rating_good,
     update_value,
@@ -59,6 +61,7 @@ from ww.storage.ports.learning import (
     HebbianEdge,
     LearningStore,
     MemoryState,
+    PastRating,
     RecallLogEntry,
 )
 
@@ -99,6 +102,8 @@ class LearningParams:
     reconsolidation_max_step: float = 0.05
     ff_learning_rate: float = 0.05
     recall_log_retention_days: float = 30.0
+    query_feedback_similarity: float = 0.9
+    query_feedback_prior: float = 1.0
 
     @classmethod
     def from_settings(cls, s: Settings) -> LearningParams:
@@ -115,6 +120,8 @@ class LearningParams:
             reconsolidation_max_step=s.reconsolidation_max_step,
             ff_learning_rate=s.ff_learning_rate,
             recall_log_retention_days=s.recall_log_retention_days,
+            query_feedback_similarity=s.query_feedback_similarity,
+            query_feedback_prior=s.query_feedback_prior,
         )
 
 
@@ -144,6 +151,12 @@ class FeedbackOutcome:
         d = json.loads(text)
         d["memory_id"] = UUID(d["memory_id"])
         return cls(**d)
+
+
+def _changed(entry: FeedbackEntry) -> bool:
+    """Whether the rating reached its memory: one given outside the lability window was
+    recorded and left the memory alone, and counts for no later query either."""
+    return bool(json.loads(entry.result).get("labile", True))
 
 
 class RecallLearning:
@@ -206,7 +219,9 @@ class RecallLearning:
         self, session_id: str, query: Vector, ids: Sequence[UUID], now: datetime
     ) -> Learned:
         f, p = self.flags, self.params
-        got = await self.learning.candidate_learning(session_id, ids, edges=f.spreading_activation)
+        got = await self.learning.candidate_learning(
+            session_id, ids, edges=f.spreading_activation, ratings=f.query_feedback
+        )
         states = got.states
         activation = {}
         if f.actr:
@@ -214,6 +229,8 @@ class RecallLearning:
                 i: actr_feature(s.access_times, now, p.actr_decay) for i, s in states.items()
             }
         value = {i: states[i].value if i in states else DEFAULT_VALUE for i in ids}
+        if got.ratings:
+            value.update(self._query_values(query, value, got.ratings))
         ff: dict[UUID, float] = {}
         if f.ff_encoder:
             encoder = await self.encoder(session_id, got.encoder_version)
@@ -232,6 +249,25 @@ class RecallLearning:
             edges.setdefault(e.a, []).append((e.b, w))
             edges.setdefault(e.b, []).append((e.a, w))
         return Learned(activation=activation, value=value, ff=ff, edges=edges)
+
+    def _query_values(
+        self,
+        query: Vector,
+        value: Mapping[UUID, float],
+        ratings: Mapping[UUID, Sequence[PastRating]],
+    ) -> dict[UUID, float]:
+        """The query-tied value of each candidate rated on a query near this one."""
+        p = self.params
+        flat = [(i, r) for i, rs in ratings.items() if i in value for r in rs]
+        weights = query_weights(
+            query, [r.query_vector for _, r in flat], p.query_feedback_similarity
+        )
+        near: dict[UUID, list[tuple[float, float]]] = {}
+        for (i, r), w in zip(flat, weights.tolist(), strict=True):
+            # The outcome is parsed only for the few ratings that count here.
+            if w > 0.0 and _changed(r.entry):
+                near.setdefault(i, []).append((w, r.entry.reward))
+        return {i: query_value(value[i], wr, p.query_feedback_prior) for i, wr in near.items()}
 
     async def _vectors_or_none(self, session_id: str, ids: Sequence[UUID]) -> dict[UUID, Vector]:
         # With the vector index down, recall degrades and feedback still updates what lives

@@ -59,6 +59,7 @@ DESCRIPTIONS = {
     "hebbian": "Hebbian co-retrieval strengthening",
     "reconsolidation": "Reconsolidation of recalled memories",
     "spreading_activation": "Spreading activation over temporal and Hebbian links",
+    "query_feedback": "Ratings count again for the same or a nearly same question",
 }
 
 

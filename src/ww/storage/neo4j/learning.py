@@ -27,6 +27,7 @@ from ww.storage.ports.learning import (
     FeedbackEntry,
     HebbianEdge,
     MemoryState,
+    PastRating,
     RecallLogEntry,
 )
 
@@ -39,12 +40,25 @@ _STATES_MATCH = "UNWIND $keys AS k MATCH (m:WwMemState {key: k}) WHERE m.session
 _STATE = {"id": "m.memory_id", "times": "m.times", "value": "m.value", "rewards": "m.rewards"}
 _EDGES_MATCH = "UNWIND $ids AS i MATCH (h:WwHebbian {session_id: $sid, a: i}) WHERE h.b IN $ids"
 _EDGE = {"a": "h.a", "b": "h.b", "w": "h.weight", "at": "h.last_strengthened"}
-# Both, and the session's encoder version, as one read: one round trip for a recall.
+# The feedback on the memories ``$rated`` whose recall is still logged, with its query.
+_RATINGS_MATCH = (
+    "UNWIND $rated AS i MATCH (f:WwFeedback {session_id: $sid, memory_id: i}) "
+    "MATCH (r:WwRecall {recall_id: f.recall_id}) WHERE r.session_id = $sid"
+)
+_RATING = {
+    "recall": "f.recall_id",
+    "id": "f.memory_id",
+    "reward": "f.reward",
+    "result": "f.result",
+    "vec": "r.query_vector",
+}
+# All three, and the session's encoder version, as one read: one round trip for a recall.
 _CANDIDATES = (
     f"CALL () {{ {_STATES_MATCH} RETURN {row_maps(**_STATE)} AS states }} "
     f"CALL () {{ {_EDGES_MATCH} RETURN {row_maps(**_EDGE)} AS edges }} "
+    f"CALL () {{ {_RATINGS_MATCH} RETURN {row_maps(**_RATING)} AS ratings }} "
     "OPTIONAL MATCH (x:WwEncoder {session_id: $sid}) "
-    "RETURN states, edges, coalesce(x.version, 0) AS version"
+    "RETURN states, edges, ratings, coalesce(x.version, 0) AS version"
 )
 
 
@@ -55,6 +69,16 @@ def _state(r: dict[str, Any]) -> tuple[UUID, MemoryState]:
 
 def _edge(r: dict[str, Any]) -> HebbianEdge:
     return HebbianEdge(UUID(r["a"]), UUID(r["b"]), float(r["w"]), from_micros(r["at"]))
+
+
+def _ratings(rows: Sequence[dict[str, Any]]) -> dict[UUID, list[PastRating]]:
+    out: dict[UUID, list[PastRating]] = {}
+    for r in rows:
+        m = UUID(r["id"])
+        entry = FeedbackEntry(UUID(r["recall"]), m, float(r["reward"]), str(r["result"]))
+        vector = np.frombuffer(bytes(r["vec"]), dtype="<f4").astype(np.float32)
+        out.setdefault(m, []).append(PastRating(entry, vector))
+    return out
 
 
 def _state_key(session_id: str, memory_id: str) -> str:
@@ -187,7 +211,7 @@ class Neo4jLearningStore:
         return [_edge(r) for r in rows]
 
     async def candidate_learning(
-        self, session_id: str, ids: Sequence[UUID], *, edges: bool
+        self, session_id: str, ids: Sequence[UUID], *, edges: bool, ratings: bool
     ) -> CandidateLearning:
         keys = id_keys(ids)
         row = await self.db.read(
@@ -197,6 +221,7 @@ class Neo4jLearningStore:
                     "keys": [_state_key(session_id, k) for k in keys],
                     # An edge needs two ends: fewer ids (or no edges wanted) read none.
                     "ids": keys if edges and len(keys) > 1 else [],
+                    "rated": keys if ratings else [],
                     "sid": session_id,
                 },
             )
@@ -205,6 +230,7 @@ class Neo4jLearningStore:
             states=dict(_state(r) for r in row["states"]),
             edges=[_edge(r) for r in row["edges"]],
             encoder_version=int(row["version"]),
+            ratings=_ratings(row["ratings"]),
         )
 
     async def edges_of(self, session_id: str, memory_id: UUID, limit: int) -> list[HebbianEdge]:

@@ -34,6 +34,9 @@ SIDE_SCHEMA: tuple[str, ...] = (
     "CREATE CONSTRAINT ww_feedback_key IF NOT EXISTS FOR (f:WwFeedback) REQUIRE f.key IS UNIQUE",
     "CREATE INDEX ww_feedback_recall IF NOT EXISTS FOR (f:WwFeedback) ON (f.recall_id)",
     "CREATE INDEX ww_feedback_session IF NOT EXISTS FOR (f:WwFeedback) ON (f.session_id)",
+    # Recall reads the feedback its candidates got (the query-tied value).
+    "CREATE INDEX ww_feedback_memory IF NOT EXISTS FOR (f:WwFeedback) "
+    "ON (f.session_id, f.memory_id)",
     "CREATE CONSTRAINT ww_memstate_key IF NOT EXISTS FOR (m:WwMemState) REQUIRE m.key IS UNIQUE",
     "CREATE INDEX ww_memstate_session IF NOT EXISTS FOR (m:WwMemState) ON (m.session_id)",
     "CREATE CONSTRAINT ww_hebbian_key IF NOT EXISTS FOR (h:WwHebbian) REQUIRE h.key IS UNIQUE",

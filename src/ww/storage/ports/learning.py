@@ -23,6 +23,7 @@ __all__ = [
     "HebbianEdge",
     "LearningStore",
     "MemoryState",
+    "PastRating",
     "RecallLogEntry",
 ]
 
@@ -87,6 +88,15 @@ class FeedbackEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class PastRating:
+    """Feedback a memory got on one recall, with that recall's query vector: what ranking
+    needs to tell which past questions were like the one asked now."""
+
+    entry: FeedbackEntry
+    query_vector: Vector
+
+
+@dataclass(frozen=True, slots=True)
 class EncoderBlob:
     version: int
     weights: bytes
@@ -94,12 +104,14 @@ class EncoderBlob:
 
 @dataclass(frozen=True, slots=True)
 class CandidateLearning:
-    """What ranking reads of a recall's candidates: ``memory_states``, ``edges`` among them
-    and the session's ``encoder_version``."""
+    """What ranking reads of a recall's candidates: ``memory_states``, ``edges`` among them,
+    the session's ``encoder_version`` and the ``ratings`` each candidate got on recalls still
+    in the log (in no set order)."""
 
     states: dict[UUID, MemoryState]
     edges: list[HebbianEdge]
     encoder_version: int
+    ratings: dict[UUID, list[PastRating]]
 
 
 class LearningStore(Protocol):
@@ -129,11 +141,13 @@ class LearningStore(Protocol):
         """Edges with both ends among ``ids``."""
 
     async def candidate_learning(
-        self, session_id: str, ids: Sequence[UUID], *, edges: bool
+        self, session_id: str, ids: Sequence[UUID], *, edges: bool, ratings: bool
     ) -> CandidateLearning:
-        """``memory_states`` and (with ``edges``; else none) ``edges`` of ``ids``, and the
-        ``encoder_version``, in one read: each read is a round trip and a thread hand-off
-        on a recall's critical path, and these three always go together."""
+        """``memory_states`` and (with ``edges``; else none) ``edges`` of ``ids``, the
+        ``encoder_version`` and (with ``ratings``; else none) the feedback entries of
+        ``ids`` whose recall is still logged, each with its recall's query vector, in one
+        read: each read is a round trip and a thread hand-off on a recall's critical path,
+        and these always go together."""
 
     async def edges_of(self, session_id: str, memory_id: UUID, limit: int) -> list[HebbianEdge]:
         """The ``limit`` strongest edges with ``memory_id`` at either end, strongest first

@@ -22,6 +22,7 @@ from ww.storage.ports.learning import (
     FeedbackEntry,
     HebbianEdge,
     MemoryState,
+    PastRating,
     RecallLogEntry,
 )
 from ww.storage.sqlite.db import SQLiteDatabase
@@ -87,6 +88,26 @@ def _edges(c: sqlite3.Connection, session_id: str, ids: Sequence[UUID]) -> list[
     ):
         if r[1] in wanted:
             out.append(HebbianEdge(UUID(r[0]), UUID(r[1]), float(r[2]), from_micros(r[3])))
+    return out
+
+
+def _ratings(
+    c: sqlite3.Connection, session_id: str, ids: Sequence[UUID]
+) -> dict[UUID, list[PastRating]]:
+    """Feedback on ``ids`` whose recall is still in the log, with the recall's query."""
+    out: dict[UUID, list[PastRating]] = {}
+    for r in _rows_in(
+        c,
+        "SELECT f.recall_id, f.memory_id, f.reward, f.result, r.query_vector "
+        "FROM recall_feedback f JOIN recall_log r ON r.recall_id = f.recall_id "
+        "AND r.session_id = f.session_id WHERE f.session_id = ? AND f.memory_id IN ({marks})",
+        session_id,
+        ids,
+    ):
+        m = UUID(r[1])
+        entry = FeedbackEntry(UUID(r[0]), m, float(r[2]), str(r[3]))
+        vector = np.frombuffer(r[4], dtype="<f4").astype(np.float32)
+        out.setdefault(m, []).append(PastRating(entry, vector))
     return out
 
 
@@ -209,13 +230,14 @@ class SQLiteLearningStore:
         return await self.db.read(lambda c: _edges(c, session_id, ids))
 
     async def candidate_learning(
-        self, session_id: str, ids: Sequence[UUID], *, edges: bool
+        self, session_id: str, ids: Sequence[UUID], *, edges: bool, ratings: bool
     ) -> CandidateLearning:
         def q(c: sqlite3.Connection) -> CandidateLearning:
             return CandidateLearning(
                 states=_states(c, session_id, ids),
                 edges=_edges(c, session_id, ids) if edges else [],
                 encoder_version=_encoder_version(c, session_id),
+                ratings=_ratings(c, session_id, ids) if ratings else {},
             )
 
         return await self.db.read(q)

@@ -291,6 +291,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         reason TEXT
     );
     """,
+    # 9: recall reads the feedback its candidates got (the query-tied value, ranking's
+    # ``query_feedback``): by memory, not only by recall.
+    """
+    CREATE INDEX ix_recall_feedback_memory ON recall_feedback (session_id, memory_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
